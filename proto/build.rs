@@ -1,1 +1,11 @@
-fn main() {}
+//! Compiles the agent-plane API with protox (pure Rust), so building the
+//! workspace needs no system `protoc` for our own protos.
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let fds = protox::compile(["hostctl/agent/v1/agent.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    println!("cargo:rerun-if-changed=proto/hostctl/agent/v1/agent.proto");
+    Ok(())
+}
