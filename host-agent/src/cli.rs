@@ -1,0 +1,94 @@
+//! Argument parsing and dispatch. Commands live in [`crate::commands`]; this
+//! file only knows their names, the global options, and how failures map to
+//! exit codes.
+
+use crate::commands;
+use crate::exit::Exit;
+use crate::home::Home;
+use crate::output::OutputFormat;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Builds and runs a local multi-cluster Kubernetes environment (mgmt, app1,
+/// app2) on VMs, with a node agent in every VM instead of SSH.
+#[derive(Debug, Parser)]
+#[command(name = "hostctl", version, propagate_version = true, about, long_about = None)]
+pub struct Cli {
+    /// State directory (PKI, store, snapshots, kubeconfigs).
+    #[arg(long, global = true, env = "HOSTCTL_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Output format for commands that print data.
+    #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion(commands::completion::Args),
+}
+
+/// What every command may need from the global options.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub home: Home,
+    pub output: OutputFormat,
+}
+
+/// A failure that carries its own exit code; anything else exits with
+/// [`Exit::Failure`].
+#[derive(Debug, thiserror::Error)]
+#[error("{source:#}")]
+pub struct CodedError {
+    pub exit: Exit,
+    pub source: anyhow::Error,
+}
+
+/// Wraps `source` so that `hostctl` exits with `exit`.
+pub fn coded(exit: Exit, source: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(CodedError {
+        exit,
+        source: source.into(),
+    })
+}
+
+/// Parses the command line, runs the command, prints any error, and returns
+/// the documented exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Context {
+        home: Home::resolve(cli.home.clone()),
+        output: cli.output,
+    };
+    match dispatch(&ctx, cli.command) {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            let exit = err
+                .downcast_ref::<CodedError>()
+                .map(|c| c.exit)
+                .unwrap_or(Exit::Failure);
+            eprintln!("error: {err:#}");
+            exit.into()
+        }
+    }
+}
+
+fn dispatch(_ctx: &Context, command: Command) -> anyhow::Result<Exit> {
+    match command {
+        Command::Completion(args) => commands::completion::run(&args),
+    }
+}
+
+/// Runs an async command body on a fresh multi-threaded runtime; commands
+/// that need no I/O concurrency stay synchronous.
+pub fn block_on<F: std::future::Future>(fut: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(fut))
+}
