@@ -6,9 +6,11 @@
 //! - [`home`]: the `$HOSTCTL_HOME` layout.
 //! - [`output`]: `-o table|json|yaml` rendering shared by every command.
 //! - [`exit`]: the documented exit codes.
+//! - [`provider`]: the machine providers behind one trait.
 
 pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod home;
 pub mod output;
+pub mod provider;

@@ -1,0 +1,116 @@
+//! Providers make and remove the machines nodes run on. The trait is narrow
+//! on purpose (list / info / launch / start / stop / delete, plus the subnet
+//! in use) so that Multipass, the local network-namespace provider and, later,
+//! QEMU are interchangeable and each can be tested behind it.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use std::net::Ipv4Addr;
+
+/// The lifecycle state of a machine as its provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VmState {
+    Running,
+    Starting,
+    Stopped,
+    /// Known to the provider but deleted (Multipass keeps these until purge).
+    Deleted,
+    /// Anything else the provider said, kept verbatim.
+    Other(String),
+}
+
+impl std::fmt::Display for VmState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VmState::Running => f.write_str("Running"),
+            VmState::Starting => f.write_str("Starting"),
+            VmState::Stopped => f.write_str("Stopped"),
+            VmState::Deleted => f.write_str("Deleted"),
+            VmState::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// What a provider knows about one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VmInfo {
+    pub name: String,
+    pub state: VmState,
+    /// Every IPv4 address the provider sees on the machine.
+    pub addresses: Vec<Ipv4Addr>,
+}
+
+/// Everything needed to create one node's machine. The node agent's
+/// configuration and the cloud-init user-data are rendered by the caller:
+/// a provider only delivers them.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub name: String,
+    pub cpus: u32,
+    pub memory_bytes: u64,
+    pub disk_bytes: u64,
+    /// The node's stable address and the node network's prefix length.
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+    /// The host's address on the node network (the nodes' gateway).
+    pub gateway: Ipv4Addr,
+    /// The node agent's configuration file (YAML), as the node reads it.
+    pub node_agent_config: String,
+    /// Full `#cloud-config` user-data, for providers that boot a real image.
+    pub user_data: Option<String>,
+}
+
+/// A provider failure, classified so that callers can decide whether to
+/// retry, carry on, or stop with advice.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{tool} is not installed or not on PATH: {hint}")]
+    NotInstalled { tool: String, hint: String },
+    #[error("precondition not met: {0}")]
+    Precondition(String),
+    #[error("machine {0} already exists")]
+    NameTaken(String),
+    #[error("machine {0} does not exist")]
+    NotFound(String),
+    #[error("not enough resources to launch {name}: {detail}")]
+    Resources { name: String, detail: String },
+    #[error("launching {name} timed out (the machine may still be coming up): {detail}")]
+    Timeout { name: String, detail: String },
+    #[error("{operation} {name} failed: {detail}")]
+    Failed {
+        operation: String,
+        name: String,
+        detail: String,
+    },
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The narrow interface every provider implements.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// A short name (`local`, `multipass`, `qemu`) for messages and state.
+    fn name(&self) -> &'static str;
+
+    /// Every machine this provider manages for this home directory.
+    async fn list(&self) -> Result<Vec<VmInfo>, ProviderError>;
+
+    /// One machine; `Ok(None)` when it does not exist.
+    async fn info(&self, name: &str) -> Result<Option<VmInfo>, ProviderError>;
+
+    /// Creates and starts a machine. Fails with `NameTaken` if it exists.
+    async fn launch(&self, spec: &LaunchSpec) -> Result<VmInfo, ProviderError>;
+
+    async fn start(&self, name: &str) -> Result<(), ProviderError>;
+
+    async fn stop(&self, name: &str) -> Result<(), ProviderError>;
+
+    /// Removes a machine; `purge` also removes what the provider keeps
+    /// after deletion (Multipass's deleted instances, local root dirs).
+    async fn delete(&self, name: &str, purge: bool) -> Result<(), ProviderError>;
+
+    /// The node network the provider really uses, when it can tell
+    /// (addresses in the topology are resolved against it).
+    async fn subnet(&self) -> Result<Option<ipnet::Ipv4Net>, ProviderError>;
+}
