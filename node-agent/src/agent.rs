@@ -1,0 +1,142 @@
+//! Wiring: enrol (or reuse the stored identity), then run the reporter and
+//! the Node service until shutdown.
+//!
+//! Split into `start` (everything that can fail on configuration: identity,
+//! binding the listener) and `run` (the long-running part), so a caller —
+//! `main` or a test — learns about a bad setup before anything runs, and
+//! can read the bound address when the config asks for port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use proto::v1::NodeMeta;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::backoff::Backoff;
+use crate::config::{Config, LogSourceKind};
+use crate::enrol::{self, EnrolError};
+use crate::identity::{self, NodeIdentity};
+use crate::logs::LogSource;
+use crate::logs::file::FileSource;
+use crate::logs::journald::JournaldSource;
+use crate::report::checks::Endpoints;
+use crate::report::collector::{Collector, CollectorError};
+use crate::report::commands::SystemRunner;
+use crate::report::{Outbox, SharedCollector, scheduler, sender};
+use crate::service::{self, NodeService};
+use crate::state::{StateDir, StateError};
+
+/// Why the agent could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The state directory is unusable.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// No identity could be obtained.
+    #[error(transparent)]
+    Enrol(#[from] EnrolError),
+    /// sysinfo is unusable.
+    #[error(transparent)]
+    Collector(#[from] CollectorError),
+    /// The Node service address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Node service or the host endpoint failed.
+    #[error("transport: {}", crate::errchain::chain(.0))]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Where the agent's own log goes when `logSource` is `file`.
+pub fn log_file_path(config: &Config) -> std::path::PathBuf {
+    config.rooted("/var/log/hostctl/node-agent.log")
+}
+
+/// An enrolled agent with its listener bound, not yet running.
+pub struct Started {
+    config: Config,
+    identity: NodeIdentity,
+    listener: TcpListener,
+}
+
+impl Started {
+    /// The Node service's address (useful when `listen` has port 0).
+    pub fn node_addr(&self) -> Result<SocketAddr, std::io::Error> {
+        self.listener.local_addr()
+    }
+
+    /// The identity in use.
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
+    }
+
+    /// Reports and serves until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+        let Started {
+            config,
+            identity,
+            listener,
+        } = self;
+        let instance = scheduler::new_instance_id();
+        let collector = SharedCollector::new(Collector::new(
+            &config,
+            Arc::new(SystemRunner),
+            Endpoints::default(),
+        )?);
+        let outbox = Outbox::new(config.buffer_capacity);
+        let endpoint = sender::host_endpoint(
+            &config.host.endpoint,
+            identity::host_tls(&config, Some(&identity)),
+        )?;
+        let logs: Arc<dyn LogSource> = match config.log_source {
+            LogSourceKind::Journald => Arc::new(JournaldSource),
+            LogSourceKind::File => Arc::new(FileSource::new(log_file_path(&config))),
+        };
+        let meta = NodeMeta {
+            node: config.node.clone(),
+            cluster: config.cluster.clone(),
+        };
+        let service = NodeService::new(meta, collector.clone(), instance.clone(), logs);
+        let tls = identity::node_service_tls(&config, &identity);
+        let interval = std::time::Duration::from_secs(u64::from(config.report_interval_seconds));
+        info!(
+            node = %config.node,
+            instance = %instance,
+            listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            host = %config.host.endpoint,
+            "node agent running"
+        );
+        tokio::select! {
+            r = service::serve(listener, tls, service) => r?,
+            () = scheduler::run(collector, outbox.clone(), interval, instance.clone()) => {}
+            () = sender::run(endpoint, outbox, instance, Backoff::standard()) => {}
+            () = shutdown => info!("shutting down"),
+        }
+        Ok(())
+    }
+}
+
+/// Obtains the identity (enrolling if needed; the token is then dropped
+/// from memory) and binds the Node service's listener.
+pub async fn start(mut config: Config) -> Result<Started, AgentError> {
+    let state = StateDir::open(&config.state_dir)?;
+    let token = config.enrolment_token.take();
+    let identity = enrol::ensure_identity(&config, &state, token.as_ref()).await?;
+    drop(token);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| AgentError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    Ok(Started {
+        config,
+        identity,
+        listener,
+    })
+}

@@ -1,0 +1,18 @@
+//! hostctl's node agent: enrols with the host, reports health on its own
+//! initiative, and serves typed operations over mutual TLS.
+//!
+//! A library as well as a binary so the integration tests and the
+//! benchmark drive the same code the binary runs. The host agent must not
+//! depend on it (agents never depend on each other); the configuration
+//! format is documented in the README instead.
+
+pub mod agent;
+pub mod backoff;
+pub mod config;
+pub mod enrol;
+pub mod errchain;
+pub mod identity;
+pub mod logs;
+pub mod report;
+pub mod service;
+pub mod state;

@@ -1,0 +1,99 @@
+//! Health reports, sent on the node's own initiative.
+//!
+//! The scheduler takes a report every interval and puts it in the outbox;
+//! the sender streams the outbox to the host and forgets what the host
+//! acknowledges. The two only share the outbox, so a host outage never
+//! delays or skips a measurement: reports wait (bounded) and are
+//! back-filled with their original timestamps.
+
+pub mod buffer;
+pub mod certexpiry;
+pub mod checks;
+pub mod collector;
+pub mod commands;
+pub mod probe;
+pub mod scheduler;
+pub mod sender;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use proto::v1::HealthReport;
+use tokio::sync::watch;
+
+use buffer::ReportBuffer;
+use collector::Collector;
+
+/// The collector, shared by the scheduler and the `Health` RPC so both
+/// measure the same way and sysinfo state is kept once.
+#[derive(Clone)]
+pub struct SharedCollector(Arc<Mutex<Collector>>);
+
+impl SharedCollector {
+    /// Shares `collector`.
+    pub fn new(collector: Collector) -> Self {
+        SharedCollector(Arc::new(Mutex::new(collector)))
+    }
+
+    /// Takes a report on the blocking pool (probes and file reads block).
+    pub async fn collect(&self) -> Option<HealthReport> {
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || lock(&inner).collect())
+            .await
+            .ok()
+    }
+
+    /// Runs `f` with the collector (for static facts such as the kernel).
+    pub fn with<T>(&self, f: impl FnOnce(&Collector) -> T) -> T {
+        f(&lock(&self.0))
+    }
+}
+
+/// A panic while holding the lock leaves consistent data (every update is
+/// a plain assignment), so a poisoned lock is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reports waiting for the host, and a signal for each new one.
+pub struct Outbox {
+    buffer: Mutex<ReportBuffer>,
+    latest: watch::Sender<u64>,
+}
+
+impl Outbox {
+    /// An empty outbox keeping at most `capacity` reports.
+    pub fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Outbox {
+            buffer: Mutex::new(ReportBuffer::new(capacity)),
+            latest: watch::Sender::new(0),
+        })
+    }
+
+    /// Queues a report and wakes the sender.
+    pub fn push(&self, report: HealthReport) {
+        let seq = report.seq;
+        lock(&self.buffer).push(report);
+        self.latest.send_replace(seq);
+    }
+
+    /// Copies of the queued reports after `seq`, in order.
+    pub fn after(&self, seq: u64) -> Vec<HealthReport> {
+        lock(&self.buffer).after(seq).cloned().collect()
+    }
+
+    /// The host stored everything up to `seq`.
+    pub fn ack(&self, seq: u64) {
+        lock(&self.buffer).ack(seq);
+    }
+
+    /// Reports queued and dropped so far, for logs.
+    pub fn stats(&self) -> (usize, u64) {
+        let b = lock(&self.buffer);
+        (b.len(), b.total_dropped())
+    }
+
+    /// Wakes on every push.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.latest.subscribe()
+    }
+}

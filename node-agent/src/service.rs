@@ -1,0 +1,217 @@
+//! The Node service: typed operations the host (or an administrator) asks
+//! of this node, over mutual TLS.
+//!
+//! TLS already insists on a client certificate from the agent CA; every
+//! call is then authorised by the certificate's roles (Organization), so
+//! another node's certificate — same CA, role `hostctl:node` — is refused.
+
+use std::sync::Arc;
+
+use proto::v1::node_server::{Node, NodeServer};
+use proto::v1::{
+    Error as ApiError, ErrorCode, HealthRequest, HealthResponse, LogChunk, LogsRequest, NodeMeta,
+    VersionRequest, VersionResponse,
+};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tonic::transport::{Server, ServerTlsConfig};
+use tonic::{Request, Response, Status};
+
+use crate::logs::{LogError, LogQuery, LogReceiver, LogSource};
+use crate::report::SharedCollector;
+
+/// Role of the host agent.
+pub const ROLE_HOST: &str = "hostctl:host";
+/// Role of the operator's CLI.
+pub const ROLE_ADMIN: &str = "hostctl:admin";
+/// Most lines per streamed chunk.
+const CHUNK_LINES: usize = 200;
+
+/// Allows callers whose certificate carries `hostctl:host` or
+/// `hostctl:admin`; used as the service's interceptor.
+pub fn authorise(req: Request<()>) -> Result<Request<()>, Status> {
+    let certs = req
+        .peer_certs()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map_err(|_| Status::unauthenticated("unreadable client certificate"))?;
+    let allowed = cert
+        .subject()
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok())
+        .any(|role| role == ROLE_HOST || role == ROLE_ADMIN);
+    if allowed {
+        Ok(req)
+    } else {
+        let who = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|c| c.as_str().ok())
+            .unwrap_or("?")
+            .to_owned();
+        tracing::warn!(caller = %who, "refused a Node call without the host or admin role");
+        Err(Status::permission_denied(format!(
+            "{who} lacks role {ROLE_HOST} or {ROLE_ADMIN}"
+        )))
+    }
+}
+
+/// The service state.
+pub struct NodeService {
+    meta: NodeMeta,
+    collector: SharedCollector,
+    instance: String,
+    logs: Arc<dyn LogSource>,
+}
+
+impl NodeService {
+    /// A service answering as `meta`, measuring with `collector` (the same
+    /// one reports use) and reading logs from `logs`.
+    pub fn new(
+        meta: NodeMeta,
+        collector: SharedCollector,
+        instance: String,
+        logs: Arc<dyn LogSource>,
+    ) -> Self {
+        NodeService {
+            meta,
+            collector,
+            instance,
+            logs,
+        }
+    }
+
+    fn error_chunk(&self, code: ErrorCode, message: String) -> LogChunk {
+        LogChunk {
+            meta: Some(self.meta.clone()),
+            lines: Vec::new(),
+            error: Some(ApiError {
+                code: code as i32,
+                message,
+                detail: String::new(),
+            }),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Node for NodeService {
+    async fn version(
+        &self,
+        _: Request<VersionRequest>,
+    ) -> Result<Response<VersionResponse>, Status> {
+        let (os, kernel) = self
+            .collector
+            .with(|c| (c.os().to_owned(), c.kernel().to_owned()));
+        Ok(Response::new(VersionResponse {
+            meta: Some(self.meta.clone()),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            api_version: proto::v1::API_VERSION.to_owned(),
+            os,
+            kernel,
+            arch: std::env::consts::ARCH.to_owned(),
+        }))
+    }
+
+    async fn health(&self, _: Request<HealthRequest>) -> Result<Response<HealthResponse>, Status> {
+        let response = match self.collector.collect().await {
+            Some(mut report) => {
+                report.agent_instance = self.instance.clone();
+                HealthResponse {
+                    meta: Some(self.meta.clone()),
+                    report: Some(report),
+                    error: None,
+                }
+            }
+            None => HealthResponse {
+                meta: Some(self.meta.clone()),
+                report: None,
+                error: Some(ApiError {
+                    code: ErrorCode::Internal as i32,
+                    message: "health collection failed".into(),
+                    detail: String::new(),
+                }),
+            },
+        };
+        Ok(Response::new(response))
+    }
+
+    type LogsStream = ReceiverStream<Result<LogChunk, Status>>;
+
+    async fn logs(&self, req: Request<LogsRequest>) -> Result<Response<Self::LogsStream>, Status> {
+        let r = req.into_inner();
+        let query = LogQuery {
+            unit: r.unit,
+            follow: r.follow,
+            tail: r.tail,
+        };
+        let (tx, rx) = mpsc::channel(16);
+        match self.logs.open(query) {
+            Ok(lines) => {
+                tokio::spawn(forward(lines, tx, self.meta.clone()));
+            }
+            Err(e) => {
+                let code = match e {
+                    LogError::NotFound(_) => ErrorCode::NotFound,
+                    LogError::Unavailable(_) => ErrorCode::Unavailable,
+                };
+                // The receiver is still held here, so this cannot fail.
+                let _ = tx.try_send(Ok(self.error_chunk(code, e.to_string())));
+            }
+        }
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Batches lines into chunks: whatever is ready now, up to `CHUNK_LINES`.
+async fn forward(
+    mut lines: LogReceiver,
+    tx: mpsc::Sender<Result<LogChunk, Status>>,
+    meta: NodeMeta,
+) {
+    while let Some(first) = lines.recv().await {
+        let mut chunk = LogChunk {
+            meta: Some(meta.clone()),
+            ..Default::default()
+        };
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Ok(line) => chunk.lines.push(line),
+                Err(e) => {
+                    chunk.error = Some(ApiError {
+                        code: ErrorCode::Unavailable as i32,
+                        message: e.to_string(),
+                        detail: String::new(),
+                    });
+                    break;
+                }
+            }
+            if chunk.lines.len() < CHUNK_LINES {
+                next = lines.try_recv().ok();
+            }
+        }
+        let last = chunk.error.is_some();
+        if tx.send(Ok(chunk)).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Serves the Node service on `listener`; stops when the future is dropped.
+pub async fn serve(
+    listener: TcpListener,
+    tls: ServerTlsConfig,
+    service: NodeService,
+) -> Result<(), tonic::transport::Error> {
+    Server::builder()
+        .tls_config(tls)?
+        .add_service(NodeServer::with_interceptor(service, authorise))
+        .serve_with_incoming(TcpListenerStream::new(listener))
+        .await
+}
