@@ -1,0 +1,138 @@
+//! Admin kubeconfigs minted on the host from the cluster CA it owns, so
+//! `hostctl` can talk to a fresh cluster without copying `admin.conf` out of
+//! a VM.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rcgen::KeyPair;
+use serde::Serialize;
+
+use crate::error::{PkiError, crypto_err};
+use crate::kubeadm::ClusterPki;
+use crate::leaf;
+use crate::params::{LEAF_VALIDITY, LeafSpec};
+
+/// CN kubeadm puts in `admin.conf`.
+pub const ADMIN_USER: &str = "kubernetes-admin";
+/// Group kubeadm ≥ 1.29 binds to `cluster-admin` (ClusterRoleBinding
+/// `kubeadm:cluster-admins`); unlike `system:masters` it can be revoked.
+pub const ADMIN_GROUP: &str = "kubeadm:cluster-admins";
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct Kubeconfig<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    kind: &'a str,
+    clusters: Vec<Named<'a, ClusterEntry>>,
+    users: Vec<Named<'a, UserEntry>>,
+    contexts: Vec<Named<'a, ContextEntry<'a>>>,
+    current_context: &'a str,
+}
+
+#[derive(Serialize)]
+struct Named<'a, T> {
+    name: &'a str,
+    #[serde(flatten)]
+    entry: T,
+}
+
+#[derive(Serialize)]
+struct ClusterEntry {
+    cluster: ClusterBody,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct ClusterBody {
+    server: String,
+    certificate_authority_data: String,
+}
+
+#[derive(Serialize)]
+struct UserEntry {
+    user: UserBody,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct UserBody {
+    client_certificate_data: String,
+    client_key_data: String,
+}
+
+#[derive(Serialize)]
+struct ContextEntry<'a> {
+    context: ContextBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ContextBody<'a> {
+    cluster: &'a str,
+    user: &'a str,
+}
+
+impl ClusterPki {
+    /// A standard `kind: Config` kubeconfig for `server_url`, with a fresh
+    /// client certificate signed by this cluster's CA (CN `kubernetes-admin`,
+    /// O `kubeadm:cluster-admins`, clientAuth, one year) and everything
+    /// embedded as base64 data. The cluster entry is named `cluster_name`,
+    /// the user `<cluster_name>-admin`, so kubeconfigs of several clusters
+    /// can be merged. The result contains a private key: write it 0600.
+    pub fn mint_admin_kubeconfig(
+        &self,
+        cluster_name: &str,
+        server_url: &str,
+        context_name: &str,
+    ) -> Result<String, PkiError> {
+        let groups = [ADMIN_GROUP.to_owned()];
+        let spec = LeafSpec {
+            common_name: ADMIN_USER,
+            organizations: &groups,
+            ips: &[],
+            dns_names: &[],
+            server_auth: false,
+            client_auth: true,
+            validity: LEAF_VALIDITY,
+        };
+        let key = KeyPair::generate().map_err(crypto_err("generate the kubeconfig client key"))?;
+        let (cert_pem, _) = leaf::issue(&spec, &key, &self.ca)?;
+        let user_name = format!("{cluster_name}-admin");
+        let doc = Kubeconfig {
+            api_version: "v1",
+            kind: "Config",
+            clusters: vec![Named {
+                name: cluster_name,
+                entry: ClusterEntry {
+                    cluster: ClusterBody {
+                        server: server_url.to_owned(),
+                        certificate_authority_data: B64.encode(self.ca_cert_pem()),
+                    },
+                },
+            }],
+            users: vec![Named {
+                name: &user_name,
+                entry: UserEntry {
+                    user: UserBody {
+                        client_certificate_data: B64.encode(cert_pem),
+                        client_key_data: B64.encode(key.serialize_pem()),
+                    },
+                },
+            }],
+            contexts: vec![Named {
+                name: context_name,
+                entry: ContextEntry {
+                    context: ContextBody {
+                        cluster: cluster_name,
+                        user: &user_name,
+                    },
+                },
+            }],
+            current_context: context_name,
+        };
+        serde_saphyr::to_string(&doc).map_err(|e| PkiError::Encode {
+            what: "kubeconfig",
+            reason: e.to_string(),
+        })
+    }
+}
