@@ -1,0 +1,562 @@
+//! From the located YAML tree to the typed [`Topology`].
+//!
+//! Shape problems (unknown or misspelt keys, wrong types, missing fields,
+//! unparseable values) are all collected in one pass, each at the key or value
+//! that causes it. The model is only built when the shape is entirely right:
+//! semantic checks on a half-read file would report follow-on noise (a cluster
+//! "without a control plane" because its control-plane node had a typo).
+
+use crate::address::Address;
+use crate::defaults::DEFAULT_HOST_AGENT;
+use crate::model::{
+    API_VERSION, Addressing, Cluster, ClusterRole, HostAgent, KIND, Network, Node, NodeRole, Pool,
+    Topology,
+};
+use crate::report::{Report, SourceMap};
+use crate::suggest::closest;
+use crate::tree::{self, Pos, Value};
+use crate::units::ByteSize;
+use crate::version::KubeVersion;
+use ipnet::Ipv4Net;
+use std::fmt::Display;
+use std::net::{IpAddr, Ipv4Addr};
+use std::str::FromStr;
+
+const TOP_KEYS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "network",
+    "hostAgent",
+    "clusters",
+    "nodes",
+];
+const NETWORK_KEYS: &[&str] = &["cidr", "addressing"];
+const HOST_AGENT_KEYS: &[&str] = &["address", "port", "listen"];
+const CLUSTER_KEYS: &[&str] = &[
+    "name",
+    "role",
+    "kubernetesVersion",
+    "podCidr",
+    "serviceCidr",
+    "metallbPool",
+];
+const POOL_KEYS: &[&str] = &["start", "end"];
+const NODE_KEYS: &[&str] = &[
+    "name", "cluster", "role", "address", "cpus", "memory", "disk",
+];
+
+/// An example value per key, used in "add `key: example`" fixes; `path` tells
+/// a node's `role` from a cluster's.
+fn example(path: &str, key: &str) -> &'static str {
+    match key {
+        "role" if path.starts_with("nodes") => "worker",
+        "apiVersion" => API_VERSION,
+        "kind" => KIND,
+        "network" => "{ cidr: 192.168.64.0/24 }",
+        "clusters" | "nodes" => "[...] (see `hostctl init`)",
+        "cidr" => "192.168.64.0/24",
+        "name" => "app1",
+        "role" => "app",
+        "kubernetesVersion" => "v1.35.0",
+        "podCidr" => "10.101.0.0/16",
+        "serviceCidr" => "10.97.0.0/16",
+        "metallbPool" => "{ start: 211, end: 220 }",
+        "start" => "211",
+        "end" => "220",
+        "cluster" => "app1",
+        "address" => "20",
+        "cpus" => "2",
+        "memory" => "4GiB",
+        "disk" => "40GiB",
+        _ => "...",
+    }
+}
+
+/// Decodes a whole document. `None` when any shape problem was reported.
+pub(crate) fn decode(root: &tree::Node, report: &mut Report<'_>) -> (Option<Topology>, SourceMap) {
+    let mut d = Decoder {
+        report,
+        sources: SourceMap::default(),
+    };
+    let topology = d.topology(root);
+    let ok = !d.report.has_errors();
+    (topology.filter(|_| ok), d.sources)
+}
+
+struct Decoder<'r, 'a> {
+    report: &'r mut Report<'a>,
+    sources: SourceMap,
+}
+
+/// The known fields of one mapping, after unknown and repeated keys were reported.
+struct Fields<'n> {
+    path: String,
+    pos: Option<Pos>,
+    entries: Vec<(&'static str, &'n tree::Node)>,
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n tree::Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl Decoder<'_, '_> {
+    fn topology(&mut self, root: &tree::Node) -> Option<Topology> {
+        let f = self.mapping(root, "", TOP_KEYS, "the topology")?;
+        self.header(&f, "apiVersion", API_VERSION);
+        self.header(&f, "kind", KIND);
+        let network = self.required(&f, "network").and_then(|n| self.network(n));
+        let host_agent = match f.get("hostAgent") {
+            Some(n) => self.host_agent(n),
+            None => Some(DEFAULT_HOST_AGENT),
+        };
+        let clusters = self.list(&f, "clusters", |d, n, p| d.cluster(n, p));
+        let nodes = self.list(&f, "nodes", |d, n, p| d.node(n, p));
+        Some(Topology {
+            network: network?,
+            host_agent: host_agent?,
+            clusters: clusters?,
+            nodes: nodes?,
+        })
+    }
+
+    fn header(&mut self, f: &Fields<'_>, key: &str, expected: &str) {
+        let Some(node) = self.required(f, key) else {
+            return;
+        };
+        let path = join(&f.path, key);
+        if let Some(found) = self.string(node, &path) {
+            if found != expected {
+                self.report.error_at(
+                    node.pos,
+                    &path,
+                    format!("`{found}` is not supported; this tool reads {key} `{expected}`"),
+                    format!("set `{key}: {expected}`"),
+                );
+            }
+        }
+    }
+
+    fn network(&mut self, node: &tree::Node) -> Option<Network> {
+        let f = self.mapping(node, "network", NETWORK_KEYS, "the node network")?;
+        let cidr = self.required_field(&f, "cidr", Self::ipv4_net);
+        let addressing = match f.get("addressing") {
+            Some(n) => self.choice(
+                n,
+                &join(&f.path, "addressing"),
+                &[
+                    ("provider", Addressing::Provider),
+                    ("fixed", Addressing::Fixed),
+                ],
+            ),
+            None => Some(Addressing::default()),
+        };
+        Some(Network {
+            cidr: cidr?,
+            addressing: addressing?,
+        })
+    }
+
+    fn host_agent(&mut self, node: &tree::Node) -> Option<HostAgent> {
+        let f = self.mapping(node, "hostAgent", HOST_AGENT_KEYS, "the host agent")?;
+        let address = self.optional_field(&f, "address", DEFAULT_HOST_AGENT.address, Self::address);
+        let port = self.optional_field(&f, "port", DEFAULT_HOST_AGENT.port, Self::integer);
+        let listen = self.optional_field(&f, "listen", DEFAULT_HOST_AGENT.listen, |d, n, p| {
+            d.parsed::<IpAddr>(n, p, "an IP address such as 0.0.0.0")
+        });
+        Some(HostAgent {
+            address: address?,
+            port: port?,
+            listen: listen?,
+        })
+    }
+
+    fn cluster(&mut self, node: &tree::Node, path: &str) -> Option<Cluster> {
+        let f = self.mapping(node, path, CLUSTER_KEYS, "a cluster")?;
+        let name = self.required_field(&f, "name", Self::string);
+        let role = self.required_field(&f, "role", |d, n, p| {
+            d.choice(
+                n,
+                p,
+                &[("mgmt", ClusterRole::Mgmt), ("app", ClusterRole::App)],
+            )
+        });
+        let version = self.required_field(&f, "kubernetesVersion", |d, n, p| {
+            d.parsed::<KubeVersion>(n, p, "a version such as v1.35.0")
+        });
+        let pod_cidr = self.required_field(&f, "podCidr", Self::ipv4_net);
+        let service_cidr = self.required_field(&f, "serviceCidr", Self::ipv4_net);
+        let pool = self.required_field(&f, "metallbPool", Self::pool);
+        Some(Cluster {
+            name: name?,
+            role: role?,
+            kubernetes_version: version?,
+            pod_cidr: pod_cidr?,
+            service_cidr: service_cidr?,
+            metallb_pool: pool?,
+        })
+    }
+
+    fn pool(&mut self, node: &tree::Node, path: &str) -> Option<Pool> {
+        let f = self.mapping(node, path, POOL_KEYS, "a MetalLB pool")?;
+        let start = self.required_field(&f, "start", Self::address);
+        let end = self.required_field(&f, "end", Self::address);
+        Some(Pool {
+            start: start?,
+            end: end?,
+        })
+    }
+
+    fn node(&mut self, node: &tree::Node, path: &str) -> Option<Node> {
+        let f = self.mapping(node, path, NODE_KEYS, "a node")?;
+        let name = self.required_field(&f, "name", Self::string);
+        let cluster = self.required_field(&f, "cluster", Self::string);
+        let role = self.required_field(&f, "role", |d, n, p| {
+            d.choice(
+                n,
+                p,
+                &[
+                    ("control-plane", NodeRole::ControlPlane),
+                    ("worker", NodeRole::Worker),
+                ],
+            )
+        });
+        let address = self.required_field(&f, "address", Self::address);
+        let cpus = self.required_field(&f, "cpus", Self::integer);
+        let memory = self.required_field(&f, "memory", Self::size);
+        let disk = self.required_field(&f, "disk", Self::size);
+        Some(Node {
+            name: name?,
+            cluster: cluster?,
+            role: role?,
+            address: address?,
+            cpus: cpus?,
+            memory: memory?,
+            disk: disk?,
+        })
+    }
+
+    // ---- structure -------------------------------------------------------
+
+    /// Checks that `node` is a mapping with only `keys`, each at most once.
+    fn mapping<'n>(
+        &mut self,
+        node: &'n tree::Node,
+        path: &str,
+        keys: &[&'static str],
+        what: &str,
+    ) -> Option<Fields<'n>> {
+        self.sources.insert(path, node.pos);
+        let Value::Map(entries) = &node.value else {
+            self.wrong_type(
+                node,
+                path,
+                "a mapping",
+                &format!("write {what} as `key: value` lines"),
+            );
+            return None;
+        };
+        let mut fields = Fields {
+            path: path.to_owned(),
+            pos: node.pos,
+            entries: Vec::new(),
+        };
+        for (key, value) in entries {
+            let Value::Str(name) = &key.value else {
+                self.report.error_at(
+                    key.pos,
+                    path,
+                    format!("a key must be a field name, found {}", key.value.kind()),
+                    format!("use one of: {}", keys.join(", ")),
+                );
+                continue;
+            };
+            let Some(known) = keys.iter().find(|k| **k == name.as_str()) else {
+                self.unknown_key(key.pos, &join(path, name), name, keys, what);
+                continue;
+            };
+            if fields.get(known).is_some() {
+                let first = self
+                    .sources
+                    .lookup(&join(path, known))
+                    .map_or(String::new(), |p| format!(" (first at line {})", p.line));
+                self.report.error_at(
+                    key.pos,
+                    &join(path, known),
+                    format!("`{known}` is given more than once{first}"),
+                    "keep one of them",
+                );
+                continue;
+            }
+            self.sources.insert(&join(path, known), value.pos);
+            fields.entries.push((known, value));
+        }
+        Some(fields)
+    }
+
+    fn unknown_key(&mut self, pos: Option<Pos>, path: &str, name: &str, keys: &[&str], what: &str) {
+        let message = match closest(name, keys) {
+            Some(s) => format!("unknown field `{name}` in {what}; did you mean `{s}`?"),
+            None => format!("unknown field `{name}` in {what}"),
+        };
+        let fix = match closest(name, keys) {
+            Some(s) => format!("rename it to `{s}`"),
+            None => format!("remove it; the fields are: {}", keys.join(", ")),
+        };
+        self.report.error_at(pos, path, message, fix);
+    }
+
+    fn required<'n>(&mut self, f: &Fields<'n>, key: &str) -> Option<&'n tree::Node> {
+        let found = f.get(key);
+        if found.is_none() {
+            self.report.error_at(
+                f.pos,
+                &join(&f.path, key),
+                format!("missing field `{key}`"),
+                format!("add `{key}: {}`", example(&f.path, key)),
+            );
+        }
+        found
+    }
+
+    fn required_field<T>(
+        &mut self,
+        f: &Fields<'_>,
+        key: &str,
+        read: impl FnOnce(&mut Self, &tree::Node, &str) -> Option<T>,
+    ) -> Option<T> {
+        let node = self.required(f, key)?;
+        read(self, node, &join(&f.path, key))
+    }
+
+    fn optional_field<T>(
+        &mut self,
+        f: &Fields<'_>,
+        key: &str,
+        default: T,
+        read: impl FnOnce(&mut Self, &tree::Node, &str) -> Option<T>,
+    ) -> Option<T> {
+        match f.get(key) {
+            Some(node) => read(self, node, &join(&f.path, key)),
+            None => Some(default),
+        }
+    }
+
+    /// A list field; every item is decoded even after a bad one, so all
+    /// problems show up together.
+    fn list<T>(
+        &mut self,
+        f: &Fields<'_>,
+        key: &str,
+        mut item: impl FnMut(&mut Self, &tree::Node, &str) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let node = self.required(f, key)?;
+        let path = join(&f.path, key);
+        let Value::Seq(items) = &node.value else {
+            self.wrong_type(
+                node,
+                &path,
+                "a list",
+                &format!("write {key} as a list of `- name: ...` items"),
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, n) in items.iter().enumerate() {
+            match item(self, n, &format!("{path}[{i}]")) {
+                Some(v) => out.push(v),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    // ---- scalars ---------------------------------------------------------
+
+    fn wrong_type(&mut self, node: &tree::Node, path: &str, expected: &str, fix: &str) {
+        self.report.error_at(
+            node.pos,
+            path,
+            format!("expected {expected}, found {}", node.value.kind()),
+            fix,
+        );
+    }
+
+    fn string(&mut self, node: &tree::Node, path: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            _ => {
+                self.wrong_type(
+                    node,
+                    path,
+                    "a string",
+                    "write a name such as `app1` (quote it if it looks like a number)",
+                );
+                None
+            }
+        }
+    }
+
+    /// A string parsed with `FromStr`; the parse error becomes the message.
+    fn parsed<T: FromStr>(&mut self, node: &tree::Node, path: &str, expected: &str) -> Option<T>
+    where
+        T::Err: Display,
+    {
+        let Value::Str(s) = &node.value else {
+            self.wrong_type(node, path, expected, &format!("write {expected}"));
+            return None;
+        };
+        match s.parse::<T>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.report
+                    .error_at(node.pos, path, e.to_string(), format!("write {expected}"));
+                None
+            }
+        }
+    }
+
+    fn ipv4_net(&mut self, node: &tree::Node, path: &str) -> Option<Ipv4Net> {
+        let expected = "an IPv4 CIDR such as 10.100.0.0/16";
+        let Value::Str(s) = &node.value else {
+            self.wrong_type(node, path, expected, &format!("write {expected}"));
+            return None;
+        };
+        let parsed = s.parse::<Ipv4Net>();
+        if parsed.is_err() {
+            let hint = if s.contains(':') {
+                "only IPv4 is supported"
+            } else if !s.contains('/') {
+                "it needs a prefix length"
+            } else {
+                "it is not address/prefix"
+            };
+            self.report.error_at(
+                node.pos,
+                path,
+                format!("`{s}` is not an IPv4 CIDR ({hint})"),
+                format!("write {expected}"),
+            );
+        }
+        parsed.ok()
+    }
+
+    fn integer<T: TryFrom<i128>>(&mut self, node: &tree::Node, path: &str) -> Option<T> {
+        let Value::Int(i) = node.value else {
+            self.wrong_type(
+                node,
+                path,
+                "a whole number",
+                "write a whole number without quotes or units",
+            );
+            return None;
+        };
+        let v = T::try_from(i).ok();
+        if v.is_none() {
+            self.report.error_at(
+                node.pos,
+                path,
+                format!("{i} is out of range"),
+                "use a smaller, positive number",
+            );
+        }
+        v
+    }
+
+    fn size(&mut self, node: &tree::Node, path: &str) -> Option<ByteSize> {
+        if let Value::Int(i) = node.value {
+            self.report.error_at(
+                node.pos,
+                path,
+                format!("{i} has no unit"),
+                format!("write the unit, e.g. `{i}GiB` or `{i}MiB`"),
+            );
+            return None;
+        }
+        let fix = "write a size such as 4GiB or 512MiB (units B, K/Ki/KiB, M/Mi/MiB, G/Gi/GiB, T/Ti/TiB; all powers of 1024)";
+        let Value::Str(s) = &node.value else {
+            self.wrong_type(node, path, "a size such as 4GiB", fix);
+            return None;
+        };
+        match s.parse::<ByteSize>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.report.error_at(node.pos, path, e.to_string(), fix);
+                None
+            }
+        }
+    }
+
+    /// A host number (integer) or a literal IPv4 address (string).
+    fn address(&mut self, node: &tree::Node, path: &str) -> Option<Address> {
+        let fix = "write a host number such as 10 (placed in the node network) or a full IPv4 address such as 192.168.64.10";
+        match &node.value {
+            Value::Int(i) => match u32::try_from(*i) {
+                Ok(host) => Some(Address::Host(host)),
+                Err(_) => {
+                    self.report
+                        .error_at(node.pos, path, format!("{i} is not a host number"), fix);
+                    None
+                }
+            },
+            Value::Str(s) => match s.parse::<Ipv4Addr>() {
+                Ok(ip) => Some(Address::Ip(ip)),
+                Err(_) => {
+                    self.report.error_at(
+                        node.pos,
+                        path,
+                        format!("`{s}` is not an IPv4 address"),
+                        fix,
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(node, path, "a host number or an IPv4 address", fix);
+                None
+            }
+        }
+    }
+
+    fn choice<T: Copy>(
+        &mut self,
+        node: &tree::Node,
+        path: &str,
+        options: &[(&'static str, T)],
+    ) -> Option<T> {
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        let one_of = names.join(" or ");
+        let Value::Str(s) = &node.value else {
+            self.wrong_type(
+                node,
+                path,
+                &format!("one of {one_of}"),
+                &format!("write {one_of}"),
+            );
+            return None;
+        };
+        if let Some((_, v)) = options.iter().find(|(n, _)| *n == s.as_str()) {
+            return Some(*v);
+        }
+        let fix = match closest(s, &names) {
+            Some(c) => format!("did you mean `{c}`? write {one_of}"),
+            None => format!("write {one_of}"),
+        };
+        self.report
+            .error_at(node.pos, path, format!("`{s}` is not one of {one_of}"), fix);
+        None
+    }
+}
