@@ -17,6 +17,9 @@ use crate::material::KeyedCert;
 use crate::params::LeafSpec;
 use crate::pki::validate_name;
 
+/// Node certificates may not outlive the agent CA's ten years.
+pub const MAX_NODE_VALIDITY_DAYS: u32 = 3650;
+
 /// The identity the host grants a node.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeIdentitySpec {
@@ -60,8 +63,11 @@ pub(crate) fn sign(
     csr_pem: &str,
     node: &NodeIdentitySpec,
 ) -> Result<String, PkiError> {
-    if node.validity_days == 0 {
-        return Err(refused("validity_days must be at least 1"));
+    if !(1..=MAX_NODE_VALIDITY_DAYS).contains(&node.validity_days) {
+        return Err(refused(format!(
+            "validity_days must be 1..={MAX_NODE_VALIDITY_DAYS}, not {}",
+            node.validity_days
+        )));
     }
     let block = pem::parse(csr_pem).map_err(|e| refused(format!("not PEM: {e}")))?;
     if block.tag() != "CERTIFICATE REQUEST" {

@@ -33,7 +33,7 @@ mod pki;
 mod store;
 mod tokens;
 
-pub use csr::{NodeIdentitySpec, generate_node_key_and_csr};
+pub use csr::{MAX_NODE_VALIDITY_DAYS, NodeIdentitySpec, generate_node_key_and_csr};
 pub use error::{PkiError, TokenError};
 pub use identity::{Identity, SecretPem};
 pub use inspect::{

@@ -108,6 +108,31 @@ fn node_names_that_are_not_dns_labels_are_refused() -> TestResult {
 }
 
 #[test]
+fn out_of_range_validity_is_refused_not_a_panic() -> TestResult {
+    let (_home, pki) = init()?;
+    let (_, csr) = certs::generate_node_key_and_csr("app1-cp")?;
+    for days in [0, certs::MAX_NODE_VALIDITY_DAYS + 1, u32::MAX] {
+        let s = NodeIdentitySpec {
+            validity_days: days,
+            ..spec()?
+        };
+        assert!(
+            matches!(
+                pki.sign_node_csr(&csr, &s),
+                Err(PkiError::CsrRefused { .. })
+            ),
+            "{days}"
+        );
+    }
+    let s = NodeIdentitySpec {
+        validity_days: certs::MAX_NODE_VALIDITY_DAYS,
+        ..spec()?
+    };
+    pki.sign_node_csr(&csr, &s)?;
+    Ok(())
+}
+
+#[test]
 fn roles_helpers_read_host_and_admin_identities() -> TestResult {
     let (_home, pki) = init()?;
     let host = cert_der_from_pem(&pki.host_identity().cert_pem)?;
