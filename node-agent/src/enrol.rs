@@ -166,20 +166,10 @@ fn is_final(code: tonic::Code) -> bool {
     )
 }
 
-/// Generates the private key and a CSR naming the node (the host decides
-/// the final subject anyway).
+/// Generates the private key and a CSR on this machine (the key never
+/// leaves it); the host decides the certificate's subject anyway.
 fn key_and_csr(node: &str) -> Result<(String, String), EnrolError> {
-    let key = rcgen::KeyPair::generate().map_err(|e| EnrolError::KeyGen(e.to_string()))?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
-        .map_err(|e| EnrolError::KeyGen(e.to_string()))?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, node);
-    let csr = params
-        .serialize_request(&key)
-        .and_then(|c| c.pem())
-        .map_err(|e| EnrolError::KeyGen(e.to_string()))?;
-    Ok((key.serialize_pem(), csr))
+    certs::generate_node_key_and_csr(node).map_err(|e| EnrolError::KeyGen(e.to_string()))
 }
 
 /// Whether two PEM documents hold the same certificates (ignoring layout).

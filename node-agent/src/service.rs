@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use certs::{ROLE_ADMIN, ROLE_HOST};
 use proto::v1::node_server::{Node, NodeServer};
 use proto::v1::{
     Error as ApiError, ErrorCode, HealthRequest, HealthResponse, LogChunk, LogsRequest, NodeMeta,
@@ -21,10 +22,6 @@ use tonic::{Request, Response, Status};
 use crate::logs::{LogError, LogQuery, LogReceiver, LogSource};
 use crate::report::SharedCollector;
 
-/// Role of the host agent.
-pub const ROLE_HOST: &str = "hostctl:host";
-/// Role of the operator's CLI.
-pub const ROLE_ADMIN: &str = "hostctl:admin";
 /// Most lines per streamed chunk.
 const CHUNK_LINES: usize = 200;
 

@@ -1,0 +1,167 @@
+//! Health reports against the harness host: ordering, back-fill after an
+//! outage with original timestamps, and drop accounting on overflow.
+
+mod harness;
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use harness::proxy::Proxy;
+use harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config, seqs};
+use node_agent::agent;
+use node_agent::config::Config;
+use proto::v1::{CheckStatus, HealthReport};
+
+/// Runs an agent in this process until the returned handle is aborted.
+async fn run_agent(config: Config) -> TestResult<tokio::task::JoinHandle<()>> {
+    let started = agent::start(config).await?;
+    Ok(tokio::spawn(async move {
+        let _ = started.run(std::future::pending()).await;
+    }))
+}
+
+fn taken_at(r: &HealthReport) -> SystemTime {
+    r.taken_at
+        .as_ref()
+        .and_then(proto::system_time)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+#[tokio::test]
+async fn reports_arrive_in_order_with_increasing_seq() -> TestResult {
+    install_crypto();
+    let pki = TestPki::new()?;
+    let host = HarnessHost::start(&pki).await?;
+    let root = tempfile::tempdir()?;
+    let config = node_config(
+        &pki,
+        "n1",
+        host.enrol_addr,
+        host.host_addr,
+        root.path(),
+        Some(pki.issue_token("n1")?),
+    );
+    let agent = run_agent(config).await?;
+    let stored = host
+        .wait_for(Duration::from_secs(20), "3 reports", |r| r.len() >= 3)
+        .await?;
+    agent.abort();
+
+    assert_eq!(seqs(&stored[..3]), [1, 2, 3]);
+    let first = &stored[0];
+    assert_eq!(first.node, "n1");
+    assert_eq!(first.interval_seconds, 1);
+    assert!(!first.agent_instance.is_empty());
+    assert!(
+        stored
+            .iter()
+            .all(|r| r.agent_instance == first.agent_instance)
+    );
+    assert!(
+        taken_at(&stored[0]) < taken_at(&stored[1]) && taken_at(&stored[1]) < taken_at(&stored[2])
+    );
+    let system = first.system.clone().unwrap_or_default();
+    assert!(system.memory_total_bytes > 0 && system.cpus > 0);
+    let root_disk = system
+        .disks
+        .iter()
+        .find(|d| d.path == "/")
+        .ok_or("no / disk")?;
+    assert!(root_disk.present && root_disk.total_bytes > 0);
+    let etcd_disk = system
+        .disks
+        .iter()
+        .find(|d| d.path == "/var/lib/etcd")
+        .ok_or("no etcd disk")?;
+    assert!(!etcd_disk.present, "the empty root has no /var/lib/etcd");
+    let cni = first
+        .checks
+        .iter()
+        .find(|c| c.name == "cni")
+        .ok_or("no cni check")?;
+    assert_eq!(cni.status, CheckStatus::NotApplicable as i32);
+    assert_eq!(cni.message, "no CNI yet");
+    Ok(())
+}
+
+/// Runs an agent reporting through a proxy, cuts the proxy for `outage`,
+/// restores it, and returns (stored, raw, outage start, outage end) once the
+/// host has caught up.
+async fn outage(
+    capacity: usize,
+    outage: Duration,
+) -> TestResult<(Vec<HealthReport>, Vec<HealthReport>, SystemTime, SystemTime)> {
+    install_crypto();
+    let pki = TestPki::new()?;
+    let host = HarnessHost::start(&pki).await?;
+    let proxy = Proxy::start(host.host_addr).await?;
+    let root = tempfile::tempdir()?;
+    let mut config = node_config(
+        &pki,
+        "n1",
+        host.enrol_addr,
+        proxy.addr,
+        root.path(),
+        Some(pki.issue_token("n1")?),
+    );
+    config.buffer_capacity = capacity;
+    let agent = run_agent(config).await?;
+    host.wait_for(Duration::from_secs(20), "2 reports", |r| r.len() >= 2)
+        .await?;
+
+    proxy.down();
+    let down_at = SystemTime::now();
+    tokio::time::sleep(outage).await;
+    let up_at = SystemTime::now();
+    proxy.up().await?;
+    // Caught up: something taken after the outage has been stored.
+    let stored = host
+        .wait_for(Duration::from_secs(60), "back-fill", |r| {
+            r.iter().any(|x| taken_at(x) > up_at)
+        })
+        .await?;
+    agent.abort();
+    Ok((stored, host.raw(), down_at, up_at))
+}
+
+#[tokio::test]
+async fn reports_taken_during_an_outage_are_back_filled_in_order_with_original_timestamps()
+-> TestResult {
+    let (stored, raw, down_at, up_at) = outage(1000, Duration::from_millis(4500)).await?;
+    let s = seqs(&stored);
+    let expected: Vec<u64> = (1..=s.len() as u64).collect();
+    assert_eq!(s, expected, "every report stored once, in order");
+    assert!(stored.windows(2).all(|w| taken_at(&w[0]) < taken_at(&w[1])));
+    let during = stored
+        .iter()
+        .filter(|r| taken_at(r) > down_at && taken_at(r) < up_at)
+        .count();
+    assert!(
+        during >= 3,
+        "only {during} reports were taken during the outage"
+    );
+    assert!(stored.iter().all(|r| r.dropped == 0));
+    // Only a report in flight when the link was cut may arrive twice.
+    let mut copies: HashMap<u64, usize> = HashMap::new();
+    raw.iter()
+        .for_each(|r| *copies.entry(r.seq).or_default() += 1);
+    let resent = copies.values().filter(|&&n| n > 1).count();
+    assert!(resent <= 1, "{resent} reports were sent more than once");
+    Ok(())
+}
+
+#[tokio::test]
+async fn overflow_drops_the_oldest_and_reports_how_many() -> TestResult {
+    let (stored, _, _, _) = outage(2, Duration::from_millis(5500)).await?;
+    let s = seqs(&stored);
+    assert!(s.windows(2).all(|w| w[0] < w[1]), "{s:?}");
+    let last = s.last().copied().ok_or("nothing stored")?;
+    let missing = last - s.len() as u64;
+    assert!(missing >= 2, "expected drops with a 2-report buffer: {s:?}");
+    let reported: u64 = stored.iter().map(|r| r.dropped).sum();
+    assert_eq!(
+        reported, missing,
+        "dropped counts must add up to the gap: {s:?}"
+    );
+    Ok(())
+}
