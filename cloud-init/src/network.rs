@@ -1,0 +1,308 @@
+//! netplan / cloud-init network-config version 2, and the node's stable
+//! address expressed in it.
+//!
+//! Multipass hands out DHCP addresses that drift (canonical/multipass#3792),
+//! so every node gets a second NIC with a fixed address that the
+//! certificates and kubeadm use. The same document serves two providers:
+//! Multipass gets it as a netplan file via `write_files` (it has no way to
+//! pass network-config for a `mode=manual` NIC), and the QEMU provider puts it
+//! in the NoCloud seed's `network-config`. Both accept the `network:`-wrapped
+//! form rendered here.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::str::FromStr;
+
+use ipnet::{IpNet, Ipv4Net};
+use serde::{Serialize, Serializer};
+
+use crate::Error;
+
+/// The netplan id of the stable interface; also names it in `ip addr`
+/// output when matched by MAC with `set-name`.
+pub const STABLE_INTERFACE_ID: &str = "hostctl0";
+
+/// Metric of the default route through the stable NIC: above networkd's
+/// DHCP default (100), so on Multipass the NAT NIC stays the way out and the
+/// stable NIC only carries node-to-node and host-to-node traffic.
+pub const STABLE_ROUTE_METRIC: u32 = 200;
+
+/// `{ network: { version: 2, ethernets: … } }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NetworkConfig {
+    network: NetworkV2,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+struct NetworkV2 {
+    version: u8,
+    ethernets: BTreeMap<String, Ethernet>,
+}
+
+impl NetworkConfig {
+    /// A version-2 document with the given ethernets, keyed by netplan id.
+    pub fn new(ethernets: impl IntoIterator<Item = (String, Ethernet)>) -> Self {
+        Self {
+            network: NetworkV2 {
+                version: 2,
+                ethernets: ethernets.into_iter().collect(),
+            },
+        }
+    }
+}
+
+/// One physical interface's configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Ethernet {
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub matching: Option<InterfaceMatch>,
+    /// Renames the matched device, so logs and `ip` output show a stable
+    /// name instead of whatever udev picked (`enp0s2`, `ens4`, …).
+    #[serde(rename = "set-name", skip_serializing_if = "Option::is_none")]
+    pub set_name: Option<InterfaceName>,
+    pub dhcp4: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<IpNet>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    #[serde(skip_serializing_if = "Nameservers::is_empty")]
+    pub nameservers: Nameservers,
+}
+
+/// How netplan finds the device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum InterfaceMatch {
+    /// By MAC: what Multipass's `--network …,mac=` pins, so it survives
+    /// device renumbering.
+    #[serde(rename = "macaddress")]
+    MacAddress(MacAddress),
+    /// By kernel name, for providers that control the device order.
+    #[serde(rename = "name")]
+    Name(InterfaceName),
+}
+
+/// A route; `to: default` is the default route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub to: RouteTarget,
+    pub via: IpAddr,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<u32>,
+}
+
+/// A route destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteTarget {
+    Default,
+    Net(IpNet),
+}
+
+impl Serialize for RouteTarget {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Default => serializer.serialize_str("default"),
+            Self::Net(net) => serializer.collect_str(net),
+        }
+    }
+}
+
+/// DNS servers and search domains for a static interface.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Nameservers {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<IpAddr>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub search: Vec<String>,
+}
+
+impl Nameservers {
+    fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.search.is_empty()
+    }
+}
+
+/// A MAC address, always rendered lowercase: netplan's `match.macaddress`
+/// silently matches nothing when given uppercase letters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MacAddress([u8; 6]);
+
+impl MacAddress {
+    pub const fn new(octets: [u8; 6]) -> Self {
+        Self(octets)
+    }
+}
+
+impl FromStr for MacAddress {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let invalid = || Error::InvalidMac(s.to_owned());
+        let mut octets = [0u8; 6];
+        let mut parts = s.split(':');
+        for octet in &mut octets {
+            let part = parts.next().ok_or_else(invalid)?;
+            if part.len() != 2 {
+                return Err(invalid());
+            }
+            *octet = u8::from_str_radix(part, 16).map_err(|_| invalid())?;
+        }
+        match parts.next() {
+            Some(_) => Err(invalid()),
+            None => Ok(Self(octets)),
+        }
+    }
+}
+
+impl fmt::Display for MacAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl Serialize for MacAddress {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A kernel interface name (IFNAMSIZ is 16 including the NUL).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct InterfaceName(String);
+
+impl InterfaceName {
+    pub fn new(name: impl Into<String>) -> Result<Self, Error> {
+        let name = name.into();
+        let ok = (1..=15).contains(&name.len())
+            && !name
+                .chars()
+                .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control());
+        if ok {
+            Ok(Self(name))
+        } else {
+            Err(Error::InvalidInterfaceName(name))
+        }
+    }
+}
+
+/// The node's fixed address, as the topology assigns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StableAddress {
+    /// Which NIC carries it.
+    pub interface: InterfaceMatch,
+    /// Address and prefix, e.g. `192.168.64.10/24`.
+    pub address: Ipv4Net,
+    /// A default route through this NIC (at [`STABLE_ROUTE_METRIC`]), for
+    /// providers where it is the only NIC.
+    pub gateway: Option<Ipv4Addr>,
+    pub nameservers: Vec<IpAddr>,
+}
+
+impl StableAddress {
+    /// The network-config document that pins the address: static, no DHCP,
+    /// renamed to [`STABLE_INTERFACE_ID`] when matched by MAC.
+    ///
+    /// Refuses a network/broadcast address and an off-subnet gateway, both of
+    /// which netplan applies without complaint and which then fail at
+    /// runtime, inside the VM, where nobody sees them.
+    pub fn network_config(&self) -> Result<NetworkConfig, Error> {
+        let net = self.address;
+        if net.prefix_len() < 31 && (net.addr() == net.network() || net.addr() == net.broadcast()) {
+            return Err(Error::NotAHostAddress { address: net });
+        }
+        let routes = match self.gateway {
+            Some(gateway) if !net.contains(&gateway) => {
+                return Err(Error::GatewayOutsideSubnet {
+                    gateway,
+                    address: net,
+                });
+            }
+            Some(gateway) => vec![Route {
+                to: RouteTarget::Default,
+                via: IpAddr::V4(gateway),
+                metric: Some(STABLE_ROUTE_METRIC),
+            }],
+            None => Vec::new(),
+        };
+        let set_name = match self.interface {
+            InterfaceMatch::MacAddress(_) => Some(InterfaceName::new(STABLE_INTERFACE_ID)?),
+            InterfaceMatch::Name(_) => None,
+        };
+        let ethernet = Ethernet {
+            matching: Some(self.interface.clone()),
+            set_name,
+            dhcp4: false,
+            addresses: vec![IpNet::V4(net)],
+            routes,
+            nameservers: Nameservers {
+                addresses: self.nameservers.clone(),
+                search: Vec::new(),
+            },
+        };
+        Ok(NetworkConfig::new([(
+            STABLE_INTERFACE_ID.to_owned(),
+            ethernet,
+        )]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stable(address: &str, gateway: Option<&str>) -> StableAddress {
+        StableAddress {
+            interface: InterfaceMatch::MacAddress("52:54:00:4B:AB:CD".parse().unwrap()),
+            address: address.parse().unwrap(),
+            gateway: gateway.map(|g| g.parse().unwrap()),
+            nameservers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn mac_parses_and_renders_lowercase() {
+        let mac: MacAddress = "52:54:00:4B:AB:CD".parse().unwrap();
+        assert_eq!(mac.to_string(), "52:54:00:4b:ab:cd");
+        for bad in [
+            "52:54:00:4b:ab",
+            "52:54:00:4b:ab:cd:ef",
+            "5254.004b.abcd",
+            "zz:54:00:4b:ab:cd",
+        ] {
+            assert!(bad.parse::<MacAddress>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn interface_names_follow_kernel_rules() {
+        assert!(InterfaceName::new("enp0s2").is_ok());
+        for bad in ["", "a/b", "a b", "sixteen-chars-xx"] {
+            assert!(InterfaceName::new(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn refuses_network_address_and_foreign_gateway() {
+        assert!(matches!(
+            stable("192.168.64.0/24", None).network_config(),
+            Err(Error::NotAHostAddress { .. })
+        ));
+        assert!(matches!(
+            stable("192.168.64.10/24", Some("10.0.0.1")).network_config(),
+            Err(Error::GatewayOutsideSubnet { .. })
+        ));
+    }
+
+    #[test]
+    fn gateway_becomes_low_priority_default_route() {
+        let config = stable("192.168.64.10/24", Some("192.168.64.1"))
+            .network_config()
+            .unwrap();
+        let eth = &config.network.ethernets[STABLE_INTERFACE_ID];
+        assert!(!eth.dhcp4);
+        assert_eq!(eth.routes[0].metric, Some(STABLE_ROUTE_METRIC));
+        assert_eq!(eth.routes[0].to, RouteTarget::Default);
+    }
+}
