@@ -23,14 +23,42 @@ pub struct Cli {
     #[arg(short = 'o', long, global = true, value_enum, default_value = "table")]
     pub output: OutputFormat,
 
+    /// Topology file (default: ./hostctl.yaml if present, else the built-in default).
+    #[arg(long, global = true, env = "HOSTCTL_TOPOLOGY", value_name = "FILE")]
+    pub topology: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Write the default topology (the spec's three clusters) and create the PKI.
+    Init(commands::init::Args),
+    /// Check a topology and report every problem with file, line, field and fix.
+    Validate(commands::validate::Args),
+    /// Write everything hostctl would apply into a directory, for review.
+    Render(commands::render::Args),
+    /// Inspect the PKI.
+    Certs(commands::certs::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(commands::completion::Args),
+    /// Run the host agent's services (node reports, enrolment, control
+    /// socket) in the foreground; other commands start it when needed.
+    Daemon(commands::daemon::Args),
+    /// Show every node: VM state, agent connection, last report, failing checks.
+    Status(commands::status::Args),
+    /// Stream a node's journal through its agent.
+    Logs(commands::logs::Args),
+    /// Create the node machines, start the daemon and wait until every node
+    /// agent has enrolled and reports.
+    Up(commands::up::Args),
+    /// Delete every machine and the provider's network, and stop the daemon
+    /// (the PKI is kept).
+    Down(commands::down::Args),
+    /// The local provider's per-node supervisor (internal).
+    #[command(name = "local-supervise", hide = true)]
+    LocalSupervise(commands::supervise::Args),
 }
 
 /// What every command may need from the global options.
@@ -38,6 +66,8 @@ pub enum Command {
 pub struct Context {
     pub home: Home,
     pub output: OutputFormat,
+    /// `--topology` as given; see [`crate::topology_source`] for the fallbacks.
+    pub topology: Option<PathBuf>,
 }
 
 /// A failure that carries its own exit code; anything else exits with
@@ -64,6 +94,7 @@ pub fn main() -> ExitCode {
     let ctx = Context {
         home: Home::resolve(cli.home.clone()),
         output: cli.output,
+        topology: cli.topology.clone(),
     };
     match dispatch(&ctx, cli.command) {
         Ok(exit) => exit.into(),
@@ -78,9 +109,19 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn dispatch(_ctx: &Context, command: Command) -> anyhow::Result<Exit> {
+fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
     match command {
+        Command::Init(args) => commands::init::run(ctx, &args),
+        Command::Validate(args) => commands::validate::run(ctx, &args),
+        Command::Render(args) => commands::render::run(ctx, &args),
+        Command::Certs(args) => commands::certs::run(ctx, &args),
         Command::Completion(args) => commands::completion::run(&args),
+        Command::Daemon(args) => commands::daemon::run(ctx, &args),
+        Command::Status(args) => commands::status::run(ctx, &args),
+        Command::Logs(args) => commands::logs::run(ctx, &args),
+        Command::Up(args) => commands::up::run(ctx, args),
+        Command::Down(args) => commands::down::run(ctx, args),
+        Command::LocalSupervise(args) => commands::supervise::run(args),
     }
 }
 

@@ -7,10 +7,22 @@
 //! - [`output`]: `-o table|json|yaml` rendering shared by every command.
 //! - [`exit`]: the documented exit codes.
 //! - [`provider`]: the machine providers behind one trait.
+//! - [`agent_plane`]: ports and limits the daemon, CLI and providers share.
+//! - [`daemon`]: `hostctl daemon` (Host, Enrolment and Control services) and its client.
+//! - [`store`]: the daemon's crash-safe report store.
+//! - [`node_config`]: the node agent's config file as the host renders it.
 
+pub mod agent_plane;
 pub mod cli;
 pub mod commands;
+pub mod daemon;
 pub mod exit;
+pub mod fsutil;
 pub mod home;
+pub mod host;
+pub mod node_config;
 pub mod output;
+pub mod pki;
 pub mod provider;
+pub mod store;
+pub mod topology_source;

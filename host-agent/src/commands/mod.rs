@@ -1,3 +1,13 @@
 //! One module per `hostctl` command. Each exposes `Args` (clap) and `run`.
 
+pub mod certs;
 pub mod completion;
+pub mod daemon;
+pub mod down;
+pub mod init;
+pub mod logs;
+pub mod render;
+pub mod status;
+pub mod supervise;
+pub mod up;
+pub mod validate;

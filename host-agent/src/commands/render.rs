@@ -1,0 +1,39 @@
+//! `hostctl render --out DIR`: writes everything hostctl would apply, for
+//! review and for outside checkers. The layout is part of the interface:
+//! `DIR/topology.yaml` (resolved: defaults filled in, addresses concrete).
+
+use crate::cli::{Context, coded};
+use crate::exit::Exit;
+use crate::fsutil::write_atomic;
+use crate::topology_source::load_checked;
+use ipnet::Ipv4Net;
+use std::path::PathBuf;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Directory to write into (created if missing; files are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Resolve host numbers against this subnet instead of the declared one
+    /// (what the provider would report, e.g. 192.168.252.0/24).
+    #[arg(long, value_name = "CIDR")]
+    pub subnet: Option<Ipv4Net>,
+}
+
+pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
+    let topology = load_checked(ctx.topology.as_deref())?;
+    let resolved = topology.resolve(args.subnet).map_err(|d| {
+        coded(
+            Exit::InvalidTopology,
+            anyhow::anyhow!("the topology cannot be resolved:\n{d}"),
+        )
+    })?;
+    for w in resolved.warnings() {
+        eprintln!("{w}");
+    }
+    let path = args.out.join("topology.yaml");
+    write_atomic(&path, resolved.to_yaml().as_bytes(), 0o644)?;
+    println!("{}", path.display());
+    Ok(Exit::Ok)
+}

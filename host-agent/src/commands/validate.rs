@@ -1,0 +1,73 @@
+//! `hostctl validate [FILE]`: checks a topology and reports every problem,
+//! each with file, line, column, field path and fix. Also warns when the
+//! VMs need more memory than this host has.
+
+use crate::cli::Context;
+use crate::exit::Exit;
+use crate::output::{OutputFormat, Table, render};
+use crate::topology_source::TopologySource;
+use serde::Serialize;
+use std::path::PathBuf;
+use topology::Diagnostic;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The topology file (default: --topology, ./hostctl.yaml, or the built-in default).
+    pub file: Option<PathBuf>,
+}
+
+/// The machine-readable result (`-o json|yaml`).
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    pub source: String,
+    pub valid: bool,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
+    let source = TopologySource::locate(args.file.as_deref().or(ctx.topology.as_deref()));
+    let mut diagnostics: Vec<Diagnostic> = match source.load() {
+        Ok((topology, warnings)) => {
+            let mut all = warnings;
+            let host_memory = crate::host::total_memory_bytes();
+            if host_memory > 0 {
+                all.extend(topology::check_host_capacity(&topology, host_memory));
+            }
+            all
+        }
+        Err(d) => d.0,
+    };
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    let valid = !diagnostics.iter().any(Diagnostic::is_error);
+    let outcome = Outcome {
+        source: source.describe(),
+        valid,
+        diagnostics,
+    };
+    if ctx.output == OutputFormat::Table {
+        print_plain(&outcome);
+    } else {
+        print!("{}", render(ctx.output, &outcome, Table::default)?);
+    }
+    Ok(if valid {
+        Exit::Ok
+    } else {
+        Exit::InvalidTopology
+    })
+}
+
+fn print_plain(outcome: &Outcome) {
+    for d in &outcome.diagnostics {
+        eprintln!("{d}");
+    }
+    let errors = outcome.diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = outcome.diagnostics.len() - errors;
+    if outcome.valid {
+        println!("{}: valid ({warnings} warning(s))", outcome.source);
+    } else {
+        eprintln!(
+            "{}: {errors} error(s), {warnings} warning(s)",
+            outcome.source
+        );
+    }
+}

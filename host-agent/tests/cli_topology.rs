@@ -1,0 +1,217 @@
+//! The issue-2 commands through the real `hostctl` binary: init → validate →
+//! render on the spec's default, every malformed topology of the corpus
+//! refused with exit 3 and its field named, and `certs list`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn hostctl(home: &Path, cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hostctl"))
+        .args(args)
+        .current_dir(cwd)
+        .env("HOSTCTL_HOME", home)
+        .env_remove("HOSTCTL_TOPOLOGY")
+        .output()
+        .expect("hostctl runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../topology/tests/corpus")
+}
+
+/// The corpus header lines (see topology/tests/corpus.rs):
+/// `# expect: PATH | MESSAGE` for errors, `# expect-warning: ...` for warnings.
+fn expectations(file: &Path) -> Vec<(bool, String, String)> {
+    let src = std::fs::read_to_string(file).unwrap();
+    src.lines()
+        .filter_map(|l| {
+            let (is_error, rest) = if let Some(r) = l.strip_prefix("# expect:") {
+                (true, r)
+            } else {
+                (false, l.strip_prefix("# expect-warning:")?)
+            };
+            let (path, message) = rest.split_once('|')?;
+            Some((is_error, path.trim().to_owned(), message.trim().to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn init_validate_render_give_the_spec_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = hostctl(&home, dir.path(), &["init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir.path().join("hostctl.yaml").exists());
+
+    let out = hostctl(&home, dir.path(), &["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = hostctl(&home, dir.path(), &["render", "--out", "d"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rendered = std::fs::read_to_string(dir.path().join("d/topology.yaml")).unwrap();
+    let loaded = topology::parse(&rendered, "d/topology.yaml").expect("render output loads back");
+    let t = loaded.topology;
+    let names: Vec<&str> = t.clusters().iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["mgmt", "app1", "app2"]);
+    assert_eq!(t.nodes().len(), 6);
+    for (cluster, pod, svc) in [
+        ("mgmt", "10.100.0.0/16", "10.96.0.0/16"),
+        ("app1", "10.101.0.0/16", "10.97.0.0/16"),
+        ("app2", "10.102.0.0/16", "10.98.0.0/16"),
+    ] {
+        let c = t.cluster(cluster).unwrap();
+        assert_eq!(c.pod_cidr.to_string(), pod);
+        assert_eq!(c.service_cidr.to_string(), svc);
+    }
+    for (pool, text) in [
+        ("mgmt", "192.168.64.200-192.168.64.210"),
+        ("app1", "192.168.64.211-192.168.64.220"),
+        ("app2", "192.168.64.221-192.168.64.230"),
+    ] {
+        let resolved = t.resolve(None).unwrap();
+        assert_eq!(resolved.pool(pool).unwrap().to_string(), text);
+    }
+    assert!(rendered.contains("192.168.64.31"), "addresses are concrete");
+}
+
+#[test]
+fn render_resolves_host_numbers_against_the_provider_subnet() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = hostctl(
+        &home,
+        dir.path(),
+        &["render", "--out", "d", "--subnet", "192.168.252.0/24"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let rendered = std::fs::read_to_string(dir.path().join("d/topology.yaml")).unwrap();
+    assert!(rendered.contains("192.168.252.10"), "{rendered}");
+    assert!(rendered.contains("192.168.252.221"), "{rendered}");
+    assert!(!rendered.contains("192.168.64."), "{rendered}");
+}
+
+#[test]
+fn every_malformed_topology_exits_3_and_names_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 25, "corpus has {} files", files.len());
+    for file in files {
+        let expected = expectations(&file);
+        assert!(
+            !expected.is_empty(),
+            "{} has no expectations",
+            file.display()
+        );
+        let out = hostctl(&home, dir.path(), &["validate", file.to_str().unwrap()]);
+        let all = text(&out);
+        let fails = expected.iter().any(|(is_error, _, _)| *is_error);
+        let code = if fails { 3 } else { 0 };
+        assert_eq!(out.status.code(), Some(code), "{}: {all}", file.display());
+        for (_, path, message) in &expected {
+            // `(document)` marks a problem with the file as a whole (no field).
+            let path_named = path == "(document)" || all.contains(path.as_str());
+            assert!(
+                path_named && all.contains(message.as_str()),
+                "{}: expected `{path}` and `{message}` in:\n{all}",
+                file.display()
+            );
+        }
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            all.contains(&name),
+            "{}: file not named:\n{all}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn validate_json_lists_every_problem_with_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let file = corpus_dir().join("duplicate-node-name.yaml");
+    let out = hostctl(
+        &home,
+        dir.path(),
+        &["-o", "json", "validate", file.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["valid"], false);
+    let first = &v["diagnostics"][0];
+    assert_eq!(first["severity"], "error");
+    assert!(first["line"].as_u64().is_some(), "{v}");
+    assert!(first["path"].as_str().unwrap().starts_with("nodes["), "{v}");
+    assert!(!first["fix"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn init_keeps_an_existing_file_and_reuses_the_pki() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    assert!(hostctl(&home, dir.path(), &["init"]).status.success());
+    std::fs::write(
+        dir.path().join("hostctl.yaml"),
+        topology::default_yaml() + "\n# mine\n",
+    )
+    .unwrap();
+    let ca = std::fs::read(home.join("pki/agent/ca.key")).unwrap();
+    let out = hostctl(&home, dir.path(), &["init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("kept it"));
+    let kept = std::fs::read_to_string(dir.path().join("hostctl.yaml")).unwrap();
+    assert!(kept.ends_with("# mine\n"), "user's edit survives");
+    assert_eq!(std::fs::read(home.join("pki/agent/ca.key")).unwrap(), ca);
+}
+
+#[test]
+fn certs_list_shows_every_certificate_and_a_damaged_key_is_a_pki_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    assert!(hostctl(&home, dir.path(), &["init"]).status.success());
+    let out = hostctl(&home, dir.path(), &["-o", "json", "certs", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let certs = v.as_array().unwrap();
+    // agent CA, host, admin, Cluster Mesh CA, and three CAs per cluster.
+    assert_eq!(certs.len(), 4 + 3 * 3, "{v}");
+    let host = certs
+        .iter()
+        .find(|c| c["path"].as_str().unwrap().ends_with("agent/host.crt"))
+        .unwrap();
+    assert_eq!(host["roles"][0], "hostctl:host");
+    assert!(
+        host["notAfter"].is_string() || host["not_after"].is_string(),
+        "{host}"
+    );
+
+    let key = home.join("pki/agent/ca.key");
+    let bytes = std::fs::read(&key).unwrap();
+    std::fs::write(&key, &bytes[..bytes.len() / 2]).unwrap();
+    let out = hostctl(&home, dir.path(), &["certs", "list"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("ca.key"), "{}", text(&out));
+}
+
+#[test]
+fn certs_list_without_a_pki_says_how_to_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hostctl(&dir.path().join("none"), dir.path(), &["certs", "list"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out).contains("hostctl"), "{}", text(&out));
+}
