@@ -1,0 +1,2 @@
+//! Host fan-in benchmark (being written).
+fn main() {}

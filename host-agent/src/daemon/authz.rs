@@ -1,0 +1,149 @@
+//! Who is calling, and may they call this method?
+//!
+//! Authentication is done by rustls at the handshake: the mutual-TLS
+//! listener requires a client certificate chaining to the agent CA, valid
+//! now, with the clientAuth extended key usage (webpki refuses a client
+//! certificate without it), so a handler never sees an unauthenticated
+//! peer. This module turns the verified leaf into a [`Caller`] (CN = node
+//! name, Organization = roles, as Talos does) and checks the method against
+//! one static table. A method missing from the table is admin-only, so a
+//! new RPC is closed until someone decides otherwise.
+
+use certs::{ROLE_ADMIN, ROLE_NODE};
+use tonic::{Request, Status};
+
+/// The verified identity behind a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The certificate's CN: a node name, `hostctl-host` or `admin`.
+    pub name: String,
+    /// The certificate's Organization values, e.g. `hostctl:node`.
+    pub roles: Vec<String>,
+}
+
+/// `Host.Report`: only node agents report.
+pub const HOST_REPORT: &str = "/hostctl.agent.v1.Host/Report";
+
+/// The method → allowed-roles table (full gRPC paths).
+const POLICY: &[(&str, &[&str])] = &[(HOST_REPORT, &[ROLE_NODE])];
+
+/// Roles allowed for any method not in [`POLICY`].
+const FALLBACK: &[&str] = &[ROLE_ADMIN];
+
+/// Why a peer certificate could not be turned into a caller.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthzError {
+    #[error("no verified client certificate on this connection")]
+    NoCertificate,
+    #[error("the client certificate cannot be read: {0}")]
+    Unreadable(String),
+    #[error("the client certificate has no common name")]
+    NoCommonName,
+    #[error("{caller} (roles {roles:?}) may not call {method}")]
+    Forbidden {
+        caller: String,
+        roles: Vec<String>,
+        method: String,
+    },
+}
+
+impl From<AuthzError> for Status {
+    fn from(e: AuthzError) -> Status {
+        match e {
+            AuthzError::Forbidden { .. } => Status::permission_denied(e.to_string()),
+            _ => Status::unauthenticated(e.to_string()),
+        }
+    }
+}
+
+/// The roles allowed to call `method`.
+pub fn allowed_roles(method: &str) -> &'static [&'static str] {
+    POLICY
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, roles)| *roles)
+        .unwrap_or(FALLBACK)
+}
+
+/// Reads CN and roles from a DER certificate the TLS layer has verified.
+pub fn caller_from_der(der: &[u8]) -> Result<Caller, AuthzError> {
+    let name = certs::common_name_of(der)
+        .map_err(|e| AuthzError::Unreadable(e.to_string()))?
+        .ok_or(AuthzError::NoCommonName)?;
+    let roles = certs::roles_of(der).map_err(|e| AuthzError::Unreadable(e.to_string()))?;
+    Ok(Caller { name, roles })
+}
+
+/// Checks that `caller` holds a role allowed for `method`.
+pub fn check(caller: &Caller, method: &str) -> Result<(), AuthzError> {
+    let allowed = allowed_roles(method);
+    if caller.roles.iter().any(|r| allowed.contains(&r.as_str())) {
+        Ok(())
+    } else {
+        Err(AuthzError::Forbidden {
+            caller: caller.name.clone(),
+            roles: caller.roles.clone(),
+            method: method.to_owned(),
+        })
+    }
+}
+
+/// The caller of `req`, if allowed to call `method`; the gRPC status to
+/// answer with otherwise.
+pub fn authorize<T>(req: &Request<T>, method: &str) -> Result<Caller, Status> {
+    let certs = req.peer_certs().ok_or(AuthzError::NoCertificate)?;
+    let leaf = certs.first().ok_or(AuthzError::NoCertificate)?;
+    let caller = caller_from_der(leaf.as_ref())?;
+    check(&caller, method)?;
+    Ok(caller)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(roles: &[&str]) -> Caller {
+        Caller {
+            name: "app1-cp".into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn report_path_matches_the_generated_service_name() {
+        let expected = format!("/{}/Report", proto::v1::host_server::SERVICE_NAME);
+        assert_eq!(HOST_REPORT, expected);
+    }
+
+    #[test]
+    fn only_nodes_may_report() {
+        assert!(check(&caller(&[ROLE_NODE]), HOST_REPORT).is_ok());
+        let err = check(&caller(&[ROLE_ADMIN]), HOST_REPORT);
+        assert!(matches!(err, Err(AuthzError::Forbidden { .. })));
+        assert!(check(&caller(&[]), HOST_REPORT).is_err());
+    }
+
+    #[test]
+    fn unknown_methods_fall_back_to_admin_only() {
+        let method = "/hostctl.agent.v1.Host/Upload";
+        assert!(check(&caller(&[ROLE_ADMIN]), method).is_ok());
+        assert!(check(&caller(&[ROLE_NODE]), method).is_err());
+    }
+
+    #[test]
+    fn forbidden_maps_to_permission_denied_and_the_rest_to_unauthenticated() {
+        let forbidden = AuthzError::Forbidden {
+            caller: "x".into(),
+            roles: vec![],
+            method: HOST_REPORT.into(),
+        };
+        assert_eq!(
+            Status::from(forbidden).code(),
+            tonic::Code::PermissionDenied
+        );
+        assert_eq!(
+            Status::from(AuthzError::NoCertificate).code(),
+            tonic::Code::Unauthenticated
+        );
+    }
+}

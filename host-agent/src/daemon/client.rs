@@ -1,0 +1,138 @@
+//! The CLI's typed client for the daemon's Control socket, so commands
+//! (`status`, `up`, `down`) never handle raw gRPC types or URIs.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use proto::v1::control_client::ControlClient as RawClient;
+use proto::v1::{
+    HistoryRequest, IssueTokenRequest, ShutdownRequest, StatusRequest, StatusResponse, StoredReport,
+};
+use tonic::transport::{Channel, Endpoint};
+
+/// Bound on every Control call: the daemon is local, so a slow answer
+/// means a wedged daemon, and the CLI should say so rather than hang.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Failures talking to the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to the daemon at {path}: {reason}")]
+    Connect { path: PathBuf, reason: String },
+    #[error("the daemon refused {call}: {status}")]
+    Call {
+        call: &'static str,
+        status: Box<tonic::Status>,
+    },
+}
+
+/// An enrolment token as the daemon issued it.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The secret; goes into the node's user-data and nowhere else.
+    pub token: String,
+    pub expires_at: Option<SystemTime>,
+}
+
+/// A connection to `$HOSTCTL_HOME/daemon.sock`.
+#[derive(Debug, Clone)]
+pub struct ControlClient {
+    inner: RawClient<Channel>,
+}
+
+impl ControlClient {
+    /// Connects to the socket at `path` (fails fast if nobody listens).
+    pub async fn connect(path: &Path) -> Result<ControlClient, ClientError> {
+        let err = |reason: String| ClientError::Connect {
+            path: path.to_owned(),
+            reason,
+        };
+        let uri = format!("unix://{}", path.display());
+        let channel = Endpoint::from_shared(uri)
+            .map_err(|e| err(e.to_string()))?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(CALL_TIMEOUT)
+            .connect()
+            .await
+            .map_err(|e| err(format!("{e}: {}", source_chain(&e))))?;
+        Ok(ControlClient {
+            inner: RawClient::new(channel),
+        })
+    }
+
+    /// Every node's latest report, connection and staleness, plus the
+    /// daemon's endpoints.
+    pub async fn status(&mut self) -> Result<StatusResponse, ClientError> {
+        self.inner
+            .status(StatusRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(call("Status"))
+    }
+
+    /// A single-use enrolment token for `node`, valid for `ttl`.
+    pub async fn issue_token(
+        &mut self,
+        node: &str,
+        ttl: Duration,
+    ) -> Result<IssuedToken, ClientError> {
+        let ttl_seconds = u32::try_from(ttl.as_secs()).unwrap_or(u32::MAX).max(1);
+        let r = self
+            .inner
+            .issue_token(IssueTokenRequest {
+                node: node.to_owned(),
+                ttl_seconds,
+            })
+            .await
+            .map_err(call("IssueToken"))?
+            .into_inner();
+        Ok(IssuedToken {
+            token: r.token,
+            expires_at: r.expires_at.as_ref().and_then(proto::system_time),
+        })
+    }
+
+    /// Asks the daemon to stop gracefully (it answers first).
+    pub async fn shutdown(&mut self) -> Result<(), ClientError> {
+        self.inner
+            .shutdown(ShutdownRequest {})
+            .await
+            .map(|_| ())
+            .map_err(call("Shutdown"))
+    }
+
+    /// The stored reports of `node`, oldest first (`limit` 0 = all).
+    pub async fn history(
+        &mut self,
+        node: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredReport>, ClientError> {
+        self.inner
+            .history(HistoryRequest {
+                node: node.to_owned(),
+                limit,
+            })
+            .await
+            .map(|r| r.into_inner().reports)
+            .map_err(call("History"))
+    }
+}
+
+fn call(name: &'static str) -> impl FnOnce(tonic::Status) -> ClientError {
+    move |status| ClientError::Call {
+        call: name,
+        status: Box::new(status),
+    }
+}
+
+/// tonic's transport errors hide the useful part ("No such file") in
+/// their source chain.
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
+}

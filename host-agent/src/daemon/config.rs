@@ -1,0 +1,83 @@
+//! What a daemon needs to know to serve: where to listen, which address to
+//! tell nodes, and which nodes exist (name → cluster and addresses). Kept
+//! independent of the topology file format so that tests and benchmarks
+//! can build one directly; [`crate::daemon::topology`] fills it from a file.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use crate::agent_plane::{HOST_SERVICE_PORT, NODE_CERT_VALIDITY_DAYS, enrol_port_for};
+use crate::store::DEFAULT_HISTORY_LIMIT;
+
+/// A node the daemon will enrol: its certificate gets these addresses as
+/// IP SANs, whatever the node asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEntry {
+    pub cluster: String,
+    pub addresses: Vec<IpAddr>,
+}
+
+/// Listen addresses, node directory and limits of one daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// `$HOSTCTL_HOME`: PKI, store, socket, pid file, log.
+    pub home: PathBuf,
+    /// Address both TCP listeners bind.
+    pub listen: IpAddr,
+    /// Mutual-TLS Host service port (0 picks a free port, for tests).
+    pub port: u16,
+    /// Enrolment port (0 picks a free port).
+    pub enrol_port: u16,
+    /// The address nodes dial; `None` uses `listen` (which must then not be
+    /// the unspecified address to be useful to nodes).
+    pub advertise: Option<IpAddr>,
+    pub nodes: BTreeMap<String, NodeEntry>,
+    pub history_limit: u64,
+    pub cert_validity_days: u32,
+}
+
+impl DaemonConfig {
+    /// Defaults: loopback, the well-known ports, no nodes.
+    pub fn new(home: PathBuf) -> DaemonConfig {
+        DaemonConfig {
+            home,
+            listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: HOST_SERVICE_PORT,
+            enrol_port: enrol_port_for(HOST_SERVICE_PORT),
+            advertise: None,
+            nodes: BTreeMap::new(),
+            history_limit: DEFAULT_HISTORY_LIMIT,
+            cert_validity_days: NODE_CERT_VALIDITY_DAYS,
+        }
+    }
+
+    /// The address put into `EnrolResponse.host_endpoint` for a listener
+    /// actually bound to `bound`.
+    pub fn advertised(&self, bound: SocketAddr) -> SocketAddr {
+        SocketAddr::new(self.advertise.unwrap_or(bound.ip()), bound.port())
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        socket_path(&self.home)
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.home.join("state.redb")
+    }
+}
+
+/// `$HOSTCTL_HOME/daemon.sock`: the control socket (mode 0600).
+pub fn socket_path(home: &std::path::Path) -> PathBuf {
+    home.join("daemon.sock")
+}
+
+/// `$HOSTCTL_HOME/daemon.pid`: pid of the running daemon, held locked.
+pub fn pid_path(home: &std::path::Path) -> PathBuf {
+    home.join("daemon.pid")
+}
+
+/// `$HOSTCTL_HOME/daemon.log`: stdout/stderr of a daemon started by the CLI.
+pub fn log_path(home: &std::path::Path) -> PathBuf {
+    home.join("daemon.log")
+}

@@ -1,0 +1,168 @@
+//! The Control service on `$HOSTCTL_HOME/daemon.sock` (mode 0600): the CLI's
+//! way into the daemon. Access is the socket file's permission: only the
+//! user owning the home can connect, so no further authentication is done.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use proto::v1::control_server::Control;
+use proto::v1::{
+    HistoryRequest, HistoryResponse, IssueTokenRequest, IssueTokenResponse, NodeMeta, NodeStatus,
+    ShutdownRequest, ShutdownResponse, StatusRequest, StatusResponse,
+};
+use tonic::{Request, Response, Status};
+
+use super::staleness;
+use super::state::Shared;
+use crate::agent_plane::DEFAULT_TOKEN_TTL;
+use crate::store::{NodeRecord, StoreError};
+
+/// The Control service of one daemon.
+pub struct ControlService {
+    shared: Arc<Shared>,
+}
+
+impl ControlService {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        ControlService { shared }
+    }
+
+    fn cluster_of(&self, node: &str) -> String {
+        self.shared
+            .config
+            .nodes
+            .get(node)
+            .map(|e| e.cluster.clone())
+            .unwrap_or_default()
+    }
+
+    fn node_status(&self, node: &str, record: Option<&NodeRecord>, now: SystemTime) -> NodeStatus {
+        let received = record
+            .and_then(|r| r.latest.received_at.as_ref())
+            .and_then(proto::system_time);
+        let report = record.and_then(|r| r.latest.report.clone());
+        let interval = report.as_ref().map(|r| r.interval_seconds).unwrap_or(0);
+        NodeStatus {
+            meta: Some(NodeMeta {
+                node: node.to_owned(),
+                cluster: self.cluster_of(node),
+            }),
+            connected: self.shared.connections.is_connected(node),
+            stale: received.is_some_and(|t| staleness::is_stale(t, interval, now)),
+            last_report: report,
+            last_report_received_at: received.map(proto::timestamp),
+            reports_stored: record.map(|r| r.stored).unwrap_or(0),
+            reports_dropped: record.map(|r| r.dropped).unwrap_or(0),
+            addresses: self
+                .shared
+                .config
+                .nodes
+                .get(node)
+                .map(|e| e.addresses.iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+fn store_status(e: StoreError) -> Status {
+    Status::unavailable(e.to_string())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(store_status)
+}
+
+#[tonic::async_trait]
+impl Control for ControlService {
+    /// Every node of the topology, plus any node that reported without
+    /// being in it (e.g. removed from the topology since).
+    async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        let store = self.shared.store.clone();
+        let records = blocking(move || store.nodes()).await?;
+        let now = SystemTime::now();
+        let names: BTreeSet<&String> = self
+            .shared
+            .config
+            .nodes
+            .keys()
+            .chain(records.keys())
+            .collect();
+        let nodes = names
+            .into_iter()
+            .map(|n| self.node_status(n, records.get(n), now))
+            .collect();
+        Ok(Response::new(StatusResponse {
+            nodes,
+            daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
+            now: Some(proto::timestamp(now)),
+            host_endpoint: self.shared.host_endpoint.to_string(),
+            enrol_endpoint: self.shared.enrol_endpoint.to_string(),
+            daemon_pid: std::process::id(),
+        }))
+    }
+
+    async fn issue_token(
+        &self,
+        req: Request<IssueTokenRequest>,
+    ) -> Result<Response<IssueTokenResponse>, Status> {
+        let r = req.into_inner();
+        if !self.shared.config.nodes.contains_key(&r.node) {
+            return Err(Status::not_found(format!(
+                "node {:?} is not in the topology",
+                r.node
+            )));
+        }
+        let ttl = match r.ttl_seconds {
+            0 => DEFAULT_TOKEN_TTL,
+            s => Duration::from_secs(u64::from(s)),
+        };
+        let shared = self.shared.clone();
+        let node = r.node.clone();
+        let token = tokio::task::spawn_blocking(move || shared.tokens.issue(&node, ttl))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(format!("cannot issue a token: {e}")))?;
+        tracing::info!(
+            node = r.node,
+            ttl_s = ttl.as_secs(),
+            "enrolment token issued"
+        );
+        Ok(Response::new(IssueTokenResponse {
+            token,
+            expires_at: Some(proto::timestamp(SystemTime::now() + ttl)),
+        }))
+    }
+
+    async fn shutdown(
+        &self,
+        _: Request<ShutdownRequest>,
+    ) -> Result<Response<ShutdownResponse>, Status> {
+        tracing::info!("shutdown requested over the control socket");
+        self.shared.shutdown.send_replace(true);
+        Ok(Response::new(ShutdownResponse {}))
+    }
+
+    async fn history(
+        &self,
+        req: Request<HistoryRequest>,
+    ) -> Result<Response<HistoryResponse>, Status> {
+        let r = req.into_inner();
+        let store = self.shared.store.clone();
+        let node = r.node.clone();
+        let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
+        let reports = blocking(move || store.history(&node, limit)).await?;
+        Ok(Response::new(HistoryResponse {
+            meta: Some(NodeMeta {
+                cluster: self.cluster_of(&r.node),
+                node: r.node,
+            }),
+            reports,
+        }))
+    }
+}

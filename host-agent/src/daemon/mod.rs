@@ -1,0 +1,302 @@
+//! `hostctl daemon`: the host side of the agent plane.
+//!
+//! One process per `$HOSTCTL_HOME` serves three listeners:
+//! - the **Host** service (node reports) on mutual TLS, `listen:port`
+//!   (default 7443);
+//! - the **Enrolment** service on server-authenticated TLS,
+//!   `listen:port+1` (default 7444; see [`crate::agent_plane`]);
+//! - the **Control** service for the CLI on `$HOSTCTL_HOME/daemon.sock`
+//!   (0600).
+//!
+//! Module map: [`config`] (what to serve), [`tls`] (server TLS configs),
+//! [`authz`] (peer certificate → caller, method → roles), [`enrolment`],
+//! [`reports`], [`control`] (the three services), [`staleness`],
+//! [`state`] (what the services share), [`client`] (the CLI's typed
+//! Control client), [`lifecycle`] (pid lock, spawning, `ensure_running`),
+//! [`topology`] (a [`DaemonConfig`] from a topology file).
+//!
+//! Shutdown (Control.Shutdown, SIGTERM or SIGINT): listeners stop
+//! accepting, open report streams end with UNAVAILABLE (nodes keep their
+//! unacknowledged reports and re-send them to the next daemon), the store
+//! commits what it has queued, and the socket file is removed.
+
+pub mod authz;
+pub mod client;
+pub mod config;
+pub mod control;
+pub mod enrolment;
+pub mod lifecycle;
+pub mod reports;
+pub mod staleness;
+pub mod state;
+pub mod tls;
+pub mod topology;
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::v1::control_server::ControlServer;
+use proto::v1::enrolment_server::EnrolmentServer;
+use proto::v1::host_server::HostServer;
+use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
+use tonic::transport::Server;
+
+pub use client::ControlClient;
+pub use config::{DaemonConfig, NodeEntry};
+pub use lifecycle::ensure_running;
+
+use crate::store::{Store, StoreError};
+use state::{Connections, Shared};
+
+/// How long a graceful stop may wait for connections to close.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Keepalive pings on report streams, so a node that vanished without
+/// closing its connection stops counting as "connected" within ~30 s.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Failures to start or stop the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS configuration refused: {0}")]
+    Tls(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Requests a daemon's graceful stop.
+#[derive(Debug, Clone)]
+pub struct StopHandle(watch::Sender<bool>);
+
+impl StopHandle {
+    pub fn request(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+type ServerTask = JoinHandle<Result<(), tonic::transport::Error>>;
+
+/// A running daemon (its servers are tokio tasks in the caller's runtime).
+pub struct Daemon {
+    shared: Arc<Shared>,
+    servers: Vec<ServerTask>,
+    bound_host: SocketAddr,
+    bound_enrol: SocketAddr,
+}
+
+async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            what,
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Accepts connections forever. Unlike a bare `TcpListenerStream`, an
+/// accept error (e.g. out of file descriptors under a connection storm)
+/// is logged and retried instead of ending the server.
+fn accept_loop(listener: TcpListener) -> ReceiverStream<Result<TcpStream, std::io::Error>> {
+    let (tx, rx) = mpsc::channel(128);
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    if tx.send(Ok(stream)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+fn bind_socket(path: &std::path::Path) -> Result<UnixListener, DaemonError> {
+    let io = |what| {
+        move |source| DaemonError::Io {
+            what,
+            path: path.to_owned(),
+            source,
+        }
+    };
+    // The caller holds the pid lock, so a socket file here is a dead
+    // daemon's leftover: it must not block this start.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("cannot remove the stale socket")(e)),
+    }
+    let listener = UnixListener::bind(path).map_err(io("cannot bind the control socket"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(io("cannot restrict the control socket"))?;
+    Ok(listener)
+}
+
+impl Daemon {
+    /// Opens the store and starts the three servers. The caller must hold
+    /// the home's pid lock ([`lifecycle::PidLock`]) so that no other daemon
+    /// serves the same socket and store.
+    pub async fn start(config: DaemonConfig, pki: Arc<certs::Pki>) -> Result<Daemon, DaemonError> {
+        let material = tls::ServerMaterial::from_pki(&pki);
+        let store = Store::open(&config.store_path(), config.history_limit)?;
+        let host_listener =
+            bind_tcp("the Host service", (config.listen, config.port).into()).await?;
+        let enrol_listener = bind_tcp(
+            "the Enrolment service",
+            (config.listen, config.enrol_port).into(),
+        )
+        .await?;
+        let local = |l: &TcpListener, what| {
+            l.local_addr().map_err(|source| DaemonError::Bind {
+                what,
+                addr: config.listen.to_string(),
+                source,
+            })
+        };
+        let bound_host = local(&host_listener, "the Host service")?;
+        let bound_enrol = local(&enrol_listener, "the Enrolment service")?;
+        let control_listener = bind_socket(&config.socket_path())?;
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            host_endpoint: config.advertised(bound_host),
+            enrol_endpoint: config.advertised(bound_enrol),
+            tokens: pki.token_store(),
+            pki,
+            store,
+            connections: Connections::default(),
+            shutdown,
+            config,
+        });
+
+        let stop = |s: Arc<Shared>| async move { s.shutdown_requested().await };
+        let host = Server::builder()
+            .tls_config(material.host_config())?
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            .add_service(HostServer::new(reports::HostService::new(shared.clone())))
+            .serve_with_incoming_shutdown(accept_loop(host_listener), stop(shared.clone()));
+        let enrol = Server::builder()
+            .tls_config(material.enrolment_config())?
+            .timeout(Duration::from_secs(30))
+            .add_service(EnrolmentServer::new(enrolment::EnrolmentService::new(
+                shared.clone(),
+            )))
+            .serve_with_incoming_shutdown(accept_loop(enrol_listener), stop(shared.clone()));
+        let control = Server::builder()
+            .add_service(ControlServer::new(control::ControlService::new(
+                shared.clone(),
+            )))
+            .serve_with_incoming_shutdown(
+                UnixListenerStream::new(control_listener),
+                stop(shared.clone()),
+            );
+        tracing::info!(
+            host = %bound_host,
+            enrol = %bound_enrol,
+            socket = %shared.config.socket_path().display(),
+            "daemon serving"
+        );
+        Ok(Daemon {
+            servers: vec![
+                tokio::spawn(host),
+                tokio::spawn(enrol),
+                tokio::spawn(control),
+            ],
+            shared,
+            bound_host,
+            bound_enrol,
+        })
+    }
+
+    /// The address the Host (mutual-TLS) listener is bound to.
+    pub fn host_addr(&self) -> SocketAddr {
+        self.bound_host
+    }
+
+    /// The address the Enrolment listener is bound to.
+    pub fn enrol_addr(&self) -> SocketAddr {
+        self.bound_enrol
+    }
+
+    pub fn socket_path(&self) -> PathBuf {
+        self.shared.config.socket_path()
+    }
+
+    /// The report store (benchmarks and tests read it directly).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Asks the daemon to stop; [`Daemon::wait`] then returns.
+    pub fn request_stop(&self) {
+        self.stop_handle().request();
+    }
+
+    /// A handle that can request the stop from elsewhere (a signal task).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.shared.shutdown.clone())
+    }
+
+    /// Runs until a stop is requested, then stops gracefully: servers
+    /// drain (bounded by a grace period), the store commits what is queued,
+    /// the socket file is removed.
+    pub async fn wait(self) -> Result<(), DaemonError> {
+        self.shared.shutdown_requested().await;
+        tracing::info!("daemon stopping");
+        for server in self.servers {
+            let abort = server.abort_handle();
+            match tokio::time::timeout(STOP_GRACE, server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!("server ended with an error: {e}"),
+                Ok(Err(e)) => tracing::warn!("server task failed: {e}"),
+                Err(_) => {
+                    tracing::warn!("server did not drain in {STOP_GRACE:?}; closing it");
+                    abort.abort();
+                }
+            }
+        }
+        self.shared.store.close().await;
+        let socket = self.shared.config.socket_path();
+        if let Err(e) = std::fs::remove_file(&socket)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("cannot remove {}: {e}", socket.display());
+        }
+        tracing::info!("daemon stopped");
+        Ok(())
+    }
+
+    /// Requests a stop and waits for it.
+    pub async fn stop(self) -> Result<(), DaemonError> {
+        self.request_stop();
+        self.wait().await
+    }
+}

@@ -1,0 +1,81 @@
+//! State shared by the daemon's services: configuration, store, PKI,
+//! token store, the open report streams, and the shutdown signal.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use super::config::DaemonConfig;
+use crate::store::Store;
+
+/// Everything the gRPC services of one daemon share.
+pub struct Shared {
+    pub config: DaemonConfig,
+    pub store: Store,
+    pub pki: Arc<certs::Pki>,
+    pub tokens: certs::TokenStore,
+    pub connections: Connections,
+    /// The Host service's address as nodes dial it.
+    pub host_endpoint: SocketAddr,
+    /// The Enrolment service's address as nodes dial it.
+    pub enrol_endpoint: SocketAddr,
+    /// Set to `true` once to stop every server and stream.
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Resolves when shutdown has been requested.
+    pub async fn shutdown_requested(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Open report streams per node: "connected" in `hostctl status`.
+#[derive(Debug, Default)]
+pub struct Connections {
+    open: Mutex<HashMap<String, usize>>,
+}
+
+/// Counts one open stream until dropped.
+pub struct ConnectionGuard {
+    owner: Arc<Shared>,
+    node: String,
+}
+
+impl Connections {
+    /// Whether `node` has at least one report stream open.
+    pub fn is_connected(&self, node: &str) -> bool {
+        self.open
+            .lock()
+            .map(|m| m.get(node).copied().unwrap_or(0) > 0)
+            .unwrap_or(false)
+    }
+
+    fn change(&self, node: &str, up: bool) {
+        if let Ok(mut m) = self.open.lock() {
+            let n = m.entry(node.to_owned()).or_insert(0);
+            *n = if up { *n + 1 } else { n.saturating_sub(1) };
+            if *n == 0 {
+                m.remove(node);
+            }
+        }
+    }
+}
+
+/// Marks `node` connected for the guard's lifetime.
+pub fn connected(shared: &Arc<Shared>, node: &str) -> ConnectionGuard {
+    shared.connections.change(node, true);
+    ConnectionGuard {
+        owner: shared.clone(),
+        node: node.to_owned(),
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.owner.connections.change(&self.node, false);
+    }
+}

@@ -1,0 +1,35 @@
+//! A [`DaemonConfig`] from a topology: the resolved topology fixes the
+//! nodes that may enrol (and their certificate addresses), where the daemon
+//! binds (`hostAgent.listen`, `hostAgent.port`), the enrolment port
+//! (`hostAgent.port + 1`; the topology has no field for it) and the
+//! address nodes are told to dial (`hostAgent.address`).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use super::config::{DaemonConfig, NodeEntry};
+use crate::agent_plane::enrol_port_for;
+
+/// The daemon's configuration for an already resolved topology.
+pub fn config_from_resolved(home: PathBuf, resolved: &topology::Resolved) -> DaemonConfig {
+    let mut config = DaemonConfig::new(home);
+    let listen = resolved.host_agent_listen();
+    config.listen = listen.ip();
+    config.port = listen.port();
+    config.enrol_port = enrol_port_for(listen.port());
+    config.advertise = Some(IpAddr::V4(resolved.host_agent_address()));
+    for node in resolved.topology().nodes() {
+        let addresses: Vec<IpAddr> = resolved
+            .node_ip(&node.name)
+            .map(|ip: Ipv4Addr| vec![IpAddr::V4(ip)])
+            .unwrap_or_default();
+        config.nodes.insert(
+            node.name.clone(),
+            NodeEntry {
+                cluster: node.cluster.clone(),
+                addresses,
+            },
+        );
+    }
+    config
+}
