@@ -53,7 +53,8 @@ fn example(path: &str, key: &str) -> &'static str {
         "apiVersion" => API_VERSION,
         "kind" => KIND,
         "network" => "{ cidr: 192.168.64.0/24 }",
-        "clusters" | "nodes" => "[...] (see `hostctl init`)",
+        "clusters" => "[ { name: mgmt, ... } ]",
+        "nodes" => "[ { name: mgmt-cp, ... } ]",
         "cidr" => "192.168.64.0/24",
         "name" => "app1",
         "role" => "app",
@@ -137,15 +138,15 @@ impl Decoder<'_, '_> {
             return;
         };
         let path = join(&f.path, key);
-        if let Some(found) = self.string(node, &path) {
-            if found != expected {
-                self.report.error_at(
-                    node.pos,
-                    &path,
-                    format!("`{found}` is not supported; this tool reads {key} `{expected}`"),
-                    format!("set `{key}: {expected}`"),
-                );
-            }
+        if let Some(found) = self.string(node, &path)
+            && found != expected
+        {
+            self.report.error_at(
+                node.pos,
+                &path,
+                format!("`{found}` is not supported; this tool reads {key} `{expected}`"),
+                format!("set `{key}: {expected}`"),
+            );
         }
     }
 
@@ -325,7 +326,10 @@ impl Decoder<'_, '_> {
                 f.pos,
                 &join(&f.path, key),
                 format!("missing field `{key}`"),
-                format!("add `{key}: {}`", example(&f.path, key)),
+                format!(
+                    "add `{key}: {}` (`hostctl init` writes a complete example)",
+                    example(&f.path, key)
+                ),
             );
         }
         found

@@ -9,8 +9,12 @@ use crate::model::Topology;
 use crate::report::{Report, SourceMap};
 use crate::tree::{self, Pos};
 use crate::validate::validate;
-use serde_saphyr::{DuplicateKeyPolicy, Options};
+use serde_saphyr::budget::BudgetBreach;
+use serde_saphyr::{Budget, DuplicateKeyPolicy, Options};
 use std::path::Path;
+
+/// Nesting deeper than this is refused (the format itself needs 4 levels).
+const MAX_DEPTH: usize = 12;
 
 /// A topology that passed every check, with the warnings that remain.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,12 +57,12 @@ pub fn parse(src: &str, file: &str) -> Result<Loaded, Diagnostics> {
             return Err(report.finish());
         }
         Err((pos, message)) => {
-            report.error_at(
-                pos,
-                "",
-                format!("not valid YAML: {message}"),
-                "fix the YAML syntax at this position",
-            );
+            let fix = if message.contains("budget") || message.contains("limit") {
+                "remove the deep nesting, anchors and aliases; a topology needs none"
+            } else {
+                "fix the YAML syntax at this position"
+            };
+            report.error_at(pos, "", format!("not valid YAML: {message}"), fix);
             return Err(report.finish());
         }
     };
@@ -113,12 +117,26 @@ fn read_tree(src: &str) -> Result<Option<tree::Node>, (Option<Pos>, String)> {
     // `yes`/`no`/`on` stay strings: a node named `no` must not become `false`.
     options.strict_booleans = true;
     options.with_snippet = false;
+    // A topology is four levels deep. Each level of nesting costs tens of KiB
+    // of stack in a debug build, and serde-saphyr's default limit (64) is
+    // enough to overflow a 2 MiB thread; refuse anything deeper than
+    // MAX_DEPTH long before that.
+    let mut budget = Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    options.budget = Some(budget);
     serde_saphyr::from_str_with_options::<Option<tree::Node>>(src, options).map_err(|e| {
         let pos = e.location().and_then(Pos::from_location);
         let message = match e.without_snippet() {
             serde_saphyr::Error::MultipleDocuments { .. } => {
                 "the file holds more than one YAML document (`---`); a topology is one document"
                     .to_owned()
+            }
+            serde_saphyr::Error::Budget {
+                breach: BudgetBreach::Depth { .. },
+                ..
+            } => format!("it is nested more than {MAX_DEPTH} levels deep (a topology needs 4)"),
+            serde_saphyr::Error::Budget { breach, .. } => {
+                format!("it exceeds the parser's safety limits (budget breached: {breach:?})")
             }
             other => strip_position(&other.to_string()),
         };

@@ -104,7 +104,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let units = [(TIB, "TiB"), (GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")];
         for (size, name) in units {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{name}", self.0 / size);
             }
         }
@@ -120,7 +120,7 @@ impl Serialize for ByteSize {
 
 /// Human form for messages: exact unit when it divides, else GiB with one decimal.
 pub(crate) fn approx(size: u64) -> String {
-    if size % MIB == 0 {
+    if size.is_multiple_of(MIB) {
         ByteSize(size).to_string()
     } else {
         format!("{:.1}GiB", size as f64 / GIB as f64)

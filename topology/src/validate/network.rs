@@ -12,7 +12,10 @@ use std::net::Ipv4Addr;
 const MAX_PREFIX: u8 = 30;
 
 pub(super) fn check(t: &Topology, report: &mut Report<'_>, subnet: Ipv4Net) -> Placed {
-    declared_network(t, report);
+    if !declared_network(t, report) || !usable(t, report, subnet) {
+        // Every address would fail too; one error about the network is enough.
+        return Placed::default();
+    }
     let mut placer = Placer { t, report, subnet };
     let placed = Placed {
         host_agent: placer.place("hostAgent.address", "the host agent", t.host_agent.address),
@@ -54,7 +57,8 @@ pub(super) fn check(t: &Topology, report: &mut Report<'_>, subnet: Ipv4Net) -> P
     placed
 }
 
-fn declared_network(t: &Topology, report: &mut Report<'_>) {
+/// False when the declared network is too small to place anything in.
+fn declared_network(t: &Topology, report: &mut Report<'_>) -> bool {
     let cidr = t.network.cidr;
     if cidr.addr() != cidr.network() {
         report.error(
@@ -69,7 +73,26 @@ fn declared_network(t: &Topology, report: &mut Report<'_>) {
             format!("{cidr} is too small to hold nodes"),
             format!("use a network of /{MAX_PREFIX} or larger, e.g. 192.168.64.0/24"),
         );
+        return false;
     }
+    true
+}
+
+/// False when the subnet addresses are placed in (the provider's, at resolve
+/// time) is too small; the declared one was checked already.
+fn usable(t: &Topology, report: &mut Report<'_>, subnet: Ipv4Net) -> bool {
+    if subnet.prefix_len() <= MAX_PREFIX {
+        return true;
+    }
+    report.error(
+        "network.cidr",
+        format!(
+            "the provider's network {subnet} is too small to hold nodes (the topology declares {})",
+            t.network.cidr
+        ),
+        "give the provider a larger network, or use `addressing: fixed` with a network you manage",
+    );
+    false
 }
 
 struct Placer<'t, 'r, 'a> {
@@ -182,17 +205,17 @@ fn pools(t: &Topology, report: &mut Report<'_>, placed: &Placed) {
         }
         let earlier = placed.pools.iter().zip(&t.clusters).take(i);
         for (k, (other, oc)) in earlier.enumerate() {
-            if let Some((os, oe)) = *other {
-                if os <= oe && start <= oe && os <= end {
-                    report.error(
-                        &path,
-                        format!(
-                            "cluster {}'s MetalLB pool {start}-{end} overlaps cluster {}'s pool {os}-{oe} (clusters[{k}])",
-                            c.name, oc.name
-                        ),
-                        "give each cluster its own range",
-                    );
-                }
+            // A reversed earlier pool was reported already and covers nothing.
+            let Some((os, oe)) = *other else { continue };
+            if os <= oe && start <= oe && os <= end {
+                report.error(
+                    &path,
+                    format!(
+                        "cluster {}'s MetalLB pool {start}-{end} overlaps cluster {}'s pool {os}-{oe} (clusters[{k}])",
+                        c.name, oc.name
+                    ),
+                    "give each cluster its own range",
+                );
             }
         }
     }
