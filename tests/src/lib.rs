@@ -1,1 +1,44 @@
-//! placeholder
+//! Test harness for the end-to-end suites in `tests/tests/`.
+//!
+//! The suites run the real `hostctl` and `node-agent` binaries with the local
+//! provider: every node is a node agent in its own network namespace. They
+//! need root and iproute2; without them each test prints `SKIP` and passes
+//! (CI runs as root, so there they run for real).
+//!
+//! The binaries are not built by `cargo test` for this crate: run
+//! `cargo build -p host-agent -p node-agent` first (`make test` and
+//! `.ci/run` do). They are looked up beside the test executable's target
+//! directory, or at `$HOSTCTL_BIN` / `$HOSTCTL_NODE_AGENT`.
+//!
+//! - [`bins`]: finding the binaries.
+//! - [`env`]: one isolated environment per test (home, node network,
+//!   topology), always cleaned up.
+//! - [`poll`]: bounded waits with clear failure messages.
+
+pub mod bins;
+pub mod env;
+pub mod poll;
+
+pub use env::LocalEnv;
+
+/// True when this process may create network namespaces; otherwise prints
+/// why the calling test is skipped.
+pub fn can_run_netns(test: &str) -> bool {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIP {test}: needs root (network namespaces); CI runs it as root");
+        return false;
+    }
+    let has_ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+    if !has_ip {
+        eprintln!("SKIP {test}: needs `ip` (install iproute2)");
+        return false;
+    }
+    true
+}
+
+/// Installs the ring crypto provider once, before any TLS use.
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

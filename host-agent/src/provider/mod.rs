@@ -3,9 +3,16 @@
 //! in use) so that Multipass, the local network-namespace provider and, later,
 //! QEMU are interchangeable and each can be tested behind it.
 
+pub mod local;
+pub mod multipass;
+mod select;
+
+pub use select::{ProviderKind, SelectError, for_home, open, record_choice, recorded};
+
 use async_trait::async_trait;
 use serde::Serialize;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 /// The lifecycle state of a machine as its provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -61,6 +68,37 @@ pub struct LaunchSpec {
     pub user_data: Option<String>,
 }
 
+/// The node network as the host sees it: the subnet and the host's own
+/// address on it (the nodes' gateway, where the host agent listens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeNetwork {
+    pub subnet: ipnet::Ipv4Net,
+    pub host_address: Ipv4Addr,
+}
+
+/// Where the node agent keeps its files on a machine. Real machines use the
+/// system paths; the local provider gives every node its own root directory
+/// on the host, so the caller must ask before rendering the agent's config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLayout {
+    /// The node's `/`; every path the agent probes is taken under it.
+    pub root: PathBuf,
+    /// The agent's key, certificate and buffer.
+    pub state_dir: PathBuf,
+    /// True when the machine has no journal and `Logs` reads the agent's file.
+    pub log_to_file: bool,
+}
+
+impl Default for AgentLayout {
+    fn default() -> Self {
+        AgentLayout {
+            root: PathBuf::from("/"),
+            state_dir: PathBuf::from("/var/lib/hostctl-agent"),
+            log_to_file: false,
+        }
+    }
+}
+
 /// A provider failure, classified so that callers can decide whether to
 /// retry, carry on, or stop with advice.
 #[derive(Debug, thiserror::Error)]
@@ -113,4 +151,22 @@ pub trait Provider: Send + Sync {
     /// The node network the provider really uses, when it can tell
     /// (addresses in the topology are resolved against it).
     async fn subnet(&self) -> Result<Option<ipnet::Ipv4Net>, ProviderError>;
+
+    /// Makes the node network exist on the host before anything binds to the
+    /// host address (the daemon starts before any machine). Providers whose
+    /// network comes with the first machine do nothing.
+    async fn prepare(&self, _network: &NodeNetwork) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Removes what the provider set up beside its machines (the local
+    /// bridge and state); `down` calls it after deleting every machine.
+    async fn teardown(&self, _purge: bool) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Where the node agent on machine `name` keeps its files.
+    fn agent_layout(&self, _name: &str) -> AgentLayout {
+        AgentLayout::default()
+    }
 }

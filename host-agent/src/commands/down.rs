@@ -1,0 +1,106 @@
+//! `hostctl down`: remove every machine of this home, the provider's network
+//! (the local bridge), and stop the daemon.
+//!
+//! Kept: the PKI (`pki/`), the daemon's report store, kubeconfigs and
+//! snapshots, so the next `up` reuses the same CAs. With `--purge` the
+//! machines' leftovers go too: the local provider's node root directories
+//! (agent keys, certificates, logs) and its state file, and the recorded
+//! provider choice. Remove `$HOSTCTL_HOME` itself to start from nothing.
+
+use crate::cli::{Context, coded};
+use crate::commands::up::provider_exit;
+use crate::daemon::ControlClient;
+use crate::daemon::config::socket_path;
+use crate::daemon::lifecycle::PidLock;
+use crate::exit::Exit;
+use crate::provider::{self, Provider, SelectError};
+use anyhow::Context as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a daemon gets to stop after `Shutdown`.
+const DAEMON_STOP: Duration = Duration::from_secs(15);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Also remove the machines' disks / root directories and the
+    /// provider's state (the PKI is always kept).
+    #[arg(long)]
+    purge: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
+    crate::cli::block_on(down(ctx, args))?
+}
+
+async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
+    let home = ctx.home.root();
+    let provider: Option<Arc<dyn Provider>> = match provider::for_home(home) {
+        Ok(p) => Some(Arc::from(p)),
+        Err(SelectError::NoneRecorded { .. }) => None,
+        Err(e) => return Err(coded(Exit::Precondition, e)),
+    };
+    let mut failures = Vec::new();
+    if let Some(provider) = &provider {
+        let machines = provider.list().await.map_err(provider_exit)?;
+        let mut deletions = tokio::task::JoinSet::new();
+        for vm in machines {
+            let provider = provider.clone();
+            deletions.spawn(async move {
+                let result = provider.delete(&vm.name, args.purge).await;
+                (vm.name, result)
+            });
+        }
+        while let Some(joined) = deletions.join_next().await {
+            let (name, result) = joined.context("a deletion task panicked")?;
+            match result {
+                Ok(()) => eprintln!("{name}: deleted"),
+                Err(e) => failures.push(format!("{name}: {e}")),
+            }
+        }
+    }
+    stop_daemon(home).await?;
+    if let Some(provider) = &provider {
+        provider.teardown(args.purge).await.map_err(provider_exit)?;
+        eprintln!("{} provider network removed", provider.name());
+    }
+    if args.purge {
+        let choice = home.join("provider");
+        if choice.exists() {
+            std::fs::remove_file(&choice)
+                .with_context(|| format!("removing {}", choice.display()))?;
+        }
+    }
+    if !failures.is_empty() {
+        anyhow::bail!(
+            "some machines could not be deleted:\n  {}",
+            failures.join("\n  ")
+        );
+    }
+    println!("down: everything of {} removed (PKI kept)", home.display());
+    Ok(Exit::Ok)
+}
+
+/// Asks a running daemon to stop and waits until it has let go of its lock.
+async fn stop_daemon(home: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(mut client) = ControlClient::connect(&socket_path(home)).await else {
+        return Ok(()); // not running
+    };
+    client
+        .shutdown()
+        .await
+        .context("asking the daemon to stop")?;
+    let deadline = Instant::now() + DAEMON_STOP;
+    while PidLock::is_held(home)? {
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "the daemon did not stop within {} s (see {})",
+                DAEMON_STOP.as_secs(),
+                crate::daemon::config::log_path(home).display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("daemon stopped");
+    Ok(())
+}
