@@ -72,7 +72,8 @@ fn run(command: &mut Command) -> Verdict {
     Verdict {
         ok: out.status.success(),
         output: format!(
-            "{}{}",
+            "{}\n{}{}",
+            out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ),
