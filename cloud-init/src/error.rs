@@ -17,7 +17,9 @@ pub enum Error {
     /// Kubernetes node name derived from it would not be a DNS-1123 label.
     #[error("invalid hostname {hostname:?}: {reason}")]
     InvalidHostname {
+        /// The refused name.
         hostname: String,
+        /// Which rule it breaks.
         reason: &'static str,
     },
 
@@ -25,17 +27,26 @@ pub enum Error {
     /// directory and follows `..`, so only clean absolute paths say what
     /// they mean.
     #[error("invalid file path {path:?}: must be absolute, without `..`, NUL or newlines")]
-    InvalidPath { path: String },
+    InvalidPath {
+        /// The refused path.
+        path: String,
+    },
 
     /// Two `write_files` entries for one path: cloud-init writes both and the
     /// last one silently wins.
     #[error("two write_files entries target {path:?}")]
-    DuplicatePath { path: String },
+    DuplicatePath {
+        /// The path written twice.
+        path: String,
+    },
 
     /// cloud-init parses `permissions` as an octal mode; bits above 0o7777
     /// are not a mode.
     #[error("file mode {mode:#o} is not a Unix permission mode (max 0o7777)")]
-    InvalidMode { mode: u32 },
+    InvalidMode {
+        /// The refused mode.
+        mode: u32,
+    },
 
     /// An argv list needs a program to execute.
     #[error("a command needs a non-empty program name")]
@@ -45,15 +56,23 @@ pub enum Error {
     /// file would split, expand or reinterpret.
     #[error("argument {arg:?} is not allowed in {context}: {reason}")]
     InvalidArgument {
+        /// The refused argument.
         arg: String,
+        /// Where it was to be used.
         context: &'static str,
+        /// Which rule it breaks.
         reason: &'static str,
     },
 
     /// A systemd unit value with a newline or control character would start
     /// a new directive.
     #[error("systemd unit value {value:?} for {key} contains a newline or control character")]
-    InvalidUnitValue { key: &'static str, value: String },
+    InvalidUnitValue {
+        /// The directive.
+        key: &'static str,
+        /// The refused value.
+        value: String,
+    },
 
     /// netplan matches MAC addresses as lowercase `xx:xx:xx:xx:xx:xx` only.
     #[error("invalid MAC address {0:?}: expected six hex pairs separated by ':'")]
@@ -67,12 +86,20 @@ pub enum Error {
     /// A gateway outside the node's subnet is unreachable without an
     /// on-link route, and netplan would apply it without complaint.
     #[error("gateway {gateway} is outside the node subnet {address}")]
-    GatewayOutsideSubnet { gateway: Ipv4Addr, address: Ipv4Net },
+    GatewayOutsideSubnet {
+        /// The unreachable gateway.
+        gateway: Ipv4Addr,
+        /// The node's address and prefix.
+        address: Ipv4Net,
+    },
 
     /// The node address must be a host address; the network or broadcast
     /// address of its own prefix does not work on Linux.
     #[error("{address} is the network or broadcast address of its subnet")]
-    NotAHostAddress { address: Ipv4Net },
+    NotAHostAddress {
+        /// The refused address.
+        address: Ipv4Net,
+    },
 
     /// The agent without a configuration cannot enrol; an empty file is
     /// certainly a caller mistake.
@@ -97,5 +124,10 @@ pub enum Error {
     /// sends it to its daemon in one gRPC message with the 4 MiB default cap,
     /// and the launch fails with an unhelpful RESOURCE_EXHAUSTED).
     #[error("rendered user-data is {size} bytes, over the {limit}-byte limit")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// Bytes rendered.
+        size: usize,
+        /// Bytes the transport accepts.
+        limit: usize,
+    },
 }

@@ -18,6 +18,8 @@
 //! (Multipass) or as a NoCloud `network-config` (QEMU) via
 //! [`StableAddress::network_config`].
 
+#![warn(missing_docs)]
+
 mod command;
 mod error;
 mod model;

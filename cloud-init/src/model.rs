@@ -23,6 +23,8 @@ use crate::{Argv, Error};
 /// one cross-entry rule (no two files at one path).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CloudConfig {
+    /// The node name; set explicitly rather than trusting the provider's
+    /// metadata, because certificates and kubeadm use it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<Hostname>,
     /// `false` so cloud-init applies `hostname` rather than keeping the
@@ -37,11 +39,13 @@ pub struct CloudConfig {
     /// kind of long, silent step that trips Multipass's launch timeout.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package_update: Option<bool>,
+    /// Explicitly `false`, for the same reason as `package_update`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package_upgrade: Option<bool>,
     /// Runs on every boot, early; unused by the default node document.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bootcmd: Vec<Argv>,
+    /// Written in cloud-init's init stage, before any `runcmd`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub write_files: Vec<WriteFile>,
     /// Runs once, in cloud-init's final stage, after `write_files`.
@@ -94,6 +98,7 @@ impl Hostname {
         }
     }
 
+    /// The validated name, for callers that derive node names or paths.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -149,6 +154,7 @@ impl FileMode {
         Ok(Self(mode))
     }
 
+    /// The numeric mode, for callers comparing with what is on disk.
     pub fn bits(self) -> u32 {
         self.0
     }
@@ -253,6 +259,7 @@ impl WriteFile {
         self
     }
 
+    /// Where cloud-init writes the file; paths are unique per document.
     pub fn path(&self) -> &str {
         &self.path
     }

@@ -55,17 +55,24 @@ impl NetworkConfig {
 /// One physical interface's configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Ethernet {
+    /// Selects the device; without it the netplan id is the device name.
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
     pub matching: Option<InterfaceMatch>,
     /// Renames the matched device, so logs and `ip` output show a stable
     /// name instead of whatever udev picked (`enp0s2`, `ens4`, …).
     #[serde(rename = "set-name", skip_serializing_if = "Option::is_none")]
     pub set_name: Option<InterfaceName>,
+    /// Always rendered (netplan's default is off, but saying so makes the
+    /// static intent visible in `hostctl render`).
     pub dhcp4: bool,
+    /// Static addresses in CIDR form.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<IpNet>,
+    /// Static routes; a gateway is a `to: default` route (netplan deprecated
+    /// `gateway4`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
+    /// DNS for the interface; static interfaces get none from DHCP.
     #[serde(skip_serializing_if = "Nameservers::is_empty")]
     pub nameservers: Nameservers,
 }
@@ -85,8 +92,12 @@ pub enum InterfaceMatch {
 /// A route; `to: default` is the default route.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Route {
+    /// Destination.
     pub to: RouteTarget,
+    /// Next hop; must be on-link.
     pub via: IpAddr,
+    /// Lower wins; set so a secondary NIC does not take over the default
+    /// route.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metric: Option<u32>,
 }
@@ -94,7 +105,9 @@ pub struct Route {
 /// A route destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteTarget {
+    /// The default route (`to: default`).
     Default,
+    /// A specific prefix.
     Net(IpNet),
 }
 
@@ -110,8 +123,10 @@ impl Serialize for RouteTarget {
 /// DNS servers and search domains for a static interface.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Nameservers {
+    /// Resolver addresses.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<IpAddr>,
+    /// Search domains.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub search: Vec<String>,
 }
@@ -128,6 +143,7 @@ impl Nameservers {
 pub struct MacAddress([u8; 6]);
 
 impl MacAddress {
+    /// From raw octets, e.g. a MAC the provider generated.
     pub const fn new(octets: [u8; 6]) -> Self {
         Self(octets)
     }
@@ -173,6 +189,8 @@ impl Serialize for MacAddress {
 pub struct InterfaceName(String);
 
 impl InterfaceName {
+    /// Refuses names the kernel would refuse, so netplan does not fail at
+    /// boot.
     pub fn new(name: impl Into<String>) -> Result<Self, Error> {
         let name = name.into();
         let ok = (1..=15).contains(&name.len())
@@ -197,6 +215,8 @@ pub struct StableAddress {
     /// A default route through this NIC (at [`STABLE_ROUTE_METRIC`]), for
     /// providers where it is the only NIC.
     pub gateway: Option<Ipv4Addr>,
+    /// Resolvers for the NIC; empty on Multipass, where the DHCP NIC brings
+    /// DNS.
     pub nameservers: Vec<IpAddr>,
 }
 

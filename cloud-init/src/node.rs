@@ -12,10 +12,13 @@ use crate::{AgentPayload, Argv, CloudConfig, Encoding, Error, FileMode, Hostname
 /// Where things are installed on the node. One place, so the unit's
 /// `ExecStart` and the files written by cloud-init cannot disagree.
 pub mod paths {
+    /// The agent executable (`ExecStart`).
     pub const AGENT_BINARY: &str = "/usr/local/bin/node-agent";
     /// Holds the enrolment token: 0600, root only.
     pub const AGENT_CONFIG: &str = "/etc/hostctl/node-agent.yaml";
+    /// What `systemctl enable --now` starts.
     pub const UNIT_NAME: &str = "hostctl-node-agent.service";
+    /// Under /etc so it overrides any packaged unit of the same name.
     pub const UNIT_FILE: &str = "/etc/systemd/system/hostctl-node-agent.service";
     /// Sorts after the image's `50-cloud-init.yaml`, so it adds to it.
     pub const NETPLAN_FILE: &str = "/etc/netplan/60-hostctl.yaml";
@@ -24,7 +27,9 @@ pub mod paths {
 /// Everything a node's user-data is made of.
 #[derive(Clone, Debug)]
 pub struct NodeUserData {
+    /// Also the Kubernetes node name.
     pub hostname: Hostname,
+    /// The agent binary, already compressed (encode once, render many).
     pub node_agent: AgentPayload,
     /// The agent's configuration (host address, CA pin, node name,
     /// enrolment token) as the node agent defines it; this crate writes it
@@ -32,7 +37,10 @@ pub struct NodeUserData {
     /// The token in it is single-use and consumed on first enrolment, which
     /// is why it may sit in cloud-init's cached user-data afterwards.
     pub agent_config_yaml: String,
+    /// Defaults to [`ServiceUnit::node_agent`]; its `ExecStart` must point
+    /// at [`paths::AGENT_BINARY`].
     pub unit: ServiceUnit,
+    /// The pinned address; `None` leaves networking to the provider's DHCP.
     pub network: Option<StableAddress>,
 }
 

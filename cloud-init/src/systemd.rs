@@ -30,6 +30,7 @@ impl Restart {
 /// A `Type=simple` service unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceUnit {
+    /// Shown by `systemctl status` and in the journal.
     pub description: String,
     /// Ordering: the agent dials the host, so it starts once the network is
     /// configured (`network-online.target`).
@@ -40,9 +41,14 @@ pub struct ServiceUnit {
     /// 10 s) and `RestartSec=2`, an agent that fails fast while the host is
     /// still starting would be given up on for good.
     pub start_limit_interval_sec: Option<u32>,
+    /// The agent command line; an absolute program path.
     pub exec_start: Argv,
+    /// Keeps the agent running without anyone inside the VM to restart it.
     pub restart: Restart,
+    /// Seconds between restarts: short, so a node reconnects quickly once
+    /// the host is back.
     pub restart_sec: u32,
+    /// Enables the unit at boot.
     pub wanted_by: Vec<String>,
 }
 
