@@ -1,0 +1,357 @@
+//! The Multipass provider: each node is a Multipass instance, driven through
+//! the `multipass` client's command line and its `--format json` output.
+//!
+//! Failures are classified ([`errors`]) so that callers can act: the client
+//! missing ([`ProviderError::NotInstalled`]), the daemon down
+//! ([`ProviderError::Precondition`] with advice), a name already in use,
+//! not enough host resources, and a launch that timed out. The last is
+//! common while the machine is in fact fine (Multipass declares failure
+//! without checking the state — canonical/multipass#1757 and many like it),
+//! so a timed-out launch whose instance is `Running` or `Starting` is
+//! returned as launched, with a warning: the node agent's enrolment, not
+//! Multipass, decides whether the node came up.
+//!
+//! # Addresses
+//!
+//! The default NIC's address is leased by the host (macOS bootpd on
+//! vmnet-shared), cannot be pinned, and is known to drift over days
+//! (k8s-bootstrap.md §4.4–4.5, canonical/multipass#3792). It is still the one
+//! always there, so [`MultipassProvider::subnet`] reads the subnet it really
+//! uses back from the machines (192.168.252.0/24 on Multipass ≥ 1.16.2,
+//! 192.168.64.0/24 before) instead of assuming one; when no machine exists
+//! yet it returns `None` and the caller uses the topology's declared network.
+//!
+//! For addresses that must not move (API server, etcd, kubelet `node-ip`),
+//! [`StableNetwork`] adds the extra NIC of Multipass's static-IP recipe:
+//! `--network name=<bridge>,mode=manual,mac=<mac>` with a MAC derived from
+//! the node name ([`MultipassProvider::stable_mac`]), which the caller's
+//! user-data netplan matches to give it the node's fixed address. The price:
+//! on macOS the only bridge targets are physical interfaces, so those
+//! addresses live on the real LAN and must be free there, and Wi-Fi bridging
+//! may be unreliable. It is therefore off by default.
+
+mod args;
+mod cli;
+pub mod errors;
+pub mod json;
+pub mod network;
+mod scratch;
+
+pub use cli::{CallError, CallOutput, MultipassCli};
+pub use network::{MacAddr, address_on, default_subnet};
+
+use super::{LaunchSpec, Provider, ProviderError, VmInfo, VmState};
+use args::LaunchOptions;
+use async_trait::async_trait;
+use errors::Operation;
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Extra time our own deadline allows beyond Multipass's, so that its
+/// clearer timeout message normally arrives before we kill the client.
+const DEADLINE_GRACE: Duration = Duration::from_secs(60);
+
+/// How the provider runs Multipass. `Default` is what `hostctl` uses on a
+/// Mac; tests change `program` and the timeouts.
+#[derive(Debug, Clone)]
+pub struct MultipassConfig {
+    /// The `multipass` client (from `PATH` by default).
+    pub program: PathBuf,
+    /// The image every node boots (`multipass launch <image>`).
+    pub image: String,
+    /// Multipass's `--timeout` for launch and start. It bounds startup and
+    /// cloud-init *each*, so our own deadline for the call is twice this
+    /// plus a grace period.
+    pub launch_timeout: Duration,
+    /// Deadline for stop and delete.
+    pub command_timeout: Duration,
+    /// Deadline for list, info and version (they should answer at once; a
+    /// hang means a wedged daemon).
+    pub query_timeout: Duration,
+    /// At most this many machines boot at once (launch and start): booting
+    /// is CPU- and disk-bound on a laptop, and Multipass's own timeouts fire
+    /// when too many compete.
+    pub max_parallel_boots: usize,
+    /// The optional stable-address NIC (see the module documentation).
+    pub stable_network: Option<StableNetwork>,
+    /// Where user-data is written (0600, removed after the launch). Multipass
+    /// reads it client-side, so any directory of ours works; a snap-confined
+    /// client on Linux cannot read `/tmp`, so give a directory under the
+    /// home there.
+    pub scratch_dir: PathBuf,
+    /// When set, `list` and `subnet` consider only these instances, so that
+    /// a user's unrelated Multipass machines are never reported (and never
+    /// torn down by `down`).
+    pub managed: Option<BTreeSet<String>>,
+}
+
+impl Default for MultipassConfig {
+    fn default() -> Self {
+        MultipassConfig {
+            program: PathBuf::from("multipass"),
+            image: "24.04".to_owned(),
+            launch_timeout: Duration::from_secs(600),
+            command_timeout: Duration::from_secs(300),
+            query_timeout: Duration::from_secs(60),
+            max_parallel_boots: 3,
+            stable_network: None,
+            scratch_dir: std::env::temp_dir(),
+            managed: None,
+        }
+    }
+}
+
+/// The extra NIC that carries a node's fixed address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StableNetwork {
+    /// The `--network name=` target (`multipass networks` lists them; on
+    /// macOS a physical interface such as `en0`).
+    pub bridge: String,
+}
+
+/// Machines as Multipass instances. Cheap to share behind an `Arc`; the
+/// boot bound is per provider value.
+#[derive(Debug)]
+pub struct MultipassProvider {
+    config: MultipassConfig,
+    cli: MultipassCli,
+    boots: Semaphore,
+}
+
+impl MultipassProvider {
+    pub fn new(config: MultipassConfig) -> Self {
+        MultipassProvider {
+            cli: MultipassCli::new(config.program.clone()),
+            boots: Semaphore::new(config.max_parallel_boots.max(1)),
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &MultipassConfig {
+        &self.config
+    }
+
+    /// The MAC the stable-address NIC of `name` gets, whether or not the
+    /// NIC is enabled, so that user-data can be rendered (and reviewed)
+    /// before any machine exists.
+    pub fn stable_mac(name: &str) -> MacAddr {
+        MacAddr::for_node(name)
+    }
+
+    /// The MAC of `name`'s stable-address NIC when that NIC is configured;
+    /// `None` means the netplan must not expect one.
+    pub fn extra_nic_mac(&self, name: &str) -> Option<MacAddr> {
+        self.config
+            .stable_network
+            .as_ref()
+            .map(|_| Self::stable_mac(name))
+    }
+
+    /// `multipass version`, verbatim: a cheap preflight that proves both the
+    /// client and the daemon answer (the daemon's line is missing when it is
+    /// down).
+    pub async fn version(&self) -> Result<String, ProviderError> {
+        let out = self
+            .call(
+                Operation::Version,
+                "",
+                &["version".into()],
+                self.config.query_timeout,
+            )
+            .await?;
+        Ok(out.stdout.trim().to_owned())
+    }
+
+    async fn call(
+        &self,
+        op: Operation,
+        name: &str,
+        args: &[OsString],
+        deadline: Duration,
+    ) -> Result<CallOutput, ProviderError> {
+        let out = self
+            .cli
+            .run(args, deadline)
+            .await
+            .map_err(|e| errors::from_call_error(op, name, e))?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(errors::classify(op, name, &out))
+        }
+    }
+
+    fn boot_deadline(&self) -> Duration {
+        self.config.launch_timeout.saturating_mul(2) + DEADLINE_GRACE
+    }
+
+    async fn boot_permit(
+        &self,
+        op: Operation,
+        name: &str,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, ProviderError> {
+        self.boots
+            .acquire()
+            .await
+            .map_err(|_| ProviderError::Failed {
+                operation: op.as_str().to_owned(),
+                name: name.to_owned(),
+                detail: "the provider is shutting down".to_owned(),
+            })
+    }
+
+    fn is_managed(&self, name: &str) -> bool {
+        self.config
+            .managed
+            .as_ref()
+            .is_none_or(|names| names.contains(name))
+    }
+
+    /// After a launch timed out: the machine counts as launched if Multipass
+    /// shows it running or starting; otherwise the timeout stands.
+    async fn after_launch_timeout(
+        &self,
+        name: &str,
+        timeout: ProviderError,
+    ) -> Result<VmInfo, ProviderError> {
+        match self.info(name).await {
+            Ok(Some(vm)) if matches!(vm.state, VmState::Running | VmState::Starting) => {
+                tracing::warn!(
+                    machine = name,
+                    state = %vm.state,
+                    error = %timeout,
+                    "multipass launch timed out but the machine is up; carrying on, enrolment decides"
+                );
+                Ok(vm)
+            }
+            Ok(_) => Err(timeout),
+            Err(e) => {
+                tracing::warn!(machine = name, error = %e, "cannot look at a machine whose launch timed out");
+                Err(timeout)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for MultipassProvider {
+    fn name(&self) -> &'static str {
+        "multipass"
+    }
+
+    async fn list(&self) -> Result<Vec<VmInfo>, ProviderError> {
+        let args: Vec<OsString> = vec!["list".into(), "--format".into(), "json".into()];
+        let out = self
+            .call(Operation::List, "", &args, self.config.query_timeout)
+            .await?;
+        let reply =
+            json::parse_list(&out.stdout).map_err(|e| unreadable(Operation::List, "", e))?;
+        Ok(reply
+            .list
+            .iter()
+            .filter(|entry| self.is_managed(&entry.name))
+            .map(json::ListEntry::to_vm_info)
+            .collect())
+    }
+
+    async fn info(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
+        args::check_name("info", name)?;
+        let args = args::on_instance("info", &["--format", "json"], name);
+        let out = match self
+            .call(Operation::Info, name, &args, self.config.query_timeout)
+            .await
+        {
+            Ok(out) => out,
+            Err(ProviderError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let reply =
+            json::parse_info(&out.stdout).map_err(|e| unreadable(Operation::Info, name, e))?;
+        Ok(reply.info.get(name).map(|entry| entry.to_vm_info(name)))
+    }
+
+    async fn launch(&self, spec: &LaunchSpec) -> Result<VmInfo, ProviderError> {
+        let name = spec.name.as_str();
+        args::check_name("launch", name)?;
+        let user_data = spec.user_data.as_deref().ok_or_else(|| {
+            ProviderError::Precondition(format!(
+                "{name}: a Multipass machine needs cloud-init user-data to get its node agent"
+            ))
+        })?;
+        let _permit = self.boot_permit(Operation::Launch, name).await?;
+        let file = scratch::UserDataFile::write(&self.config.scratch_dir, name, user_data)?;
+        let bridge = self
+            .config
+            .stable_network
+            .as_ref()
+            .map(|n| n.bridge.as_str());
+        let args = args::launch(
+            spec,
+            LaunchOptions {
+                image: &self.config.image,
+                timeout: self.config.launch_timeout,
+                user_data: Some(file.path()),
+                network: bridge.map(|b| (b, Self::stable_mac(name))),
+            },
+        );
+        let launched = self
+            .call(Operation::Launch, name, &args, self.boot_deadline())
+            .await;
+        drop(file);
+        match launched {
+            Ok(_) => {}
+            Err(timeout @ ProviderError::Timeout { .. }) => {
+                return self.after_launch_timeout(name, timeout).await;
+            }
+            Err(e) => return Err(e),
+        }
+        self.info(name).await?.ok_or_else(|| ProviderError::Failed {
+            operation: "launch".to_owned(),
+            name: name.to_owned(),
+            detail: "multipass reported success but does not list the instance".to_owned(),
+        })
+    }
+
+    async fn start(&self, name: &str) -> Result<(), ProviderError> {
+        args::check_name("start", name)?;
+        let _permit = self.boot_permit(Operation::Start, name).await?;
+        let args = args::on_instance("start", &[], name);
+        self.call(Operation::Start, name, &args, self.boot_deadline())
+            .await
+            .map(drop)
+    }
+
+    async fn stop(&self, name: &str) -> Result<(), ProviderError> {
+        args::check_name("stop", name)?;
+        let args = args::on_instance("stop", &[], name);
+        self.call(Operation::Stop, name, &args, self.config.command_timeout)
+            .await
+            .map(drop)
+    }
+
+    async fn delete(&self, name: &str, purge: bool) -> Result<(), ProviderError> {
+        args::check_name("delete", name)?;
+        let flags: &[&str] = if purge { &["--purge"] } else { &[] };
+        let args = args::on_instance("delete", flags, name);
+        self.call(Operation::Delete, name, &args, self.config.command_timeout)
+            .await
+            .map(drop)
+    }
+
+    /// The default NIC's subnet as the machines report it; `None` before
+    /// the first machine has an address (use the topology's network then).
+    async fn subnet(&self) -> Result<Option<ipnet::Ipv4Net>, ProviderError> {
+        Ok(default_subnet(&self.list().await?))
+    }
+}
+
+fn unreadable(op: Operation, name: &str, err: json::ParseError) -> ProviderError {
+    ProviderError::Failed {
+        operation: op.as_str().to_owned(),
+        name: name.to_owned(),
+        detail: err.to_string(),
+    }
+}

@@ -1,0 +1,134 @@
+//! Addresses on Multipass machines: which subnet the default NIC really uses,
+//! which of a machine's addresses lies on a given network, and the stable MAC
+//! of the optional extra NIC.
+//!
+//! Multipass does not let us choose the default NIC's address: on macOS it is
+//! leased by the system's bootpd on vmnet-shared, and the subnet depends on
+//! the release (192.168.64.0/24 up to 1.16.1, forced to 192.168.252.0/24 from
+//! 1.16.2, per-zone subnets out of 192.168.252.0/16 on the 1.17 branch —
+//! k8s-bootstrap.md §0.1, §4.4). So the subnet is read back from the machines
+//! rather than assumed, and a machine's address is picked by subnet, never by
+//! its position in `ipv4` (which lists every NIC's addresses, §4.2).
+
+use crate::provider::{VmInfo, VmState};
+use ipnet::Ipv4Net;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// The prefix length vmnet-shared hands out (`subnet-mask=255.255.255.0`).
+pub const DEFAULT_NIC_PREFIX: u8 = 24;
+
+/// The subnet most machines' default NIC is on, as a /24; `None` when no
+/// machine has an address yet (the caller then uses the topology's declared
+/// network until the first machine is up).
+///
+/// A machine's first `ipv4` entry is taken as its default NIC: Multipass
+/// lists the management address first, and later entries come from extra
+/// NICs, Cilium or container bridges. Stopped machines are skipped (they may
+/// report stale addresses), and a majority vote over the rest keeps one odd
+/// machine from moving the whole node network.
+pub fn default_subnet<'a>(machines: impl IntoIterator<Item = &'a VmInfo>) -> Option<Ipv4Net> {
+    let mut votes: BTreeMap<Ipv4Net, usize> = BTreeMap::new();
+    for vm in machines {
+        if matches!(vm.state, VmState::Stopped | VmState::Deleted) {
+            continue;
+        }
+        if let Some(first) = vm.addresses.iter().find(|a| usable(a)) {
+            let net = Ipv4Net::new(*first, DEFAULT_NIC_PREFIX).ok()?.trunc();
+            *votes.entry(net).or_default() += 1;
+        }
+    }
+    // Highest count wins; on a tie the lowest network, so the answer is stable.
+    votes
+        .into_iter()
+        .fold(
+            None,
+            |best: Option<(Ipv4Net, usize)>, (net, n)| match best {
+                Some((_, m)) if m >= n => best,
+                _ => Some((net, n)),
+            },
+        )
+        .map(|(net, _)| net)
+}
+
+/// The machine's address on `subnet`, if it has one. This is how a node's
+/// address is resolved: by the network it must be on, not by NIC order.
+pub fn address_on(vm: &VmInfo, subnet: &Ipv4Net) -> Option<Ipv4Addr> {
+    vm.addresses.iter().copied().find(|a| subnet.contains(a))
+}
+
+fn usable(addr: &Ipv4Addr) -> bool {
+    !(addr.is_unspecified() || addr.is_loopback() || addr.is_link_local())
+}
+
+/// A unicast, locally administered MAC address for a machine's extra NIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl MacAddr {
+    /// `52:54:00:xx:xx:xx` derived from the node name, so the same node gets
+    /// the same MAC on every launch and the netplan in its user-data (which
+    /// matches the NIC by MAC) can be rendered before the machine exists.
+    /// `52:54:00` is QEMU's customary prefix; `0x52` has the locally
+    /// administered bit set and the multicast bit clear.
+    pub fn for_node(name: &str) -> MacAddr {
+        let h = fnv1a(name.as_bytes()).to_be_bytes();
+        MacAddr([0x52, 0x54, 0x00, h[5], h[6], h[7]])
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+/// FNV-1a (64-bit): tiny, stable across releases and platforms, and good
+/// enough to spread a handful of node names over 24 bits.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm(name: &str, state: VmState, addrs: &[&str]) -> VmInfo {
+        VmInfo {
+            name: name.into(),
+            state,
+            addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn majority_of_first_addresses_wins_and_stopped_machines_do_not_vote() {
+        let machines = [
+            vm("a", VmState::Running, &["192.168.252.3", "10.100.0.1"]),
+            vm("b", VmState::Running, &["192.168.252.7"]),
+            vm("c", VmState::Starting, &["192.168.64.9"]),
+            vm("d", VmState::Stopped, &["192.168.64.2"]),
+            vm("e", VmState::Stopped, &["192.168.64.3"]),
+        ];
+        assert_eq!(
+            default_subnet(&machines),
+            Some("192.168.252.0/24".parse().unwrap())
+        );
+        assert_eq!(default_subnet(&[] as &[VmInfo]), None);
+    }
+
+    #[test]
+    fn mac_is_stable_unicast_and_locally_administered() {
+        let a = MacAddr::for_node("mgmt-cp");
+        assert_eq!(a, MacAddr::for_node("mgmt-cp"));
+        assert_ne!(a, MacAddr::for_node("mgmt-w1"));
+        assert_eq!(a.0[0] & 0x01, 0, "unicast");
+        assert_eq!(a.0[0] & 0x02, 0x02, "locally administered");
+        assert!(a.to_string().starts_with("52:54:00:"));
+        assert_eq!(a.to_string().len(), 17);
+    }
+}
