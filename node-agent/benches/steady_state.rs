@@ -1,1 +1,167 @@
-fn main() {}
+//! Steady-state cost of the node agent: resident memory and CPU of the
+//! release binary while it reports to a harness host over mutual TLS.
+//!
+//! `cargo bench -p node-agent --bench steady_state` builds the binary with
+//! the bench (release) profile and runs it once per interval (1 s, 10 s)
+//! for NODE_AGENT_BENCH_SECS seconds each (default 60) after a warm-up.
+//! Figures come from /proc/PID: VmRSS/VmHWM from `status`, utime+stime from
+//! `stat` (CPU % is of one core).
+
+#[path = "../tests/harness/mod.rs"]
+mod harness;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config};
+
+const BIN: &str = env!("CARGO_BIN_EXE_node-agent");
+const WARM_UP: Duration = Duration::from_secs(5);
+const TARGET_RSS_KIB: u64 = 15 * 1024;
+const TARGET_CPU_PERCENT: f64 = 0.5;
+
+struct Sample {
+    interval: u32,
+    seconds: f64,
+    reports: usize,
+    rss_kib: u64,
+    hwm_kib: u64,
+    cpu_percent: f64,
+}
+
+/// Kills the agent even when a measurement fails half-way.
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn status_kib(pid: u32, field: &str) -> TestResult<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .ok_or_else(|| format!("{field} missing from /proc/{pid}/status"))?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .ok_or("malformed status line")?
+        .parse()?)
+}
+
+/// utime + stime in clock ticks.
+fn cpu_ticks(pid: u32) -> TestResult<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall, i.e. the 12th and 13th after it.
+    let after = stat.rsplit_once(')').ok_or("malformed stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = fields.get(11).ok_or("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).ok_or("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+async fn measure(
+    pki: &TestPki,
+    host: &HarnessHost,
+    interval: u32,
+    run_for: Duration,
+) -> TestResult<Sample> {
+    let root = tempfile::tempdir()?;
+    let node = format!("bench-{interval}s");
+    let mut config = node_config(
+        pki,
+        &node,
+        host.enrol_addr,
+        host.host_addr,
+        root.path(),
+        Some(pki.issue_token(&node)?),
+    );
+    config.report_interval_seconds = interval;
+    let path = root.path().join("node-agent.yaml");
+    std::fs::write(&path, config.to_yaml()?)?;
+    let agent = Agent(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let pid = agent.0.id();
+    let of_node = |r: &[proto::v1::HealthReport]| r.iter().filter(|x| x.node == node).count();
+    host.wait_for(Duration::from_secs(30), "the first report", |r| {
+        of_node(r) > 0
+    })
+    .await?;
+    tokio::time::sleep(WARM_UP).await;
+
+    let (ticks0, t0, reports0) = (cpu_ticks(pid)?, Instant::now(), of_node(&host.stored()));
+    tokio::time::sleep(run_for).await;
+    let (ticks1, elapsed, reports1) = (cpu_ticks(pid)?, t0.elapsed(), of_node(&host.stored()));
+    let seconds = elapsed.as_secs_f64();
+    Ok(Sample {
+        interval,
+        seconds,
+        reports: reports1 - reports0,
+        rss_kib: status_kib(pid, "VmRSS:")?,
+        hwm_kib: status_kib(pid, "VmHWM:")?,
+        cpu_percent: (ticks1 - ticks0) as f64 / clock_ticks_per_second() / seconds * 100.0,
+    })
+}
+
+fn main() -> TestResult {
+    install_crypto();
+    let run_for = Duration::from_secs(
+        std::env::var("NODE_AGENT_BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60),
+    );
+    let runtime = tokio::runtime::Runtime::new()?;
+    let samples = runtime.block_on(async {
+        let pki = TestPki::new()?;
+        let host = HarnessHost::start(&pki).await?;
+        let mut samples = Vec::new();
+        for interval in [1, 10] {
+            samples.push(measure(&pki, &host, interval, run_for).await?);
+        }
+        TestResult::Ok(samples)
+    })?;
+
+    println!("node-agent steady state ({BIN})");
+    println!(
+        "{:>9} {:>8} {:>8} {:>10} {:>10} {:>8}  target",
+        "interval", "window", "reports", "VmRSS", "VmHWM", "CPU"
+    );
+    for s in &samples {
+        let meets =
+            s.rss_kib <= TARGET_RSS_KIB && (s.interval != 10 || s.cpu_percent < TARGET_CPU_PERCENT);
+        println!(
+            "{:>8}s {:>7.0}s {:>8} {:>6.1} MiB {:>6.1} MiB {:>7.3}%  {}",
+            s.interval,
+            s.seconds,
+            s.reports,
+            s.rss_kib as f64 / 1024.0,
+            s.hwm_kib as f64 / 1024.0,
+            s.cpu_percent,
+            if meets { "met" } else { "MISSED" }
+        );
+    }
+    println!("targets: VmRSS <= 15 MiB; CPU < 0.5 % of one core at the 10 s interval");
+    Ok(())
+}
