@@ -13,6 +13,7 @@ use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// See the module documentation.
 pub struct LocalEnv {
@@ -70,10 +71,25 @@ impl LocalEnv {
             .arg(&self.topology)
             .args(args)
             .env("HOSTCTL_NODE_AGENT", &self.bins.node_agent)
+            // By path, not /proc/self/exe: a rebuild during a test replaces
+            // the file under a running hostctl.
+            .env(
+                host_agent::daemon::lifecycle::DAEMON_EXE_ENV,
+                &self.bins.hostctl,
+            )
             .env_remove("HOSTCTL_HOME")
             .env_remove("HOSTCTL_TOPOLOGY")
             .output()
             .expect("run hostctl")
+    }
+
+    /// Connected, not stale, and reported within the last `secs` seconds.
+    pub fn is_fresh(node: &Value, secs: f64) -> bool {
+        node["connected"] == true
+            && node["stale"] == false
+            && node["last_report_age_seconds"]
+                .as_f64()
+                .is_some_and(|age| age <= secs)
     }
 
     /// Runs `hostctl` and returns its stdout; panics with both streams if
@@ -122,6 +138,24 @@ impl LocalEnv {
         self.status_nodes().into_iter().find(|n| n["name"] == node)
     }
 
+    /// Polls `hostctl status -o json` until `node`'s entry satisfies
+    /// `pred`, returning it; panics after `limit` naming `what`.
+    pub fn wait_status(
+        &self,
+        node: &str,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        crate::poll::until(
+            &format!("{node}: {what}"),
+            limit,
+            Duration::from_millis(200),
+            || self.status_of(node).filter(|v| pred(v)),
+            || format!("{:#}", self.status_of(node).unwrap_or_default()),
+        )
+    }
+
     /// The local provider's state file as recorded by `hostctl`.
     pub fn local_state(&self) -> LocalState {
         LocalState::load(&self.home().join("local/state.json")).expect("local state")
@@ -160,8 +194,8 @@ impl LocalEnv {
         self.with_control(|mut c| async move { c.shutdown().await.expect("Shutdown") });
         crate::poll::until(
             "the daemon to exit",
-            std::time::Duration::from_secs(15),
-            std::time::Duration::from_millis(100),
+            Duration::from_secs(15),
+            Duration::from_millis(100),
             || {
                 (!host_agent::daemon::lifecycle::PidLock::is_held(self.home()).unwrap_or(true))
                     .then_some(())

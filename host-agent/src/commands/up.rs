@@ -188,7 +188,12 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         &since,
         &logs,
         Duration::from_secs(args.timeout),
-        |node| progress.line(format!("{node}: enrolled and reporting")),
+        |node| {
+            // Nodes left alone were already reporting; say nothing twice.
+            if since.get(node).copied().flatten().is_some() {
+                progress.line(format!("{node}: enrolled and reporting"));
+            }
+        },
     )
     .await?;
 
@@ -246,9 +251,10 @@ async fn reconcile(
             provider.start(name).await.map_err(provider_exit)?;
             return Ok((outcome(Action::Started), Some(now)));
         }
-        // Never reported: its token may be spent or expired, so start over.
+        // Never reported: its token may be spent or expired, so launch it
+        // again with a fresh one (without purge: a key or buffer it holds stays).
         Some(_) => {
-            provider.delete(name, true).await.map_err(provider_exit)?;
+            provider.delete(name, false).await.map_err(provider_exit)?;
             Action::Recreated
         }
         None => Action::Launched,

@@ -130,7 +130,7 @@ impl LocalProvider {
     fn launcher(&self, ip: &Ip) -> Result<Launcher, ProviderError> {
         let supervisor_exe = match &self.options.supervisor_exe {
             Some(p) => p.clone(),
-            None => std::env::current_exe()?,
+            None => current_exe()?,
         };
         Ok(Launcher {
             supervisor_exe,
@@ -140,7 +140,7 @@ impl LocalProvider {
     }
 
     fn node_agent(&self) -> Result<PathBuf, ProviderError> {
-        let beside_us = std::env::current_exe()
+        let beside_us = current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(|d| d.join("node-agent")));
         let candidate = self
@@ -236,6 +236,18 @@ impl LocalProvider {
             .cloned()
             .ok_or_else(|| ProviderError::NotFound(name.to_owned()))
     }
+}
+
+/// The running executable by path. After a rebuild or upgrade replaced the
+/// file, Linux reports it as `<path> (deleted)`; the path itself then holds
+/// the new build, which is what a newly started supervisor should run.
+fn current_exe() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let text = exe.to_string_lossy();
+    Ok(match text.strip_suffix(" (deleted)") {
+        Some(path) => PathBuf::from(path),
+        None => exe,
+    })
 }
 
 #[async_trait]
