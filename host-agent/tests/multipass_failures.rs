@@ -55,6 +55,10 @@ async fn a_stopped_daemon_is_a_precondition_with_advice() {
         }
     }
     assert!(s.calls().iter().all(|c| c["exit"] == 3));
+    // The preflight tells "installed, daemon down" apart without an error.
+    let version = provider.version().await.unwrap();
+    assert!(version.client.is_some());
+    assert_eq!(version.daemon, None);
 }
 
 #[tokio::test]

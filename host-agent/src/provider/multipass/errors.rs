@@ -8,6 +8,9 @@
 use super::cli::{CallError, CallOutput};
 use crate::provider::ProviderError;
 
+/// `CommandLineError`: the client refused the arguments before asking the
+/// daemon, so nothing about the host's resources can be concluded.
+pub const EXIT_COMMAND_LINE: i32 = 1;
 /// `DaemonFail`: gRPC `UNAVAILABLE`, i.e. the client could not reach multipassd.
 pub const EXIT_DAEMON_FAIL: i32 = 3;
 /// The client's own `--timeout` expired (`timeout_exit_code`).
@@ -106,7 +109,7 @@ pub fn classify(op: Operation, name: &str, out: &CallOutput) -> ProviderError {
     if lower.contains("does not exist") {
         return ProviderError::NotFound(name.to_owned());
     }
-    if RESOURCE_PHRASES.iter().any(|p| lower.contains(p)) {
+    if out.code != Some(EXIT_COMMAND_LINE) && RESOURCE_PHRASES.iter().any(|p| lower.contains(p)) {
         return ProviderError::Resources {
             name: name.to_owned(),
             detail,
@@ -155,5 +158,59 @@ fn detail_of(out: &CallOutput) -> String {
         code
     } else {
         format!("{text} ({code})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(code: i32, stderr: &str) -> CallOutput {
+        CallOutput {
+            code: Some(code),
+            stdout: String::new(),
+            stderr: stderr.to_owned(),
+        }
+    }
+
+    #[test]
+    fn exit_code_three_is_the_daemon_whatever_the_text() {
+        let err = classify(Operation::List, "", &failed(3, "list failed: ?"));
+        assert!(matches!(err, ProviderError::Precondition(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_deleted_instance_holds_its_name_for_launch_only() {
+        let out = failed(2, "launch failed: instance \"a\" is deleted");
+        assert!(matches!(
+            classify(Operation::Launch, "a", &out),
+            ProviderError::NameTaken(_)
+        ));
+        assert!(matches!(
+            classify(Operation::Start, "a", &out),
+            ProviderError::NotFound(_)
+        ));
+    }
+
+    #[test]
+    fn command_line_errors_are_not_resource_shortages() {
+        let out = failed(1, "Not enough arguments");
+        assert!(matches!(
+            classify(Operation::Launch, "a", &out),
+            ProviderError::Failed { .. }
+        ));
+    }
+
+    #[test]
+    fn timeouts_are_launch_timeouts_only_for_launch() {
+        let out = failed(2, "start failed: a: timed out waiting for response");
+        assert!(matches!(
+            classify(Operation::Launch, "a", &out),
+            ProviderError::Timeout { .. }
+        ));
+        match classify(Operation::Start, "a", &out) {
+            ProviderError::Failed { detail, .. } => assert!(detail.starts_with("timed out")),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -112,6 +112,32 @@ pub struct StableNetwork {
     pub bridge: String,
 }
 
+/// What `multipass version` reports: `multipass   1.16.3+mac` and, when the
+/// daemon answered, `multipassd  1.16.3+mac` (the release decides the
+/// default subnet, k8s-bootstrap.md §0.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipassVersion {
+    pub client: Option<String>,
+    pub daemon: Option<String>,
+}
+
+impl MultipassVersion {
+    fn parse(text: &str) -> MultipassVersion {
+        let field = |program: &str| {
+            text.lines().find_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some(program))
+                    .then(|| words.next().map(str::to_owned))
+                    .flatten()
+            })
+        };
+        MultipassVersion {
+            client: field("multipass"),
+            daemon: field("multipassd"),
+        }
+    }
+}
+
 /// Machines as Multipass instances. Cheap to share behind an `Arc`; the
 /// boot bound is per provider value.
 #[derive(Debug)]
@@ -150,10 +176,10 @@ impl MultipassProvider {
             .map(|_| Self::stable_mac(name))
     }
 
-    /// `multipass version`, verbatim: a cheap preflight that proves both the
-    /// client and the daemon answer (the daemon's line is missing when it is
-    /// down).
-    pub async fn version(&self) -> Result<String, ProviderError> {
+    /// `multipass version`: a cheap preflight. The client answers even when
+    /// the daemon does not, leaving out the daemon's line, so a missing
+    /// [`MultipassVersion::daemon`] means "installed but multipassd is down".
+    pub async fn version(&self) -> Result<MultipassVersion, ProviderError> {
         let out = self
             .call(
                 Operation::Version,
@@ -162,7 +188,7 @@ impl MultipassProvider {
                 self.config.query_timeout,
             )
             .await?;
-        Ok(out.stdout.trim().to_owned())
+        Ok(MultipassVersion::parse(&out.stdout))
     }
 
     async fn call(
