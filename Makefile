@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARM64_TARGET ?= aarch64-unknown-linux-musl
 
-.PHONY: all build test lint fmt clippy check bench doc clean-state help
+.PHONY: all build test lint fmt check bench release node-agent-dist node-agent-arm64 help
 
 all: build
 
@@ -31,3 +31,11 @@ bench: ## Benchmarks (numbers are printed; see README)
 
 release: ## Optimised binaries in target/release
 	$(CARGO) build --release --workspace --bins
+
+node-agent-dist: ## The node agent as shipped in user-data (size-optimised, this machine's arch)
+	$(CARGO) build --profile node-dist -p node-agent
+
+# Apple-Silicon VMs run aarch64 Linux. Needs `rustup target add $(ARM64_TARGET)`
+# and cargo-zigbuild (`cargo install cargo-zigbuild`, plus zig); CI builds x86_64 only.
+node-agent-arm64: ## The node agent for Apple-Silicon VMs (aarch64 musl, static)
+	cargo zigbuild --profile node-dist -p node-agent --target $(ARM64_TARGET)
