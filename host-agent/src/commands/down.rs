@@ -13,7 +13,7 @@ use crate::daemon::ControlClient;
 use crate::daemon::config::socket_path;
 use crate::daemon::lifecycle::PidLock;
 use crate::exit::Exit;
-use crate::provider::{self, Provider, SelectError};
+use crate::provider::{self, Provider, ProviderError, SelectError};
 use anyhow::Context as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,6 +41,7 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         Err(e) => return Err(coded(Exit::Precondition, e)),
     };
     let mut failures = Vec::new();
+    let mut precondition = false;
     if let Some(provider) = &provider {
         let machines = provider.list().await.map_err(provider_exit)?;
         let mut deletions = tokio::task::JoinSet::new();
@@ -55,9 +56,28 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             let (name, result) = joined.context("a deletion task panicked")?;
             match result {
                 Ok(()) => eprintln!("{name}: deleted"),
-                Err(e) => failures.push(format!("{name}: {e}")),
+                Err(e) => {
+                    precondition |= matches!(
+                        e,
+                        ProviderError::Precondition(_) | ProviderError::NotInstalled { .. }
+                    );
+                    failures.push(format!("{name}: {e}"));
+                }
             }
         }
+    }
+    // Machines that remain still report: keep the daemon and network for
+    // them, and say what went wrong.
+    if !failures.is_empty() {
+        let err = anyhow::anyhow!(
+            "some machines could not be deleted (the daemon and network are left running):\n  {}",
+            failures.join("\n  ")
+        );
+        return Err(if precondition {
+            coded(Exit::Precondition, err)
+        } else {
+            err
+        });
     }
     stop_daemon(home).await?;
     if let Some(provider) = &provider {
@@ -70,12 +90,6 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             std::fs::remove_file(&choice)
                 .with_context(|| format!("removing {}", choice.display()))?;
         }
-    }
-    if !failures.is_empty() {
-        anyhow::bail!(
-            "some machines could not be deleted:\n  {}",
-            failures.join("\n  ")
-        );
     }
     println!("down: everything of {} removed (PKI kept)", home.display());
     Ok(Exit::Ok)

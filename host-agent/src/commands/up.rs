@@ -101,14 +101,16 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     let topology = topology_source::load_checked(ctx.topology.as_deref())?;
     let resolved = resolve(&topology, provider.as_ref()).await?;
     let nodes = selected_nodes(&resolved, args.only.as_deref())?;
-    let ca_pem = crate::pki::ensure_pki(ctx, &topology)?
-        .agent_ca_pem()
-        .to_owned();
+    // The network first: it is the first step that needs privileges, so a
+    // missing precondition (root, `ip`) is reported before anything is written.
     let network = NodeNetwork {
         subnet: resolved.subnet(),
         host_address: resolved.host_agent_address(),
     };
     provider.prepare(&network).await.map_err(provider_exit)?;
+    let ca_pem = crate::pki::ensure_pki(ctx, &topology)?
+        .agent_ca_pem()
+        .to_owned();
     provider::record_choice(home, kind)?;
     progress.line(format!(
         "network {} ready (host {}) via the {} provider",

@@ -393,6 +393,9 @@ impl Provider for LocalProvider {
 
     async fn prepare(&self, network: &NodeNetwork) -> Result<(), ProviderError> {
         let ip = self.privileged()?;
+        // A missing node-agent binary is a precondition too: say so before
+        // the network, the PKI and the daemon are set up for nothing.
+        self.launcher(&ip)?;
         let state = self.state()?;
         if let Some(current) = &state.network
             && (current.subnet != network.subnet || current.host_address != network.host_address)
