@@ -52,6 +52,8 @@ pub struct LocalProvider {
     options: LocalOptions,
     /// Serialises read-modify-write of the state file between parallel launches.
     state_lock: tokio::sync::Mutex<()>,
+    /// Serialises bridge creation, so parallel launches do not both add it.
+    net_lock: tokio::sync::Mutex<()>,
 }
 
 impl From<NetError> for ProviderError {
@@ -83,6 +85,7 @@ impl LocalProvider {
             names: Names::for_home(home),
             options,
             state_lock: tokio::sync::Mutex::new(()),
+            net_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -163,6 +166,7 @@ impl LocalProvider {
 
     async fn ensure_network(&self, ip: &Ip, network: &NodeNetwork) -> Result<(), ProviderError> {
         let bridge = self.names.bridge();
+        let _guard = self.net_lock.lock().await;
         ip.ensure_bridge(&bridge, network.host_address, network.subnet)
             .await?;
         let record = NetworkRecord {
