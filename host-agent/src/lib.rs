@@ -20,6 +20,7 @@ pub mod exit;
 pub mod fsutil;
 pub mod home;
 pub mod host;
+pub mod k8s;
 pub mod node_config;
 pub mod output;
 pub mod pki;

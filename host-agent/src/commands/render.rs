@@ -1,6 +1,8 @@
 //! `hostctl render --out DIR`: writes everything hostctl would apply, for
 //! review and for outside checkers. The layout is part of the interface:
-//! `DIR/topology.yaml` (resolved: defaults filled in, addresses concrete).
+//! `DIR/topology.yaml` (resolved: defaults filled in, addresses concrete),
+//! and the Kubernetes configuration under `DIR/nodes/` and `DIR/clusters/`
+//! (see [`crate::k8s::render_all`]).
 
 use crate::cli::{Context, coded};
 use crate::exit::Exit;
@@ -35,5 +37,31 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let path = args.out.join("topology.yaml");
     write_atomic(&path, resolved.to_yaml().as_bytes(), 0o644)?;
     println!("{}", path.display());
+    render_kubernetes(ctx, &resolved, &args.out)?;
     Ok(Exit::Ok)
+}
+
+/// Writes the kubeadm configs, Cilium values and manifests. The PKI is
+/// used when it exists (real discovery pins and Cluster Mesh CA) and never
+/// created here: rendering must not mint CAs as a side effect.
+fn render_kubernetes(
+    ctx: &Context,
+    resolved: &topology::Resolved,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let pki = match certs::Pki::open(ctx.home.root()) {
+        Ok(pki) => Some(pki),
+        Err(certs::PkiError::NotInitialised { path }) => {
+            eprintln!(
+                "warning: no PKI at {}: kubeadm CA pins and the Cluster Mesh CA are placeholders (`hostctl up` creates the PKI)",
+                path.display()
+            );
+            None
+        }
+        Err(e) => return Err(coded(Exit::Pki, e)),
+    };
+    for path in crate::k8s::render_all(resolved, pki.as_ref(), out)? {
+        println!("{}", path.display());
+    }
+    Ok(())
 }
