@@ -17,6 +17,13 @@ use tracing::info;
 use crate::backoff::Backoff;
 use crate::config::{Config, LogSourceKind};
 use crate::enrol::{self, EnrolError};
+use crate::etcd::EtcdTarget;
+use crate::etcd::local::LocalSnapshots;
+use crate::etcd::restore::runtime::CriRuntime;
+use crate::etcd::restore::{Restorer, Timeouts};
+use crate::etcd::schedule::{self, Schedule};
+use crate::etcd::service::EtcdService;
+use crate::etcd::snapshot::Taker;
 use crate::identity::{self, NodeIdentity};
 use crate::logs::LogSource;
 use crate::logs::file::FileSource;
@@ -102,6 +109,8 @@ impl Started {
             cluster: config.cluster.clone(),
         };
         let service = NodeService::new(meta, collector.clone(), instance.clone(), logs);
+        let etcd = etcd_service(&config);
+        let schedule = etcd_schedule(&config, endpoint.clone());
         let tls = identity::node_service_tls(&config, &identity);
         let interval = std::time::Duration::from_secs(u64::from(config.report_interval_seconds));
         info!(
@@ -112,13 +121,61 @@ impl Started {
             "node agent running"
         );
         tokio::select! {
-            r = service::serve(listener, tls, service) => r?,
+            r = service::serve(listener, tls, service, etcd) => r?,
+            () = schedule => {}
             () = scheduler::run(collector, outbox.clone(), interval, instance.clone()) => {}
             () = sender::run(endpoint, outbox, instance, Backoff::standard()) => {}
             () = shutdown => info!("shutting down"),
         }
         Ok(())
     }
+}
+
+/// The Etcd service, restoring through kubelet and containerd.
+fn etcd_service(config: &Config) -> EtcdService {
+    let target = etcd_target(config);
+    let restorer = Restorer {
+        root: config.root.clone(),
+        cluster: config.cluster.clone(),
+        target: target.clone(),
+        runtime: Arc::new(CriRuntime),
+        timeouts: Timeouts::default(),
+    };
+    EtcdService::new(config.control_plane, taker(config), target, restorer)
+}
+
+fn etcd_target(config: &Config) -> EtcdTarget {
+    EtcdTarget {
+        endpoint: config.etcd.endpoint.clone(),
+        root: config.root.clone(),
+    }
+}
+
+fn taker(config: &Config) -> Taker {
+    Taker {
+        cluster: config.cluster.clone(),
+        node: config.node.clone(),
+    }
+}
+
+/// The snapshot schedule of a control-plane node; never ends (and does
+/// nothing on workers or with `intervalSeconds: 0`).
+async fn etcd_schedule(config: &Config, host: tonic::transport::Endpoint) {
+    let settings = &config.etcd.snapshot;
+    if !config.control_plane || settings.interval_seconds == 0 {
+        return std::future::pending().await;
+    }
+    let dir = settings
+        .dir
+        .clone()
+        .unwrap_or_else(|| config.state_dir.join("snapshots"));
+    let s = Schedule {
+        target: etcd_target(config),
+        taker: taker(config),
+        local: LocalSnapshots::new(dir, settings.keep_local),
+        interval: std::time::Duration::from_secs(settings.interval_seconds),
+    };
+    schedule::run(s, host).await;
 }
 
 /// Obtains the identity (enrolling if needed; the token is then dropped

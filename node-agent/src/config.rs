@@ -51,6 +51,9 @@ pub struct Config {
     /// Where `Logs` reads from.
     #[serde(default)]
     pub log_source: LogSourceKind,
+    /// etcd endpoint and snapshot schedule (used on control-plane nodes).
+    #[serde(default)]
+    pub etcd: crate::etcd::EtcdSettings,
 }
 
 /// The host's two endpoints and the name its certificate must carry.

@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod config;
 pub mod enrol;
 pub mod errchain;
+pub mod etcd;
 pub mod identity;
 pub mod logs;
 pub mod report;

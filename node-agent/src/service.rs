@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use certs::{ROLE_ADMIN, ROLE_HOST};
+use proto::v1::etcd_server::EtcdServer;
 use proto::v1::node_server::{Node, NodeServer};
 use proto::v1::{
     Error as ApiError, ErrorCode, HealthRequest, HealthResponse, LogChunk, LogsRequest, NodeMeta,
@@ -19,6 +20,7 @@ use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::transport::{Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
+use crate::etcd::service::EtcdService;
 use crate::logs::{LogError, LogQuery, LogReceiver, LogSource};
 use crate::report::SharedCollector;
 
@@ -200,15 +202,18 @@ async fn forward(
     }
 }
 
-/// Serves the Node service on `listener`; stops when the future is dropped.
+/// Serves the Node and Etcd services on `listener`; stops when the future
+/// is dropped. Both are authorised by [`authorise`].
 pub async fn serve(
     listener: TcpListener,
     tls: ServerTlsConfig,
     service: NodeService,
+    etcd: EtcdService,
 ) -> Result<(), tonic::transport::Error> {
     Server::builder()
         .tls_config(tls)?
         .add_service(NodeServer::with_interceptor(service, authorise))
+        .add_service(EtcdServer::with_interceptor(etcd, authorise))
         .serve_with_incoming(TcpListenerStream::new(listener))
         .await
 }

@@ -13,6 +13,8 @@ pub mod v1 {
     pub const API_VERSION: &str = "hostctl.agent.v1";
 }
 
+pub mod snapshot;
+
 pub use prost_types::Timestamp;
 
 /// Converts a wall-clock time to the protobuf timestamp carried in reports.

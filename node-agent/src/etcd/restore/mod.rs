@@ -1,0 +1,500 @@
+//! Restoring a control plane's etcd from a snapshot the host streams.
+//!
+//! The choreography follows the kubeadm documentation ("Restoring an etcd
+//! cluster"), as one operation with a progress event per step:
+//!
+//! 1. `restore/check`: the operator confirmed and the snapshot names this
+//!    node's cluster; the etcd manifest is readable.
+//! 2. `restore/receive`: the snapshot lands next to the data directory and
+//!    its trailing SHA-256 and the host's trailer must match.
+//! 3. `restore/stop`: `etcd.yaml` and `kube-apiserver.yaml` move out of the
+//!    manifests directory into `/etc/kubernetes/hostctl-restore-<time>/`,
+//!    and the agent waits until neither container runs.
+//! 4. `restore/etcdutl`: `etcdutl snapshot restore` into a **new** data
+//!    directory `<old>-restored-<time>` with the manifest's name, initial
+//!    cluster and peer URL.
+//! 5. `restore/start-etcd`: `etcd.yaml`, with only the `etcd-data` hostPath
+//!    changed, goes back; the agent waits for etcd and checks its revision
+//!    (`restore/verify`) before the API server may write to it.
+//! 6. `restore/start-apiserver`: `kube-apiserver.yaml` goes back.
+//!
+//! The old data directory is never touched and the original `etcd.yaml`
+//! stays in the aside directory, so every failure (and a regretted
+//! success) can be rolled back by copying manifests; the error says how.
+
+pub mod manifest;
+pub mod runtime;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use proto::v1::{
+    Error as ApiError, ErrorCode, NodeMeta, OperationDone, ProgressEvent, RestoreChunk,
+    SnapshotMeta, progress_event::Outcome, restore_chunk::Kind,
+};
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, StreamExt};
+
+use self::manifest::{EtcdManifest, ManifestError};
+use self::runtime::{ControlPlaneRuntime, RestoreCommand, RuntimeError};
+use super::file::PartFile;
+use super::{EtcdError, EtcdTarget};
+use crate::config::rooted;
+
+const MANIFESTS: &str = "/etc/kubernetes/manifests";
+const ETCD: &str = "etcd";
+const APISERVER: &str = "kube-apiserver";
+
+/// How long each wait may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Until etcd and the API server are gone after their manifests moved.
+    pub stop: Duration,
+    /// Until etcd runs and answers after its manifest is back.
+    pub start: Duration,
+    /// Between checks.
+    pub poll: Duration,
+}
+
+impl Default for Timeouts {
+    /// kubelet notices manifest changes within its sync period (~20 s);
+    /// pulling nothing, etcd starts in seconds.
+    fn default() -> Self {
+        Timeouts {
+            stop: Duration::from_secs(120),
+            start: Duration::from_secs(180),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a restore stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("malformed restore stream: {0}")]
+    Protocol(String),
+    #[error("snapshot refused: {0}")]
+    Integrity(#[from] proto::snapshot::IntegrityError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Etcd(EtcdError),
+    #[error("timed out after {0:?}: {1}")]
+    Timeout(Duration, String),
+    #[error("restored etcd is at revision {actual}, the snapshot at {expected}")]
+    Revision { expected: i64, actual: i64 },
+}
+
+impl From<EtcdError> for RestoreError {
+    fn from(e: EtcdError) -> Self {
+        match e {
+            EtcdError::Integrity(i) => RestoreError::Integrity(i),
+            other => RestoreError::Etcd(other),
+        }
+    }
+}
+
+impl RestoreError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            RestoreError::Refused(_) => ErrorCode::FailedPrecondition,
+            RestoreError::Protocol(_) | RestoreError::Integrity(_) => ErrorCode::InvalidArgument,
+            RestoreError::Timeout(..) => ErrorCode::Timeout,
+            RestoreError::Runtime(_) => ErrorCode::CommandFailed,
+            _ => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Sends progress events for one restore.
+pub struct Progress {
+    tx: mpsc::Sender<Result<ProgressEvent, tonic::Status>>,
+    meta: NodeMeta,
+}
+
+impl Progress {
+    /// Events for `meta`'s node go to `tx`.
+    pub fn new(tx: mpsc::Sender<Result<ProgressEvent, tonic::Status>>, meta: NodeMeta) -> Self {
+        Progress { tx, meta }
+    }
+
+    async fn emit(&self, phase: &str, message: String, percent: f32, outcome: Option<Outcome>) {
+        tracing::info!(phase, "{message}");
+        let event = ProgressEvent {
+            meta: Some(self.meta.clone()),
+            phase: phase.to_owned(),
+            message,
+            percent,
+            at: Some(proto::timestamp(SystemTime::now())),
+            outcome,
+        };
+        // A caller that went away does not stop a restore midway.
+        let _ = self.tx.send(Ok(event)).await;
+    }
+
+    /// One step's event.
+    pub async fn step(&self, phase: &str, message: impl Into<String>, percent: f32) {
+        self.emit(phase, message.into(), percent, None).await;
+    }
+
+    /// The final event of a successful restore.
+    pub async fn done(&self, message: String) {
+        let done = Outcome::Done(OperationDone {
+            already_done: false,
+        });
+        self.emit("restore/done", message, 100.0, Some(done)).await;
+    }
+
+    /// The final event of a failed restore; `detail` says how to roll back.
+    pub async fn failed(&self, phase: &str, code: ErrorCode, message: String, detail: String) {
+        let error = Outcome::Error(ApiError {
+            code: code as i32,
+            message: message.clone(),
+            detail,
+        });
+        self.emit(phase, message, -1.0, Some(error)).await;
+    }
+}
+
+/// Restores etcd on this control-plane node.
+pub struct Restorer {
+    pub root: PathBuf,
+    pub cluster: String,
+    pub target: EtcdTarget,
+    pub runtime: Arc<dyn ControlPlaneRuntime>,
+    pub timeouts: Timeouts,
+}
+
+/// The paths of one restore attempt.
+struct Plan {
+    manifests: PathBuf,
+    aside: PathBuf,
+    old_dir: String,
+    new_dir: String,
+}
+
+impl Plan {
+    fn rollback(&self) -> String {
+        format!(
+            "the previous data directory {} was not modified. To roll back: copy {}/etcd.yaml \
+             (it points at {}) and {}/kube-apiserver.yaml back into {}, replacing what is there",
+            self.old_dir,
+            self.aside.display(),
+            self.old_dir,
+            self.aside.display(),
+            self.manifests.display()
+        )
+    }
+}
+
+/// The chunks of a restore as they arrive (a gRPC stream in production).
+pub type Inbound =
+    std::pin::Pin<Box<dyn Stream<Item = Result<RestoreChunk, tonic::Status>> + Send>>;
+
+impl Restorer {
+    /// Runs a restore from `inbound`, reporting on `progress`; the last
+    /// event carries the outcome.
+    pub async fn run(&self, inbound: Inbound, progress: &Progress) {
+        let mut phase = "restore/check";
+        let mut rollback = String::new();
+        match self
+            .attempt(inbound, progress, &mut phase, &mut rollback)
+            .await
+        {
+            Ok(message) => progress.done(message).await,
+            Err(e) => {
+                tracing::warn!(phase, error = %e, "restore failed");
+                progress
+                    .failed(phase, e.code(), e.to_string(), rollback)
+                    .await;
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        mut inbound: Inbound,
+        progress: &Progress,
+        phase: &mut &'static str,
+        rollback: &mut String,
+    ) -> Result<String, RestoreError> {
+        let meta = self.check_start(&mut inbound).await?;
+        let manifests = rooted(&self.root, MANIFESTS);
+        let manifest = EtcdManifest::load(&manifests.join("etcd.yaml"))?;
+        let stamp = proto::snapshot::utc_stamp(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        );
+        let plan = Plan {
+            aside: rooted(
+                &self.root,
+                &format!("/etc/kubernetes/hostctl-restore-{stamp}"),
+            ),
+            new_dir: format!("{}-restored-{stamp}", manifest.data_dir),
+            old_dir: manifest.data_dir.clone(),
+            manifests,
+        };
+        progress
+            .step(
+                *phase,
+                format!(
+                    "restoring revision {} of cluster {} taken by {}",
+                    meta.revision, meta.cluster, meta.node
+                ),
+                0.0,
+            )
+            .await;
+
+        *phase = "restore/receive";
+        let new_dir = rooted(&self.root, &plan.new_dir);
+        let parent = new_dir.parent().unwrap_or(&self.root).to_owned();
+        tokio::fs::create_dir_all(&parent)
+            .await
+            .map_err(EtcdError::io("creating", &parent))?;
+        let snapshot = parent.join(format!("hostctl-restore-{stamp}.db"));
+        let received = receive(&mut inbound, &snapshot).await?;
+        let _cleanup = RemoveOnDrop(snapshot.clone());
+        progress
+            .step(
+                *phase,
+                format!(
+                    "received {} bytes, sha256 {} verified",
+                    received.size,
+                    received.sha256_hex()
+                ),
+                20.0,
+            )
+            .await;
+
+        *phase = "restore/stop";
+        *rollback = plan.rollback();
+        self.stop_control_plane(&plan).await?;
+        progress
+            .step(
+                *phase,
+                format!(
+                    "moved etcd and kube-apiserver manifests to {}",
+                    plan.aside.display()
+                ),
+                30.0,
+            )
+            .await;
+        self.wait_until(false, &[ETCD, APISERVER], self.timeouts.stop)
+            .await?;
+        progress
+            .step(*phase, "etcd and kube-apiserver are stopped", 40.0)
+            .await;
+
+        *phase = "restore/etcdutl";
+        let command = RestoreCommand {
+            snapshot: snapshot.clone(),
+            data_dir: new_dir.clone(),
+            name: manifest.name.clone(),
+            initial_cluster: manifest.initial_cluster.clone(),
+            peer_urls: manifest.peer_urls.clone(),
+            image: manifest.image.clone(),
+        };
+        self.runtime.restore(&command).await?;
+        progress
+            .step(*phase, format!("restored into {}", plan.new_dir), 60.0)
+            .await;
+
+        *phase = "restore/start-etcd";
+        let text =
+            manifest
+                .with_data_dir(&plan.new_dir)
+                .map_err(|message| ManifestError::Invalid {
+                    path: plan.aside.join("etcd.yaml"),
+                    message,
+                })?;
+        let etcd_yaml = plan.manifests.join("etcd.yaml");
+        tokio::fs::write(&etcd_yaml, text)
+            .await
+            .map_err(EtcdError::io("writing", &etcd_yaml))?;
+        self.wait_until(true, &[ETCD], self.timeouts.start).await?;
+        progress
+            .step(*phase, format!("etcd runs on {}", plan.new_dir), 70.0)
+            .await;
+
+        *phase = "restore/verify";
+        let revision = self.verify(&meta).await?;
+        progress
+            .step(*phase, format!("etcd answers at revision {revision}"), 85.0)
+            .await;
+
+        *phase = "restore/start-apiserver";
+        self.move_back(&plan, "kube-apiserver.yaml").await?;
+        progress
+            .step(
+                *phase,
+                "kube-apiserver manifest is back; kubelet starts it",
+                95.0,
+            )
+            .await;
+        Ok(format!(
+            "etcd restored to revision {revision} in {}; the previous data directory {} is kept. \
+             To roll back: copy {}/etcd.yaml over {}",
+            plan.new_dir,
+            plan.old_dir,
+            plan.aside.display(),
+            etcd_yaml.display()
+        ))
+    }
+
+    async fn check_start(&self, inbound: &mut Inbound) -> Result<SnapshotMeta, RestoreError> {
+        let first = next_kind(inbound).await?;
+        let Some(Kind::Start(start)) = first else {
+            return Err(RestoreError::Protocol(
+                "the first message must be `start`".into(),
+            ));
+        };
+        let meta = start.meta.unwrap_or_default();
+        if !start.confirmed {
+            return Err(RestoreError::Refused(
+                "a restore replaces the cluster's state and needs confirmation (--yes)".into(),
+            ));
+        }
+        if meta.cluster != self.cluster {
+            return Err(RestoreError::Refused(format!(
+                "the snapshot belongs to cluster {:?}, this node to {:?}",
+                meta.cluster, self.cluster
+            )));
+        }
+        Ok(meta)
+    }
+
+    async fn stop_control_plane(&self, plan: &Plan) -> Result<(), RestoreError> {
+        tokio::fs::create_dir_all(&plan.aside)
+            .await
+            .map_err(EtcdError::io("creating", &plan.aside))?;
+        for name in ["kube-apiserver.yaml", "etcd.yaml"] {
+            let from = plan.manifests.join(name);
+            match tokio::fs::rename(&from, plan.aside.join(name)).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && name != "etcd.yaml" => {}
+                Err(e) => return Err(EtcdError::io("moving", &from)(e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn move_back(&self, plan: &Plan, name: &str) -> Result<(), RestoreError> {
+        let from = plan.aside.join(name);
+        match tokio::fs::rename(&from, plan.manifests.join(name)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EtcdError::io("moving back", &from)(e).into()),
+        }
+    }
+
+    async fn wait_until(
+        &self,
+        up: bool,
+        components: &[&str],
+        limit: Duration,
+    ) -> Result<(), RestoreError> {
+        let start = Instant::now();
+        loop {
+            let mut pending = Vec::new();
+            for c in components {
+                if self.runtime.running(c).await? != up {
+                    pending.push(*c);
+                }
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() >= limit {
+                let state = if up { "running" } else { "stopped" };
+                return Err(RestoreError::Timeout(
+                    limit,
+                    format!("{} not {state}", pending.join(", ")),
+                ));
+            }
+            tokio::time::sleep(self.timeouts.poll).await;
+        }
+    }
+
+    /// Waits for etcd to answer and checks it holds the snapshot's revision.
+    async fn verify(&self, meta: &SnapshotMeta) -> Result<i64, RestoreError> {
+        let start = Instant::now();
+        let revision = loop {
+            let attempt = async {
+                let mut client = self.target.connect().await?;
+                EtcdTarget::status(&mut client).await
+            };
+            match attempt.await {
+                Ok((revision, _)) => break revision,
+                Err(e) if start.elapsed() >= self.timeouts.start => {
+                    return Err(RestoreError::Timeout(
+                        self.timeouts.start,
+                        format!("etcd does not answer: {e}"),
+                    ));
+                }
+                Err(_) => tokio::time::sleep(self.timeouts.poll).await,
+            }
+        };
+        let ok = if meta.revision_exact {
+            revision == meta.revision
+        } else {
+            revision >= meta.revision
+        };
+        if ok {
+            Ok(revision)
+        } else {
+            Err(RestoreError::Revision {
+                expected: meta.revision,
+                actual: revision,
+            })
+        }
+    }
+}
+
+async fn next_kind(inbound: &mut Inbound) -> Result<Option<Kind>, RestoreError> {
+    match inbound.next().await {
+        None => Ok(None),
+        Some(Ok(chunk)) => Ok(chunk.kind),
+        Some(Err(status)) => Err(RestoreError::Protocol(format!(
+            "the stream broke: {}",
+            status.message()
+        ))),
+    }
+}
+
+/// Writes the data chunks to `path` and checks them against the trailer.
+async fn receive(
+    inbound: &mut Inbound,
+    path: &Path,
+) -> Result<proto::snapshot::Verified, RestoreError> {
+    let mut part = PartFile::create(path).await?;
+    loop {
+        match next_kind(inbound).await? {
+            Some(Kind::Data(d)) => part.write(&d).await?,
+            Some(Kind::Trailer(t)) => return Ok(part.commit(Some(&t)).await?),
+            Some(Kind::Start(_)) => return Err(RestoreError::Protocol("a second `start`".into())),
+            None => {
+                return Err(RestoreError::Protocol(format!(
+                    "the stream ended after {} bytes without a trailer",
+                    part.size()
+                )));
+            }
+        }
+    }
+}
+
+/// Deletes the staged snapshot once the restore no longer needs it (the
+/// host keeps the original).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -1,0 +1,148 @@
+//! Autonomous snapshots: the node takes one every interval whether or not
+//! the host is reachable, keeps the newest few locally, and a separate
+//! shipper uploads the ones the host has not stored yet, retrying with the
+//! same capped, jittered backoff as the report sender. Taking and shipping
+//! only share the directory, so an outage never delays a snapshot.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use proto::v1::snapshot_sink_client::SnapshotSinkClient;
+use tokio::sync::{Notify, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Endpoint;
+use tracing::{info, warn};
+
+use super::EtcdTarget;
+use super::file::send_file;
+use super::local::{LocalEntry, LocalSnapshots};
+use super::snapshot::Taker;
+use crate::backoff::Backoff;
+use crate::errchain::chain;
+
+/// Failed attempts are retried from this delay, doubling up to the interval
+/// (at most ten minutes): etcd is not up until kubeadm init has run.
+const RETRY_BASE: Duration = Duration::from_secs(5);
+const RETRY_CAP: Duration = Duration::from_secs(600);
+
+/// Why an upload failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    #[error("connecting to the host: {}", chain(.0))]
+    Connect(#[source] tonic::transport::Error),
+    #[error("the host refused the snapshot: {}", .0.message())]
+    Refused(tonic::Status),
+    #[error(transparent)]
+    Local(#[from] super::EtcdError),
+}
+
+/// Everything the schedule needs.
+pub struct Schedule {
+    pub target: EtcdTarget,
+    pub taker: Taker,
+    pub local: LocalSnapshots,
+    pub interval: Duration,
+}
+
+/// Runs the schedule and the shipper forever.
+pub async fn run(schedule: Schedule, host: Endpoint) {
+    let shipped = Arc::new(Notify::new());
+    let local = schedule.local.clone();
+    tokio::join!(
+        take_loop(&schedule, &shipped),
+        ship_loop(&local, &host, &shipped)
+    );
+}
+
+/// When the next snapshot is due: an interval after the newest local one
+/// (so restarts do not reset the clock), now if there is none.
+async fn next_due(schedule: &Schedule) -> Duration {
+    let newest = match schedule.local.list().await {
+        Ok(list) => list.last().map(|e| e.meta.taken_at_unix),
+        Err(_) => None,
+    };
+    let Some(taken) = newest else {
+        return Duration::ZERO;
+    };
+    let taken = SystemTime::UNIX_EPOCH + Duration::from_secs(taken.max(0) as u64);
+    let age = SystemTime::now()
+        .duration_since(taken)
+        .unwrap_or(Duration::ZERO);
+    schedule.interval.saturating_sub(age)
+}
+
+async fn take_loop(schedule: &Schedule, shipped: &Notify) {
+    let mut retry = Backoff::new(RETRY_BASE, schedule.interval.clamp(RETRY_BASE, RETRY_CAP));
+    let mut wait = next_due(schedule).await;
+    loop {
+        tokio::time::sleep(wait).await;
+        match schedule.local.save(&schedule.target, &schedule.taker).await {
+            Ok(entry) => {
+                info!(
+                    file = %entry.db.display(),
+                    revision = entry.meta.revision,
+                    size = entry.meta.size,
+                    "scheduled etcd snapshot taken"
+                );
+                retry.reset();
+                shipped.notify_one();
+                wait = schedule.interval;
+            }
+            Err(e) => {
+                wait = retry.next_delay().max(RETRY_BASE);
+                warn!(error = %e, retry_in = ?wait, "scheduled etcd snapshot failed");
+            }
+        }
+    }
+}
+
+async fn ship_loop(local: &LocalSnapshots, host: &Endpoint, wake: &Notify) {
+    let mut backoff = Backoff::standard();
+    loop {
+        let pending = match local.pending().await {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "cannot list local snapshots");
+                Vec::new()
+            }
+        };
+        if pending.is_empty() {
+            wake.notified().await;
+            continue;
+        }
+        for entry in pending {
+            match ship(host, &entry).await {
+                Ok(stored_as) => {
+                    if let Err(e) = local.mark_shipped(&entry).await {
+                        warn!(error = %e, "snapshot shipped but not marked; it will be re-sent (the host de-duplicates)");
+                    }
+                    info!(file = %entry.db.display(), stored_as, "snapshot shipped to the host");
+                    backoff.reset();
+                }
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    warn!(error = %e, retry_in = ?delay, "shipping a snapshot failed");
+                    tokio::time::sleep(delay).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Uploads one local snapshot; returns the host's name for it.
+pub async fn ship(host: &Endpoint, entry: &LocalEntry) -> Result<String, ShipError> {
+    let channel = host.connect().await.map_err(ShipError::Connect)?;
+    let (tx, rx) = mpsc::channel(4);
+    let mut client = SnapshotSinkClient::new(channel);
+    let call = client.upload_snapshot(ReceiverStream::new(rx));
+    let send = async {
+        let r = send_file(&entry.db, entry.meta.to_proto(), &tx).await;
+        drop(tx);
+        r
+    };
+    let (answer, sent) = tokio::join!(call, send);
+    let response = answer.map_err(ShipError::Refused)?.into_inner();
+    sent?;
+    Ok(response.stored_as)
+}
