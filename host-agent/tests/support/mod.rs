@@ -106,13 +106,16 @@ pub struct Creds {
     pub key_pem: String,
 }
 
+/// A calendar date (year, month, day).
+pub type Ymd = (i32, u8, u8);
+
 /// What a minted test certificate looks like.
 pub struct Mint<'a> {
     pub cn: &'a str,
     pub roles: &'a [&'a str],
     pub ekus: Vec<Eku>,
     /// (not_before, not_after) as (year, month, day); `None` keeps rcgen's default.
-    pub validity: Option<((i32, u8, u8), (i32, u8, u8))>,
+    pub validity: Option<(Ymd, Ymd)>,
 }
 
 impl Mint<'_> {

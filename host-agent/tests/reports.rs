@@ -1,0 +1,228 @@
+//! Report ingest end to end: acknowledged after storing, never stored
+//! twice, bounded history, staleness, connection tracking, survival across
+//! a daemon restart, and the `hostctl status -o json` shape.
+
+mod support;
+
+use std::time::Duration;
+
+use proto::v1::host_client::HostClient;
+use proto::v1::{HealthReport, NodeStatus, ReportAck};
+use support::{BoxError, Creds, Home, Mint, NODE_A, NODE_B, host_channel, report, send_reports};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+fn seqs(acks: &[ReportAck]) -> Vec<u64> {
+    acks.iter().map(|a| a.seq).collect()
+}
+
+fn reports(node: &str, instance: &str, range: std::ops::RangeInclusive<u64>) -> Vec<HealthReport> {
+    range.map(|s| report(node, instance, s, 10)).collect()
+}
+
+async fn node_status(home: &Home, node: &str) -> Result<NodeStatus, BoxError> {
+    let status = home.control().await?.status().await?;
+    status
+        .nodes
+        .into_iter()
+        .find(|n| n.meta.as_ref().is_some_and(|m| m.node == node))
+        .ok_or_else(|| format!("{node} missing from status").into())
+}
+
+fn node_a(home: &Home) -> Result<Creds, BoxError> {
+    Mint::node(NODE_A).sign(&home.agent_ca_issuer()?)
+}
+
+#[tokio::test]
+async fn reports_are_acknowledged_stored_once_and_resends_are_deduplicated() -> Result<(), BoxError>
+{
+    let home = Home::new()?;
+    let daemon = home.start().await?;
+    let creds = node_a(&home)?;
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&creds)).await?;
+    let acks = send_reports(ch.clone(), reports(NODE_A, "i1", 1..=3)).await?;
+    assert_eq!(seqs(&acks), vec![1, 2, 3]);
+
+    // A reconnecting node re-sends what it believes unacknowledged.
+    let acks = send_reports(ch, reports(NODE_A, "i1", 2..=5)).await?;
+    assert_eq!(
+        seqs(&acks),
+        vec![2, 3, 4, 5],
+        "duplicates must be acknowledged too"
+    );
+
+    let history = home.control().await?.history(NODE_A, 0).await?;
+    let stored: Vec<u64> = history
+        .iter()
+        .filter_map(|r| r.report.as_ref())
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(
+        stored,
+        vec![1, 2, 3, 4, 5],
+        "each report exactly once, in order"
+    );
+    assert!(history.iter().all(|r| r.received_at.is_some()));
+    let status = node_status(&home, NODE_A).await?;
+    assert_eq!(status.reports_stored, 5);
+    assert_eq!(status.last_report.map(|r| r.seq), Some(5));
+    daemon.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restarted_agent_instance_starts_again_at_seq_one() -> Result<(), BoxError> {
+    let home = Home::new()?;
+    let daemon = home.start().await?;
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&node_a(&home)?)).await?;
+    send_reports(ch.clone(), reports(NODE_A, "first", 1..=4)).await?;
+    send_reports(ch, reports(NODE_A, "second", 1..=2)).await?;
+    let history = home.control().await?.history(NODE_A, 0).await?;
+    assert_eq!(history.len(), 6);
+    let latest = node_status(&home, NODE_A)
+        .await?
+        .last_report
+        .ok_or("no latest")?;
+    assert_eq!((latest.agent_instance.as_str(), latest.seq), ("second", 2));
+    daemon.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_history_window_keeps_only_the_newest_reports() -> Result<(), BoxError> {
+    let home = Home::new()?;
+    let mut config = home.config();
+    config.history_limit = 3;
+    let daemon = host_agent::daemon::Daemon::start(config, home.pki.clone()).await?;
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&node_a(&home)?)).await?;
+    send_reports(ch, reports(NODE_A, "i1", 1..=5)).await?;
+    let history = home.control().await?.history(NODE_A, 0).await?;
+    let stored: Vec<u64> = history
+        .iter()
+        .filter_map(|r| r.report.as_ref())
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(stored, vec![3, 4, 5]);
+    assert_eq!(node_status(&home, NODE_A).await?.reports_stored, 3);
+    daemon.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn connected_while_streaming_and_stale_after_three_missed_intervals() -> Result<(), BoxError>
+{
+    let home = Home::new()?;
+    let daemon = home.start().await?;
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&node_a(&home)?)).await?;
+    let (tx, rx) = mpsc::channel(4);
+    let mut acks = HostClient::new(ch)
+        .report(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    tx.send(report(NODE_A, "i1", 1, 1)).await?;
+    let ack = acks.message().await?.ok_or("no ack")?;
+    assert_eq!(ack.seq, 1);
+
+    let open = node_status(&home, NODE_A).await?;
+    assert!(open.connected, "an open report stream counts as connected");
+    assert!(!open.stale);
+    let never = node_status(&home, NODE_B).await?;
+    assert!(!never.connected && !never.stale && never.last_report.is_none());
+
+    drop(tx);
+    assert!(
+        acks.message().await?.is_none(),
+        "the host ends the stream after the node closes"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!node_status(&home, NODE_A).await?.connected);
+
+    // interval 1 s: stale once more than 3 s have passed since receipt.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!node_status(&home, NODE_A).await?.stale, "stale too early");
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(
+        node_status(&home, NODE_A).await?.stale,
+        "not stale after 3 intervals"
+    );
+    daemon.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_store_survives_a_daemon_restart() -> Result<(), BoxError> {
+    let home = Home::new()?;
+    let creds = node_a(&home)?;
+    let daemon = home.start().await?;
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&creds)).await?;
+    send_reports(ch, reports(NODE_A, "i1", 1..=3)).await?;
+    daemon.stop().await?;
+    assert!(
+        !home.path().join("daemon.sock").exists(),
+        "socket left behind"
+    );
+
+    let daemon = home.start().await?;
+    let status = node_status(&home, NODE_A).await?;
+    assert_eq!(status.last_report.map(|r| r.seq), Some(3));
+    assert_eq!(status.reports_stored, 3);
+    // The dedup marks survived too: a re-send after the restart is not stored again.
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&creds)).await?;
+    let acks = send_reports(ch, reports(NODE_A, "i1", 2..=4)).await?;
+    assert_eq!(seqs(&acks), vec![2, 3, 4]);
+    assert_eq!(home.control().await?.history(NODE_A, 0).await?.len(), 4);
+    daemon.stop().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn status_json_has_the_documented_shape() -> Result<(), BoxError> {
+    let home = Home::new()?;
+    let daemon = home.start().await?;
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&node_a(&home)?)).await?;
+    send_reports(ch, reports(NODE_A, "i1", 1..=1)).await?;
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_hostctl"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["-o", "json", "status"])
+        .output()
+        .await?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(v["daemon"]["host_endpoint"], daemon.host_addr().to_string());
+    let clusters: Vec<&str> = v["clusters"]
+        .as_array()
+        .ok_or("clusters is not an array")?
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(clusters, vec!["app1", "app2"]);
+    let a = &v["clusters"][0]["nodes"][0];
+    assert_eq!(a["name"], NODE_A);
+    assert_eq!(a["connected"], false);
+    assert_eq!(a["stale"], false);
+    assert_eq!(a["cpu_percent"], 12.5);
+    assert_eq!(a["memory_total_bytes"], 4u64 << 30);
+    assert_eq!(a["disk_root"]["available_bytes"], 15u64 << 30);
+    assert_eq!(a["failing_checks"], serde_json::json!(["kubelet"]));
+    assert_eq!(a["reports_stored"], 1);
+    assert!(
+        a["last_report_age_seconds"]
+            .as_f64()
+            .is_some_and(|s| s < 60.0)
+    );
+    assert!(
+        a["vm_state"].is_null(),
+        "no provider recorded for this home"
+    );
+    let b = &v["clusters"][1]["nodes"][0];
+    assert_eq!(b["name"], NODE_B);
+    assert!(b["last_report_at"].is_null() && b["cpu_percent"].is_null());
+    daemon.stop().await?;
+    Ok(())
+}
