@@ -315,6 +315,7 @@ pub fn node_config(
         buffer_capacity: 1000,
         root: root.to_path_buf(),
         log_source: LogSourceKind::File,
+        etcd: Default::default(),
     }
 }
 

@@ -243,7 +243,7 @@ impl Restorer {
         };
         progress
             .step(
-                *phase,
+                phase,
                 format!(
                     "restoring revision {} of cluster {} taken by {}",
                     meta.revision, meta.cluster, meta.node
@@ -263,7 +263,7 @@ impl Restorer {
         let _cleanup = RemoveOnDrop(snapshot.clone());
         progress
             .step(
-                *phase,
+                phase,
                 format!(
                     "received {} bytes, sha256 {} verified",
                     received.size,
@@ -278,7 +278,7 @@ impl Restorer {
         self.stop_control_plane(&plan).await?;
         progress
             .step(
-                *phase,
+                phase,
                 format!(
                     "moved etcd and kube-apiserver manifests to {}",
                     plan.aside.display()
@@ -289,7 +289,7 @@ impl Restorer {
         self.wait_until(false, &[ETCD, APISERVER], self.timeouts.stop)
             .await?;
         progress
-            .step(*phase, "etcd and kube-apiserver are stopped", 40.0)
+            .step(phase, "etcd and kube-apiserver are stopped", 40.0)
             .await;
 
         *phase = "restore/etcdutl";
@@ -303,7 +303,7 @@ impl Restorer {
         };
         self.runtime.restore(&command).await?;
         progress
-            .step(*phase, format!("restored into {}", plan.new_dir), 60.0)
+            .step(phase, format!("restored into {}", plan.new_dir), 60.0)
             .await;
 
         *phase = "restore/start-etcd";
@@ -320,20 +320,20 @@ impl Restorer {
             .map_err(EtcdError::io("writing", &etcd_yaml))?;
         self.wait_until(true, &[ETCD], self.timeouts.start).await?;
         progress
-            .step(*phase, format!("etcd runs on {}", plan.new_dir), 70.0)
+            .step(phase, format!("etcd runs on {}", plan.new_dir), 70.0)
             .await;
 
         *phase = "restore/verify";
         let revision = self.verify(&meta).await?;
         progress
-            .step(*phase, format!("etcd answers at revision {revision}"), 85.0)
+            .step(phase, format!("etcd answers at revision {revision}"), 85.0)
             .await;
 
         *phase = "restore/start-apiserver";
         self.move_back(&plan, "kube-apiserver.yaml").await?;
         progress
             .step(
-                *phase,
+                phase,
                 "kube-apiserver manifest is back; kubelet starts it",
                 95.0,
             )
