@@ -5,6 +5,10 @@
 //! tests against `cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go`) is what
 //! keeps a typo from reaching a VM. Note v1beta4's list form of
 //! `extraArgs`/`kubeletExtraArgs` ([`Arg`]), not v1beta3's map.
+//!
+//! Field names are upstream's (camelCase via serde, acronyms renamed
+//! explicitly); what each field means is upstream's documentation, so the
+//! fields here are documented only where hostctl's choice needs a reason.
 
 use serde::Serialize;
 use std::time::Duration;
