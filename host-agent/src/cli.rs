@@ -56,6 +56,8 @@ pub enum Command {
     /// Delete every machine and the provider's network, and stop the daemon
     /// (the PKI is kept).
     Down(commands::down::Args),
+    /// etcd snapshots of the clusters: take, list, restore.
+    Etcd(commands::etcd::Args),
     /// The local provider's per-node supervisor (internal).
     #[command(name = "local-supervise", hide = true)]
     LocalSupervise(commands::supervise::Args),
@@ -121,6 +123,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Logs(args) => commands::logs::run(ctx, &args),
         Command::Up(args) => commands::up::run(ctx, args),
         Command::Down(args) => commands::down::run(ctx, args),
+        Command::Etcd(args) => commands::etcd::run(ctx, &args),
         Command::LocalSupervise(args) => commands::supervise::run(args),
     }
 }

@@ -10,6 +10,7 @@
 //! - [`agent_plane`]: ports and limits the daemon, CLI and providers share.
 //! - [`daemon`]: `hostctl daemon` (Host, Enrolment and Control services) and its client.
 //! - [`store`]: the daemon's crash-safe report store.
+//! - [`snapshots`]: etcd snapshots on the host (store, sink, node calls).
 //! - [`node_config`]: the node agent's config file as the host renders it.
 
 pub mod agent_plane;
@@ -25,5 +26,6 @@ pub mod node_config;
 pub mod output;
 pub mod pki;
 pub mod provider;
+pub mod snapshots;
 pub mod store;
 pub mod topology_source;

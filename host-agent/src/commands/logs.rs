@@ -40,7 +40,7 @@ pub struct Args {
     pub address: Option<String>,
 }
 
-fn parse_address(s: &str) -> anyhow::Result<SocketAddr> {
+pub(crate) fn parse_address(s: &str) -> anyhow::Result<SocketAddr> {
     if let Ok(sa) = s.parse::<SocketAddr>() {
         return Ok(sa);
     }
@@ -84,7 +84,7 @@ async fn node_address(ctx: &Context, args: &Args) -> anyhow::Result<SocketAddr> 
 
 /// A mutual-TLS channel to a node with the admin identity; the node's
 /// certificate must carry `addr`'s IP as a SAN.
-async fn dial(ctx: &Context, addr: SocketAddr) -> anyhow::Result<Channel> {
+pub(crate) async fn dial(ctx: &Context, addr: SocketAddr) -> anyhow::Result<Channel> {
     let pki = certs::Pki::open(ctx.home.root()).map_err(|e| coded(Exit::Pki, e))?;
     let admin = pki.admin_identity();
     let tls = ClientTlsConfig::new()

@@ -4,6 +4,7 @@ pub mod certs;
 pub mod completion;
 pub mod daemon;
 pub mod down;
+pub mod etcd;
 pub mod init;
 pub mod logs;
 pub mod render;

@@ -24,8 +24,16 @@ pub struct Caller {
 /// `Host.Report`: only node agents report.
 pub const HOST_REPORT: &str = "/hostctl.agent.v1.Host/Report";
 
+/// `SnapshotSink.UploadSnapshot`: control-plane nodes ship scheduled
+/// snapshots (which node may store for which cluster is checked by
+/// [`crate::snapshots::sink`]).
+pub const HOST_UPLOAD_SNAPSHOT: &str = "/hostctl.agent.v1.SnapshotSink/UploadSnapshot";
+
 /// The method → allowed-roles table (full gRPC paths).
-const POLICY: &[(&str, &[&str])] = &[(HOST_REPORT, &[ROLE_NODE])];
+const POLICY: &[(&str, &[&str])] = &[
+    (HOST_REPORT, &[ROLE_NODE]),
+    (HOST_UPLOAD_SNAPSHOT, &[ROLE_NODE]),
+];
 
 /// Roles allowed for any method not in [`POLICY`].
 const FALLBACK: &[&str] = &[ROLE_ADMIN];

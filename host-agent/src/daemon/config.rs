@@ -33,6 +33,8 @@ pub struct DaemonConfig {
     /// the unspecified address to be useful to nodes).
     pub advertise: Option<IpAddr>,
     pub nodes: BTreeMap<String, NodeEntry>,
+    /// cluster → its control-plane node: who may upload etcd snapshots.
+    pub control_planes: BTreeMap<String, String>,
     pub history_limit: u64,
     pub cert_validity_days: u32,
 }
@@ -47,6 +49,7 @@ impl DaemonConfig {
             enrol_port: enrol_port_for(HOST_SERVICE_PORT),
             advertise: None,
             nodes: BTreeMap::new(),
+            control_planes: BTreeMap::new(),
             history_limit: DEFAULT_HISTORY_LIMIT,
             cert_validity_days: NODE_CERT_VALIDITY_DAYS,
         }

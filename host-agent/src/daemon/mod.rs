@@ -41,6 +41,7 @@ use std::time::Duration;
 use proto::v1::control_server::ControlServer;
 use proto::v1::enrolment_server::EnrolmentServer;
 use proto::v1::host_server::HostServer;
+use proto::v1::snapshot_sink_server::SnapshotSinkServer;
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -202,6 +203,12 @@ impl Daemon {
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .add_service(HostServer::new(reports::HostService::new(shared.clone())))
+            .add_service(SnapshotSinkServer::new(
+                crate::snapshots::sink::SinkService::new(
+                    &shared.config.home,
+                    shared.config.control_planes.clone(),
+                ),
+            ))
             .serve_with_incoming_shutdown(accept_loop(host_listener), stop(shared.clone()));
         let enrol = Server::builder()
             .tls_config(material.enrolment_config())?

@@ -18,6 +18,13 @@ pub fn config_from_resolved(home: PathBuf, resolved: &topology::Resolved) -> Dae
     config.port = listen.port();
     config.enrol_port = enrol_port_for(listen.port());
     config.advertise = Some(IpAddr::V4(resolved.host_agent_address()));
+    for cluster in resolved.topology().clusters() {
+        if let Some(cp) = resolved.topology().control_plane(&cluster.name) {
+            config
+                .control_planes
+                .insert(cluster.name.clone(), cp.name.clone());
+        }
+    }
     for node in resolved.topology().nodes() {
         let addresses: Vec<IpAddr> = resolved
             .node_ip(&node.name)
