@@ -50,6 +50,8 @@ fn meta(revision: i64, at: i64) -> SnapshotMeta {
     }
 }
 
+type Chunks = Vec<Result<SnapshotChunk, tonic::Status>>;
+
 fn chunks(
     meta: SnapshotMeta,
     bytes: &[u8],
@@ -130,7 +132,7 @@ async fn a_real_snapshot_is_stored_atomically_with_metadata() -> TestResult {
         ]
     );
     let listed = store.list("app1")?;
-    assert_eq!(listed, [stored.info.clone()]);
+    assert_eq!(listed, std::slice::from_ref(&stored.info));
 
     let again = store_stream(
         &store,
@@ -151,7 +153,7 @@ async fn damaged_streams_leave_nothing_under_a_final_name() -> TestResult {
     let mut corrupted = bytes.clone();
     corrupted[bytes.len() / 3] ^= 0x01;
     let truncated = &bytes[..bytes.len() - 100];
-    let cases: [(&str, Vec<Result<SnapshotChunk, tonic::Status>>, &str); 4] = [
+    let cases: [(&str, Chunks, &str); 4] = [
         (
             "corrupted",
             chunks(meta(revision, 1), &corrupted, trailer_of(&bytes)),
