@@ -265,3 +265,54 @@ pub(crate) fn decode(node: &str, bytes: &[u8]) -> Result<StoredReport, StoreErro
         reason: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn report(instance: &str, seq: u64, taken_at: SystemTime) -> HealthReport {
+        HealthReport {
+            agent_instance: instance.into(),
+            seq,
+            taken_at: Some(proto::timestamp(taken_at)),
+            node: "n1".into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_older_back_filled_report_is_kept_in_history_but_not_shown_as_latest()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&dir.path().join("s.redb"), 10)?;
+        let now = SystemTime::now();
+        let fresh = report("new", 1, now);
+        let old = report("old", 7, now - Duration::from_secs(600));
+        assert_eq!(store.ingest("n1", fresh, now).await?, Ingested::Stored);
+        assert_eq!(store.ingest("n1", old, now).await?, Ingested::Stored);
+        let nodes = store.nodes()?;
+        let latest = nodes["n1"].latest.report.as_ref().ok_or("no latest")?;
+        assert_eq!(latest.agent_instance, "new");
+        assert_eq!(nodes["n1"].stored, 2);
+        store.close().await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn seq_zero_and_missing_instance_are_refused_and_closed_store_refuses()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&dir.path().join("s.redb"), 10)?;
+        let now = SystemTime::now();
+        let bad = store.ingest("n1", report("i", 0, now), now).await;
+        assert!(matches!(bad, Err(StoreError::Invalid(_))));
+        let bad = store.ingest("n1", report("", 1, now), now).await;
+        assert!(matches!(bad, Err(StoreError::Invalid(_))));
+        store.close().await;
+        let late = store.ingest("n1", report("i", 1, now), now).await;
+        assert!(matches!(late, Err(StoreError::Closed)));
+        assert!(store.nodes()?.is_empty());
+        Ok(())
+    }
+}
