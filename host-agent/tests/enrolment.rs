@@ -79,8 +79,8 @@ async fn an_expired_token_is_refused() -> Result<(), BoxError> {
 }
 
 #[tokio::test]
-async fn a_token_for_another_node_is_refused_and_stays_usable_by_its_node()
--> Result<(), BoxError> {
+async fn a_token_for_another_node_is_refused_and_stays_usable_by_its_node() -> Result<(), BoxError>
+{
     let home = Home::new()?;
     let daemon = home.start().await?;
     let token = home
@@ -116,7 +116,10 @@ async fn unknown_tokens_and_nodes_outside_the_topology_are_refused() -> Result<(
     let refused = control
         .issue_token("stranger", Duration::from_secs(60))
         .await;
-    assert!(refused.is_err(), "a token was issued for a node outside the topology");
+    assert!(
+        refused.is_err(),
+        "a token was issued for a node outside the topology"
+    );
     daemon.stop().await?;
     Ok(())
 }
