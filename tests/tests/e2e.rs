@@ -40,6 +40,16 @@ fn six_agents_enrol_and_report() {
         );
     }
 
+    // `hostctl logs` reaches a node's agent over mutual TLS (admin identity)
+    // and streams its log: the tail, then new lines while following.
+    let tail = env.hostctl_ok(&["logs", "app1-cp", "--tail", "3"]);
+    let lines: Vec<&str> = tail.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        (1..=3).contains(&lines.len()),
+        "expected 1–3 tail lines, got:\n{tail}"
+    );
+    assert_follow_streams(&env, "app2-worker-0");
+
     // A second `up` finds everything in place and changes nothing.
     let again = env.up(1);
     assert_eq!(again.matches("unchanged").count(), 6, "{again}");
@@ -50,4 +60,63 @@ fn six_agents_enrol_and_report() {
         assert!(LocalEnv::is_fresh(&node, 3.0), "went stale: {node:#}");
     }
     env.finish();
+}
+
+/// `hostctl logs NODE -f` keeps running and streams what reaches the node's
+/// log after it started (the local provider's agents log to a file in the
+/// node's root directory, which this test can append a marker to).
+fn assert_follow_streams(env: &LocalEnv, node: &str) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(&env.bins.hostctl)
+        .arg("--home")
+        .arg(env.home())
+        .args(["logs", node, "-f", "--tail", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn hostctl logs -f");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10));
+    assert!(first.is_ok(), "no tail line from `logs -f`");
+
+    let marker = format!("follow-marker-{}", std::process::id());
+    let log = env
+        .node_dir(node)
+        .join("root/var/log/hostctl/node-agent.log");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    writeln!(file, "{marker}").expect("append marker");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = false;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(&marker) => {
+                seen = true;
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => break,
+        }
+    }
+    let still_running = child.try_wait().ok().flatten().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen,
+        "`logs -f` did not stream the line appended to {}",
+        log.display()
+    );
+    assert!(still_running, "`logs -f` exited instead of following");
 }
