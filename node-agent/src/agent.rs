@@ -28,6 +28,9 @@ use crate::identity::{self, NodeIdentity};
 use crate::logs::LogSource;
 use crate::logs::file::FileSource;
 use crate::logs::journald::JournaldSource;
+use crate::prereq::run::Prerequisites;
+use crate::prereq::runner;
+use crate::prereq::service::ProvisioningService;
 use crate::report::checks::Endpoints;
 use crate::report::collector::{Collector, CollectorError};
 use crate::report::commands::SystemRunner;
@@ -108,6 +111,12 @@ impl Started {
             node: config.node.clone(),
             cluster: config.cluster.clone(),
         };
+        let provisioning = ProvisioningService::new(Prerequisites {
+            root: config.root.clone(),
+            state_dir: config.state_dir.clone(),
+            runner: runner::for_config(config.command_runner, &config.root),
+            meta: meta.clone(),
+        });
         let service = NodeService::new(meta, collector.clone(), instance.clone(), logs);
         let etcd = etcd_service(&config);
         let schedule = etcd_schedule(&config, endpoint.clone());
@@ -121,7 +130,7 @@ impl Started {
             "node agent running"
         );
         tokio::select! {
-            r = service::serve(listener, tls, service, etcd) => r?,
+            r = service::serve(listener, tls, service, etcd, provisioning) => r?,
             () = schedule => {}
             () = scheduler::run(collector, outbox.clone(), interval, instance.clone()) => {}
             () = sender::run(endpoint, outbox, instance, Backoff::standard()) => {}

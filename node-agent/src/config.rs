@@ -54,6 +54,12 @@ pub struct Config {
     /// etcd endpoint and snapshot schedule (used on control-plane nodes).
     #[serde(default)]
     pub etcd: crate::etcd::EtcdSettings,
+    /// How prerequisites reach the machine: `real` on VMs; `record` (a
+    /// stand-in that only writes argv to `<root>/var/log/hostctl/commands.jsonl`)
+    /// where the node is not a VM, so a local node never runs apt or modprobe
+    /// on the developer's machine.
+    #[serde(default)]
+    pub command_runner: crate::prereq::CommandRunnerKind,
 }
 
 /// The host's two endpoints and the name its certificate must carry.
@@ -250,6 +256,7 @@ reportIntervalSeconds: 10
 bufferCapacity: 1000
 root: /
 logSource: journald
+commandRunner: record
 "#;
 
     #[test]
@@ -259,6 +266,7 @@ logSource: journald
         assert!(c.control_plane);
         assert_eq!(c.listen.port(), 7445);
         assert_eq!(c.log_source, LogSourceKind::Journald);
+        assert_eq!(c.command_runner, crate::prereq::CommandRunnerKind::Record);
         assert_eq!(
             c.enrolment_token.as_ref().map(Secret::expose),
             Some("s3cr3t")

@@ -14,6 +14,7 @@ pub mod errchain;
 pub mod etcd;
 pub mod identity;
 pub mod logs;
+pub mod prereq;
 pub mod report;
 pub mod service;
 pub mod state;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use certs::{ROLE_ADMIN, ROLE_HOST};
 use proto::v1::etcd_server::EtcdServer;
 use proto::v1::node_server::{Node, NodeServer};
+use proto::v1::provisioning_server::ProvisioningServer;
 use proto::v1::{
     Error as ApiError, ErrorCode, HealthRequest, HealthResponse, LogChunk, LogsRequest, NodeMeta,
     VersionRequest, VersionResponse,
@@ -22,6 +23,7 @@ use tonic::{Request, Response, Status};
 
 use crate::etcd::service::EtcdService;
 use crate::logs::{LogError, LogQuery, LogReceiver, LogSource};
+use crate::prereq::service::ProvisioningService;
 use crate::report::SharedCollector;
 
 /// Most lines per streamed chunk.
@@ -202,18 +204,23 @@ async fn forward(
     }
 }
 
-/// Serves the Node and Etcd services on `listener`; stops when the future
-/// is dropped. Both are authorised by [`authorise`].
+/// Serves the Node, Etcd and Provisioning services on `listener`; stops
+/// when the future is dropped. All are authorised by [`authorise`].
 pub async fn serve(
     listener: TcpListener,
     tls: ServerTlsConfig,
     service: NodeService,
     etcd: EtcdService,
+    provisioning: ProvisioningService,
 ) -> Result<(), tonic::transport::Error> {
     Server::builder()
         .tls_config(tls)?
         .add_service(NodeServer::with_interceptor(service, authorise))
         .add_service(EtcdServer::with_interceptor(etcd, authorise))
+        .add_service(ProvisioningServer::with_interceptor(
+            provisioning,
+            authorise,
+        ))
         .serve_with_incoming(TcpListenerStream::new(listener))
         .await
 }

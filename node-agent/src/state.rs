@@ -100,8 +100,10 @@ fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
     }
 }
 
-/// Replaces `path` atomically with `contents`, with `mode` from the start.
-fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), StateError> {
+/// Replaces `path` atomically with `contents`, with `mode` from the start,
+/// so a crash leaves the old file or the new one and never a torn or
+/// briefly over-readable file (also used for the files prerequisites write).
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), StateError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()

@@ -316,6 +316,8 @@ pub fn node_config(
         root: root.to_path_buf(),
         log_source: LogSourceKind::File,
         etcd: Default::default(),
+        // Tests never run apt, modprobe or systemctl on the test machine.
+        command_runner: node_agent::prereq::CommandRunnerKind::Record,
     }
 }
 

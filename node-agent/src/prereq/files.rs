@@ -1,0 +1,232 @@
+//! The files the steps own, rendered from the inputs, and the two things a
+//! step does with them: compare (its `check`) and replace atomically (its
+//! `apply`). Paths are absolute system paths taken under the node's root.
+
+use std::fs::{self, DirBuilder};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::{Inputs, PrereqError};
+use crate::config::rooted;
+
+pub const MODULES_LOAD: &str = "/etc/modules-load.d/k8s.conf";
+pub const SYSCTL: &str = "/etc/sysctl.d/99-kubernetes.conf";
+pub const APT_PROXY: &str = "/etc/apt/apt.conf.d/90hostctl-proxy";
+pub const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
+pub const CERTS_D: &str = "/etc/containerd/certs.d";
+pub const KEYRING: &str = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg";
+pub const SOURCES_LIST: &str = "/etc/apt/sources.list.d/kubernetes.list";
+pub const CRICTL: &str = "/etc/crictl.yaml";
+pub const FSTAB: &str = "/etc/fstab";
+
+/// The kernel modules Kubernetes networking needs (§3.2).
+pub const MODULES: [&str; 2] = ["overlay", "br_netfilter"];
+/// The sysctls, all set to 1 (§3.2).
+pub const SYSCTLS: [&str; 3] = [
+    "net.bridge.bridge-nf-call-iptables",
+    "net.bridge.bridge-nf-call-ip6tables",
+    "net.ipv4.ip_forward",
+];
+/// kubeadm 1.35 pins pause 3.10.1; the sandbox image must match it.
+pub const SANDBOX_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
+/// The registries the mirror stands in for, with their upstream servers.
+pub const MIRRORED: [(&str, &str); 2] = [
+    ("docker.io", "https://registry-1.docker.io"),
+    ("registry.k8s.io", "https://registry.k8s.io"),
+];
+
+const HEADER: &str =
+    "# Written by the hostctl node agent (prerequisites); changes are overwritten.\n";
+
+/// A file a step owns: where, what, and with which mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    pub path: String,
+    pub contents: Vec<u8>,
+    pub mode: u32,
+}
+
+impl FileSpec {
+    fn text(path: &str, body: String) -> FileSpec {
+        FileSpec {
+            path: path.to_owned(),
+            contents: format!("{HEADER}{body}").into_bytes(),
+            mode: 0o644,
+        }
+    }
+}
+
+pub fn modules_load() -> FileSpec {
+    FileSpec::text(MODULES_LOAD, MODULES.map(|m| format!("{m}\n")).concat())
+}
+
+pub fn sysctl() -> FileSpec {
+    FileSpec::text(SYSCTL, SYSCTLS.map(|s| format!("{s} = 1\n")).concat())
+}
+
+/// apt reaches both the Ubuntu archive (http) and pkgs.k8s.io (https)
+/// through the proxy.
+pub fn apt_proxy(url: &str) -> FileSpec {
+    FileSpec::text(
+        APT_PROXY,
+        format!("Acquire::http::Proxy \"{url}\";\nAcquire::https::Proxy \"{url}\";\n"),
+    )
+}
+
+/// containerd 1.x syntax (`version = 2`), which Ubuntu 24.04 ships and
+/// containerd 2.x still reads. Registry hosts always come from `certs.d`, so
+/// adding or removing a mirror only touches the `hosts.toml` files.
+pub fn containerd_config() -> FileSpec {
+    FileSpec::text(
+        CONTAINERD_CONFIG,
+        format!(
+            r#"version = 2
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{SANDBOX_IMAGE}"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  SystemdCgroup = true
+
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "{CERTS_D}"
+"#
+        ),
+    )
+}
+
+/// `certs.d/<registry>/hosts.toml` sending pulls to the mirror first, the
+/// upstream server second.
+pub fn hosts_toml(registry: &str, upstream: &str, mirror: &str) -> FileSpec {
+    FileSpec::text(
+        &hosts_toml_path(registry),
+        format!(
+            "server = \"{upstream}\"\n\n[host.\"{mirror}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+        ),
+    )
+}
+
+pub fn hosts_toml_path(registry: &str) -> String {
+    format!("{CERTS_D}/{registry}/hosts.toml")
+}
+
+pub fn sources_list(inputs: &Inputs) -> FileSpec {
+    FileSpec::text(
+        SOURCES_LIST,
+        format!("deb [signed-by={KEYRING}] {} /\n", inputs.repository()),
+    )
+}
+
+pub fn crictl() -> FileSpec {
+    FileSpec::text(
+        CRICTL,
+        "runtime-endpoint: unix:///run/containerd/containerd.sock\n\
+         image-endpoint: unix:///run/containerd/containerd.sock\n\
+         timeout: 10\n"
+            .to_owned(),
+    )
+}
+
+/// `fstab` with every active swap entry commented out; `None` when there
+/// is none (so an unchanged file is not rewritten).
+pub fn fstab_without_swap(fstab: &str) -> Option<String> {
+    let mut changed = false;
+    let lines: Vec<String> = fstab
+        .lines()
+        .map(|line| {
+            if is_swap_entry(line) {
+                changed = true;
+                format!("# disabled by hostctl (kubelet needs swap off): {line}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    changed.then(|| lines.join("\n") + "\n")
+}
+
+/// An uncommented fstab line whose type (third field) is `swap`.
+pub fn is_swap_entry(line: &str) -> bool {
+    let trimmed = line.trim_start();
+    !trimmed.starts_with('#') && trimmed.split_whitespace().nth(2) == Some("swap")
+}
+
+/// Reads a file under `root`; `None` when it does not exist.
+pub fn read(root: &Path, path: &str) -> Result<Option<Vec<u8>>, PrereqError> {
+    let full = rooted(root, path);
+    match fs::read(&full) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(PrereqError::io("reading", &full)(e)),
+    }
+}
+
+/// True when the file under `root` has exactly the spec's contents and mode.
+pub fn matches(root: &Path, spec: &FileSpec) -> Result<bool, PrereqError> {
+    let full = rooted(root, &spec.path);
+    if read(root, &spec.path)?.as_deref() != Some(&spec.contents[..]) {
+        return Ok(false);
+    }
+    let mode = fs::metadata(&full)
+        .map_err(PrereqError::io("inspecting", &full))?
+        .permissions()
+        .mode();
+    Ok(mode & 0o7777 == spec.mode)
+}
+
+/// Replaces the file under `root` atomically, creating parent directories
+/// (0755, as apt expects for `/etc/apt/keyrings`).
+pub fn write(root: &Path, spec: &FileSpec) -> Result<(), PrereqError> {
+    let full = rooted(root, &spec.path);
+    ensure_parent(&full)?;
+    crate::state::write_atomic(&full, &spec.contents, spec.mode)?;
+    Ok(())
+}
+
+/// Removes the file under `root` if it exists.
+pub fn remove(root: &Path, path: &str) -> Result<(), PrereqError> {
+    let full = rooted(root, path);
+    match fs::remove_file(&full) {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(PrereqError::io("removing", &full)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// True when the file under `root` does not exist.
+pub fn absent(root: &Path, path: &str) -> Result<bool, PrereqError> {
+    Ok(read(root, path)?.is_none())
+}
+
+fn ensure_parent(full: &Path) -> Result<PathBuf, PrereqError> {
+    let dir = full.parent().unwrap_or(Path::new("/")).to_path_buf();
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&dir)
+        .map_err(PrereqError::io("creating directory", &dir))?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_active_swap_lines_are_commented() {
+        let fstab =
+            "UUID=a / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n# /old none swap sw 0 0\n";
+        let out = fstab_without_swap(fstab).unwrap_or_default();
+        assert!(out.contains("UUID=a / ext4 defaults 0 1\n"));
+        assert!(out.contains("# disabled by hostctl (kubelet needs swap off): /swap.img"));
+        assert!(!out.lines().any(is_swap_entry));
+        assert_eq!(
+            fstab_without_swap(&out),
+            None,
+            "second pass changes nothing"
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! Node prerequisites for kubeadm (`Provisioning.InstallPrerequisites`):
+//! a typed, resumable list of steps the agent runs itself, so no shell
+//! script (`runcmd`) is on the provisioning path.
+//!
+//! - [`inputs`]: the request, validated (version → repository and pin).
+//! - [`runner`]: the one way commands leave the agent (argv, no shell), and
+//!   the recording stand-in used where the "machine" is not a VM.
+//! - [`fetch`]: the repository key over HTTPS, de-armoured in Rust.
+//! - [`files`]: the files the steps write, rendered and compared.
+//! - [`steps`]: each step's `check` and `apply`.
+//! - [`apt`]: apt's failures, classified.
+//! - [`record`]: the state file that makes a rerun resumable.
+//! - [`run`]: runs the steps in order and streams progress.
+//! - [`service`]: the `Provisioning` gRPC service.
+
+pub mod apt;
+pub mod fetch;
+pub mod files;
+pub mod inputs;
+pub mod record;
+pub mod run;
+pub mod runner;
+pub mod service;
+pub mod steps;
+
+use std::path::PathBuf;
+
+pub use inputs::Inputs;
+pub use runner::{CommandRunnerKind, RecordingRunner, Runner, SystemRunner};
+
+/// Why a prerequisites step failed; the message is what the host shows.
+#[derive(Debug, thiserror::Error)]
+pub enum PrereqError {
+    /// The request cannot be acted on (bad version or URL).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The repository does not carry a package or version asked for.
+    #[error("package {package} is not available from {repository}")]
+    PackageMissing { package: String, repository: String },
+    /// Another apt or dpkg process holds the lock.
+    #[error("apt is locked by another process: {0}")]
+    AptLocked(String),
+    /// apt could not reach a repository (or the proxy).
+    #[error("apt could not reach a repository: {0}")]
+    AptNetwork(String),
+    /// apt failed for another reason.
+    #[error("apt failed: {0}")]
+    AptFailed(String),
+    /// A command exited unsuccessfully.
+    #[error("{command} exited with status {status}")]
+    CommandFailed {
+        command: String,
+        status: i32,
+        /// The tail of its output.
+        output: String,
+    },
+    /// A command could not be started at all.
+    #[error("cannot run {command}: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Downloading the repository key failed.
+    #[error("cannot fetch {url}: {reason}")]
+    Fetch { url: String, reason: String },
+    /// The repository key is not an OpenPGP key.
+    #[error("the key from {url} is not a usable OpenPGP key: {reason}")]
+    BadKey { url: String, reason: String },
+    /// A file under the node's root could not be read or written.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The step was applied but its check still fails (e.g. a module that
+    /// did not load), so it is not recorded as done.
+    #[error("{0} was applied but is still not in place")]
+    NotInPlace(&'static str),
+    /// The atomic write helper failed.
+    #[error(transparent)]
+    Write(#[from] crate::state::StateError),
+}
+
+impl PrereqError {
+    /// A closure mapping an I/O error on `path` to [`PrereqError::Io`].
+    pub fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| PrereqError::Io { what, path, source }
+    }
+
+    /// Supporting output for the `Error.detail` field.
+    pub fn detail(&self) -> String {
+        match self {
+            PrereqError::CommandFailed { output, .. } => output.clone(),
+            _ => String::new(),
+        }
+    }
+
+    /// The API error code: what kind of remedy the caller should look for.
+    pub fn code(&self) -> proto::v1::ErrorCode {
+        use proto::v1::ErrorCode;
+        match self {
+            PrereqError::InvalidRequest(_) => ErrorCode::InvalidArgument,
+            PrereqError::PackageMissing { .. } => ErrorCode::NotFound,
+            PrereqError::AptLocked(_) | PrereqError::AptNetwork(_) | PrereqError::Fetch { .. } => {
+                ErrorCode::Unavailable
+            }
+            PrereqError::AptFailed(_)
+            | PrereqError::CommandFailed { .. }
+            | PrereqError::Spawn { .. } => ErrorCode::CommandFailed,
+            PrereqError::BadKey { .. } | PrereqError::NotInPlace(_) => {
+                ErrorCode::FailedPrecondition
+            }
+            PrereqError::Io { .. } | PrereqError::Write(_) => ErrorCode::Internal,
+        }
+    }
+}
