@@ -21,12 +21,7 @@ use sha2::{Digest, Sha256};
 /// A real snapshot saved by `etcdctl snapshot save`, and its revision.
 fn etcd_snapshot(dir: &Path) -> TestResult<(Vec<u8>, i64)> {
     let pki = mint_etcd_pki(dir)?;
-    let spec = EtcdSpec {
-        name: "m1".into(),
-        client_port: free_port()?,
-        peer_port: free_port()?,
-        data_dir: dir.join("data"),
-    };
+    let spec = EtcdSpec::loopback("m1", free_port()?, free_port()?, dir.join("data"));
     let etcd = Etcd::start(&pki, &spec)?;
     etcd.put_keys("/registry/k", 30)?;
     let revision = etcd.revision()?;

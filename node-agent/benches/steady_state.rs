@@ -9,11 +9,13 @@
 
 #[path = "../tests/harness/mod.rs"]
 mod harness;
+mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config};
+use support::{Agent, status_kib};
 
 const BIN: &str = env!("CARGO_BIN_EXE_node-agent");
 const WARM_UP: Duration = Duration::from_secs(5);
@@ -27,29 +29,6 @@ struct Sample {
     rss_kib: u64,
     hwm_kib: u64,
     cpu_percent: f64,
-}
-
-/// Kills the agent even when a measurement fails half-way.
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn status_kib(pid: u32, field: &str) -> TestResult<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .ok_or_else(|| format!("{field} missing from /proc/{pid}/status"))?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .ok_or("malformed status line")?
-        .parse()?)
 }
 
 /// utime + stime in clock ticks.

@@ -97,12 +97,12 @@ impl StandInKubelet {
             (true, false) => {
                 let text = std::fs::read_to_string(&manifest)?;
                 let m = node_agent::etcd::restore::manifest::EtcdManifest::parse(&text)?;
-                let spec = EtcdSpec {
-                    name: m.name,
-                    client_port: self.client_port,
-                    peer_port: self.peer_port,
-                    data_dir: node_agent::config::rooted(&self.root, &m.data_dir),
-                };
+                let spec = EtcdSpec::loopback(
+                    &m.name,
+                    self.client_port,
+                    self.peer_port,
+                    node_agent::config::rooted(&self.root, &m.data_dir),
+                );
                 *etcd = Some(Etcd::start(&self.pki, &spec)?);
             }
             (false, true) => *etcd = None,

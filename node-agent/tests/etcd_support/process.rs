@@ -1,11 +1,14 @@
-//! A real etcd (Debian's `etcd-server`, 3.4) for tests: on loopback with
-//! random ports, TLS and client-certificate authentication, with kubeadm's
-//! file layout under a test root, killed on drop. Depends on nothing of
-//! either agent, so host-agent's tests include this file too.
+//! A real etcd (Debian's `etcd-server`, 3.4) for tests and benchmarks: on
+//! loopback with random ports (or, like kubeadm, on loopback *and* a node
+//! address inside a network namespace), TLS and client-certificate
+//! authentication, with kubeadm's file layout under a test root, killed on
+//! drop. Depends on nothing of either agent, so host-agent's tests, the
+//! `tests` crate's suites and node-agent's snapshot benchmark include this
+//! file too (`#[path]`).
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -53,6 +56,12 @@ fn leaf(
 /// Mints an etcd CA, a server certificate for 127.0.0.1 and kubeadm's
 /// healthcheck client certificate under `root`.
 pub fn mint_etcd_pki(root: &Path) -> TestResult<EtcdPki> {
+    mint_etcd_pki_for(root, &[])
+}
+
+/// [`mint_etcd_pki`] with the server certificate also valid for
+/// `addresses` (a node's own address, as kubeadm's etcd server cert is).
+pub fn mint_etcd_pki_for(root: &Path, addresses: &[IpAddr]) -> TestResult<EtcdPki> {
     let dir = root.join("etc/kubernetes/pki/etcd");
     std::fs::create_dir_all(&dir)?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
@@ -62,7 +71,8 @@ pub fn mint_etcd_pki(root: &Path) -> TestResult<EtcdPki> {
     let ca_key = KeyPair::generate()?;
     std::fs::write(dir.join("ca.crt"), ca.self_signed(&ca_key)?.pem())?;
     let issuer = Issuer::new(ca, ca_key);
-    let sans = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let mut sans = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    sans.extend(addresses.iter().map(IpAddr::to_string));
     let (c, k) = leaf(
         "etcd-server",
         sans,
@@ -92,8 +102,12 @@ pub struct Etcd {
     child: Child,
     pub client_port: u16,
     pub data_dir: PathBuf,
+    address: IpAddr,
     pki_dir: PathBuf,
 }
+
+/// Loopback: where a member listens unless told otherwise.
+pub const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// How to start a member.
 #[derive(Debug, Clone)]
@@ -102,17 +116,57 @@ pub struct EtcdSpec {
     pub client_port: u16,
     pub peer_port: u16,
     pub data_dir: PathBuf,
+    /// The address clients and peers use; the member also listens on
+    /// loopback, as kubeadm's does ([`LOOPBACK`] for loopback only).
+    pub address: IpAddr,
+    /// Run inside this network namespace (`ip netns exec`), e.g. a local
+    /// provider node's, so the node sees it on its own loopback.
+    pub netns: Option<String>,
 }
 
 impl EtcdSpec {
+    /// A loopback member in this network namespace.
+    pub fn loopback(name: &str, client_port: u16, peer_port: u16, data_dir: PathBuf) -> Self {
+        EtcdSpec {
+            name: name.to_owned(),
+            client_port,
+            peer_port,
+            data_dir,
+            address: LOOPBACK,
+            netns: None,
+        }
+    }
     pub fn peer_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.peer_port)
+        format!("http://{}:{}", self.address, self.peer_port)
     }
     pub fn initial_cluster(&self) -> String {
         format!("{}={}", self.name, self.peer_url())
     }
     pub fn endpoint(&self) -> String {
-        format!("https://127.0.0.1:{}", self.client_port)
+        format!("https://{}:{}", self.address, self.client_port)
+    }
+
+    /// Client URLs: loopback, plus the address when it is another one.
+    fn listen_client_urls(&self) -> String {
+        let loopback = format!("https://{LOOPBACK}:{}", self.client_port);
+        if self.address == LOOPBACK {
+            loopback
+        } else {
+            format!("{loopback},{}", self.endpoint())
+        }
+    }
+
+    /// `etcd`, or `ip netns exec <ns> etcd` (which execs, so the child's
+    /// pid is etcd's and killing it stops etcd).
+    fn command(&self) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "etcd"]);
+                c
+            }
+            None => Command::new("etcd"),
+        }
     }
 }
 
@@ -124,10 +178,14 @@ impl Etcd {
             std::fs::create_dir_all(parent)?;
         }
         let log = std::fs::File::create(format!("{}.log", spec.data_dir.display()))?;
-        let child = Command::new("etcd")
+        let child = spec
+            .command()
             .arg(format!("--name={}", spec.name))
             .arg(format!("--data-dir={}", spec.data_dir.display()))
-            .arg(format!("--listen-client-urls={}", spec.endpoint()))
+            .arg(format!(
+                "--listen-client-urls={}",
+                spec.listen_client_urls()
+            ))
             .arg(format!("--advertise-client-urls={}", spec.endpoint()))
             .arg(format!("--listen-peer-urls={}", spec.peer_url()))
             .arg(format!("--initial-advertise-peer-urls={}", spec.peer_url()))
@@ -145,6 +203,7 @@ impl Etcd {
             child,
             client_port: spec.client_port,
             data_dir: spec.data_dir.clone(),
+            address: spec.address,
             pki_dir: d.clone(),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -162,7 +221,11 @@ impl Etcd {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("https://127.0.0.1:{}", self.client_port)
+        format!("https://{}:{}", self.address, self.client_port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `etcdctl` (API v3) against this member with the client certificate.
