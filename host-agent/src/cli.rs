@@ -50,11 +50,13 @@ pub enum Command {
     Status(commands::status::Args),
     /// Stream a node's journal through its agent.
     Logs(commands::logs::Args),
+    /// Check the host, the provider and the topology before `up`.
+    Doctor(commands::doctor::Args),
     /// Create the node machines, start the daemon and wait until every node
     /// agent has enrolled and reports.
     Up(commands::up::Args),
     /// Delete every machine and the provider's network, and stop the daemon
-    /// (the PKI is kept).
+    /// (the PKI is kept unless --purge without --keep-pki).
     Down(commands::down::Args),
     /// etcd snapshots of the clusters: take, list, restore.
     Etcd(commands::etcd::Args),
@@ -121,6 +123,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Daemon(args) => commands::daemon::run(ctx, &args),
         Command::Status(args) => commands::status::run(ctx, &args),
         Command::Logs(args) => commands::logs::run(ctx, &args),
+        Command::Doctor(args) => commands::doctor::run(ctx, &args),
         Command::Up(args) => commands::up::run(ctx, args),
         Command::Down(args) => commands::down::run(ctx, args),
         Command::Etcd(args) => commands::etcd::run(ctx, &args),

@@ -12,17 +12,21 @@
 //! - [`store`]: the daemon's crash-safe report store.
 //! - [`snapshots`]: etcd snapshots on the host (store, sink, node calls).
 //! - [`node_config`]: the node agent's config file as the host renders it.
+//! - [`doctor`]: `hostctl doctor`'s checks (host, provider, network).
+//! - [`orchestrator`]: `up` as a graph of persisted, parallel steps.
 
 pub mod agent_plane;
 pub mod cli;
 pub mod commands;
 pub mod daemon;
+pub mod doctor;
 pub mod exit;
 pub mod fsutil;
 pub mod home;
 pub mod host;
 pub mod k8s;
 pub mod node_config;
+pub mod orchestrator;
 pub mod output;
 pub mod pki;
 pub mod provider;

@@ -1,11 +1,17 @@
 //! `hostctl down`: remove every machine of this home, the provider's network
-//! (the local bridge), and stop the daemon.
+//! (the local bridge), stop the daemon, and forget `up`'s step state (it
+//! describes machines that no longer exist).
 //!
-//! Kept: the PKI (`pki/`), the daemon's report store, kubeconfigs and
-//! snapshots, so the next `up` reuses the same CAs. With `--purge` the
-//! machines' leftovers go too: the local provider's node root directories
-//! (agent keys, certificates, logs) and its state file, and the recorded
-//! provider choice. Remove `$HOSTCTL_HOME` itself to start from nothing.
+//! - `down`: the PKI (`pki/`), the daemon's report store, kubeconfigs,
+//!   snapshots and the rendered files are kept, so the next `up` reuses
+//!   the same CAs.
+//! - `down --purge`: also the machines' leftovers (Multipass's deleted
+//!   instances, the local node root directories with agent keys and logs,
+//!   the provider's state and recorded choice), `render/`, and the PKI, so
+//!   the next `up` starts from new CAs.
+//! - `down --purge --keep-pki`: all of that except the PKI.
+//!
+//! Etcd snapshots and the report store are never removed: they are data.
 
 use crate::cli::{Context, coded};
 use crate::commands::up::provider_exit;
@@ -23,10 +29,13 @@ const DAEMON_STOP: Duration = Duration::from_secs(15);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Also remove the machines' disks / root directories and the
-    /// provider's state (the PKI is always kept).
+    /// Also remove the machines' disks / root directories, the provider's
+    /// state, the rendered files and the PKI (new CAs on the next `up`).
     #[arg(long)]
     purge: bool,
+    /// With --purge: keep the PKI (the next `up` reuses the same CAs).
+    #[arg(long, requires = "purge")]
+    keep_pki: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
@@ -84,15 +93,42 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         provider.teardown(args.purge).await.map_err(provider_exit)?;
         eprintln!("{} provider network removed", provider.name());
     }
+    remove(&home.join(crate::orchestrator::STATE_FILE))?;
+    let pki_kept = !args.purge || args.keep_pki;
     if args.purge {
-        let choice = home.join("provider");
-        if choice.exists() {
-            std::fs::remove_file(&choice)
-                .with_context(|| format!("removing {}", choice.display()))?;
+        for leftover in [
+            "provider",
+            "provider-machines",
+            "render",
+            "multipass-scratch",
+        ] {
+            remove(&home.join(leftover))?;
+        }
+        if !args.keep_pki {
+            remove(&ctx.home.pki())?;
         }
     }
-    println!("down: everything of {} removed (PKI kept)", home.display());
+    println!(
+        "down: the machines of {} removed ({})",
+        home.display(),
+        if pki_kept {
+            "PKI kept"
+        } else {
+            "PKI removed: the next `up` creates new CAs"
+        }
+    );
     Ok(Exit::Ok)
+}
+
+/// Removes a file or directory if it exists.
+fn remove(path: &std::path::Path) -> anyhow::Result<()> {
+    let result = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    result.with_context(|| format!("removing {}", path.display()))
 }
 
 /// Asks a running daemon to stop and waits until it has let go of its lock.

@@ -3,6 +3,7 @@
 pub mod certs;
 pub mod completion;
 pub mod daemon;
+pub mod doctor;
 pub mod down;
 pub mod etcd;
 pub mod init;

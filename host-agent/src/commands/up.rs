@@ -1,31 +1,30 @@
-//! `hostctl up`: reconcile the topology into running, enrolled node agents.
-//!
-//! validate topology → ensure PKI → node network → daemon → per node in
-//! parallel (skip what already runs and reported; else token → config →
-//! `provider.launch`) → wait until every agent is connected and fresh.
-//! The provisioning issue grows this into the full graph (prerequisites,
-//! kubeadm, CNI); each step here is already safe to repeat.
+//! `hostctl up`: reconcile the topology into running, enrolled, prepared
+//! nodes. validate → provider network → PKI → daemon → the graph of
+//! per-node steps ([`crate::orchestrator`]): render → launch → enrol →
+//! prerequisites, every node in parallel. State is persisted in
+//! `$HOSTCTL_HOME/up-state.json`; rerunning after a failure, a crash or
+//! Ctrl-C continues from what is done and never launches a machine twice.
 
-use crate::agent_plane::DEFAULT_TOKEN_TTL;
 use crate::cli::{Context, coded};
-use crate::daemon::{self, ControlClient};
+use crate::daemon;
 use crate::exit::Exit;
-use crate::node_config::{NodeAgentConfig, NodeConfigInput};
-use crate::output::{self, OutputFormat, Table};
+use crate::orchestrator::steps::{self, Mirrors, UpContext, node_client::NodeDialer, userdata};
+use crate::orchestrator::{Executor, RunReport, STATE_FILE, StateStore, progress};
+use crate::output::{self, OutputFormat};
 use crate::provider::local::LocalOptions;
-use crate::provider::{
-    self, LaunchSpec, NodeNetwork, Provider, ProviderError, ProviderKind, VmState,
-};
+use crate::provider::{self, NodeNetwork, Provider, ProviderError, ProviderKind, ProviderOptions};
 use crate::topology_source::{self, TopologySource};
 use anyhow::Context as _;
-use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
-use topology::{NodeRole, Resolved, Topology};
+use std::time::Duration;
+use topology::{Resolved, Topology};
 
-mod wait;
+mod select;
+
+/// How long launches already under way get to finish after Ctrl-C.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,69 +37,48 @@ pub struct Args {
     /// Seconds between node health reports.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=3600))]
     report_interval: u32,
-    /// Seconds to wait for every node to enrol and report.
+    /// Seconds each node gets to enrol and report after its launch.
     #[arg(long, value_name = "SECS", default_value_t = 180)]
     timeout: u64,
     /// Reports a node keeps while the host is unreachable.
     #[arg(long, value_name = "N", default_value_t = 1000, hide = true)]
     buffer_capacity: u32,
-    /// The node-agent binary (local provider); default: beside `hostctl`.
+    /// The node-agent binary (run by the local provider, embedded in
+    /// user-data otherwise); default: beside `hostctl`.
     #[arg(long, value_name = "PATH", env = provider::local::NODE_AGENT_ENV)]
     node_agent_bin: Option<PathBuf>,
 }
 
-/// What `up` did to one node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Already running and reporting: left alone.
-    Unchanged,
-    /// Existed but was stopped: started.
-    Started,
-    /// Existed but never reported: recreated with a fresh token.
-    Recreated,
-    /// Created.
-    Launched,
-}
-
-/// One row of the summary.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeOutcome {
-    pub node: String,
-    pub cluster: String,
-    pub address: std::net::Ipv4Addr,
-    pub action: Action,
-}
-
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     crate::cli::block_on(up(ctx, args))?
 }
 
 async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
-    let started = Instant::now();
     let home = ctx.home.root();
-    let progress = Progress(ctx.output);
     let kind = match args.provider {
         Some(kind) => kind,
         None => provider::recorded(home)?.ok_or_else(|| {
             coded(
                 Exit::Usage,
-                anyhow::anyhow!("choose a provider: hostctl up --provider local"),
+                anyhow::anyhow!("choose a provider: hostctl up --provider local|multipass"),
             )
         })?,
     };
-    let local = LocalOptions {
-        node_agent: args.node_agent_bin.clone(),
-        supervisor_exe: None,
-    };
-    let provider: Arc<dyn Provider> =
-        Arc::from(provider::open(kind, home, local).map_err(|e| coded(Exit::Precondition, e))?);
-
     let source = TopologySource::locate(ctx.topology.as_deref());
     let topology = topology_source::load_checked(ctx.topology.as_deref())?;
+    let managed: BTreeSet<String> = topology.nodes().iter().map(|n| n.name.clone()).collect();
+    let options = ProviderOptions {
+        local: LocalOptions {
+            node_agent: args.node_agent_bin.clone(),
+            supervisor_exe: None,
+        },
+        managed: managed.clone(),
+    };
+    let provider: Arc<dyn Provider> =
+        Arc::from(provider::open(kind, home, options).map_err(|e| coded(Exit::Precondition, e))?);
     let resolved = resolve(&topology, provider.as_ref()).await?;
-    let nodes = selected_nodes(&resolved, args.only.as_deref())?;
+    let nodes = select::nodes(&resolved, args.only.as_deref())?;
     // The network first: it is the first step that needs privileges, so a
     // missing precondition (root, `ip`) is reported before anything is written.
     let network = NodeNetwork {
@@ -108,228 +86,110 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         host_address: resolved.host_agent_address(),
     };
     provider.prepare(&network).await.map_err(provider_exit)?;
-    let ca_pem = crate::pki::ensure_pki(ctx, &topology)?
-        .agent_ca_pem()
-        .to_owned();
+    let pki = crate::pki::ensure_pki(ctx, &topology)?;
     provider::record_choice(home, kind)?;
-    progress.line(format!(
-        "network {} ready (host {}) via the {} provider",
-        network.subnet,
-        network.host_address,
-        provider.name()
-    ));
-
+    provider::record_machines(home, &managed)?;
     let topology_file = match &source {
         TopologySource::File(path) => Some(path.as_path()),
         TopologySource::BuiltIn => None,
     };
-    let client = daemon::ensure_running(ctx, topology_file)
+    let control = daemon::ensure_running(ctx, topology_file)
         .await
         .context("starting the daemon")?;
-    progress.line(format!(
-        "daemon answering on {}",
-        crate::daemon::config::socket_path(home).display()
-    ));
+    note(
+        ctx.output,
+        format!(
+            "network {} (host {}) via the {} provider; daemon answering",
+            network.subnet,
+            network.host_address,
+            provider.name()
+        ),
+    );
 
-    let plan = Arc::new(Plan {
+    let up = Arc::new(UpContext {
+        ca_pem: pki.agent_ca_pem().to_owned(),
+        nodes: NodeDialer::new(&pki),
         resolved,
-        ca_pem,
+        needs_user_data: kind == ProviderKind::Multipass,
+        provider,
+        control,
         report_interval: args.report_interval,
         buffer_capacity: args.buffer_capacity,
+        render_dir: home.join("render"),
+        payload: userdata::PayloadSource::new(userdata::locate_node_agent(
+            args.node_agent_bin.as_deref(),
+        )),
+        enrol_timeout: Duration::from_secs(args.timeout),
+        mirrors: Mirrors::default(),
     });
-    let reported = wait::reported_nodes(&mut client.clone()).await?;
-    let mut tasks = tokio::task::JoinSet::new();
-    for node in nodes {
-        let (plan, provider, client) = (plan.clone(), provider.clone(), client.clone());
-        let already = reported.contains(&node);
-        tasks.spawn(async move {
-            let result = reconcile(&plan, provider.as_ref(), client, &node, already).await;
-            (node, result)
-        });
-    }
-    let mut outcomes = BTreeMap::new();
-    let mut failures = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        let (node, result) = joined.context("a node task panicked")?;
-        match result {
-            Ok(outcome) => {
-                progress.line(format!(
-                    "{node}: {} ({})",
-                    describe(outcome.0.action),
-                    outcome.0.address
-                ));
-                outcomes.insert(node, outcome);
-            }
-            Err(e) => {
-                progress.line(format!("{node}: failed: {e:#}"));
-                failures.push(format!("{node}: {e:#}"));
-            }
+    let graph = steps::plan(&up, &nodes)?;
+    let store = StateStore::open(&home.join(STATE_FILE))?;
+    let observer: Arc<dyn crate::orchestrator::Observer> =
+        Arc::from(progress::for_output(ctx.output == OutputFormat::Table));
+    let executor = Executor {
+        store: store.clone(),
+        observer: observer.clone(),
+        grace: INTERRUPT_GRACE,
+    };
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
         }
+    };
+    let report = executor.run(&graph, interrupt).await?;
+    drop(observer);
+    store.flush()?;
+    print_summary(ctx.output, &report)?;
+    verdict(&report)
+}
+
+/// Exit status and message from the run's outcome.
+fn verdict(report: &RunReport) -> anyhow::Result<Exit> {
+    if report.interrupted {
+        return Err(anyhow::anyhow!(
+            "interrupted; run `hostctl up` again to continue"
+        ));
     }
-    if !failures.is_empty() {
+    let failed = report.failed();
+    if !failed.is_empty() {
+        let lines: Vec<String> = failed
+            .iter()
+            .map(|r| match &r.outcome {
+                crate::orchestrator::Outcome::Failed(e) => format!("{}: {e}", r.id),
+                other => format!("{}: {}", r.id, other.label()),
+            })
+            .collect();
         anyhow::bail!(
-            "{} node(s) could not be launched:\n  {}",
-            failures.len(),
-            failures.join("\n  ")
+            "{} step(s) failed (the others went on; fix the cause and run `hostctl up` again):\n  {}",
+            lines.len(),
+            lines.join("\n  ")
         );
-    }
-
-    let since: BTreeMap<String, Option<SystemTime>> =
-        outcomes.iter().map(|(n, (_, t))| (n.clone(), *t)).collect();
-    let logs: BTreeMap<String, PathBuf> = since
-        .keys()
-        .map(|n| {
-            (
-                n.clone(),
-                provider.agent_layout(n).root.join("var/log/hostctl"),
-            )
-        })
-        .collect();
-    wait::until_reporting(
-        client,
-        &since,
-        &logs,
-        Duration::from_secs(args.timeout),
-        |node| {
-            // Nodes left alone were already reporting; say nothing twice.
-            if since.get(node).copied().flatten().is_some() {
-                progress.line(format!("{node}: enrolled and reporting"));
-            }
-        },
-    )
-    .await?;
-
-    let rows: Vec<NodeOutcome> = outcomes.into_values().map(|(o, _)| o).collect();
-    let summary = format!(
-        "{} node(s) up in {:.1} s",
-        rows.len(),
-        started.elapsed().as_secs_f64()
-    );
-    let text = output::render(ctx.output, &rows, || summary_table(&rows))?;
-    print!("{text}");
-    if ctx.output == OutputFormat::Table {
-        println!("{summary}");
     }
     Ok(Exit::Ok)
 }
 
-/// Everything every node's task reads.
-struct Plan {
-    resolved: Resolved,
-    ca_pem: String,
-    report_interval: u32,
-    buffer_capacity: u32,
-}
-
-/// Brings one node to "running with an agent that will report"; returns
-/// what was done and, when a report must be awaited, since when.
-async fn reconcile(
-    plan: &Plan,
-    provider: &dyn Provider,
-    mut client: ControlClient,
-    name: &str,
-    reported: bool,
-) -> anyhow::Result<(NodeOutcome, Option<SystemTime>)> {
-    let node = plan
-        .resolved
-        .topology()
-        .node(name)
-        .with_context(|| format!("{name} is not in the topology"))?;
-    let address = plan
-        .resolved
-        .node_ip(name)
-        .with_context(|| format!("{name} has no resolved address"))?;
-    let outcome = |action| NodeOutcome {
-        node: name.to_owned(),
-        cluster: node.cluster.clone(),
-        address,
-        action,
-    };
-    let now = SystemTime::now();
-    let existing = provider.info(name).await.map_err(provider_exit)?;
-    let action = match existing.map(|vm| vm.state) {
-        Some(VmState::Running) if reported => return Ok((outcome(Action::Unchanged), None)),
-        Some(VmState::Stopped) if reported => {
-            provider.start(name).await.map_err(provider_exit)?;
-            return Ok((outcome(Action::Started), Some(now)));
-        }
-        // Never reported: its token may be spent or expired, so launch it
-        // again with a fresh one (without purge: a key or buffer it holds stays).
-        Some(_) => {
-            provider.delete(name, false).await.map_err(provider_exit)?;
-            Action::Recreated
-        }
-        None => Action::Launched,
-    };
-    let token = client
-        .issue_token(name, DEFAULT_TOKEN_TTL)
-        .await
-        .with_context(|| format!("issuing an enrolment token for {name}"))?;
-    let layout = provider.agent_layout(name);
-    let config = NodeAgentConfig::new(NodeConfigInput {
-        node: name,
-        cluster: &node.cluster,
-        control_plane: node.role == NodeRole::ControlPlane,
-        node_address: address,
-        host_address: plan.resolved.host_agent_address(),
-        host_port: plan.resolved.host_agent_port(),
-        ca_pem: &plan.ca_pem,
-        token: Some(token.token),
-        report_interval_seconds: plan.report_interval,
-        buffer_capacity: plan.buffer_capacity,
-        layout: &layout,
-    });
-    let spec = LaunchSpec {
-        name: name.to_owned(),
-        cpus: node.cpus,
-        memory_bytes: node.memory.bytes(),
-        disk_bytes: node.disk.bytes(),
-        address,
-        prefix_len: plan.resolved.subnet().prefix_len(),
-        gateway: plan.resolved.host_agent_address(),
-        node_agent_config: config.to_yaml()?,
-        user_data: None,
-    };
-    provider.launch(&spec).await.map_err(provider_exit)?;
-    Ok((outcome(action), Some(now)))
-}
-
-fn describe(action: Action) -> &'static str {
-    match action {
-        Action::Unchanged => "already running and reporting",
-        Action::Started => "started",
-        Action::Recreated => "recreated (it had never reported)",
-        Action::Launched => "launched",
+fn print_summary(format: OutputFormat, report: &RunReport) -> anyhow::Result<()> {
+    let rows = progress::summary(report, steps::KINDS);
+    let text = output::render(format, &rows, || {
+        progress::summary_table(&rows, steps::KINDS)
+    })?;
+    print!("{text}");
+    if format == OutputFormat::Table {
+        println!(
+            "{} node(s), {} step(s) in {:.1} s",
+            rows.len(),
+            report.results.len(),
+            report.wall.as_secs_f64()
+        );
     }
+    Ok(())
 }
 
-fn summary_table(rows: &[NodeOutcome]) -> Table {
-    let mut t = Table::new(["NODE", "CLUSTER", "ADDRESS", "ACTION"]);
-    for r in rows {
-        let action = serde_json::to_value(r.action)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        t.row([
-            r.node.clone(),
-            r.cluster.clone(),
-            r.address.to_string(),
-            action,
-        ]);
-    }
-    t
-}
-
-/// Progress lines: stdout for people, stderr when stdout carries JSON/YAML.
-#[derive(Clone, Copy)]
-struct Progress(OutputFormat);
-
-impl Progress {
-    fn line(&self, text: String) {
-        match self.0 {
-            OutputFormat::Table => println!("{text}"),
-            _ => eprintln!("{text}"),
-        }
+/// Progress notes: stdout for people, stderr when stdout carries JSON/YAML.
+fn note(format: OutputFormat, text: String) {
+    match format {
+        OutputFormat::Table => println!("{text}"),
+        _ => eprintln!("{text}"),
     }
 }
 
@@ -354,27 +214,4 @@ async fn resolve(topology: &Topology, provider: &dyn Provider) -> anyhow::Result
         eprintln!("{w}");
     }
     Ok(resolved)
-}
-
-fn selected_nodes(resolved: &Resolved, only: Option<&str>) -> anyhow::Result<Vec<String>> {
-    let topology = resolved.topology();
-    if let Some(cluster) = only
-        && topology.cluster(cluster).is_none()
-    {
-        let known: Vec<&str> = topology
-            .clusters()
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        return Err(coded(
-            Exit::Usage,
-            anyhow::anyhow!("no cluster {cluster:?} in the topology (it has {known:?})"),
-        ));
-    }
-    Ok(topology
-        .nodes()
-        .iter()
-        .filter(|n| only.is_none_or(|c| n.cluster == c))
-        .map(|n| n.name.clone())
-        .collect())
 }

@@ -7,7 +7,10 @@ pub mod local;
 pub mod multipass;
 mod select;
 
-pub use select::{ProviderKind, SelectError, for_home, open, record_choice, recorded};
+pub use select::{
+    ProviderKind, ProviderOptions, SelectError, for_home, open, record_choice, record_machines,
+    recorded,
+};
 
 use async_trait::async_trait;
 use serde::Serialize;

@@ -1,9 +1,13 @@
 //! Which provider a home uses. `hostctl up --provider X` records the choice
 //! in `$HOSTCTL_HOME/provider`, so that `status`, `down` and the rest act on
-//! the same machines without being told again.
+//! the same machines without being told again. For Multipass it also
+//! records the machine names the topology owns (`provider-machines`), so
+//! that later commands never see (or delete) a user's other instances.
 
 use super::Provider;
 use super::local::{LocalOptions, LocalProvider};
+use super::multipass::{MultipassConfig, MultipassProvider};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The providers `--provider` accepts.
@@ -42,10 +46,6 @@ pub enum SelectError {
     NoneRecorded { path: PathBuf },
     #[error("{} names an unknown provider {found:?}", path.display())]
     Unknown { path: PathBuf, found: String },
-    #[error(
-        "the multipass provider is not yet available in this build; use --provider local on Linux"
-    )]
-    NotYetAvailable,
     #[error("cannot access {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -56,6 +56,46 @@ pub enum SelectError {
 
 fn choice_path(home: &Path) -> PathBuf {
     home.join("provider")
+}
+
+fn machines_path(home: &Path) -> PathBuf {
+    home.join("provider-machines")
+}
+
+/// How to open a provider beyond its kind.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderOptions {
+    pub local: LocalOptions,
+    /// The machine names this home owns (Multipass only lists and deletes
+    /// these); `up` passes the topology's node names.
+    pub managed: BTreeSet<String>,
+}
+
+/// Records the machine names `up` manages, merged with those recorded
+/// before (an earlier topology's machines must still be deletable).
+pub fn record_machines(home: &Path, names: &BTreeSet<String>) -> Result<(), SelectError> {
+    let path = machines_path(home);
+    let mut all = recorded_machines(home)?;
+    all.extend(names.iter().cloned());
+    let text: String = all.iter().map(|n| format!("{n}\n")).collect();
+    crate::fsutil::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| SelectError::Io {
+        path,
+        source: e.source,
+    })
+}
+
+fn recorded_machines(home: &Path) -> Result<BTreeSet<String>, SelectError> {
+    let path = machines_path(home);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+        Err(source) => Err(SelectError::Io { path, source }),
+    }
 }
 
 /// Records the provider `up` used.
@@ -84,22 +124,36 @@ pub fn recorded(home: &Path) -> Result<Option<ProviderKind>, SelectError> {
     }
 }
 
-/// Opens a provider of the given kind for this home.
+/// Opens a provider of the given kind for this home. Multipass gets a
+/// scratch directory under the home for user-data (a snap-confined client
+/// cannot read `/tmp`) and sees only the `managed` machines.
 pub fn open(
     kind: ProviderKind,
     home: &Path,
-    local: LocalOptions,
+    options: ProviderOptions,
 ) -> Result<Box<dyn Provider>, SelectError> {
     match kind {
-        ProviderKind::Local => Ok(Box::new(LocalProvider::new(home, local))),
-        ProviderKind::Multipass => Err(SelectError::NotYetAvailable),
+        ProviderKind::Local => Ok(Box::new(LocalProvider::new(home, options.local))),
+        ProviderKind::Multipass => Ok(Box::new(MultipassProvider::new(MultipassConfig {
+            scratch_dir: home.join("multipass-scratch"),
+            managed: Some(options.managed),
+            ..MultipassConfig::default()
+        }))),
     }
 }
 
-/// The provider `up` recorded for this home, with default options.
+/// The provider `up` recorded for this home, managing the machines `up`
+/// recorded.
 pub fn for_home(home: &Path) -> Result<Box<dyn Provider>, SelectError> {
     match recorded(home)? {
-        Some(kind) => open(kind, home, LocalOptions::default()),
+        Some(kind) => open(
+            kind,
+            home,
+            ProviderOptions {
+                local: LocalOptions::default(),
+                managed: recorded_machines(home)?,
+            },
+        ),
         None => Err(SelectError::NoneRecorded {
             path: choice_path(home),
         }),
@@ -111,7 +165,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn choice_round_trips_and_multipass_is_refused_clearly() {
+    fn choice_round_trips_and_multipass_sees_only_recorded_machines() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
             for_home(dir.path()),
@@ -120,10 +174,13 @@ mod tests {
         record_choice(dir.path(), ProviderKind::Local).unwrap();
         assert_eq!(recorded(dir.path()).unwrap(), Some(ProviderKind::Local));
         assert_eq!(for_home(dir.path()).unwrap().name(), "local");
-        let err = open(ProviderKind::Multipass, dir.path(), LocalOptions::default())
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("not yet available"), "{err}");
+        record_choice(dir.path(), ProviderKind::Multipass).unwrap();
+        record_machines(dir.path(), &["a".to_owned()].into()).unwrap();
+        record_machines(dir.path(), &["b".to_owned()].into()).unwrap();
+        assert_eq!(
+            recorded_machines(dir.path()).unwrap(),
+            ["a".to_owned(), "b".to_owned()].into()
+        );
+        assert_eq!(for_home(dir.path()).unwrap().name(), "multipass");
     }
 }

@@ -53,6 +53,8 @@ pub enum Operation {
     Stop,
     Delete,
     Version,
+    /// `multipass get <key>` (settings such as `local.driver`).
+    Get,
 }
 
 impl Operation {
@@ -65,6 +67,7 @@ impl Operation {
             Operation::Stop => "stop",
             Operation::Delete => "delete",
             Operation::Version => "version",
+            Operation::Get => "get",
         }
     }
 }

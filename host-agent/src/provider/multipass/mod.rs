@@ -191,6 +191,20 @@ impl MultipassProvider {
         Ok(MultipassVersion::parse(&out.stdout))
     }
 
+    /// `multipass get KEY` (e.g. `local.driver`: qemu, libvirt, virtualbox,
+    /// hyperkit), trimmed; for `hostctl doctor`.
+    pub async fn setting(&self, key: &str) -> Result<String, ProviderError> {
+        let out = self
+            .call(
+                Operation::Get,
+                "",
+                &["get".into(), key.into()],
+                self.config.query_timeout,
+            )
+            .await?;
+        Ok(out.stdout.trim().to_owned())
+    }
+
     async fn call(
         &self,
         op: Operation,

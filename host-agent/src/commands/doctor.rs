@@ -1,0 +1,118 @@
+//! `hostctl doctor [--provider P]`: checks the host, the provider and the
+//! topology before `up` (see [`crate::doctor`]); exits non-zero when any
+//! check fails.
+
+use crate::cli::{Context, coded};
+use crate::doctor::{Check, Status, host, machines, network};
+use crate::exit::Exit;
+use crate::output::{self, Table};
+use crate::provider::local::{LocalOptions, LocalProvider};
+use crate::provider::{self, Provider, ProviderKind};
+use crate::topology_source::load_checked;
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The provider to check; defaults to the one recorded by the last
+    /// `up`, else Multipass.
+    #[arg(long, value_enum)]
+    provider: Option<ProviderKind>,
+    /// Only the nodes of this cluster.
+    #[arg(long, value_name = "CLUSTER")]
+    only: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
+    crate::cli::block_on(doctor_checks(ctx, args))?
+}
+
+async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
+    let home = ctx.home.root();
+    let kind = match args.provider {
+        Some(k) => k,
+        None => provider::recorded(home)?.unwrap_or(ProviderKind::Multipass),
+    };
+    let topology = load_checked(ctx.topology.as_deref())?;
+    let nodes: Vec<String> = topology
+        .nodes()
+        .iter()
+        .filter(|n| args.only.as_deref().is_none_or(|c| n.cluster == c))
+        .map(|n| n.name.clone())
+        .collect();
+    let names: BTreeSet<String> = nodes.iter().cloned().collect();
+    let mut checks = vec![Check::ok("provider", kind.as_str())];
+    let (subnet, others, dhcp) = match kind {
+        ProviderKind::Multipass => {
+            let found = machines::multipass(&names).await;
+            checks.extend(found.checks);
+            (found.subnet, found.others, true)
+        }
+        ProviderKind::Local => {
+            checks.extend(host::local_preconditions());
+            let local = LocalProvider::new(home, LocalOptions::default());
+            match local.list().await {
+                Ok(vms) => checks.push(machines::existing(&vms, &names)),
+                Err(e) => checks.push(Check::warn("machines", e.to_string())),
+            }
+            (None, Vec::new(), false)
+        }
+    };
+    match topology.resolve(subnet) {
+        Ok(resolved) => {
+            checks.extend(network::checks(&resolved, subnet, dhcp, &others));
+            let listen = resolved.host_agent_listen();
+            let ports = [
+                listen,
+                SocketAddr::new(
+                    listen.ip(),
+                    crate::agent_plane::enrol_port_for(listen.port()),
+                ),
+            ];
+            let own_daemon = crate::daemon::lifecycle::PidLock::is_held(home).unwrap_or(false);
+            checks.push(host::ports(&ports, own_daemon));
+        }
+        Err(d) => checks.push(Check::fail(
+            "subnet",
+            format!("the topology cannot be resolved: {d}"),
+        )),
+    }
+    checks.push(host::memory(&topology, &nodes));
+    let disk_dir = match kind {
+        ProviderKind::Local => home.to_path_buf(),
+        ProviderKind::Multipass => multipass_storage(),
+    };
+    checks.push(host::disk(&topology, &nodes, &disk_dir));
+
+    let text = output::render(ctx.output, &checks, || table(&checks))?;
+    print!("{text}");
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    if failed > 0 {
+        return Err(coded(
+            Exit::Precondition,
+            anyhow::anyhow!("{failed} check(s) failed"),
+        ));
+    }
+    Ok(Exit::Ok)
+}
+
+/// Where Multipass keeps instance disks by default.
+fn multipass_storage() -> std::path::PathBuf {
+    if cfg!(target_os = "macos") {
+        "/var/root/Library/Application Support/multipassd".into()
+    } else {
+        "/var/snap/multipass/common".into()
+    }
+}
+
+fn table(checks: &[Check]) -> Table {
+    let mut t = Table::new(["CHECK", "STATUS", "MESSAGE"]);
+    for c in checks {
+        t.row([
+            c.name.clone(),
+            c.status.as_str().to_owned(),
+            c.message.clone(),
+        ]);
+    }
+    t
+}

@@ -1,0 +1,283 @@
+//! What `up` has done, step by step, in `$HOSTCTL_HOME/up-state.json`.
+//!
+//! Rules: every transition is recorded (pending → running → done | failed);
+//! the file is replaced atomically, so a crash leaves the previous or the
+//! next version. A later run trusts a `done` or `running` record only after
+//! the step's postcondition is checked again ([`super::StepJob::satisfied`]):
+//! `running` at start means the last `up` died in that step. Records of
+//! steps not in this run's graph (`up --only` another cluster) are kept.
+//!
+//! Writes go through one writer task that coalesces bursts (sixty nodes
+//! finishing a step together cost one write, not sixty), so persistence
+//! never sits on the graph's critical path; [`StateStore::flush`] makes the
+//! last state durable before `up` exits.
+
+use super::graph::StepId;
+use crate::fsutil::{WriteError, write_atomic};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+use tokio::sync::Notify;
+
+/// The file's name under `$HOSTCTL_HOME`.
+pub const STATE_FILE: &str = "up-state.json";
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// One step's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRecord {
+    pub status: StepStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_time")]
+    pub started_at: Option<SystemTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_time")]
+    pub finished_at: Option<SystemTime>,
+    /// Why it failed, or why it did not run (a dependency failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StepRecord {
+    fn pending() -> StepRecord {
+        StepRecord {
+            status: StepStatus::Pending,
+            started_at: None,
+            finished_at: None,
+            error: None,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpState {
+    pub steps: BTreeMap<StepId, StepRecord>,
+}
+
+/// The state file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid up state ({source}); remove it to start over (machines are checked again, nothing is launched twice)", path.display())]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+impl UpState {
+    /// The recorded state; empty when no `up` ran yet.
+    pub fn load(path: &Path) -> Result<UpState, StateError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
+                path: path.to_owned(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UpState::default()),
+            Err(source) => Err(StateError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    pub fn save(&self, path: &Path) -> Result<(), StateError> {
+        let mut text = serde_json::to_vec_pretty(self).map_err(|source| StateError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        text.push(b'\n');
+        Ok(write_atomic(path, &text, 0o600)?)
+    }
+
+    pub fn status(&self, id: &StepId) -> Option<StepStatus> {
+        self.steps.get(id).map(|r| r.status)
+    }
+}
+
+/// The live state of a run, shared by the executor and the writer task.
+#[derive(Clone)]
+pub struct StateStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    state: Mutex<Snapshot>,
+    dirty: Arc<Notify>,
+    /// One writer at a time: `write_atomic`'s temporary file is per process.
+    writing: Mutex<()>,
+}
+
+struct Snapshot {
+    state: UpState,
+    version: u64,
+    written: u64,
+    last_error: Option<String>,
+}
+
+impl StateStore {
+    /// Loads the file at `path` (or starts empty) and starts the writer
+    /// task on the current runtime.
+    pub fn open(path: &Path) -> Result<StateStore, StateError> {
+        let state = UpState::load(path)?;
+        let store = StateStore {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                state: Mutex::new(Snapshot {
+                    state,
+                    version: 0,
+                    written: 0,
+                    last_error: None,
+                }),
+                dirty: Arc::new(Notify::new()),
+                writing: Mutex::new(()),
+            }),
+        };
+        let weak = Arc::downgrade(&store.inner);
+        let dirty = store.inner.dirty.clone();
+        tokio::spawn(async move {
+            loop {
+                dirty.notified().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let _ = tokio::task::spawn_blocking(move || write_pending(&inner)).await;
+            }
+        });
+        Ok(store)
+    }
+
+    /// A copy of the state as it is now.
+    pub fn snapshot(&self) -> UpState {
+        self.lock().state.clone()
+    }
+
+    /// The record of `id` as a previous run left it (before this run
+    /// touched it).
+    pub fn record(&self, id: &StepId) -> Option<StepRecord> {
+        self.lock().state.steps.get(id).cloned()
+    }
+
+    pub fn set(&self, id: &StepId, status: StepStatus, error: Option<String>) {
+        let mut snap = self.lock();
+        let now = SystemTime::now();
+        let record = snap
+            .state
+            .steps
+            .entry(id.clone())
+            .or_insert_with(StepRecord::pending);
+        match status {
+            StepStatus::Pending => {
+                record.started_at = None;
+                record.finished_at = None;
+            }
+            StepStatus::Running => {
+                record.started_at = Some(now);
+                record.finished_at = None;
+            }
+            StepStatus::Done | StepStatus::Failed => record.finished_at = Some(now),
+        }
+        record.status = status;
+        record.error = error;
+        snap.version += 1;
+        drop(snap);
+        self.inner.dirty.notify_one();
+    }
+
+    /// Writes whatever is not on disk yet, now; reports the last write
+    /// failure of the writer task if the final write also fails.
+    pub fn flush(&self) -> Result<(), StateError> {
+        let inner = &self.inner;
+        let _writing = inner
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (state, version) = {
+            let snap = lock(&inner.state);
+            if snap.written == snap.version && snap.last_error.is_none() {
+                return Ok(());
+            }
+            (snap.state.clone(), snap.version)
+        };
+        state.save(&inner.path)?;
+        let mut snap = lock(&inner.state);
+        snap.written = snap.written.max(version);
+        snap.last_error = None;
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Snapshot> {
+        lock(&self.inner.state)
+    }
+}
+
+/// A poisoned lock only means a step panicked while holding it; the state
+/// itself is a plain value and still consistent.
+fn lock(m: &Mutex<Snapshot>) -> MutexGuard<'_, Snapshot> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write_pending(inner: &Inner) {
+    let _writing = inner
+        .writing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (state, version) = {
+        let snap = lock(&inner.state);
+        if snap.written == snap.version {
+            return;
+        }
+        (snap.state.clone(), snap.version)
+    };
+    let result = state.save(&inner.path);
+    let mut snap = lock(&inner.state);
+    match result {
+        Ok(()) => {
+            snap.written = snap.written.max(version);
+            snap.last_error = None;
+        }
+        Err(e) => {
+            tracing::warn!("recording up state: {e}");
+            snap.last_error = Some(e.to_string());
+        }
+    }
+}
+
+/// RFC 3339-free timestamps: seconds since the epoch as a float, readable
+/// by `jq` and tests without a date library.
+mod opt_time {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    pub fn serialize<S: Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match t.and_then(|t| t.duration_since(UNIX_EPOCH).ok()) {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        let secs: Option<f64> = Option::deserialize(d)?;
+        Ok(secs
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| UNIX_EPOCH + Duration::from_secs_f64(s)))
+    }
+}

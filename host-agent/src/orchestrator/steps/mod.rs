@@ -1,0 +1,112 @@
+//! The real steps of `up` and the graph they form. Each job is thin: it
+//! calls the provider, the daemon's Control client or the node's
+//! Provisioning service, and turns their errors into a [`StepError`] that
+//! names the node and the cause.
+//!
+//! Per node: `render/<node>` → `launch/<node>` → `enrol/<node>` →
+//! `prerequisites/<node>`. Nodes do not wait for each other.
+
+mod enrol;
+mod launch;
+pub mod node_client;
+mod prereq;
+mod render;
+pub mod userdata;
+
+use super::graph::{Graph, GraphError, StepError, StepId};
+use crate::daemon::ControlClient;
+use crate::node_config::{NodeAgentConfig, NodeConfigInput};
+use crate::provider::Provider;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use topology::{NodeRole, Resolved};
+
+/// The step kinds in graph order (the summary's columns).
+pub const KINDS: &[&str] = &["render", "launch", "enrol", "prerequisites"];
+
+/// Everything the steps of one `up` share.
+pub struct UpContext {
+    pub resolved: Resolved,
+    pub provider: Arc<dyn Provider>,
+    pub control: ControlClient,
+    /// The agent-plane CA every node pins.
+    pub ca_pem: String,
+    pub report_interval: u32,
+    pub buffer_capacity: u32,
+    /// `$HOSTCTL_HOME/render`: each node's reviewed user-data and config.
+    pub render_dir: PathBuf,
+    /// The node-agent binary embedded in user-data (loaded once, lazily).
+    pub payload: userdata::PayloadSource,
+    /// Whether the provider boots a real image from user-data (Multipass);
+    /// the local provider takes the agent config directly.
+    pub needs_user_data: bool,
+    /// How long a launched node gets to enrol and report.
+    pub enrol_timeout: Duration,
+    /// Dials a node's Node/Provisioning service with the admin identity.
+    pub nodes: node_client::NodeDialer,
+    /// Optional apt proxy / registry mirror handed to the prerequisites.
+    pub mirrors: prereq::Mirrors,
+}
+
+pub use prereq::Mirrors;
+
+impl UpContext {
+    /// The node agent's configuration for `name`, with `token` or the
+    /// placeholder when rendering for review.
+    fn agent_config(&self, name: &str, token: Option<String>) -> Result<String, StepError> {
+        let node = self
+            .resolved
+            .topology()
+            .node(name)
+            .ok_or_else(|| StepError(format!("{name} is not in the topology")))?;
+        let address = self
+            .resolved
+            .node_ip(name)
+            .ok_or_else(|| StepError(format!("{name} has no resolved address")))?;
+        let layout = self.provider.agent_layout(name);
+        let config = NodeAgentConfig::new(NodeConfigInput {
+            node: name,
+            cluster: &node.cluster,
+            control_plane: node.role == NodeRole::ControlPlane,
+            node_address: address,
+            host_address: self.resolved.host_agent_address(),
+            host_port: self.resolved.host_agent_port(),
+            ca_pem: &self.ca_pem,
+            token,
+            report_interval_seconds: self.report_interval,
+            buffer_capacity: self.buffer_capacity,
+            layout: &layout,
+        });
+        config.to_yaml().map_err(|e| StepError::from_chain(&e))
+    }
+}
+
+/// `up`'s graph for `nodes`.
+pub fn plan(ctx: &Arc<UpContext>, nodes: &[String]) -> Result<Graph, GraphError> {
+    let mut graph = Graph::new();
+    for node in nodes {
+        let id = |kind| StepId::new(kind, node);
+        graph.add(
+            id("render"),
+            vec![],
+            Arc::new(render::Render::new(ctx.clone(), node)),
+        )?;
+        graph.add(
+            id("launch"),
+            vec![id("render")],
+            Arc::new(launch::Launch::new(ctx.clone(), node)),
+        )?;
+        graph.add(
+            id("enrol"),
+            vec![id("launch")],
+            Arc::new(enrol::Enrol::new(ctx.clone(), node)),
+        )?;
+        graph.add(
+            id("prerequisites"),
+            vec![id("enrol")],
+            Arc::new(prereq::Prerequisites::new(ctx.clone(), node)),
+        )?;
+    }
+    Ok(graph)
+}

@@ -1,0 +1,53 @@
+//! Mutual-TLS channels to a node agent's Node/Provisioning service with the
+//! admin identity, the way `hostctl logs` dials: the node's certificate
+//! must carry the address dialled as an IP SAN.
+
+use crate::agent_plane::NODE_SERVICE_PORT;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+/// The TLS material for dialling nodes, read once from the PKI.
+#[derive(Clone)]
+pub struct NodeDialer {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// A node could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the node agent at {addr}: {reason}")]
+pub struct DialError {
+    pub addr: SocketAddr,
+    pub reason: String,
+}
+
+impl NodeDialer {
+    pub fn new(pki: &certs::Pki) -> NodeDialer {
+        let admin = pki.admin_identity();
+        NodeDialer {
+            ca_pem: pki.agent_ca_pem().to_owned(),
+            cert_pem: admin.cert_pem,
+            key_pem: admin.key_pem.expose().to_owned(),
+        }
+    }
+
+    /// A channel to the node's service at `ip`.
+    pub async fn dial(&self, ip: IpAddr) -> Result<Channel, DialError> {
+        let addr = SocketAddr::new(ip, NODE_SERVICE_PORT);
+        let err = |reason: String| DialError { addr, reason };
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+            .domain_name(ip.to_string());
+        Channel::from_shared(format!("https://{addr}"))
+            .map_err(|e| err(e.to_string()))?
+            .tls_config(tls)
+            .map_err(|e| err(e.to_string()))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .map_err(|e| err(crate::orchestrator::StepError::from_chain(&e).0))
+    }
+}

@@ -1,0 +1,53 @@
+//! `render/<node>`: the node's agent config (token placeholder) and its
+//! user-data into `$HOSTCTL_HOME/render/<node>/`, for review, and the size
+//! check before any machine is made. Cheap and idempotent: always re-run.
+
+use super::UpContext;
+use super::userdata::{self, TOKEN_PLACEHOLDER};
+use crate::fsutil::write_atomic;
+use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub struct Render {
+    ctx: Arc<UpContext>,
+    node: String,
+}
+
+impl Render {
+    pub fn new(ctx: Arc<UpContext>, node: &str) -> Render {
+        Render {
+            ctx,
+            node: node.to_owned(),
+        }
+    }
+}
+
+#[async_trait]
+impl StepJob for Render {
+    async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
+        let node = &self.node;
+        let dir = self.ctx.render_dir.join(node);
+        let config = self
+            .ctx
+            .agent_config(node, Some(TOKEN_PLACEHOLDER.to_owned()))?;
+        let write = |name: &str, text: &str| {
+            write_atomic(&dir.join(name), text.as_bytes(), 0o600)
+                .map_err(|e| StepError(format!("{node}: {e}")))
+        };
+        write("node-agent.yaml", &config)?;
+        match self.ctx.payload.get().await {
+            Ok(payload) => {
+                let text = userdata::render(node, &payload, &config)
+                    .map_err(|e| StepError(format!("{node}: {e}")))?;
+                write("user-data", &text)?;
+            }
+            // The local provider needs no user-data; say why there is none.
+            Err(e) if !self.ctx.needs_user_data => {
+                messages.message(step, &format!("no user-data rendered: {e}"));
+            }
+            Err(e) => return Err(StepError(format!("{node}: {e}"))),
+        }
+        Ok(())
+    }
+}
