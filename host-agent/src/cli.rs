@@ -60,6 +60,9 @@ pub enum Command {
     Down(commands::down::Args),
     /// etcd snapshots of the clusters: take, list, restore.
     Etcd(commands::etcd::Args),
+    /// Print admin kubeconfigs minted from the cluster CAs, or merge them
+    /// into $KUBECONFIG / ~/.kube/config (contexts mgmt, app1, app2).
+    Kubeconfig(commands::kubeconfig::Args),
     /// The local provider's per-node supervisor (internal).
     #[command(name = "local-supervise", hide = true)]
     LocalSupervise(commands::supervise::Args),
@@ -127,6 +130,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Up(args) => commands::up::run(ctx, args),
         Command::Down(args) => commands::down::run(ctx, args),
         Command::Etcd(args) => commands::etcd::run(ctx, &args),
+        Command::Kubeconfig(args) => commands::kubeconfig::run(ctx, &args),
         Command::LocalSupervise(args) => commands::supervise::run(args),
     }
 }

@@ -12,6 +12,8 @@
 //! - [`store`]: the daemon's crash-safe report store.
 //! - [`snapshots`]: etcd snapshots on the host (store, sink, node calls).
 //! - [`node_config`]: the node agent's config file as the host renders it.
+//! - [`kube`]: talking to the clusters' API servers (kube-rs): kubeconfigs, readiness, server-side apply.
+//! - [`helm`]: the Helm CLI behind a narrow interface (Cilium).
 //! - [`doctor`]: `hostctl doctor`'s checks (host, provider, network).
 //! - [`orchestrator`]: `up` as a graph of persisted, parallel steps.
 
@@ -24,7 +26,9 @@ pub mod exit;
 pub mod fsutil;
 pub mod home;
 pub mod host;
+pub mod helm;
 pub mod k8s;
+pub mod kube;
 pub mod node_config;
 pub mod orchestrator;
 pub mod output;

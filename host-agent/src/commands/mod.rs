@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod down;
 pub mod etcd;
 pub mod init;
+pub mod kubeconfig;
 pub mod logs;
 pub mod render;
 pub mod status;
