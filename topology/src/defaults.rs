@@ -74,6 +74,7 @@ pub fn default_topology() -> Topology {
             node("app2-cp", "app2", Cp, 30, 3, 30),
             node("app2-worker-0", "app2", Worker, 31, 4, 40),
         ],
+        mirrors: None,
     }
 }
 

@@ -115,6 +115,22 @@ fn write_document(out: &mut String, t: &Topology, header: &str) -> std::fmt::Res
         writeln!(out, "    memory: {}", n.memory)?;
         writeln!(out, "    disk: {}", n.disk)?;
     }
+    if let Some(m) = &t.mirrors {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "# Caches on the host the nodes use for packages and images."
+        )?;
+        writeln!(out, "mirrors:")?;
+        for (key, url) in [
+            ("aptProxy", &m.apt_proxy),
+            ("registryMirror", &m.registry_mirror),
+        ] {
+            if let Some(url) = url {
+                writeln!(out, "  {key}: {}", scalar(url.as_str()))?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ mod defaults;
 mod diagnostic;
 mod emit;
 mod load;
+mod mirror;
 mod model;
 mod report;
 mod resolve;
@@ -31,6 +32,7 @@ pub use defaults::{
 };
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use load::{Loaded, load_file, parse};
+pub use mirror::{MirrorUrl, MirrorUrlError, Mirrors};
 pub use model::{
     API_VERSION, Addressing, Cluster, ClusterRole, HostAgent, KIND, Network, Node, NodeRole, Pool,
     Topology,

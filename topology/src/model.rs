@@ -30,6 +30,8 @@ pub struct Topology {
     pub clusters: Vec<Cluster>,
     /// Every VM of every cluster (names are global: they are VM names).
     pub nodes: Vec<Node>,
+    /// Package and image caches on the host, if any (none by default).
+    pub mirrors: Option<crate::mirror::Mirrors>,
 }
 
 /// The node network as declared.

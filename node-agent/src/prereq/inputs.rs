@@ -9,8 +9,9 @@ use super::PrereqError;
 /// What the steps are asked to put in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inputs {
-    /// Kubernetes `major.minor.patch`.
-    pub version: (u32, u32, u32),
+    /// Kubernetes `major.minor` and the patch, if one was asked for
+    /// (`v1.35` means the newest patch of the minor).
+    pub version: (u32, u32, Option<u32>),
     /// HTTP(S) proxy apt uses, if any.
     pub apt_proxy: Option<String>,
     /// Registry mirror containerd uses for docker.io and registry.k8s.io.
@@ -42,38 +43,45 @@ impl Inputs {
         format!("{}Release.key", self.repository())
     }
 
-    /// The upstream version without the package revision, e.g. `1.35.0`.
-    pub fn upstream(&self) -> String {
-        let (a, b, c) = self.version;
-        format!("{a}.{b}.{c}")
+    /// What an installed package version starts with: `1.35.0-` (any
+    /// revision of that patch) or `1.35.` (any patch of the minor).
+    pub fn installed_prefix(&self) -> String {
+        match self.version {
+            (a, b, Some(c)) => format!("{a}.{b}.{c}-"),
+            (a, b, None) => format!("{a}.{b}."),
+        }
     }
 
     /// apt's version pattern: pkgs.k8s.io versions are `1.35.0-1.1`, and the
     /// revision after `-` is the repository's business, so it is globbed.
     pub fn package_pin(&self) -> String {
-        format!("{}-*", self.upstream())
+        format!("{}*", self.installed_prefix())
     }
 }
 
-fn parse_version(text: &str) -> Result<(u32, u32, u32), PrereqError> {
+fn parse_version(text: &str) -> Result<(u32, u32, Option<u32>), PrereqError> {
     let bad = || {
         PrereqError::InvalidRequest(format!(
-            "kubernetes_version {text:?} must look like v1.35.0"
+            "kubernetes_version {text:?} must look like v1.35.0 or v1.35"
         ))
     };
     let mut parts = text.strip_prefix('v').unwrap_or(text).split('.');
     let mut next = || {
         parts
             .next()
+            .or(Some(""))
             .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
             .and_then(|p| p.parse::<u32>().ok())
             .ok_or_else(bad)
     };
-    let version = (next()?, next()?, next()?);
-    if parts.next().is_some() {
+    let (major, minor) = (next()?, next()?);
+    let patch = next().ok();
+    let rest: Vec<&str> = parts.collect();
+    // "v1.35." or "v1.35.x" is neither form; "v1.35.0.1" has too many parts.
+    if !rest.is_empty() || (patch.is_none() && text.matches('.').count() > 1) {
         return Err(bad());
     }
-    Ok(version)
+    Ok((major, minor, patch))
 }
 
 /// An empty string means "none". URLs end up inside apt and containerd
@@ -119,13 +127,16 @@ mod tests {
         );
         assert_eq!(i.package_pin(), "1.35.2-*");
         assert_eq!(i.apt_proxy, None);
+        let minor_only = Inputs::from_request(&req("v1.35", ""))?;
+        assert_eq!(minor_only.package_pin(), "1.35.*");
         Ok(())
     }
 
     #[test]
     fn bad_fields_are_named() {
         for (v, p, field) in [
-            ("1.35", "", "kubernetes_version"),
+            ("1", "", "kubernetes_version"),
+            ("v1.35.0.1", "", "kubernetes_version"),
             ("v1.35.x", "", "kubernetes_version"),
             ("v1.35.0", "ftp://x", "apt_proxy"),
             ("v1.35.0", "http://", "apt_proxy"),

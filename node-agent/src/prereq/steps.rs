@@ -129,7 +129,7 @@ impl Step {
                     && files::read(root, files::KEYRING)?.is_some_and(|k| !k.is_empty())
             }
             Step::KubernetesPackages => {
-                let prefix = format!("{}-", ctx.inputs.upstream());
+                let prefix = ctx.inputs.installed_prefix();
                 let mut argv = vec!["dpkg-query", "-W", "-f=${Package} ${Version} ${Status}\\n"];
                 argv.extend(KUBE_PACKAGES);
                 query_says(ctx, &argv, |out| {

@@ -7,6 +7,7 @@
 //! "without a control plane" because its control-plane node had a typo).
 
 use crate::defaults::DEFAULT_HOST_AGENT;
+use crate::mirror::{MirrorUrl, Mirrors};
 use crate::model::{
     API_VERSION, Addressing, Cluster, ClusterRole, HostAgent, KIND, Network, Node, NodeRole, Pool,
     Topology,
@@ -26,7 +27,9 @@ const TOP_KEYS: &[&str] = &[
     "hostAgent",
     "clusters",
     "nodes",
+    "mirrors",
 ];
+const MIRROR_KEYS: &[&str] = &["aptProxy", "registryMirror"];
 const NETWORK_KEYS: &[&str] = &["cidr", "addressing"];
 const HOST_AGENT_KEYS: &[&str] = &["address", "port", "listen"];
 const CLUSTER_KEYS: &[&str] = &[
@@ -66,6 +69,8 @@ fn example(path: &str, key: &str) -> &'static str {
         "cpus" => "2",
         "memory" => "4GiB",
         "disk" => "40GiB",
+        "aptProxy" => "http://192.168.64.1:8081",
+        "registryMirror" => "https://192.168.64.1:8443",
         _ => "...",
     }
 }
@@ -122,11 +127,32 @@ impl Decoder<'_, '_> {
         };
         let clusters = self.list(&f, "clusters", |d, n, p| d.cluster(n, p));
         let nodes = self.list(&f, "nodes", |d, n, p| d.node(n, p));
+        let mirrors = match f.get("mirrors") {
+            Some(n) => self.mirrors(n).map(Some),
+            None => Some(None),
+        };
         Some(Topology {
             network: network?,
             host_agent: host_agent?,
             clusters: clusters?,
             nodes: nodes?,
+            mirrors: mirrors?,
+        })
+    }
+
+    fn mirrors(&mut self, node: &tree::Node) -> Option<Mirrors> {
+        let f = self.mapping(node, "mirrors", MIRROR_KEYS, "the mirrors")?;
+        let mut url = |key: &str| match f.get(key) {
+            Some(n) => self
+                .parsed::<MirrorUrl>(n, &join(&f.path, key), "an http:// or https:// URL")
+                .map(Some),
+            None => Some(None),
+        };
+        let apt_proxy = url("aptProxy");
+        let registry_mirror = url("registryMirror");
+        Some(Mirrors {
+            apt_proxy: apt_proxy?,
+            registry_mirror: registry_mirror?,
         })
     }
 
