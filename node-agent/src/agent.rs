@@ -25,6 +25,10 @@ use crate::etcd::schedule::{self, Schedule};
 use crate::etcd::service::EtcdService;
 use crate::etcd::snapshot::Taker;
 use crate::identity::{self, NodeIdentity};
+use crate::kubeadm::health::NodeHealth;
+use crate::kubeadm::ops::Operations;
+use crate::kubeadm::runner::Cli;
+use crate::kubeadm::service::KubeadmService;
 use crate::logs::LogSource;
 use crate::logs::file::FileSource;
 use crate::logs::journald::JournaldSource;
@@ -72,9 +76,19 @@ pub struct Started {
     config: Config,
     identity: NodeIdentity,
     listener: TcpListener,
+    endpoints: Endpoints,
 }
 
 impl Started {
+    /// Probes the local health endpoints (kubelet, API server, etcd) at
+    /// `endpoints` instead of kubeadm's defaults — for tests that stand in
+    /// for them; reports and the `Kubeadm` service's "already done" answers
+    /// both use them.
+    pub fn with_endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+
     /// The Node service's address (useful when `listen` has port 0).
     pub fn node_addr(&self) -> Result<SocketAddr, std::io::Error> {
         self.listener.local_addr()
@@ -91,13 +105,11 @@ impl Started {
             config,
             identity,
             listener,
+            endpoints,
         } = self;
         let instance = scheduler::new_instance_id();
-        let collector = SharedCollector::new(Collector::new(
-            &config,
-            Arc::new(SystemRunner),
-            Endpoints::default(),
-        )?);
+        let collector =
+            SharedCollector::new(Collector::new(&config, Arc::new(SystemRunner), endpoints)?);
         let outbox = Outbox::new(config.buffer_capacity);
         let endpoint = sender::host_endpoint(
             &config.host.endpoint,
@@ -111,12 +123,14 @@ impl Started {
             node: config.node.clone(),
             cluster: config.cluster.clone(),
         };
+        let commands = runner::for_config(config.command_runner, &config.root);
         let provisioning = ProvisioningService::new(Prerequisites {
             root: config.root.clone(),
             state_dir: config.state_dir.clone(),
-            runner: runner::for_config(config.command_runner, &config.root),
+            runner: commands.clone(),
             meta: meta.clone(),
         });
+        let kubeadm = kubeadm_service(&config, endpoints, logs.clone(), commands, meta.clone());
         let service = NodeService::new(meta, collector.clone(), instance.clone(), logs);
         let etcd = etcd_service(&config);
         let schedule = etcd_schedule(&config, endpoint.clone());
@@ -130,7 +144,7 @@ impl Started {
             "node agent running"
         );
         tokio::select! {
-            r = service::serve(listener, tls, service, etcd, provisioning) => r?,
+            r = service::serve(listener, tls, service, etcd, provisioning, kubeadm) => r?,
             () = schedule => {}
             () = scheduler::run(collector, outbox.clone(), interval, instance.clone()) => {}
             () = sender::run(endpoint, outbox, instance, Backoff::standard()) => {}
@@ -138,6 +152,30 @@ impl Started {
         }
         Ok(())
     }
+}
+
+/// The Kubeadm service: kubeadm through the agent's command runner, health
+/// from the same probes as reports, the kubelet journal from `logs`.
+fn kubeadm_service(
+    config: &Config,
+    endpoints: Endpoints,
+    logs: Arc<dyn LogSource>,
+    commands: Arc<dyn runner::Runner>,
+    meta: NodeMeta,
+) -> KubeadmService {
+    let settings = &config.kubeadm;
+    KubeadmService::new(Operations {
+        root: config.root.clone(),
+        kubeadm: Arc::new(Cli::new(settings.binary.clone(), commands)),
+        health: NodeHealth {
+            root: config.root.clone(),
+            endpoints,
+            logs,
+        },
+        meta,
+        join_attempts: settings.join_attempts,
+        join_retry_delay: std::time::Duration::from_millis(settings.join_retry_delay_millis),
+    })
 }
 
 /// The Etcd service, restoring through kubelet and containerd.
@@ -204,5 +242,6 @@ pub async fn start(mut config: Config) -> Result<Started, AgentError> {
         config,
         identity,
         listener,
+        endpoints: Endpoints::default(),
     })
 }

@@ -60,6 +60,9 @@ pub struct Config {
     /// on the developer's machine.
     #[serde(default)]
     pub command_runner: crate::prereq::CommandRunnerKind,
+    /// The kubeadm binary and join retry policy (`Kubeadm` service).
+    #[serde(default)]
+    pub kubeadm: crate::kubeadm::KubeadmSettings,
 }
 
 /// The host's two endpoints and the name its certificate must carry.

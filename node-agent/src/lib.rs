@@ -13,6 +13,7 @@ pub mod enrol;
 pub mod errchain;
 pub mod etcd;
 pub mod identity;
+pub mod kubeadm;
 pub mod logs;
 pub mod prereq;
 pub mod report;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use certs::{ROLE_ADMIN, ROLE_HOST};
 use proto::v1::etcd_server::EtcdServer;
+use proto::v1::kubeadm_server::KubeadmServer;
 use proto::v1::node_server::{Node, NodeServer};
 use proto::v1::provisioning_server::ProvisioningServer;
 use proto::v1::{
@@ -22,6 +23,7 @@ use tonic::transport::{Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
 use crate::etcd::service::EtcdService;
+use crate::kubeadm::service::KubeadmService;
 use crate::logs::{LogError, LogQuery, LogReceiver, LogSource};
 use crate::prereq::service::ProvisioningService;
 use crate::report::SharedCollector;
@@ -204,14 +206,16 @@ async fn forward(
     }
 }
 
-/// Serves the Node, Etcd and Provisioning services on `listener`; stops
-/// when the future is dropped. All are authorised by [`authorise`].
+/// Serves the Node, Etcd, Provisioning and Kubeadm services on
+/// `listener`; stops when the future is dropped. All are authorised by
+/// [`authorise`].
 pub async fn serve(
     listener: TcpListener,
     tls: ServerTlsConfig,
     service: NodeService,
     etcd: EtcdService,
     provisioning: ProvisioningService,
+    kubeadm: KubeadmService,
 ) -> Result<(), tonic::transport::Error> {
     Server::builder()
         .tls_config(tls)?
@@ -221,6 +225,7 @@ pub async fn serve(
             provisioning,
             authorise,
         ))
+        .add_service(KubeadmServer::with_interceptor(kubeadm, authorise))
         .serve_with_incoming(TcpListenerStream::new(listener))
         .await
 }

@@ -151,7 +151,9 @@ impl Checks {
         }
     }
 
-    fn kubelet_healthz(&self) -> Check {
+    /// kubelet's `/healthz` (also how `Kubeadm.Join` tells a joined,
+    /// healthy node from one a failed join left behind).
+    pub fn kubelet_healthz(&self) -> Check {
         const NAME: &str = "kubelet-healthz";
         if !self.path("/usr/bin/kubelet").exists() {
             return check(
@@ -170,7 +172,9 @@ impl Checks {
         http_check(NAME, self.endpoints.kubelet, "/healthz", None, |_| true)
     }
 
-    fn apiserver_readyz(&self) -> Check {
+    /// The API server's `/readyz` (also how `Kubeadm.Init` tells an
+    /// initialised, healthy control plane from a half-initialised one).
+    pub fn apiserver_readyz(&self) -> Check {
         const NAME: &str = "apiserver-readyz";
         if !self.path("/etc/kubernetes/admin.conf").exists() {
             return check(NAME, CheckStatus::NotApplicable, "not initialised yet");

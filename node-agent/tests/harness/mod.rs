@@ -318,6 +318,7 @@ pub fn node_config(
         etcd: Default::default(),
         // Tests never run apt, modprobe or systemctl on the test machine.
         command_runner: node_agent::prereq::CommandRunnerKind::Record,
+        kubeadm: Default::default(),
     }
 }
 

@@ -1,0 +1,133 @@
+//! `kubeadm init`, `join` and `reset` on the node, driven by the host over
+//! mutual TLS (`Kubeadm` service) instead of cloud-init's `runcmd`, so the
+//! CA set never travels in user-data and every phase is reported.
+//!
+//! - [`output`]: phase markers → progress, the output's tail, failure
+//!   classes (with the kubeadm sources they follow).
+//! - [`runner`]: the narrow [`Kubeadm`](runner::Kubeadm) interface and the
+//!   real CLI behind it.
+//! - [`pki`]: placing the host's files and the rendered configuration.
+//! - [`health`]: "already initialised/joined and healthy?" and the kubelet
+//!   journal's tail.
+//! - [`ops`]: init, join (with retries by class) and reset as progress
+//!   streams.
+//! - [`service`]: the gRPC service (one kubeadm operation at a time).
+
+pub mod health;
+pub mod ops;
+pub mod output;
+pub mod pki;
+pub mod runner;
+pub mod service;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The `kubeadm:` section of the agent configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubeadmSettings {
+    /// The kubeadm program: a name looked up on PATH or a path.
+    #[serde(default = "default_binary")]
+    pub binary: PathBuf,
+    /// Attempts of `kubeadm join` before giving up on a retryable failure.
+    #[serde(default = "default_attempts")]
+    pub join_attempts: u32,
+    /// Base delay between join attempts (doubling, jittered, at most 60 s).
+    #[serde(default = "default_retry_delay")]
+    pub join_retry_delay_millis: u64,
+}
+
+impl Default for KubeadmSettings {
+    fn default() -> Self {
+        KubeadmSettings {
+            binary: default_binary(),
+            join_attempts: default_attempts(),
+            join_retry_delay_millis: default_retry_delay(),
+        }
+    }
+}
+
+fn default_binary() -> PathBuf {
+    PathBuf::from("kubeadm")
+}
+
+/// CABPK's retry script tries each join phase 5 times.
+fn default_attempts() -> u32 {
+    5
+}
+
+/// CABPK's retry script sleeps 15 s between attempts.
+fn default_retry_delay() -> u64 {
+    15_000
+}
+
+/// Why a kubeadm operation could not be carried out. A kubeadm run that
+/// fails is not an error of this type until the operation gives up: see
+/// [`ops`].
+#[derive(Debug, thiserror::Error)]
+pub enum KubeadmError {
+    /// A `PlacedFile` path is outside what the node accepts.
+    #[error("refused file path {path:?}: {reason}")]
+    BadPath { path: String, reason: String },
+    /// The request is unusable (e.g. an empty configuration).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The node is initialised or joined but unhealthy; kubeadm would fail
+    /// on the files it left, so the host must decide to reset it.
+    #[error("{0}")]
+    Unhealthy(String),
+    /// kubeadm exited unsuccessfully and the operation gave up.
+    #[error("kubeadm {command} failed ({class}) with exit status {status}")]
+    Failed {
+        command: &'static str,
+        class: String,
+        status: i32,
+        /// Output tail and kubelet journal tail.
+        detail: String,
+    },
+    /// kubeadm could not be started.
+    #[error(transparent)]
+    Runner(#[from] crate::prereq::PrereqError),
+    /// A file under the node's root could not be read or written.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The atomic write helper failed.
+    #[error(transparent)]
+    Write(#[from] crate::state::StateError),
+}
+
+impl KubeadmError {
+    /// A closure mapping an I/O error on `path` to [`KubeadmError::Io`].
+    pub fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        move |source| KubeadmError::Io { what, path, source }
+    }
+
+    /// The API error code: what kind of remedy the caller should look for.
+    pub fn code(&self) -> proto::v1::ErrorCode {
+        use proto::v1::ErrorCode;
+        match self {
+            KubeadmError::BadPath { .. } | KubeadmError::InvalidRequest(_) => {
+                ErrorCode::InvalidArgument
+            }
+            KubeadmError::Unhealthy(_) => ErrorCode::FailedPrecondition,
+            KubeadmError::Failed { .. } | KubeadmError::Runner(_) => ErrorCode::CommandFailed,
+            KubeadmError::Io { .. } | KubeadmError::Write(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Supporting output for `Error.detail`.
+    pub fn detail(&self) -> String {
+        match self {
+            KubeadmError::Failed { detail, .. } => detail.clone(),
+            _ => String::new(),
+        }
+    }
+}
