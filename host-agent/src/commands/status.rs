@@ -13,10 +13,17 @@
 //!       "disk_root" ({ "total_bytes", "available_bytes" }|null),
 //!       "failing_checks" ([string]), "nearest_cert_expiry" (RFC 3339|null),
 //!       "nearest_cert_path" (string|null), "reports_stored", "reports_dropped" (int),
-//!       "agent_version" (string|null), "addresses" ([string]) } ] } ] }
+//!       "agent_version" (string|null), "addresses" ([string]) } ],
+//!     "snapshot": { "latest" (file name|null), "taken_at" (RFC 3339|null),
+//!       "age_seconds" (int|null), "rpo_seconds" (int: 86400),
+//!       "rpo_breach" (bool) }|null } ] }
 //! ```
 //! Clusters are sorted by name; a node that reported but is not in the
-//! daemon's topology is listed under the cluster name `""`.
+//! daemon's topology is listed under the cluster name `""` (its `snapshot`
+//! is `null`). `snapshot` (added with etcd snapshots) judges the newest
+//! snapshot in `$HOSTCTL_HOME/snapshots/<cluster>/` against the RPO
+//! ([`crate::snapshots::rpo`]): a breach when it is older than 24 h, or when
+//! there is none although the cluster's control plane has reported.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -28,6 +35,8 @@ use crate::cli::{Context, coded};
 use crate::daemon::ensure_running;
 use crate::exit::Exit;
 use crate::output::{OutputFormat, Table, render};
+use crate::snapshots::SnapshotStore;
+use crate::snapshots::rpo::{self, SnapshotHealth};
 
 /// How often `--watch` refreshes.
 const WATCH_EVERY: Duration = Duration::from_secs(2);
@@ -58,7 +67,13 @@ pub struct DaemonView {
 pub struct ClusterView {
     pub name: String,
     pub nodes: Vec<NodeView>,
+    /// Filled by [`with_snapshots`]; `None` for nodes outside the topology.
+    pub snapshot: Option<SnapshotHealth>,
 }
+
+/// The check only control-plane agents run: its presence in a node's last
+/// report says the cluster's control plane (and so etcd) exists.
+const CONTROL_PLANE_CHECK: &str = "etcd-health";
 
 #[derive(Debug, Serialize)]
 pub struct NodeView {
@@ -161,8 +176,53 @@ pub fn view(
         },
         clusters: clusters
             .into_iter()
-            .map(|(name, nodes)| ClusterView { name, nodes })
+            .map(|(name, nodes)| ClusterView {
+                name,
+                nodes,
+                snapshot: None,
+            })
             .collect(),
+    }
+}
+
+/// Adds each cluster's newest snapshot in `store` against the RPO. A
+/// cluster whose snapshots cannot be listed is left without (and says so in
+/// the debug log): status must not fail over it.
+pub fn with_snapshots(
+    mut v: StatusView,
+    status: &StatusResponse,
+    store: &SnapshotStore,
+    now: SystemTime,
+) -> StatusView {
+    for c in v.clusters.iter_mut().filter(|c| !c.name.is_empty()) {
+        let control_plane_reported = status.nodes.iter().any(|n| {
+            n.meta.as_ref().is_some_and(|m| m.cluster == c.name)
+                && n.last_report
+                    .as_ref()
+                    .is_some_and(|r| r.checks.iter().any(|k| k.name == CONTROL_PLANE_CHECK))
+        });
+        match store.list(&c.name) {
+            Ok(list) => c.snapshot = Some(rpo::assess(list.last(), control_plane_reported, now)),
+            Err(e) => tracing::debug!("listing snapshots of {}: {e}", c.name),
+        }
+    }
+    v
+}
+
+/// The SNAPSHOT cell: the newest snapshot's age, flagged on an RPO breach.
+fn snapshot_cell(s: Option<&SnapshotHealth>) -> String {
+    let Some(s) = s else {
+        return "-".to_owned();
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let when = s
+        .age_seconds
+        .map(|a| age(a as f64))
+        .unwrap_or_else(|| "none".to_owned());
+    if s.rpo_breach {
+        format!("{when},RPO-BREACH")
+    } else {
+        when
     }
 }
 
@@ -212,9 +272,10 @@ pub fn table(v: &StatusView) -> Table {
         "DISK /",
         "FAILING",
         "CERT EXPIRY",
+        "SNAPSHOT",
     ]);
     for c in &v.clusters {
-        for n in &c.nodes {
+        for (i, n) in c.nodes.iter().enumerate() {
             let memory = match (n.memory_used_bytes, n.memory_total_bytes) {
                 (Some(u), Some(t)) => format!("{:.1}/{:.1}Gi", gib(u), gib(t)),
                 _ => "-".to_owned(),
@@ -250,6 +311,12 @@ pub fn table(v: &StatusView) -> Table {
                     .as_deref()
                     .map(|e| e.get(..10).unwrap_or(e).to_owned())
                     .unwrap_or_else(|| "-".to_owned()),
+                // Per cluster: on its first row only.
+                if i == 0 {
+                    snapshot_cell(c.snapshot.as_ref())
+                } else {
+                    String::new()
+                },
             ]);
         }
     }
@@ -282,7 +349,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             .map_err(|e| coded(Exit::Precondition, e))?;
         loop {
             let status = client.status().await?;
-            let v = view(&status, &vm_states(ctx).await, SystemTime::now());
+            let now = SystemTime::now();
+            let v = view(&status, &vm_states(ctx).await, now);
+            let v = with_snapshots(v, &status, &SnapshotStore::new(ctx.home.root()), now);
             let text = render(ctx.output, &v, || table(&v))?;
             if args.watch && ctx.output == OutputFormat::Table {
                 print!("\x1b[2J\x1b[H");
@@ -294,4 +363,106 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             tokio::time::sleep(WATCH_EVERY).await;
         }
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::v1::{Check, HealthReport, NodeMeta};
+    use std::time::UNIX_EPOCH;
+
+    /// A control-plane node of app1 that reported (it runs `etcd-health`).
+    fn reported_control_plane() -> StatusResponse {
+        StatusResponse {
+            nodes: vec![NodeStatus {
+                meta: Some(NodeMeta {
+                    node: "app1-cp".into(),
+                    cluster: "app1".into(),
+                }),
+                connected: true,
+                last_report: Some(HealthReport {
+                    checks: vec![Check {
+                        name: CONTROL_PLANE_CHECK.into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    /// Stores a snapshot's metadata and file as the store would.
+    fn store_snapshot(store: &SnapshotStore, taken: SystemTime) {
+        let unix = taken.duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let file = proto::snapshot::file_name(taken, 9);
+        let dir = store.cluster_dir("app1").unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let info = crate::snapshots::SnapshotInfo {
+            cluster: "app1".into(),
+            file: file.clone(),
+            node: "app1-cp".into(),
+            revision: 9,
+            revision_exact: true,
+            etcd_version: "3.5.21".into(),
+            taken_at: proto::snapshot::utc_stamp(unix),
+            taken_at_unix: unix as i64,
+            sha256: "00".repeat(32),
+            size: 32,
+            origin: "scheduled".into(),
+        };
+        std::fs::write(dir.join(&file), b"db").unwrap();
+        std::fs::write(
+            dir.join(&file).with_extension("json"),
+            serde_json::to_vec(&info).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn status_with(store: &SnapshotStore, now: SystemTime) -> (StatusView, serde_json::Value) {
+        let status = reported_control_plane();
+        let v = with_snapshots(view(&status, &BTreeMap::new(), now), &status, store, now);
+        let json = serde_json::to_value(&v).unwrap();
+        (v, json)
+    }
+
+    #[test]
+    fn an_old_snapshot_is_an_rpo_breach_in_table_and_json() {
+        let home = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(home.path());
+        let now = SystemTime::now();
+        store_snapshot(&store, now - Duration::from_secs(3 * 86_400));
+        let (v, json) = status_with(&store, now);
+        let s = &json["clusters"][0]["snapshot"];
+        assert_eq!(s["rpo_breach"], true, "{json:#}");
+        assert_eq!(s["rpo_seconds"], 86_400);
+        assert_eq!(s["age_seconds"], 3 * 86_400);
+        assert!(
+            s["latest"]
+                .as_str()
+                .is_some_and(|f| f.ends_with("-rev9.db"))
+        );
+        let text = table(&v).to_string();
+        assert!(text.contains("SNAPSHOT"), "{text}");
+        assert!(text.contains("3d,RPO-BREACH"), "{text}");
+    }
+
+    #[test]
+    fn a_fresh_snapshot_is_not_a_breach_and_none_is() {
+        let home = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(home.path());
+        let now = SystemTime::now();
+        let (v, json) = status_with(&store, now);
+        assert_eq!(json["clusters"][0]["snapshot"]["rpo_breach"], true);
+        assert!(json["clusters"][0]["snapshot"]["latest"].is_null());
+        assert!(table(&v).to_string().contains("none,RPO-BREACH"));
+
+        store_snapshot(&store, now - Duration::from_secs(2 * 3600));
+        let (v, json) = status_with(&store, now);
+        assert_eq!(json["clusters"][0]["snapshot"]["rpo_breach"], false);
+        let text = table(&v).to_string();
+        assert!(!text.contains("RPO-BREACH"), "{text}");
+        assert!(text.contains("2h"), "{text}");
+    }
 }

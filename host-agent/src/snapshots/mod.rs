@@ -5,9 +5,11 @@
 //!   by one) into the store, verified as it streams.
 //! - [`sink`]: the daemon's `SnapshotSink` service for scheduled uploads.
 //! - [`node`]: the CLI's calls to a node's `Etcd` service (snapshot, restore).
+//! - [`rpo`]: the newest snapshot's age against the recovery-point objective.
 
 pub mod node;
 pub mod receive;
+pub mod rpo;
 pub mod sink;
 pub mod store;
 
