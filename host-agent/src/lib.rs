@@ -15,6 +15,7 @@
 //! - [`kube`]: talking to the clusters' API servers (kube-rs): kubeconfigs, readiness, server-side apply.
 //! - [`helm`]: the Helm CLI behind a narrow interface (Cilium).
 //! - [`doctor`]: `hostctl doctor`'s checks (host, provider, network).
+//! - [`telemetry`]: tracing of `up` (one trace, node spans via the daemon).
 //! - [`orchestrator`]: `up` as a graph of persisted, parallel steps.
 
 pub mod agent_plane;
@@ -24,9 +25,9 @@ pub mod daemon;
 pub mod doctor;
 pub mod exit;
 pub mod fsutil;
+pub mod helm;
 pub mod home;
 pub mod host;
-pub mod helm;
 pub mod k8s;
 pub mod kube;
 pub mod node_config;
@@ -36,4 +37,5 @@ pub mod pki;
 pub mod provider;
 pub mod snapshots;
 pub mod store;
+pub mod telemetry;
 pub mod topology_source;

@@ -47,11 +47,27 @@ pub struct Args {
     /// user-data otherwise); default: beside `hostctl`.
     #[arg(long, value_name = "PATH", env = provider::local::NODE_AGENT_ENV)]
     node_agent_bin: Option<PathBuf>,
+    /// Also write this run's trace (host and node spans) to FILE as OTLP
+    /// JSON; export to a collector follows OTEL_EXPORTER_OTLP_ENDPOINT.
+    #[arg(long, value_name = "FILE")]
+    trace_file: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    crate::cli::block_on(up(ctx, args))?
+    crate::cli::block_on(async {
+        // --- tracing (docs/tracing.md): one trace per run ---
+        use tracing::Instrument as _;
+        let table = ctx.output == OutputFormat::Table;
+        let trace = crate::telemetry::UpTrace::start(
+            daemon::config::socket_path(ctx.home.root()),
+            args.trace_file.clone(),
+            table,
+        );
+        let result = up(ctx, args).instrument(trace.root()).await;
+        trace.finish(&result).await;
+        result
+    })?
 }
 
 async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
@@ -126,6 +142,10 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     let store = StateStore::open(&home.join(STATE_FILE))?;
     let observer: Arc<dyn crate::orchestrator::Observer> =
         Arc::from(progress::for_output(ctx.output == OutputFormat::Table));
+    // --- tracing: step spans carry node, cluster, provider, version ---
+    let observer: Arc<dyn crate::orchestrator::Observer> = Arc::new(
+        crate::telemetry::TracedObserver::new(observer, &up.resolved, up.provider.name()),
+    );
     let executor = Executor {
         store: store.clone(),
         observer: observer.clone(),

@@ -29,10 +29,15 @@ pub const HOST_REPORT: &str = "/hostctl.agent.v1.Host/Report";
 /// [`crate::snapshots::sink`]).
 pub const HOST_UPLOAD_SNAPSHOT: &str = "/hostctl.agent.v1.SnapshotSink/UploadSnapshot";
 
+/// OTLP `TraceService.Export`: node agents relay their spans through the
+/// host (docs/tracing.md).
+pub const OTLP_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
 /// The method → allowed-roles table (full gRPC paths).
 const POLICY: &[(&str, &[&str])] = &[
     (HOST_REPORT, &[ROLE_NODE]),
     (HOST_UPLOAD_SNAPSHOT, &[ROLE_NODE]),
+    (OTLP_EXPORT, &[ROLE_NODE]),
 ];
 
 /// Roles allowed for any method not in [`POLICY`].
@@ -121,6 +126,17 @@ mod tests {
     fn report_path_matches_the_generated_service_name() {
         let expected = format!("/{}/Report", proto::v1::host_server::SERVICE_NAME);
         assert_eq!(HOST_REPORT, expected);
+    }
+
+    #[test]
+    fn only_nodes_may_relay_spans() {
+        let expected = format!(
+            "/{}/Export",
+            ::telemetry::otlp::trace_service_server::SERVICE_NAME
+        );
+        assert_eq!(OTLP_EXPORT, expected);
+        assert!(check(&caller(&[ROLE_NODE]), OTLP_EXPORT).is_ok());
+        assert!(check(&caller(&[ROLE_ADMIN]), OTLP_EXPORT).is_err());
     }
 
     #[test]

@@ -116,6 +116,18 @@ impl ControlClient {
             .map(|r| r.into_inner().reports)
             .map_err(call("History"))
     }
+
+    /// Removes and returns the spans node agents relayed for `trace_id`
+    /// (protobuf-encoded OTLP; see [`::telemetry::relay::decode`]).
+    pub async fn take_trace(&mut self, trace_id: &[u8]) -> Result<Vec<u8>, ClientError> {
+        self.inner
+            .take_trace(proto::v1::TakeTraceRequest {
+                trace_id: trace_id.to_vec(),
+            })
+            .await
+            .map(|r| r.into_inner().otlp_request)
+            .map_err(call("TakeTrace"))
+    }
 }
 
 fn call(name: &'static str) -> impl FnOnce(tonic::Status) -> ClientError {

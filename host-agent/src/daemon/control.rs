@@ -165,4 +165,15 @@ impl Control for ControlService {
             reports,
         }))
     }
+
+    async fn take_trace(
+        &self,
+        req: Request<proto::v1::TakeTraceRequest>,
+    ) -> Result<Response<proto::v1::TakeTraceResponse>, Status> {
+        let spans = self.shared.traces.take(&req.into_inner().trace_id);
+        Ok(Response::new(proto::v1::TakeTraceResponse {
+            spans: ::telemetry::relay::span_count(&spans) as u64,
+            otlp_request: ::telemetry::relay::encode(spans),
+        }))
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! One process per `$HOSTCTL_HOME` serves three listeners:
 //! - the **Host** service (node reports) on mutual TLS, `listen:port`
-//!   (default 7443);
+//!   (default 7443), with the nodes' OTLP span relay ([`traces`]);
 //! - the **Enrolment** service on server-authenticated TLS,
 //!   `listen:port+1` (default 7444; see [`crate::agent_plane`]);
 //! - the **Control** service for the CLI on `$HOSTCTL_HOME/daemon.sock`
@@ -31,6 +31,7 @@ pub mod staleness;
 pub mod state;
 pub mod tls;
 pub mod topology;
+pub mod traces;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -195,6 +196,7 @@ impl Daemon {
             connections: Connections::default(),
             shutdown,
             config,
+            traces: ::telemetry::relay::SpanBuffer::default(),
         });
 
         let stop = |s: Arc<Shared>| async move { s.shutdown_requested().await };
@@ -203,6 +205,7 @@ impl Daemon {
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             .add_service(HostServer::new(reports::HostService::new(shared.clone())))
+            .add_service(traces::server(shared.clone()))
             .add_service(SnapshotSinkServer::new(
                 crate::snapshots::sink::SinkService::new(
                     &shared.config.home,

@@ -23,6 +23,8 @@ pub struct Shared {
     pub enrol_endpoint: SocketAddr,
     /// Set to `true` once to stop every server and stream.
     pub shutdown: watch::Sender<bool>,
+    /// Spans node agents relayed, per trace id (see [`super::traces`]).
+    pub traces: ::telemetry::relay::SpanBuffer,
 }
 
 impl Shared {

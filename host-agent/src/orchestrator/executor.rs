@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::{AbortHandle, JoinSet};
+use tracing::Instrument as _;
 
 /// How one step ended in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,37 @@ impl RunReport {
 pub trait Observer: StepMessages {
     fn started(&self, step: &StepId);
     fn finished(&self, step: &StepId, outcome: &Outcome, elapsed: Duration);
+
+    // --- tracing (docs/tracing.md) ---
+    /// The span a step runs in; the executor records `outcome` and `error`
+    /// on it, so a span should declare both (see [`step_span`]).
+    fn span(&self, step: &StepId) -> tracing::Span {
+        step_span(step, "", "", "", "")
+    }
+}
+
+/// A step's span: named after the step, with the attributes a provisioning
+/// trace is searched by; `outcome` and `error` are filled in at the end.
+pub fn step_span(
+    step: &StepId,
+    cluster: &str,
+    provider: &str,
+    kubernetes_version: &str,
+    role: &str,
+) -> tracing::Span {
+    tracing::info_span!(
+        "step",
+        otel.name = %step,
+        otel.status_code = tracing::field::Empty,
+        step = %step.kind(),
+        node = %step.subject(),
+        cluster,
+        provider,
+        kubernetes.version = kubernetes_version,
+        role,
+        outcome = tracing::field::Empty,
+        error = tracing::field::Empty,
+    )
 }
 
 /// See the module documentation.
@@ -211,8 +243,10 @@ impl Executor {
         let interruptible = job.interruptible();
         let (id, store, observer) = (id.clone(), self.store.clone(), self.observer.clone());
         let key = id.clone();
-        let handle =
-            tasks.spawn(async move { run_step(&id, job.as_ref(), &store, observer).await });
+        let span = observer.span(&id);
+        let handle = tasks.spawn(
+            async move { run_step(&id, job.as_ref(), &store, observer).await }.instrument(span),
+        );
         running.insert(handle.id(), (key, handle, interruptible));
     }
 
@@ -280,7 +314,10 @@ async fn run_step(
         Some(StepStatus::Done | StepStatus::Running | StepStatus::Failed)
     ) {
         match job.satisfied().await {
-            Ok(true) => return (Outcome::AlreadyDone, started.elapsed()),
+            Ok(true) => {
+                record_on_span(&Outcome::AlreadyDone);
+                return (Outcome::AlreadyDone, started.elapsed());
+            }
             Ok(false) => {}
             Err(e) => return (Outcome::Failed(e), started.elapsed()),
         }
@@ -291,7 +328,18 @@ async fn run_step(
         Ok(()) => Outcome::Done,
         Err(e) => Outcome::Failed(e),
     };
+    record_on_span(&outcome);
     (outcome, started.elapsed())
+}
+
+/// Puts the outcome (and the error) on the step's span.
+fn record_on_span(outcome: &Outcome) {
+    let span = tracing::Span::current();
+    span.record("outcome", outcome.label());
+    if let Outcome::Failed(e) = outcome {
+        span.record("error", e.0.as_str());
+        span.record("otel.status_code", "ERROR");
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -5,7 +5,12 @@
 use crate::agent_plane::NODE_SERVICE_PORT;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+/// A channel to a node whose every call carries the calling span's W3C
+/// trace context, so the node's spans join the step's (docs/tracing.md).
+pub type NodeChannel = InterceptedService<Channel, ::telemetry::InjectContext>;
 
 /// The TLS material for dialling nodes, read once from the PKI.
 #[derive(Clone)]
@@ -34,7 +39,7 @@ impl NodeDialer {
     }
 
     /// A channel to the node's service at `ip`.
-    pub async fn dial(&self, ip: IpAddr) -> Result<Channel, DialError> {
+    pub async fn dial(&self, ip: IpAddr) -> Result<NodeChannel, DialError> {
         let addr = SocketAddr::new(ip, NODE_SERVICE_PORT);
         let err = |reason: String| DialError { addr, reason };
         let tls = ClientTlsConfig::new()
@@ -48,6 +53,7 @@ impl NodeDialer {
             .connect_timeout(Duration::from_secs(5))
             .connect()
             .await
+            .map(|channel| InterceptedService::new(channel, ::telemetry::InjectContext))
             .map_err(|e| err(crate::orchestrator::StepError::from_chain(&e).0))
     }
 }
