@@ -28,6 +28,19 @@ pub struct NodeAgentConfig {
     pub buffer_capacity: u32,
     pub root: PathBuf,
     pub log_source: LogSource,
+    pub command_runner: CommandRunner,
+}
+
+/// How the node agent runs the commands of its operations (the node
+/// agent's `commandRunner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandRunner {
+    /// Run them: a real VM.
+    Real,
+    /// Record them to `<root>/var/log/hostctl/commands.jsonl` and run
+    /// nothing: a node that shares the host's kernel (the local provider).
+    Record,
 }
 
 /// How the node reaches and recognises the host.
@@ -99,6 +112,11 @@ impl NodeAgentConfig {
             } else {
                 LogSource::Journald
             },
+            command_runner: if input.layout.record_commands {
+                CommandRunner::Record
+            } else {
+                CommandRunner::Real
+            },
         }
     }
 
@@ -158,12 +176,14 @@ mod tests {
             root: "/h/local/n/root".into(),
             state_dir: "/h/local/n/root/var/lib/hostctl-agent".into(),
             log_to_file: true,
+            record_commands: true,
         };
         let mut config = sample(&layout);
         config.enrolment_token = None;
         let yaml = config.to_yaml().unwrap();
         assert!(yaml.contains("root: /h/local/n/root"), "{yaml}");
         assert!(yaml.contains("logSource: file"), "{yaml}");
+        assert!(yaml.contains("commandRunner: record"), "{yaml}");
         assert!(!yaml.contains("enrolmentToken"), "{yaml}");
     }
 }

@@ -5,6 +5,7 @@
 use host_agent::node_config::{NodeAgentConfig, NodeConfigInput};
 use host_agent::provider::AgentLayout;
 use node_agent::config::{Config, LogSourceKind};
+use node_agent::prereq::CommandRunnerKind;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -32,6 +33,7 @@ fn the_node_agent_reads_what_the_host_writes() {
         root: "/h/local/app1-cp/root".into(),
         state_dir: "/h/local/app1-cp/root/var/lib/hostctl-agent".into(),
         log_to_file: true,
+        record_commands: true,
     };
     let yaml = render(&layout, Some("hct1.abcdefgh.secret"));
     let c = Config::parse(&yaml, Path::new("node-agent.yaml")).expect("node agent parses it");
@@ -47,6 +49,7 @@ fn the_node_agent_reads_what_the_host_writes() {
     assert_eq!(c.root, layout.root);
     assert_eq!(c.state_dir, layout.state_dir);
     assert_eq!(c.log_source, LogSourceKind::File);
+    assert_eq!(c.command_runner, CommandRunnerKind::Record);
     assert_eq!(
         c.enrolment_token.as_ref().map(|t| t.expose()),
         Some("hct1.abcdefgh.secret")
@@ -58,6 +61,7 @@ fn system_layout_and_no_token_parse_too() {
     let yaml = render(&AgentLayout::default(), None);
     let c = Config::parse(&yaml, Path::new("node-agent.yaml")).expect("node agent parses it");
     assert_eq!(c.log_source, LogSourceKind::Journald);
+    assert_eq!(c.command_runner, CommandRunnerKind::Real);
     assert_eq!(c.root, Path::new("/"));
     assert!(c.enrolment_token.is_none());
 }

@@ -90,6 +90,11 @@ pub struct AgentLayout {
     pub state_dir: PathBuf,
     /// True when the machine has no journal and `Logs` reads the agent's file.
     pub log_to_file: bool,
+    /// True when the "machine" is not a VM of its own (the local provider):
+    /// the agent must then record the commands its operations would run
+    /// (apt, modprobe, systemctl, kubeadm…) instead of running them on the
+    /// developer's machine.
+    pub record_commands: bool,
 }
 
 impl Default for AgentLayout {
@@ -98,6 +103,7 @@ impl Default for AgentLayout {
             root: PathBuf::from("/"),
             state_dir: PathBuf::from("/var/lib/hostctl-agent"),
             log_to_file: false,
+            record_commands: false,
         }
     }
 }

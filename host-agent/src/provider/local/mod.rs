@@ -448,6 +448,7 @@ impl Provider for LocalProvider {
             state_dir: root.join(node::STATE_DIR_REL),
             root,
             log_to_file: true,
+            record_commands: true,
         }
     }
 }
