@@ -2,7 +2,8 @@
 //! review and for outside checkers. The layout is part of the interface:
 //! `DIR/topology.yaml` (resolved: defaults filled in, addresses concrete),
 //! and the Kubernetes configuration under `DIR/nodes/` and `DIR/clusters/`
-//! (see [`crate::k8s::render_all`]).
+//! (see [`crate::k8s::render_all`]), and each node's cloud-init
+//! `DIR/nodes/<node>/user-data` (see `render/user_data.rs`).
 
 use crate::cli::{Context, coded};
 use crate::exit::Exit;
@@ -10,6 +11,8 @@ use crate::fsutil::write_atomic;
 use crate::topology_source::load_checked;
 use ipnet::Ipv4Net;
 use std::path::PathBuf;
+
+mod user_data;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -61,6 +64,10 @@ fn render_kubernetes(
         Err(e) => return Err(coded(Exit::Pki, e)),
     };
     for path in crate::k8s::render_all(resolved, pki.as_ref(), out)? {
+        println!("{}", path.display());
+    }
+    // Cloud-init user-data per node (see `render/user_data.rs`).
+    for path in user_data::write_all(resolved, pki.as_ref().map(|p| p.agent_ca_pem()), out)? {
         println!("{}", path.display());
     }
     Ok(())
