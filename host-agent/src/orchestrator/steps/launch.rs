@@ -50,10 +50,10 @@ impl Launch {
                 .payload
                 .get()
                 .await
-                .map_err(|e| StepError(format!("{name}: {e}")))?;
+                .map_err(|e| StepError(format!("{name}: {}", StepError::from_chain(&e))))?;
             Some(
                 userdata::render(name, &payload, &config)
-                    .map_err(|e| StepError(format!("{name}: {e}")))?,
+                    .map_err(|e| StepError(format!("{name}: {}", StepError::from_chain(&e))))?,
             )
         } else {
             None

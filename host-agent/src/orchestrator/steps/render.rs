@@ -33,20 +33,20 @@ impl StepJob for Render {
             .agent_config(node, Some(TOKEN_PLACEHOLDER.to_owned()))?;
         let write = |name: &str, text: &str| {
             write_atomic(&dir.join(name), text.as_bytes(), 0o600)
-                .map_err(|e| StepError(format!("{node}: {e}")))
+                .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))
         };
         write("node-agent.yaml", &config)?;
         match self.ctx.payload.get().await {
             Ok(payload) => {
                 let text = userdata::render(node, &payload, &config)
-                    .map_err(|e| StepError(format!("{node}: {e}")))?;
+                    .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))?;
                 write("user-data", &text)?;
             }
             // The local provider needs no user-data; say why there is none.
             Err(e) if !self.ctx.needs_user_data => {
                 messages.message(step, &format!("no user-data rendered: {e}"));
             }
-            Err(e) => return Err(StepError(format!("{node}: {e}"))),
+            Err(e) => return Err(StepError(format!("{node}: {}", StepError::from_chain(&e)))),
         }
         Ok(())
     }

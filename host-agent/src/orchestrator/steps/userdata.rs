@@ -23,7 +23,7 @@ pub enum UserDataError {
         #[source]
         source: std::io::Error,
     },
-    #[error("user-data for {node}: {source}")]
+    #[error("user-data for {node}")]
     Render {
         node: String,
         #[source]
