@@ -7,8 +7,16 @@ use anyhow::Context;
 use clap::Parser;
 use node_agent::agent;
 use node_agent::config::{self, Config, LogSourceKind};
+use telemetry::{Pipeline, TelemetryConfig};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+/// How long spans still queued at shutdown get to reach the host.
+const TELEMETRY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+/// Spans are few and a traced `up` waits for them: batch briefly.
+const NODE_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// hostctl node agent.
 #[derive(Debug, Parser)]
@@ -29,11 +37,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = init_tracing(&config) {
-        eprintln!("node-agent: {e:#}");
-        return ExitCode::from(2);
-    }
-    match run(config) {
+    let telemetry = match init_tracing(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("node-agent: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config, telemetry) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -43,7 +54,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+fn run(config: Config, mut telemetry: Pipeline) -> anyhow::Result<()> {
     // Two worker threads are plenty for a handful of streams and keep the
     // resident size small.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -52,14 +63,26 @@ fn run(config: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
+    let host = config.clone();
+    let result = runtime.block_on(async {
         let started = tokio::select! {
             s = agent::start(config) => s?,
             () = shutdown_signal() => return Ok(()),
         };
+        // Spans go to the host (docs/tracing.md), with the node's certificate.
+        let tls = node_agent::identity::host_tls(&host, Some(started.identity()));
+        let endpoint = format!("https://{}", host.host.endpoint);
+        if let Err(e) = telemetry.connect(&endpoint, tls) {
+            tracing::warn!("spans will not be relayed: {e}");
+        }
         started.run(shutdown_signal()).await?;
         Ok(())
-    })
+    });
+    let summary = runtime.block_on(telemetry.shutdown_async(TELEMETRY_DEADLINE));
+    if let Some(line) = summary.line() {
+        tracing::warn!("{line}");
+    }
+    result
 }
 
 /// SIGTERM (systemd stop) or SIGINT.
@@ -79,10 +102,20 @@ async fn shutdown_signal() {
 }
 
 /// Logs to stderr (the journal under systemd) and, with `logSource: file`,
-/// also to the file the `Logs` RPC reads.
-fn init_tracing(config: &Config) -> anyhow::Result<()> {
+/// also to the file the `Logs` RPC reads; records the spans of calls a
+/// traced host makes (relayed through the host once enrolled).
+fn init_tracing(config: &Config) -> anyhow::Result<Pipeline> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let telemetry = Pipeline::relayed(
+        "node-agent",
+        &TelemetryConfig {
+            batch_delay: NODE_BATCH_DELAY,
+            ..TelemetryConfig::default()
+        },
+    );
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(telemetry.layer());
     if config.log_source == LogSourceKind::File {
         let path = agent::log_file_path(config);
         if let Some(dir) = path.parent() {
@@ -93,12 +126,17 @@ fn init_tracing(config: &Config) -> anyhow::Result<()> {
             .append(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        builder
-            .with_ansi(false)
-            .with_writer(std::io::stderr.and(std::sync::Mutex::new(file)))
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::io::stderr.and(std::sync::Mutex::new(file))),
+            )
             .init();
     } else {
-        builder.with_writer(std::io::stderr).init();
+        registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init();
     }
-    Ok(())
+    Ok(telemetry)
 }

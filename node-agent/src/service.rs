@@ -219,6 +219,8 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     Server::builder()
         .tls_config(tls)?
+        // tracing: one span per call, child of the host's (docs/tracing.md)
+        .layer(telemetry::ServerSpanLayer)
         .add_service(NodeServer::with_interceptor(service, authorise))
         .add_service(EtcdServer::with_interceptor(etcd, authorise))
         .add_service(ProvisioningServer::with_interceptor(

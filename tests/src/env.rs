@@ -64,7 +64,13 @@ impl LocalEnv {
 
     /// Runs `hostctl` against this environment's home and topology.
     pub fn hostctl(&self, args: &[&str]) -> Output {
+        self.hostctl_with_env(args, &[])
+    }
+
+    /// [`LocalEnv::hostctl`] with extra environment variables (e.g. `OTEL_*`).
+    pub fn hostctl_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(&self.bins.hostctl)
+            .envs(env.iter().copied())
             .arg("--home")
             .arg(self.home())
             .arg("--topology")

@@ -4,6 +4,7 @@
 //! race a snapshot or another restore.
 
 use std::sync::Arc;
+use tracing::Instrument as _; // spawned work stays in the RPC span (docs/tracing.md)
 
 use proto::v1::etcd_server::Etcd;
 use proto::v1::{
@@ -92,38 +93,41 @@ impl Etcd for EtcdService {
         let (out_tx, out_rx) = mpsc::channel(IN_FLIGHT);
         let (tx, mut rx) = mpsc::channel::<SnapshotChunk>(IN_FLIGHT);
         let (target, taker) = (self.target.clone(), self.taker.clone());
-        tokio::spawn(async move {
-            let forward = async {
-                while let Some(c) = rx.recv().await {
-                    if out_tx.send(Ok(c)).await.is_err() {
+        tokio::spawn(
+            async move {
+                let forward = async {
+                    while let Some(c) = rx.recv().await {
+                        if out_tx.send(Ok(c)).await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let take = async {
+                    let r = snapshot::take(&target, &taker, ORIGIN_ON_DEMAND, &tx).await;
+                    drop(tx);
+                    r
+                };
+                let (result, ()) = tokio::join!(take, forward);
+                match result {
+                    Ok((meta, v)) => tracing::info!(
+                        revision = meta.revision,
+                        size = v.size,
+                        "etcd snapshot streamed"
+                    ),
+                    Err(EtcdError::ReceiverGone) => tracing::info!("snapshot caller went away"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "etcd snapshot failed");
+                        drop(guard);
+                        let _ = out_tx.send(Ok(error_chunk(&e))).await;
                         return;
                     }
                 }
-            };
-            let take = async {
-                let r = snapshot::take(&target, &taker, ORIGIN_ON_DEMAND, &tx).await;
-                drop(tx);
-                r
-            };
-            let (result, ()) = tokio::join!(take, forward);
-            match result {
-                Ok((meta, v)) => tracing::info!(
-                    revision = meta.revision,
-                    size = v.size,
-                    "etcd snapshot streamed"
-                ),
-                Err(EtcdError::ReceiverGone) => tracing::info!("snapshot caller went away"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "etcd snapshot failed");
-                    drop(guard);
-                    let _ = out_tx.send(Ok(error_chunk(&e))).await;
-                    return;
-                }
+                // Free the node before the caller sees the stream end.
+                drop(guard);
+                drop(out_tx);
             }
-            // Free the node before the caller sees the stream end.
-            drop(guard);
-            drop(out_tx);
-        });
+            .in_current_span(),
+        );
         Ok(Response::new(ReceiverStream::new(out_rx)))
     }
 
@@ -155,13 +159,16 @@ impl EtcdService {
             cluster: self.taker.cluster.clone(),
         };
         let restorer = self.restorer.clone();
-        tokio::spawn(async move {
-            let progress = Progress::new(tx, meta);
-            restorer.run(inbound, &progress).await;
-            // Free the node before the caller sees the stream end.
-            drop(guard);
-            drop(progress);
-        });
+        tokio::spawn(
+            async move {
+                let progress = Progress::new(tx, meta);
+                restorer.run(inbound, &progress).await;
+                // Free the node before the caller sees the stream end.
+                drop(guard);
+                drop(progress);
+            }
+            .in_current_span(),
+        );
         Ok(rx)
     }
 }

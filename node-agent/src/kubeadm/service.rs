@@ -9,6 +9,7 @@
 //! twice.
 
 use std::sync::Arc;
+use tracing::Instrument as _; // spawned work stays in the RPC span (docs/tracing.md)
 
 use proto::v1::kubeadm_server::Kubeadm as KubeadmApi;
 use proto::v1::{KubeadmInitRequest, KubeadmJoinRequest, KubeadmResetRequest, ProgressEvent};
@@ -51,12 +52,15 @@ impl KubeadmApi for KubeadmService {
         let guard = self.exclusive()?;
         let (tx, rx) = mpsc::channel(64);
         let (ops, req) = (self.ops.clone(), req.into_inner());
-        tokio::spawn(async move {
-            let result = ops.init(&req, &tx).await;
-            // Free the node before the caller sees the stream end.
-            drop(guard);
-            ops.finish(&tx, &result).await;
-        });
+        tokio::spawn(
+            async move {
+                let result = ops.init(&req, &tx).await;
+                // Free the node before the caller sees the stream end.
+                drop(guard);
+                ops.finish(&tx, &result).await;
+            }
+            .in_current_span(),
+        );
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -66,11 +70,14 @@ impl KubeadmApi for KubeadmService {
         let guard = self.exclusive()?;
         let (tx, rx) = mpsc::channel(64);
         let (ops, req) = (self.ops.clone(), req.into_inner());
-        tokio::spawn(async move {
-            let result = ops.join(&req, &tx).await;
-            drop(guard);
-            ops.finish(&tx, &result).await;
-        });
+        tokio::spawn(
+            async move {
+                let result = ops.join(&req, &tx).await;
+                drop(guard);
+                ops.finish(&tx, &result).await;
+            }
+            .in_current_span(),
+        );
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
@@ -80,11 +87,14 @@ impl KubeadmApi for KubeadmService {
         let guard = self.exclusive()?;
         let (tx, rx) = mpsc::channel(64);
         let ops = self.ops.clone();
-        tokio::spawn(async move {
-            let result = ops.reset(&tx).await;
-            drop(guard);
-            ops.finish(&tx, &result).await;
-        });
+        tokio::spawn(
+            async move {
+                let result = ops.reset(&tx).await;
+                drop(guard);
+                ops.finish(&tx, &result).await;
+            }
+            .in_current_span(),
+        );
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }

@@ -8,6 +8,7 @@
 //! that it called twice.
 
 use std::sync::Arc;
+use tracing::Instrument as _; // spawned work stays in the RPC span (docs/tracing.md)
 
 use proto::v1::provisioning_server::Provisioning;
 use proto::v1::{PrerequisitesRequest, ProgressEvent};
@@ -49,11 +50,14 @@ impl Provisioning for ProvisioningService {
         })?;
         let (tx, rx) = mpsc::channel(32);
         let prerequisites = self.prerequisites.clone();
-        tokio::spawn(async move {
-            // The failure was already sent as the stream's last event.
-            let _ = prerequisites.run(&inputs, &tx).await;
-            drop(guard);
-        });
+        tokio::spawn(
+            async move {
+                // The failure was already sent as the stream's last event.
+                let _ = prerequisites.run(&inputs, &tx).await;
+                drop(guard);
+            }
+            .in_current_span(),
+        );
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
