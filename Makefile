@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARM64_TARGET ?= aarch64-unknown-linux-musl
 
-.PHONY: all build test lint fmt check bench release node-agent-dist node-agent-arm64 help
+.PHONY: all build test lint fmt check bench release node-agent-dist node-agent-arm64 observability-up observability-down help
 
 all: build
 
@@ -39,3 +39,11 @@ node-agent-dist: ## The node agent as shipped in user-data (size-optimised, this
 # and cargo-zigbuild (`cargo install cargo-zigbuild`, plus zig); CI builds x86_64 only.
 node-agent-arm64: ## The node agent for Apple-Silicon VMs (aarch64 musl, static)
 	cargo zigbuild --profile node-dist -p node-agent --target $(ARM64_TARGET)
+
+# Tempo + Grafana for hostctl's own provisioning traces (docs/tracing.md).
+OBSERVABILITY_COMPOSE ?= deploy/observability/compose.yaml
+observability-up: ## Start Tempo (OTLP on 127.0.0.1:4317) and Grafana (http://127.0.0.1:3000)
+	docker compose -f $(OBSERVABILITY_COMPOSE) up -d
+
+observability-down: ## Stop them (traces are kept in a volume; add -v to drop it)
+	docker compose -f $(OBSERVABILITY_COMPOSE) down
