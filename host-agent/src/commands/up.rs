@@ -132,11 +132,14 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         report_interval: args.report_interval,
         buffer_capacity: args.buffer_capacity,
         render_dir: home.join("render"),
-        payload: userdata::PayloadSource::new(userdata::locate_node_agent(
-            args.node_agent_bin.as_deref(),
-        )),
+        payload: match kind {
+            ProviderKind::Multipass => userdata::PayloadSource::new(userdata::locate_node_agent(
+                args.node_agent_bin.as_deref(),
+            )),
+            ProviderKind::Local => userdata::PayloadSource::placeholder(),
+        },
         enrol_timeout: Duration::from_secs(args.timeout),
-        mirrors: Mirrors::default(),
+        mirrors: Mirrors::from_topology(&topology),
     });
     let graph = steps::plan(&up, &nodes)?;
     let store = StateStore::open(&home.join(STATE_FILE))?;

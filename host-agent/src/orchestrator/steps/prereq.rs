@@ -25,6 +25,19 @@ pub struct Mirrors {
     pub registry_mirror: String,
 }
 
+impl Mirrors {
+    /// The topology's `mirrors` (none by default).
+    pub fn from_topology(topology: &topology::Topology) -> Mirrors {
+        let text = |url: Option<&topology::MirrorUrl>| url.map(|u| u.as_str().to_owned());
+        let declared = topology.mirrors.as_ref();
+        Mirrors {
+            apt_proxy: text(declared.and_then(|m| m.apt_proxy.as_ref())).unwrap_or_default(),
+            registry_mirror: text(declared.and_then(|m| m.registry_mirror.as_ref()))
+                .unwrap_or_default(),
+        }
+    }
+}
+
 pub struct Prerequisites {
     ctx: Arc<UpContext>,
     node: String,

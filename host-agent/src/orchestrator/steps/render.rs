@@ -1,6 +1,8 @@
 //! `render/<node>`: the node's agent config (token placeholder) and its
 //! user-data into `$HOSTCTL_HOME/render/<node>/`, for review, and the size
 //! check before any machine is made. Cheap and idempotent: always re-run.
+//! With the local provider the user-data carries the marked placeholder
+//! payload (the agent is handed over directly, never via cloud-init).
 
 use super::UpContext;
 use super::userdata::{self, TOKEN_PLACEHOLDER};
@@ -25,7 +27,7 @@ impl Render {
 
 #[async_trait]
 impl StepJob for Render {
-    async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
+    async fn run(&self, _: &StepId, _: &dyn StepMessages) -> Result<(), StepError> {
         let node = &self.node;
         let dir = self.ctx.render_dir.join(node);
         let config = self
@@ -36,18 +38,15 @@ impl StepJob for Render {
                 .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))
         };
         write("node-agent.yaml", &config)?;
-        match self.ctx.payload.get().await {
-            Ok(payload) => {
-                let text = userdata::render(node, &payload, &config)
-                    .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))?;
-                write("user-data", &text)?;
-            }
-            // The local provider needs no user-data; say why there is none.
-            Err(e) if !self.ctx.needs_user_data => {
-                messages.message(step, &format!("no user-data rendered: {e}"));
-            }
-            Err(e) => return Err(StepError(format!("{node}: {}", StepError::from_chain(&e)))),
-        }
+        let payload = self
+            .ctx
+            .payload
+            .get()
+            .await
+            .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))?;
+        let text = userdata::render(node, &payload, &config)
+            .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))?;
+        write("user-data", &text)?;
         Ok(())
     }
 }

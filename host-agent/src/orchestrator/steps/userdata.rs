@@ -53,6 +53,7 @@ pub fn locate_node_agent(explicit: Option<&Path>) -> Option<PathBuf> {
 #[derive(Default)]
 pub struct PayloadSource {
     binary: Option<PathBuf>,
+    placeholder: bool,
     cell: OnceCell<Arc<AgentPayload>>,
 }
 
@@ -60,11 +61,30 @@ impl PayloadSource {
     pub fn new(binary: Option<PathBuf>) -> PayloadSource {
         PayloadSource {
             binary,
+            placeholder: false,
+            cell: OnceCell::new(),
+        }
+    }
+
+    /// For providers that hand the agent over directly (local): the
+    /// user-data is for review only, so it carries the marked placeholder
+    /// instead of a binary that may be a 200 MB debug build.
+    pub fn placeholder() -> PayloadSource {
+        PayloadSource {
+            binary: None,
+            placeholder: true,
             cell: OnceCell::new(),
         }
     }
 
     pub async fn get(&self) -> Result<Arc<AgentPayload>, UserDataError> {
+        if self.placeholder {
+            return self
+                .cell
+                .get_or_try_init(|| async { placeholder_payload().map(Arc::new) })
+                .await
+                .cloned();
+        }
         let path = self.binary.clone().ok_or(UserDataError::NoBinary)?;
         self.cell
             .get_or_try_init(|| async move {
