@@ -77,12 +77,11 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             format!("the topology cannot be resolved: {d}"),
         )),
     }
-    checks.push(host::memory(&topology, &nodes));
-    let disk_dir = match kind {
-        ProviderKind::Local => home.to_path_buf(),
-        ProviderKind::Multipass => multipass_storage(),
-    };
-    checks.push(host::disk(&topology, &nodes, &disk_dir));
+    // Local nodes are processes: the VM sizes in the topology do not apply.
+    if kind == ProviderKind::Multipass {
+        checks.push(host::memory(&topology, &nodes));
+        checks.push(host::disk(&topology, &nodes, &multipass_storage()));
+    }
 
     let text = output::render(ctx.output, &checks, || table(&checks))?;
     print!("{text}");

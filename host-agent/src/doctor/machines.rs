@@ -4,7 +4,7 @@
 
 use super::Check;
 use crate::provider::multipass::{MultipassConfig, MultipassProvider};
-use crate::provider::{Provider, ProviderError, VmInfo};
+use crate::provider::{Provider, VmInfo};
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
@@ -48,7 +48,7 @@ pub async fn multipass(names: &BTreeSet<String>) -> MultipassFindings {
             )),
         },
         Err(e) => {
-            checks.push(Check::fail("multipass", not_usable(&e)));
+            checks.push(Check::fail("multipass", e.to_string()));
             found.checks = checks;
             return found;
         }
@@ -71,13 +71,6 @@ pub async fn multipass(names: &BTreeSet<String>) -> MultipassFindings {
     }
     found.checks = checks;
     found
-}
-
-fn not_usable(e: &ProviderError) -> String {
-    match e {
-        ProviderError::NotInstalled { .. } => format!("{e} (https://multipass.run/install)"),
-        other => other.to_string(),
-    }
 }
 
 /// Machines that already carry the topology's names.
