@@ -80,17 +80,19 @@ pub struct Context {
 /// A failure that carries its own exit code; anything else exits with
 /// [`Exit::Failure`].
 #[derive(Debug, thiserror::Error)]
-#[error("{source:#}")]
+#[error("{inner:#}")]
 pub struct CodedError {
     pub exit: Exit,
-    pub source: anyhow::Error,
+    /// Not named `source`: the message already holds the whole chain, and a
+    /// `source` would make `{:#}` print it a second time.
+    pub inner: anyhow::Error,
 }
 
 /// Wraps `source` so that `hostctl` exits with `exit`.
 pub fn coded(exit: Exit, source: impl Into<anyhow::Error>) -> anyhow::Error {
     anyhow::Error::new(CodedError {
         exit,
-        source: source.into(),
+        inner: source.into(),
     })
 }
 

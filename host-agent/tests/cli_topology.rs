@@ -215,3 +215,17 @@ fn certs_list_without_a_pki_says_how_to_create_one() {
     assert_eq!(out.status.code(), Some(4));
     assert!(text(&out).contains("hostctl"), "{}", text(&out));
 }
+
+#[test]
+fn a_failure_is_printed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hostctl(&dir.path().join("none"), dir.path(), &["certs", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    let message = first.trim_start_matches("error: ");
+    assert_eq!(
+        stderr.matches(message).count(),
+        1,
+        "the message is repeated:\n{stderr}"
+    );
+}
