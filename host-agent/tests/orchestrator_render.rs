@@ -17,7 +17,8 @@ fn every_node_gets_user_data_that_cloud_init_accepts() {
         .arg(dir.path().join("home"))
         .args(["render", "--out"])
         .arg(&out)
-        .env("HOSTCTL_NODE_AGENT", &stand_in_agent)
+        .arg("--node-agent-bin")
+        .arg(&stand_in_agent)
         .env_remove("HOSTCTL_TOPOLOGY")
         .current_dir(dir.path())
         .output()
@@ -26,6 +27,10 @@ fn every_node_gets_user_data_that_cloud_init_accepts() {
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&run.stderr).contains("PLACEHOLDER"),
+        "the given binary is embedded, not the placeholder"
     );
     let topology = topology::default_topology();
     let files: Vec<_> = topology
@@ -54,5 +59,36 @@ fn every_node_gets_user_data_that_cloud_init_accepts() {
         "{}{}",
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn without_a_binary_render_embeds_a_marked_placeholder_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = Command::new(env!("CARGO_BIN_EXE_hostctl"))
+        .arg("--home")
+        .arg(dir.path().join("home"))
+        .args(["render", "--out"])
+        .arg(&out)
+        .env_remove("HOSTCTL_TOPOLOGY")
+        .env_remove("HOSTCTL_NODE_AGENT")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("PLACEHOLDER") && stderr.contains("--node-agent-bin"),
+        "{stderr}"
+    );
+    let user_data = std::fs::read_to_string(out.join("nodes/app1-cp/user-data")).unwrap();
+    assert!(
+        user_data.len() < 64 * 1024,
+        "placeholder user-data stays small"
     );
 }

@@ -24,6 +24,11 @@ pub struct Args {
     /// (what the provider would report, e.g. 192.168.252.0/24).
     #[arg(long, value_name = "CIDR")]
     pub subnet: Option<Ipv4Net>,
+
+    /// Embed this node-agent binary in each user-data (default: a marked
+    /// placeholder; `make node-agent-dist` builds the shipped one).
+    #[arg(long, value_name = "PATH")]
+    pub node_agent_bin: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
@@ -40,7 +45,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let path = args.out.join("topology.yaml");
     write_atomic(&path, resolved.to_yaml().as_bytes(), 0o644)?;
     println!("{}", path.display());
-    render_kubernetes(ctx, &resolved, &args.out)?;
+    render_kubernetes(ctx, &resolved, args)?;
     Ok(Exit::Ok)
 }
 
@@ -50,8 +55,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
 fn render_kubernetes(
     ctx: &Context,
     resolved: &topology::Resolved,
-    out: &std::path::Path,
+    args: &Args,
 ) -> anyhow::Result<()> {
+    let out = args.out.as_path();
     let pki = match certs::Pki::open(ctx.home.root()) {
         Ok(pki) => Some(pki),
         Err(certs::PkiError::NotInitialised { path }) => {
@@ -67,7 +73,12 @@ fn render_kubernetes(
         println!("{}", path.display());
     }
     // Cloud-init user-data per node (see `render/user_data.rs`).
-    for path in user_data::write_all(resolved, pki.as_ref().map(|p| p.agent_ca_pem()), out)? {
+    for path in user_data::write_all(
+        resolved,
+        pki.as_ref().map(|p| p.agent_ca_pem()),
+        args.node_agent_bin.as_deref(),
+        out,
+    )? {
         println!("{}", path.display());
     }
     Ok(())

@@ -1,7 +1,9 @@
 //! `DIR/nodes/<node>/user-data` for every node: what a Multipass machine
 //! boots with, minus the enrolment token (issued at launch, shown as a
-//! placeholder). Without a node-agent binary the payload is a clearly
-//! marked placeholder script, and a warning says so.
+//! placeholder). The node-agent binary is embedded only when given
+//! (`--node-agent-bin`): review does not need megabytes of base64, and a
+//! debug build would not fit Multipass's limit anyway. Otherwise the payload
+//! is a clearly marked placeholder, and a note says so.
 
 use crate::node_config::{NodeAgentConfig, NodeConfigInput};
 use crate::orchestrator::steps::userdata::{self, TOKEN_PLACEHOLDER};
@@ -16,14 +18,14 @@ const CA_PLACEHOLDER: &str = "# PLACEHOLDER: no PKI yet; `hostctl up` creates it
 pub fn write_all(
     resolved: &Resolved,
     ca_pem: Option<&str>,
+    node_agent: Option<&Path>,
     out: &Path,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let payload = match userdata::locate_node_agent(None) {
-        Some(path) => userdata::load_payload(&path)?,
+    let payload = match node_agent {
+        Some(path) => userdata::load_payload(path)?,
         None => {
             eprintln!(
-                "warning: no node-agent binary found (set {} or build it beside hostctl): user-data carries a PLACEHOLDER payload",
-                crate::provider::local::NODE_AGENT_ENV
+                "note: user-data carries a PLACEHOLDER for the node-agent binary; pass --node-agent-bin (e.g. target/node-dist/node-agent from `make node-agent-dist`) to embed the real one"
             );
             userdata::placeholder_payload()?
         }
