@@ -32,6 +32,23 @@ bench: ## Benchmarks (numbers are printed; see README)
 release: ## Optimised binaries in target/release
 	$(CARGO) build --release --workspace --bins
 
+# `make dist`: hostctl for this machine and, beside it (where hostctl looks),
+# the node agent the VMs run: aarch64 Linux on an Apple-Silicon Mac, this
+# machine's architecture on Linux; size-optimised for user-data either way.
+ifeq ($(shell uname -s),Darwin)
+NODE_AGENT_FOR_VMS := target/$(ARM64_TARGET)/node-dist/node-agent
+NODE_AGENT_BUILD := node-agent-arm64
+else
+NODE_AGENT_FOR_VMS := target/node-dist/node-agent
+NODE_AGENT_BUILD := node-agent-dist
+endif
+
+dist: $(NODE_AGENT_BUILD) ## hostctl + the VMs' node agent side by side in dist/
+	$(CARGO) build --release -p host-agent
+	mkdir -p dist
+	cp target/release/hostctl dist/hostctl
+	cp $(NODE_AGENT_FOR_VMS) dist/node-agent
+
 node-agent-dist: ## The node agent as shipped in user-data (size-optimised, this machine's arch)
 	$(CARGO) build --profile node-dist -p node-agent
 
