@@ -28,7 +28,8 @@ const INTERRUPT_GRACE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Machine provider; defaults to the one recorded by the last `up`.
+    /// Machine provider; defaults to the one recorded by the last `up`, and
+    /// on a first run to multipass on macOS.
     #[arg(long, value_enum)]
     provider: Option<ProviderKind>,
     /// Bring up only the nodes of this cluster.
@@ -72,14 +73,22 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
 
 async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     let home = ctx.home.root();
+    // Default: the provider of the last `up`; on a first run, Multipass on
+    // macOS (the product's target), and an explicit choice elsewhere.
     let kind = match args.provider {
         Some(kind) => kind,
-        None => provider::recorded(home)?.ok_or_else(|| {
-            coded(
-                Exit::Usage,
-                anyhow::anyhow!("choose a provider: hostctl up --provider local|multipass"),
-            )
-        })?,
+        None => match provider::recorded(home)? {
+            Some(kind) => kind,
+            None if cfg!(target_os = "macos") => ProviderKind::Multipass,
+            None => {
+                return Err(coded(
+                    Exit::Usage,
+                    anyhow::anyhow!(
+                        "choose a provider: hostctl up --provider local|multipass|qemu"
+                    ),
+                ));
+            }
+        },
     };
     let source = TopologySource::locate(ctx.topology.as_deref());
     let topology = topology_source::load_checked(ctx.topology.as_deref())?;
@@ -126,14 +135,14 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         ca_pem: pki.agent_ca_pem().to_owned(),
         nodes: NodeDialer::new(&pki),
         resolved,
-        needs_user_data: kind == ProviderKind::Multipass,
+        needs_user_data: matches!(kind, ProviderKind::Multipass | ProviderKind::Qemu),
         provider,
         control,
         report_interval: args.report_interval,
         buffer_capacity: args.buffer_capacity,
         render_dir: home.join("render"),
         payload: match kind {
-            ProviderKind::Multipass => userdata::PayloadSource::new(userdata::locate_node_agent(
+            ProviderKind::Multipass | ProviderKind::Qemu => userdata::PayloadSource::new(userdata::locate_node_agent(
                 args.node_agent_bin.as_deref(),
             )),
             ProviderKind::Local => userdata::PayloadSource::placeholder(),
