@@ -64,3 +64,9 @@ observability-up: ## Start Tempo (OTLP on 127.0.0.1:4317) and Grafana (http://12
 
 observability-down: ## Stop them (traces are kept in a volume; add -v to drop it)
 	docker compose -f $(OBSERVABILITY_COMPOSE) down
+
+# The QEMU provider's test image (Debian bookworm, systemd, cloud-init; no
+# node agent: it arrives through user-data). Cached by a hash of the script;
+# needs root and debootstrap. Prints the image directory.
+test-image: ## Build (or reuse) the QEMU test image
+	tools/test-image/build.sh
