@@ -57,6 +57,14 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             }
             (None, Vec::new(), false)
         }
+        ProviderKind::Qemu => {
+            let qemu = provider::open(kind, home, provider::ProviderOptions::default())?;
+            match qemu.list().await {
+                Ok(vms) => checks.push(machines::existing(&vms, &names)),
+                Err(e) => checks.push(Check::warn("machines", e.to_string())),
+            }
+            (None, Vec::new(), false)
+        }
     };
     match topology.resolve(subnet) {
         Ok(resolved) => {

@@ -142,9 +142,9 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         buffer_capacity: args.buffer_capacity,
         render_dir: home.join("render"),
         payload: match kind {
-            ProviderKind::Multipass | ProviderKind::Qemu => userdata::PayloadSource::new(userdata::locate_node_agent(
-                args.node_agent_bin.as_deref(),
-            )),
+            ProviderKind::Multipass | ProviderKind::Qemu => userdata::PayloadSource::new(
+                userdata::locate_node_agent(args.node_agent_bin.as_deref()),
+            ),
             ProviderKind::Local => userdata::PayloadSource::placeholder(),
         },
         enrol_timeout: Duration::from_secs(args.timeout),

@@ -5,6 +5,7 @@
 
 pub mod local;
 pub mod multipass;
+pub mod qemu;
 mod select;
 
 pub use select::{
@@ -177,5 +178,13 @@ pub trait Provider: Send + Sync {
     /// Where the node agent on machine `name` keeps its files.
     fn agent_layout(&self, _name: &str) -> AgentLayout {
         AgentLayout::default()
+    }
+
+    /// What machine `name`'s boot said (cloud-init's result, read from the
+    /// machine or its console), for the error `up` gives when the agent
+    /// never enrolled: without it that error could only say "no report".
+    /// `None` when the provider cannot tell.
+    async fn boot_report(&self, _name: &str) -> Option<String> {
+        None
     }
 }

@@ -7,6 +7,7 @@
 use super::Provider;
 use super::local::{LocalOptions, LocalProvider};
 use super::multipass::{MultipassConfig, MultipassProvider};
+use super::qemu::{QemuOptions, QemuProvider};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,8 @@ pub enum ProviderKind {
     Local,
     /// Multipass VMs (macOS, Linux).
     Multipass,
+    /// QEMU VMs on this Linux host (base image: $HOSTCTL_QEMU_IMAGE).
+    Qemu,
 }
 
 impl ProviderKind {
@@ -24,6 +27,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Local => "local",
             ProviderKind::Multipass => "multipass",
+            ProviderKind::Qemu => "qemu",
         }
     }
 
@@ -31,6 +35,7 @@ impl ProviderKind {
         match text.trim() {
             "local" => Some(ProviderKind::Local),
             "multipass" => Some(ProviderKind::Multipass),
+            "qemu" => Some(ProviderKind::Qemu),
             _ => None,
         }
     }
@@ -139,6 +144,7 @@ pub fn open(
             managed: Some(options.managed),
             ..MultipassConfig::default()
         }))),
+        ProviderKind::Qemu => Ok(Box::new(QemuProvider::new(home, QemuOptions::default()))),
     }
 }
 

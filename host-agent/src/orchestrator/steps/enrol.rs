@@ -60,8 +60,12 @@ impl StepJob for Enrol {
                     .agent_layout(&self.node)
                     .root
                     .join("var/log/hostctl");
+                let boot = match self.ctx.provider.boot_report(&self.node).await {
+                    Some(report) => format!("\n  {report}"),
+                    None => String::new(),
+                };
                 return Err(StepError(format!(
-                    "{}: did not enrol and report within {} s; see the agent's logs ({} on the node) and `hostctl status`",
+                    "{}: did not enrol and report within {} s; see the agent's logs ({} on the node) and `hostctl status`{boot}",
                     self.node,
                     self.ctx.enrol_timeout.as_secs(),
                     logs.display()

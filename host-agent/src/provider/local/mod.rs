@@ -13,9 +13,9 @@
 //! - state in `$HOSTCTL_HOME/local/state.json`; liveness is checked live.
 
 mod names;
-mod net;
+pub(crate) mod net;
 mod node;
-mod process;
+pub(crate) mod process;
 mod state;
 pub mod supervisor;
 

@@ -1,0 +1,363 @@
+//! One VM as a QEMU process: its files, its command line, the acceleration
+//! probe, and starting it daemonized with a pid file so it outlives the
+//! `hostctl` that started it. Building the argv is pure (unit-tested);
+//! only [`probe_accel`] and [`spawn`] run anything.
+
+use super::state::VmRecord;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+/// The node agent's Node/Provisioning port inside the VM.
+pub const NODE_AGENT_PORT: u16 = 7445;
+
+/// Why QEMU could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("{tool} is not installed or not on PATH")]
+    Missing { tool: String },
+    #[error("cannot run {}: {source}", program.display())]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+/// Finds a program on `$PATH` or in the sbin directories `sudo` may drop.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .into_iter()
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// The files of one VM, all in its directory.
+#[derive(Debug, Clone)]
+pub struct VmFiles {
+    pub dir: PathBuf,
+}
+
+impl VmFiles {
+    pub fn new(dir: &Path) -> VmFiles {
+        VmFiles {
+            dir: dir.to_path_buf(),
+        }
+    }
+    /// The copy-on-write disk backed by the base image.
+    pub fn overlay(&self) -> PathBuf {
+        self.dir.join("disk.qcow2")
+    }
+    pub fn seed(&self) -> PathBuf {
+        self.dir.join("seed.img")
+    }
+    /// The serial console (kernel, systemd and cloud-init output); appended
+    /// across boots.
+    pub fn console(&self) -> PathBuf {
+        self.dir.join("console.log")
+    }
+    /// QMP, for a clean power-down or an immediate quit.
+    pub fn qmp(&self) -> PathBuf {
+        self.dir.join("qmp.sock")
+    }
+    /// The guest agent's channel (used when the image runs qemu-guest-agent).
+    pub fn qga(&self) -> PathBuf {
+        self.dir.join("qga.sock")
+    }
+    pub fn pidfile(&self) -> PathBuf {
+        self.dir.join("qemu.pid")
+    }
+
+    /// The running QEMU's pid: the pid file's, when that process is alive
+    /// and is the QEMU started with this pid file (pids are reused).
+    pub fn running_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.pidfile()).ok()?;
+        let pid: i32 = text.trim().parse().ok()?;
+        let marker = self.pidfile().to_string_lossy().into_owned();
+        crate::provider::local::process::alive_with(pid, &[&marker]).then_some(pid)
+    }
+}
+
+/// How the guest runs: hardware virtualisation or software emulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+/// The VM's NIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NicPlan {
+    /// A tap device on the provider's bridge (root).
+    Tap { ifname: String },
+    /// User-mode networking: the guest's gateway is the topology's host
+    /// address, which QEMU maps to the host's loopback, and the node
+    /// agent's port is forwarded from `127.0.0.1:<host_port>`.
+    User {
+        subnet: ipnet::Ipv4Net,
+        host_address: Ipv4Addr,
+        host_port: u16,
+    },
+}
+
+/// QEMU's arguments for `vm` (without the program).
+pub fn argv(vm: &VmRecord, files: &VmFiles, accel: Accel, nic: &NicPlan) -> Vec<String> {
+    let path = |p: PathBuf| p.to_string_lossy().into_owned();
+    let mut args: Vec<String> = vec!["-name".into(), format!("hostctl,debug-threads=off")];
+    args.extend(["-machine".into(), "q35".into()]);
+    match accel {
+        Accel::Kvm => args.extend(["-accel", "kvm", "-cpu", "host"].map(String::from)),
+        Accel::Tcg => args.extend(["-accel", "tcg"].map(String::from)),
+    }
+    args.extend([
+        "-m".into(),
+        vm.memory_mib.to_string(),
+        "-smp".into(),
+        vm.cpus.to_string(),
+        "-nodefaults".into(),
+        "-display".into(),
+        "none".into(),
+        "-drive".into(),
+        format!(
+            "file={},if=virtio,format=qcow2,discard=unmap",
+            path(files.overlay())
+        ),
+        "-drive".into(),
+        format!(
+            "file={},if=virtio,format=raw,readonly=on",
+            path(files.seed())
+        ),
+    ]);
+    if let (Some(kernel), Some(initrd)) = (&vm.boot.kernel, &vm.boot.initrd) {
+        args.extend([
+            "-kernel".into(),
+            path(kernel.clone()),
+            "-initrd".into(),
+            path(initrd.clone()),
+            "-append".into(),
+            "console=ttyS0 root=/dev/vda rw".into(),
+        ]);
+    }
+    let netdev = match nic {
+        NicPlan::Tap { ifname } => format!("tap,id=net0,ifname={ifname},script=no,downscript=no"),
+        NicPlan::User {
+            subnet,
+            host_address,
+            host_port,
+        } => format!(
+            "user,id=net0,net={subnet},host={host_address},hostfwd=tcp:127.0.0.1:{host_port}-{}:{NODE_AGENT_PORT}",
+            vm.address
+        ),
+    };
+    args.extend([
+        "-netdev".into(),
+        netdev,
+        "-device".into(),
+        format!("virtio-net-pci,netdev=net0,mac={}", vm.mac),
+        "-device".into(),
+        "virtio-rng-pci".into(),
+        "-chardev".into(),
+        format!("file,id=console,path={},append=on", path(files.console())),
+        "-serial".into(),
+        "chardev:console".into(),
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", path(files.qmp())),
+        "-chardev".into(),
+        format!(
+            "socket,id=qga,path={},server=on,wait=off",
+            path(files.qga())
+        ),
+        "-device".into(),
+        "virtio-serial-pci".into(),
+        "-device".into(),
+        "virtserialport,chardev=qga,name=org.qemu.guest_agent.0".into(),
+        "-pidfile".into(),
+        path(files.pidfile()),
+        "-daemonize".into(),
+    ]);
+    args
+}
+
+/// Whether KVM really works here. `/dev/kvm` existing is not enough: under
+/// nested virtualisation QEMU may abort as it sets up the vCPU ("failed to
+/// set MSR"). A paused (`-S`) machine with `-cpu host` that is still alive
+/// after a moment proves it; otherwise the reason is returned for the log.
+pub async fn probe_accel(qemu: &Path) -> (Accel, Option<String>) {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
+        return (
+            Accel::Tcg,
+            Some("/dev/kvm is missing or not accessible".into()),
+        );
+    }
+    let child = tokio::process::Command::new(qemu)
+        .args([
+            "-accel",
+            "kvm",
+            "-cpu",
+            "host",
+            "-machine",
+            "q35",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-S",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return (Accel::Tcg, Some(format!("cannot run the KVM probe: {e}"))),
+    };
+    match tokio::time::timeout(Duration::from_secs(3), child.wait()).await {
+        Err(_) => {
+            let _ = child.kill().await;
+            (Accel::Kvm, None)
+        }
+        Ok(_) => {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                use tokio::io::AsyncReadExt as _;
+                let _ = pipe.read_to_string(&mut stderr).await;
+            }
+            let reason = stderr
+                .lines()
+                .last()
+                .unwrap_or("QEMU exited at once")
+                .trim();
+            (Accel::Tcg, Some(format!("KVM is not usable: {reason}")))
+        }
+    }
+}
+
+/// Starts QEMU daemonized: it returns once the VM runs (or failed to
+/// start, with QEMU's own message).
+pub async fn spawn(qemu: &Path, args: &[String]) -> Result<(), VmError> {
+    let output = tokio::process::Command::new(qemu)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|source| VmError::Spawn {
+            program: qemu.to_path_buf(),
+            source,
+        })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(VmError::Failed {
+            command: format!("{} {}", qemu.display(), args.join(" ")),
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::qemu::state::BootRecord;
+
+    fn record() -> VmRecord {
+        VmRecord {
+            dir: "/h/qemu/n1".into(),
+            cpus: 2,
+            memory_mib: 1024,
+            address: "10.252.1.20".parse().unwrap(),
+            prefix_len: 24,
+            gateway: "10.252.1.1".parse().unwrap(),
+            mac: "52:54:00:01:02:03".into(),
+            tap: Some("hq000000t14".into()),
+            forwarded_port: None,
+            boot: BootRecord {
+                base: "/img/rootfs.img".into(),
+                base_format: "raw".into(),
+                kernel: Some("/img/vmlinuz".into()),
+                initrd: Some("/img/initrd.img".into()),
+            },
+        }
+    }
+
+    fn after<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
+        args.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn tap_vm_boots_its_kernel_from_the_overlay_with_the_seed_and_a_pidfile() {
+        let vm = record();
+        let files = VmFiles::new(&vm.dir);
+        let nic = NicPlan::Tap {
+            ifname: "hq000000t14".into(),
+        };
+        let args = argv(&vm, &files, Accel::Tcg, &nic);
+        assert_eq!(after(&args, "-accel"), ["tcg"]);
+        assert_eq!(after(&args, "-m"), ["1024"]);
+        assert_eq!(after(&args, "-smp"), ["2"]);
+        let drives = after(&args, "-drive");
+        assert!(drives[0].starts_with("file=/h/qemu/n1/disk.qcow2,if=virtio,format=qcow2"));
+        assert!(drives[1].contains("seed.img") && drives[1].contains("readonly=on"));
+        assert_eq!(after(&args, "-kernel"), ["/img/vmlinuz"]);
+        assert!(after(&args, "-append")[0].contains("root=/dev/vda"));
+        assert_eq!(
+            after(&args, "-netdev"),
+            ["tap,id=net0,ifname=hq000000t14,script=no,downscript=no"]
+        );
+        assert!(
+            after(&args, "-device").contains(&"virtio-net-pci,netdev=net0,mac=52:54:00:01:02:03")
+        );
+        assert_eq!(after(&args, "-pidfile"), ["/h/qemu/n1/qemu.pid"]);
+        assert_eq!(args.last().map(String::as_str), Some("-daemonize"));
+    }
+
+    #[test]
+    fn user_mode_maps_the_host_address_and_forwards_the_agent_port() {
+        let mut vm = record();
+        vm.boot.kernel = None;
+        let files = VmFiles::new(&vm.dir);
+        let nic = NicPlan::User {
+            subnet: "10.252.1.0/24".parse().unwrap(),
+            host_address: "10.252.1.1".parse().unwrap(),
+            host_port: 40123,
+        };
+        let args = argv(&vm, &files, Accel::Kvm, &nic);
+        assert_eq!(after(&args, "-cpu"), ["host"]);
+        assert!(
+            after(&args, "-kernel").is_empty(),
+            "no kernel: boot the disk"
+        );
+        assert_eq!(
+            after(&args, "-netdev"),
+            [
+                "user,id=net0,net=10.252.1.0/24,host=10.252.1.1,hostfwd=tcp:127.0.0.1:40123-10.252.1.20:7445"
+            ]
+        );
+    }
+}
