@@ -14,7 +14,7 @@ build: ## Build hostctl and node-agent (debug)
 
 # The end-to-end suites in tests/ run the real hostctl and node-agent
 # binaries, so they are built first.
-test: build ## Run every test (unit, integration, end-to-end)
+test: build node-agent-dist ## Run every test (unit, integration, end-to-end)
 	$(CARGO) test --workspace
 
 fmt: ## Format the code

@@ -332,7 +332,7 @@ fn run_ip(args: &[&str]) -> String {
 /// The built-in topology moved onto `subnet`, keeping only `nodes` (and the
 /// clusters they belong to). The daemon binds the host address, not every
 /// interface, so tests running side by side do not share a port.
-fn topology_yaml(subnet: Ipv4Net, nodes: &[&str]) -> String {
+pub(crate) fn topology_yaml(subnet: Ipv4Net, nodes: &[&str]) -> String {
     let mut t = topology::default_topology();
     t.network.cidr = subnet;
     let host = Ipv4Addr::from(u32::from(subnet.network()) + 1);

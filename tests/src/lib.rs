@@ -14,10 +14,12 @@
 //! - [`env`]: one isolated environment per test (home, node network,
 //!   topology), always cleaned up.
 //! - [`poll`]: bounded waits with clear failure messages.
+//! - [`qemu`]: the same, with QEMU VMs booted from the test image.
 
 pub mod bins;
 pub mod env;
 pub mod poll;
+pub mod qemu;
 
 pub use env::LocalEnv;
 
