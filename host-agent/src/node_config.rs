@@ -29,6 +29,19 @@ pub struct NodeAgentConfig {
     pub root: PathBuf,
     pub log_source: LogSource,
     pub command_runner: CommandRunner,
+    /// Which kubeadm the node runs; absent means the node's default
+    /// (`kubeadm` on PATH). See [`NodeAgentConfig::with_kubeadm_binary`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubeadm: Option<KubeadmBinary>,
+}
+
+/// The node agent's `kubeadm:` section, as far as the host sets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeadmBinary {
+    pub binary: PathBuf,
+    /// Run it even under `commandRunner: record`.
+    pub always_run: bool,
 }
 
 /// How the node agent runs the commands of its operations (the node
@@ -117,7 +130,20 @@ impl NodeAgentConfig {
             } else {
                 CommandRunner::Real
             },
+            kubeadm: None,
         }
+    }
+
+    /// Points the node at another kubeadm (`$HOSTCTL_KUBEADM`: a stand-in
+    /// for the local provider's end-to-end runs, or a pinned binary). A
+    /// node that records its commands must still run this one, or no
+    /// kubeadm files or phases would ever appear.
+    pub fn with_kubeadm_binary(mut self, binary: Option<&std::path::Path>) -> NodeAgentConfig {
+        self.kubeadm = binary.map(|b| KubeadmBinary {
+            binary: b.to_path_buf(),
+            always_run: self.command_runner == CommandRunner::Record,
+        });
+        self
     }
 
     /// The YAML text written to the node.
@@ -185,5 +211,12 @@ mod tests {
         assert!(yaml.contains("logSource: file"), "{yaml}");
         assert!(yaml.contains("commandRunner: record"), "{yaml}");
         assert!(!yaml.contains("enrolmentToken"), "{yaml}");
+        assert!(!yaml.contains("kubeadm"), "{yaml}");
+        let yaml = config
+            .with_kubeadm_binary(Some(std::path::Path::new("/opt/kubeadm-standin")))
+            .to_yaml()
+            .unwrap();
+        assert!(yaml.contains("binary: /opt/kubeadm-standin"), "{yaml}");
+        assert!(yaml.contains("alwaysRun: true"), "{yaml}");
     }
 }

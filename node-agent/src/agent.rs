@@ -164,6 +164,12 @@ fn kubeadm_service(
     meta: NodeMeta,
 ) -> KubeadmService {
     let settings = &config.kubeadm;
+    // `alwaysRun`: a stand-in kubeadm on a recording (local) node.
+    let commands: Arc<dyn runner::Runner> = if settings.always_run {
+        Arc::new(runner::SystemRunner)
+    } else {
+        commands
+    };
     KubeadmService::new(Operations {
         root: config.root.clone(),
         kubeadm: Arc::new(Cli::new(settings.binary.clone(), commands)),

@@ -112,11 +112,13 @@ impl LocalEnv {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// `hostctl up --provider local` with a short report interval.
+    /// `hostctl up --nodes-only --provider local` with a short report
+    /// interval: the node plane only (the bootstrap suite runs the rest).
     pub fn up(&self, interval_seconds: u32) -> String {
         let interval = interval_seconds.to_string();
         self.hostctl_ok(&[
             "up",
+            "--nodes-only",
             "--provider",
             "local",
             "--report-interval",

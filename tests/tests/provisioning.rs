@@ -52,6 +52,7 @@ fn prerequisites_are_recorded(test: &str) -> bool {
 fn up_args() -> Vec<&'static str> {
     vec![
         "up",
+        "--nodes-only",
         "--provider",
         "local",
         "--report-interval",

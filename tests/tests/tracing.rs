@@ -124,6 +124,7 @@ fn printed_trace(stdout: &str, when: &str) -> String {
 fn up_args(trace_file: Option<&str>) -> Vec<&str> {
     let mut args = vec![
         "up",
+        "--nodes-only",
         "--provider",
         "local",
         "--report-interval",

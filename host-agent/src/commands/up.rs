@@ -1,7 +1,8 @@
 //! `hostctl up`: reconcile the topology into running, enrolled, prepared
 //! nodes. validate → provider network → PKI → daemon → the graph of
 //! per-node steps ([`crate::orchestrator`]): render → launch → enrol →
-//! prerequisites, every node in parallel. State is persisted in
+//! prerequisites, every node in parallel, then per cluster kubeadm init,
+//! kubeconfig, CNI, joins, nodes Ready and add-ons. State is persisted in
 //! `$HOSTCTL_HOME/up-state.json`; rerunning after a failure, a crash or
 //! Ctrl-C continues from what is done and never launches a machine twice.
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 use topology::{Resolved, Topology};
 
 mod select;
+mod summary;
 
 /// How long launches already under way get to finish after Ctrl-C.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(60);
@@ -52,6 +54,21 @@ pub struct Args {
     /// JSON; export to a collector follows OTEL_EXPORTER_OTLP_ENDPOINT.
     #[arg(long, value_name = "FILE")]
     trace_file: Option<PathBuf>,
+    /// Only bring up and prepare the nodes (render, launch, enrol,
+    /// prerequisites); skip kubeadm, the CNI and the add-ons.
+    #[arg(long)]
+    nodes_only: bool,
+    /// Seconds the cluster's nodes get to become Ready after the CNI.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    ready_timeout: u64,
+    /// Apply `DIR/gateway-api/*.yaml` and `DIR/metallb/*.yaml` instead of
+    /// downloading the pinned upstream manifests (air-gapped hosts, tests).
+    #[arg(long, value_name = "DIR", env = steps::cluster::MANIFESTS_DIR_ENV, hide = true)]
+    manifests_dir: Option<PathBuf>,
+    /// The kubeadm the nodes run (default: `kubeadm` on the node's PATH);
+    /// local nodes run it even though they record other commands.
+    #[arg(long, value_name = "PATH", env = steps::cluster::KUBEADM_ENV, hide = true)]
+    kubeadm_bin: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
@@ -131,9 +148,23 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         ),
     );
 
+    let cluster = steps::cluster::ClusterSettings {
+        helm: Arc::new(crate::helm::HelmCli::from_env()),
+        manifests: steps::cluster::Manifests::from_option(args.manifests_dir.as_deref()),
+        kubeconfig_target: crate::kube::merge::target_path(
+            std::env::var_os("KUBECONFIG").as_deref(),
+            std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+        ),
+        kubeconfig_dir: home.join("kubeconfigs"),
+        kubeadm_binary: args.kubeadm_bin.clone(),
+        ready_timeout: Duration::from_secs(args.ready_timeout),
+        init_locks: steps::cluster::InitLocks::default(),
+        pki: Arc::new(pki),
+    };
     let up = Arc::new(UpContext {
-        ca_pem: pki.agent_ca_pem().to_owned(),
-        nodes: NodeDialer::new(&pki),
+        ca_pem: cluster.pki.agent_ca_pem().to_owned(),
+        nodes: NodeDialer::new(&cluster.pki),
+        cluster,
         resolved,
         needs_user_data: matches!(kind, ProviderKind::Multipass | ProviderKind::Qemu),
         provider,
@@ -150,7 +181,12 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         enrol_timeout: Duration::from_secs(args.timeout),
         mirrors: Mirrors::from_topology(&topology),
     });
-    let graph = steps::plan(&up, &nodes)?;
+    let scope = if args.nodes_only {
+        steps::Scope::Nodes
+    } else {
+        steps::Scope::Clusters
+    };
+    let graph = steps::plan(&up, &nodes, scope)?;
     let store = StateStore::open(&home.join(STATE_FILE))?;
     let observer: Arc<dyn crate::orchestrator::Observer> =
         Arc::from(progress::for_output(ctx.output == OutputFormat::Table));
@@ -172,6 +208,9 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     drop(observer);
     store.flush()?;
     print_summary(ctx.output, &report)?;
+    if scope == steps::Scope::Clusters {
+        summary::clusters(ctx.output, &up, &nodes).await;
+    }
     verdict(&report)
 }
 

@@ -57,4 +57,7 @@ pub enum KubeError {
     /// Fetching an upstream manifest (the Gateway API CRDs) failed.
     #[error("cannot fetch {what}: {reason}")]
     Fetch { what: String, reason: String },
+    /// A bootstrap token could not be turned into its Secret.
+    #[error("bootstrap token: {0}")]
+    Token(String),
 }

@@ -7,9 +7,11 @@
 //! Module map: [`kubeconfig`] (minting per cluster), [`merge`] (into a
 //! user's kubeconfig file, as kind and k3d do), [`client`], [`ready`],
 //! [`resources`] (the static kind table), [`apply`], [`install`] (add-on
-//! steps), [`health`] (for `hostctl status`), [`error`].
+//! steps), [`bootstrap`] (join tokens as Secrets), [`health`] (for
+//! `hostctl status`), [`error`].
 
 pub mod apply;
+pub mod bootstrap;
 pub mod client;
 pub mod error;
 pub mod health;

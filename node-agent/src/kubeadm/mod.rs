@@ -37,6 +37,12 @@ pub struct KubeadmSettings {
     /// Base delay between join attempts (doubling, jittered, at most 60 s).
     #[serde(default = "default_retry_delay")]
     pub join_retry_delay_millis: u64,
+    /// Run `binary` even when `commandRunner` is `record`. A local node
+    /// records every other command (it shares the developer's kernel), but
+    /// pointed at a kubeadm stand-in it must run it, so that the files and
+    /// phases `up` depends on appear; never set on a real machine.
+    #[serde(default)]
+    pub always_run: bool,
 }
 
 impl Default for KubeadmSettings {
@@ -45,6 +51,7 @@ impl Default for KubeadmSettings {
             binary: default_binary(),
             join_attempts: default_attempts(),
             join_retry_delay_millis: default_retry_delay(),
+            always_run: false,
         }
     }
 }

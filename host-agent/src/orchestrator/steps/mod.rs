@@ -4,16 +4,27 @@
 //! names the node and the cause.
 //!
 //! Per node: `render/<node>` → `launch/<node>` → `enrol/<node>` →
-//! `prerequisites/<node>`. Nodes do not wait for each other.
+//! `prerequisites/<node>`. Nodes do not wait for each other. Then per
+//! cluster: kubeadm init, kubeconfig, CNI, joins, nodes Ready, add-ons
+//! ([`shape`] has the edges).
 
+mod addons;
+pub mod cluster;
+mod cni;
 mod enrol;
+mod kubeadm_init;
+mod kubeadm_join;
+mod kubeconfig;
 mod launch;
 pub mod node_client;
 mod prereq;
+mod ready;
 mod render;
+pub mod rpc;
+pub mod shape;
 pub mod userdata;
 
-use super::graph::{Graph, GraphError, StepError, StepId};
+use super::graph::{Graph, GraphError, StepError, StepId, StepJob};
 use crate::daemon::ControlClient;
 use crate::node_config::{NodeAgentConfig, NodeConfigInput};
 use crate::provider::Provider;
@@ -23,7 +34,18 @@ use std::time::Duration;
 use topology::{NodeRole, Resolved};
 
 /// The step kinds in graph order (the summary's columns).
-pub const KINDS: &[&str] = &["render", "launch", "enrol", "prerequisites"];
+pub const KINDS: &[&str] = &[
+    "render",
+    "launch",
+    "enrol",
+    "prerequisites",
+    "kubeadm-init",
+    "kubeconfig",
+    "cni",
+    "kubeadm-join",
+    "nodes-ready",
+    "addons",
+];
 
 /// Everything the steps of one `up` share.
 pub struct UpContext {
@@ -47,6 +69,8 @@ pub struct UpContext {
     pub nodes: node_client::NodeDialer,
     /// Optional apt proxy / registry mirror handed to the prerequisites.
     pub mirrors: prereq::Mirrors,
+    /// What the per-cluster steps share (PKI, Helm, manifests, kubeconfigs).
+    pub cluster: cluster::ClusterSettings,
 }
 
 pub use prereq::Mirrors;
@@ -77,13 +101,23 @@ impl UpContext {
             report_interval_seconds: self.report_interval,
             buffer_capacity: self.buffer_capacity,
             layout: &layout,
-        });
+        })
+        .with_kubeadm_binary(self.cluster.kubeadm_binary.as_deref());
         config.to_yaml().map_err(|e| StepError::from_chain(&e))
     }
 }
 
+/// How far `up` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Prepared nodes only (`--nodes-only`; the node-plane test suites).
+    Nodes,
+    /// Everything: the nodes, then each cluster's Kubernetes steps.
+    Clusters,
+}
+
 /// `up`'s graph for `nodes`.
-pub fn plan(ctx: &Arc<UpContext>, nodes: &[String]) -> Result<Graph, GraphError> {
+pub fn plan(ctx: &Arc<UpContext>, nodes: &[String], scope: Scope) -> Result<Graph, GraphError> {
     let mut graph = Graph::new();
     for node in nodes {
         let id = |kind| StepId::new(kind, node);
@@ -108,5 +142,25 @@ pub fn plan(ctx: &Arc<UpContext>, nodes: &[String]) -> Result<Graph, GraphError>
             Arc::new(prereq::Prerequisites::new(ctx.clone(), node)),
         )?;
     }
+    if scope == Scope::Nodes {
+        return Ok(graph);
+    }
+    for planned in shape::cluster_steps(ctx.resolved.topology(), nodes) {
+        graph.add(planned.id, planned.after, cluster_job(ctx, planned.job))?;
+    }
     Ok(graph)
+}
+
+/// The job behind a planned cluster step.
+fn cluster_job(ctx: &Arc<UpContext>, job: shape::ClusterJob) -> Arc<dyn StepJob> {
+    use shape::ClusterJob as J;
+    let ctx = ctx.clone();
+    match job {
+        J::Init { cluster } => Arc::new(kubeadm_init::KubeadmInit::new(ctx, &cluster)),
+        J::Kubeconfig { cluster } => Arc::new(kubeconfig::Kubeconfig::new(ctx, &cluster)),
+        J::Cni { cluster } => Arc::new(cni::Cni::new(ctx, &cluster)),
+        J::Join { node, cluster } => Arc::new(kubeadm_join::KubeadmJoin::new(ctx, &node, &cluster)),
+        J::Ready { cluster, nodes } => Arc::new(ready::NodesReady::new(ctx, &cluster, nodes)),
+        J::Addons { cluster } => Arc::new(addons::Addons::new(ctx, &cluster)),
+    }
 }

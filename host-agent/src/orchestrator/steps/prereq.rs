@@ -4,13 +4,11 @@
 //! progress line. The node's steps are idempotent and report
 //! `already_done`, so the step is simply run again on every `up`.
 
-use super::UpContext;
+use super::{UpContext, rpc};
 use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use proto::v1::PrerequisitesRequest;
-use proto::v1::progress_event::Outcome;
 use proto::v1::provisioning_client::ProvisioningClient;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,66 +64,19 @@ impl Prerequisites {
 
     async fn install(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
         let node = &self.node;
-        let ip = self
-            .ctx
-            .resolved
-            .node_ip(node)
-            .ok_or_else(|| StepError(format!("{node} has no resolved address")))?;
-        let channel = self
-            .ctx
-            .nodes
-            .dial(IpAddr::V4(ip))
-            .await
-            .map_err(|e| StepError(format!("{node}: {e}")))?;
-        let mut stream = ProvisioningClient::new(channel)
+        let channel = rpc::dial(&self.ctx, node).await?;
+        let stream = ProvisioningClient::new(channel)
             .install_prerequisites(self.request()?)
             .await
             .map_err(|s| {
                 StepError(format!(
                     "{node}: the node refused InstallPrerequisites: {}",
-                    status_text(&s)
+                    rpc::status_text(&s)
                 ))
             })?
             .into_inner();
-        loop {
-            let event = stream
-                .message()
-                .await
-                .map_err(|s| {
-                    StepError(format!(
-                        "{node}: prerequisites stream broke: {}",
-                        status_text(&s)
-                    ))
-                })?
-                .ok_or_else(|| {
-                    StepError(format!(
-                        "{node}: the node ended the prerequisites stream without a result"
-                    ))
-                })?;
-            let text = match (event.phase.is_empty(), event.message.is_empty()) {
-                (false, false) => format!("{}: {}", event.phase, event.message),
-                (false, true) => event.phase.clone(),
-                _ => event.message.clone(),
-            };
-            if !text.is_empty() {
-                messages.message(step, &text);
-            }
-            match event.outcome {
-                Some(Outcome::Done(_)) => return Ok(()),
-                Some(Outcome::Error(e)) => {
-                    return Err(StepError(format!("{node}: {}: {}", event.phase, e.message)));
-                }
-                None => {}
-            }
-        }
-    }
-}
-
-fn status_text(s: &tonic::Status) -> String {
-    if s.code() == tonic::Code::Unimplemented {
-        "the node agent does not implement it (rebuild and relaunch node-agent)".to_owned()
-    } else {
-        format!("{:?}: {}", s.code(), s.message())
+        rpc::follow(node, "prerequisites", stream, step, messages).await?;
+        Ok(())
     }
 }
 

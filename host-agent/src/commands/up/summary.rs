@@ -1,0 +1,35 @@
+//! The last lines of `up`: each cluster's API and node readiness as the
+//! host sees them now (the same probe as `hostctl status`), so the run
+//! ends with the fact a user acts on — "the API answers, 2/2 Ready" —
+//! rather than only step timings.
+
+use crate::kube::cluster_health;
+use crate::orchestrator::steps::UpContext;
+use crate::orchestrator::steps::shape::{ClusterJob, cluster_steps};
+use crate::output::OutputFormat;
+
+/// Prints one line per cluster of the run (stderr when stdout is JSON/YAML).
+pub async fn clusters(format: OutputFormat, up: &UpContext, nodes: &[String]) {
+    for planned in cluster_steps(up.resolved.topology(), nodes) {
+        let ClusterJob::Init { cluster } = planned.job else {
+            continue;
+        };
+        let health = cluster_health(&up.cluster.pki, &up.resolved, &cluster).await;
+        let api = match (&health.api.ok, &health.api.version, &health.api.error) {
+            (true, Some(v), _) => format!("API ok ({v})"),
+            (true, None, _) => "API ok".to_owned(),
+            (false, _, Some(e)) => format!("API down: {e}"),
+            (false, _, None) => "API down".to_owned(),
+        };
+        let nodes = match (&health.nodes_ready, &health.nodes_detail) {
+            (Some(ratio), None) => format!(", nodes {ratio} Ready"),
+            (Some(ratio), Some(detail)) => format!(", nodes {ratio} Ready ({detail})"),
+            (None, _) => String::new(),
+        };
+        let line = format!("cluster {cluster}: {api}{nodes}");
+        match format {
+            OutputFormat::Table => println!("{line}"),
+            _ => eprintln!("{line}"),
+        }
+    }
+}

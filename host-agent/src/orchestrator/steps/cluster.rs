@@ -1,0 +1,139 @@
+//! What the per-cluster steps (kubeadm, kubeconfig, CNI, readiness,
+//! add-ons) share: the PKI, Helm, where upstream manifests come from, where
+//! kubeconfigs go, and the host's per-cluster init lock. Built once by
+//! `up` at the command edge (environment, flags), so the steps themselves
+//! read no environment.
+
+use super::UpContext;
+use crate::helm::Helm;
+use crate::kube::install::{GATEWAY_API_CRDS, METALLB_MANIFEST, ManifestSource, YamlDir};
+use crate::orchestrator::graph::StepError;
+use certs::Pki;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::OwnedMutexGuard;
+
+/// Environment variable naming a directory that replaces the pinned
+/// upstream URLs (air-gapped hosts, tests): `gateway-api/*.yaml` and
+/// `metallb/*.yaml` are applied instead of the downloads.
+pub const MANIFESTS_DIR_ENV: &str = "HOSTCTL_MANIFESTS_DIR";
+/// Environment variable pointing nodes at another kubeadm binary.
+pub const KUBEADM_ENV: &str = "HOSTCTL_KUBEADM";
+
+/// See the module documentation.
+pub struct ClusterSettings {
+    pub pki: Arc<Pki>,
+    pub helm: Arc<dyn Helm>,
+    pub manifests: Manifests,
+    /// The user's kubeconfig to merge into (`$KUBECONFIG`'s first path or
+    /// `~/.kube/config`); `None` when neither is known.
+    pub kubeconfig_target: Option<PathBuf>,
+    /// `$HOSTCTL_HOME/kubeconfigs`: one `<cluster>.conf` each (0600).
+    pub kubeconfig_dir: PathBuf,
+    /// The kubeadm nodes run, when not their own (see [`KUBEADM_ENV`]).
+    pub kubeadm_binary: Option<PathBuf>,
+    /// How long `nodes-ready/<cluster>` waits.
+    pub ready_timeout: Duration,
+    pub init_locks: InitLocks,
+}
+
+/// Where the Gateway API CRDs and MetalLB's manifest come from.
+#[derive(Clone)]
+pub struct Manifests {
+    pub gateway_api: Arc<dyn ManifestSource>,
+    pub metallb: Arc<dyn ManifestSource>,
+}
+
+impl Manifests {
+    /// The pinned upstream URLs (production).
+    pub fn pinned() -> Manifests {
+        Manifests {
+            gateway_api: Arc::new(GATEWAY_API_CRDS),
+            metallb: Arc::new(METALLB_MANIFEST),
+        }
+    }
+
+    /// `<dir>/gateway-api/*.yaml` and `<dir>/metallb/*.yaml`.
+    pub fn from_dir(dir: &Path) -> Manifests {
+        Manifests {
+            gateway_api: Arc::new(YamlDir(dir.join("gateway-api"))),
+            metallb: Arc::new(YamlDir(dir.join("metallb"))),
+        }
+    }
+
+    /// [`Manifests::from_dir`] when a directory is given, else pinned.
+    pub fn from_option(dir: Option<&Path>) -> Manifests {
+        dir.map_or_else(Manifests::pinned, Manifests::from_dir)
+    }
+}
+
+/// One `kubeadm init` per cluster at a time, whatever else runs: the graph
+/// has one init step per cluster, and this lock keeps it so even if two
+/// graphs (or a retry inside one) ever raced for the same cluster.
+#[derive(Default)]
+pub struct InitLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl InitLocks {
+    /// Waits for `cluster`'s lock; held until the guard is dropped.
+    pub async fn lock(&self, cluster: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry(cluster.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+
+    /// Whether `cluster`'s init is under way (for tests and diagnostics).
+    pub fn busy(&self, cluster: &str) -> bool {
+        let map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(cluster).is_some_and(|l| l.try_lock().is_err())
+    }
+}
+
+/// The control plane of `cluster` in the topology.
+pub fn control_plane(ctx: &UpContext, cluster: &str) -> Result<String, StepError> {
+    ctx.resolved
+        .topology()
+        .nodes_of(cluster)
+        .find(|n| n.role == topology::NodeRole::ControlPlane)
+        .map(|n| n.name.clone())
+        .ok_or_else(|| StepError(format!("cluster {cluster} has no control-plane node")))
+}
+
+/// A fresh admin client of `cluster` and its kubeconfig (for helm).
+pub async fn admin(ctx: &UpContext, cluster: &str) -> Result<(kube::Client, String), StepError> {
+    crate::kube::client::admin_client(
+        &ctx.cluster.pki,
+        &ctx.resolved,
+        cluster,
+        crate::kube::client::DEFAULT_REQUEST_TIMEOUT,
+    )
+    .await
+    .map_err(|e| StepError::from_chain(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn init_lock_serialises_one_cluster_not_others() {
+        let locks = InitLocks::default();
+        let held = locks.lock("app1").await;
+        assert!(locks.busy("app1"));
+        assert!(!locks.busy("app2"));
+        let _other = locks.lock("app2").await;
+        let waiting = tokio::time::timeout(Duration::from_millis(50), locks.lock("app1")).await;
+        assert!(waiting.is_err(), "a second init of app1 got the lock");
+        drop(held);
+        let _again = locks.lock("app1").await;
+    }
+}

@@ -1,0 +1,90 @@
+//! What every step that calls a node agent shares: dialling the node by
+//! its topology address, and following a `ProgressEvent` stream to its
+//! final event while the phases feed the step's progress line. The node's
+//! long operations (prerequisites, kubeadm init/join) all answer this way.
+
+use super::UpContext;
+use super::node_client::NodeChannel;
+use crate::orchestrator::graph::{StepError, StepId, StepMessages};
+use proto::v1::ProgressEvent;
+use proto::v1::progress_event::Outcome;
+use std::net::IpAddr;
+
+/// A channel to `node`'s agent.
+pub async fn dial(ctx: &UpContext, node: &str) -> Result<NodeChannel, StepError> {
+    let ip = ctx
+        .resolved
+        .node_ip(node)
+        .ok_or_else(|| StepError(format!("{node} has no resolved address")))?;
+    ctx.nodes
+        .dial(IpAddr::V4(ip))
+        .await
+        .map_err(|e| StepError(format!("{node}: {e}")))
+}
+
+/// A refused call, phrased for the user.
+pub fn status_text(s: &tonic::Status) -> String {
+    if s.code() == tonic::Code::Unimplemented {
+        "the node agent does not implement it (rebuild and relaunch node-agent)".to_owned()
+    } else {
+        format!("{:?}: {}", s.code(), s.message())
+    }
+}
+
+/// How a followed operation ended well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Done,
+    /// The node found nothing to do (`OperationDone.already_done`).
+    AlreadyDone,
+}
+
+/// Reads `stream` to its final event. Every event's phase and message go
+/// to the progress line; an error event becomes
+/// `<node>: <what> failed at <last phase>: <message>`, so the summary names
+/// the phase the node was in (e.g. `kubeadm/[wait-control-plane]`).
+pub async fn follow(
+    node: &str,
+    what: &str,
+    mut stream: tonic::Streaming<ProgressEvent>,
+    step: &StepId,
+    messages: &dyn StepMessages,
+) -> Result<Finished, StepError> {
+    let mut last_phase = String::new();
+    loop {
+        let event = stream
+            .message()
+            .await
+            .map_err(|s| StepError(format!("{node}: {what} stream broke: {}", status_text(&s))))?
+            .ok_or_else(|| {
+                StepError(format!(
+                    "{node}: the node ended the {what} stream without a result"
+                ))
+            })?;
+        let text = match (event.phase.is_empty(), event.message.is_empty()) {
+            (false, false) => format!("{}: {}", event.phase, event.message),
+            (false, true) => event.phase.clone(),
+            _ => event.message.clone(),
+        };
+        if !text.is_empty() {
+            messages.message(step, &text);
+        }
+        match event.outcome {
+            Some(Outcome::Done(done)) if done.already_done => return Ok(Finished::AlreadyDone),
+            Some(Outcome::Done(_)) => return Ok(Finished::Done),
+            Some(Outcome::Error(e)) => {
+                let at = if last_phase.is_empty() || last_phase == event.phase {
+                    event.phase.clone()
+                } else {
+                    format!("{} (after {last_phase})", event.phase)
+                };
+                return Err(StepError(format!("{node}: {at}: {}", e.message)));
+            }
+            None => {
+                if !event.phase.is_empty() {
+                    last_phase.clone_from(&event.phase);
+                }
+            }
+        }
+    }
+}
