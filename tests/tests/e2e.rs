@@ -50,9 +50,40 @@ fn six_agents_enrol_and_report() {
     );
     assert_follow_streams(&env, "app2-worker-0");
 
-    // A second `up` finds everything in place and changes nothing.
-    let again = env.up(1);
-    assert_eq!(again.matches("unchanged").count(), 6, "{again}");
+    // A second `up` finds every machine launched and every agent enrolled:
+    // those steps are "already done" (their postconditions hold), and no
+    // machine is launched again (the supervisors are the same processes).
+    let supervisors: Vec<Option<i32>> = SIX.iter().map(|n| env.supervisor_pid(n)).collect();
+    let again = env.hostctl_ok(&[
+        "-o",
+        "json",
+        "up",
+        "--nodes-only",
+        "--provider",
+        "local",
+        "--report-interval",
+        "1",
+        "--timeout",
+        "90",
+    ]);
+    let rows: serde_json::Value =
+        serde_json::from_str(&again).expect("up -o json prints its summary");
+    let outcome = |node: &str, step: &str| -> String {
+        rows.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r["subject"] == node)
+            .flat_map(|r| r["steps"].as_array().cloned().unwrap_or_default())
+            .find(|s| s["step"] == step)
+            .and_then(|s| s["outcome"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    for node in SIX {
+        assert_eq!(outcome(node, "launch"), "already done", "{node}: {again}");
+        assert_eq!(outcome(node, "enrol"), "already done", "{node}: {again}");
+    }
+    let after: Vec<Option<i32>> = SIX.iter().map(|n| env.supervisor_pid(n)).collect();
+    assert_eq!(supervisors, after, "a machine was launched again");
 
     // Reports keep flowing (interval 1 s): two more seconds, still fresh.
     std::thread::sleep(Duration::from_secs(2));
