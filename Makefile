@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARM64_TARGET ?= aarch64-unknown-linux-musl
 
-.PHONY: all build test lint fmt check bench release node-agent-dist node-agent-arm64 observability-up observability-down help
+.PHONY: all build test lint fmt check bench release dist node-agent-dist node-agent-arm64 observability-up observability-down help
 
 all: build
 
