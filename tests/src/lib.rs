@@ -15,9 +15,15 @@
 //!   topology), always cleaned up.
 //! - [`poll`]: bounded waits with clear failure messages.
 //! - [`qemu`]: the same, with QEMU VMs booted from the test image.
+//! - [`kube_api`]: host-agent's stand-in Kubernetes API server (the same
+//!   file, compiled here too) and [`bootstrap`]: the stand-ins and the
+//!   API server in a control plane's namespace for the full-graph suite.
 
 pub mod bins;
+pub mod bootstrap;
 pub mod env;
+#[path = "../../host-agent/tests/kube_support/mod.rs"]
+pub mod kube_api;
 pub mod poll;
 pub mod qemu;
 

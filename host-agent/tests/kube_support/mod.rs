@@ -3,7 +3,11 @@
 //! against it, so the real kube client with the minted admin kubeconfig
 //! connects for real. It speaks the API's real JSON for the calls hostctl
 //! makes (`/readyz`, `/version`, `GET /api/v1/nodes`, server-side apply
-//! PATCHes) and records every request.
+//! PATCHes, POSTs that create objects) and records every request.
+//!
+//! Shared, not copied: the end-to-end `bootstrap` suite compiles this file
+//! as `tests::kube_api` and serves it inside a control plane's network
+//! namespace.
 #![allow(dead_code)] // each test crate uses a different subset
 
 use http_body_util::{BodyExt, Full};
@@ -70,8 +74,23 @@ pub fn pki() -> (tempfile::TempDir, certs::Pki) {
     (home, pki)
 }
 
-/// Starts the stand-in for `cluster` with a serving cert from its CA.
+/// Starts the stand-in for `cluster` on an ephemeral 127.0.0.1 port.
 pub async fn start(pki: &certs::Pki, cluster: &str) -> ApiServer {
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    serve(pki, cluster, addr, &["127.0.0.1"], Arc::default()).await
+}
+
+/// Serves `state` on `addr` with a serving certificate from `cluster`'s CA
+/// for `names` (IPs and DNS names). Like kube-apiserver, a client without
+/// a certificate may only read `/readyz`, `/livez` and `/version` (the node
+/// agent probes `/readyz` that way); anything else answers 401.
+pub async fn serve(
+    pki: &certs::Pki,
+    cluster: &str,
+    addr: SocketAddr,
+    names: &[&str],
+    state: Arc<Mutex<State>>,
+) -> ApiServer {
     let cp = pki.cluster(cluster).expect("cluster");
     let file = |name: &str| {
         cp.files()
@@ -86,7 +105,8 @@ pub async fn start(pki: &certs::Pki, cluster: &str) -> ApiServer {
         rcgen::KeyPair::from_pem(&ca_key).expect("ca key"),
     )
     .expect("issuer");
-    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    let sans: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = rcgen::CertificateParams::new(sans).expect("params");
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     let key = rcgen::KeyPair::generate().expect("key");
@@ -97,6 +117,7 @@ pub async fn start(pki: &certs::Pki, cluster: &str) -> ApiServer {
         .add(certs::cert_der_from_pem(&ca_pem).expect("der").into())
         .expect("root");
     let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+        .allow_unauthenticated()
         .build()
         .expect("verifier");
     let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
@@ -107,9 +128,8 @@ pub async fn start(pki: &certs::Pki, cluster: &str) -> ApiServer {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let state = Arc::new(Mutex::new(State::default()));
     let shared = state.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
@@ -118,7 +138,9 @@ pub async fn start(pki: &certs::Pki, cluster: &str) -> ApiServer {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let service = hyper::service::service_fn(move |req| handle(req, state.clone()));
+                let client_cert = tls.get_ref().1.peer_certificates().is_some();
+                let service =
+                    hyper::service::service_fn(move |req| handle(req, client_cert, state.clone()));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
                     .await;
@@ -130,7 +152,7 @@ pub async fn start(pki: &certs::Pki, cluster: &str) -> ApiServer {
 
 type Reply = Result<Response<Full<Bytes>>, std::convert::Infallible>;
 
-async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Reply {
+async fn handle(req: Request<Incoming>, client_cert: bool, state: Arc<Mutex<State>>) -> Reply {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or_default().to_owned();
@@ -154,7 +176,9 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Reply {
         content_type,
         body: body.clone(),
     });
+    let anonymous_ok = matches!(path.as_str(), "/readyz" | "/livez" | "/version");
     let (code, value) = match (method.as_str(), path.as_str()) {
+        _ if !client_cert && !anonymous_ok => (401, status(401, "Unauthorized", "Unauthorized")),
         ("GET", "/readyz") if s.readyz_down => {
             return Ok(text(
                 500,
@@ -175,6 +199,8 @@ async fn handle(req: Request<Incoming>, state: Arc<Mutex<State>>) -> Reply {
                 None => (200, applied(&body)),
             }
         }
+        // Creation (bootstrap token Secrets): the object back, as created.
+        ("POST", _) => (201, applied(&body)),
         _ => (
             404,
             status(
