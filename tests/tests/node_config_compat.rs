@@ -65,3 +65,33 @@ fn system_layout_and_no_token_parse_too() {
     assert_eq!(c.root, Path::new("/"));
     assert!(c.enrolment_token.is_none());
 }
+
+#[test]
+fn a_kubeadm_binary_set_by_the_host_parses_and_runs_under_record() {
+    let layout = AgentLayout {
+        root: "/h/local/app1-cp/root".into(),
+        state_dir: "/h/local/app1-cp/root/var/lib/hostctl-agent".into(),
+        log_to_file: true,
+        record_commands: true,
+    };
+    let yaml = NodeAgentConfig::new(NodeConfigInput {
+        node: "app1-cp",
+        cluster: "app1",
+        control_plane: true,
+        node_address: Ipv4Addr::new(10, 251, 7, 20),
+        host_address: Ipv4Addr::new(10, 251, 7, 1),
+        host_port: 7443,
+        ca_pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        token: None,
+        report_interval_seconds: 1,
+        buffer_capacity: 1000,
+        layout: &layout,
+    })
+    .with_kubeadm_binary(Some(Path::new("/opt/stand-ins/kubeadm")))
+    .to_yaml()
+    .expect("render");
+    let c = Config::parse(&yaml, Path::new("node-agent.yaml")).expect("node agent parses it");
+    assert_eq!(c.kubeadm.binary, Path::new("/opt/stand-ins/kubeadm"));
+    assert!(c.kubeadm.always_run);
+    assert_eq!(c.kubeadm.join_attempts, 5, "defaults kept");
+}
