@@ -166,7 +166,7 @@ impl QemuEnv {
         let Ok(dirs) = std::fs::read_dir(self.env.home().join("qemu")) else {
             return;
         };
-        for dir in dirs.flatten() {
+        for dir in dirs.flatten().filter(|d| d.path().is_dir()) {
             let console = VmFiles::new(&dir.path()).console();
             let text =
                 String::from_utf8_lossy(&std::fs::read(&console).unwrap_or_default()).into_owned();
