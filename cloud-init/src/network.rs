@@ -68,7 +68,7 @@ pub struct Ethernet {
     /// Static addresses in CIDR form.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<IpNet>,
-    /// Static routes; a gateway is a `to: default` route (netplan deprecated
+    /// Static routes; a gateway is a `to: 0.0.0.0/0` route (netplan deprecated
     /// `gateway4`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
@@ -89,7 +89,7 @@ pub enum InterfaceMatch {
     Name(InterfaceName),
 }
 
-/// A route; `to: default` is the default route.
+/// A route; `to: 0.0.0.0/0` is the default route.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Route {
     /// Destination.
@@ -105,7 +105,9 @@ pub struct Route {
 /// A route destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteTarget {
-    /// The default route (`to: default`).
+    /// The default route, rendered `0.0.0.0/0`: netplan also knows
+    /// `default`, but cloud-init 22.4 (Debian bookworm) rejects it ("Address
+    /// default is not a valid ip network") and drops the whole network setup.
     Default,
     /// A specific prefix.
     Net(IpNet),
@@ -114,7 +116,7 @@ pub enum RouteTarget {
 impl Serialize for RouteTarget {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Self::Default => serializer.serialize_str("default"),
+            Self::Default => serializer.serialize_str("0.0.0.0/0"),
             Self::Net(net) => serializer.collect_str(net),
         }
     }

@@ -31,7 +31,7 @@ fn matched_by_mac_with_gateway_and_dns() {
     assert_eq!(eth["set-name"], json!("hostctl0"));
     assert_eq!(
         eth["routes"],
-        json!([{"to": "default", "via": "192.168.64.1", "metric": 200}])
+        json!([{"to": "0.0.0.0/0", "via": "192.168.64.1", "metric": 200}])
     );
     assert_eq!(eth["nameservers"], json!({"addresses": ["192.168.64.1"]}));
 }

@@ -165,6 +165,15 @@ pub fn read(root: &Path, path: &str) -> Result<Option<Vec<u8>>, PrereqError> {
     }
 }
 
+/// Whether anything (file or directory) exists at `path` under `root`:
+/// the kernel shows a loaded module as the directory `/sys/module/<name>`,
+/// which [`read`] cannot open.
+pub fn exists(root: &Path, path: &str) -> Result<bool, PrereqError> {
+    let full = rooted(root, path);
+    full.try_exists()
+        .map_err(PrereqError::io("checking", &full))
+}
+
 /// True when the file under `root` has exactly the spec's contents and mode.
 pub fn matches(root: &Path, spec: &FileSpec) -> Result<bool, PrereqError> {
     let full = rooted(root, &spec.path);
@@ -213,6 +222,15 @@ fn ensure_parent(full: &Path) -> Result<PathBuf, PrereqError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exists_sees_directories_that_read_cannot_open() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("sys/module/overlay")).unwrap();
+        assert!(super::exists(root.path(), "/sys/module/overlay").unwrap());
+        assert!(!super::exists(root.path(), "/sys/module/br_netfilter").unwrap());
+        assert!(super::read(root.path(), "/sys/module/overlay").is_err());
+    }
+
     use super::*;
 
     #[test]

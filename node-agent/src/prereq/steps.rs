@@ -100,7 +100,7 @@ impl Step {
             }
             Step::KernelModules => {
                 files::matches(root, &files::modules_load())?
-                    && (files::absent(root, "/sys/module")?
+                    && (!files::exists(root, "/sys/module")?
                         || all_present(root, files::MODULES.map(|m| format!("/sys/module/{m}")))?)
             }
             Step::Sysctl => files::matches(root, &files::sysctl())? && sysctls_applied(root)?,
@@ -238,7 +238,7 @@ fn mirror_files(inputs: &Inputs) -> Vec<Result<FileSpec, String>> {
 
 fn all_present(root: &Path, paths: impl IntoIterator<Item = String>) -> Result<bool, PrereqError> {
     for path in paths {
-        if files::absent(root, &path)? {
+        if !files::exists(root, &path)? {
             return Ok(false);
         }
     }
