@@ -31,6 +31,7 @@ fn vm_node_enrols_reports_from_inside_restarts_under_systemd_and_is_removed() {
     // requires the steps up to enrolment and names any later failure.
     let up = q.hostctl(&[
         "up",
+        "--nodes-only",
         "--provider",
         "qemu",
         "--report-interval",
