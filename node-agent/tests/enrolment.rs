@@ -6,7 +6,7 @@ mod harness;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config, state_path};
+use harness::{Harness, HarnessHost, TestPki, TestResult, install_crypto, state_path};
 use node_agent::agent::{self, AgentError};
 use node_agent::config::Secret;
 use node_agent::enrol::{self, AttemptError, EnrolError};
@@ -17,20 +17,9 @@ fn mode(path: &std::path::Path) -> TestResult<u32> {
 
 #[tokio::test]
 async fn enrolment_stores_a_private_key_and_a_certificate_for_the_node() -> TestResult {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
+    let h = Harness::start().await?;
     let root = tempfile::tempdir()?;
-    let token = pki.issue_token("app1-cp")?;
-    let config = node_config(
-        &pki,
-        "app1-cp",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(token),
-    );
-    agent::start(config).await?;
+    agent::start(h.enrolling_config("app1-cp", root.path())?).await?;
 
     assert_eq!(mode(&state_path(root.path(), "key.pem"))?, 0o600);
     assert_eq!(mode(&root.path().join("state"))?, 0o700);
@@ -43,19 +32,9 @@ async fn enrolment_stores_a_private_key_and_a_certificate_for_the_node() -> Test
 
 #[tokio::test]
 async fn a_restarted_agent_reuses_its_certificate_without_a_token() -> TestResult {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
+    let h = Harness::start().await?;
     let root = tempfile::tempdir()?;
-    let token = pki.issue_token("n1")?;
-    let config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(token.clone()),
-    );
+    let config = h.enrolling_config("n1", root.path())?;
     agent::start(config.clone()).await?;
     let first = std::fs::read(state_path(root.path(), "cert.pem"))?;
 
@@ -72,19 +51,9 @@ async fn a_restarted_agent_reuses_its_certificate_without_a_token() -> TestResul
 
 #[tokio::test]
 async fn no_certificate_and_no_token_is_a_clear_error() -> TestResult {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
+    let h = Harness::start().await?;
     let root = tempfile::tempdir()?;
-    let config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        None,
-    );
-    let err = agent::start(config)
+    let err = agent::start(h.config("n1", root.path(), None))
         .await
         .err()
         .ok_or("started without identity")?;
@@ -97,16 +66,9 @@ async fn no_certificate_and_no_token_is_a_clear_error() -> TestResult {
 }
 
 /// Enrols `node` with `token` in a fresh state dir and returns the refusal.
-async fn refusal(pki: &TestPki, host: &HarnessHost, node: &str, token: &str) -> TestResult<String> {
+async fn refusal(h: &Harness, node: &str, token: &str) -> TestResult<String> {
     let root = tempfile::tempdir()?;
-    let config = node_config(
-        pki,
-        node,
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(token.into()),
-    );
+    let config = h.config(node, root.path(), Some(token.into()));
     let outcome = tokio::time::timeout(Duration::from_secs(20), agent::start(config)).await?;
     match outcome {
         Err(AgentError::Enrol(
@@ -125,50 +87,33 @@ async fn refusal(pki: &TestPki, host: &HarnessHost, node: &str, token: &str) -> 
 
 #[tokio::test]
 async fn replayed_foreign_and_expired_tokens_are_refused_with_the_hosts_reason() -> TestResult {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
+    let h = Harness::start().await?;
 
-    let foreign = pki.issue_token("other-node")?;
-    let msg = refusal(&pki, &host, "n1", &foreign).await?;
+    let foreign = h.pki.issue_token("other-node")?;
+    let msg = refusal(&h, "n1", &foreign).await?;
     assert!(
         msg.contains("refused enrolment") && msg.contains("issued for node \"other-node\""),
         "{msg}"
     );
 
-    let token = pki.issue_token("n1")?;
+    let token = h.pki.issue_token("n1")?;
     let root = tempfile::tempdir()?;
-    let config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(token.clone()),
-    );
-    agent::start(config).await?;
-    let msg = refusal(&pki, &host, "n1", &token).await?;
+    agent::start(h.config("n1", root.path(), Some(token.clone()))).await?;
+    let msg = refusal(&h, "n1", &token).await?;
     assert!(msg.contains("already used"), "{msg}");
 
-    let expired = pki.pki.token_store().issue("n2", Duration::ZERO)?;
-    let msg = refusal(&pki, &host, "n2", &expired).await?;
+    let expired = h.pki.pki.token_store().issue("n2", Duration::ZERO)?;
+    let msg = refusal(&h, "n2", &expired).await?;
     assert!(msg.contains("expired"), "{msg}");
     Ok(())
 }
 
 /// One enrolment attempt's error against `host` with `server_name`.
-async fn attempt_error(pki: &TestPki, host: &HarnessHost, server_name: &str) -> TestResult<String> {
+async fn attempt_error(h: &Harness, server_name: &str) -> TestResult<String> {
     let root = tempfile::tempdir()?;
-    let mut config = node_config(
-        pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        None,
-    );
+    let mut config = h.config("n1", root.path(), None);
     config.host.server_name = server_name.into();
-    let token = Secret::new(pki.issue_token("n1")?);
+    let token = Secret::new(h.pki.issue_token("n1")?);
     match enrol::enrol_once(&config, &token, "csr").await {
         Err(AttemptError::Transient(e)) => Ok(e),
         Err(other) => Err(format!("expected a TLS failure, got {other}").into()),
@@ -178,24 +123,13 @@ async fn attempt_error(pki: &TestPki, host: &HarnessHost, server_name: &str) -> 
 
 #[tokio::test]
 async fn the_node_refuses_a_host_certificate_without_the_expected_name() -> TestResult {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
-    let err = attempt_error(&pki, &host, "host.example").await?;
+    let h = Harness::start().await?;
+    let err = attempt_error(&h, "host.example").await?;
     assert!(err.contains("not valid for name"), "{err}");
     // The same host is accepted under the name its certificate carries, so
     // the refusal above is about the name and nothing else.
     let root = tempfile::tempdir()?;
-    let token = pki.issue_token("n1")?;
-    let config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(token),
-    );
-    agent::start(config).await?;
+    agent::start(h.enrolling_config("n1", root.path())?).await?;
     Ok(())
 }
 
@@ -205,7 +139,7 @@ async fn the_node_refuses_a_host_certificate_from_another_ca() -> TestResult {
     let pki = TestPki::new()?;
     let impostor = TestPki::new()?;
     let host = HarnessHost::start_with_identity(&pki, impostor.host_identity()).await?;
-    let err = attempt_error(&pki, &host, "127.0.0.1").await?;
+    let err = attempt_error(&Harness { pki, host }, "127.0.0.1").await?;
     // Both CAs are called "hostctl agent CA", so webpki finds the issuer by
     // name and then rejects the signature.
     assert!(err.contains("invalid peer certificate"), "{err}");

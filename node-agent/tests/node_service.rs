@@ -4,70 +4,21 @@
 mod harness;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config};
-use node_agent::agent;
+use harness::{RunningAgent, TestResult};
 use proto::v1::node_client::NodeClient;
 use proto::v1::{CheckStatus, HealthRequest, LogsRequest, VersionRequest};
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Identity};
 
-/// A running agent (root dir, Node service address) and the PKI around it.
-struct Running {
-    pki: TestPki,
-    _host: HarnessHost,
-    root: tempfile::TempDir,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
+async fn running() -> TestResult<RunningAgent> {
+    RunningAgent::start().await
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn running() -> TestResult<Running> {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
-    let root = tempfile::tempdir()?;
-    let config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(pki.issue_token("n1")?),
-    );
-    let started = agent::start(config).await?;
-    let addr = started.node_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = started.run(std::future::pending()).await;
-    });
-    Ok(Running {
-        pki,
-        _host: host,
-        root,
-        addr,
-        task,
-    })
-}
-
-async fn client(r: &Running, identity: Option<Identity>) -> TestResult<NodeClient<Channel>> {
-    let mut tls = ClientTlsConfig::new()
-        .ca_certificate(r.pki.ca())
-        .domain_name("127.0.0.1");
-    if let Some(id) = identity {
-        tls = tls.identity(id);
-    }
-    let channel = Endpoint::from_shared(format!("https://{}", r.addr))?
-        .tls_config(tls)?
-        .timeout(Duration::from_secs(10))
-        .connect()
-        .await?;
-    Ok(NodeClient::new(channel))
+async fn client(r: &RunningAgent, identity: Option<Identity>) -> TestResult<NodeClient<Channel>> {
+    Ok(NodeClient::new(
+        r.channel(identity, Duration::from_secs(10)).await?,
+    ))
 }
 
 #[tokio::test]

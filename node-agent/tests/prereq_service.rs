@@ -6,28 +6,16 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config};
-use node_agent::agent;
+use harness::{RunningAgent, TestResult};
 use proto::v1::PrerequisitesRequest;
 use proto::v1::progress_event::Outcome;
 use proto::v1::provisioning_client::ProvisioningClient;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Identity};
 
-async fn client(
-    pki: &TestPki,
-    addr: std::net::SocketAddr,
-    id: Identity,
-) -> TestResult<ProvisioningClient<Channel>> {
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(pki.ca())
-        .domain_name("127.0.0.1")
-        .identity(id);
-    let channel = Endpoint::from_shared(format!("https://{addr}"))?
-        .tls_config(tls)?
-        .timeout(Duration::from_secs(30))
-        .connect()
-        .await?;
-    Ok(ProvisioningClient::new(channel))
+async fn client(agent: &RunningAgent, id: Identity) -> TestResult<ProvisioningClient<Channel>> {
+    Ok(ProvisioningClient::new(
+        agent.channel(Some(id), Duration::from_secs(30)).await?,
+    ))
 }
 
 fn request() -> PrerequisitesRequest {
@@ -40,26 +28,10 @@ fn request() -> PrerequisitesRequest {
 
 #[tokio::test]
 async fn the_host_runs_it_a_node_certificate_is_refused() -> TestResult {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
-    let root = tempfile::tempdir()?;
-    let token = pki.issue_token("n1")?;
-    let config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(token),
-    );
-    let started = agent::start(config).await?;
-    let addr = started.node_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = started.run(std::future::pending()).await;
-    });
+    let agent = RunningAgent::start().await?;
+    let (pki, root) = (&agent.pki, &agent.root);
 
-    let status = client(&pki, addr, pki.node_identity("n2")?)
+    let status = client(&agent, pki.node_identity("n2")?)
         .await?
         .install_prerequisites(request())
         .await
@@ -71,7 +43,7 @@ async fn the_host_runs_it_a_node_certificate_is_refused() -> TestResult {
         "a refused call changed the node"
     );
 
-    let mut host_client = client(&pki, addr, pki.host_identity()).await?;
+    let mut host_client = client(&agent, pki.host_identity()).await?;
     let bad = PrerequisitesRequest {
         kubernetes_version: "latest".into(),
         ..request()
@@ -96,6 +68,6 @@ async fn the_host_runs_it_a_node_certificate_is_refused() -> TestResult {
     assert!(matches!(last.outcome, Some(Outcome::Done(_))), "{last:?}");
     assert!(root.path().join("etc/containerd/config.toml").exists());
     assert!(root.path().join("var/log/hostctl/commands.jsonl").exists());
-    task.abort();
+    drop(agent);
     Ok(())
 }

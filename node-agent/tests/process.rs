@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config};
+use harness::{Harness, TestResult};
 
 const BIN: &str = env!("CARGO_BIN_EXE_node-agent");
 
@@ -63,24 +63,16 @@ fn a_bad_config_names_the_file_and_field_and_exits_non_zero() -> TestResult {
 
 #[tokio::test]
 async fn killed_and_restarted_it_resumes_without_a_token_and_stops_on_sigterm() -> TestResult {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
+    let h = Harness::start().await?;
     let root = tempfile::tempdir()?;
-    let token = pki.issue_token("n1")?;
-    let config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(token.clone()),
-    );
+    let token = h.pki.issue_token("n1")?;
+    let config = h.config("n1", root.path(), Some(token.clone()));
     let path = root.path().join("node-agent.yaml");
     std::fs::write(&path, config.to_yaml()?)?;
 
     let mut first = spawn(&path)?;
-    let stored = host
+    let stored = h
+        .host
         .wait_for(Duration::from_secs(30), "a report", |r| !r.is_empty())
         .await;
     signal(&first, "-KILL")?;
@@ -89,7 +81,8 @@ async fn killed_and_restarted_it_resumes_without_a_token_and_stops_on_sigterm() 
 
     // Same config, token already spent: only the stored certificate works.
     let mut second = spawn(&path)?;
-    let resumed = host
+    let resumed = h
+        .host
         .wait_for(
             Duration::from_secs(30),
             "a report from the restarted agent",

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use harness::proxy::Proxy;
-use harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config, seqs};
+use harness::{Harness, TestResult, seqs};
 use node_agent::agent;
 use node_agent::config::Config;
 use proto::v1::{CheckStatus, HealthReport};
@@ -29,20 +29,11 @@ fn taken_at(r: &HealthReport) -> SystemTime {
 
 #[tokio::test]
 async fn reports_arrive_in_order_with_increasing_seq() -> TestResult {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
+    let h = Harness::start().await?;
     let root = tempfile::tempdir()?;
-    let config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(pki.issue_token("n1")?),
-    );
-    let agent = run_agent(config).await?;
-    let stored = host
+    let agent = run_agent(h.enrolling_config("n1", root.path())?).await?;
+    let stored = h
+        .host
         .wait_for(Duration::from_secs(20), "3 reports", |r| r.len() >= 3)
         .await?;
     agent.abort();
@@ -91,22 +82,16 @@ async fn outage(
     capacity: usize,
     outage: Duration,
 ) -> TestResult<(Vec<HealthReport>, Vec<HealthReport>, SystemTime, SystemTime)> {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
-    let proxy = Proxy::start(host.host_addr).await?;
+    let h = Harness::start().await?;
+    let proxy = Proxy::start(h.host.host_addr).await?;
     let root = tempfile::tempdir()?;
-    let mut config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        proxy.addr,
-        root.path(),
-        Some(pki.issue_token("n1")?),
-    );
+    let mut config = h.enrolling_config("n1", root.path())?;
+    // Enrolment goes straight to the host; reports go through the proxy.
+    config.host.endpoint = proxy.addr.to_string();
     config.buffer_capacity = capacity;
     let agent = run_agent(config).await?;
-    host.wait_for(Duration::from_secs(20), "2 reports", |r| r.len() >= 2)
+    h.host
+        .wait_for(Duration::from_secs(20), "2 reports", |r| r.len() >= 2)
         .await?;
 
     proxy.down();
@@ -115,13 +100,14 @@ async fn outage(
     let up_at = SystemTime::now();
     proxy.up().await?;
     // Caught up: something taken after the outage has been stored.
-    let stored = host
+    let stored = h
+        .host
         .wait_for(Duration::from_secs(60), "back-fill", |r| {
             r.iter().any(|x| taken_at(x) > up_at)
         })
         .await?;
     agent.abort();
-    Ok((stored, host.raw(), down_at, up_at))
+    Ok((stored, h.host.raw(), down_at, up_at))
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use certs::{NodeIdentitySpec, Pki, PkiSpec, ROLE_NODE};
+use node_agent::agent::{self, Started};
 use node_agent::config::{Config, HostConfig, LogSourceKind, Secret};
 use proto::v1::enrolment_server::{Enrolment, EnrolmentServer};
 use proto::v1::host_server::{Host, HostServer};
@@ -22,7 +23,9 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::{
+    Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Server, ServerTlsConfig,
+};
 use tonic::{Request, Response, Status, Streaming};
 
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -324,4 +327,112 @@ pub fn node_config(
 
 pub fn state_path(root: &Path, file: &str) -> PathBuf {
     root.join("state").join(file)
+}
+
+/// A fresh PKI and a harness host serving it: the setup almost every
+/// node-agent test starts with, kept in one place so each test only spells
+/// out what it does differently.
+pub struct Harness {
+    pub pki: TestPki,
+    pub host: HarnessHost,
+}
+
+impl Harness {
+    /// Installs the crypto provider, then starts a harness host on a new PKI.
+    pub async fn start() -> TestResult<Harness> {
+        install_crypto();
+        let pki = TestPki::new()?;
+        let host = HarnessHost::start(&pki).await?;
+        Ok(Harness { pki, host })
+    }
+
+    /// [`node_config`] for `node` under `root`, enrolling and reporting
+    /// straight to this harness host.
+    pub fn config(&self, node: &str, root: &Path, token: Option<String>) -> Config {
+        node_config(
+            &self.pki,
+            node,
+            self.host.enrol_addr,
+            self.host.host_addr,
+            root,
+            token,
+        )
+    }
+
+    /// [`Harness::config`] with a fresh enrolment token issued for `node`,
+    /// i.e. an agent that will enrol on its first start.
+    pub fn enrolling_config(&self, node: &str, root: &Path) -> TestResult<Config> {
+        let token = self.pki.issue_token(node)?;
+        Ok(self.config(node, root, Some(token)))
+    }
+}
+
+/// A node agent running in this process (enrolled with its own harness
+/// host, under its own root) until dropped — what the tests of the agent's
+/// mTLS services (Node, Kubeadm, Provisioning) all need before their first
+/// call.
+pub struct RunningAgent {
+    pub pki: TestPki,
+    pub host: HarnessHost,
+    pub root: tempfile::TempDir,
+    /// Where the agent serves its gRPC services.
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RunningAgent {
+    /// Enrols node `n1` with a fresh token under a new root and runs it.
+    pub async fn start() -> TestResult<RunningAgent> {
+        let harness = Harness::start().await?;
+        let root = tempfile::tempdir()?;
+        let started = agent::start(harness.enrolling_config("n1", root.path())?).await?;
+        Self::spawn(harness, root, started)
+    }
+
+    /// Runs `started` (an agent started against `harness` under `root`, for
+    /// tests that adjust its config or endpoints first) in the background.
+    pub fn spawn(
+        harness: Harness,
+        root: tempfile::TempDir,
+        started: Started,
+    ) -> TestResult<RunningAgent> {
+        let addr = started.node_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = started.run(std::future::pending()).await;
+        });
+        Ok(RunningAgent {
+            pki: harness.pki,
+            host: harness.host,
+            root,
+            addr,
+            task,
+        })
+    }
+
+    /// A channel to the agent's services that trusts the agent CA, expects
+    /// the name 127.0.0.1 and presents `identity` (None: no client
+    /// certificate), with `timeout` on each call.
+    pub async fn channel(
+        &self,
+        identity: Option<Identity>,
+        timeout: Duration,
+    ) -> TestResult<Channel> {
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(self.pki.ca())
+            .domain_name("127.0.0.1");
+        if let Some(id) = identity {
+            tls = tls.identity(id);
+        }
+        Ok(Endpoint::from_shared(format!("https://{}", self.addr))?
+            .tls_config(tls)?
+            .timeout(timeout)
+            .connect()
+            .await?)
+    }
 }

@@ -6,32 +6,30 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config};
+use crate::harness::{Harness, RunningAgent, TestResult};
 use node_agent::agent;
 use node_agent::prereq::CommandRunnerKind;
 use node_agent::report::checks::Endpoints;
 use proto::v1::kubeadm_client::KubeadmClient;
 use proto::v1::progress_event::Outcome;
 use proto::v1::{Error as ApiError, ProgressEvent};
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Identity};
 
-/// A running agent with the kubeadm stand-in.
-pub struct Node {
-    pub pki: TestPki,
-    _host: HarnessHost,
-    pub root: tempfile::TempDir,
-    pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
+/// A running agent with the kubeadm stand-in (its PKI, root and address
+/// are the [`RunningAgent`]'s).
+pub struct Node(RunningAgent);
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.task.abort();
+impl Deref for Node {
+    type Target = RunningAgent;
+
+    fn deref(&self) -> &RunningAgent {
+        &self.0
     }
 }
 
@@ -51,18 +49,9 @@ pub fn dead_endpoints() -> TestResult<Endpoints> {
 
 /// Starts an agent (control plane or worker) probing `endpoints`.
 pub async fn start(control_plane: bool, endpoints: Endpoints) -> TestResult<Node> {
-    install_crypto();
-    let pki = TestPki::new()?;
-    let host = HarnessHost::start(&pki).await?;
+    let harness = Harness::start().await?;
     let root = tempfile::tempdir()?;
-    let mut config = node_config(
-        &pki,
-        "n1",
-        host.enrol_addr,
-        host.host_addr,
-        root.path(),
-        Some(pki.issue_token("n1")?),
-    );
+    let mut config = harness.enrolling_config("n1", root.path())?;
     config.control_plane = control_plane;
     // kubeadm is the stand-in; nothing else goes through the runner here.
     config.command_runner = CommandRunnerKind::Real;
@@ -70,17 +59,7 @@ pub async fn start(control_plane: bool, endpoints: Endpoints) -> TestResult<Node
     config.kubeadm.join_attempts = 3;
     config.kubeadm.join_retry_delay_millis = 10;
     let started = agent::start(config).await?.with_endpoints(endpoints);
-    let addr = started.node_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = started.run(std::future::pending()).await;
-    });
-    Ok(Node {
-        pki,
-        _host: host,
-        root,
-        addr,
-        task,
-    })
+    Ok(Node(RunningAgent::spawn(harness, root, started)?))
 }
 
 /// A per-node wrapper that runs the stand-in with this node's root (tests
@@ -103,18 +82,9 @@ fn standin_wrapper(root: &Path) -> TestResult<PathBuf> {
 impl Node {
     /// A Kubeadm client presenting `identity` (None: no client certificate).
     pub async fn client(&self, identity: Option<Identity>) -> TestResult<KubeadmClient<Channel>> {
-        let mut tls = ClientTlsConfig::new()
-            .ca_certificate(self.pki.ca())
-            .domain_name("127.0.0.1");
-        if let Some(id) = identity {
-            tls = tls.identity(id);
-        }
-        let channel = Endpoint::from_shared(format!("https://{}", self.addr))?
-            .tls_config(tls)?
-            .timeout(Duration::from_secs(30))
-            .connect()
-            .await?;
-        Ok(KubeadmClient::new(channel))
+        Ok(KubeadmClient::new(
+            self.channel(identity, Duration::from_secs(30)).await?,
+        ))
     }
 
     /// A client with the host's certificate.
