@@ -235,11 +235,13 @@ fn a_dead_collector_costs_spans_reported_once_not_the_run() {
         .expect("a free port");
     let endpoint = format!("http://{closed}");
     let env = LocalEnv::new(62, &["app2-cp"]);
+    // This time the collector comes from the topology's `telemetry`
+    // section (the environment variable is empty, so it does not win).
+    let mut topology = std::fs::read_to_string(&env.topology).expect("topology");
+    topology.push_str(&format!("telemetry:\n  otlpEndpoint: {endpoint}\n"));
+    std::fs::write(&env.topology, topology).expect("write topology");
     let started = Instant::now();
-    let out = env.hostctl_with_env(
-        &up_args(None),
-        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)],
-    );
+    let out = env.hostctl_with_env(&up_args(None), &[("OTEL_EXPORTER_OTLP_ENDPOINT", "")]);
     let elapsed = started.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();

@@ -131,6 +131,15 @@ fn write_document(out: &mut String, t: &Topology, header: &str) -> std::fmt::Res
             }
         }
     }
+    if let Some(endpoint) = t.telemetry.as_ref().and_then(|t| t.otlp_endpoint.as_ref()) {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "# Where `hostctl up` sends traces when OTEL_EXPORTER_OTLP_ENDPOINT is unset."
+        )?;
+        writeln!(out, "telemetry:")?;
+        writeln!(out, "  otlpEndpoint: {}", scalar(endpoint.as_str()))?;
+    }
     Ok(())
 }
 

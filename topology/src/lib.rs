@@ -21,6 +21,7 @@ mod model;
 mod report;
 mod resolve;
 mod suggest;
+mod telemetry;
 mod tree;
 mod units;
 mod validate;
@@ -39,6 +40,7 @@ pub use model::{
 };
 pub use report::SourceMap;
 pub use resolve::{IpRange, Resolved};
+pub use telemetry::Telemetry;
 pub use tree::Pos;
 pub use units::{ByteSize, SizeError};
 pub use validate::check_host_capacity;

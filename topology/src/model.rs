@@ -32,6 +32,8 @@ pub struct Topology {
     pub nodes: Vec<Node>,
     /// Package and image caches on the host, if any (none by default).
     pub mirrors: Option<crate::mirror::Mirrors>,
+    /// Optional trace export settings (`telemetry:`).
+    pub telemetry: Option<crate::telemetry::Telemetry>,
 }
 
 /// The node network as declared.

@@ -77,10 +77,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         // --- tracing (docs/tracing.md): one trace per run ---
         use tracing::Instrument as _;
         let table = ctx.output == OutputFormat::Table;
+        // The topology's collector, if it names one; a topology that does
+        // not load is reported by `up` itself, right after.
+        let topology_endpoint = TopologySource::locate(ctx.topology.as_deref())
+            .load()
+            .ok()
+            .and_then(|(t, _)| t.telemetry)
+            .and_then(|t| t.otlp_endpoint)
+            .map(|url| url.as_str().to_owned());
         let trace = crate::telemetry::UpTrace::start(
             daemon::config::socket_path(ctx.home.root()),
             args.trace_file.clone(),
             table,
+            topology_endpoint,
         );
         let result = up(ctx, args).instrument(trace.root()).await;
         trace.finish(&result).await;

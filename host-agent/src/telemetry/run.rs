@@ -37,11 +37,17 @@ pub struct UpTrace {
 }
 
 impl UpTrace {
-    /// Sets up export (from `OTEL_*`; `trace_file` keeps spans for a file),
-    /// installs the subscriber, opens the root span and prints its trace
-    /// id. Must run inside the tokio runtime.
-    pub fn start(socket: PathBuf, trace_file: Option<PathBuf>, to_stdout: bool) -> UpTrace {
-        let mut config = TelemetryConfig::from_env(None);
+    /// Sets up export (from `OTEL_*`, else the topology's
+    /// `telemetry.otlpEndpoint` given as `fallback_endpoint`; `trace_file`
+    /// keeps spans for a file), installs the subscriber, opens the root span
+    /// and prints its trace id. Must run inside the tokio runtime.
+    pub fn start(
+        socket: PathBuf,
+        trace_file: Option<PathBuf>,
+        to_stdout: bool,
+        fallback_endpoint: Option<String>,
+    ) -> UpTrace {
+        let mut config = TelemetryConfig::from_env(fallback_endpoint);
         config.collect = trace_file.is_some();
         let pipeline = Pipeline::start("hostctl", &config).unwrap_or_else(|e| {
             eprintln!("tracing off: {e}");

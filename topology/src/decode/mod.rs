@@ -14,6 +14,7 @@ use crate::model::{
 };
 use crate::report::{Report, SourceMap};
 use crate::suggest::closest;
+use crate::telemetry::Telemetry;
 use crate::tree::{self, Pos, Value};
 use crate::version::KubeVersion;
 use std::net::IpAddr;
@@ -28,7 +29,9 @@ const TOP_KEYS: &[&str] = &[
     "clusters",
     "nodes",
     "mirrors",
+    "telemetry",
 ];
+const TELEMETRY_KEYS: &[&str] = &["otlpEndpoint"];
 const MIRROR_KEYS: &[&str] = &["aptProxy", "registryMirror"];
 const NETWORK_KEYS: &[&str] = &["cidr", "addressing"];
 const HOST_AGENT_KEYS: &[&str] = &["address", "port", "listen"];
@@ -131,12 +134,34 @@ impl Decoder<'_, '_> {
             Some(n) => self.mirrors(n).map(Some),
             None => Some(None),
         };
+        let telemetry = match f.get("telemetry") {
+            Some(n) => self.telemetry(n).map(Some),
+            None => Some(None),
+        };
         Some(Topology {
             network: network?,
             host_agent: host_agent?,
             clusters: clusters?,
             nodes: nodes?,
             mirrors: mirrors?,
+            telemetry: telemetry?,
+        })
+    }
+
+    fn telemetry(&mut self, node: &tree::Node) -> Option<Telemetry> {
+        let f = self.mapping(node, "telemetry", TELEMETRY_KEYS, "the telemetry settings")?;
+        let otlp_endpoint = match f.get("otlpEndpoint") {
+            Some(n) => self
+                .parsed::<MirrorUrl>(
+                    n,
+                    &join(&f.path, "otlpEndpoint"),
+                    "an http:// or https:// URL",
+                )
+                .map(Some),
+            None => Some(None),
+        };
+        Some(Telemetry {
+            otlp_endpoint: otlp_endpoint?,
         })
     }
 
