@@ -13,7 +13,7 @@
 //! last state durable before `up` exits.
 
 use super::graph::StepId;
-use crate::fsutil::{WriteError, write_atomic};
+use crate::fsutil::{JsonFileError, WriteError, read_json_or_default, write_json_atomic};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,29 +84,26 @@ pub enum StateError {
     Write(#[from] WriteError),
 }
 
+impl From<JsonFileError> for StateError {
+    fn from(e: JsonFileError) -> Self {
+        match e {
+            JsonFileError::Read { path, source } => StateError::Read { path, source },
+            JsonFileError::Parse { path, source } | JsonFileError::Encode { path, source } => {
+                StateError::Parse { path, source }
+            }
+            JsonFileError::Write(e) => StateError::Write(e),
+        }
+    }
+}
+
 impl UpState {
     /// The recorded state; empty when no `up` ran yet.
     pub fn load(path: &Path) -> Result<UpState, StateError> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
-                path: path.to_owned(),
-                source,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UpState::default()),
-            Err(source) => Err(StateError::Read {
-                path: path.to_owned(),
-                source,
-            }),
-        }
+        Ok(read_json_or_default(path)?)
     }
 
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let mut text = serde_json::to_vec_pretty(self).map_err(|source| StateError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
-        text.push(b'\n');
-        Ok(write_atomic(path, &text, 0o600)?)
+        Ok(write_json_atomic(path, self, 0o600)?)
     }
 
     pub fn status(&self, id: &StepId) -> Option<StepStatus> {

@@ -2,6 +2,7 @@
 //! a later `hostctl` process (status, down) can find and remove it. Liveness
 //! is never stored; it is checked against the system on every read.
 
+use crate::fsutil::{JsonFileError, WriteError, read_json_or_default, write_json_atomic};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -68,36 +69,30 @@ pub struct NodeRecord {
     pub supervisor_pid: Option<i32>,
 }
 
+impl From<JsonFileError> for StateError {
+    fn from(e: JsonFileError) -> Self {
+        match e {
+            JsonFileError::Read { path, source } => StateError::Read { path, source },
+            JsonFileError::Parse { path, source } => StateError::Parse { path, source },
+            JsonFileError::Encode { path, source } => StateError::Write {
+                path,
+                source: source.into(),
+            },
+            JsonFileError::Write(WriteError { path, source }) => StateError::Write { path, source },
+        }
+    }
+}
+
 impl LocalState {
     /// Reads the file; a missing file is an empty state.
     pub fn load(path: &Path) -> Result<LocalState, StateError> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
-                path: path.to_path_buf(),
-                source,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LocalState::default()),
-            Err(source) => Err(StateError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
+        Ok(read_json_or_default(path)?)
     }
 
-    /// Writes the file atomically (temporary file + rename), so a crash
-    /// leaves either the old or the new state, never half of one.
+    /// Writes the file atomically (temporary file, fsync, rename), so a
+    /// crash leaves either the old or the new state, never half of one.
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let write_err = |source| StateError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(write_err)?;
-        }
-        let text = serde_json::to_vec_pretty(self).map_err(|e| write_err(e.into()))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text).map_err(write_err)?;
-        std::fs::rename(&tmp, path).map_err(write_err)
+        Ok(write_json_atomic(path, self, 0o644)?)
     }
 }
 
