@@ -7,6 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use host_agent::daemon::Daemon;
 use support::{BoxError, Home, NODE_A, NODE_A_IP, NODE_B, enrol};
 use tonic::Code;
 
@@ -14,17 +15,39 @@ fn code_of(e: &BoxError) -> Option<Code> {
     e.downcast_ref::<tonic::Status>().map(tonic::Status::code)
 }
 
+/// A one-minute token for `node`, issued over the daemon's control socket
+/// as `hostctl` would.
+async fn issue_token(home: &Home, node: &str) -> Result<String, BoxError> {
+    Ok(home
+        .control()
+        .await?
+        .issue_token(node, Duration::from_secs(60))
+        .await?
+        .token)
+}
+
+/// Why `daemon` refused to enrol `node` with `token`; an error saying
+/// `accepted` if it enrolled it instead.
+async fn refusal(
+    home: &Home,
+    daemon: &Daemon,
+    node: &str,
+    token: &str,
+    accepted: &str,
+) -> Result<BoxError, BoxError> {
+    enrol(&home.ca_pem(), daemon.enrol_addr(), node, token)
+        .await
+        .err()
+        .ok_or_else(|| accepted.into())
+}
+
 #[tokio::test]
 async fn enrolment_gives_a_certificate_with_the_node_name_and_topology_address()
 -> Result<(), BoxError> {
     let home = Home::new()?;
     let daemon = home.start().await?;
-    let token = home
-        .control()
-        .await?
-        .issue_token(NODE_A, Duration::from_secs(60))
-        .await?;
-    let (resp, creds) = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token.token).await?;
+    let token = issue_token(&home, NODE_A).await?;
+    let (resp, creds) = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token).await?;
 
     let der = certs::cert_der_from_pem(&creds.cert_pem)?;
     assert_eq!(certs::common_name_of(&der)?.as_deref(), Some(NODE_A));
@@ -45,14 +68,16 @@ async fn enrolment_gives_a_certificate_with_the_node_name_and_topology_address()
 async fn a_token_is_refused_the_second_time() -> Result<(), BoxError> {
     let home = Home::new()?;
     let daemon = home.start().await?;
-    let token = home
-        .control()
-        .await?
-        .issue_token(NODE_A, Duration::from_secs(60))
-        .await?;
-    enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token.token).await?;
-    let replay = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token.token).await;
-    let err = replay.err().ok_or("a replayed token was accepted")?;
+    let token = issue_token(&home, NODE_A).await?;
+    enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token).await?;
+    let err = refusal(
+        &home,
+        &daemon,
+        NODE_A,
+        &token,
+        "a replayed token was accepted",
+    )
+    .await?;
     assert_eq!(code_of(&err), Some(Code::PermissionDenied), "{err}");
     assert!(err.to_string().contains("already used"), "{err}");
     daemon.stop().await?;
@@ -68,10 +93,14 @@ async fn an_expired_token_is_refused() -> Result<(), BoxError> {
     let past = SystemTime::now() - Duration::from_secs(7200);
     let store = certs::TokenStore::with_clock(home.token_store_path(), Arc::new(move || past));
     let token = store.issue(NODE_A, Duration::from_secs(60))?;
-    let err = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token)
-        .await
-        .err()
-        .ok_or("an expired token was accepted")?;
+    let err = refusal(
+        &home,
+        &daemon,
+        NODE_A,
+        &token,
+        "an expired token was accepted",
+    )
+    .await?;
     assert_eq!(code_of(&err), Some(Code::PermissionDenied), "{err}");
     assert!(err.to_string().contains("expired"), "{err}");
     daemon.stop().await?;
@@ -83,18 +112,18 @@ async fn a_token_for_another_node_is_refused_and_stays_usable_by_its_node() -> R
 {
     let home = Home::new()?;
     let daemon = home.start().await?;
-    let token = home
-        .control()
-        .await?
-        .issue_token(NODE_B, Duration::from_secs(60))
-        .await?;
-    let err = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token.token)
-        .await
-        .err()
-        .ok_or("a token for another node was accepted")?;
+    let token = issue_token(&home, NODE_B).await?;
+    let err = refusal(
+        &home,
+        &daemon,
+        NODE_A,
+        &token,
+        "a token for another node was accepted",
+    )
+    .await?;
     assert_eq!(code_of(&err), Some(Code::PermissionDenied), "{err}");
     assert!(err.to_string().contains(NODE_B), "{err}");
-    let (_, creds) = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_B, &token.token).await?;
+    let (_, creds) = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_B, &token).await?;
     let der = certs::cert_der_from_pem(&creds.cert_pem)?;
     assert_eq!(certs::common_name_of(&der)?.as_deref(), Some(NODE_B));
     daemon.stop().await?;
@@ -106,10 +135,14 @@ async fn unknown_tokens_and_nodes_outside_the_topology_are_refused() -> Result<(
     let home = Home::new()?;
     let daemon = home.start().await?;
     let forged = "hct1.abcdefgh.0123456789abcdefghijklmnopqrstuv";
-    let err = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, forged)
-        .await
-        .err()
-        .ok_or("a forged token was accepted")?;
+    let err = refusal(
+        &home,
+        &daemon,
+        NODE_A,
+        forged,
+        "a forged token was accepted",
+    )
+    .await?;
     assert_eq!(code_of(&err), Some(Code::PermissionDenied), "{err}");
 
     let mut control = home.control().await?;

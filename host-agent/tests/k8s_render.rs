@@ -179,18 +179,24 @@ fn with_a_pki_every_cluster_gets_the_shared_mesh_ca_in_a_private_file() {
     }
 }
 
+/// Runs `hostctl render --out <out>` with `home` as `HOSTCTL_HOME` and
+/// working directory (so the default topology is used).
+fn hostctl_render(home: &Path, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hostctl"))
+        .args(["render", "--out"])
+        .arg(out)
+        .env("HOSTCTL_HOME", home)
+        .env_remove("HOSTCTL_TOPOLOGY")
+        .current_dir(home)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn hostctl_render_uses_placeholders_without_a_pki_and_does_not_create_one() {
     let home = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let result = Command::new(env!("CARGO_BIN_EXE_hostctl"))
-        .args(["render", "--out"])
-        .arg(out.path())
-        .env("HOSTCTL_HOME", home.path())
-        .env_remove("HOSTCTL_TOPOLOGY")
-        .current_dir(home.path())
-        .output()
-        .unwrap();
+    let result = hostctl_render(home.path(), out.path());
     assert!(
         result.status.success(),
         "{}",
@@ -216,14 +222,7 @@ fn hostctl_render_uses_placeholders_without_a_pki_and_does_not_create_one() {
 fn hostctl_render_uses_an_existing_pki() {
     let (home, pki) = pki_home();
     let out = tempfile::tempdir().unwrap();
-    let result = Command::new(env!("CARGO_BIN_EXE_hostctl"))
-        .args(["render", "--out"])
-        .arg(out.path())
-        .env("HOSTCTL_HOME", home.path())
-        .env_remove("HOSTCTL_TOPOLOGY")
-        .current_dir(home.path())
-        .output()
-        .unwrap();
+    let result = hostctl_render(home.path(), out.path());
     assert!(
         result.status.success(),
         "{}",
