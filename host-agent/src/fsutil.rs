@@ -73,7 +73,8 @@ pub enum JsonFileError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("cannot encode {}: {source}", path.display())]
+    /// The value has no JSON form (e.g. a path that is not UTF-8).
+    #[error("cannot write {}: {source}", path.display())]
     Encode {
         path: PathBuf,
         #[source]

@@ -13,7 +13,7 @@
 //! last state durable before `up` exits.
 
 use super::graph::StepId;
-use crate::fsutil::{JsonFileError, WriteError, read_json_or_default, write_json_atomic};
+use crate::fsutil::{JsonFileError, read_json_or_default, write_json_atomic};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,30 +68,24 @@ pub struct UpState {
 /// The state file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Reading or writing failed (see [`JsonFileError`]).
+    #[error(transparent)]
+    File(JsonFileError),
     #[error("{} is not a valid up state ({source}); remove it to start over (machines are checked again, nothing is launched twice)", path.display())]
     Parse {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
-    #[error(transparent)]
-    Write(#[from] WriteError),
 }
 
 impl From<JsonFileError> for StateError {
     fn from(e: JsonFileError) -> Self {
         match e {
-            JsonFileError::Read { path, source } => StateError::Read { path, source },
             JsonFileError::Parse { path, source } | JsonFileError::Encode { path, source } => {
                 StateError::Parse { path, source }
             }
-            JsonFileError::Write(e) => StateError::Write(e),
+            other => StateError::File(other),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! a later `hostctl` process (status, down) can find and remove it. Liveness
 //! is never stored; it is checked against the system on every read.
 
-use crate::fsutil::{JsonFileError, WriteError, read_json_or_default, write_json_atomic};
+use crate::fsutil::{JsonFileError, read_json_or_default, write_json_atomic};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -12,23 +12,14 @@ use std::path::{Path, PathBuf};
 /// Why the state file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Reading or writing failed (see [`JsonFileError`]).
+    #[error(transparent)]
+    File(JsonFileError),
     #[error("{} is damaged ({source}); remove it only after removing its namespaces and bridge by hand", path.display())]
     Parse {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
-    },
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
     },
 }
 
@@ -72,13 +63,8 @@ pub struct NodeRecord {
 impl From<JsonFileError> for StateError {
     fn from(e: JsonFileError) -> Self {
         match e {
-            JsonFileError::Read { path, source } => StateError::Read { path, source },
             JsonFileError::Parse { path, source } => StateError::Parse { path, source },
-            JsonFileError::Encode { path, source } => StateError::Write {
-                path,
-                source: source.into(),
-            },
-            JsonFileError::Write(WriteError { path, source }) => StateError::Write { path, source },
+            other => StateError::File(other),
         }
     }
 }
