@@ -136,27 +136,13 @@ pub(crate) fn is_issued_by(cert: &X509Certificate<'_>, issuer: &X509Certificate<
     cert.issuer() == issuer.subject() && cert.verify_signature(Some(issuer.public_key())).is_ok()
 }
 
-/// Formats a Unix timestamp as RFC 3339 UTC (`2035-01-02T03:04:05Z`), without
-/// pulling in a date crate for one line of `certs list` output.
+/// Formats a Unix timestamp as RFC 3339 UTC (`2035-01-02T03:04:05Z`); a
+/// value outside the calendar jiff supports shows as `@<seconds>`.
 pub(crate) fn rfc3339(unix_secs: i64) -> String {
-    let days = unix_secs.div_euclid(86_400);
-    let secs = unix_secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    match jiff::Timestamp::from_second(unix_secs) {
+        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Err(_) => format!("@{unix_secs}"),
+    }
 }
 
 #[cfg(test)]
