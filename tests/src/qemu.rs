@@ -18,7 +18,12 @@ pub struct QemuEnv {
     pub env: LocalEnv,
     pub image: PathBuf,
     names: NetNames,
+    /// Put first on `hostctl`'s `PATH` (see [`QemuEnv::corrupt_enrolment_tokens`]).
+    shims: Option<tempfile::TempDir>,
 }
+
+/// What the `mcopy` stand-in writes in place of a token's secret.
+pub const CORRUPTED_SECRET: &str = "corruptedByTheTest";
 
 /// True when this machine can run the VM suites; otherwise says why.
 pub fn can_run_vms(test: &str) -> bool {
@@ -83,14 +88,67 @@ impl QemuEnv {
         let mut env = LocalEnv::new(net, nodes);
         env.bins.node_agent = dist_node_agent();
         let names = NetNames::for_home(env.home());
-        QemuEnv { env, image, names }
+        QemuEnv {
+            env,
+            image,
+            names,
+            shims: None,
+        }
+    }
+
+    /// From now on, every VM this environment's `hostctl` launches gets
+    /// user-data whose enrolment token the host never issued: a stand-in
+    /// `mcopy`, first on `PATH`, rewrites the token's secret in the staged
+    /// `user-data` on its way into the NoCloud seed, then runs the real
+    /// `mcopy`. The provider has no test hook; this is the last moment the
+    /// seed's files are plain files. The stand-in fails the launch if there
+    /// was no token to corrupt, so the test can never pass vacuously.
+    pub fn corrupt_enrolment_tokens(&mut self) {
+        let real = host_agent::provider::qemu::vm::find_program("mcopy").expect("mcopy");
+        let dir = tempfile::Builder::new()
+            .prefix("hostctl-shims-")
+            .tempdir()
+            .expect("shim dir");
+        let script = format!(
+            r#"#!/bin/sh
+# Test stand-in (tests/src/qemu.rs): corrupt the enrolment token, then copy.
+for f in "$@"; do
+  case "$f" in
+    */user-data)
+      sed -i -E 's/^( *enrolmentToken: *"?hct1\.[A-Za-z0-9]+\.)[A-Za-z0-9]+/\1{CORRUPTED_SECRET}/' "$f"
+      grep -q '{CORRUPTED_SECRET}' "$f" || {{ echo "mcopy stand-in: no enrolment token in $f" >&2; exit 97; }}
+      ;;
+  esac
+done
+exec '{}' "$@"
+"#,
+            real.display()
+        );
+        let shim = dir.path().join("mcopy");
+        std::fs::write(&shim, script).expect("write the mcopy stand-in");
+        std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod the mcopy stand-in");
+        self.shims = Some(dir);
     }
 
     /// `hostctl` with the test image as the base image.
     pub fn hostctl(&self, args: &[&str]) -> Output {
         let image = self.image.to_string_lossy().into_owned();
-        self.env
-            .hostctl_with_env(args, &[(host_agent::provider::qemu::IMAGE_ENV, &image)])
+        let path = match &self.shims {
+            Some(dir) => format!(
+                "{}:{}",
+                dir.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+            None => std::env::var("PATH").unwrap_or_default(),
+        };
+        self.env.hostctl_with_env(
+            args,
+            &[
+                (host_agent::provider::qemu::IMAGE_ENV, &image),
+                ("PATH", &path),
+            ],
+        )
     }
 
     pub fn hostctl_ok(&self, args: &[&str]) -> String {

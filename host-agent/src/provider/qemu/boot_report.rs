@@ -8,6 +8,17 @@ use super::guest;
 use std::path::Path;
 use std::time::Duration;
 
+/// Run in the guest: cloud-init's result, the agent unit's state, and the
+/// agent's own last words. The unit's status lines alone are not enough: an
+/// agent restarted every 2 s (e.g. after an enrolment refusal) fills them
+/// with systemd's restart messages, so the agent's output is read from the
+/// journal by `_SYSTEMD_UNIT` (what the unit's processes wrote, not what
+/// systemd wrote about it).
+const GUEST_SCRIPT: &str = "cloud-init status --long 2>&1; \
+    systemctl --no-pager --lines=0 status hostctl-node-agent.service 2>&1; \
+    echo 'last output of the node agent:'; \
+    journalctl --no-pager -o cat -n 6 _SYSTEMD_UNIT=hostctl-node-agent.service 2>&1";
+
 /// Console lines that say how cloud-init fared.
 fn console_lines(console: &str) -> Vec<String> {
     let interesting = |line: &str| {
@@ -20,7 +31,7 @@ fn console_lines(console: &str) -> Vec<String> {
     };
     let mut lines: Vec<String> = console
         .lines()
-        .map(strip_terminal_codes)
+        .map(|l| strip_terminal_codes(l).trim().to_owned())
         .filter(|l| interesting(l))
         .collect();
     let keep_from = lines.len().saturating_sub(8);
@@ -28,7 +39,8 @@ fn console_lines(console: &str) -> Vec<String> {
     lines
 }
 
-/// Removes ANSI colour sequences systemd writes to the console.
+/// Removes ANSI colour sequences (systemd's on the console, the agent's
+/// log colours in its journal) and other control characters.
 fn strip_terminal_codes(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut chars = line.chars();
@@ -43,7 +55,7 @@ fn strip_terminal_codes(line: &str) -> String {
             out.push(c);
         }
     }
-    out.trim().to_owned()
+    out
 }
 
 /// The report: the guest's own words when its agent answers, else the
@@ -51,16 +63,14 @@ fn strip_terminal_codes(line: &str) -> String {
 pub async fn report(console: &Path, qga: &Path) -> String {
     let from_guest = guest::exec(
         qga,
-        &[
-            "/bin/sh",
-            "-c",
-            "cloud-init status --long 2>&1; systemctl --no-pager --lines=5 status hostctl-node-agent.service 2>&1",
-        ],
-        Duration::from_secs(20),
+        &["/bin/sh", "-c", GUEST_SCRIPT],
+        Duration::from_secs(30),
     )
     .await;
     if let Ok(out) = from_guest {
-        return format!("read from the VM:\n{}", indent(&out.stdout));
+        let said = format!("{}\n{}", out.stdout.trim_end(), out.stderr.trim_end());
+        let said: Vec<String> = said.trim().lines().map(strip_terminal_codes).collect();
+        return format!("read from the VM:\n{}", indent(&said.join("\n")));
     }
     let text = std::fs::read(console)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -92,6 +102,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_guest_script_is_valid_shell() {
+        let check = std::process::Command::new("sh")
+            .args(["-n", "-c", GUEST_SCRIPT])
+            .output()
+            .expect("run sh -n");
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+
+    #[test]
     fn keeps_cloud_init_failures_and_its_final_line_without_colour_codes() {
         let console = "[    1.0] kernel: hello\n\
             [   13.27] cloud-init[254]: 2026-11-24 - util.py[WARNING]: failed stage init-local\n\
@@ -104,7 +127,7 @@ mod tests {
         assert!(lines[2].contains("finished at"));
         assert_eq!(
             strip_terminal_codes("\u{1b}[0;32m  OK  \u{1b}[0m] Started"),
-            "OK  ] Started"
+            "  OK  ] Started"
         );
     }
 }
