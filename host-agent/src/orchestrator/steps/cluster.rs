@@ -108,8 +108,13 @@ pub fn control_plane(ctx: &UpContext, cluster: &str) -> Result<String, StepError
         .ok_or_else(|| StepError(format!("cluster {cluster} has no control-plane node")))
 }
 
-/// A fresh admin client of `cluster` and its kubeconfig (for helm).
-pub async fn admin(ctx: &UpContext, cluster: &str) -> Result<(kube::Client, String), StepError> {
+/// An admin client of `cluster` without waiting for its API server: for
+/// postcondition checks, which must answer at once ("not yet") rather than
+/// hold up the start of `up`.
+pub async fn admin_now(
+    ctx: &UpContext,
+    cluster: &str,
+) -> Result<(kube::Client, String), StepError> {
     crate::kube::client::admin_client(
         &ctx.cluster.pki,
         &ctx.resolved,
@@ -118,6 +123,33 @@ pub async fn admin(ctx: &UpContext, cluster: &str) -> Result<(kube::Client, Stri
     )
     .await
     .map_err(|e| StepError::from_chain(&e))
+}
+
+/// How often a step polls an API server that does not answer yet.
+const API_POLL: Duration = Duration::from_secs(1);
+
+/// A fresh admin client of `cluster` and its kubeconfig (for helm), once
+/// the API server answers `/readyz`: steps after `kubeadm init` run "as
+/// soon as the API answers", and a server that is still coming up (or a
+/// load balancer still settling) refuses connections for a moment. Waits at
+/// most `ready_timeout`, then fails with the last answer.
+pub async fn admin(ctx: &UpContext, cluster: &str) -> Result<(kube::Client, String), StepError> {
+    let (client, kubeconfig) = admin_now(ctx, cluster).await?;
+    let deadline = tokio::time::Instant::now() + ctx.cluster.ready_timeout;
+    loop {
+        let health = crate::kube::health::api_health(&client).await;
+        if health.ok {
+            return Ok((client, kubeconfig));
+        }
+        if tokio::time::Instant::now() + API_POLL > deadline {
+            return Err(StepError(format!(
+                "the API server of {cluster} did not answer /readyz within {} s: {}",
+                ctx.cluster.ready_timeout.as_secs(),
+                health.error.unwrap_or_default()
+            )));
+        }
+        tokio::time::sleep(API_POLL).await;
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! Resume: a worker the API server lists has joined, so a later `up` does
 //! not mint a token or call the node again.
 
-use super::cluster::admin;
+use super::cluster::{admin, admin_now};
 use super::{UpContext, rpc};
 use crate::kube::bootstrap::{DEFAULT_TTL, create_bootstrap_token};
 use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
@@ -73,7 +73,7 @@ impl KubeadmJoin {
 impl StepJob for KubeadmJoin {
     /// The API server lists the node.
     async fn satisfied(&self) -> Result<bool, StepError> {
-        let Ok((client, _)) = admin(&self.ctx, &self.cluster).await else {
+        let Ok((client, _)) = admin_now(&self.ctx, &self.cluster).await else {
             return Ok(false);
         };
         Ok(crate::kube::ready::node_states(&client)
