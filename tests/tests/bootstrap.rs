@@ -341,6 +341,14 @@ fn a_failed_init_names_its_phase_blocks_the_join_and_a_rerun_completes() {
     eprintln!("{stderr}");
     assert!(stderr.contains("kubeadm-init/app1"), "{stderr}");
     assert!(stderr.contains("wait-control-plane"), "{stderr}");
+    // The node's supporting output reaches the user under the error:
+    // kubeadm's own failure line and the kubelet journal's section.
+    assert!(stderr.contains("kubeadm output (last lines):"), "{stderr}");
+    assert!(
+        stderr.contains("error execution phase wait-control-plane"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kubelet journal"), "{stderr}");
     assert!(
         rig.kubeadm_calls(WORKER).is_empty(),
         "the join was attempted"

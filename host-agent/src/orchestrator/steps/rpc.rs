@@ -39,10 +39,22 @@ pub enum Finished {
     AlreadyDone,
 }
 
+/// The node's supporting output (e.g. kubeadm's output tail and the kubelet
+/// journal's tail) under the one-line error, indented so the summary still
+/// reads as one entry per failed step.
+fn indented(detail: &str) -> String {
+    detail
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| format!("\n    {l}"))
+        .collect()
+}
+
 /// Reads `stream` to its final event. Every event's phase and message go
 /// to the progress line; an error event becomes
 /// `<node>: <what> failed at <last phase>: <message>`, so the summary names
-/// the phase the node was in (e.g. `kubeadm/[wait-control-plane]`).
+/// the phase the node was in (e.g. `kubeadm/[wait-control-plane]`),
+/// followed by the error's detail lines.
 pub async fn follow(
     node: &str,
     what: &str,
@@ -78,7 +90,11 @@ pub async fn follow(
                 } else {
                     format!("{} (after {last_phase})", event.phase)
                 };
-                return Err(StepError(format!("{node}: {at}: {}", e.message)));
+                return Err(StepError(format!(
+                    "{node}: {at}: {}{}",
+                    e.message,
+                    indented(&e.detail)
+                )));
             }
             None => {
                 if !event.phase.is_empty() {
@@ -86,5 +102,17 @@ pub async fn follow(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn detail_lines_are_indented_under_the_error() {
+        assert_eq!(super::indented(""), "");
+        assert_eq!(
+            super::indented("== kubeadm output ==\nerror execution phase x\n\n"),
+            "\n    == kubeadm output ==\n    error execution phase x"
+        );
     }
 }
