@@ -125,6 +125,7 @@ fn write_document(out: &mut String, t: &Topology, header: &str) -> std::fmt::Res
         for (key, url) in [
             ("aptProxy", &m.apt_proxy),
             ("registryMirror", &m.registry_mirror),
+            ("aptRepository", &m.apt_repository),
         ] {
             if let Some(url) = url {
                 writeln!(out, "  {key}: {}", scalar(url.as_str()))?;

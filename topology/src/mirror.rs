@@ -16,6 +16,11 @@ pub struct Mirrors {
     /// Registry mirror containerd uses for docker.io and registry.k8s.io.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry_mirror: Option<MirrorUrl>,
+    /// A flat apt repository (`deb [trusted=yes] URL/ ./`) that replaces
+    /// the node's package sources for what hostctl installs (containerd and
+    /// the Kubernetes packages), for nodes with no route to the internet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apt_repository: Option<MirrorUrl>,
 }
 
 /// An `http://` or `https://` URL with a host. The node agent writes it into

@@ -11,7 +11,7 @@ fn mirrors_parse_and_the_default_has_none() {
     assert_eq!(default_topology().mirrors, None);
     let loaded = parse(
         &with_mirrors(
-            "mirrors:\n  aptProxy: http://192.168.64.1:8081\n  registryMirror: https://192.168.64.1:8443/\n",
+            "mirrors:\n  aptProxy: http://192.168.64.1:8081\n  registryMirror: https://192.168.64.1:8443/\n  aptRepository: http://192.168.64.1:8082/debs/\n",
         ),
         "t.yaml",
     )
@@ -25,20 +25,35 @@ fn mirrors_parse_and_the_default_has_none() {
         m.registry_mirror.map(|u| u.to_string()).as_deref(),
         Some("https://192.168.64.1:8443")
     );
+    assert_eq!(
+        m.apt_repository.map(|u| u.to_string()).as_deref(),
+        Some("http://192.168.64.1:8082/debs")
+    );
+}
+
+#[test]
+fn mirrors_survive_emit_and_parse() {
+    let text = with_mirrors("mirrors:\n  aptRepository: http://10.0.0.1:8082\n");
+    let loaded = parse(&text, "t.yaml").expect("valid mirrors load");
+    let again = parse(&loaded.topology.to_yaml(), "emitted.yaml").expect("emitted loads");
+    assert_eq!(again.topology.mirrors, loaded.topology.mirrors);
 }
 
 #[test]
 fn a_bad_mirror_url_is_reported_with_path_and_line() {
-    let text = with_mirrors("mirrors:\n  registryMirror: \"harbor:8443\"\n");
-    let line = text.lines().count();
-    let Err(err) = parse(&text, "t.yaml") else {
-        panic!("a bad URL loaded");
-    };
-    let d = err
-        .0
-        .iter()
-        .find(|d| d.path == "mirrors.registryMirror")
-        .unwrap_or_else(|| panic!("no diagnostic at mirrors.registryMirror: {err:?}"));
-    assert_eq!(d.line, Some(line), "{d:?}");
-    assert!(d.message.contains("http://"), "{}", d.message);
+    for key in ["registryMirror", "aptRepository"] {
+        let text = with_mirrors(&format!("mirrors:\n  {key}: \"harbor:8443\"\n"));
+        let line = text.lines().count();
+        let Err(err) = parse(&text, "t.yaml") else {
+            panic!("a bad URL loaded");
+        };
+        let path = format!("mirrors.{key}");
+        let d = err
+            .0
+            .iter()
+            .find(|d| d.path == path)
+            .unwrap_or_else(|| panic!("no diagnostic at {path}: {err:?}"));
+        assert_eq!(d.line, Some(line), "{d:?}");
+        assert!(d.message.contains("http://"), "{}", d.message);
+    }
 }

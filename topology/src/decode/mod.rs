@@ -32,7 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "telemetry",
 ];
 const TELEMETRY_KEYS: &[&str] = &["otlpEndpoint"];
-const MIRROR_KEYS: &[&str] = &["aptProxy", "registryMirror"];
+const MIRROR_KEYS: &[&str] = &["aptProxy", "registryMirror", "aptRepository"];
 const NETWORK_KEYS: &[&str] = &["cidr", "addressing"];
 const HOST_AGENT_KEYS: &[&str] = &["address", "port", "listen"];
 const CLUSTER_KEYS: &[&str] = &[
@@ -74,6 +74,7 @@ fn example(path: &str, key: &str) -> &'static str {
         "disk" => "40GiB",
         "aptProxy" => "http://192.168.64.1:8081",
         "registryMirror" => "https://192.168.64.1:8443",
+        "aptRepository" => "http://192.168.64.1:8082/debs",
         _ => "...",
     }
 }
@@ -175,9 +176,11 @@ impl Decoder<'_, '_> {
         };
         let apt_proxy = url("aptProxy");
         let registry_mirror = url("registryMirror");
+        let apt_repository = url("aptRepository");
         Some(Mirrors {
             apt_proxy: apt_proxy?,
             registry_mirror: registry_mirror?,
+            apt_repository: apt_repository?,
         })
     }
 
