@@ -81,6 +81,7 @@ fn inputs(proxy: &str, mirror: &str) -> TestResult<Inputs> {
         kubernetes_version: "v1.35.0".into(),
         apt_proxy: proxy.into(),
         registry_mirror: mirror.into(),
+        apt_repository: String::new(),
     })?)
 }
 
@@ -369,6 +370,81 @@ async fn a_missing_package_names_the_step_and_the_package_and_resumes() -> TestR
     assert!(
         node.file("/var/lib/hostctl-agent/prereq-state.json")?
             .contains("kubernetes-packages")
+    );
+    Ok(())
+}
+
+/// A flat repository (`apt_repository`): its list is written, apt reads it
+/// alone, pkgs.k8s.io's key and list go away (left by an earlier run),
+/// and a package it lacks is named with the repository's URL.
+#[tokio::test]
+async fn a_flat_repository_replaces_the_sources_and_pkgs_k8s_io() -> TestResult {
+    let node = Node::new()?;
+    for left in [
+        "etc/apt/sources.list.d/kubernetes.list",
+        "etc/apt/keyrings/kubernetes-apt-keyring.gpg",
+    ] {
+        let path = node.root().join(left);
+        std::fs::create_dir_all(path.parent().ok_or("no parent")?)?;
+        std::fs::write(path, "left by an earlier run")?;
+    }
+    let url = "http://10.0.0.1:8082/debs";
+    let mirrored = Inputs::from_request(&PrerequisitesRequest {
+        kubernetes_version: "v1.35.0".into(),
+        apt_repository: format!("{url}/"),
+        ..PrerequisitesRequest::default()
+    })?;
+    let only_mirror = [
+        "apt-get",
+        "-o",
+        "Dir::Etc::SourceList=/etc/apt/sources.list.d/hostctl-mirror.list",
+        "-o",
+        "Dir::Etc::SourceParts=-",
+        "-o",
+        "APT::Get::List-Cleanup=0",
+    ];
+    let mut install = only_mirror.to_vec();
+    install.extend(["install", "-y", "--allow-change-held-packages"]);
+    let failing = node.runner().fail_when(
+        &install,
+        100,
+        "E: Unable to locate package kubelet\nE: Unable to locate package kubeadm\n",
+    );
+    let (outcome, events) = node.run(failing, &mirrored).await;
+    let failed = outcome.err().ok_or("the mirror has no kubeadm")?;
+    assert_eq!(failed.step, "kubernetes-packages");
+    let Some(Outcome::Error(error)) = events.last().and_then(|e| e.outcome.clone()) else {
+        return Err("no error event".into());
+    };
+    let missing = format!("packages kubelet, kubeadm are not available from {url}");
+    assert!(error.message.contains(&missing), "{}", error.message);
+    assert_eq!(
+        node.file("/etc/apt/sources.list.d/hostctl-mirror.list")?
+            .lines()
+            .last(),
+        Some(format!("deb [trusted=yes] {url}/ ./").as_str())
+    );
+    for gone in [
+        "etc/apt/sources.list.d/kubernetes.list",
+        "etc/apt/keyrings/kubernetes-apt-keyring.gpg",
+    ] {
+        assert!(!node.root().join(gone).exists(), "{gone} is still there");
+    }
+    let recorded = node.recorded()?;
+    let apt: Vec<&Recorded> = recorded
+        .iter()
+        .filter(|r| matches!(r, Recorded::Argv(a) if a[0] == "apt-get"))
+        .collect();
+    assert_eq!(apt.len(), 4, "{recorded:?}");
+    for r in &apt {
+        assert!(
+            matches!(r, Recorded::Argv(a) if a.starts_with(&only_mirror.map(String::from))),
+            "{r:?}"
+        );
+    }
+    assert!(
+        !recorded.iter().any(|r| matches!(r, Recorded::Fetch(_))),
+        "pkgs.k8s.io's key was fetched: {recorded:?}"
     );
     Ok(())
 }

@@ -2,11 +2,32 @@
 //! "the repository lacks kubeadm 1.35.9" (fix the version) from "apt is
 //! locked" or "the proxy is down" (retry or fix the network).
 
-use super::PrereqError;
+use super::inputs::AptSources;
 use super::runner::CommandOutput;
+use super::{PrereqError, files};
 
 /// Lines of output kept in an error's detail.
 const TAIL_LINES: usize = 20;
+
+/// `apt-get <options> <args…>`: with a flat repository, apt reads its list
+/// alone (`SourceParts=-` drops `sources.list.d`, `List-Cleanup=0` keeps
+/// the other sources' downloaded indexes), so an unreachable default
+/// source neither slows nor fails a node that has no internet route.
+pub fn apt_get(sources: &AptSources, args: &[&str]) -> Vec<String> {
+    let mut argv = vec!["apt-get".to_owned()];
+    if let AptSources::Mirror { .. } = sources {
+        for option in [
+            format!("Dir::Etc::SourceList={}", files::APT_MIRROR_LIST),
+            "Dir::Etc::SourceParts=-".to_owned(),
+            "APT::Get::List-Cleanup=0".to_owned(),
+        ] {
+            argv.push("-o".to_owned());
+            argv.push(option);
+        }
+    }
+    argv.extend(args.iter().map(|a| (*a).to_owned()));
+    argv
+}
 
 /// The typed error for a failed apt-get run; `repository` is what the
 /// message names as the place a missing package was looked for.
@@ -16,13 +37,12 @@ pub fn classify(argv: &[String], out: &CommandOutput, repository: &str) -> Prere
         .lines()
         .filter_map(|l| l.trim().strip_prefix("E: "))
         .collect();
-    for line in &errors {
-        if let Some(package) = missing_package(line) {
-            return PrereqError::PackageMissing {
-                package,
-                repository: repository.to_owned(),
-            };
-        }
+    let packages: Vec<String> = errors.iter().filter_map(|l| missing_package(l)).collect();
+    if !packages.is_empty() {
+        return PrereqError::PackageMissing {
+            packages,
+            repository: repository.to_owned(),
+        };
     }
     let first = errors.first().map_or_else(
         || format!("{} exited with status {}", argv.join(" "), out.status),
@@ -86,15 +106,39 @@ mod tests {
     }
 
     #[test]
+    fn a_flat_repository_is_apts_only_source() {
+        assert_eq!(
+            apt_get(&AptSources::System, &["update"]),
+            ["apt-get", "update"]
+        );
+        let argv = apt_get(
+            &AptSources::Mirror {
+                url: "http://h/debs".into(),
+            },
+            &["install", "-y", "containerd"],
+        );
+        assert_eq!(argv[0], "apt-get");
+        assert!(argv.contains(&format!("Dir::Etc::SourceList={}", files::APT_MIRROR_LIST)));
+        assert!(argv.contains(&"Dir::Etc::SourceParts=-".to_owned()));
+        assert!(argv.ends_with(&["install".into(), "-y".into(), "containerd".into()]));
+    }
+
+    #[test]
     fn missing_packages_and_versions_are_named() {
         assert!(matches!(
             failed("Reading package lists...\nE: Unable to locate package kubeadm\n"),
-            PrereqError::PackageMissing { package, .. } if package == "kubeadm"
+            PrereqError::PackageMissing { packages, .. } if packages == ["kubeadm"]
         ));
         assert!(matches!(
             failed("E: Version '1.35.9-*' for 'kubelet' was not found\n"),
-            PrereqError::PackageMissing { package, .. } if package == "kubelet=1.35.9-*"
+            PrereqError::PackageMissing { packages, .. } if packages == ["kubelet=1.35.9-*"]
         ));
+        let both =
+            failed("E: Unable to locate package kubelet\nE: Unable to locate package kubeadm\n");
+        assert_eq!(
+            both.to_string(),
+            "packages kubelet, kubeadm are not available from repo"
+        );
     }
 
     #[test]

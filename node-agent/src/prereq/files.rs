@@ -17,6 +17,8 @@ pub const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
 pub const CERTS_D: &str = "/etc/containerd/certs.d";
 pub const KEYRING: &str = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg";
 pub const SOURCES_LIST: &str = "/etc/apt/sources.list.d/kubernetes.list";
+/// The flat repository's list; with one, apt reads this list alone.
+pub const APT_MIRROR_LIST: &str = "/etc/apt/sources.list.d/hostctl-mirror.list";
 pub const CRICTL: &str = "/etc/crictl.yaml";
 pub const FSTAB: &str = "/etc/fstab";
 
@@ -119,6 +121,13 @@ pub fn sources_list(inputs: &Inputs) -> FileSpec {
         SOURCES_LIST,
         format!("deb [signed-by={KEYRING}] {} /\n", inputs.repository()),
     )
+}
+
+/// A flat repository (`Packages.gz` beside the `.deb`s, no `Release`):
+/// `trusted=yes` because there is no signature to check; the URL is the
+/// operator's own, on the node network.
+pub fn apt_mirror_list(url: &str) -> FileSpec {
+    FileSpec::text(APT_MIRROR_LIST, format!("deb [trusted=yes] {url}/ ./\n"))
 }
 
 pub fn crictl() -> FileSpec {

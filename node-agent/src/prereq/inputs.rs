@@ -16,6 +16,19 @@ pub struct Inputs {
     pub apt_proxy: Option<String>,
     /// Registry mirror containerd uses for docker.io and registry.k8s.io.
     pub registry_mirror: Option<String>,
+    /// A flat apt repository that replaces the node's package sources and
+    /// pkgs.k8s.io for everything these steps install (see [`AptSources`]).
+    pub apt_repository: Option<String>,
+}
+
+/// Where apt looks while the steps install packages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AptSources {
+    /// The node's own sources (containerd) plus pkgs.k8s.io (Kubernetes).
+    System,
+    /// Only the flat repository's list: a node without an internet route
+    /// must not wait on, or fail over, sources it cannot reach.
+    Mirror { url: String },
 }
 
 impl Inputs {
@@ -25,7 +38,16 @@ impl Inputs {
             version: parse_version(&req.kubernetes_version)?,
             apt_proxy: optional_url("apt_proxy", &req.apt_proxy)?,
             registry_mirror: optional_url("registry_mirror", &req.registry_mirror)?,
+            apt_repository: optional_url("apt_repository", &req.apt_repository)?,
         })
+    }
+
+    /// Where the packages come from.
+    pub fn apt_sources(&self) -> AptSources {
+        match &self.apt_repository {
+            Some(url) => AptSources::Mirror { url: url.clone() },
+            None => AptSources::System,
+        }
     }
 
     /// `v1.35`: pkgs.k8s.io has one repository per minor.
@@ -33,14 +55,23 @@ impl Inputs {
         format!("v{}.{}", self.version.0, self.version.1)
     }
 
-    /// The apt source of the minor's repository.
+    /// Where the Kubernetes packages come from: the flat repository when
+    /// one is set, else the minor's pkgs.k8s.io repository.
     pub fn repository(&self) -> String {
+        match &self.apt_repository {
+            Some(url) => url.clone(),
+            None => self.upstream_repository(),
+        }
+    }
+
+    /// The apt source of the minor's pkgs.k8s.io repository.
+    pub fn upstream_repository(&self) -> String {
         format!("https://pkgs.k8s.io/core:/stable:/{}/deb/", self.minor())
     }
 
-    /// Where the repository's signing key is published.
+    /// Where the pkgs.k8s.io repository's signing key is published.
     pub fn key_url(&self) -> String {
-        format!("{}Release.key", self.repository())
+        format!("{}Release.key", self.upstream_repository())
     }
 
     /// What an installed package version starts with: `1.35.0-` (any
@@ -110,11 +141,34 @@ fn optional_url(field: &str, text: &str) -> Result<Option<String>, PrereqError> 
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_flat_repository_replaces_pkgs_k8s_io() -> Result<(), PrereqError> {
+        let mut r = req("v1.35.0", "");
+        r.apt_repository = "http://10.0.0.1:8082/debs/".into();
+        let i = Inputs::from_request(&r)?;
+        assert_eq!(i.repository(), "http://10.0.0.1:8082/debs");
+        assert_eq!(
+            i.apt_sources(),
+            AptSources::Mirror {
+                url: "http://10.0.0.1:8082/debs".into()
+            }
+        );
+        assert_eq!(
+            Inputs::from_request(&req("v1.35.0", ""))?.apt_sources(),
+            AptSources::System
+        );
+        r.apt_repository = "file:///srv/debs".into();
+        let err = Inputs::from_request(&r).err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("apt_repository"));
+        Ok(())
+    }
+
     fn req(version: &str, proxy: &str) -> PrerequisitesRequest {
         PrerequisitesRequest {
             kubernetes_version: version.into(),
             apt_proxy: proxy.into(),
             registry_mirror: String::new(),
+            apt_repository: String::new(),
         }
     }
 

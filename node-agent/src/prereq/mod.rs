@@ -34,9 +34,13 @@ pub enum PrereqError {
     /// The request cannot be acted on (bad version or URL).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The repository does not carry a package or version asked for.
-    #[error("package {package} is not available from {repository}")]
-    PackageMissing { package: String, repository: String },
+    /// The repository does not carry packages or versions asked for (every
+    /// one apt named, so one run tells the whole story).
+    #[error("{} not available from {repository}", missing(.packages))]
+    PackageMissing {
+        packages: Vec<String>,
+        repository: String,
+    },
     /// Another apt or dpkg process holds the lock.
     #[error("apt is locked by another process: {0}")]
     AptLocked(String),
@@ -82,6 +86,14 @@ pub enum PrereqError {
     /// The atomic write helper failed.
     #[error(transparent)]
     Write(#[from] crate::state::StateError),
+}
+
+/// "package a is" / "packages a, b are".
+fn missing(packages: &[String]) -> String {
+    match packages {
+        [one] => format!("package {one} is"),
+        many => format!("packages {} are", many.join(", ")),
+    }
 }
 
 impl PrereqError {

@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use super::files::{self, FileSpec};
+use super::inputs::AptSources;
 use super::record::StepInputs;
 use super::runner::Runner;
 use super::{Inputs, PrereqError, apt};
@@ -33,6 +34,7 @@ pub enum Step {
     KernelModules,
     Sysctl,
     AptProxy,
+    AptRepository,
     Containerd,
     ContainerdConfig,
     KubernetesRepo,
@@ -42,13 +44,15 @@ pub enum Step {
 
 impl Step {
     /// Every step, in the order they run (modules before the sysctls that
-    /// need them; the proxy before anything uses apt; containerd before its
-    /// configuration is loaded; the repository before its packages).
-    pub const ALL: [Step; 9] = [
+    /// need them; the proxy and the flat repository before anything uses
+    /// apt; containerd before its configuration is loaded; the repository
+    /// before its packages).
+    pub const ALL: [Step; 10] = [
         Step::Swap,
         Step::KernelModules,
         Step::Sysctl,
         Step::AptProxy,
+        Step::AptRepository,
         Step::Containerd,
         Step::ContainerdConfig,
         Step::KubernetesRepo,
@@ -63,6 +67,7 @@ impl Step {
             Step::KernelModules => "kernel-modules",
             Step::Sysctl => "sysctl",
             Step::AptProxy => "apt-proxy",
+            Step::AptRepository => "apt-repository",
             Step::Containerd => "containerd",
             Step::ContainerdConfig => "containerd-config",
             Step::KubernetesRepo => "kubernetes-repo",
@@ -76,6 +81,10 @@ impl Step {
         let one = |k: &str, v: String| StepInputs::from([(k.to_owned(), v)]);
         match self {
             Step::AptProxy => one("aptProxy", inputs.apt_proxy.clone().unwrap_or_default()),
+            Step::AptRepository => one(
+                "aptRepository",
+                inputs.apt_repository.clone().unwrap_or_default(),
+            ),
             Step::ContainerdConfig => one(
                 "registryMirror",
                 inputs.registry_mirror.clone().unwrap_or_default(),
@@ -108,6 +117,10 @@ impl Step {
                 Some(url) => files::matches(root, &files::apt_proxy(url))?,
                 None => files::absent(root, files::APT_PROXY)?,
             },
+            Step::AptRepository => match &ctx.inputs.apt_repository {
+                Some(url) => files::matches(root, &files::apt_mirror_list(url))?,
+                None => files::absent(root, files::APT_MIRROR_LIST)?,
+            },
             Step::Containerd => {
                 let installed = ["dpkg-query", "-W", "-f=${Status}", "containerd"];
                 let enabled = ["systemctl", "is-enabled", "containerd"];
@@ -124,10 +137,16 @@ impl Step {
                 }
                 ok
             }
-            Step::KubernetesRepo => {
-                files::matches(root, &files::sources_list(ctx.inputs))?
-                    && files::read(root, files::KEYRING)?.is_some_and(|k| !k.is_empty())
-            }
+            Step::KubernetesRepo => match ctx.inputs.apt_sources() {
+                AptSources::System => {
+                    files::matches(root, &files::sources_list(ctx.inputs))?
+                        && files::read(root, files::KEYRING)?.is_some_and(|k| !k.is_empty())
+                }
+                AptSources::Mirror { .. } => {
+                    files::absent(root, files::SOURCES_LIST)?
+                        && files::absent(root, files::KEYRING)?
+                }
+            },
             Step::KubernetesPackages => {
                 let prefix = ctx.inputs.installed_prefix();
                 let mut argv = vec!["dpkg-query", "-W", "-f=${Package} ${Version} ${Status}\\n"];
@@ -178,10 +197,17 @@ impl Step {
                 Some(url) => files::write(root, &files::apt_proxy(url))?,
                 None => files::remove(root, files::APT_PROXY)?,
             },
+            Step::AptRepository => match &ctx.inputs.apt_repository {
+                Some(url) => files::write(root, &files::apt_mirror_list(url))?,
+                None => files::remove(root, files::APT_MIRROR_LIST)?,
+            },
             Step::Containerd => {
-                let archive = "the Ubuntu archive";
-                run_apt(ctx, &["apt-get", "update"], "the configured apt sources").await?;
-                run_apt(ctx, &["apt-get", "install", "-y", "containerd"], archive).await?;
+                let (sources, archive) = match &ctx.inputs.apt_repository {
+                    Some(url) => (url.as_str(), url.as_str()),
+                    None => ("the configured apt sources", "the Ubuntu archive"),
+                };
+                run_apt(ctx, &["update"], sources).await?;
+                run_apt(ctx, &["install", "-y", "containerd"], archive).await?;
                 run(ctx, &["systemctl", "enable", "--now", "containerd"]).await?;
             }
             Step::ContainerdConfig => {
@@ -193,6 +219,12 @@ impl Step {
                     }
                 }
                 run(ctx, &["systemctl", "restart", "containerd"]).await?;
+            }
+            Step::KubernetesRepo if ctx.inputs.apt_repository.is_some() => {
+                // The flat repository carries the packages; a pkgs.k8s.io
+                // source left by an earlier run would only fail to fetch.
+                files::remove(root, files::SOURCES_LIST)?;
+                files::remove(root, files::KEYRING)?;
             }
             Step::KubernetesRepo => {
                 let url = ctx.inputs.key_url();
@@ -210,9 +242,9 @@ impl Step {
             Step::KubernetesPackages => {
                 let repository = ctx.inputs.repository();
                 let pinned = KUBE_PACKAGES.map(|p| format!("{p}={}", ctx.inputs.package_pin()));
-                let mut install = vec!["apt-get", "install", "-y", "--allow-change-held-packages"];
+                let mut install = vec!["install", "-y", "--allow-change-held-packages"];
                 install.extend(pinned.iter().map(String::as_str));
-                run_apt(ctx, &["apt-get", "update"], &repository).await?;
+                run_apt(ctx, &["update"], &repository).await?;
                 run_apt(ctx, &install, &repository).await?;
                 let mut hold = vec!["apt-mark", "hold"];
                 hold.extend(KUBE_PACKAGES);
@@ -288,8 +320,10 @@ async fn run(ctx: &Ctx<'_>, args: &[&str]) -> Result<(), PrereqError> {
     })
 }
 
+/// `apt-get args…` against the inputs' sources; a failure is classified,
+/// naming `repository` as where a missing package was looked for.
 async fn run_apt(ctx: &Ctx<'_>, args: &[&str], repository: &str) -> Result<(), PrereqError> {
-    let argv = argv(args);
+    let argv = apt::apt_get(&ctx.inputs.apt_sources(), args);
     let out = ctx.runner.run(&argv).await?;
     if out.success() {
         return Ok(());

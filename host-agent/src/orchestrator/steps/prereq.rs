@@ -21,6 +21,9 @@ const PREREQ_TIMEOUT: Duration = Duration::from_secs(1800);
 pub struct Mirrors {
     pub apt_proxy: String,
     pub registry_mirror: String,
+    /// A flat apt repository the node installs its packages from instead
+    /// of its own sources and pkgs.k8s.io (nodes with no internet route).
+    pub apt_repository: String,
 }
 
 impl Mirrors {
@@ -31,6 +34,8 @@ impl Mirrors {
         Mirrors {
             apt_proxy: text(declared.and_then(|m| m.apt_proxy.as_ref())).unwrap_or_default(),
             registry_mirror: text(declared.and_then(|m| m.registry_mirror.as_ref()))
+                .unwrap_or_default(),
+            apt_repository: text(declared.and_then(|m| m.apt_repository.as_ref()))
                 .unwrap_or_default(),
         }
     }
@@ -59,6 +64,7 @@ impl Prerequisites {
             kubernetes_version: cluster.kubernetes_version.to_string(),
             apt_proxy: self.ctx.mirrors.apt_proxy.clone(),
             registry_mirror: self.ctx.mirrors.registry_mirror.clone(),
+            apt_repository: self.ctx.mirrors.apt_repository.clone(),
         })
     }
 
