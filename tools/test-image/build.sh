@@ -63,12 +63,25 @@ rm -f "$root/var/lib/dbus/machine-id"
 # The disk is the whole device (no partition table).
 printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' >"$root/etc/fstab"
 # Only the NoCloud seed: probing cloud datasources costs minutes under TCG.
+# minbase has no locales package and no ssh: `locale: C.UTF-8`, and the
+# module lists of Debian's cloud.cfg (cloud-init 22.4) without the ssh
+# modules (ssh, ssh-import-id, set-passwords, ssh-authkey-fingerprints,
+# keys-to-console); otherwise cloud-init reports failures that have nothing
+# to do with the node. (`ssh_genkeytypes: []` is not valid cloud-config:
+# cloud-init then logs "Invalid cloud-config provided" on every boot.)
 cat >"$root/etc/cloud/cloud.cfg.d/90-hostctl-test-image.cfg" <<'CFG'
 datasource_list: [NoCloud, None]
-# minbase has no locales package and no ssh: without these two settings
-# cloud-init reports module failures that have nothing to do with the node.
 locale: C.UTF-8
-ssh_genkeytypes: []
+cloud_init_modules: [migrator, seed_random, bootcmd, write-files, growpart, resizefs,
+  disk_setup, mounts, set_hostname, update_hostname, update_etc_hosts, ca-certs, rsyslog,
+  users-groups]
+cloud_config_modules: [snap, keyboard, locale, grub-dpkg, apt-pipelining, apt-configure,
+  ntp, timezone, disable-ec2-metadata, runcmd, byobu]
+cloud_final_modules: [package-update-upgrade-install, fan, landscape, lxd,
+  write-files-deferred, puppet, chef, mcollective, salt-minion, reset_rmc,
+  refresh_rmc_and_interface, rightscale_userdata, scripts-vendor, scripts-per-once,
+  scripts-per-boot, scripts-per-instance, scripts-user, install-hotplug, phone-home,
+  final-message, power-state-change]
 system_info:
   network:
     renderers: [networkd]
@@ -84,7 +97,9 @@ mkdir -p "$work/out"
 cp "$kernel" "$work/out/vmlinuz"
 cp "$initrd" "$work/out/initrd.img"
 chroot "$root" dpkg-query -W -f='${Package} ${Version}\n' >"$work/out/packages"
-mkfs.ext4 -q -L hostctl-root -d "$root" "$work/out/rootfs.img" "$SIZE"
+# stdout is this script's answer (the image directory): mkfs.ext4 prints
+# "Creating regular file …" there, so its output goes to stderr.
+mkfs.ext4 -q -L hostctl-root -d "$root" "$work/out/rootfs.img" "$SIZE" >&2
 
 mkdir -p "$out"
 rm -rf "$dest"
