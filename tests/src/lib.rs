@@ -14,11 +14,13 @@
 //! - [`env`]: one isolated environment per test (home, node network,
 //!   topology), always cleaned up.
 //! - [`poll`]: bounded waits with clear failure messages.
-//! - [`qemu`]: the same, with QEMU VMs booted from the test image.
+//! - [`qemu`]: the same, with QEMU VMs booted from the test image, and
+//!   [`apt_mirror`]: a flat apt repository those VMs install from.
 //! - [`kube_api`]: host-agent's stand-in Kubernetes API server (the same
 //!   file, compiled here too) and [`bootstrap`]: the stand-ins and the
 //!   API server in a control plane's namespace for the full-graph suite.
 
+pub mod apt_mirror;
 pub mod bins;
 pub mod bootstrap;
 pub mod env;

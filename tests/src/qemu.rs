@@ -131,6 +131,17 @@ exec '{}' "$@"
         self.shims = Some(dir);
     }
 
+    /// Sets the topology's `mirrors.aptRepository` (see [`crate::apt_mirror`]).
+    pub fn set_apt_repository(&self, url: &str) {
+        let loaded = topology::load_file(&self.env.topology)
+            .unwrap_or_else(|e| panic!("the test topology does not load: {e:?}"));
+        let mut t = loaded.topology;
+        let mut mirrors = t.mirrors.take().unwrap_or_default();
+        mirrors.apt_repository = Some(url.parse().expect("a valid mirror URL"));
+        t.mirrors = Some(mirrors);
+        std::fs::write(&self.env.topology, t.to_yaml()).expect("write the topology");
+    }
+
     /// `hostctl` with the test image as the base image.
     pub fn hostctl(&self, args: &[&str]) -> Output {
         let image = self.image.to_string_lossy().into_owned();
