@@ -29,36 +29,39 @@ pub(super) fn check(t: &Topology, report: &mut Report<'_>) {
             ),
             NodeRole::Worker => (1, WORKER_MEMORY, "this tool's minimum for a worker node"),
         };
-        if n.cpus < cpus {
-            report.error(
-                &node_path(i, "cpus"),
-                format!(
-                    "node {} has {} vCPU(s), below {why} ({cpus})",
-                    n.name, n.cpus
-                ),
-                format!("set `cpus: {cpus}` or more"),
-            );
-        }
-        if n.memory < memory {
-            report.error(
-                &node_path(i, "memory"),
-                format!(
-                    "node {} has {} of memory, below {why} ({memory})",
-                    n.name, n.memory
-                ),
-                format!("set `memory: {memory}` or more"),
-            );
-        }
-        if n.disk < DISK {
-            report.error(
-                &node_path(i, "disk"),
-                format!(
-                    "node {} has a {} disk, below this tool's minimum ({DISK}) for the image, containerd's images and logs",
-                    n.name, n.disk
-                ),
-                format!("set `disk: {DISK}` or more"),
-            );
-        }
+        let name = &n.name;
+        // One message shape for every floor: what the node has, the limit
+        // (with its reason) and the value to set.
+        let mut floor = |field: &str, below: bool, has: String, limit: String, min: String| {
+            if below {
+                report.error(
+                    &node_path(i, field),
+                    format!("node {name} has {has}, below {limit}"),
+                    format!("set `{field}: {min}` or more"),
+                );
+            }
+        };
+        floor(
+            "cpus",
+            n.cpus < cpus,
+            format!("{} vCPU(s)", n.cpus),
+            format!("{why} ({cpus})"),
+            cpus.to_string(),
+        );
+        floor(
+            "memory",
+            n.memory < memory,
+            format!("{} of memory", n.memory),
+            format!("{why} ({memory})"),
+            memory.to_string(),
+        );
+        floor(
+            "disk",
+            n.disk < DISK,
+            format!("a {} disk", n.disk),
+            format!("this tool's minimum ({DISK}) for the image, containerd's images and logs"),
+            DISK.to_string(),
+        );
     }
 }
 
