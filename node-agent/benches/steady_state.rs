@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{HarnessHost, TestPki, TestResult, install_crypto, node_config};
-use support::{Agent, status_kib};
+use support::{Agent, cpu_seconds, status_kib};
 
 const BIN: &str = env!("CARGO_BIN_EXE_node-agent");
 const WARM_UP: Duration = Duration::from_secs(5);
@@ -29,28 +29,6 @@ struct Sample {
     rss_kib: u64,
     hwm_kib: u64,
     cpu_percent: f64,
-}
-
-/// utime + stime in clock ticks.
-fn cpu_ticks(pid: u32) -> TestResult<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields overall, i.e. the 12th and 13th after it.
-    let after = stat.rsplit_once(')').ok_or("malformed stat")?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: u64 = fields.get(11).ok_or("no utime")?.parse()?;
-    let stime: u64 = fields.get(12).ok_or("no stime")?.parse()?;
-    Ok(utime + stime)
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 async fn measure(
@@ -89,9 +67,9 @@ async fn measure(
     .await?;
     tokio::time::sleep(WARM_UP).await;
 
-    let (ticks0, t0, reports0) = (cpu_ticks(pid)?, Instant::now(), of_node(&host.stored()));
+    let (cpu0, t0, reports0) = (cpu_seconds(pid)?, Instant::now(), of_node(&host.stored()));
     tokio::time::sleep(run_for).await;
-    let (ticks1, elapsed, reports1) = (cpu_ticks(pid)?, t0.elapsed(), of_node(&host.stored()));
+    let (cpu1, elapsed, reports1) = (cpu_seconds(pid)?, t0.elapsed(), of_node(&host.stored()));
     let seconds = elapsed.as_secs_f64();
     Ok(Sample {
         interval,
@@ -99,7 +77,7 @@ async fn measure(
         reports: reports1 - reports0,
         rss_kib: status_kib(pid, "VmRSS:")?,
         hwm_kib: status_kib(pid, "VmHWM:")?,
-        cpu_percent: (ticks1 - ticks0) as f64 / clock_ticks_per_second() / seconds * 100.0,
+        cpu_percent: (cpu1 - cpu0) / seconds * 100.0,
     })
 }
 

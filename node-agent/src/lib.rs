@@ -15,6 +15,7 @@ pub mod etcd;
 pub mod identity;
 pub mod kubeadm;
 pub mod logs;
+pub mod memory;
 pub mod prereq;
 pub mod report;
 pub mod service;

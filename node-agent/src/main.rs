@@ -28,6 +28,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    node_agent::memory::cap_malloc_arenas();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
     let config = match Config::load(&args.config) {

@@ -28,3 +28,31 @@ pub fn status_kib(pid: u32, field: &str) -> TestResult<u64> {
         .ok_or("malformed status line")?
         .parse()?)
 }
+
+/// utime + stime of a process in clock ticks, from `/proc/PID/stat`.
+pub fn cpu_ticks(pid: u32) -> TestResult<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall, i.e. the 12th and 13th after it.
+    let after = stat.rsplit_once(')').ok_or("malformed stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: u64 = fields.get(11).ok_or("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).ok_or("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+/// `getconf CLK_TCK` (100 on Linux when it cannot be asked).
+pub fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU seconds (user + system) a process has used so far.
+pub fn cpu_seconds(pid: u32) -> TestResult<f64> {
+    Ok(cpu_ticks(pid)? as f64 / clock_ticks_per_second())
+}

@@ -2,11 +2,20 @@
 //! creates for health checks (`pki/etcd/healthcheck-client`), so the agent
 //! needs no credentials of its own: whatever can run `etcdctl endpoint
 //! health` on a kubeadm control plane can take a snapshot.
+//!
+//! The HTTP/2 channel is built here rather than by etcd-client so its flow
+//! control windows are ours: etcd sends a snapshot as fast as the window
+//! allows, so the window is what the agent may have to hold when the host
+//! reads slower than etcd writes. HTTP/2's usual 2 MiB per stream made the
+//! agent's peak memory creep up with the snapshot's length (the longer the
+//! stream, the likelier a full window); [`STREAM_WINDOW`] keeps that small.
+//! etcd is on this machine, so a small window costs no throughput.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use etcd_client::{Certificate, Client, ConnectOptions, Identity, TlsOptions};
+use etcd_client::{Certificate, Channel, Client, Identity, TlsOptions};
+use tonic::transport::Endpoint;
 
 use super::EtcdError;
 use crate::config::rooted;
@@ -15,6 +24,14 @@ use crate::config::rooted;
 pub const CA: &str = "/etc/kubernetes/pki/etcd/ca.crt";
 pub const CLIENT_CERT: &str = "/etc/kubernetes/pki/etcd/healthcheck-client.crt";
 pub const CLIENT_KEY: &str = "/etc/kubernetes/pki/etcd/healthcheck-client.key";
+
+/// The HTTP/2 receive window per stream, in bytes.
+pub const STREAM_WINDOW: u32 = 512 * 1024;
+/// The receive window of the whole connection: room for a full snapshot
+/// stream and as much again, so the `Status` call made while the snapshot
+/// stream is open still gets its answer (with a connection window equal
+/// to the stream's, unread snapshot data could block it for good).
+pub const CONNECTION_WINDOW: u32 = 2 * STREAM_WINDOW;
 
 /// What the agent needs to reach etcd.
 #[derive(Debug, Clone)]
@@ -39,16 +56,29 @@ impl EtcdTarget {
         let tls = TlsOptions::new()
             .ca_certificate(Certificate::from_pem(ca))
             .identity(Identity::from_pem(cert, key));
-        let options = ConnectOptions::new()
-            .with_tls(tls)
-            .with_connect_timeout(Duration::from_secs(5))
-            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5));
-        Client::connect([self.endpoint.as_str()], Some(options))
+        let connecting = |source: etcd_client::Error| EtcdError::Etcd {
+            what: "connecting",
+            source,
+        };
+        let url = if self.endpoint.contains("://") {
+            self.endpoint.clone()
+        } else {
+            format!("https://{}", self.endpoint)
+        };
+        let channel = Endpoint::from_shared(url)
+            .and_then(|e| e.tls_config(tls))
+            .map_err(|e| connecting(e.into()))?
+            .connect_timeout(Duration::from_secs(5))
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(5))
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .connect()
             .await
-            .map_err(|e| EtcdError::Etcd {
-                what: "connecting",
-                source: e,
-            })
+            .map_err(|e| connecting(e.into()))?;
+        Client::from_channel(Channel::Tonic(channel), None)
+            .await
+            .map_err(connecting)
     }
 
     /// etcd's current revision and server version.
