@@ -4,7 +4,10 @@
 //! - a node's link goes down: stale within three intervals, fresh again
 //!   once the link is back;
 //! - a node agent is killed: its supervisor restarts it (as systemd would)
-//!   and it reports again with its stored certificate, no new token.
+//!   and it reports again with its stored certificate, no new token;
+//! - a node agent loses its certificate and can only offer its spent
+//!   token: the host refuses it, `status` says so, and `up` fails at once
+//!   naming the refusal instead of waiting out its enrolment timeout.
 //!
 //! Each test has its own home and node network, so they run side by side.
 
@@ -228,4 +231,63 @@ fn set_link(link: &str, state: &str) {
         .status()
         .is_ok_and(|s| s.success());
     assert!(ok, "ip link set {link} {state} failed");
+}
+
+#[test]
+fn a_refused_node_fails_up_at_once_naming_the_refusal() {
+    if !tests::can_run_netns("a_refused_node_fails_up_at_once_naming_the_refusal") {
+        return;
+    }
+    let env = LocalEnv::new(5, &[NODE]);
+    env.up(INTERVAL);
+    // The agent forgets its identity; its config still holds the token it
+    // enrolled with, which the host has spent.
+    let state = env.node_dir(NODE).join("root/var/lib/hostctl-agent");
+    std::fs::remove_file(state.join("cert.pem")).expect("remove the agent's certificate");
+    let agent = env.agent_pid(NODE).expect("agent pid");
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &agent.to_string()])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    env.wait_status(
+        NODE,
+        "the refusal of the restarted agent",
+        Duration::from_secs(30),
+        |n| !n["enrolment_refused"].is_null() && !n["connected"].as_bool().unwrap_or(true),
+    );
+
+    // A timeout far beyond the test's own duration: only the refusal can
+    // end this wait in time, and the message says which ended it.
+    let up = env.hostctl(&[
+        "up",
+        "--nodes-only",
+        "--provider",
+        "local",
+        "--report-interval",
+        "1",
+        "--timeout",
+        "900",
+    ]);
+    let err = String::from_utf8_lossy(&up.stderr).into_owned();
+    assert!(!up.status.success(), "up must fail:\n{err}");
+    for expected in [
+        format!("{NODE}: the host refused its enrolment"),
+        "enrolment token".to_owned(),
+        "hostctl down".to_owned(),
+    ] {
+        assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
+    }
+    assert!(
+        !err.contains("did not enrol and report within"),
+        "the refusal must end the wait, not the timeout:\n{err}"
+    );
+    let table = env.hostctl_ok(&["status"]);
+    assert!(
+        table.contains("refused"),
+        "status does not show the refusal:\n{table}"
+    );
+    env.finish();
 }

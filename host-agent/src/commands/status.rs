@@ -13,7 +13,10 @@
 //!       "disk_root" ({ "total_bytes", "available_bytes" }|null),
 //!       "failing_checks" ([string]), "nearest_cert_expiry" (RFC 3339|null),
 //!       "nearest_cert_path" (string|null), "reports_stored", "reports_dropped" (int),
-//!       "agent_version" (string|null), "addresses" ([string]) } ],
+//!       "agent_version" (string|null), "addresses" ([string]),
+//!       "enrolment_refused" ({ "at" (RFC 3339), "reason", "peer", "current"
+//!         (bool: after the last report) }|null: the last refusal since the
+//!         daemon started) } ],
 //!     "snapshot": { "latest" (file name|null), "taken_at" (RFC 3339|null),
 //!       "age_seconds" (int|null), "rpo_seconds" (int: 86400),
 //!       "rpo_breach" (bool) }|null } ] }
@@ -104,6 +107,16 @@ pub struct NodeView {
     pub reports_dropped: u64,
     pub agent_version: Option<String>,
     pub addresses: Vec<String>,
+    pub enrolment_refused: Option<RefusalView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RefusalView {
+    pub at: String,
+    pub reason: String,
+    pub peer: String,
+    /// Newer than the node's last report: what the node is stuck on now.
+    pub current: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -117,6 +130,7 @@ fn node_view(n: &NodeStatus, vm_states: &BTreeMap<String, String>, now: SystemTi
     let report = n.last_report.as_ref();
     let system = report.and_then(|r| r.system.as_ref());
     let received = n.last_report_received_at;
+    let received_at = received.as_ref().and_then(proto::system_time);
     let age = received
         .as_ref()
         .and_then(proto::system_time)
@@ -161,6 +175,16 @@ fn node_view(n: &NodeStatus, vm_states: &BTreeMap<String, String>, now: SystemTi
             .map(|r| r.agent_version.clone())
             .filter(|v| !v.is_empty()),
         addresses: n.addresses.clone(),
+        enrolment_refused: n.last_enrolment_refusal.as_ref().map(|r| RefusalView {
+            at: r.at.map(|t| t.to_string()).unwrap_or_default(),
+            reason: r.reason.clone(),
+            peer: r.peer.clone(),
+            current: match (r.at.as_ref().and_then(proto::system_time), received_at) {
+                (Some(refused), Some(reported)) => refused > reported,
+                (_, None) => true,
+                (None, Some(_)) => false,
+            },
+        }),
     }
 }
 
@@ -262,7 +286,10 @@ fn agent_cell(n: &NodeView) -> String {
     } else {
         "disconnected"
     };
+    let refused = n.enrolment_refused.as_ref().is_some_and(|r| r.current);
     match (n.last_report_at.is_some(), n.stale) {
+        // Refused since its last report: the token is the problem now.
+        _ if refused && !n.connected => format!("{base},refused"),
         (false, _) => format!("{base},no-reports"),
         (true, true) => format!("{base},stale"),
         (true, false) => base.to_owned(),
@@ -463,6 +490,45 @@ pub(super) mod tests {
         let text = table(&v).to_string();
         assert!(text.contains("SNAPSHOT"), "{text}");
         assert!(text.contains("3d,RPO-BREACH"), "{text}");
+    }
+
+    #[test]
+    fn a_node_refused_before_it_ever_reported_says_so() {
+        let now = SystemTime::now();
+        let mut status = reported_control_plane();
+        let node = &mut status.nodes[0];
+        node.connected = false;
+        node.last_report = None;
+        node.last_enrolment_refusal = Some(proto::v1::EnrolmentRefusal {
+            at: Some(proto::timestamp(now)),
+            reason: "enrolment refused: unknown enrolment token".into(),
+            peer: "10.0.0.5:40000".into(),
+        });
+        let v = view(&status, &BTreeMap::new(), now);
+        let n = &v.clusters[0].nodes[0];
+        assert_eq!(agent_cell(n), "disconnected,refused");
+        let json = serde_json::to_value(&v).unwrap();
+        let refused = &json["clusters"][0]["nodes"][0]["enrolment_refused"];
+        assert_eq!(
+            refused["reason"],
+            "enrolment refused: unknown enrolment token"
+        );
+        assert_eq!(refused["peer"], "10.0.0.5:40000");
+        assert_eq!(refused["current"], true);
+        // Reported after the refusal (e.g. a new token worked): history only.
+        status.nodes[0].last_report = Some(HealthReport::default());
+        status.nodes[0].last_report_received_at =
+            Some(proto::timestamp(now + Duration::from_secs(1)));
+        let v = view(&status, &BTreeMap::new(), now);
+        assert_eq!(agent_cell(&v.clusters[0].nodes[0]), "disconnected");
+        status.nodes[0].last_report = None;
+        status.nodes[0].last_report_received_at = None;
+        status.nodes[0].last_enrolment_refusal = None;
+        let v = view(&status, &BTreeMap::new(), now);
+        assert_eq!(
+            agent_cell(&v.clusters[0].nodes[0]),
+            "disconnected,no-reports"
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use proto::v1::control_server::Control;
 use proto::v1::{
-    HistoryRequest, HistoryResponse, IssueTokenRequest, IssueTokenResponse, NodeMeta, NodeStatus,
-    ShutdownRequest, ShutdownResponse, StatusRequest, StatusResponse,
+    EnrolmentRefusal, HistoryRequest, HistoryResponse, IssueTokenRequest, IssueTokenResponse,
+    NodeMeta, NodeStatus, ShutdownRequest, ShutdownResponse, StatusRequest, StatusResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -61,6 +61,11 @@ impl ControlService {
                 .get(node)
                 .map(|e| e.addresses.iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
+            last_enrolment_refusal: self.shared.refusals.last(node).map(|r| EnrolmentRefusal {
+                at: Some(proto::timestamp(r.at)),
+                reason: r.reason,
+                peer: r.peer.map(|p| p.to_string()).unwrap_or_default(),
+            }),
         }
     }
 }

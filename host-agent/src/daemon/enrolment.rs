@@ -17,7 +17,9 @@ use proto::v1::enrolment_server::Enrolment;
 use proto::v1::{EnrolRequest, EnrolResponse, NodeMeta};
 use tonic::{Request, Response, Status};
 
-use super::state::Shared;
+use super::state::{Refusal, Shared};
+use std::net::SocketAddr;
+use std::time::SystemTime;
 
 /// The Enrolment service of one daemon.
 pub struct EnrolmentService {
@@ -40,6 +42,24 @@ fn refused_token(node: &str, e: &TokenError) -> Status {
             tracing::warn!(node, "enrolment refused: {e}");
             Status::permission_denied(format!("enrolment refused: {e}"))
         }
+    }
+}
+
+/// Remembers a refusal of a topology node (see [`super::state::Refusals`]);
+/// a store failure is the host's problem, not the node's, and is not one.
+fn remember(shared: &Shared, node: &str, peer: Option<SocketAddr>, status: &Status) {
+    if matches!(
+        status.code(),
+        tonic::Code::PermissionDenied | tonic::Code::InvalidArgument
+    ) {
+        shared.refusals.record(
+            node,
+            Refusal {
+                at: SystemTime::now(),
+                reason: status.message().to_owned(),
+                peer,
+            },
+        );
     }
 }
 
@@ -84,7 +104,8 @@ impl Enrolment for EnrolmentService {
             })
         })
         .await
-        .map_err(|e| Status::internal(format!("enrolment task failed: {e}")))??;
+        .map_err(|e| Status::internal(format!("enrolment task failed: {e}")))?
+        .inspect_err(|status| remember(&self.shared, &node, peer, status))?;
         tracing::info!(node, ?peer, "node enrolled");
         Ok(Response::new(EnrolResponse {
             meta: Some(NodeMeta {

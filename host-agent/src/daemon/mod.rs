@@ -54,7 +54,7 @@ pub use config::{DaemonConfig, NodeEntry};
 pub use lifecycle::ensure_running;
 
 use crate::store::{Store, StoreError};
-use state::{Connections, Shared};
+use state::{Connections, Refusals, Shared};
 
 /// How long a graceful stop may wait for connections to close.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -194,6 +194,7 @@ impl Daemon {
             pki,
             store,
             connections: Connections::default(),
+            refusals: Refusals::default(),
             shutdown,
             config,
             traces: ::telemetry::relay::SpanBuffer::default(),

@@ -1,9 +1,11 @@
 //! State shared by the daemon's services: configuration, store, PKI,
-//! token store, the open report streams, and the shutdown signal.
+//! token store, the open report streams, the last enrolment refusal per
+//! node, and the shutdown signal.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use tokio::sync::watch;
 
@@ -17,6 +19,7 @@ pub struct Shared {
     pub pki: Arc<certs::Pki>,
     pub tokens: certs::TokenStore,
     pub connections: Connections,
+    pub refusals: Refusals,
     /// The Host service's address as nodes dial it.
     pub host_endpoint: SocketAddr,
     /// The Enrolment service's address as nodes dial it.
@@ -79,5 +82,34 @@ pub fn connected(shared: &Arc<Shared>, node: &str) -> ConnectionGuard {
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.owner.connections.change(&self.node, false);
+    }
+}
+
+/// One refused enrolment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub at: SystemTime,
+    /// What the node was told.
+    pub reason: String,
+    pub peer: Option<SocketAddr>,
+}
+
+/// The last refused enrolment per node, kept in memory only: it matters
+/// while someone waits for the node (`up`'s enrol step), and a refusal
+/// from before the daemon's restart says nothing about the node now.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    last: Mutex<HashMap<String, Refusal>>,
+}
+
+impl Refusals {
+    pub fn record(&self, node: &str, refusal: Refusal) {
+        if let Ok(mut m) = self.last.lock() {
+            m.insert(node.to_owned(), refusal);
+        }
+    }
+
+    pub fn last(&self, node: &str) -> Option<Refusal> {
+        self.last.lock().ok().and_then(|m| m.get(node).cloned())
     }
 }

@@ -1,12 +1,18 @@
 //! `enrol/<node>`: wait until the daemon shows the node's agent connected
 //! over mutual TLS with a fresh report. That handshake is the proof that
 //! the machine really runs our agent (a provider's "Running" is not).
+//!
+//! The wait ends early when the daemon refuses the node's enrolment while
+//! the step waits: a refused token never becomes good (tokens are
+//! single-use and the node has no other), so waiting out the timeout would
+//! only delay the same error by minutes.
 
 use super::UpContext;
 use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
+use proto::v1::EnrolmentRefusal;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 const POLL: Duration = Duration::from_millis(300);
 
@@ -23,7 +29,7 @@ impl Enrol {
         }
     }
 
-    async fn connected(&self) -> Result<bool, StepError> {
+    async fn observe(&self) -> Result<Seen, StepError> {
         let status = self
             .ctx
             .control
@@ -31,47 +37,119 @@ impl Enrol {
             .status()
             .await
             .map_err(|e| StepError(format!("{}: asking the daemon: {e}", self.node)))?;
-        Ok(status.nodes.iter().any(|n| {
-            n.meta.as_ref().is_some_and(|m| m.node == self.node)
-                && n.connected
-                && !n.stale
-                && n.last_report.is_some()
-        }))
+        let Some(node) = status
+            .nodes
+            .into_iter()
+            .find(|n| n.meta.as_ref().is_some_and(|m| m.node == self.node))
+        else {
+            return Ok(Seen::Waiting);
+        };
+        if node.connected && !node.stale && node.last_report.is_some() {
+            return Ok(Seen::Reporting);
+        }
+        Ok(match node.last_enrolment_refusal {
+            Some(r) => Seen::Refused(r),
+            None => Seen::Waiting,
+        })
     }
+
+    /// The step's error, with what the machine itself says about its boot.
+    async fn failure(&self, what: String) -> StepError {
+        let logs = self
+            .ctx
+            .provider
+            .agent_layout(&self.node)
+            .root
+            .join("var/log/hostctl");
+        let boot = match self.ctx.provider.boot_report(&self.node).await {
+            Some(report) => format!("\n  {report}"),
+            None => String::new(),
+        };
+        StepError(format!(
+            "{}: {what}; see the agent's logs ({} on the node) and `hostctl status`{boot}",
+            self.node,
+            logs.display()
+        ))
+    }
+}
+
+/// What the daemon shows of the node.
+enum Seen {
+    Reporting,
+    Refused(EnrolmentRefusal),
+    Waiting,
+}
+
+/// A refusal that happened after `since` (older ones are of an earlier
+/// machine or token and say nothing about this one).
+fn refused_since(refusal: &EnrolmentRefusal, since: SystemTime) -> bool {
+    refusal
+        .at
+        .as_ref()
+        .and_then(proto::system_time)
+        .is_some_and(|at| at >= since)
 }
 
 #[async_trait]
 impl StepJob for Enrol {
     async fn satisfied(&self) -> Result<bool, StepError> {
-        self.connected().await
+        Ok(matches!(self.observe().await?, Seen::Reporting))
     }
 
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
         messages.message(step, "waiting for the agent to enrol and report");
+        let since = SystemTime::now();
         let deadline = Instant::now() + self.ctx.enrol_timeout;
         loop {
-            if self.connected().await? {
-                return Ok(());
+            match self.observe().await? {
+                Seen::Reporting => return Ok(()),
+                Seen::Refused(r) if refused_since(&r, since) => {
+                    let from = if r.peer.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (request from {})", r.peer)
+                    };
+                    return Err(self
+                        .failure(format!(
+                            "the host refused its enrolment{from}: {}. The token in its \
+                             user-data is one this host did not issue or has already used; \
+                             recreate the machine (`hostctl down`, then `hostctl up`)",
+                            r.reason
+                        ))
+                        .await);
+                }
+                Seen::Refused(_) | Seen::Waiting => {}
             }
             if Instant::now() >= deadline {
-                let logs = self
-                    .ctx
-                    .provider
-                    .agent_layout(&self.node)
-                    .root
-                    .join("var/log/hostctl");
-                let boot = match self.ctx.provider.boot_report(&self.node).await {
-                    Some(report) => format!("\n  {report}"),
-                    None => String::new(),
-                };
-                return Err(StepError(format!(
-                    "{}: did not enrol and report within {} s; see the agent's logs ({} on the node) and `hostctl status`{boot}",
-                    self.node,
-                    self.ctx.enrol_timeout.as_secs(),
-                    logs.display()
-                )));
+                let secs = self.ctx.enrol_timeout.as_secs();
+                return Err(self
+                    .failure(format!("did not enrol and report within {secs} s"))
+                    .await);
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_after_the_wait_began_count() {
+        let now = SystemTime::now();
+        let at = |t: SystemTime| EnrolmentRefusal {
+            at: Some(proto::timestamp(t)),
+            reason: "enrolment refused: unknown enrolment token".into(),
+            peer: String::new(),
+        };
+        assert!(refused_since(&at(now), now));
+        assert!(refused_since(&at(now + Duration::from_secs(1)), now));
+        assert!(!refused_since(&at(now - Duration::from_secs(1)), now));
+        let undated = EnrolmentRefusal {
+            at: None,
+            ..at(now)
+        };
+        assert!(!refused_since(&undated, now));
     }
 }

@@ -8,16 +8,23 @@ use super::guest;
 use std::path::Path;
 use std::time::Duration;
 
-/// Run in the guest: cloud-init's result, the agent unit's state, and the
-/// agent's own last words. The unit's status lines alone are not enough: an
+/// Run in the guest: cloud-init's result (once it has one: a node refused
+/// early is caught while cloud-init's last modules still run, so the script
+/// first waits for it, bounded by [`CLOUD_INIT_WAIT_SECS`]), the agent
+/// unit's state, and the agent's own last words. The unit's status lines alone are not enough: an
 /// agent restarted every 2 s (e.g. after an enrolment refusal) fills them
 /// with systemd's restart messages, so the agent's output is read from the
 /// journal by `_SYSTEMD_UNIT` (what the unit's processes wrote, not what
 /// systemd wrote about it).
-const GUEST_SCRIPT: &str = "cloud-init status --long 2>&1; \
+const GUEST_SCRIPT: &str = "timeout 60 cloud-init status --wait >/dev/null 2>&1; \
+    cloud-init status --long 2>&1; \
     systemctl --no-pager --lines=0 status hostctl-node-agent.service 2>&1; \
     echo 'last output of the node agent:'; \
     journalctl --no-pager -o cat -n 6 _SYSTEMD_UNIT=hostctl-node-agent.service 2>&1";
+
+/// How long the report waits for cloud-init to finish (the `timeout` in
+/// [`GUEST_SCRIPT`]).
+const CLOUD_INIT_WAIT_SECS: u64 = 60;
 
 /// Console lines that say how cloud-init fared.
 fn console_lines(console: &str) -> Vec<String> {
@@ -64,7 +71,7 @@ pub async fn report(console: &Path, qga: &Path) -> String {
     let from_guest = guest::exec(
         qga,
         &["/bin/sh", "-c", GUEST_SCRIPT],
-        Duration::from_secs(30),
+        Duration::from_secs(CLOUD_INIT_WAIT_SECS + 30),
     )
     .await;
     if let Ok(out) = from_guest {
@@ -103,6 +110,7 @@ mod tests {
 
     #[test]
     fn the_guest_script_is_valid_shell() {
+        assert!(GUEST_SCRIPT.starts_with(&format!("timeout {CLOUD_INIT_WAIT_SECS} ")));
         let check = std::process::Command::new("sh")
             .args(["-n", "-c", GUEST_SCRIPT])
             .output()
