@@ -1,23 +1,29 @@
 //! Real VMs: `hostctl up --provider qemu` boots one node from the test
 //! image; cloud-init installs and starts the node agent under systemd; the
 //! agent enrols over mTLS with this machine's host agent and reports from
-//! inside the VM. Each boot costs 1.5–3 min under TCG, so one VM serves
-//! every check of the working path, in order, in one test; a second test
-//! boots one VM with a corrupted enrolment token. The tests take a lock so
-//! they never boot at the same time (two TCG guests on a small CI machine
-//! would each take twice as long).
+//! inside the VM, then runs the prerequisites against the VM's real apt,
+//! pointed at a flat repository this test builds and serves
+//! ([`tests::apt_mirror`]): containerd installs from it, the Kubernetes
+//! packages it lacks fail as a classified error. Each boot costs 1.5–3 min
+//! under TCG, so one VM serves every check of the working path, in order,
+//! in one test; a second test boots one VM with a corrupted enrolment
+//! token. The tests take a lock so they never boot at the same time (two
+//! TCG guests on a small CI machine would each take twice as long).
 
 use std::time::{Duration, Instant};
+use tests::apt_mirror::{self, AptMirror};
 use tests::qemu::{QemuEnv, can_run_vms};
 
 const NODE: &str = "mgmt-cp";
 
-/// `up --timeout` for a node that can never enrol: long enough for the
-/// boot to finish under TCG (cloud-init done and the agent refused at
-/// least once: measured at 195–232 s after launch with builds running
-/// beside it), so the error shows the VM's final word rather than a boot
-/// still in progress.
-const BROKEN_ENROL_TIMEOUT: &str = "270";
+/// What the test's repository carries: containerd and what it needs that
+/// the test image lacks. The Kubernetes packages are deliberately absent.
+const MIRRORED: [&str; 2] = ["containerd", "runc"];
+
+/// `up --timeout` for the node with a corrupted token: far longer than a
+/// boot, so only the early refusal (not the timeout) can end the wait in
+/// the time the test takes.
+const BROKEN_ENROL_TIMEOUT: &str = "600";
 
 /// One VM at a time (see the module documentation).
 fn one_vm_at_a_time() -> std::sync::MutexGuard<'static, ()> {
@@ -41,11 +47,17 @@ fn vm_node_enrols_reports_from_inside_restarts_under_systemd_and_is_removed() {
     let started = Instant::now();
     let q = QemuEnv::new(21, &[NODE]);
     eprintln!("image ready after {:?}", started.elapsed());
+    let mirror = apt_mirror::can_build("qemu_vm").then(|| {
+        let mut m = AptMirror::build(&MIRRORED, q.env.host_address(), 18021);
+        q.set_apt_repository(&m.url());
+        // The address exists once `up` has made the bridge.
+        m.serve(Duration::from_secs(600));
+        m
+    });
+    eprintln!("apt repository ready after {:?}", started.elapsed());
 
-    // up: boot, cloud-init, enrolment, first report. The prerequisites
-    // step then runs inside the VM against its real system; its own
-    // failures are the node agent's (reported, not hidden), so this test
-    // requires the steps up to enrolment and names any later failure.
+    // up: boot, cloud-init, enrolment, first report, then the
+    // prerequisites inside the VM against the test's repository.
     let up = q.hostctl(&[
         "up",
         "--nodes-only",
@@ -67,10 +79,10 @@ fn vm_node_enrols_reports_from_inside_restarts_under_systemd_and_is_removed() {
         cells.len() >= 4 && cells[1..4].iter().all(|c| c.ends_with('s')),
         "render, launch and enrol must be done:\n{up_out}\n{up_err}"
     );
-    if !up.status.success() {
-        eprintln!("NOTE: up failed after enrolment (node agent prerequisites):\n{up_err}");
+    eprintln!("up done after {:?}:\n{up_err}", started.elapsed());
+    if let Some(mirror) = &mirror {
+        prerequisites_used_the_repository(&q, mirror, up.status.success(), &up_err);
     }
-    eprintln!("up done after {:?}", started.elapsed());
     let vm = q.env.home().join("qemu").join(NODE);
     assert!(vm.join("disk.qcow2").is_file() && vm.join("seed.img").is_file());
 
@@ -160,10 +172,60 @@ fn vm_node_enrols_reports_from_inside_restarts_under_systemd_and_is_removed() {
     eprintln!("total {:?}", started.elapsed());
 }
 
+/// The prerequisites ran against the VM's real apt and the test's
+/// repository: containerd came from it and is installed; the Kubernetes
+/// packages it lacks failed `up` with the classified error, naming them
+/// and the repository.
+fn prerequisites_used_the_repository(q: &QemuEnv, mirror: &AptMirror, up_ok: bool, up_err: &str) {
+    assert!(
+        !up_ok,
+        "up must fail: the repository has no kubeadm\n{up_err}"
+    );
+    // `<node>: prerequisites failed at kubernetes-packages: packages …
+    // kubeadm … are not available from <url>` (PrereqError::PackageMissing).
+    let from = format!("are not available from {}", mirror.url());
+    let line = up_err
+        .lines()
+        .find(|l| l.contains(&from))
+        .unwrap_or_else(|| panic!("no {from:?} in:\n{up_err}"));
+    for expected in [NODE, "kubernetes-packages", "kubeadm"] {
+        assert!(line.contains(expected), "{expected:?} not in {line:?}");
+    }
+    let fetched = mirror.requests();
+    assert!(
+        fetched.iter().any(|p| p.contains("Packages")),
+        "apt never read the index: {fetched:?}"
+    );
+    assert!(
+        fetched.iter().any(|p| p.contains("containerd_")),
+        "containerd was not fetched from the repository: {fetched:?}"
+    );
+    let status = q.guest(
+        NODE,
+        &[
+            "/usr/bin/dpkg-query",
+            "-W",
+            "-f=${Status} ${Version}",
+            "containerd",
+        ],
+    );
+    assert!(
+        status.stdout.starts_with("install ok installed"),
+        "containerd is not installed in the VM: {status:?}"
+    );
+    let kubeadm = q.guest(NODE, &["/usr/bin/dpkg-query", "-W", "kubeadm"]);
+    assert_ne!(
+        kubeadm.exit_code, 0,
+        "kubeadm cannot be installed: {kubeadm:?}"
+    );
+}
+
 /// Broken user-data fails clearly: the VM boots with a token the host never
-/// issued, so the agent is refused; `up` must fail naming the node, the
-/// enrolment timeout, and what the VM itself says (cloud-init's result, the
-/// agent unit's state and the agent's refusal), read through the guest agent.
+/// issued, so the agent is refused; `up` must stop waiting as soon as the
+/// host refuses the node (not after its enrolment timeout) and fail naming
+/// the node, the refusal, and what the VM itself says (cloud-init's result,
+/// the agent unit's state and the agent's own account), read through the
+/// guest agent.
 #[test]
 fn vm_with_a_corrupted_enrolment_token_fails_up_with_the_vms_own_account() {
     let _one = one_vm_at_a_time();
@@ -185,17 +247,21 @@ fn vm_with_a_corrupted_enrolment_token_fails_up_with_the_vms_own_account() {
     eprintln!("up failed after {:?}:\n{err}", started.elapsed());
     assert!(!up.status.success(), "up must fail:\n{err}");
     for expected in [
-        format!("{NODE}: did not enrol and report within {BROKEN_ENROL_TIMEOUT} s"),
+        format!("{NODE}: the host refused its enrolment"),
+        "unknown enrolment token".to_owned(),
         "read from the VM".to_owned(),
         // `cloud-init status --long`: the boot finished and said how.
         "status: done".to_owned(),
         // The unit's state and the agent's own refusal from the journal.
         "hostctl-node-agent.service".to_owned(),
         "the host refused enrolment (PermissionDenied)".to_owned(),
-        "unknown enrolment token".to_owned(),
     ] {
         assert!(err.contains(&expected), "missing {expected:?} in:\n{err}");
     }
+    assert!(
+        !err.contains("did not enrol and report within"),
+        "the refusal must end the wait, not the timeout:\n{err}"
+    );
     // The refusal is the host's, for the token the test corrupted: the VM
     // really got it (and never the real one).
     let config = q.guest(NODE, &["/bin/cat", "/etc/hostctl/node-agent.yaml"]);
