@@ -115,8 +115,16 @@ impl LocalEnv {
     /// `hostctl up --nodes-only --provider local` with a short report
     /// interval: the node plane only (the bootstrap suite runs the rest).
     pub fn up(&self, interval_seconds: u32) -> String {
+        let args = Self::up_args(interval_seconds, 90);
+        self.hostctl_ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The arguments of [`LocalEnv::up`] with an enrolment timeout of
+    /// `timeout_seconds`, for tests that run `up` themselves.
+    pub fn up_args(interval_seconds: u32, timeout_seconds: u32) -> Vec<String> {
         let interval = interval_seconds.to_string();
-        self.hostctl_ok(&[
+        let timeout = timeout_seconds.to_string();
+        [
             "up",
             "--nodes-only",
             "--provider",
@@ -124,8 +132,10 @@ impl LocalEnv {
             "--report-interval",
             &interval,
             "--timeout",
-            "90",
-        ])
+            &timeout,
+        ]
+        .map(str::to_owned)
+        .to_vec()
     }
 
     /// Every node of `hostctl status -o json`, by name.

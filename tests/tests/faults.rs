@@ -261,16 +261,8 @@ fn a_refused_node_fails_up_at_once_naming_the_refusal() {
 
     // A timeout far beyond the test's own duration: only the refusal can
     // end this wait in time, and the message says which ended it.
-    let up = env.hostctl(&[
-        "up",
-        "--nodes-only",
-        "--provider",
-        "local",
-        "--report-interval",
-        "1",
-        "--timeout",
-        "900",
-    ]);
+    let args = LocalEnv::up_args(INTERVAL, 900);
+    let up = env.hostctl(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let err = String::from_utf8_lossy(&up.stderr).into_owned();
     assert!(!up.status.success(), "up must fail:\n{err}");
     for expected in [
