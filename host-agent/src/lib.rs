@@ -36,6 +36,7 @@ pub mod output;
 pub mod pki;
 pub mod provider;
 pub mod snapshots;
+pub mod state_file;
 pub mod store;
 pub mod telemetry;
 pub mod topology_source;

@@ -7,6 +7,7 @@ use host_agent::orchestrator::{
     Executor, Graph, Observer, Outcome, STATE_FILE, StateStore, StepError, StepId, StepJob,
     StepMessages, StepStatus, UpState,
 };
+use host_agent::state_file::StateDocument as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

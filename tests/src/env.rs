@@ -7,6 +7,7 @@
 use crate::bins::Binaries;
 use host_agent::daemon::ControlClient;
 use host_agent::provider::local::{LocalState, Names};
+use host_agent::state_file::StateDocument as _;
 use ipnet::Ipv4Net;
 use proto::v1::StoredReport;
 use serde_json::Value;

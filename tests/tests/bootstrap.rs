@@ -6,6 +6,7 @@
 use host_agent::kube::apply::parse_documents;
 use host_agent::orchestrator::{STATE_FILE, StepStatus, UpState};
 use host_agent::provider::local::Names;
+use host_agent::state_file::StateDocument as _;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

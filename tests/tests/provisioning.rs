@@ -5,6 +5,7 @@
 //! then a rerun after the cause is removed. Needs root and `ip` (else SKIP).
 
 use host_agent::orchestrator::{STATE_FILE, StepId, StepStatus, UpState};
+use host_agent::state_file::StateDocument as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tests::{LocalEnv, poll};

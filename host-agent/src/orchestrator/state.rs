@@ -13,7 +13,7 @@
 //! last state durable before `up` exits.
 
 use super::graph::StepId;
-use crate::fsutil::{JsonFileError, read_json_or_default, write_json_atomic};
+use crate::state_file::StateDocument;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,40 +66,15 @@ pub struct UpState {
 }
 
 /// The state file could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// Reading or writing failed (see [`JsonFileError`]).
-    #[error(transparent)]
-    File(JsonFileError),
-    #[error("{} is not a valid up state ({source}); remove it to start over (machines are checked again, nothing is launched twice)", path.display())]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-}
+pub type StateError = crate::state_file::StateFileError;
 
-impl From<JsonFileError> for StateError {
-    fn from(e: JsonFileError) -> Self {
-        match e {
-            JsonFileError::Parse { path, source } | JsonFileError::Encode { path, source } => {
-                StateError::Parse { path, source }
-            }
-            other => StateError::File(other),
-        }
-    }
+impl StateDocument for UpState {
+    const MODE: u32 = 0o600;
+    const IF_DAMAGED: &'static str =
+        "remove it to start over (machines are checked again, nothing is launched twice)";
 }
 
 impl UpState {
-    /// The recorded state; empty when no `up` ran yet.
-    pub fn load(path: &Path) -> Result<UpState, StateError> {
-        Ok(read_json_or_default(path)?)
-    }
-
-    pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        Ok(write_json_atomic(path, self, 0o600)?)
-    }
-
     pub fn status(&self, id: &StepId) -> Option<StepStatus> {
         self.steps.get(id).map(|r| r.status)
     }

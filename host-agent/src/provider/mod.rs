@@ -135,6 +135,14 @@ pub enum ProviderError {
     Io(#[from] std::io::Error),
 }
 
+/// A provider's state file is unreadable or damaged: nothing is changed
+/// until the user has dealt with it (the message says how).
+impl From<crate::state_file::StateFileError> for ProviderError {
+    fn from(e: crate::state_file::StateFileError) -> Self {
+        ProviderError::Precondition(e.to_string())
+    }
+}
+
 /// The narrow interface every provider implements.
 #[async_trait]
 pub trait Provider: Send + Sync {

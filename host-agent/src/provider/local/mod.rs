@@ -25,10 +25,11 @@ pub use state::{LocalState, NodeRecord};
 use crate::provider::{
     AgentLayout, LaunchSpec, NodeNetwork, Provider, ProviderError, VmInfo, VmState,
 };
+use crate::state_file::StateFile;
 use async_trait::async_trait;
 use net::{Ip, NetError, NodeLink};
 use node::{Launcher, NodeDir};
-use state::{NetworkRecord, StateError};
+use state::NetworkRecord;
 use std::path::{Path, PathBuf};
 
 /// The environment variable naming the node-agent binary.
@@ -50,8 +51,8 @@ pub struct LocalProvider {
     local_dir: PathBuf,
     names: Names,
     options: LocalOptions,
-    /// Serialises read-modify-write of the state file between parallel launches.
-    state_lock: tokio::sync::Mutex<()>,
+    /// `local/state.json`; its changes are serialised between parallel launches.
+    state_file: StateFile<LocalState>,
     /// Serialises bridge creation, so parallel launches do not both add it.
     net_lock: tokio::sync::Mutex<()>,
 }
@@ -72,19 +73,13 @@ impl From<NetError> for ProviderError {
     }
 }
 
-impl From<StateError> for ProviderError {
-    fn from(e: StateError) -> Self {
-        ProviderError::Precondition(e.to_string())
-    }
-}
-
 impl LocalProvider {
     pub fn new(home: &Path, options: LocalOptions) -> LocalProvider {
         LocalProvider {
             local_dir: home.join("local"),
             names: Names::for_home(home),
             options,
-            state_lock: tokio::sync::Mutex::new(()),
+            state_file: StateFile::new(home.join("local").join("state.json")),
             net_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -94,24 +89,16 @@ impl LocalProvider {
         &self.names
     }
 
-    fn state_path(&self) -> PathBuf {
-        self.local_dir.join("state.json")
-    }
-
     /// The recorded state, as a later `hostctl` process would read it.
     pub fn state(&self) -> Result<LocalState, ProviderError> {
-        Ok(LocalState::load(&self.state_path())?)
+        Ok(self.state_file.load()?)
     }
 
     async fn update<T>(
         &self,
         change: impl FnOnce(&mut LocalState) -> T,
     ) -> Result<T, ProviderError> {
-        let _guard = self.state_lock.lock().await;
-        let mut state = self.state()?;
-        let out = change(&mut state);
-        state.save(&self.state_path())?;
-        Ok(out)
+        Ok(self.state_file.update(change).await?)
     }
 
     fn dir(&self, node: &str) -> NodeDir {

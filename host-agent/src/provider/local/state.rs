@@ -2,26 +2,12 @@
 //! a later `hostctl` process (status, down) can find and remove it. Liveness
 //! is never stored; it is checked against the system on every read.
 
-use crate::fsutil::{JsonFileError, read_json_or_default, write_json_atomic};
+use crate::state_file::StateDocument;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-
-/// Why the state file could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// Reading or writing failed (see [`JsonFileError`]).
-    #[error(transparent)]
-    File(JsonFileError),
-    #[error("{} is damaged ({source}); remove it only after removing its namespaces and bridge by hand", path.display())]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-}
+use std::path::PathBuf;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,26 +46,10 @@ pub struct NodeRecord {
     pub supervisor_pid: Option<i32>,
 }
 
-impl From<JsonFileError> for StateError {
-    fn from(e: JsonFileError) -> Self {
-        match e {
-            JsonFileError::Parse { path, source } => StateError::Parse { path, source },
-            other => StateError::File(other),
-        }
-    }
-}
-
-impl LocalState {
-    /// Reads the file; a missing file is an empty state.
-    pub fn load(path: &Path) -> Result<LocalState, StateError> {
-        Ok(read_json_or_default(path)?)
-    }
-
-    /// Writes the file atomically (temporary file, fsync, rename), so a
-    /// crash leaves either the old or the new state, never half of one.
-    pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        Ok(write_json_atomic(path, self, 0o644)?)
-    }
+impl StateDocument for LocalState {
+    const MODE: u32 = 0o644;
+    const IF_DAMAGED: &'static str =
+        "remove it only after removing its namespaces and bridge by hand";
 }
 
 #[cfg(test)]

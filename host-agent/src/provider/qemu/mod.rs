@@ -33,11 +33,12 @@ use crate::provider::local::process;
 use crate::provider::{
     AgentLayout, LaunchSpec, NodeNetwork, Provider, ProviderError, VmInfo, VmState,
 };
+use crate::state_file::StateFile;
 use async_trait::async_trait;
-use state::{NetworkRecord, QemuState, StateError, VmRecord};
+use state::{NetworkRecord, QemuState, VmRecord};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::OnceCell;
 use vm::{Accel, NicPlan, VmFiles};
 
 /// The environment variable choosing the network mode (`bridge`, `user`).
@@ -70,13 +71,8 @@ pub struct QemuProvider {
     names: NetNames,
     options: QemuOptions,
     accel: OnceCell<Accel>,
-    state_lock: Mutex<()>,
-}
-
-impl From<StateError> for ProviderError {
-    fn from(e: StateError) -> Self {
-        ProviderError::Precondition(e.to_string())
-    }
+    /// `qemu/state.json`; its changes are serialised between parallel launches.
+    state_file: StateFile<QemuState>,
 }
 
 fn failed(operation: &str, name: &str, detail: impl std::fmt::Display) -> ProviderError {
@@ -104,7 +100,7 @@ impl QemuProvider {
             names: NetNames::for_home(home),
             options,
             accel: OnceCell::new(),
-            state_lock: Mutex::new(()),
+            state_file: StateFile::new(home.join("qemu").join("state.json")),
         }
     }
 
@@ -113,24 +109,16 @@ impl QemuProvider {
         &self.names
     }
 
-    fn state_path(&self) -> PathBuf {
-        self.dir.join("state.json")
-    }
-
     /// The recorded state, as a later `hostctl` process reads it.
     pub fn state(&self) -> Result<QemuState, ProviderError> {
-        Ok(QemuState::load(&self.state_path())?)
+        Ok(self.state_file.load()?)
     }
 
     async fn update<T>(
         &self,
         change: impl FnOnce(&mut QemuState) -> T,
     ) -> Result<T, ProviderError> {
-        let _guard = self.state_lock.lock().await;
-        let mut state = self.state()?;
-        let out = change(&mut state);
-        state.save(&self.state_path())?;
-        Ok(out)
+        Ok(self.state_file.update(change).await?)
     }
 
     fn record(&self, name: &str) -> Result<VmRecord, ProviderError> {

@@ -7,30 +7,9 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// Why the state file could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{} is damaged ({source}); stop the VMs (qemu.pid in each node directory) and remove their taps by hand before removing it", path.display())]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
+use crate::state_file::StateDocument;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,31 +75,32 @@ pub struct VmRecord {
     pub boot: BootRecord,
 }
 
-impl QemuState {
-    /// Reads the file; a missing file is an empty state.
-    pub fn load(path: &Path) -> Result<QemuState, StateError> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
-                path: path.to_path_buf(),
-                source,
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(QemuState::default()),
-            Err(source) => Err(StateError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
-    }
+impl StateDocument for QemuState {
+    const MODE: u32 = 0o644;
+    const IF_DAMAGED: &'static str = "stop the VMs (qemu.pid in each node directory) and remove their taps by hand before removing it";
+}
 
-    /// Writes the file atomically, so a crash leaves the old or the new
-    /// state and never half of one.
-    pub fn save(&self, path: &Path) -> Result<(), StateError> {
-        let write_err = |source| StateError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let text = serde_json::to_vec_pretty(self).map_err(|e| write_err(e.into()))?;
-        crate::fsutil::write_atomic(path, &text, 0o644).map_err(|e| write_err(e.source))
+#[cfg(test)]
+impl VmRecord {
+    /// A bridged VM record, for tests.
+    pub fn example() -> VmRecord {
+        VmRecord {
+            dir: "/h/qemu/n1".into(),
+            cpus: 2,
+            memory_mib: 1024,
+            address: "10.252.1.20".parse().unwrap(),
+            prefix_len: 24,
+            gateway: "10.252.1.1".parse().unwrap(),
+            mac: "52:54:00:01:02:03".into(),
+            tap: Some("hq000000t14".into()),
+            forwarded_port: None,
+            boot: BootRecord {
+                base: "/img/rootfs.img".into(),
+                base_format: "raw".into(),
+                kernel: Some("/img/vmlinuz".into()),
+                initrd: Some("/img/initrd.img".into()),
+            },
+        }
     }
 }
 
@@ -141,26 +121,7 @@ mod tests {
             }),
             ..QemuState::default()
         };
-        state.nodes.insert(
-            "n1".into(),
-            VmRecord {
-                dir: "/tmp/n1".into(),
-                cpus: 2,
-                memory_mib: 1024,
-                address: "10.252.1.20".parse().unwrap(),
-                prefix_len: 24,
-                gateway: "10.252.1.1".parse().unwrap(),
-                mac: "52:54:00:01:02:03".into(),
-                tap: Some("hq000000t14".into()),
-                forwarded_port: None,
-                boot: BootRecord {
-                    base: "/img/rootfs.img".into(),
-                    base_format: "raw".into(),
-                    kernel: Some("/img/vmlinuz".into()),
-                    initrd: Some("/img/initrd.img".into()),
-                },
-            },
-        );
+        state.nodes.insert("n1".into(), VmRecord::example());
         state.save(&path).unwrap();
         assert_eq!(QemuState::load(&path).unwrap(), state);
     }

@@ -281,27 +281,6 @@ pub async fn spawn(qemu: &Path, args: &[String]) -> Result<(), VmError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::qemu::state::BootRecord;
-
-    fn record() -> VmRecord {
-        VmRecord {
-            dir: "/h/qemu/n1".into(),
-            cpus: 2,
-            memory_mib: 1024,
-            address: "10.252.1.20".parse().unwrap(),
-            prefix_len: 24,
-            gateway: "10.252.1.1".parse().unwrap(),
-            mac: "52:54:00:01:02:03".into(),
-            tap: Some("hq000000t14".into()),
-            forwarded_port: None,
-            boot: BootRecord {
-                base: "/img/rootfs.img".into(),
-                base_format: "raw".into(),
-                kernel: Some("/img/vmlinuz".into()),
-                initrd: Some("/img/initrd.img".into()),
-            },
-        }
-    }
 
     fn after<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
         args.windows(2)
@@ -312,7 +291,7 @@ mod tests {
 
     #[test]
     fn tap_vm_boots_its_kernel_from_the_overlay_with_the_seed_and_a_pidfile() {
-        let vm = record();
+        let vm = VmRecord::example();
         let files = VmFiles::new(&vm.dir);
         let nic = NicPlan::Tap {
             ifname: "hq000000t14".into(),
@@ -339,7 +318,7 @@ mod tests {
 
     #[test]
     fn user_mode_maps_the_host_address_and_forwards_the_agent_port() {
-        let mut vm = record();
+        let mut vm = VmRecord::example();
         vm.boot.kernel = None;
         let files = VmFiles::new(&vm.dir);
         let nic = NicPlan::User {
