@@ -25,6 +25,7 @@ use crate::etcd::schedule::{self, Schedule};
 use crate::etcd::service::EtcdService;
 use crate::etcd::snapshot::Taker;
 use crate::identity::{self, NodeIdentity};
+use crate::kubeadm::attempt::Attempts;
 use crate::kubeadm::health::NodeHealth;
 use crate::kubeadm::ops::Operations;
 use crate::kubeadm::runner::Cli;
@@ -179,6 +180,7 @@ fn kubeadm_service(
             logs,
         },
         meta,
+        attempts: Attempts::new(&config.state_dir),
         join_attempts: settings.join_attempts,
         join_retry_delay: std::time::Duration::from_millis(settings.join_retry_delay_millis),
     })

@@ -123,6 +123,48 @@ async fn init_places_files_streams_phases_and_a_rerun_is_already_done() -> TestR
     Ok(())
 }
 
+/// An init that failed after kubeadm wrote `admin.conf`, on a node whose
+/// API server then answers, looks finished; but the agent knows its own
+/// init never succeeded, so the rerun resets the node and initialises it
+/// again instead of answering "already done" (the phases after the failure
+/// — here upload-config onwards — would otherwise never run).
+#[tokio::test]
+async fn a_rerun_after_a_late_failure_resets_and_initialises_again() -> TestResult {
+    let (ca_pem, ca_key, readyz) = apiserver_readyz_standin()?;
+    let mut endpoints = dead_endpoints()?;
+    endpoints.apiserver = readyz;
+    let node = start(true, endpoints).await?;
+    node.control(r#"{"init": {"fail": "upload-config"}}"#)?;
+    let failed = collect(node.host().await?.init(request(&ca_pem, &ca_key)).await).await?;
+    assert!(outcome(&failed).is_err(), "{failed:#?}");
+    assert!(node.path("etc/kubernetes/admin.conf").is_file());
+
+    node.control("{}")?;
+    let again = collect(node.host().await?.init(request(&ca_pem, &ca_key)).await).await?;
+    assert_eq!(outcome(&again), Ok(false), "{again:#?}");
+    assert_eq!(node.commands()?, ["init", "reset", "init"]);
+    let recover = again
+        .iter()
+        .find(|e| e.phase == "kubeadm/recover")
+        .ok_or("no recover event")?;
+    assert!(
+        recover.message.contains("did not succeed"),
+        "{}",
+        recover.message
+    );
+    // The CA set was placed again after the reset removed it.
+    assert_eq!(
+        std::fs::read_to_string(node.path("etc/kubernetes/pki/ca.crt"))?,
+        ca_pem
+    );
+
+    // That init succeeded: now the node is done, and kubeadm is not run.
+    let third = collect(node.host().await?.init(request(&ca_pem, &ca_key)).await).await?;
+    assert_eq!(outcome(&third), Ok(true));
+    assert_eq!(node.commands()?.len(), 3);
+    Ok(())
+}
+
 #[tokio::test]
 async fn initialised_but_unhealthy_is_refused_with_the_way_out() -> TestResult {
     let node = start(true, dead_endpoints()?).await?;

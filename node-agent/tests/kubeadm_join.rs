@@ -144,6 +144,30 @@ async fn a_joined_healthy_node_is_already_done() -> TestResult {
     Ok(())
 }
 
+/// A join that gave up after writing `kubelet.conf`, on a node whose kubelet
+/// then answers, looks joined; the agent's own record says it never
+/// succeeded, so the rerun resets and joins again.
+#[tokio::test]
+async fn a_rerun_after_a_failed_join_resets_and_joins_again() -> TestResult {
+    let mut endpoints = dead_endpoints()?;
+    endpoints.kubelet = kubelet_healthz_standin()?;
+    let node = start(false, endpoints).await?;
+    std::fs::create_dir_all(node.path("usr/bin"))?;
+    std::fs::write(node.path("usr/bin/kubelet"), "")?;
+    node.control(r#"{"join": {"fail": "kubelet-start"}}"#)?;
+    assert!(outcome(&join(&node).await?).is_err());
+    assert!(node.path("etc/kubernetes/kubelet.conf").is_file());
+    let failed_runs = node.commands()?.len();
+
+    node.control("{}")?;
+    let again = join(&node).await?;
+    assert_eq!(outcome(&again), Ok(false), "{again:#?}");
+    assert_eq!(node.commands()?[failed_runs..], ["reset", "join"]);
+    assert!(phases(&again).iter().any(|p| p == "kubeadm/recover"));
+    assert_eq!(outcome(&join(&node).await?), Ok(true));
+    Ok(())
+}
+
 #[tokio::test]
 async fn joined_but_unhealthy_is_refused_with_the_way_out() -> TestResult {
     let node = start(false, dead_endpoints()?).await?;

@@ -34,8 +34,10 @@ pub fn helm_standin() -> PathBuf {
 
 /// Writes `<dir>/kubeadm`: runs the stand-in with `KUBEADM_STANDIN_ROOT`
 /// set to the calling node's root, found from the configuration path the
-/// node agent passes (`<root>/etc/hostctl/kubeadm.yaml`). Every node runs
-/// the same wrapper; each gets its own root.
+/// node agent passes (`<root>/etc/hostctl/kubeadm.yaml`), or for `reset`,
+/// which takes none, from the calling agent's own `--config`
+/// (`<root>/etc/hostctl/node-agent.yaml`, read from `/proc/$PPID/cmdline`).
+/// Every node runs the same wrapper; each gets its own root.
 pub fn write_kubeadm_wrapper(dir: &Path) -> PathBuf {
     let path = dir.join("kubeadm");
     let script = format!(
@@ -43,8 +45,13 @@ pub fn write_kubeadm_wrapper(dir: &Path) -> PathBuf {
          # TEST WRAPPER around the kubeadm stand-in (not kubeadm).\n\
          cfg=''; prev=''\n\
          for a in \"$@\"; do [ \"$prev\" = --config ] && cfg=\"$a\"; prev=\"$a\"; done\n\
-         [ -n \"$cfg\" ] || {{ echo 'wrapper: no --config' >&2; exit 97; }}\n\
-         KUBEADM_STANDIN_ROOT=\"${{cfg%/etc/hostctl/kubeadm.yaml}}\" exec {} \"$@\"\n",
+         root=\"${{cfg%/etc/hostctl/kubeadm.yaml}}\"\n\
+         if [ -z \"$cfg\" ]; then\n\
+           agent=$(tr '\\0' '\\n' < /proc/$PPID/cmdline | sed -n '/^--config$/{{n;p;}}')\n\
+           root=\"${{agent%/etc/hostctl/node-agent.yaml}}\"\n\
+         fi\n\
+         [ -n \"$root\" ] || {{ echo 'wrapper: no --config, and none on the calling agent' >&2; exit 97; }}\n\
+         KUBEADM_STANDIN_ROOT=\"$root\" exec {} \"$@\"\n",
         kubeadm_standin().display()
     );
     std::fs::write(&path, script).expect("write kubeadm wrapper");

@@ -362,11 +362,16 @@ fn a_failed_init_names_its_phase_blocks_the_join_and_a_rerun_completes() {
         .map(|(_, r)| r.status);
     assert_ne!(join, Some(StepStatus::Done));
 
-    // Cleared: the control plane answers now; the rerun completes.
+    // Cleared: the control plane answers now; the rerun completes. kubeadm
+    // left admin.conf behind and the API server answers, which looks like a
+    // finished init: the node agent knows its init failed, so it resets the
+    // node before initialising it again.
     std::fs::remove_file(&control).expect("clear the failure");
     let api = rig.api();
     let again = rig.up_ok();
     assert!(again.contains("nodes 2/2 Ready"), "{again}");
+    assert!(again.contains("kubeadm/recover"), "{again}");
+    assert_eq!(rig.kubeadm_calls(CP), ["init", "reset", "init"]);
     assert_eq!(rig.kubeadm_calls(WORKER), ["join"]);
     api.stop();
     rig.env.finish();

@@ -9,10 +9,13 @@
 //! - [`pki`]: placing the host's files and the rendered configuration.
 //! - [`health`]: "already initialised/joined and healthy?" and the kubelet
 //!   journal's tail.
+//! - [`attempt`]: which command this agent started and has not seen
+//!   succeed (a half-finished init looks finished otherwise).
 //! - [`ops`]: init, join (with retries by class) and reset as progress
 //!   streams.
 //! - [`service`]: the gRPC service (one kubeadm operation at a time).
 
+pub mod attempt;
 pub mod health;
 pub mod ops;
 pub mod output;

@@ -26,6 +26,7 @@ use proto::v1::{
 use tokio::sync::mpsc;
 
 use super::KubeadmError;
+use super::attempt::Attempts;
 use super::health::{NodeHealth, Probe};
 use super::output::{FailureClass, INIT_PHASES, JOIN_PHASES, PhaseTracker, phase_of};
 use super::pki;
@@ -34,6 +35,9 @@ use crate::backoff::Backoff;
 
 /// Phase of the final event and of the agent's own steps' prefix.
 pub const PHASE: &str = "kubeadm";
+/// The attempt records' names ([`super::attempt`]).
+const INIT: &str = "init";
+const JOIN: &str = "join";
 /// Most the join backoff waits between attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 
@@ -48,6 +52,8 @@ pub struct Operations {
     pub kubeadm: Arc<dyn Kubeadm>,
     pub health: NodeHealth,
     pub meta: NodeMeta,
+    /// Which commands this agent started and has not seen succeed.
+    pub attempts: Attempts,
     /// Join attempts before giving up on a retryable failure (≥ 1).
     pub join_attempts: u32,
     /// Base delay between join attempts.
@@ -65,7 +71,8 @@ enum Command<'a> {
 impl Operations {
     /// Places the CA set and configuration and runs `kubeadm init`, or
     /// answers `Ok(true)` (already done) on an initialised, healthy control
-    /// plane. The caller sends the final event with [`Operations::finish`]
+    /// plane — unless this agent's own init there never succeeded, which
+    /// is reset first ([`super::attempt`]). The caller sends the final event with [`Operations::finish`]
     /// (after releasing the node, so a caller that reacts to it at once is
     /// not refused as concurrent).
     pub async fn init(
@@ -75,6 +82,8 @@ impl Operations {
     ) -> Result<bool, KubeadmError> {
         require_config(&req.config_yaml)?;
         match self.health.control_plane().await {
+            Probe::Absent => {}
+            _ if self.attempts.unfinished(INIT) => self.recover(INIT, events).await?,
             Probe::Healthy => return Ok(true),
             Probe::Unhealthy(why) => {
                 return Err(KubeadmError::Unhealthy(format!(
@@ -82,7 +91,6 @@ impl Operations {
                     super::health::ADMIN_CONF
                 )));
             }
-            Probe::Absent => {}
         }
         let placed = pki::place(&self.root, &req.files)?;
         let config = pki::write_config(&self.root, &req.config_yaml)?;
@@ -94,11 +102,15 @@ impl Operations {
             None,
         )
         .await;
+        self.attempts.begin(INIT)?;
         match self
             .stream(Command::Init(&config), INIT_PHASES, events)
             .await?
         {
-            Outcome::Succeeded => Ok(false),
+            Outcome::Succeeded => {
+                self.attempts.clear(INIT)?;
+                Ok(false)
+            }
             Outcome::Failed {
                 status,
                 class,
@@ -108,7 +120,8 @@ impl Operations {
     }
 
     /// Writes the configuration and runs `kubeadm join`, retrying by class,
-    /// or answers `Ok(true)` on a joined node whose kubelet is healthy.
+    /// or answers `Ok(true)` on a joined node whose kubelet is healthy
+    /// (unless this agent's own join there never succeeded: reset first).
     pub async fn join(
         &self,
         req: &KubeadmJoinRequest,
@@ -116,6 +129,8 @@ impl Operations {
     ) -> Result<bool, KubeadmError> {
         require_config(&req.config_yaml)?;
         match self.health.kubelet().await {
+            Probe::Absent => {}
+            _ if self.attempts.unfinished(JOIN) => self.recover(JOIN, events).await?,
             Probe::Healthy => return Ok(true),
             Probe::Unhealthy(why) => {
                 return Err(KubeadmError::Unhealthy(format!(
@@ -123,9 +138,9 @@ impl Operations {
                     super::health::KUBELET_CONF
                 )));
             }
-            Probe::Absent => {}
         }
         let config = pki::write_config(&self.root, &req.config_yaml)?;
+        self.attempts.begin(JOIN)?;
         let attempts = self.join_attempts.max(1);
         let mut backoff = Backoff::new(self.join_retry_delay, MAX_RETRY_DELAY);
         let mut attempt = 1;
@@ -134,7 +149,10 @@ impl Operations {
                 .stream(Command::Join(&config), JOIN_PHASES, events)
                 .await?
             {
-                Outcome::Succeeded => return Ok(false),
+                Outcome::Succeeded => {
+                    self.attempts.clear(JOIN)?;
+                    return Ok(false);
+                }
                 Outcome::Failed {
                     status,
                     class,
@@ -186,6 +204,8 @@ impl Operations {
             return Err(self.failed("reset", &class, status, &tail).await);
         }
         pki::remove_placed(&self.root)?;
+        self.attempts.clear(INIT)?;
+        self.attempts.clear(JOIN)?;
         self.send(
             events,
             format!("{PHASE}/cleanup"),
@@ -195,6 +215,31 @@ impl Operations {
         )
         .await;
         Ok(false)
+    }
+
+    /// Resets a node on which this agent's own `command` never succeeded,
+    /// so the command runs again from scratch rather than on its leftovers.
+    async fn recover(&self, command: &'static str, events: &Events) -> Result<(), KubeadmError> {
+        self.send(
+            events,
+            format!("{PHASE}/recover"),
+            format!(
+                "the previous kubeadm {command} on this node did not succeed; \
+                 resetting the node (kubeadm reset -f) before running it again"
+            ),
+            0.0,
+            None,
+        )
+        .await;
+        if let Outcome::Failed {
+            status,
+            class,
+            tail,
+        } = self.stream(Command::Reset, &[], events).await?
+        {
+            return Err(self.failed("reset", &class, status, &tail).await);
+        }
+        Ok(())
     }
 
     /// Runs one kubeadm command, turning each output line into an event.
