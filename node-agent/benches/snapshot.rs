@@ -91,16 +91,12 @@ impl Cpu {
 
 /// CPU used by this process and its waited-for children (etcdctl), in s.
 fn own_and_children_cpu() -> TestResult<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let after = stat.rsplit_once(')').ok_or("malformed stat")?.1;
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .skip(11)
-        .take(4)
-        .map(|x| x.parse().unwrap_or(0.0))
-        .collect();
+    let [utime, stime, cutime, cstime] = support::stat_ticks("/proc/self/stat")?;
     let tick = support::clock_ticks_per_second();
-    Ok(((f[0] + f[1]) / tick, (f[2] + f[3]) / tick))
+    Ok((
+        (utime + stime) as f64 / tick,
+        (cutime + cstime) as f64 / tick,
+    ))
 }
 
 impl Run {

@@ -29,15 +29,24 @@ pub fn status_kib(pid: u32, field: &str) -> TestResult<u64> {
         .parse()?)
 }
 
-/// utime + stime of a process in clock ticks, from `/proc/PID/stat`.
-pub fn cpu_ticks(pid: u32) -> TestResult<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are the
-    // 14th and 15th fields overall, i.e. the 12th and 13th after it.
+/// utime, stime, cutime and cstime (clock ticks) from a `stat` file such
+/// as `/proc/PID/stat` or `/proc/self/stat`.
+pub fn stat_ticks(stat_file: &str) -> TestResult<[u64; 4]> {
+    let stat = std::fs::read_to_string(stat_file)?;
+    // Fields after the parenthesised command name; utime is the 14th field
+    // overall, i.e. the 12th after it, followed by stime, cutime, cstime.
     let after = stat.rsplit_once(')').ok_or("malformed stat")?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: u64 = fields.get(11).ok_or("no utime")?.parse()?;
-    let stime: u64 = fields.get(12).ok_or("no stime")?.parse()?;
+    let mut out = [0; 4];
+    for (i, v) in out.iter_mut().enumerate() {
+        *v = fields.get(11 + i).ok_or("short stat")?.parse()?;
+    }
+    Ok(out)
+}
+
+/// utime + stime of a process in clock ticks.
+pub fn cpu_ticks(pid: u32) -> TestResult<u64> {
+    let [utime, stime, ..] = stat_ticks(&format!("/proc/{pid}/stat"))?;
     Ok(utime + stime)
 }
 

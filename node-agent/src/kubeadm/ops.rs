@@ -72,25 +72,18 @@ impl Operations {
     /// Places the CA set and configuration and runs `kubeadm init`, or
     /// answers `Ok(true)` (already done) on an initialised, healthy control
     /// plane — unless this agent's own init there never succeeded, which
-    /// is reset first ([`super::attempt`]). The caller sends the final event with [`Operations::finish`]
-    /// (after releasing the node, so a caller that reacts to it at once is
-    /// not refused as concurrent).
+    /// is reset first ([`super::attempt`]). The caller sends the final
+    /// event with [`Operations::finish`] (after releasing the node, so a
+    /// caller that reacts to it at once is not refused as concurrent).
     pub async fn init(
         &self,
         req: &KubeadmInitRequest,
         events: &Events,
     ) -> Result<bool, KubeadmError> {
         require_config(&req.config_yaml)?;
-        match self.health.control_plane().await {
-            Probe::Absent => {}
-            _ if self.attempts.unfinished(INIT) => self.recover(INIT, events).await?,
-            Probe::Healthy => return Ok(true),
-            Probe::Unhealthy(why) => {
-                return Err(KubeadmError::Unhealthy(format!(
-                    "{} exists but the control plane is not healthy ({why}); reset the node (Kubeadm.Reset) before initialising it again",
-                    super::health::ADMIN_CONF
-                )));
-            }
+        let probe = self.health.control_plane().await;
+        if self.already_done(INIT, probe, events).await? {
+            return Ok(true);
         }
         let placed = pki::place(&self.root, &req.files)?;
         let config = pki::write_config(&self.root, &req.config_yaml)?;
@@ -128,16 +121,9 @@ impl Operations {
         events: &Events,
     ) -> Result<bool, KubeadmError> {
         require_config(&req.config_yaml)?;
-        match self.health.kubelet().await {
-            Probe::Absent => {}
-            _ if self.attempts.unfinished(JOIN) => self.recover(JOIN, events).await?,
-            Probe::Healthy => return Ok(true),
-            Probe::Unhealthy(why) => {
-                return Err(KubeadmError::Unhealthy(format!(
-                    "{} exists but kubelet is not healthy ({why}); reset the node (Kubeadm.Reset) before joining it again",
-                    super::health::KUBELET_CONF
-                )));
-            }
+        let probe = self.health.kubelet().await;
+        if self.already_done(JOIN, probe, events).await? {
+            return Ok(true);
         }
         let config = pki::write_config(&self.root, &req.config_yaml)?;
         self.attempts.begin(JOIN)?;
@@ -215,6 +201,39 @@ impl Operations {
         )
         .await;
         Ok(false)
+    }
+
+    /// What the node's state means for `command` (init or join), probed by
+    /// `probe`: `Ok(true)` when it is already done; `Ok(false)` to run it —
+    /// on a clean node, or after resetting the leftovers of this agent's
+    /// own unfinished attempt; an error with the way out on a node that
+    /// kubeadm set up but is unhealthy.
+    async fn already_done(
+        &self,
+        command: &'static str,
+        probe: Probe,
+        events: &Events,
+    ) -> Result<bool, KubeadmError> {
+        let (file, what, doing) = if command == INIT {
+            (
+                super::health::ADMIN_CONF,
+                "the control plane",
+                "initialising",
+            )
+        } else {
+            (super::health::KUBELET_CONF, "kubelet", "joining")
+        };
+        match probe {
+            Probe::Absent => Ok(false),
+            _ if self.attempts.unfinished(command) => {
+                self.recover(command, events).await?;
+                Ok(false)
+            }
+            Probe::Healthy => Ok(true),
+            Probe::Unhealthy(why) => Err(KubeadmError::Unhealthy(format!(
+                "{file} exists but {what} is not healthy ({why}); reset the node (Kubeadm.Reset) before {doing} it again"
+            ))),
+        }
     }
 
     /// Resets a node on which this agent's own `command` never succeeded,
