@@ -165,14 +165,8 @@ impl Operations {
                 None,
             )
             .await;
-            if let FailureClass::Action { .. } = class
-                && let Outcome::Failed {
-                    status,
-                    class,
-                    tail,
-                } = self.stream(Command::Reset, &[], events).await?
-            {
-                return Err(self.failed("reset", &class, status, &tail).await);
+            if let FailureClass::Action { .. } = class {
+                self.kubeadm_reset(events).await?;
             }
             tokio::time::sleep(self.join_retry_delay.max(backoff.next_delay())).await;
             attempt += 1;
@@ -181,14 +175,7 @@ impl Operations {
 
     /// Runs `kubeadm reset -f` and removes the files init/join placed.
     pub async fn reset(&self, events: &Events) -> Result<bool, KubeadmError> {
-        if let Outcome::Failed {
-            status,
-            class,
-            tail,
-        } = self.stream(Command::Reset, &[], events).await?
-        {
-            return Err(self.failed("reset", &class, status, &tail).await);
-        }
+        self.kubeadm_reset(events).await?;
         pki::remove_placed(&self.root)?;
         self.attempts.clear(INIT)?;
         self.attempts.clear(JOIN)?;
@@ -250,15 +237,20 @@ impl Operations {
             None,
         )
         .await;
-        if let Outcome::Failed {
-            status,
-            class,
-            tail,
-        } = self.stream(Command::Reset, &[], events).await?
-        {
-            return Err(self.failed("reset", &class, status, &tail).await);
-        }
+        self.kubeadm_reset(events).await?;
         Ok(())
+    }
+
+    /// `kubeadm reset -f`, streamed; its failure is the operation's error.
+    async fn kubeadm_reset(&self, events: &Events) -> Result<(), KubeadmError> {
+        match self.stream(Command::Reset, &[], events).await? {
+            Outcome::Succeeded => Ok(()),
+            Outcome::Failed {
+                status,
+                class,
+                tail,
+            } => Err(self.failed("reset", &class, status, &tail).await),
+        }
     }
 
     /// Runs one kubeadm command, turning each output line into an event.
