@@ -3,6 +3,7 @@
 //! by a veth pair. Everything goes through the `ip` CLI (iproute2) via one
 //! runner, so every failure carries the exact command and its stderr.
 
+use crate::provider::multipass::network::MacAddr;
 use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -111,6 +112,14 @@ impl Ip {
         if !link_exists(bridge) {
             self.run(&["link", "add", bridge, "type", "bridge"]).await?;
         }
+        // A bridge without an address of its own takes the lowest MAC of
+        // its ports, so it changed as node links were added, and a node
+        // that had resolved the host address kept sending to the old MAC
+        // until its ARP entry aged out: enrolment stalled 30–90 s with TCP
+        // retransmitting (seen in the provisioning suite). A MAC set once
+        // stays.
+        let mac = MacAddr::for_bridge(bridge).to_string();
+        self.run(&["link", "set", bridge, "address", &mac]).await?;
         let cidr = format!("{host}/{}", network.prefix_len());
         self.run(&["addr", "replace", &cidr, "dev", bridge]).await?;
         self.run(&["link", "set", bridge, "up"]).await?;

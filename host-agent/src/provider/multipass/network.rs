@@ -76,6 +76,15 @@ impl MacAddr {
         let h = fnv1a(name.as_bytes()).to_be_bytes();
         MacAddr([0x52, 0x54, 0x00, h[5], h[6], h[7]])
     }
+
+    /// `02:68:62:xx:xx:xx` ("hb", locally administered, unicast) derived
+    /// from a bridge's name: a fixed address for the bridges the local and
+    /// QEMU providers create (see `Ip::ensure_bridge`), apart from every
+    /// node MAC (`52:54:00`).
+    pub fn for_bridge(name: &str) -> MacAddr {
+        let h = fnv1a(name.as_bytes()).to_be_bytes();
+        MacAddr([0x02, 0x68, 0x62, h[5], h[6], h[7]])
+    }
 }
 
 impl fmt::Display for MacAddr {
@@ -119,6 +128,16 @@ mod tests {
             Some("192.168.252.0/24".parse().unwrap())
         );
         assert_eq!(default_subnet(&[] as &[VmInfo]), None);
+    }
+
+    #[test]
+    fn bridge_macs_are_stable_unicast_locally_administered_and_apart_from_nodes() {
+        let mac = MacAddr::for_bridge("hc2adcf4");
+        assert_eq!(mac, MacAddr::for_bridge("hc2adcf4"));
+        assert_ne!(mac, MacAddr::for_bridge("hq2adcf4"));
+        assert_eq!(mac.0[0] & 0x01, 0, "unicast");
+        assert_eq!(mac.0[0] & 0x02, 0x02, "locally administered");
+        assert_ne!(mac.0[..3], MacAddr::for_node("hc2adcf4").0[..3]);
     }
 
     #[test]
