@@ -53,17 +53,6 @@ pub enum PkiError {
     #[error("no PKI at {p}; run `hostctl up` (or `hostctl init`) first to create it", p = .path.display())]
     NotInitialised { path: PathBuf },
 
-    /// The host certificate was issued for other addresses than requested now.
-    #[error(
-        "{p} is valid for {have:?} but {want:?} was requested; remove {p} and its .key to issue a new host certificate (nodes keep working: they trust the agent CA, not this certificate)",
-        p = .path.display()
-    )]
-    HostSansChanged {
-        path: PathBuf,
-        have: Vec<String>,
-        want: Vec<String>,
-    },
-
     /// A cluster that the PKI does not hold was asked for.
     #[error(
         "no PKI for cluster {name:?} (known: {known:?}); add it to the topology and run `hostctl up`"

@@ -44,6 +44,6 @@ pub use inventory::CertInfo;
 pub use kubeadm::{ClusterPki, PlacedFile, bootstrap_token};
 pub use kubeconfig::{ADMIN_GROUP, ADMIN_USER};
 pub use params::{CA_VALIDITY, LEAF_VALIDITY};
-pub use pki::{Pki, PkiSpec};
+pub use pki::{HostSanChange, Pki, PkiSpec};
 pub use store::{CERT_MODE, DIR_MODE, KEY_MODE};
 pub use tokens::{Clock, SystemClock, TokenStore};

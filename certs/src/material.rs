@@ -212,6 +212,21 @@ pub(crate) fn load_or_create_leaf(
     KeyedCert::store(paths, key, cert_pem, cert_der)
 }
 
+/// Issues a new certificate for the leaf at `paths` from `spec`, keeping its
+/// key (a new key would gain nothing: the names changed, not the trust).
+pub(crate) fn reissue_leaf(
+    paths: &PairPaths,
+    ca: &KeyedCert,
+    spec: &LeafSpec<'_>,
+) -> Result<KeyedCert, PkiError> {
+    let key = match load_leaf(paths, ca)? {
+        Some(leaf) => leaf.key,
+        None => KeyPair::generate().map_err(crypto_err("generate a key"))?,
+    };
+    let (cert_pem, cert_der) = leaf::issue(spec, &key, ca)?;
+    KeyedCert::store(paths, key, cert_pem, cert_der)
+}
+
 /// Loads the leaf at `paths` if present, checking it was issued by `ca`.
 pub(crate) fn load_leaf(paths: &PairPaths, ca: &KeyedCert) -> Result<Option<KeyedCert>, PkiError> {
     let Some(leaf) = KeyedCert::load(paths)? else {

@@ -47,9 +47,32 @@ pub struct Pki {
     root: PathBuf,
     agent_ca: KeyedCert,
     host: KeyedCert,
+    /// Set when this open re-issued the host certificate for new names.
+    host_reissued: Option<HostSanChange>,
     admin: KeyedCert,
     clusters: BTreeMap<String, ClusterPki>,
     clustermesh: KeyedCert,
+}
+
+/// The host certificate was re-issued because the names nodes dial changed
+/// (the provider's subnet moved): what it carried and what it carries now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSanChange {
+    pub path: PathBuf,
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+}
+
+impl std::fmt::Display for HostSanChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "re-issued the host certificate {} for {} (it named {}); the agent CA is unchanged, so enrolled nodes keep trusting the host",
+            self.path.display(),
+            self.after.join(", "),
+            self.before.join(", ")
+        )
+    }
 }
 
 impl std::fmt::Debug for Pki {
@@ -196,10 +219,14 @@ impl Pki {
             validity: LEAF_VALIDITY,
         };
         let host_paths = PairPaths::new(&agent, "host", LEAF_FIX);
-        if mode == Mode::Create {
-            check_host_sans(&host_paths, &agent_ca, &host_ips, &host_dns)?;
-        }
-        let host = obtain_leaf(&host_paths, &agent_ca, &host_spec, mode)?;
+        let host_reissued = match mode {
+            Mode::Create => host_san_change(&host_paths, &agent_ca, &host_ips, &host_dns)?,
+            Mode::LoadOnly => None,
+        };
+        let host = match &host_reissued {
+            Some(_) => material::reissue_leaf(&host_paths, &agent_ca, &host_spec)?,
+            None => obtain_leaf(&host_paths, &agent_ca, &host_spec, mode)?,
+        };
 
         let admin_roles = [ROLE_ADMIN.to_owned()];
         let admin_spec = LeafSpec {
@@ -239,6 +266,7 @@ impl Pki {
             root,
             agent_ca,
             host,
+            host_reissued,
             admin,
             clusters,
             clustermesh,
@@ -254,6 +282,11 @@ impl Pki {
     /// the client-CA of the host's mTLS server.
     pub fn agent_ca_pem(&self) -> &str {
         &self.agent_ca.cert_pem
+    }
+
+    /// Whether opening re-issued the host certificate (see [`HostSanChange`]).
+    pub fn host_reissued(&self) -> Option<&HostSanChange> {
+        self.host_reissued.as_ref()
     }
 
     /// The host agent's server-and-client identity on the agent plane.
@@ -332,28 +365,27 @@ fn obtain_leaf(
     }
 }
 
-/// Refuses to reuse a host certificate issued for other addresses: nodes
-/// dialing a new address would fail TLS with an obscure name mismatch.
-fn check_host_sans(
+/// The change of names when an existing host certificate was issued for
+/// other addresses than `ips`/`dns`. Nodes pin the agent CA, not this leaf,
+/// so a new leaf for the new names is all that is needed; keeping the old
+/// one would leave every node failing TLS with a name mismatch.
+fn host_san_change(
     paths: &PairPaths,
     ca: &KeyedCert,
     ips: &[IpAddr],
     dns: &[String],
-) -> Result<(), PkiError> {
+) -> Result<Option<HostSanChange>, PkiError> {
     let Some(existing) = material::load_leaf(paths, ca)? else {
-        return Ok(());
+        return Ok(None);
     };
     let (have_ips, have_dns) = inspect::sans_of(&existing.cert_der)?;
-    let have = san_strings(&have_ips, &have_dns);
-    let want = san_strings(ips, dns);
-    if have != want {
-        return Err(PkiError::HostSansChanged {
-            path: paths.cert.clone(),
-            have,
-            want,
-        });
-    }
-    Ok(())
+    let before = san_strings(&have_ips, &have_dns);
+    let after = san_strings(ips, dns);
+    Ok((before != after).then(|| HostSanChange {
+        path: paths.cert.clone(),
+        before,
+        after,
+    }))
 }
 
 /// Cluster directories already on disk (skipping hidden/temporary entries).

@@ -7,7 +7,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use certs::{Pki, PkiError, PkiSpec};
-use common::{TestResult, fingerprint, init, spec, walk};
+use common::{TestResult, assert_verifies, fingerprint, init, spec, walk, x509_text};
 
 fn mode(path: &std::path::Path) -> Result<u32, std::io::Error> {
     Ok(fs::metadata(path)?.permissions().mode() & 0o777)
@@ -274,22 +274,56 @@ fn half_a_pair_is_not_silently_completed() -> TestResult {
 }
 
 #[test]
-fn changed_host_sans_are_reported_not_silently_reissued() -> TestResult {
-    let (home, _pki) = init()?;
-    let before = fs::read(home.path().join("pki/agent/host.crt"))?;
-    let s = PkiSpec {
-        host_sans: vec!["10.0.0.1".into()],
-        ..spec()
-    };
-    let err = Pki::open_or_init(home.path(), &s)
-        .err()
-        .ok_or("SAN change ignored")?;
-    assert!(matches!(err, PkiError::HostSansChanged { .. }), "{err:?}");
-    assert_eq!(before, fs::read(home.path().join("pki/agent/host.crt"))?);
-    // Same SANs in another order are the same request.
+fn changed_host_sans_reissue_the_host_leaf_from_the_same_ca() -> TestResult {
+    let (home, pki) = init()?;
+    assert!(
+        pki.host_reissued().is_none(),
+        "a first open issues, not re-issues"
+    );
+    let ca_before = fs::read(home.path().join("pki/agent/ca.crt"))?;
+    let key_before = fs::read(home.path().join("pki/agent/ca.key"))?;
+    let leaf_before = fs::read(home.path().join("pki/agent/host.crt"))?;
+    // Same SANs in another order are the same request: nothing changes.
     let mut reordered = spec();
     reordered.host_sans.reverse();
-    Pki::open_or_init(home.path(), &reordered)?;
+    let same = Pki::open_or_init(home.path(), &reordered)?;
+    assert!(same.host_reissued().is_none());
+    assert_eq!(
+        leaf_before,
+        fs::read(home.path().join("pki/agent/host.crt"))?
+    );
+    // The provider's subnet moved: the leaf names the new address.
+    let moved = PkiSpec {
+        host_sans: vec!["192.168.64.1".into(), "127.0.0.1".into()],
+        ..spec()
+    };
+    let pki = Pki::open_or_init(home.path(), &moved)?;
+    let change = pki.host_reissued().ok_or("SAN change ignored")?.clone();
+    assert_eq!(
+        change.after,
+        vec!["127.0.0.1".to_owned(), "192.168.64.1".to_owned()]
+    );
+    assert_ne!(change.before, change.after);
+    assert!(
+        change.to_string().contains("agent CA is unchanged"),
+        "{change}"
+    );
+    assert_eq!(ca_before, fs::read(home.path().join("pki/agent/ca.crt"))?);
+    assert_eq!(key_before, fs::read(home.path().join("pki/agent/ca.key"))?);
+    let leaf_after = fs::read(home.path().join("pki/agent/host.crt"))?;
+    assert_ne!(leaf_before, leaf_after);
+    let leaf_pem = String::from_utf8(leaf_after.clone())?;
+    let text = x509_text(&leaf_pem)?;
+    assert!(text.contains("IP Address:192.168.64.1"), "{text}");
+    assert!(!text.contains("192.168.252.1"), "{text}");
+    assert_verifies(pki.agent_ca_pem(), &leaf_pem, Some("sslserver"))?;
+    // A second open with the new names is stable.
+    let again = Pki::open_or_init(home.path(), &moved)?;
+    assert!(again.host_reissued().is_none());
+    assert_eq!(
+        leaf_after,
+        fs::read(home.path().join("pki/agent/host.crt"))?
+    );
     Ok(())
 }
 
