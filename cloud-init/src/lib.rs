@@ -14,9 +14,11 @@
 //! shell command line.
 //!
 //! Entry point: [`NodeUserData`] → [`CloudConfig`] → [`CloudConfig::render`].
-//! The same [`StableAddress`] renders as a netplan file inside the user-data
-//! (Multipass) or as a NoCloud `network-config` (QEMU) via
-//! [`StableAddress::network_config`].
+//! A node's fixed address is a [`NodeAddress`]: on Multipass a second
+//! address beside the default NIC's lease ([`LeaseNeighbour`]), rendered as
+//! a netplan file inside the user-data; a [`StableAddress`] on a NIC of its
+//! own renders the same way, or as the QEMU provider's NoCloud
+//! `network-config`.
 
 #![warn(missing_docs)]
 
@@ -32,7 +34,7 @@ pub mod systemd;
 pub use command::Argv;
 pub use error::Error;
 pub use model::{CloudConfig, Encoding, FileMode, Hostname, Owner, WriteFile};
-pub use network::{NetworkConfig, StableAddress};
+pub use network::{LeaseNeighbour, NetworkConfig, NodeAddress, StableAddress};
 pub use node::NodeUserData;
 pub use payload::AgentPayload;
 pub use render::{CLOUD_CONFIG_HEADER, MULTIPASS_USER_DATA_LIMIT, ensure_fits};

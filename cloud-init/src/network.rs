@@ -23,6 +23,20 @@ use crate::Error;
 /// output when matched by MAC with `set-name`.
 pub const STABLE_INTERFACE_ID: &str = "hostctl0";
 
+/// The netplan id of the default NIC's definition with the node's address
+/// beside its lease ([`LeaseNeighbour`]). It starts with digits so that it
+/// sorts before every id the image or Multipass gives the same NIC
+/// (`enp0s1`, `ens3`, `eth0` from cloud-init's fallback; `default` or
+/// `primary` from Multipass's own network-config): systemd-networkd applies
+/// only the first `.network` file, in lexical order, that matches a device,
+/// and netplan names them `10-netplan-<id>.network`.
+pub const DEFAULT_NIC_ID: &str = "00-hostctl";
+
+/// The driver of a Multipass VM's default NIC (`-nic …,model=virtio-net-pci`
+/// on Apple Silicon, k8s-bootstrap.md §4.4; also under Apple's
+/// Virtualization framework).
+pub const DEFAULT_NIC_DRIVER: &str = "virtio_net";
+
 /// Metric of the default route through the stable NIC: above networkd's
 /// DHCP default (100), so on Multipass the NAT NIC stays the way out and the
 /// stable NIC only carries node-to-node and host-to-node traffic.
@@ -65,6 +79,10 @@ pub struct Ethernet {
     /// Always rendered (netplan's default is off, but saying so makes the
     /// static intent visible in `hostctl render`).
     pub dhcp4: bool,
+    /// `mac` makes the DHCP client identify itself by MAC, as Multipass's own
+    /// configuration does (macOS's bootpd keys leases on it).
+    #[serde(rename = "dhcp-identifier", skip_serializing_if = "Option::is_none")]
+    pub dhcp_identifier: Option<DhcpIdentifier>,
     /// Static addresses in CIDR form.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub addresses: Vec<IpNet>,
@@ -87,6 +105,18 @@ pub enum InterfaceMatch {
     /// By kernel name, for providers that control the device order.
     #[serde(rename = "name")]
     Name(InterfaceName),
+    /// By kernel driver (`virtio_net`), for a NIC whose MAC and name the
+    /// provider chooses at launch (Multipass's default NIC).
+    #[serde(rename = "driver")]
+    Driver(String),
+}
+
+/// netplan's `dhcp-identifier`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DhcpIdentifier {
+    /// The client identifier is the MAC (not systemd's DUID).
+    Mac,
 }
 
 /// A route; `to: 0.0.0.0/0` is the default route.
@@ -250,12 +280,13 @@ impl StableAddress {
         };
         let set_name = match self.interface {
             InterfaceMatch::MacAddress(_) => Some(InterfaceName::new(STABLE_INTERFACE_ID)?),
-            InterfaceMatch::Name(_) => None,
+            InterfaceMatch::Name(_) | InterfaceMatch::Driver(_) => None,
         };
         let ethernet = Ethernet {
             matching: Some(self.interface.clone()),
             set_name,
             dhcp4: false,
+            dhcp_identifier: None,
             addresses: vec![IpNet::V4(net)],
             routes,
             nameservers: Nameservers {
@@ -267,6 +298,58 @@ impl StableAddress {
             STABLE_INTERFACE_ID.to_owned(),
             ethernet,
         )]))
+    }
+}
+
+/// The node's fixed address as a second, static address on the default
+/// NIC, next to the DHCP lease the provider gives it (Multipass:
+/// docs/multipass-networking.md). The lease stays the way out (default
+/// route, DNS); the fixed address is what the certificates, kubeadm,
+/// kubelet and Cilium use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseNeighbour {
+    /// Address and the lease's prefix, e.g. `192.168.252.10/24`.
+    pub address: Ipv4Net,
+}
+
+impl LeaseNeighbour {
+    /// The netplan document: the default NIC (matched by driver, id
+    /// [`DEFAULT_NIC_ID`] so it wins over the image's own definition) keeps
+    /// DHCP and gains the address.
+    pub fn network_config(&self) -> Result<NetworkConfig, Error> {
+        let net = self.address;
+        if net.prefix_len() < 31 && (net.addr() == net.network() || net.addr() == net.broadcast()) {
+            return Err(Error::NotAHostAddress { address: net });
+        }
+        let ethernet = Ethernet {
+            matching: Some(InterfaceMatch::Driver(DEFAULT_NIC_DRIVER.to_owned())),
+            set_name: None,
+            dhcp4: true,
+            dhcp_identifier: Some(DhcpIdentifier::Mac),
+            addresses: vec![IpNet::V4(net)],
+            routes: Vec::new(),
+            nameservers: Nameservers::default(),
+        };
+        Ok(NetworkConfig::new([(DEFAULT_NIC_ID.to_owned(), ethernet)]))
+    }
+}
+
+/// How a node's user-data pins its address, when it does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeAddress {
+    /// On a NIC of its own (an extra Multipass NIC matched by MAC).
+    Stable(StableAddress),
+    /// Beside the default NIC's lease (Multipass's default).
+    BesideLease(LeaseNeighbour),
+}
+
+impl NodeAddress {
+    /// The netplan document for this choice.
+    pub fn network_config(&self) -> Result<NetworkConfig, Error> {
+        match self {
+            NodeAddress::Stable(s) => s.network_config(),
+            NodeAddress::BesideLease(l) => l.network_config(),
+        }
     }
 }
 
@@ -314,6 +397,35 @@ mod tests {
         assert!(matches!(
             stable("192.168.64.10/24", Some("10.0.0.1")).network_config(),
             Err(Error::GatewayOutsideSubnet { .. })
+        ));
+    }
+
+    #[test]
+    fn an_address_beside_the_lease_keeps_dhcp_and_sorts_first() {
+        let config = LeaseNeighbour {
+            address: "192.168.252.10/24".parse().unwrap(),
+        }
+        .network_config()
+        .unwrap();
+        let text = serde_saphyr::to_string(&config).unwrap();
+        let eth = &config.network.ethernets[DEFAULT_NIC_ID];
+        assert!(eth.dhcp4);
+        assert_eq!(eth.dhcp_identifier, Some(DhcpIdentifier::Mac));
+        assert!(eth.routes.is_empty() && eth.set_name.is_none());
+        assert!(text.contains("driver: virtio_net"), "{text}");
+        assert!(text.contains("dhcp-identifier: mac"), "{text}");
+        assert!(text.contains("192.168.252.10/24"), "{text}");
+        // networkd takes the first matching file: ours must sort before the
+        // ids others give the same NIC.
+        for other in ["default", "primary", "enp0s1", "ens3", "eth0", "extra0"] {
+            assert!(DEFAULT_NIC_ID < other, "{other}");
+        }
+        assert!(matches!(
+            LeaseNeighbour {
+                address: "192.168.252.255/24".parse().unwrap()
+            }
+            .network_config(),
+            Err(Error::NotAHostAddress { .. })
         ));
     }
 

@@ -5,7 +5,7 @@
 //! reports progress; cloud-init runs silently against Multipass's fixed
 //! launch timeout.
 
-use crate::network::StableAddress;
+use crate::network::NodeAddress;
 use crate::systemd::ServiceUnit;
 use crate::{AgentPayload, Argv, CloudConfig, Encoding, Error, FileMode, Hostname, WriteFile};
 
@@ -40,8 +40,9 @@ pub struct NodeUserData {
     /// Defaults to [`ServiceUnit::node_agent`]; its `ExecStart` must point
     /// at [`paths::AGENT_BINARY`].
     pub unit: ServiceUnit,
-    /// The pinned address; `None` leaves networking to the provider's DHCP.
-    pub network: Option<StableAddress>,
+    /// The pinned address; `None` leaves networking to the provider (DHCP,
+    /// or the QEMU provider's seed `network-config`).
+    pub network: Option<NodeAddress>,
 }
 
 impl NodeUserData {
@@ -60,8 +61,8 @@ impl NodeUserData {
         })
     }
 
-    /// Pins the node's address on a dedicated NIC.
-    pub fn with_stable_address(mut self, address: StableAddress) -> Self {
+    /// Pins the node's address (see [`NodeAddress`]).
+    pub fn with_address(mut self, address: NodeAddress) -> Self {
         self.network = Some(address);
         self
     }

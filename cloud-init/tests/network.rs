@@ -53,6 +53,29 @@ fn matched_by_name_without_gateway() {
 }
 
 #[test]
+fn beside_the_lease_on_the_default_nic() {
+    let yaml = common::lease_neighbour()
+        .network_config()
+        .unwrap()
+        .render()
+        .unwrap();
+    let file = temp_file(&yaml);
+    let verdict = validate_network_config(file.path());
+    assert!(
+        verdict.ok,
+        "v2 schema rejected:\n{}\n---\n{yaml}",
+        verdict.output
+    );
+    let doc = parse(&yaml);
+    let eth = &doc["network"]["ethernets"]["00-hostctl"];
+    assert_eq!(eth["match"], json!({"driver": "virtio_net"}));
+    assert_eq!(eth["dhcp4"], json!(true));
+    assert_eq!(eth["dhcp-identifier"], json!("mac"));
+    assert_eq!(eth["addresses"], json!(["192.168.252.21/24"]));
+    assert!(eth.get("routes").is_none() && eth.get("set-name").is_none());
+}
+
+#[test]
 fn validator_rejects_a_broken_document() {
     let yaml = stable_address().network_config().unwrap().render().unwrap();
     let broken = yaml.replace("version: 2", "version: 3");

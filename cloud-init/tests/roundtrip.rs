@@ -75,10 +75,10 @@ fn text_files_are_verbatim() {
             .as_str()
             .unwrap(),
     );
-    let eth = &netplan["network"]["ethernets"]["hostctl0"];
-    assert_eq!(eth["match"]["macaddress"], json!("52:54:00:4b:ab:cd"));
-    assert_eq!(eth["addresses"], json!(["192.168.64.21/24"]));
-    assert_eq!(eth["dhcp4"], json!(false));
+    let eth = &netplan["network"]["ethernets"]["00-hostctl"];
+    assert_eq!(eth["match"]["driver"], json!("virtio_net"));
+    assert_eq!(eth["addresses"], json!(["192.168.252.21/24"]));
+    assert_eq!(eth["dhcp4"], json!(true));
 }
 
 #[test]

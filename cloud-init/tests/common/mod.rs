@@ -11,7 +11,9 @@ use std::process::Command;
 
 use base64::Engine;
 use cloud_init::network::InterfaceMatch;
-use cloud_init::{AgentPayload, Hostname, NodeUserData, StableAddress};
+use cloud_init::{
+    AgentPayload, Hostname, LeaseNeighbour, NodeAddress, NodeUserData, StableAddress,
+};
 
 /// The directory holding `shared/` (two levels above this crate).
 pub fn shared_dir() -> PathBuf {
@@ -40,7 +42,15 @@ pub fn stable_address() -> StableAddress {
     }
 }
 
-/// The node document the tests render: fake binary, stable address.
+/// The address a Multipass node's user-data pins beside its lease.
+pub fn lease_neighbour() -> LeaseNeighbour {
+    LeaseNeighbour {
+        address: "192.168.252.21/24".parse().unwrap(),
+    }
+}
+
+/// The node document the tests render: fake binary, the address beside the
+/// lease (what Multipass nodes get).
 pub fn node(binary: &[u8]) -> NodeUserData {
     NodeUserData::new(
         Hostname::new("app1-worker-0").unwrap(),
@@ -48,7 +58,7 @@ pub fn node(binary: &[u8]) -> NodeUserData {
         AGENT_CONFIG,
     )
     .unwrap()
-    .with_stable_address(stable_address())
+    .with_address(NodeAddress::BesideLease(lease_neighbour()))
 }
 
 /// Writes `text` to a fresh temporary file and returns its handle (the file
