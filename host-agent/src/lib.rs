@@ -4,6 +4,7 @@
 //! Module map (follow the names):
 //! - [`cli`]: argument parsing and dispatch; one file per command under [`commands`].
 //! - [`home`]: the `$HOSTCTL_HOME` layout.
+//! - [`workspace`]: "resolve once": the topology resolved against the network `up` recorded, for every command.
 //! - [`output`]: `-o table|json|yaml` rendering shared by every command.
 //! - [`exit`]: the documented exit codes.
 //! - [`provider`]: the machine providers behind one trait.
@@ -40,3 +41,4 @@ pub mod state_file;
 pub mod store;
 pub mod telemetry;
 pub mod topology_source;
+pub mod workspace;

@@ -23,8 +23,11 @@ fn calls(dir: &Path) -> Vec<Value> {
 async fn install(fail: &str) -> (tempfile::TempDir, Result<String, HelmError>, String) {
     let home = tempfile::tempdir().expect("tempdir");
     let topology = topology::default_topology();
-    let pki =
-        certs::Pki::open_or_init(home.path(), &host_agent::pki::spec_for(&topology)).expect("pki");
+    let pki = certs::Pki::open_or_init(
+        home.path(),
+        &host_agent::pki::spec_for(&topology.resolve(None).expect("resolves")),
+    )
+    .expect("pki");
     let resolved = topology.resolve(None).expect("resolve");
     let expected_values =
         host_agent::k8s::cilium::values(&resolved, "app1", Some(&pki.clustermesh_ca()))

@@ -97,7 +97,11 @@ fn the_layout_is_the_documented_one() {
 /// A real PKI for the default topology in a temporary home.
 fn pki_home() -> (tempfile::TempDir, certs::Pki) {
     let home = tempfile::tempdir().unwrap();
-    let spec = host_agent::pki::spec_for(&topology::default_topology());
+    let spec = host_agent::pki::spec_for(
+        &topology::default_topology()
+            .resolve(None)
+            .expect("resolves"),
+    );
     let pki = certs::Pki::open_or_init(home.path(), &spec).unwrap();
     (home, pki)
 }

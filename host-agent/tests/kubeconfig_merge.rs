@@ -195,7 +195,11 @@ fn hostctl(home: &Path, envs: &[(&str, &OsString)], args: &[&str]) -> std::proce
 
 fn init_pki(home: &Path) {
     let topology = topology::default_topology();
-    certs::Pki::open_or_init(home, &host_agent::pki::spec_for(&topology)).expect("pki");
+    certs::Pki::open_or_init(
+        home,
+        &host_agent::pki::spec_for(&topology.resolve(None).expect("resolves")),
+    )
+    .expect("pki");
 }
 
 #[test]

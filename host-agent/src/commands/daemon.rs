@@ -2,6 +2,7 @@
 //! SIGTERM, SIGINT or `Control.Shutdown`. Logs go to stderr (a daemon
 //! started by the CLI has them appended to `$HOSTCTL_HOME/daemon.log`).
 
+use crate::workspace::Workspace;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -13,7 +14,6 @@ use crate::daemon::lifecycle::{LifecycleError, PidLock};
 use crate::daemon::topology::config_from_resolved;
 use crate::daemon::{Daemon, DaemonConfig};
 use crate::exit::Exit;
-use crate::topology_source::load_checked;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,27 +42,14 @@ fn init_logging() {
         .try_init();
 }
 
-/// The node network the recorded provider really uses, so that host
-/// numbers resolve to the same addresses `hostctl up` gave the nodes.
-async fn provider_subnet(home: &std::path::Path) -> Option<ipnet::Ipv4Net> {
-    let provider = crate::provider::for_home(home).ok()?;
-    provider.subnet().await.ok().flatten()
-}
-
 /// The topology (global `--topology`, else `./hostctl.yaml`, else the
 /// built-in default) decides which nodes may enrol and where to listen;
 /// the flags override the listen side.
 async fn config(ctx: &Context, args: &Args) -> anyhow::Result<DaemonConfig> {
     let home = ctx.home.root().to_owned();
-    let topology = load_checked(ctx.topology.as_deref())?;
-    let subnet = provider_subnet(&home).await;
-    let resolved = topology.resolve(subnet).map_err(|d| {
-        coded(
-            Exit::InvalidTopology,
-            anyhow::anyhow!("the topology cannot be resolved:\n{d}"),
-        )
-    })?;
-    let mut config = config_from_resolved(home, &resolved);
+    // The addresses `up` recorded: the same ones it gave the nodes.
+    let workspace = Workspace::recorded(ctx)?;
+    let mut config = config_from_resolved(home, &workspace.resolved);
     if let Some(listen) = args.listen {
         config.listen = listen;
     }

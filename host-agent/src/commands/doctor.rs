@@ -3,7 +3,7 @@
 //! check fails.
 
 use crate::cli::{Context, coded};
-use crate::doctor::{Check, Status, host, machines, network};
+use crate::doctor::{Check, Status, host, leases, machines, network};
 use crate::exit::Exit;
 use crate::output::{self, Table};
 use crate::provider::local::{LocalOptions, LocalProvider};
@@ -69,6 +69,8 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     match topology.resolve(subnet) {
         Ok(resolved) => {
             checks.extend(network::checks(&resolved, subnet, dhcp, &others));
+            checks.extend(leases::check(&resolved, kind));
+            checks.extend(moved_since_up(home, subnet));
             let listen = resolved.host_agent_listen();
             let ports = [
                 listen,
@@ -122,4 +124,22 @@ fn table(checks: &[Check]) -> Table {
         ]);
     }
     t
+}
+
+/// The provider's network against the one the last `up` recorded: nodes
+/// launched for the old one hold static addresses there, so they must be
+/// recreated (`hostctl down` then `up`).
+fn moved_since_up(home: &std::path::Path, subnet: Option<ipnet::Ipv4Net>) -> Option<Check> {
+    let recorded = crate::workspace::read_record(&home.join(crate::workspace::NETWORK_FILE))
+        .ok()?
+        .subnet?;
+    let now = subnet?;
+    (recorded != now).then(|| {
+        Check::fail(
+            "network-moved",
+            format!(
+                "the last `up` placed the nodes on {recorded}, the provider now uses {now}: run `hostctl down` and `hostctl up` to recreate them on the new network"
+            ),
+        )
+    })
 }

@@ -94,6 +94,8 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         eprintln!("{} provider network removed", provider.name());
     }
     remove(&home.join(crate::orchestrator::STATE_FILE))?;
+    // No machines, no network to remember: the next `up` asks the provider.
+    remove(&home.join(crate::workspace::NETWORK_FILE))?;
     let pki_kept = !args.purge || args.keep_pki;
     if args.purge {
         for leftover in [

@@ -5,6 +5,7 @@
 //! admin identity (as `hostctl logs` does); the control plane and its
 //! address come from the topology, or `--address`.
 
+use crate::workspace::Workspace;
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
@@ -18,7 +19,6 @@ use crate::exit::Exit;
 use crate::output::{Table, render};
 use crate::snapshots::store::DEFAULT_KEEP;
 use crate::snapshots::{SnapshotInfo, SnapshotStore, node};
-use crate::topology_source::load_checked;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -84,10 +84,8 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
 
 /// Every cluster of the topology and its control plane's agent address.
 fn control_planes(ctx: &Context) -> anyhow::Result<Vec<(String, Option<SocketAddr>)>> {
-    let topology = load_checked(ctx.topology.as_deref())?;
-    let resolved = topology
-        .resolve(None)
-        .map_err(|d| coded(Exit::InvalidTopology, anyhow!("{d}")))?;
+    let workspace = Workspace::recorded(ctx)?;
+    let (topology, resolved) = (&workspace.topology, &workspace.resolved);
     Ok(topology
         .clusters()
         .iter()

@@ -6,7 +6,8 @@ use crate::cli::{Context, coded};
 use crate::exit::Exit;
 use crate::fsutil::write_atomic;
 use crate::pki::ensure_pki;
-use crate::topology_source::{DEFAULT_FILE, load_checked};
+use crate::topology_source::DEFAULT_FILE;
+use crate::workspace::Workspace;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -36,11 +37,18 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             .map_err(|e| coded(Exit::Failure, e))?;
         eprintln!("wrote the default topology to {}", args.file.display());
     }
-    let topology = load_checked(Some(&args.file))?;
+    let ctx = Context {
+        topology: Some(args.file.clone()),
+        ..ctx.clone()
+    };
+    let workspace = Workspace::recorded(&ctx)?;
     if args.no_pki {
         return Ok(Exit::Ok);
     }
-    let pki = ensure_pki(ctx, &topology)?;
+    let pki = ensure_pki(&ctx, &workspace.resolved)?;
+    if let Some(change) = pki.host_reissued() {
+        eprintln!("{change}");
+    }
     eprintln!("PKI ready in {}", pki.root().display());
     eprintln!(
         "next: edit {} if needed, then `hostctl validate` and `hostctl up`",

@@ -8,7 +8,7 @@ use crate::cli::{Context, coded};
 use crate::exit::Exit;
 use crate::kube::kubeconfig::admin_kubeconfig;
 use crate::kube::merge::{merge, merge_into_file, target_path};
-use crate::topology_source::load_checked;
+use crate::workspace::Workspace;
 use anyhow::{Context as _, anyhow};
 use ipnet::Ipv4Net;
 use std::path::PathBuf;
@@ -32,20 +32,15 @@ pub struct Args {
     #[arg(long, requires = "merge")]
     pub switch: bool,
 
-    /// Resolve host numbers against this subnet instead of the declared one
-    /// (as for `hostctl render`).
+    /// Resolve host numbers against this subnet instead of the one the last
+    /// `up` recorded (as for `hostctl render`).
     #[arg(long, value_name = "CIDR")]
     pub subnet: Option<Ipv4Net>,
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
-    let topology = load_checked(ctx.topology.as_deref())?;
-    let resolved = topology.resolve(args.subnet).map_err(|d| {
-        coded(
-            Exit::InvalidTopology,
-            anyhow!("the topology cannot be resolved:\n{d}"),
-        )
-    })?;
+    let workspace = Workspace::explicit(ctx, args.subnet)?;
+    let (topology, resolved) = (&workspace.topology, &workspace.resolved);
     let names: Vec<String> = match &args.cluster {
         Some(name) if topology.cluster(name).is_none() => {
             let known: Vec<&str> = topology

@@ -6,6 +6,7 @@
 //! `./hostctl.yaml` or the built-in default) resolved against the declared
 //! network.
 
+use crate::workspace::Workspace;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -19,7 +20,6 @@ use crate::cli::{Context, coded};
 use crate::daemon::topology::config_from_resolved;
 use crate::daemon::{ControlClient, config::socket_path};
 use crate::exit::Exit;
-use crate::topology_source::load_checked;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -75,11 +75,8 @@ async fn node_address(ctx: &Context, args: &Args) -> anyhow::Result<SocketAddr> 
             .map(|ip| SocketAddr::new(ip, NODE_SERVICE_PORT))
             .ok_or_else(|| anyhow!("the daemon knows no address for node {:?}", args.node));
     }
-    let topology = load_checked(ctx.topology.as_deref())?;
-    let resolved = topology
-        .resolve(None)
-        .map_err(|d| coded(Exit::InvalidTopology, anyhow!("{d}")))?;
-    from_config(config_from_resolved(home, &resolved))
+    let workspace = Workspace::recorded(ctx)?;
+    from_config(config_from_resolved(home, &workspace.resolved))
 }
 
 /// A mutual-TLS channel to a node with the admin identity; the node's

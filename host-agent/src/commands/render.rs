@@ -8,7 +8,7 @@
 use crate::cli::{Context, coded};
 use crate::exit::Exit;
 use crate::fsutil::write_atomic;
-use crate::topology_source::load_checked;
+use crate::workspace::Workspace;
 use ipnet::Ipv4Net;
 use std::path::PathBuf;
 
@@ -20,8 +20,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Resolve host numbers against this subnet instead of the declared one
-    /// (what the provider would report, e.g. 192.168.252.0/24).
+    /// Resolve host numbers against this subnet instead of the one the last
+    /// `up` recorded (else the declared one), e.g. 192.168.252.0/24.
     #[arg(long, value_name = "CIDR")]
     pub subnet: Option<Ipv4Net>,
 
@@ -32,13 +32,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
-    let topology = load_checked(ctx.topology.as_deref())?;
-    let resolved = topology.resolve(args.subnet).map_err(|d| {
-        coded(
-            Exit::InvalidTopology,
-            anyhow::anyhow!("the topology cannot be resolved:\n{d}"),
-        )
-    })?;
+    let workspace = Workspace::explicit(ctx, args.subnet)?;
+    let resolved = workspace.resolved;
     for w in resolved.warnings() {
         eprintln!("{w}");
     }

@@ -15,12 +15,12 @@ use crate::output::{self, OutputFormat};
 use crate::provider::local::LocalOptions;
 use crate::provider::{self, NodeNetwork, Provider, ProviderError, ProviderKind, ProviderOptions};
 use crate::topology_source::{self, TopologySource};
+use crate::workspace::Workspace;
 use anyhow::Context as _;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use topology::{Resolved, Topology};
 
 mod select;
 mod summary;
@@ -116,7 +116,6 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             }
         },
     };
-    let source = TopologySource::locate(ctx.topology.as_deref());
     let topology = topology_source::load_checked(ctx.topology.as_deref())?;
     let managed: BTreeSet<String> = topology.nodes().iter().map(|n| n.name.clone()).collect();
     let options = ProviderOptions {
@@ -128,25 +127,44 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     };
     let provider: Arc<dyn Provider> =
         Arc::from(provider::open(kind, home, options).map_err(|e| coded(Exit::Precondition, e))?);
-    let resolved = resolve(&topology, provider.as_ref()).await?;
-    let nodes = select::nodes(&resolved, args.only.as_deref())?;
+    // Resolve once: the provider says which network its machines use; every
+    // later step (and every later command, through the record) uses that.
+    let workspace = Workspace::from_provider(ctx, topology, provider.as_ref()).await?;
+    for w in workspace.resolved.warnings() {
+        eprintln!("{w}");
+    }
+    let previous = crate::workspace::read_record(&home.join(crate::workspace::NETWORK_FILE))?;
+    let nodes = select::nodes(&workspace.resolved, args.only.as_deref())?;
     // The network first: it is the first step that needs privileges, so a
     // missing precondition (root, `ip`) is reported before anything is written.
     let network = NodeNetwork {
-        subnet: resolved.subnet(),
-        host_address: resolved.host_agent_address(),
+        subnet: workspace.subnet(),
+        host_address: workspace.resolved.host_agent_address(),
     };
     provider.prepare(&network).await.map_err(provider_exit)?;
-    let pki = crate::pki::ensure_pki(ctx, &topology)?;
+    // A DHCP lease on an address the topology pins breaks a cluster later
+    // and obscurely: refuse before anything is launched.
+    crate::doctor::leases::refuse_collisions(&workspace.resolved, kind)
+        .map_err(|e| coded(Exit::Precondition, e))?;
+    let pki = crate::pki::ensure_pki(ctx, &workspace.resolved)?;
     provider::record_choice(home, kind)?;
     provider::record_machines(home, &managed)?;
-    let topology_file = match &source {
-        TopologySource::File(path) => Some(path.as_path()),
-        TopologySource::BuiltIn => None,
+    workspace.record(provider.name())?;
+    // A daemon started for another network (or with the old host
+    // certificate) would hand out certificates for the wrong addresses.
+    let stale_daemon = match pki.host_reissued() {
+        Some(change) => {
+            note(ctx.output, change.to_string());
+            true
+        }
+        None => previous.subnet.is_some_and(|s| s != workspace.subnet()),
     };
-    let control = daemon::ensure_running(ctx, topology_file)
-        .await
-        .context("starting the daemon")?;
+    let control = if stale_daemon {
+        daemon::lifecycle::restart(ctx, workspace.topology_file()).await
+    } else {
+        daemon::ensure_running(ctx, workspace.topology_file()).await
+    }
+    .context("starting the daemon")?;
     note(
         ctx.output,
         format!(
@@ -174,7 +192,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         ca_pem: cluster.pki.agent_ca_pem().to_owned(),
         nodes: NodeDialer::new(&cluster.pki),
         cluster,
-        resolved,
+        resolved: workspace.resolved.clone(),
         needs_user_data: matches!(kind, ProviderKind::Multipass | ProviderKind::Qemu),
         provider,
         control,
@@ -188,7 +206,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             ProviderKind::Local => userdata::PayloadSource::placeholder(),
         },
         enrol_timeout: Duration::from_secs(args.timeout),
-        mirrors: Mirrors::from_topology(&topology),
+        mirrors: Mirrors::from_topology(&workspace.topology),
     });
     let scope = if args.nodes_only {
         steps::Scope::Nodes
@@ -281,17 +299,4 @@ pub(crate) fn provider_exit(e: ProviderError) -> anyhow::Error {
         }
         other => anyhow::Error::new(other),
     }
-}
-
-/// Resolves the topology's addresses against the provider's network;
-/// every problem is reported at once.
-async fn resolve(topology: &Topology, provider: &dyn Provider) -> anyhow::Result<Resolved> {
-    let subnet = provider.subnet().await.map_err(provider_exit)?;
-    let resolved = topology
-        .resolve(subnet)
-        .map_err(|d| coded(Exit::InvalidTopology, anyhow::anyhow!("{d}")))?;
-    for w in resolved.warnings() {
-        eprintln!("{w}");
-    }
-    Ok(resolved)
 }

@@ -185,6 +185,27 @@ pub async fn ensure_running(
     }
 }
 
+/// Stops the home's daemon if one answers and starts a new one: for `up`
+/// when the daemon's view is stale (the host certificate was re-issued, or
+/// the node network moved), since a running daemon keeps what it started with.
+pub async fn restart(
+    ctx: &Context,
+    topology: Option<&Path>,
+) -> Result<ControlClient, LifecycleError> {
+    let home = ctx.home.root();
+    if let Some(mut client) = answering(&socket_path(home)).await {
+        tracing::info!("restarting the daemon: its addresses or certificate changed");
+        let _ = client.shutdown().await;
+        // Bounded: a daemon that does not let go of its lock in time is
+        // reported by `ensure_running` below as "already running".
+        let deadline = Instant::now() + START_TIMEOUT;
+        while PidLock::is_held(home)? && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    ensure_running(ctx, topology).await
+}
+
 /// A client if a daemon answers `Status` on `socket`.
 async fn answering(socket: &Path) -> Option<ControlClient> {
     let mut client = ControlClient::connect(socket).await.ok()?;

@@ -26,7 +26,15 @@ pub async fn multipass(names: &BTreeSet<String>) -> MultipassFindings {
         subnet: None,
         others: Vec::new(),
     };
-    match mp.version().await {
+    let version = mp.version().await;
+    if let Ok(v) = &version {
+        found.subnet = v
+            .daemon
+            .as_deref()
+            .or(v.client.as_deref())
+            .and_then(crate::provider::multipass::subnet_for_release);
+    }
+    match version {
         Ok(v) => match (&v.client, &v.daemon) {
             (Some(c), Some(d)) => {
                 checks.push(Check::ok("multipass", format!("client {c}, daemon {d}")))
@@ -60,7 +68,8 @@ pub async fn multipass(names: &BTreeSet<String>) -> MultipassFindings {
     match mp.list().await {
         Ok(vms) => {
             checks.push(existing(&vms, names));
-            found.subnet = crate::provider::multipass::default_subnet(&vms);
+            // As `up` decides: the machines' own subnet, else the release's.
+            found.subnet = crate::provider::multipass::default_subnet(&vms).or(found.subnet);
             found.others = vms
                 .iter()
                 .filter(|vm| !names.contains(&vm.name))

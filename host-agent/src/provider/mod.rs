@@ -183,6 +183,18 @@ pub trait Provider: Send + Sync {
         Ok(())
     }
 
+    /// How machine `name`'s user-data pins the node's `address` (the
+    /// topology's, with the node network's prefix); `None` when the provider
+    /// gives the machine its address itself (the QEMU seed's
+    /// `network-config`, the local provider's namespaces).
+    fn user_data_address(
+        &self,
+        _name: &str,
+        _address: ipnet::Ipv4Net,
+    ) -> Option<cloud_init::NodeAddress> {
+        None
+    }
+
     /// Where the node agent on machine `name` keeps its files.
     fn agent_layout(&self, _name: &str) -> AgentLayout {
         AgentLayout::default()

@@ -69,8 +69,11 @@ pub fn pki() -> (tempfile::TempDir, certs::Pki) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let home = tempfile::tempdir().expect("tempdir");
     let topology = topology::default_topology();
-    let pki =
-        certs::Pki::open_or_init(home.path(), &host_agent::pki::spec_for(&topology)).expect("pki");
+    let pki = certs::Pki::open_or_init(
+        home.path(),
+        &host_agent::pki::spec_for(&topology.resolve(None).expect("resolves")),
+    )
+    .expect("pki");
     (home, pki)
 }
 

@@ -53,7 +53,12 @@ pub fn write_all(
             layout: &layout,
         })
         .to_yaml()?;
-        let text = userdata::render(&node.name, &payload, &config)?;
+        // Multipass's user-data (the product's target): the address beside
+        // the default NIC's lease.
+        let pinned = ipnet::Ipv4Net::new(address, resolved.subnet().prefix_len())
+            .ok()
+            .map(crate::provider::multipass::default_nic_address);
+        let text = userdata::render(&node.name, &payload, &config, pinned)?;
         let path = out.join("nodes").join(&node.name).join("user-data");
         crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600)?;
         written.push(path);

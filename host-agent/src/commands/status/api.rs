@@ -44,16 +44,10 @@ pub async fn with_api_health(
     let Ok(pki) = certs::Pki::open(ctx.home.root()) else {
         return v;
     };
-    let Ok(topology) = crate::topology_source::load_checked(ctx.topology.as_deref()) else {
+    let Ok(workspace) = crate::workspace::Workspace::recorded(ctx) else {
         return v;
     };
-    let subnet = match crate::provider::for_home(ctx.home.root()) {
-        Ok(p) => p.subnet().await.ok().flatten(),
-        Err(_) => None,
-    };
-    let Ok(resolved) = topology.resolve(subnet) else {
-        return v;
-    };
+    let resolved = workspace.resolved;
     // Probed side by side: a handful of clusters, so no bound is needed.
     let (pki, resolved) = (std::sync::Arc::new(pki), std::sync::Arc::new(resolved));
     let mut probes = tokio::task::JoinSet::new();

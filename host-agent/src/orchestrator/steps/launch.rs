@@ -3,7 +3,7 @@
 //! existing running machine is left alone, a stopped one is started, and
 //! only a missing one is launched (with a token issued just before).
 
-use super::{UpContext, userdata};
+use super::UpContext;
 use crate::agent_plane::DEFAULT_TOKEN_TTL;
 use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
 use crate::provider::{LaunchSpec, ProviderError, VmState};
@@ -46,15 +46,7 @@ impl Launch {
             .map_err(|e| StepError(format!("{name}: issuing an enrolment token: {e}")))?;
         let config = ctx.agent_config(name, Some(token.token))?;
         let user_data = if ctx.needs_user_data {
-            let payload = ctx
-                .payload
-                .get()
-                .await
-                .map_err(|e| StepError(format!("{name}: {}", StepError::from_chain(&e))))?;
-            Some(
-                userdata::render(name, &payload, &config)
-                    .map_err(|e| StepError(format!("{name}: {}", StepError::from_chain(&e))))?,
-            )
+            Some(ctx.user_data(name, &config).await?)
         } else {
             None
         };

@@ -105,6 +105,22 @@ impl UpContext {
         .with_kubeadm_binary(self.cluster.kubeadm_binary.as_deref());
         config.to_yaml().map_err(|e| StepError::from_chain(&e))
     }
+
+    /// Node `name`'s user-data around `config`, with the address the
+    /// provider wants pinned in it (render and launch share this, so the
+    /// reviewed copy is the launched one but for the token).
+    async fn user_data(&self, name: &str, config: &str) -> Result<String, StepError> {
+        let fail = |e: userdata::UserDataError| {
+            StepError(format!("{name}: {}", StepError::from_chain(&e)))
+        };
+        let payload = self.payload.get().await.map_err(fail)?;
+        let address = self
+            .resolved
+            .node_ip(name)
+            .and_then(|ip| ipnet::Ipv4Net::new(ip, self.resolved.subnet().prefix_len()).ok())
+            .and_then(|net| self.provider.user_data_address(name, net));
+        userdata::render(name, &payload, config, address).map_err(fail)
+    }
 }
 
 /// How far `up` goes.

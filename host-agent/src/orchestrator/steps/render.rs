@@ -5,7 +5,7 @@
 //! payload (the agent is handed over directly, never via cloud-init).
 
 use super::UpContext;
-use super::userdata::{self, TOKEN_PLACEHOLDER};
+use super::userdata::TOKEN_PLACEHOLDER;
 use crate::fsutil::write_atomic;
 use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
@@ -38,14 +38,7 @@ impl StepJob for Render {
                 .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))
         };
         write("node-agent.yaml", &config)?;
-        let payload = self
-            .ctx
-            .payload
-            .get()
-            .await
-            .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))?;
-        let text = userdata::render(node, &payload, &config)
-            .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))?;
+        let text = self.ctx.user_data(node, &config).await?;
         write("user-data", &text)?;
         Ok(())
     }

@@ -2,7 +2,9 @@
 //! node-agent binary (gz+b64, encoded once per run), its configuration,
 //! and the size check against what `multipass launch` accepts.
 
-use cloud_init::{AgentPayload, Hostname, MULTIPASS_USER_DATA_LIMIT, NodeUserData, ensure_fits};
+use cloud_init::{
+    AgentPayload, Hostname, MULTIPASS_USER_DATA_LIMIT, NodeAddress, NodeUserData, ensure_fits,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -123,11 +125,14 @@ pub fn placeholder_payload() -> Result<AgentPayload, UserDataError> {
     })
 }
 
-/// `#cloud-config` for `node`, refused when Multipass would not take it.
+/// `#cloud-config` for `node`, pinning `address` when the provider asks for
+/// it (see [`crate::provider::Provider::user_data_address`]), refused when
+/// Multipass would not take it.
 pub fn render(
     node: &str,
     payload: &AgentPayload,
     agent_config_yaml: &str,
+    address: Option<NodeAddress>,
 ) -> Result<String, UserDataError> {
     let err = |source| UserDataError::Render {
         node: node.to_owned(),
@@ -135,6 +140,10 @@ pub fn render(
     };
     let hostname = Hostname::new(node).map_err(err)?;
     let text = NodeUserData::new(hostname, payload.clone(), agent_config_yaml)
+        .map(|d| match address {
+            Some(a) => d.with_address(a),
+            None => d,
+        })
         .and_then(|d| d.render())
         .map_err(err)?;
     ensure_fits(&text, MULTIPASS_USER_DATA_LIMIT).map_err(err)?;

@@ -19,10 +19,14 @@
 //! always there, so [`MultipassProvider::subnet`] reads the subnet it really
 //! uses back from the machines (192.168.252.0/24 on Multipass ≥ 1.16.2,
 //! 192.168.64.0/24 before) instead of assuming one; when no machine exists
-//! yet it returns `None` and the caller uses the topology's declared network.
+//! yet it derives it from the daemon's release on a Mac.
 //!
-//! For addresses that must not move (API server, etcd, kubelet `node-ip`),
-//! [`StableNetwork`] adds the extra NIC of Multipass's static-IP recipe:
+//! Node addresses that must not move (API server, etcd, kubelet `node-ip`,
+//! the agent's listener) are a second, static address on that same NIC,
+//! next to its lease, rendered into user-data as netplan
+//! (docs/multipass-networking.md says why this mechanism).
+//!
+//! Optionally, [`StableNetwork`] adds instead the extra NIC of Multipass's static-IP recipe:
 //! `--network name=<bridge>,mode=manual,mac=<mac>` with a MAC derived from
 //! the node name ([`MultipassProvider::stable_mac`]), which the caller's
 //! user-data netplan matches to give it the node's fixed address. The price:
@@ -38,7 +42,7 @@ pub mod network;
 mod scratch;
 
 pub use cli::{CallError, CallOutput, MultipassCli};
-pub use network::{MacAddr, address_on, default_subnet};
+pub use network::{MacAddr, address_on, default_subnet, subnet_for_release};
 
 use super::{LaunchSpec, Provider, ProviderError, VmInfo, VmState};
 use args::LaunchOptions;
@@ -355,6 +359,26 @@ impl Provider for MultipassProvider {
         })
     }
 
+    /// Beside the default NIC's lease, unless the extra stable NIC is
+    /// configured (then on that NIC, matched by its MAC).
+    fn user_data_address(
+        &self,
+        name: &str,
+        address: ipnet::Ipv4Net,
+    ) -> Option<cloud_init::NodeAddress> {
+        Some(match self.extra_nic_mac(name) {
+            Some(mac) => cloud_init::NodeAddress::Stable(cloud_init::StableAddress {
+                interface: cloud_init::network::InterfaceMatch::MacAddress(
+                    cloud_init::network::MacAddress::new(mac.0),
+                ),
+                address,
+                gateway: None,
+                nameservers: Vec::new(),
+            }),
+            None => default_nic_address(address),
+        })
+    }
+
     async fn start(&self, name: &str) -> Result<(), ProviderError> {
         args::check_name("start", name)?;
         let _permit = self.boot_permit(Operation::Start, name).await?;
@@ -381,11 +405,27 @@ impl Provider for MultipassProvider {
             .map(drop)
     }
 
-    /// The default NIC's subnet as the machines report it; `None` before
-    /// the first machine has an address (use the topology's network then).
+    /// The default NIC's subnet as the machines report it; before the first
+    /// machine has an address, the one the daemon's release will give it
+    /// ([`network::subnet_for_release`]); `None` when neither tells.
     async fn subnet(&self) -> Result<Option<ipnet::Ipv4Net>, ProviderError> {
-        Ok(default_subnet(&self.list().await?))
+        if let Some(subnet) = default_subnet(&self.list().await?) {
+            return Ok(Some(subnet));
+        }
+        let version = self.version().await?;
+        Ok(version
+            .daemon
+            .or(version.client)
+            .as_deref()
+            .and_then(network::subnet_for_release))
     }
+}
+
+/// What a Multipass node's user-data pins by default: `address` beside the
+/// default NIC's DHCP lease (docs/multipass-networking.md). Also what
+/// `hostctl render` shows, before any provider is chosen.
+pub fn default_nic_address(address: ipnet::Ipv4Net) -> cloud_init::NodeAddress {
+    cloud_init::NodeAddress::BesideLease(cloud_init::LeaseNeighbour { address })
 }
 
 fn unreadable(op: Operation, name: &str, err: json::ParseError) -> ProviderError {

@@ -52,6 +52,35 @@ pub fn default_subnet<'a>(machines: impl IntoIterator<Item = &'a VmInfo>) -> Opt
         .map(|(net, _)| net)
 }
 
+/// The subnet Multipass gives its first machine on a Mac, from the daemon's
+/// release (`multipassd  1.16.3+mac`): 1.16.2 and later force vmnet-shared
+/// to 192.168.252.0/24 (k8s-bootstrap.md §0.1); earlier releases use
+/// vmnet's default 192.168.64.0/24. Known before any machine exists, so the
+/// first `up` renders user-data with the addresses the machines will really
+/// be on. `None` off macOS (Linux Multipass picks a 10.x bridge at install;
+/// the machines report it once they exist).
+pub fn subnet_for_release(version: &str) -> Option<Ipv4Net> {
+    let (number, platform) = version.split_once('+')?;
+    if !platform.starts_with("mac") {
+        return None;
+    }
+    let parts: Vec<u32> = number
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let release = (
+        *parts.first()?,
+        parts.get(1).copied().unwrap_or(0),
+        parts.get(2).copied().unwrap_or(0),
+    );
+    let subnet = if release >= (1, 16, 2) {
+        "192.168.252.0/24"
+    } else {
+        "192.168.64.0/24"
+    };
+    subnet.parse().ok()
+}
+
 /// The machine's address on `subnet`, if it has one. This is how a node's
 /// address is resolved: by the network it must be on, not by NIC order.
 pub fn address_on(vm: &VmInfo, subnet: &Ipv4Net) -> Option<Ipv4Addr> {
@@ -128,6 +157,19 @@ mod tests {
             Some("192.168.252.0/24".parse().unwrap())
         );
         assert_eq!(default_subnet(&[] as &[VmInfo]), None);
+    }
+
+    #[test]
+    fn the_release_decides_the_first_subnet_on_a_mac_only() {
+        let net = |s: &str| Some(s.parse::<Ipv4Net>().unwrap());
+        assert_eq!(subnet_for_release("1.16.3+mac"), net("192.168.252.0/24"));
+        assert_eq!(subnet_for_release("1.16.2+mac"), net("192.168.252.0/24"));
+        assert_eq!(subnet_for_release("1.17.0-dev.12+mac"), None);
+        assert_eq!(subnet_for_release("1.17.0+mac"), net("192.168.252.0/24"));
+        assert_eq!(subnet_for_release("1.16.1+mac"), net("192.168.64.0/24"));
+        assert_eq!(subnet_for_release("1.15.0+mac"), net("192.168.64.0/24"));
+        assert_eq!(subnet_for_release("1.16.3"), None);
+        assert_eq!(subnet_for_release("1.16.3+win"), None);
     }
 
     #[test]
