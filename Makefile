@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARM64_TARGET ?= aarch64-unknown-linux-musl
 
-.PHONY: all build test lint fmt check bench release dist node-agent-dist node-agent-arm64 observability-up observability-down help
+.PHONY: all build test lint fmt check bench release dist node-agent-dist node-agent-arm64 arm64-toolchain observability-up observability-down help
 
 all: build
 
@@ -52,10 +52,24 @@ dist: $(NODE_AGENT_BUILD) ## hostctl + the VMs' node agent side by side in dist/
 node-agent-dist: ## The node agent as shipped in user-data (size-optimised, this machine's arch)
 	$(CARGO) build --profile node-dist -p node-agent
 
-# Apple-Silicon VMs run aarch64 Linux. Needs `rustup target add $(ARM64_TARGET)`
-# and cargo-zigbuild (`cargo install cargo-zigbuild`, plus zig); CI builds x86_64 only.
-node-agent-arm64: ## The node agent for Apple-Silicon VMs (aarch64 musl, static)
-	cargo zigbuild --profile node-dist -p node-agent --target $(ARM64_TARGET)
+# Apple-Silicon VMs run aarch64 Linux: a static musl build, cross-linked by
+# zig. `arm64-toolchain` installs what is missing, so on a Mac `make dist`
+# needs only Rust (rustup) and python3: the rustup target, and cargo-zigbuild
+# with zig from PyPI (both pinned) in a virtualenv under target/ (Homebrew's
+# python refuses `pip install` outside one). CI builds x86_64 only.
+ZIG_VENV ?= target/zig-venv
+CARGO_ZIGBUILD_VERSION ?= 0.24.0
+ZIGLANG_VERSION ?= 0.17.0
+
+arm64-toolchain: ## Install the aarch64 target, cargo-zigbuild and zig when missing
+	@rustup target list --installed | grep -qx '$(ARM64_TARGET)' || rustup target add $(ARM64_TARGET)
+	@test -x $(ZIG_VENV)/bin/cargo-zigbuild || { \
+	  python3 -m venv $(ZIG_VENV) && \
+	  $(ZIG_VENV)/bin/pip install --quiet 'cargo-zigbuild==$(CARGO_ZIGBUILD_VERSION)' 'ziglang==$(ZIGLANG_VERSION)'; }
+
+# cargo-zigbuild finds zig as `python3 -m ziglang`: the venv's python comes first.
+node-agent-arm64: arm64-toolchain ## The node agent for Apple-Silicon VMs (aarch64 musl, static)
+	PATH="$(CURDIR)/$(ZIG_VENV)/bin:$$PATH" $(CARGO) zigbuild --profile node-dist -p node-agent --target $(ARM64_TARGET)
 
 # Tempo + Grafana for hostctl's own provisioning traces (docs/tracing.md).
 OBSERVABILITY_COMPOSE ?= deploy/observability/compose.yaml

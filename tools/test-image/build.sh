@@ -19,7 +19,10 @@ SUITE=bookworm
 SIZE=2G
 # python3-cffi-backend: without it cloud-init's dependencies fail to configure.
 # qemu-guest-agent: lets tests act inside the VM without SSH (guest-exec).
-PACKAGES=systemd,systemd-sysv,udev,dbus,cloud-init,python3-cffi-backend,iproute2,ca-certificates,linux-image-amd64,qemu-guest-agent
+# netplan.io: as on Ubuntu, cloud-init renders the network through netplan
+# and the Multipass user-data's netplan file (docs/multipass-networking.md)
+# is applied by `netplan apply`.
+PACKAGES=systemd,systemd-sysv,udev,dbus,cloud-init,python3-cffi-backend,iproute2,ca-certificates,linux-image-amd64,qemu-guest-agent,netplan.io
 
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${OUT:-${HOSTCTL_TEST_IMAGE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hostctl/test-image}}"
@@ -84,9 +87,10 @@ cloud_final_modules: [package-update-upgrade-install, fan, landscape, lxd,
   final-message, power-state-change]
 system_info:
   network:
-    renderers: [networkd]
+    renderers: [netplan]
 CFG
-# cloud-init renders the seed's network-config for systemd-networkd.
+# cloud-init renders the seed's network-config (or its fallback) as netplan
+# for systemd-networkd, as on an Ubuntu cloud image.
 chroot "$root" systemctl enable systemd-networkd.service >/dev/null 2>&1
 # Keep the image small; apt fetches lists again when it runs.
 rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*_Packages* || true
