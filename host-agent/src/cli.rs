@@ -80,7 +80,7 @@ pub struct Context {
 /// A failure that carries its own exit code; anything else exits with
 /// [`Exit::Failure`].
 #[derive(Debug, thiserror::Error)]
-#[error("{inner:#}")]
+#[error("{}", chain_text(inner))]
 pub struct CodedError {
     pub exit: Exit,
     /// Not named `source`: the message already holds the whole chain, and a
@@ -96,6 +96,26 @@ pub fn coded(exit: Exit, source: impl Into<anyhow::Error>) -> anyhow::Error {
     })
 }
 
+/// An error and its causes on one line, `outer: cause: root`, leaving out a
+/// cause whose text the line already holds: many errors name their source in
+/// their own message (`cannot write X: {source}`) *and* keep it as
+/// `source()`, and anyhow's `{:#}` then printed
+/// `Read-only file system (os error 30): Read-only file system (os error 30)`.
+pub fn chain_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let line = cause.to_string();
+        if line.is_empty() || text.contains(&line) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&line);
+    }
+    text
+}
+
 /// Parses the command line, runs the command, prints any error, and returns
 /// the documented exit code.
 pub fn main() -> ExitCode {
@@ -107,12 +127,13 @@ pub fn main() -> ExitCode {
     };
     match dispatch(&ctx, cli.command) {
         Ok(exit) => exit.into(),
+        Err(err) if crate::stdout::is_closed(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let exit = err
                 .downcast_ref::<CodedError>()
                 .map(|c| c.exit)
                 .unwrap_or(Exit::Failure);
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", chain_text(&err));
             exit.into()
         }
     }
@@ -144,4 +165,30 @@ pub fn block_on<F: std::future::Future>(fut: F) -> anyhow::Result<F::Output> {
         .enable_all()
         .build()?;
     Ok(rt.block_on(fut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot write /x/state.json: {source}")]
+    struct Write {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_printed_once() {
+        let io = std::io::Error::from_raw_os_error(30);
+        let err = anyhow::Error::new(Write { source: io }).context("saving the step state");
+        let text = chain_text(&err);
+        assert_eq!(text.matches("os error 30").count(), 1, "{text}");
+        assert!(
+            text.starts_with("saving the step state: cannot write /x/state.json: "),
+            "{text}"
+        );
+        let coded = coded(Exit::Failure, err);
+        assert_eq!(chain_text(&coded).matches("os error 30").count(), 1);
+    }
 }

@@ -38,6 +38,7 @@ pub mod pki;
 pub mod provider;
 pub mod snapshots;
 pub mod state_file;
+pub mod stdout;
 pub mod store;
 pub mod telemetry;
 pub mod topology_source;

@@ -27,6 +27,22 @@ pub fn spec_for(resolved: &Resolved) -> PkiSpec {
     }
 }
 
+/// Opens the existing PKI for a command that must not create one. A missing
+/// PKI is a precondition (`hostctl up` or `init` has not run: exit 5), not
+/// damage (exit 4).
+pub fn open_existing(ctx: &Context) -> anyhow::Result<Pki> {
+    Pki::open(ctx.home.root()).map_err(pki_exit)
+}
+
+/// The exit code of a PKI failure: [`Exit::Precondition`] when there is no
+/// PKI yet, else [`Exit::Pki`].
+pub fn pki_exit(e: certs::PkiError) -> anyhow::Error {
+    match e {
+        certs::PkiError::NotInitialised { .. } => coded(Exit::Precondition, e),
+        other => coded(Exit::Pki, other),
+    }
+}
+
 /// Opens the PKI under `$HOSTCTL_HOME`, creating whatever the topology needs
 /// and is missing, and re-issuing the host leaf when the names nodes dial
 /// changed (see [`certs::HostSanChange`]); damaged material fails with

@@ -212,7 +212,8 @@ fn certs_list_shows_every_certificate_and_a_damaged_key_is_a_pki_error() {
 fn certs_list_without_a_pki_says_how_to_create_one() {
     let dir = tempfile::tempdir().unwrap();
     let out = hostctl(&dir.path().join("none"), dir.path(), &["certs", "list"]);
-    assert_eq!(out.status.code(), Some(4));
+    // Not damage (4): nothing has created it yet, a precondition (5).
+    assert_eq!(out.status.code(), Some(5));
     assert!(text(&out).contains("hostctl"), "{}", text(&out));
 }
 
@@ -228,4 +229,31 @@ fn a_failure_is_printed_once() {
         1,
         "the message is repeated:\n{stderr}"
     );
+}
+
+/// `hostctl … | head`: the reader closes the pipe early. A panic
+/// ("failed printing to stdout") used to end these with exit 101.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let home = tempfile::tempdir().unwrap();
+    let out_dir = home.path().join("render");
+    for args in [
+        vec!["completion", "zsh"],
+        vec!["render", "--out", out_dir.to_str().unwrap()],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader); // closed before hostctl writes a byte
+        let out = Command::new(env!("CARGO_BIN_EXE_hostctl"))
+            .args(&args)
+            .current_dir(home.path())
+            .env("HOSTCTL_HOME", home.path())
+            .env_remove("HOSTCTL_TOPOLOGY")
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
 }

@@ -111,20 +111,27 @@ async fn logs_from_the_file_source_tail_then_follow() -> TestResult {
     std::fs::write(&log, "one\ntwo\nthree\n")?;
     let mut c = client(&r, Some(r.pki.host_identity())).await?;
 
-    let request = |follow| LogsRequest {
+    let request = |follow, tail| LogsRequest {
         unit: String::new(),
         follow,
-        tail: 2,
+        tail,
     };
-    let mut stream = c.logs(request(false)).await?.into_inner();
-    let mut lines = Vec::new();
-    while let Some(chunk) = stream.message().await? {
-        assert!(chunk.error.is_none(), "{chunk:?}");
-        lines.extend(chunk.lines.into_iter().map(|l| l.message));
-    }
-    assert_eq!(lines, ["two", "three"]);
+    let mut lines_for =
+        async |tail| -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+            let mut stream = c.logs(request(false, tail)).await?.into_inner();
+            let mut lines = Vec::new();
+            while let Some(chunk) = stream.message().await? {
+                assert!(chunk.error.is_none(), "{chunk:?}");
+                lines.extend(chunk.lines.into_iter().map(|l| l.message));
+            }
+            Ok(lines)
+        };
+    assert_eq!(lines_for(Some(2)).await?, ["two", "three"]);
+    // `--tail 0` is no lines, not the default; no tail is the default (100).
+    assert!(lines_for(Some(0)).await?.is_empty());
+    assert_eq!(lines_for(None).await?, ["one", "two", "three"]);
 
-    let mut stream = c.logs(request(true)).await?.into_inner();
+    let mut stream = c.logs(request(true, Some(2))).await?.into_inner();
     let mut seen = Vec::new();
     let mut appended = false;
     while seen.len() < 3 {
@@ -149,7 +156,7 @@ async fn logs_for_a_unit_the_file_source_lacks_are_a_typed_error() -> TestResult
     let request = LogsRequest {
         unit: "kubelet".into(),
         follow: false,
-        tail: 0,
+        tail: None,
     };
     let chunk = c
         .logs(request)

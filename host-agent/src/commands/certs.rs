@@ -4,7 +4,6 @@
 use crate::cli::{Context, coded};
 use crate::exit::Exit;
 use crate::output::{Table, render};
-use certs::Pki;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,7 +24,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
 }
 
 fn list(ctx: &Context) -> anyhow::Result<Exit> {
-    let pki = Pki::open(ctx.home.root()).map_err(|e| coded(Exit::Pki, e))?;
+    let pki = crate::pki::open_existing(ctx)?;
     let inventory = pki.inventory().map_err(|e| coded(Exit::Pki, e))?;
     let text = render(ctx.output, &inventory, || {
         let mut t = Table::new(["SUBJECT", "ISSUER", "ROLES", "NOT AFTER", "PATH"]);
@@ -45,6 +44,6 @@ fn list(ctx: &Context) -> anyhow::Result<Exit> {
         }
         t
     })?;
-    print!("{text}");
+    crate::stdout::write(&text)?;
     Ok(Exit::Ok)
 }

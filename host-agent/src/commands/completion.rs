@@ -12,6 +12,9 @@ pub struct Args {
 /// Writes the completion script for `args.shell` to stdout.
 pub fn run(args: &Args) -> anyhow::Result<Exit> {
     let mut cmd = crate::cli::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "hostctl", &mut std::io::stdout());
+    // Into a buffer first: clap_complete panics when its writer fails.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "hostctl", &mut script);
+    crate::stdout::write(script)?;
     Ok(Exit::Ok)
 }

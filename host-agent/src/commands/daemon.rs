@@ -79,12 +79,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             LifecycleError::AlreadyRunning { .. } => coded(Exit::Precondition, e),
             other => anyhow::Error::new(other),
         })?;
-        let pki = certs::Pki::open(&home).map_err(|e| {
-            coded(
-                Exit::Pki,
-                anyhow::Error::new(e).context("cannot load the PKI"),
-            )
-        })?;
+        let pki = crate::pki::open_existing(ctx).context("cannot load the PKI")?;
         let daemon = Daemon::start(config, Arc::new(pki))
             .await
             .context("cannot start the daemon")?;

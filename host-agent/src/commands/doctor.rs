@@ -94,7 +94,7 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     }
 
     let text = output::render(ctx.output, &checks, || table(&checks))?;
-    print!("{text}");
+    crate::stdout::write(&text)?;
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     if failed > 0 {
         return Err(coded(

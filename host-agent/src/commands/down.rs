@@ -110,7 +110,7 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             remove(&ctx.home.pki())?;
         }
     }
-    println!(
+    crate::stdout::line(format_args!(
         "down: the machines of {} removed ({})",
         home.display(),
         if pki_kept {
@@ -118,7 +118,7 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         } else {
             "PKI removed: the next `up` creates new CAs"
         }
-    );
+    ))?;
     Ok(Exit::Ok)
 }
 

@@ -142,16 +142,19 @@ async fn snapshot(
                 } else {
                     "stored"
                 };
-                println!(
+                crate::stdout::line(format_args!(
                     "{cluster}: {what} {} (revision {}, {} bytes, etcd {}, sha256 {})",
                     stored.path.display(),
                     i.revision,
                     i.size,
                     i.etcd_version,
                     &i.sha256[..12.min(i.sha256.len())]
-                );
+                ))?;
                 for p in pruned {
-                    println!("{cluster}: removed {p} (--keep {})", args.keep);
+                    crate::stdout::line(format_args!(
+                        "{cluster}: removed {p} (--keep {})",
+                        args.keep
+                    ))?;
                 }
             }
             Err(e) => {
@@ -203,7 +206,7 @@ fn list(ctx: &Context, store: &SnapshotStore, args: &ListArgs) -> anyhow::Result
         }
         t
     })?;
-    print!("{text}");
+    crate::stdout::write(&text)?;
     Ok(Exit::Ok)
 }
 
@@ -223,7 +226,9 @@ async fn restore(ctx: &Context, store: &SnapshotStore, args: &RestoreArgs) -> an
     let addr = address_of(ctx, &args.cluster, args.address.as_deref()).await?;
     let channel = dial(ctx, addr).await?;
     let last = node::restore(channel, &path, &info, args.yes, |e| {
-        println!("[{}] {}", e.phase, e.message);
+        // A closed stdout must not cut a restore short: the choreography
+        // runs to its end either way.
+        let _ = crate::stdout::line(format_args!("[{}] {}", e.phase, e.message));
     })
     .await?;
     match last.and_then(|e| e.outcome) {

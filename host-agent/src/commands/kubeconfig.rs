@@ -59,13 +59,13 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
         Some(name) => vec![name.clone()],
         None => topology.clusters().iter().map(|c| c.name.clone()).collect(),
     };
-    let pki = certs::Pki::open(ctx.home.root()).map_err(|e| coded(Exit::Pki, e))?;
+    let pki = crate::pki::open_existing(ctx)?;
     let kubeconfigs = names
         .iter()
         .map(|name| admin_kubeconfig(&pki, &resolved, name))
         .collect::<Result<Vec<_>, _>>()?;
     if !args.merge {
-        print!("{}", merge("", "-", &kubeconfigs, None)?);
+        crate::stdout::write(format!("{}", merge("", "-", &kubeconfigs, None)?))?;
         return Ok(Exit::Ok);
     }
     let path = args

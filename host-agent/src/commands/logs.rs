@@ -16,7 +16,7 @@ use proto::v1::node_client::NodeClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::agent_plane::NODE_SERVICE_PORT;
-use crate::cli::{Context, coded};
+use crate::cli::Context;
 use crate::daemon::topology::config_from_resolved;
 use crate::daemon::{ControlClient, config::socket_path};
 use crate::exit::Exit;
@@ -82,7 +82,7 @@ async fn node_address(ctx: &Context, args: &Args) -> anyhow::Result<SocketAddr> 
 /// A mutual-TLS channel to a node with the admin identity; the node's
 /// certificate must carry `addr`'s IP as a SAN.
 pub(crate) async fn dial(ctx: &Context, addr: SocketAddr) -> anyhow::Result<Channel> {
-    let pki = certs::Pki::open(ctx.home.root()).map_err(|e| coded(Exit::Pki, e))?;
+    let pki = crate::pki::open_existing(ctx)?;
     let admin = pki.admin_identity();
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(pki.agent_ca_pem()))
@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             .logs(LogsRequest {
                 unit: args.unit.clone().unwrap_or_default(),
                 follow: args.follow,
-                tail: args.tail.unwrap_or(0),
+                tail: args.tail,
             })
             .await
             .with_context(|| format!("{} refused the logs request", args.node))?
@@ -113,9 +113,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
         while let Some(chunk) = stream.message().await? {
             for line in &chunk.lines {
                 if args.unit.is_some() || line.unit.is_empty() {
-                    println!("{}", line.message);
+                    crate::stdout::line(format_args!("{}", line.message))?;
                 } else {
-                    println!("{}: {}", line.unit, line.message);
+                    crate::stdout::line(format_args!("{}: {}", line.unit, line.message))?;
                 }
             }
             if let Some(err) = chunk.error {

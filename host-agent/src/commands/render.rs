@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     }
     let path = args.out.join("topology.yaml");
     write_atomic(&path, resolved.to_yaml().as_bytes(), 0o644)?;
-    println!("{}", path.display());
+    crate::stdout::line(format_args!("{}", path.display()))?;
     render_kubernetes(ctx, &resolved, args)?;
     Ok(Exit::Ok)
 }
@@ -65,7 +65,7 @@ fn render_kubernetes(
         Err(e) => return Err(coded(Exit::Pki, e)),
     };
     for path in crate::k8s::render_all(resolved, pki.as_ref(), out)? {
-        println!("{}", path.display());
+        crate::stdout::line(format_args!("{}", path.display()))?;
     }
     // Cloud-init user-data per node (see `render/user_data.rs`).
     for path in user_data::write_all(
@@ -74,7 +74,7 @@ fn render_kubernetes(
         args.node_agent_bin.as_deref(),
         out,
     )? {
-        println!("{}", path.display());
+        crate::stdout::line(format_args!("{}", path.display()))?;
     }
     Ok(())
 }

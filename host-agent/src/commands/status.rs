@@ -233,7 +233,7 @@ pub fn with_snapshots(
             n.meta.as_ref().is_some_and(|m| m.cluster == c.name)
                 && n.last_report
                     .as_ref()
-                    .is_some_and(|r| r.checks.iter().any(|k| k.name == CONTROL_PLANE_CHECK))
+                    .is_some_and(|r| r.checks.iter().any(runs_etcd))
         });
         match store.list(&c.name) {
             Ok(list) => c.snapshot = Some(rpo::assess(list.last(), control_plane_reported, now)),
@@ -241,6 +241,15 @@ pub fn with_snapshots(
         }
     }
     v
+}
+
+/// A control plane whose etcd runs: its `etcd-health` check says something
+/// other than "not applicable" (a node before kubeadm init, or one under the
+/// local provider, has no etcd, so no snapshot is missing either: such a
+/// cluster showed `none,RPO-BREACH`).
+fn runs_etcd(check: &proto::v1::Check) -> bool {
+    check.name == CONTROL_PLANE_CHECK
+        && check.status != proto::v1::CheckStatus::NotApplicable as i32
 }
 
 /// The SNAPSHOT cell: the newest snapshot's age, flagged on an RPO breach.
@@ -398,9 +407,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             let v = with_api_health(v, &status, ctx).await;
             let text = render(ctx.output, &v, || table(&v))?;
             if args.watch && ctx.output == OutputFormat::Table {
-                print!("\x1b[2J\x1b[H");
+                crate::stdout::write(format!("\x1b[2J\x1b[H"))?;
             }
-            print!("{text}");
+            crate::stdout::write(&text)?;
             if !args.watch {
                 return Ok(Exit::Ok);
             }
@@ -547,5 +556,19 @@ pub(super) mod tests {
         let text = table(&v).to_string();
         assert!(!text.contains("RPO-BREACH"), "{text}");
         assert!(text.contains("2h"), "{text}");
+    }
+
+    #[test]
+    fn a_control_plane_without_etcd_misses_no_snapshot() {
+        let home = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(home.path());
+        let now = SystemTime::now();
+        let mut status = reported_control_plane();
+        if let Some(r) = status.nodes[0].last_report.as_mut() {
+            r.checks[0].status = proto::v1::CheckStatus::NotApplicable as i32;
+        }
+        let v = with_snapshots(view(&status, &BTreeMap::new(), now), &status, &store, now);
+        let text = table(&v).to_string();
+        assert!(!text.contains("RPO-BREACH"), "{text}");
     }
 }

@@ -271,14 +271,14 @@ fn print_summary(format: OutputFormat, report: &RunReport) -> anyhow::Result<()>
     let text = output::render(format, &rows, || {
         progress::summary_table(&rows, steps::KINDS)
     })?;
-    print!("{text}");
+    crate::stdout::write(&text)?;
     if format == OutputFormat::Table {
-        println!(
+        crate::stdout::line(format_args!(
             "{} node(s), {} step(s) in {:.1} s",
             rows.len(),
             report.results.len(),
             report.wall.as_secs_f64()
-        );
+        ))?;
     }
     Ok(())
 }
@@ -286,7 +286,9 @@ fn print_summary(format: OutputFormat, report: &RunReport) -> anyhow::Result<()>
 /// Progress notes: stdout for people, stderr when stdout carries JSON/YAML.
 fn note(format: OutputFormat, text: String) {
     match format {
-        OutputFormat::Table => println!("{text}"),
+        OutputFormat::Table => {
+            let _ = crate::stdout::line(&text);
+        }
         _ => eprintln!("{text}"),
     }
 }

@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     if ctx.output == OutputFormat::Table {
         print_plain(&outcome);
     } else {
-        print!("{}", render(ctx.output, &outcome, Table::default)?);
+        crate::stdout::write(format!("{}", render(ctx.output, &outcome, Table::default)?))?;
     }
     Ok(if valid {
         Exit::Ok
@@ -63,7 +63,10 @@ fn print_plain(outcome: &Outcome) {
     let errors = outcome.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = outcome.diagnostics.len() - errors;
     if outcome.valid {
-        println!("{}: valid ({warnings} warning(s))", outcome.source);
+        let _ = crate::stdout::line(format_args!(
+            "{}: valid ({warnings} warning(s))",
+            outcome.source
+        ));
     } else {
         eprintln!(
             "{}: {errors} error(s), {warnings} warning(s)",

@@ -149,7 +149,7 @@ impl UpTrace {
 /// stdout carries JSON/YAML.
 fn say(to_stdout: bool, text: String) {
     if to_stdout {
-        println!("{text}");
+        let _ = crate::stdout::line(&text);
     } else {
         eprintln!("{text}");
     }

@@ -77,7 +77,7 @@ impl NodeHealth {
         let query = LogQuery {
             unit: "kubelet".into(),
             follow: false,
-            tail: JOURNAL_LINES,
+            tail: Some(JOURNAL_LINES),
         };
         let mut rx = match self.logs.open(query) {
             Ok(rx) => rx,

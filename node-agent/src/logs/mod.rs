@@ -20,19 +20,14 @@ pub struct LogQuery {
     pub unit: String,
     /// Keep streaming new lines.
     pub follow: bool,
-    /// Lines before following (0 = `DEFAULT_TAIL`).
-    pub tail: u32,
+    /// Lines before following (`None` = `DEFAULT_TAIL`; `Some(0)` = none).
+    pub tail: Option<u32>,
 }
 
 impl LogQuery {
     /// The tail length with the default applied.
     pub fn tail_lines(&self) -> usize {
-        usize::try_from(if self.tail == 0 {
-            DEFAULT_TAIL
-        } else {
-            self.tail
-        })
-        .unwrap_or(usize::MAX)
+        usize::try_from(self.tail.unwrap_or(DEFAULT_TAIL)).unwrap_or(usize::MAX)
     }
 }
 

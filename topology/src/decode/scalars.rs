@@ -68,13 +68,7 @@ impl Decoder<'_, '_> {
         };
         let parsed = s.parse::<Ipv4Net>();
         if parsed.is_err() {
-            let hint = if s.contains(':') {
-                "only IPv4 is supported"
-            } else if !s.contains('/') {
-                "it needs a prefix length"
-            } else {
-                "it is not address/prefix"
-            };
+            let hint = cidr_hint(s);
             self.report.error_at(
                 node.pos,
                 path,
@@ -109,12 +103,8 @@ impl Decoder<'_, '_> {
 
     pub(super) fn size(&mut self, node: &tree::Node, path: &str) -> Option<ByteSize> {
         if let Value::Int(i) = node.value {
-            self.report.error_at(
-                node.pos,
-                path,
-                format!("{i} has no unit"),
-                format!("write the unit, e.g. `{i}GiB` or `{i}MiB`"),
-            );
+            self.report
+                .error_at(node.pos, path, format!("{i} has no unit"), unit_hint(i));
             return None;
         }
         let fix = "write a size such as 4GiB or 512MiB (units B, K/Ki/KiB, M/Mi/MiB, G/Gi/GiB, T/Ti/TiB; all powers of 1024)";
@@ -189,5 +179,73 @@ impl Decoder<'_, '_> {
         self.report
             .error_at(node.pos, path, format!("`{s}` is not one of {one_of}"), fix);
         None
+    }
+}
+
+/// Why a string is not an IPv4 CIDR, in the user's terms.
+fn cidr_hint(s: &str) -> String {
+    if s.contains(':') {
+        return "only IPv4 is supported".to_owned();
+    }
+    let Some((addr, prefix)) = s.split_once('/') else {
+        return "it needs a prefix length, e.g. /24".to_owned();
+    };
+    if addr.parse::<std::net::Ipv4Addr>().is_err() {
+        return format!("`{addr}` is not an IPv4 address");
+    }
+    match prefix.parse::<u32>() {
+        Ok(n) if n > 32 => format!("the prefix length /{n} is over 32"),
+        _ => format!("`/{prefix}` is not a prefix length (0–32)"),
+    }
+}
+
+/// The fix for a size written without a unit, guessing the unit from the
+/// magnitude as a person would: `4` is GiB, `4096` MiB (memory), and a
+/// number in the billions is bytes.
+fn unit_hint(i: i128) -> String {
+    const GIB: i128 = 1 << 30;
+    match i {
+        i if i >= GIB => match u64::try_from(i) {
+            Ok(bytes) => format!("write the unit: {i} bytes is `{}`", ByteSize(bytes)),
+            Err(_) => "write a size such as 4GiB".to_owned(),
+        },
+        i if i >= 1024 && i % 1024 == 0 => format!(
+            "write the unit: `{i}MiB` (= {}GiB) if you meant mebibytes",
+            i / 1024
+        ),
+        i if i >= 1024 => format!("write the unit: `{i}MiB` if you meant mebibytes"),
+        i if i > 0 => format!("write the unit: `{i}GiB` (or `{}MiB`)", i * 1024),
+        _ => "write a size such as 4GiB".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::*;
+
+    #[test]
+    fn cidr_hints_name_what_is_wrong() {
+        assert_eq!(cidr_hint("10.0.0.0/33"), "the prefix length /33 is over 32");
+        assert_eq!(cidr_hint("10.0.0/8"), "`10.0.0` is not an IPv4 address");
+        assert_eq!(cidr_hint("10.0.0.0"), "it needs a prefix length, e.g. /24");
+        assert_eq!(cidr_hint("fd00::/8"), "only IPv4 is supported");
+        assert_eq!(
+            cidr_hint("10.0.0.0/x"),
+            "`/x` is not a prefix length (0–32)"
+        );
+    }
+
+    #[test]
+    fn unit_hints_follow_the_magnitude() {
+        assert_eq!(unit_hint(4), "write the unit: `4GiB` (or `4096MiB`)");
+        assert_eq!(
+            unit_hint(4096),
+            "write the unit: `4096MiB` (= 4GiB) if you meant mebibytes"
+        );
+        assert_eq!(
+            unit_hint(4_294_967_296),
+            "write the unit: 4294967296 bytes is `4GiB`"
+        );
+        assert!(!unit_hint(4096).contains("4096GiB"));
     }
 }

@@ -18,7 +18,10 @@ pub fn nodes(resolved: &Resolved, only: Option<&str>) -> anyhow::Result<Vec<Stri
             .collect();
         return Err(coded(
             Exit::Usage,
-            anyhow::anyhow!("no cluster {cluster:?} in the topology (it has {known:?})"),
+            anyhow::anyhow!(
+                "no cluster {cluster} in the topology (clusters: {}); fix --only",
+                known.join(", ")
+            ),
         ));
     }
     Ok(topology

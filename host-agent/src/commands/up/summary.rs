@@ -28,7 +28,9 @@ pub async fn clusters(format: OutputFormat, up: &UpContext, nodes: &[String]) {
         };
         let line = format!("cluster {cluster}: {api}{nodes}");
         match format {
-            OutputFormat::Table => println!("{line}"),
+            OutputFormat::Table => {
+                let _ = crate::stdout::line(&line);
+            }
             _ => eprintln!("{line}"),
         }
     }
