@@ -151,3 +151,26 @@ fn assert_follow_streams(env: &LocalEnv, node: &str) {
     );
     assert!(still_running, "`logs -f` exited instead of following");
 }
+
+/// The Linux first run, as the README's quick start types it: `sudo hostctl
+/// up`, no provider, no `--nodes-only`. As root on Linux that is the local
+/// provider, which plans only what can succeed there and ends with one line
+/// saying what was not done and why — never a wait for an API server that
+/// cannot exist.
+#[test]
+fn a_first_up_as_root_on_linux_needs_no_flags() {
+    if !tests::can_run_netns("a_first_up_as_root_on_linux_needs_no_flags") {
+        return;
+    }
+    let env = LocalEnv::new(7, &["app1-cp"]);
+    let out = env.hostctl_ok(&["up", "--report-interval", "1"]);
+    let last = out.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
+    assert_eq!(last, host_agent::commands::up::LOCAL_SCOPE_NOTE, "{out}");
+    let state = std::fs::read_to_string(env.home().join("up-state.json")).unwrap();
+    for not_planned in ["kubeadm-init", "cni/", "addons/"] {
+        assert!(!state.contains(not_planned), "{not_planned} was planned:\n{state}");
+    }
+    assert!(state.contains("prerequisites/app1-cp"), "{state}");
+    assert_eq!(std::fs::read_to_string(env.home().join("provider")).unwrap().trim(), "local");
+    env.finish();
+}

@@ -99,23 +99,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
 
 async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     let home = ctx.home.root();
-    // Default: the provider of the last `up`; on a first run, Multipass on
-    // macOS (the product's target), and an explicit choice elsewhere.
-    let kind = match args.provider {
-        Some(kind) => kind,
-        None => match provider::recorded(home)? {
-            Some(kind) => kind,
-            None if cfg!(target_os = "macos") => ProviderKind::Multipass,
-            None => {
-                return Err(coded(
-                    Exit::Usage,
-                    anyhow::anyhow!(
-                        "choose a provider: hostctl up --provider local|multipass|qemu"
-                    ),
-                ));
-            }
-        },
-    };
+    let kind = choose_provider(args.provider, home)?;
     let topology = topology_source::load_checked(ctx.topology.as_deref())?;
     let managed: BTreeSet<String> = topology.nodes().iter().map(|n| n.name.clone()).collect();
     let options = ProviderOptions {
@@ -208,7 +192,12 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         enrol_timeout: Duration::from_secs(args.timeout),
         mirrors: Mirrors::from_topology(&workspace.topology),
     });
-    let scope = if args.nodes_only {
+    // The local provider's nodes share this machine's kernel and record
+    // kubeadm instead of running it: without a kubeadm to run (the tests'
+    // stand-in), the Kubernetes steps could only wait for an API server that
+    // cannot exist. Plan what can succeed, and say what was left out.
+    let local_without_kubeadm = kind == ProviderKind::Local && args.kubeadm_bin.is_none();
+    let scope = if args.nodes_only || local_without_kubeadm {
         steps::Scope::Nodes
     } else {
         steps::Scope::Clusters
@@ -238,7 +227,38 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     if scope == steps::Scope::Clusters {
         summary::clusters(ctx.output, &up, &nodes).await;
     }
-    verdict(&report)
+    let verdict = verdict(&report);
+    if verdict.is_ok() && local_without_kubeadm && !args.nodes_only {
+        note(ctx.output, LOCAL_SCOPE_NOTE.to_owned());
+    }
+    verdict
+}
+
+/// The last line of a local `up`: what ran, and what it did not.
+pub const LOCAL_SCOPE_NOTE: &str = "done: nodes enrolled, reporting and prepared (local provider). Not done: kubeadm, the CNI and the add-ons — local nodes share this machine's kernel and record kubeadm instead of running it. For real clusters use `--provider qemu` (Linux VMs, see the README) or Multipass on a Mac.";
+
+/// `--provider`, else the provider of the last `up`, else the one a first
+/// run on this machine can succeed with: Multipass on macOS (the product's
+/// target), the local provider for root on Linux; otherwise the user chooses.
+fn choose_provider(
+    explicit: Option<ProviderKind>,
+    home: &std::path::Path,
+) -> anyhow::Result<ProviderKind> {
+    if let Some(kind) = explicit.or(provider::recorded(home)?) {
+        return Ok(kind);
+    }
+    if cfg!(target_os = "macos") {
+        return Ok(ProviderKind::Multipass);
+    }
+    if rustix::process::geteuid().is_root() {
+        return Ok(ProviderKind::Local);
+    }
+    Err(coded(
+        Exit::Usage,
+        anyhow::anyhow!(
+            "choose a provider: `sudo hostctl up` runs the nodes as agents in network namespaces (local provider, needs root); `hostctl up --provider qemu` boots VMs from HOSTCTL_QEMU_IMAGE; `--provider multipass` uses Multipass"
+        ),
+    ))
 }
 
 /// Exit status and message from the run's outcome.
