@@ -140,6 +140,11 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
+    // `up` installs the logger together with its trace layer, the daemon
+    // with its own default level.
+    if !matches!(command, Command::Up(_) | Command::Daemon(_)) {
+        crate::logging::init(crate::logging::CLI_DEFAULT);
+    }
     match command {
         Command::Init(args) => commands::init::run(ctx, &args),
         Command::Validate(args) => commands::validate::run(ctx, &args),

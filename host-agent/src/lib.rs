@@ -5,6 +5,7 @@
 //! - [`cli`]: argument parsing and dispatch; one file per command under [`commands`].
 //! - [`home`]: the `$HOSTCTL_HOME` layout.
 //! - [`workspace`]: "resolve once": the topology resolved against the network `up` recorded, for every command.
+//! - [`logging`]: the stderr logger every command installs (`HOSTCTL_LOG`).
 //! - [`output`]: `-o table|json|yaml` rendering shared by every command.
 //! - [`exit`]: the documented exit codes.
 //! - [`provider`]: the machine providers behind one trait.
@@ -30,6 +31,7 @@ pub mod helm;
 pub mod home;
 pub mod host;
 pub mod k8s;
+pub mod logging;
 pub mod kube;
 pub mod node_config;
 pub mod orchestrator;

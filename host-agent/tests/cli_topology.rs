@@ -257,3 +257,38 @@ fn output_into_a_closed_pipe_ends_quietly() {
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
 }
+
+/// Every command installs a stderr logger (`HOSTCTL_LOG`, default `warn`):
+/// the code's `tracing` lines reach the user instead of a missing
+/// subscriber. Seen here through `doctor`'s Multipass calls (debug lines),
+/// with the Multipass stand-in first on PATH.
+#[test]
+fn log_lines_reach_stderr_at_the_level_hostctl_log_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::os::unix::fs::symlink(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/multipass-standin"),
+        bin.join("multipass"),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let doctor = |level: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostctl"));
+        cmd.args(["doctor", "--provider", "multipass"])
+            .current_dir(dir.path())
+            .env("HOSTCTL_HOME", dir.path().join("home"))
+            .env("PATH", &path)
+            .env_remove("HOSTCTL_TOPOLOGY")
+            .env_remove("HOSTCTL_LOG");
+        if let Some(level) = level {
+            cmd.env("HOSTCTL_LOG", level);
+        }
+        String::from_utf8_lossy(&cmd.output().unwrap().stderr).into_owned()
+    };
+    let debug = doctor(Some("debug"));
+    assert!(debug.contains("multipass call"), "{debug}");
+    assert!(debug.contains("DEBUG"), "{debug}");
+    let quiet = doctor(None);
+    assert!(!quiet.contains("multipass call"), "{quiet}");
+}

@@ -32,14 +32,9 @@ pub struct Args {
     pub advertise: Option<IpAddr>,
 }
 
-/// Logs to stderr, filtered by `HOSTCTL_LOG` (default `info`).
+/// Logs to stderr (its log file), filtered by `HOSTCTL_LOG` (default `info`).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOSTCTL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init("info");
 }
 
 /// The topology (global `--topology`, else `./hostctl.yaml`, else the

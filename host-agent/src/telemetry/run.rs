@@ -53,11 +53,13 @@ impl UpTrace {
             eprintln!("tracing off: {e}");
             None
         });
-        if let Some(p) = &pipeline {
-            let subscriber = tracing_subscriber::registry().with(p.layer());
-            if tracing::subscriber::set_global_default(subscriber).is_err() {
-                eprintln!("tracing off: a subscriber is already installed");
-            }
+        // One subscriber: the CLI's stderr logger, plus the trace layer
+        // when there is somewhere to send spans.
+        let subscriber = tracing_subscriber::registry()
+            .with(crate::logging::stderr_layer(crate::logging::CLI_DEFAULT))
+            .with(pipeline.as_ref().map(|p| p.layer()));
+        if tracing::subscriber::set_global_default(subscriber).is_err() {
+            eprintln!("tracing off: a subscriber is already installed");
         }
         let root = tracing::info_span!(
             "hostctl up",
