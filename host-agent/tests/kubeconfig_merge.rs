@@ -1,7 +1,7 @@
 //! `hostctl kubeconfig`: minting from the cluster CAs and merging into a
 //! user's kubeconfig without disturbing other entries.
 
-use host_agent::kube::merge::{merge, merge_into_file, target_path};
+use host_agent::kube::merge::{entry_names, merge, merge_into_file, remove_from_file, target_path};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
@@ -266,4 +266,98 @@ fn cli_merge_writes_the_first_kubeconfig_path_and_keeps_the_rest() {
     let unknown = hostctl(home.path(), &[], &["kubeconfig", "nope"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no cluster nope"));
+}
+
+/// The parallel `kubeconfig/<cluster>` steps of one `up` merge into the same
+/// file at once: none may fail, none may lose another's entries.
+#[test]
+fn fifty_parallel_merges_lose_no_context_and_never_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("kube/config");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, EXISTING).unwrap();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let target = &target;
+                scope.spawn(move || {
+                    let kc = incoming(&format!("c{i}"), &format!("https://10.0.{i}.1:6443"));
+                    merge_into_file(target, &[kc], None)
+                })
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            h.join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("merge {i} failed: {e}"));
+        }
+    });
+    let doc = parse(&std::fs::read_to_string(&target).unwrap());
+    let contexts = names(&doc, "contexts");
+    for i in 0..50 {
+        assert!(
+            contexts.contains(&format!("c{i}")),
+            "c{i} lost: {contexts:?}"
+        );
+    }
+    assert!(contexts.contains(&"kind-dev".to_owned()), "{contexts:?}");
+    assert_eq!(doc["current-context"], "kind-dev");
+    assert!(
+        !dir.path().join("kube/config.lock").exists(),
+        "lock left behind"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "config")
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+/// kubectl's own lock (`<file>.lock`, created exclusively) is honoured: a
+/// merge waits for it instead of overwriting kubectl's change.
+#[test]
+fn a_merge_waits_for_kubectls_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("config");
+    let lock = dir.path().join("config.lock");
+    std::fs::write(&lock, "").unwrap();
+    std::thread::scope(|scope| {
+        let merging =
+            scope.spawn(|| merge_into_file(&target, &[incoming("mgmt", "https://x:6443")], None));
+        // Not a timing assertion: the merge cannot have written while the
+        // lock exists, whenever this check runs.
+        assert!(!target.exists(), "merged while kubectl held the lock");
+        std::fs::remove_file(&lock).unwrap();
+        merging.join().unwrap().unwrap();
+    });
+    assert_eq!(
+        names(
+            &parse(&std::fs::read_to_string(&target).unwrap()),
+            "contexts"
+        ),
+        ["mgmt"]
+    );
+}
+
+/// `down --purge` removes exactly what `up` merged.
+#[test]
+fn removing_the_merged_entries_leaves_the_users_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("config");
+    std::fs::write(&target, EXISTING).unwrap();
+    let kc = incoming("app1", "https://192.168.252.20:6443");
+    merge_into_file(&target, std::slice::from_ref(&kc), Some("app1")).unwrap();
+    let added = entry_names(&kc).unwrap();
+    assert_eq!(added, ["app1", "app1-admin"]);
+    remove_from_file(&target, &added).unwrap();
+    let doc = parse(&std::fs::read_to_string(&target).unwrap());
+    assert_eq!(names(&doc, "contexts"), ["kind-dev", "mgmt"]);
+    assert_eq!(names(&doc, "users"), ["kind-dev", "mgmt-admin"]);
+    assert_eq!(
+        doc["current-context"], "",
+        "the removed context was current"
+    );
+    assert_eq!(doc["preferences"]["colors"], true, "other fields kept");
+    remove_from_file(&dir.path().join("absent"), &added).unwrap();
 }

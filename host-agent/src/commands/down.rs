@@ -98,11 +98,13 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     remove(&home.join(crate::workspace::NETWORK_FILE))?;
     let pki_kept = !args.purge || args.keep_pki;
     if args.purge {
+        forget_kubeconfig_entries(home)?;
         for leftover in [
             "provider",
             "provider-machines",
             "render",
             "multipass-scratch",
+            "kubeconfigs",
         ] {
             remove(&home.join(leftover))?;
         }
@@ -123,6 +125,26 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
 }
 
 /// Removes a file or directory if it exists.
+/// Removes from the user's kubeconfig(s) exactly the entries `up` merged
+/// (its record says which, per file), then the record.
+fn forget_kubeconfig_entries(home: &std::path::Path) -> anyhow::Result<()> {
+    use crate::orchestrator::steps::kubeconfig::MergedRecord;
+    use crate::state_file::StateDocument as _;
+    let path = MergedRecord::path(home);
+    let record = MergedRecord::load(&path)?;
+    for (file, names) in &record.files {
+        let names: Vec<String> = names.iter().cloned().collect();
+        crate::kube::merge::remove_from_file(file, &names)
+            .with_context(|| format!("removing hostctl's entries from {}", file.display()))?;
+        eprintln!(
+            "kubeconfig: removed {} from {}",
+            names.join(", "),
+            file.display()
+        );
+    }
+    remove(&path)
+}
+
 fn remove(path: &std::path::Path) -> anyhow::Result<()> {
     let result = match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),

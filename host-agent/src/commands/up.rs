@@ -61,6 +61,10 @@ pub struct Args {
     /// Seconds the cluster's nodes get to become Ready after the CNI.
     #[arg(long, value_name = "SECS", default_value_t = 600)]
     ready_timeout: u64,
+    /// Keep the clusters' admin kubeconfigs under `$HOSTCTL_HOME/kubeconfigs`
+    /// only; do not merge their contexts into `$KUBECONFIG` / `~/.kube/config`.
+    #[arg(long)]
+    no_kubeconfig: bool,
     /// Apply `DIR/gateway-api/*.yaml` and `DIR/metallb/*.yaml` instead of
     /// downloading the pinned upstream manifests (air-gapped hosts, tests).
     #[arg(long, value_name = "DIR", env = steps::cluster::MANIFESTS_DIR_ENV, hide = true)]
@@ -162,11 +166,16 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     let cluster = steps::cluster::ClusterSettings {
         helm: Arc::new(crate::helm::HelmCli::from_env()),
         manifests: steps::cluster::Manifests::from_option(args.manifests_dir.as_deref()),
-        kubeconfig_target: crate::kube::merge::target_path(
-            std::env::var_os("KUBECONFIG").as_deref(),
-            std::env::var_os("HOME").map(PathBuf::from).as_deref(),
-        ),
+        kubeconfig_target: if args.no_kubeconfig {
+            None
+        } else {
+            crate::kube::merge::target_path(
+                std::env::var_os("KUBECONFIG").as_deref(),
+                std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+            )
+        },
         kubeconfig_dir: home.join("kubeconfigs"),
+        merged: crate::state_file::StateFile::new(steps::kubeconfig::MergedRecord::path(home)),
         kubeadm_binary: args.kubeadm_bin.clone(),
         ready_timeout: Duration::from_secs(args.ready_timeout),
         init_locks: steps::cluster::InitLocks::default(),
@@ -226,6 +235,9 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     print_summary(ctx.output, &report)?;
     if scope == steps::Scope::Clusters {
         summary::clusters(ctx.output, &up, &nodes).await;
+        if let Some(line) = summary::kubeconfig(&up) {
+            note(ctx.output, line);
+        }
     }
     let verdict = verdict(&report);
     if verdict.is_ok() && local_without_kubeadm && !args.nodes_only {

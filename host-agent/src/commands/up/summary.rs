@@ -35,3 +35,26 @@ pub async fn clusters(format: OutputFormat, up: &UpContext, nodes: &[String]) {
         }
     }
 }
+
+/// Which kubeconfig `up` changed, and how to stop it doing so; `None` when
+/// it changed none (`--no-kubeconfig`, or no cluster step ran).
+pub fn kubeconfig(up: &UpContext) -> Option<String> {
+    let target = up.cluster.kubeconfig_target.as_ref()?;
+    let record = up.cluster.merged.load().ok()?;
+    let names = record.files.get(target)?;
+    let contexts: Vec<&str> = up
+        .resolved
+        .topology()
+        .clusters()
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|c| names.contains(*c))
+        .collect();
+    (!contexts.is_empty()).then(|| {
+        format!(
+            "kubeconfig: contexts {} merged into {} (other entries untouched; `up --no-kubeconfig` leaves it alone, `down --purge` removes them)",
+            contexts.join(", "),
+            target.display()
+        )
+    })
+}

@@ -32,6 +32,8 @@ pub struct ClusterSettings {
     pub kubeconfig_target: Option<PathBuf>,
     /// `$HOSTCTL_HOME/kubeconfigs`: one `<cluster>.conf` each (0600).
     pub kubeconfig_dir: PathBuf,
+    /// What was merged into which kubeconfig (for `down --purge`).
+    pub merged: crate::state_file::StateFile<super::kubeconfig::MergedRecord>,
     /// The kubeadm nodes run, when not their own (see [`KUBEADM_ENV`]).
     pub kubeadm_binary: Option<PathBuf>,
     /// How long `nodes-ready/<cluster>` waits.

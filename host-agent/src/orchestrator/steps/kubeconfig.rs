@@ -4,15 +4,42 @@
 //! cluster, user and context into the user's kubeconfig
 //! (`kube::merge`, as `hostctl kubeconfig --merge` does: other entries and
 //! the current context are left alone). Re-minting on every `up` is cheap
-//! and replaces a certificate nearing expiry.
+//! and replaces a certificate nearing expiry. What was merged where is
+//! recorded in `$HOSTCTL_HOME/kubeconfig-merged.json` ([`MergedRecord`]),
+//! so that `down --purge` removes exactly those entries again.
 
 use super::UpContext;
 use crate::kube::kubeconfig::admin_kubeconfig;
 use crate::kube::merge::merge_into_file;
 use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use crate::state_file::StateDocument;
 use async_trait::async_trait;
-use std::path::PathBuf;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The record of merged entries, under `$HOSTCTL_HOME`.
+pub const MERGED_FILE: &str = "kubeconfig-merged.json";
+
+/// Which kubeconfig entries (cluster, user and context names) hostctl put
+/// into which file.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedRecord {
+    pub files: BTreeMap<PathBuf, BTreeSet<String>>,
+}
+
+impl StateDocument for MergedRecord {
+    const MODE: u32 = 0o600;
+    const IF_DAMAGED: &'static str = "remove it; `down --purge` then leaves hostctl's contexts in your kubeconfig for you to delete (`kubectl config delete-context`)";
+}
+
+impl MergedRecord {
+    /// The record of the home at `home`.
+    pub fn path(home: &Path) -> PathBuf {
+        home.join(MERGED_FILE)
+    }
+}
 
 /// The stored kubeconfig holds a client key.
 const MODE: u32 = 0o600;
@@ -50,19 +77,35 @@ impl StepJob for Kubeconfig {
             .map_err(|e| StepError::from_chain(&e))?;
         match &self.ctx.cluster.kubeconfig_target {
             Some(target) => {
-                merge_into_file(target, &[yaml], None).map_err(|e| {
+                let fail = |e: crate::kube::merge::MergeError| {
                     StepError(format!(
                         "merging {cluster} into {}: {}",
                         target.display(),
                         StepError::from_chain(&e)
                     ))
-                })?;
+                };
+                let names = crate::kube::merge::entry_names(&yaml).map_err(fail)?;
+                // Recorded before the merge: a crash in between leaves a
+                // record of entries that may not be there (harmless to
+                // remove), never entries without a record.
+                self.ctx
+                    .cluster
+                    .merged
+                    .update(|r| {
+                        r.files
+                            .entry(target.clone())
+                            .or_default()
+                            .extend(names)
+                    })
+                    .await
+                    .map_err(|e| StepError::from_chain(&e))?;
+                merge_into_file(target, &[yaml], None).map_err(fail)?;
                 messages.message(step, &format!("context {cluster} in {}", target.display()));
             }
             None => messages.message(
                 step,
                 &format!(
-                    "neither $KUBECONFIG nor $HOME is set; kubeconfig kept at {}",
+                    "kubeconfig kept at {} (not merged: --no-kubeconfig, or neither $KUBECONFIG nor $HOME is set)",
                     stored.display()
                 ),
             ),

@@ -14,7 +14,7 @@ mod cni;
 mod enrol;
 mod kubeadm_init;
 mod kubeadm_join;
-mod kubeconfig;
+pub mod kubeconfig;
 mod launch;
 pub mod node_client;
 mod prereq;
