@@ -114,8 +114,10 @@ async fn a_crashed_daemons_socket_does_not_block_a_new_start() -> Result<(), Box
     Ok(())
 }
 
+/// Looking starts nothing: after `down`, a `status` that started a daemon
+/// left it listening on 0.0.0.0 for nodes that no longer exist.
 #[tokio::test]
-async fn status_starts_the_daemon_when_none_is_running() -> Result<(), BoxError> {
+async fn status_without_a_daemon_starts_nothing_and_says_so() -> Result<(), BoxError> {
     let home = Home::new()?;
     let topology = topology_file(&home)?;
     let out = Command::new(HOSTCTL)
@@ -126,32 +128,14 @@ async fn status_starts_the_daemon_when_none_is_running() -> Result<(), BoxError>
         .args(["-o", "json", "status"])
         .output()
         .await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("nothing is running for"), "{stderr}");
+    assert!(stderr.contains("hostctl up"), "{stderr}");
+    assert!(!PidLock::is_held(home.path())?, "a daemon was started");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        !home.path().join("daemon.log").exists(),
+        "a daemon was started"
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let clusters: Vec<&str> = v["clusters"]
-        .as_array()
-        .ok_or("no clusters")?
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    assert_eq!(
-        clusters,
-        vec!["app1", "app2", "mgmt"],
-        "the topology's clusters"
-    );
-    assert!(home.path().join("daemon.log").exists(), "no daemon log");
-
-    // The daemon outlives the command; stop it.
-    let mut client = wait_for_socket(home.path()).await?;
-    client.shutdown().await?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while PidLock::is_held(home.path())? {
-        assert!(Instant::now() < deadline, "the started daemon did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     Ok(())
 }

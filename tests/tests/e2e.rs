@@ -164,13 +164,49 @@ fn a_first_up_as_root_on_linux_needs_no_flags() {
     }
     let env = LocalEnv::new(7, &["app1-cp"]);
     let out = env.hostctl_ok(&["up", "--report-interval", "1"]);
-    let last = out.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("");
+    let last = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap_or("");
     assert_eq!(last, host_agent::commands::up::LOCAL_SCOPE_NOTE, "{out}");
     let state = std::fs::read_to_string(env.home().join("up-state.json")).unwrap();
     for not_planned in ["kubeadm-init", "cni/", "addons/"] {
-        assert!(!state.contains(not_planned), "{not_planned} was planned:\n{state}");
+        assert!(
+            !state.contains(not_planned),
+            "{not_planned} was planned:\n{state}"
+        );
     }
     assert!(state.contains("prerequisites/app1-cp"), "{state}");
-    assert_eq!(std::fs::read_to_string(env.home().join("provider")).unwrap().trim(), "local");
+    assert_eq!(
+        std::fs::read_to_string(env.home().join("provider"))
+            .unwrap()
+            .trim(),
+        "local"
+    );
     env.finish();
+}
+
+/// A failed `up` (here: a damaged PKI, found after the node network was
+/// created) leaves nothing that `down --purge` cannot remove: the provider
+/// is recorded before anything is created.
+#[test]
+fn a_failed_up_leaves_nothing_behind_after_down() {
+    if !tests::can_run_netns("a_failed_up_leaves_nothing_behind_after_down") {
+        return;
+    }
+    let env = LocalEnv::new(8, &["app2-cp"]);
+    let agent = env.home().join("pki/agent");
+    std::fs::create_dir_all(&agent).unwrap();
+    std::fs::write(agent.join("ca.key"), "not a key").unwrap();
+    std::fs::write(agent.join("ca.crt"), "not a certificate").unwrap();
+    let args = LocalEnv::up_args(1, 30);
+    let out = env.hostctl(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        !env.leftovers().is_empty(),
+        "the scenario needs an up that failed after creating the network"
+    );
+    env.finish(); // `down --purge`, then: nothing of this home is left
 }

@@ -35,7 +35,8 @@ use proto::v1::{CheckStatus, NodeStatus, StatusResponse};
 use serde::Serialize;
 
 use crate::cli::{Context, coded};
-use crate::daemon::ensure_running;
+use crate::daemon::ControlClient;
+use crate::daemon::config::socket_path;
 use crate::exit::Exit;
 use crate::kube::ClusterHealth;
 use crate::output::{OutputFormat, Table, render};
@@ -396,9 +397,19 @@ async fn vm_states(ctx: &Context) -> BTreeMap<String, String> {
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     crate::cli::block_on(async {
-        let mut client = ensure_running(ctx, ctx.topology.as_deref())
+        // Looking must not start anything: after `down`, a status that
+        // started a daemon left it listening for nodes that no longer exist.
+        let mut client = ControlClient::connect(&socket_path(ctx.home.root()))
             .await
-            .map_err(|e| coded(Exit::Precondition, e))?;
+            .map_err(|_| {
+                coded(
+                    Exit::Precondition,
+                    anyhow::anyhow!(
+                        "nothing is running for {}; run `hostctl up`",
+                        ctx.home.root().display()
+                    ),
+                )
+            })?;
         loop {
             let status = client.status().await?;
             let now = SystemTime::now();

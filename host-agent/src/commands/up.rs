@@ -123,8 +123,13 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     }
     let previous = crate::workspace::read_record(&home.join(crate::workspace::NETWORK_FILE))?;
     let nodes = select::nodes(&workspace.resolved, args.only.as_deref())?;
+    // Recorded before anything is created, so that `down` finds (and removes)
+    // what this run creates even when it fails right after (a damaged PKI, a
+    // port in use once left the local bridge behind for good).
+    provider::record_choice(home, kind)?;
+    provider::record_machines(home, &managed)?;
     // The network first: it is the first step that needs privileges, so a
-    // missing precondition (root, `ip`) is reported before anything is written.
+    // missing precondition (root, `ip`) is reported before anything else.
     let network = NodeNetwork {
         subnet: workspace.subnet(),
         host_address: workspace.resolved.host_agent_address(),
@@ -135,8 +140,6 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     crate::doctor::leases::refuse_collisions(&workspace.resolved, kind)
         .map_err(|e| coded(Exit::Precondition, e))?;
     let pki = crate::pki::ensure_pki(ctx, &workspace.resolved)?;
-    provider::record_choice(home, kind)?;
-    provider::record_machines(home, &managed)?;
     workspace.record(provider.name())?;
     // A daemon started for another network (or with the old host
     // certificate) would hand out certificates for the wrong addresses.
