@@ -164,11 +164,7 @@ fn a_first_up_as_root_on_linux_needs_no_flags() {
     }
     let env = LocalEnv::new(7, &["app1-cp"]);
     let out = env.hostctl_ok(&["up", "--report-interval", "1"]);
-    let last = out
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
-        .unwrap_or("");
+    let last = out.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
     assert_eq!(last, host_agent::commands::up::LOCAL_SCOPE_NOTE, "{out}");
     let state = std::fs::read_to_string(env.home().join("up-state.json")).unwrap();
     for not_planned in ["kubeadm-init", "cni/", "addons/"] {

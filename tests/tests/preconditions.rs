@@ -71,3 +71,77 @@ fn multipass_missing_is_a_precondition_error_that_says_how_to_install_it() {
         "{stderr}"
     );
 }
+
+/// The QEMU provider without a base image fails first, as a precondition,
+/// before anything is rendered or created.
+#[test]
+fn qemu_without_a_base_image_is_a_precondition_found_first() {
+    if host_agent::provider::qemu::vm::find_program("qemu-system-x86_64").is_none() {
+        eprintln!(
+            "SKIP qemu_without_a_base_image_is_a_precondition_found_first: no qemu-system-x86_64"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let out = Command::new(Binaries::locate().hostctl)
+        .arg("--home")
+        .arg(&home)
+        .args(["up", "--provider", "qemu"])
+        .current_dir("/")
+        .env_remove("HOSTCTL_TOPOLOGY")
+        .env_remove("HOSTCTL_QEMU_IMAGE")
+        .env("HOSTCTL_QEMU_NET", "user")
+        .output()
+        .expect("run hostctl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(PRECONDITION), "{stderr}");
+    assert!(stderr.contains("HOSTCTL_QEMU_IMAGE"), "{stderr}");
+    assert!(!home.join("render").exists(), "rendered before failing");
+    assert!(!home.join("provider").exists(), "recorded before failing");
+}
+
+/// A node agent too big for user-data (a debug build) is refused once,
+/// before any machine, with the fix — not after compressing it per node.
+#[test]
+fn an_agent_too_big_for_user_data_is_refused_first_with_the_fix() {
+    let bins = Binaries::locate();
+    let debug_agent = bins.hostctl.with_file_name("node-agent");
+    let big = std::fs::metadata(&debug_agent)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if big < 16 << 20 {
+        eprintln!(
+            "SKIP an_agent_too_big_for_user_data_is_refused_first_with_the_fix: no debug node-agent beside hostctl"
+        );
+        return;
+    }
+    let image = tempfile::tempdir().expect("image dir");
+    for part in ["rootfs.img", "vmlinuz", "initrd.img"] {
+        std::fs::write(image.path().join(part), b"x").expect("image part");
+    }
+    if host_agent::provider::qemu::vm::find_program("qemu-system-x86_64").is_none() {
+        eprintln!(
+            "SKIP an_agent_too_big_for_user_data_is_refused_first_with_the_fix: no qemu-system-x86_64"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let out = Command::new(&bins.hostctl)
+        .arg("--home")
+        .arg(&home)
+        .args(["up", "--provider", "qemu", "--node-agent-bin"])
+        .arg(&debug_agent)
+        .current_dir("/")
+        .env_remove("HOSTCTL_TOPOLOGY")
+        .env("HOSTCTL_QEMU_IMAGE", image.path())
+        .env("HOSTCTL_QEMU_NET", "user")
+        .output()
+        .expect("run hostctl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(PRECONDITION), "{stderr}");
+    assert!(stderr.contains("make dist"), "{stderr}");
+    assert!(stderr.contains("target/node-dist/node-agent"), "{stderr}");
+    assert!(!home.join("qemu").exists(), "a machine was started");
+}

@@ -62,10 +62,10 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let pki = crate::pki::open_existing(ctx)?;
     let kubeconfigs = names
         .iter()
-        .map(|name| admin_kubeconfig(&pki, &resolved, name))
+        .map(|name| admin_kubeconfig(&pki, resolved, name))
         .collect::<Result<Vec<_>, _>>()?;
     if !args.merge {
-        crate::stdout::write(format!("{}", merge("", "-", &kubeconfigs, None)?))?;
+        crate::stdout::write(merge("", "-", &kubeconfigs, None)?)?;
         return Ok(Exit::Ok);
     }
     let path = args

@@ -418,7 +418,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             let v = with_api_health(v, &status, ctx).await;
             let text = render(ctx.output, &v, || table(&v))?;
             if args.watch && ctx.output == OutputFormat::Table {
-                crate::stdout::write(format!("\x1b[2J\x1b[H"))?;
+                crate::stdout::write("\x1b[2J\x1b[H")?;
             }
             crate::stdout::write(&text)?;
             if !args.watch {

@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     if ctx.output == OutputFormat::Table {
         print_plain(&outcome);
     } else {
-        crate::stdout::write(format!("{}", render(ctx.output, &outcome, Table::default)?))?;
+        crate::stdout::write(render(ctx.output, &outcome, Table::default)?)?;
     }
     Ok(if valid {
         Exit::Ok

@@ -170,6 +170,13 @@ pub trait Provider: Send + Sync {
     /// (addresses in the topology are resolved against it).
     async fn subnet(&self) -> Result<Option<ipnet::Ipv4Net>, ProviderError>;
 
+    /// Checks what the provider needs and can tell without creating
+    /// anything (its programs, a base image), so `up` fails first, before it
+    /// renders, encodes or creates anything.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
     /// Makes the node network exist on the host before anything binds to the
     /// host address (the daemon starts before any machine). Providers whose
     /// network comes with the first machine do nothing.

@@ -32,9 +32,18 @@ pub enum UserDataError {
         source: cloud_init::Error,
     },
     #[error(
-        "no node-agent binary found (build it with `cargo build -p node-agent` or pass --node-agent-bin)"
+        "no node-agent binary found (build it with `make dist`, or pass --node-agent-bin target/node-dist/node-agent)"
     )]
     NoBinary,
+    #[error(
+        "the node-agent binary {} is too big for user-data ({encoded} bytes, Multipass takes {limit} in all): it is not the size-optimised build; use `make dist` (it puts one beside hostctl) or --node-agent-bin target/node-dist/node-agent",
+        path.display()
+    )]
+    TooLarge {
+        path: PathBuf,
+        encoded: usize,
+        limit: usize,
+    },
 }
 
 /// The node-agent binary `up` and `render` embed: `explicit`, else
@@ -103,6 +112,35 @@ impl PayloadSource {
             .await
             .cloned()
     }
+}
+
+/// Checks the agent once, before any machine: it must exist and, encoded,
+/// leave room for the rest of the user-data under Multipass's limit. A debug
+/// build (~190 MB) failed only after being compressed once per node.
+pub async fn preflight(source: &PayloadSource) -> Result<(), UserDataError> {
+    // The config, unit and netplan are a few KiB; the CA pin and token less.
+    const REST: usize = 32 * 1024;
+    // gzip does not shrink an executable eight-fold: a bigger binary cannot
+    // fit, and compressing it first would cost minutes (a debug build).
+    if let Some(path) = &source.binary
+        && let Ok(meta) = std::fs::metadata(path)
+        && meta.len() > 8 * MULTIPASS_USER_DATA_LIMIT as u64
+    {
+        return Err(UserDataError::TooLarge {
+            path: path.clone(),
+            encoded: usize::try_from(meta.len()).unwrap_or(usize::MAX),
+            limit: MULTIPASS_USER_DATA_LIMIT,
+        });
+    }
+    let payload = source.get().await?;
+    if payload.encoded().len() + REST > MULTIPASS_USER_DATA_LIMIT {
+        return Err(UserDataError::TooLarge {
+            path: source.binary.clone().unwrap_or_default(),
+            encoded: payload.encoded().len(),
+            limit: MULTIPASS_USER_DATA_LIMIT,
+        });
+    }
+    Ok(())
 }
 
 /// Reads and encodes a node-agent binary.

@@ -456,6 +456,15 @@ impl Provider for QemuProvider {
         }))
     }
 
+    /// QEMU itself and the base image: without them no machine can boot.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        Self::qemu()?;
+        image::resolve(&self.image()?)
+            .await
+            .map(drop)
+            .map_err(|e| ProviderError::Precondition(e.to_string()))
+    }
+
     async fn prepare(&self, network: &NodeNetwork) -> Result<(), ProviderError> {
         Self::qemu()?;
         let record = match self.mode() {
