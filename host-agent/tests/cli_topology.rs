@@ -272,7 +272,11 @@ fn log_lines_reach_stderr_at_the_level_hostctl_log_asks() {
         bin.join("multipass"),
     )
     .unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let doctor = |level: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostctl"));
         cmd.args(["doctor", "--provider", "multipass"])

@@ -123,11 +123,20 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     }
     let previous = crate::workspace::read_record(&home.join(crate::workspace::NETWORK_FILE))?;
     let nodes = select::nodes(&workspace.resolved, args.only.as_deref())?;
-    // Recorded before anything is created, so that `down` finds (and removes)
-    // what this run creates even when it fails right after (a damaged PKI, a
-    // port in use once left the local bridge behind for good).
-    provider::record_choice(home, kind)?;
-    provider::record_machines(home, &managed)?;
+    provider.preflight().await.map_err(provider_exit)?;
+    // The agent the machines get, checked once before anything is created.
+    let payload = match kind {
+        ProviderKind::Multipass | ProviderKind::Qemu => {
+            let source = userdata::PayloadSource::new(userdata::locate_node_agent(
+                args.node_agent_bin.as_deref(),
+            ));
+            userdata::preflight(&source)
+                .await
+                .map_err(|e| coded(Exit::Precondition, e))?;
+            source
+        }
+        ProviderKind::Local => userdata::PayloadSource::placeholder(),
+    };
     // The network first: it is the first step that needs privileges, so a
     // missing precondition (root, `ip`) is reported before anything else.
     let network = NodeNetwork {
@@ -135,6 +144,11 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         host_address: workspace.resolved.host_agent_address(),
     };
     provider.prepare(&network).await.map_err(provider_exit)?;
+    // Recorded as soon as something exists, so that `down` finds (and
+    // removes) it even when this run fails right after (a damaged PKI, a
+    // port in use once left the local bridge behind for good).
+    provider::record_choice(home, kind)?;
+    provider::record_machines(home, &managed)?;
     // A DHCP lease on an address the topology pins breaks a cluster later
     // and obscurely: refuse before anything is launched.
     crate::doctor::leases::refuse_collisions(&workspace.resolved, kind)
@@ -195,12 +209,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         report_interval: args.report_interval,
         buffer_capacity: args.buffer_capacity,
         render_dir: home.join("render"),
-        payload: match kind {
-            ProviderKind::Multipass | ProviderKind::Qemu => userdata::PayloadSource::new(
-                userdata::locate_node_agent(args.node_agent_bin.as_deref()),
-            ),
-            ProviderKind::Local => userdata::PayloadSource::placeholder(),
-        },
+        payload,
         enrol_timeout: Duration::from_secs(args.timeout),
         mirrors: Mirrors::from_topology(&workspace.topology),
     });
