@@ -109,6 +109,15 @@ fn digest_hex(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The id part of a well-formed `hct1.<id>.<secret>` token.
+fn token_id(token: &str) -> Option<&str> {
+    let mut parts = token.split('.');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(PREFIX), Some(id), Some(_), None) => Some(id),
+        _ => None,
+    }
+}
+
 /// Equality whose running time does not depend on where the inputs differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -193,14 +202,27 @@ impl TokenStore {
         Ok(token)
     }
 
+    /// The node the token with `token`'s id was issued for, judged by the
+    /// id alone (the secret part is not checked): `None` for a malformed
+    /// token or an id this store never issued. The enrolment service uses
+    /// it to attribute a refusal to a node only when the presented token
+    /// really is that node's (ids are random and appear only in the node's
+    /// user-data), so unauthenticated noise naming a node is not taken for
+    /// that node's refusal.
+    pub fn issued_for(&self, token: &str) -> Result<Option<String>, TokenError> {
+        let Some(id) = token_id(token) else {
+            return Ok(None);
+        };
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let file = self.load()?;
+        Ok(file.tokens.get(id).map(|e| e.node.clone()))
+    }
+
     /// Spends `token` for `node`. Succeeds once; the used mark is on disk
     /// before this returns. A token presented for the wrong node is refused
     /// but not spent, so a misrouted request cannot lock the real node out.
     pub fn consume(&self, token: &str, node: &str) -> Result<(), TokenError> {
-        let mut parts = token.split('.');
-        let (Some(PREFIX), Some(id), Some(_), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let Some(id) = token_id(token) else {
             return Err(TokenError::Unknown);
         };
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -258,6 +280,28 @@ mod tests {
             );
         }
         store.consume(&good, "n1")?;
+        Ok(())
+    }
+
+    #[test]
+    fn issued_for_names_the_node_of_the_id_whatever_the_secret()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = TokenStore::new(dir.path().join("tokens.json"));
+        let good = store.issue("n1", Duration::from_secs(60))?;
+        let id = good.split('.').nth(1).ok_or("no id")?;
+        assert_eq!(store.issued_for(&good)?.as_deref(), Some("n1"));
+        let wrong_secret = format!("hct1.{id}.{}", "0".repeat(SECRET_LEN));
+        assert_eq!(store.issued_for(&wrong_secret)?.as_deref(), Some("n1"));
+        for noise in ["", "hct1.zzzzzzzz.secret", "x.y", &format!("{good}.x")] {
+            assert_eq!(store.issued_for(noise)?, None, "{noise:?}");
+        }
+        store.consume(&good, "n1")?;
+        assert_eq!(
+            store.issued_for(&good)?.as_deref(),
+            Some("n1"),
+            "a spent token still names its node"
+        );
         Ok(())
     }
 }

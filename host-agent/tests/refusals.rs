@@ -116,6 +116,26 @@ async fn a_certificate_without_client_auth_eku_is_refused() -> Result<(), BoxErr
     Ok(())
 }
 
+/// The handshake (webpki) lets a certificate with no EKU extension at all
+/// through; `daemon/authz.rs` must refuse it, as its documentation says.
+#[tokio::test]
+async fn a_certificate_without_any_eku_extension_is_refused_by_authz() -> Result<(), BoxError> {
+    let home = Home::new()?;
+    let mut mint = Mint::node(NODE_A);
+    mint.ekus = vec![];
+    let creds = mint.sign(&home.agent_ca_issuer()?)?;
+    let der = certs::cert_der_from_pem(&creds.cert_pem)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)?;
+    assert!(
+        cert.extended_key_usage()?.is_none(),
+        "the test certificate must have no EKU extension"
+    );
+    let status = report_as(&home, Some(&creds), NODE_A).await?;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status}");
+    assert!(status.message().contains("clientAuth"), "{status}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_certificate_without_the_node_role_may_not_report() -> Result<(), BoxError> {
     let home = Home::new()?;

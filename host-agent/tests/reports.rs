@@ -4,11 +4,15 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use host_agent::daemon::Daemon;
 
 use proto::v1::host_client::HostClient;
 use proto::v1::{HealthReport, NodeStatus, ReportAck};
-use support::{BoxError, Creds, Home, Mint, NODE_A, NODE_B, host_channel, report, send_reports};
+use support::{
+    BoxError, Creds, Home, Mint, NODE_A, NODE_B, TestClock, host_channel, report, send_reports,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -108,11 +112,30 @@ async fn the_history_window_keeps_only_the_newest_reports() -> Result<(), BoxErr
     Ok(())
 }
 
+/// A daemon whose clock the test moves.
+async fn start_with_clock(home: &Home, clock: &TestClock) -> Result<Daemon, BoxError> {
+    let mut config = home.config();
+    config.clock = clock.daemon_clock();
+    Ok(Daemon::start(config, home.pki.clone()).await?)
+}
+
+/// Polls `status` until `node` is disconnected (bounded).
+async fn wait_disconnected(home: &Home, node: &str) -> Result<(), BoxError> {
+    for _ in 0..100 {
+        if !node_status(home, node).await?.connected {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("{node} still connected after 5 s").into())
+}
+
 #[tokio::test]
 async fn connected_while_streaming_and_stale_after_three_missed_intervals() -> Result<(), BoxError>
 {
     let home = Home::new()?;
-    let daemon = home.start().await?;
+    let clock = TestClock::at(SystemTime::now());
+    let daemon = start_with_clock(&home, &clock).await?;
     let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&node_a(&home)?)).await?;
     let (tx, rx) = mpsc::channel(4);
     let mut acks = HostClient::new(ch)
@@ -134,17 +157,70 @@ async fn connected_while_streaming_and_stale_after_three_missed_intervals() -> R
         acks.message().await?.is_none(),
         "the host ends the stream after the node closes"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!node_status(&home, NODE_A).await?.connected);
+    wait_disconnected(&home, NODE_A).await?;
 
     // interval 1 s: stale once more than 3 s have passed since receipt.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    clock.advance(Duration::from_millis(1500));
     assert!(!node_status(&home, NODE_A).await?.stale, "stale too early");
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    clock.advance(Duration::from_millis(2000));
     assert!(
         node_status(&home, NODE_A).await?.stale,
         "not stale after 3 intervals"
     );
+    daemon.stop().await?;
+    Ok(())
+}
+
+/// A report dated far in the future (a VM whose clock is off, or a lie)
+/// must neither pin itself as the latest report nor freeze the node as
+/// stale: staleness is judged by the host's receipt time. The skew is
+/// shown as a warning while it lasts.
+#[tokio::test]
+async fn a_report_dated_in_the_future_does_not_freeze_the_node_and_shows_the_skew()
+-> Result<(), BoxError> {
+    let home = Home::new()?;
+    let clock = TestClock::at(SystemTime::now());
+    let daemon = start_with_clock(&home, &clock).await?;
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&node_a(&home)?)).await?;
+
+    let mut future = report(NODE_A, "i1", 1, 10);
+    let year_2099 = SystemTime::UNIX_EPOCH + Duration::from_secs(4_070_908_800);
+    future.taken_at = Some(proto::timestamp(year_2099));
+    send_reports(ch.clone(), vec![future]).await?;
+    let skewed = node_status(&home, NODE_A).await?;
+    assert!(skewed.clock_skew_seconds > 30 * 365 * 86_400, "{skewed:?}");
+    assert!(skewed.clock_warning.contains("ahead of"), "{skewed:?}");
+
+    // 20 s later the node's clock is right again and it reports honestly.
+    clock.advance(Duration::from_secs(20));
+    let mut honest = report(NODE_A, "i1", 2, 10);
+    honest.taken_at = Some(proto::timestamp(clock.now()));
+    send_reports(ch, vec![honest]).await?;
+
+    // 25 s after that: within three 10 s intervals of the last receipt,
+    // though 45 s after the receipt of the report dated 2099.
+    clock.advance(Duration::from_secs(25));
+    let status = node_status(&home, NODE_A).await?;
+    assert!(
+        !status.stale,
+        "frozen as stale by a report from 2099: {status:?}"
+    );
+    assert_eq!(status.last_report.as_ref().map(|r| r.seq), Some(2));
+    assert_eq!(status.clock_skew_seconds, 0, "{status:?}");
+    assert!(status.clock_warning.is_empty(), "{status:?}");
+    let received = status
+        .last_report_received_at
+        .as_ref()
+        .and_then(proto::system_time)
+        .ok_or("no receipt time")?;
+    assert_eq!(
+        proto::timestamp(received),
+        proto::timestamp(clock.now() - Duration::from_secs(25))
+    );
+
+    // And stale it becomes, by the host's clock, once reports stop.
+    clock.advance(Duration::from_secs(6));
+    assert!(node_status(&home, NODE_A).await?.stale);
     daemon.stop().await?;
     Ok(())
 }

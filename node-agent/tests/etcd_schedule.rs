@@ -158,3 +158,69 @@ async fn snapshots_taken_while_the_host_is_down_arrive_when_it_returns() -> Test
     server.abort();
     Ok(())
 }
+
+/// Partial snapshot files left by a crash or kill (one can be as large as
+/// the database) are removed before the next snapshot — and when the
+/// schedule starts, without waiting for one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_left_by_an_interrupted_snapshot_are_removed() -> TestResult {
+    install_crypto();
+    let root = tempfile::tempdir()?;
+    let kubelet = StandInKubelet::start(root.path(), false)?;
+    let dir = root.path().join("state/snapshots");
+    std::fs::create_dir_all(&dir)?;
+    let leftovers = [
+        dir.join(".incoming-424242.db.part"),
+        dir.join(".incoming-424242.db"),
+        dir.join("20250101T000000Z-rev3.json.tmp"),
+    ];
+    for f in &leftovers {
+        std::fs::write(f, vec![7u8; 256 * 1024])?;
+    }
+    let local = LocalSnapshots::new(dir.clone(), 2);
+    let target = EtcdTarget {
+        endpoint: kubelet.endpoint(),
+        root: root.path().to_owned(),
+    };
+    let taker = Taker {
+        cluster: "app1".into(),
+        node: "app1-cp".into(),
+    };
+    let entry = local.save(&target, &taker).await?;
+    for f in &leftovers {
+        assert!(!f.exists(), "{} survived the next snapshot", f.display());
+    }
+    let listed = local.list().await?;
+    assert_eq!(listed, std::slice::from_ref(&entry));
+
+    // Start-up: the schedule removes leftovers before anything else. The
+    // host is down and the interval long, so nothing else happens.
+    std::fs::write(&leftovers[0], b"partial")?;
+    let port = etcd_support::free_port()?;
+    let pki = TestPki::new()?;
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(pki.ca())
+        .identity(pki.node_identity("app1-cp")?)
+        .domain_name("127.0.0.1");
+    let schedule = Schedule {
+        target,
+        taker,
+        local: local.clone(),
+        interval: Duration::from_secs(3600),
+    };
+    let task = tokio::spawn(schedule::run(
+        schedule,
+        host_endpoint(&format!("127.0.0.1:{port}"), tls)?,
+    ));
+    let gone = leftovers[0].clone();
+    wait_for("the leftover's removal", Duration::from_secs(20), || {
+        !gone.exists()
+    })
+    .await?;
+    task.abort();
+    assert!(
+        entry.db.exists(),
+        "a complete snapshot was removed as a leftover"
+    );
+    Ok(())
+}

@@ -145,12 +145,26 @@ async fn restore_brings_back_the_snapshot_into_a_new_data_dir() -> TestResult {
     let file = root.path().join("snap.db");
     let (meta, trailer) = pull(&svc, &file).await?;
     kubelet.with_etcd(|e| e.put_keys("/registry/after", 3))?;
+    // What an earlier restore, killed while receiving, left next to the
+    // data directory: removed when the next restore starts.
+    let staged = [
+        root.path()
+            .join("var/lib/hostctl-restore-20200101T000000Z.db.part"),
+        root.path()
+            .join("var/lib/hostctl-restore-20200101T000000Z.db"),
+    ];
+    for f in &staged {
+        std::fs::write(f, vec![1u8; 64 * 1024])?;
+    }
 
     let events = restore(&svc, meta.clone(), std::fs::read(&file)?, trailer, true).await?;
     assert!(
         matches!(outcome(&events), Some(Outcome::Done(_))),
         "{events:#?}"
     );
+    for f in &staged {
+        assert!(!f.exists(), "{} survived the next restore", f.display());
+    }
     let phases: Vec<&str> = events.iter().map(|e| e.phase.as_str()).collect();
     for p in [
         "restore/check",

@@ -82,6 +82,21 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     }
 }
 
+/// The name of `cluster`'s control-plane node in the topology.
+fn control_plane_of(ctx: &Context, cluster: &str) -> anyhow::Result<String> {
+    let workspace = Workspace::recorded(ctx)?;
+    workspace
+        .topology
+        .control_plane(cluster)
+        .map(|n| n.name.clone())
+        .ok_or_else(|| {
+            coded(
+                Exit::Usage,
+                anyhow!("the topology has no control plane for {cluster}"),
+            )
+        })
+}
+
 /// Every cluster of the topology and its control plane's agent address.
 fn control_planes(ctx: &Context) -> anyhow::Result<Vec<(String, Option<SocketAddr>)>> {
     let workspace = Workspace::recorded(ctx)?;
@@ -127,7 +142,13 @@ async fn snapshot(
     for cluster in &clusters {
         let result = async {
             let addr = address_of(ctx, cluster, args.address.as_deref()).await?;
-            let stored = node::pull(dial(ctx, addr).await?, store)
+            // The snapshot is stored under the cluster dialled, as the
+            // topology names it, never as the node's reply claims.
+            let source = crate::snapshots::Source {
+                cluster: cluster.clone(),
+                node: control_plane_of(ctx, cluster)?,
+            };
+            let stored = node::pull_from(dial(ctx, addr).await?, store, &source)
                 .await
                 .with_context(|| format!("snapshot of {cluster}"))?;
             let pruned = store.prune(cluster, args.keep.max(1))?;

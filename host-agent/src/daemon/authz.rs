@@ -1,10 +1,18 @@
 //! Who is calling, and may they call this method?
 //!
 //! Authentication is done by rustls at the handshake: the mutual-TLS
-//! listener requires a client certificate chaining to the agent CA, valid
-//! now, with the clientAuth extended key usage (webpki refuses a client
-//! certificate without it), so a handler never sees an unauthenticated
-//! peer. This module turns the verified leaf into a [`Caller`] (CN = node
+//! listener requires a client certificate chaining to the agent CA and
+//! valid now, so a handler never sees a peer without one.
+//!
+//! The extended key usage is checked *here*, not only there: webpki
+//! refuses a client certificate whose EKU extension lacks clientAuth, but
+//! accepts one with no EKU extension at all (absent means "any purpose"
+//! to it). Every certificate the host issues to a node or admin names
+//! clientAuth, so [`caller_from_der`] refuses any certificate without an
+//! EKU extension that lists clientAuth (`UNAUTHENTICATED`), whatever the
+//! handshake let through.
+//!
+//! This module then turns the verified leaf into a [`Caller`] (CN = node
 //! name, Organization = roles, as Talos does) and checks the method against
 //! one static table. A method missing from the table is admin-only, so a
 //! new RPC is closed until someone decides otherwise.
@@ -52,6 +60,10 @@ pub enum AuthzError {
     Unreadable(String),
     #[error("the client certificate has no common name")]
     NoCommonName,
+    #[error(
+        "the client certificate is not for client authentication (no clientAuth extended key usage)"
+    )]
+    NotForClientAuth,
     #[error("{caller} (roles {roles:?}) may not call {method}")]
     Forbidden {
         caller: String,
@@ -78,8 +90,23 @@ pub fn allowed_roles(method: &str) -> &'static [&'static str] {
         .unwrap_or(FALLBACK)
 }
 
-/// Reads CN and roles from a DER certificate the TLS layer has verified.
+/// Whether the certificate's EKU extension is present and names clientAuth.
+fn is_for_client_auth(der: &[u8]) -> Result<bool, AuthzError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| AuthzError::Unreadable(e.to_string()))?;
+    let eku = cert
+        .extended_key_usage()
+        .map_err(|e| AuthzError::Unreadable(e.to_string()))?;
+    Ok(eku.is_some_and(|e| e.value.client_auth))
+}
+
+/// Reads CN and roles from a DER certificate the TLS layer has verified,
+/// refusing one that is not for client authentication (see the module
+/// documentation for why the handshake alone does not).
 pub fn caller_from_der(der: &[u8]) -> Result<Caller, AuthzError> {
+    if !is_for_client_auth(der)? {
+        return Err(AuthzError::NotForClientAuth);
+    }
     let name = certs::common_name_of(der)
         .map_err(|e| AuthzError::Unreadable(e.to_string()))?
         .ok_or(AuthzError::NoCommonName)?;

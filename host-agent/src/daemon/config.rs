@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
 
+use super::ratelimit::{DEFAULT_ENROL_LIMITS, EnrolLimits};
 use crate::agent_plane::{HOST_SERVICE_PORT, NODE_CERT_VALIDITY_DAYS, enrol_port_for};
 use crate::store::DEFAULT_HISTORY_LIMIT;
 
@@ -37,6 +40,34 @@ pub struct DaemonConfig {
     pub control_planes: BTreeMap<String, String>,
     pub history_limit: u64,
     pub cert_validity_days: u32,
+    /// Token buckets for enrolment attempts (see [`super::ratelimit`]).
+    pub enrol_limits: EnrolLimits,
+    /// The host's clock: report and snapshot receipts are stamped with it
+    /// and staleness is judged by it. Tests inject one to move time.
+    pub clock: DaemonClock,
+}
+
+/// The daemon's clock ([`certs::Clock`]), cloneable and printable so that
+/// [`DaemonConfig`] stays both.
+#[derive(Clone)]
+pub struct DaemonClock(pub Arc<dyn certs::Clock>);
+
+impl DaemonClock {
+    pub fn now(&self) -> SystemTime {
+        self.0.now()
+    }
+}
+
+impl Default for DaemonClock {
+    fn default() -> Self {
+        DaemonClock(Arc::new(certs::SystemClock))
+    }
+}
+
+impl std::fmt::Debug for DaemonClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DaemonClock")
+    }
 }
 
 impl DaemonConfig {
@@ -52,6 +83,8 @@ impl DaemonConfig {
             control_planes: BTreeMap::new(),
             history_limit: DEFAULT_HISTORY_LIMIT,
             cert_validity_days: NODE_CERT_VALIDITY_DAYS,
+            enrol_limits: DEFAULT_ENROL_LIMITS,
+            clock: DaemonClock::default(),
         }
     }
 

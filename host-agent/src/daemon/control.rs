@@ -38,11 +38,21 @@ impl ControlService {
     }
 
     fn node_status(&self, node: &str, record: Option<&NodeRecord>, now: SystemTime) -> NodeStatus {
-        let received = record
-            .and_then(|r| r.latest.received_at.as_ref())
-            .and_then(proto::system_time);
+        // Judged by the host's receipt of the node's most recent report,
+        // whatever its `taken_at` says (issue 13, item 10).
+        let received = record.and_then(|r| r.last_received_at);
         let report = record.and_then(|r| r.latest.report.clone());
         let interval = report.as_ref().map(|r| r.interval_seconds).unwrap_or(0);
+        let skew = record
+            .and_then(|r| {
+                let taken = r.latest.report.as_ref()?.taken_at.as_ref()?;
+                let at = r.latest.received_at.as_ref()?;
+                Some(staleness::clock_skew(
+                    proto::system_time(taken)?,
+                    proto::system_time(at)?,
+                ))
+            })
+            .and_then(|s| staleness::skew_warning(s).map(|w| (s, w)));
         NodeStatus {
             meta: Some(NodeMeta {
                 node: node.to_owned(),
@@ -66,6 +76,8 @@ impl ControlService {
                 reason: r.reason,
                 peer: r.peer.map(|p| p.to_string()).unwrap_or_default(),
             }),
+            clock_skew_seconds: skew.as_ref().map_or(0, |(s, _)| *s),
+            clock_warning: skew.map(|(_, w)| w).unwrap_or_default(),
         }
     }
 }
@@ -90,7 +102,7 @@ impl Control for ControlService {
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
         let store = self.shared.store.clone();
         let records = blocking(move || store.nodes()).await?;
-        let now = SystemTime::now();
+        let now = self.shared.config.clock.now();
         let names: BTreeSet<&String> = self
             .shared
             .config

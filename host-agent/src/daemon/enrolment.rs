@@ -1,117 +1,224 @@
 //! `Enrolment.Enrol`: a node trades its single-use token and a CSR for a
 //! node certificate.
 //!
-//! Order matters: the node must be in the topology, then the token is
-//! consumed (on disk before anything else happens, so a replay racing this
-//! request loses), then the CSR is signed with the identity the host fixed
-//! in advance: CN = node name, IP SANs = the node's topology addresses,
-//! Organization = `hostctl:node`. Nothing in the request but the CSR's
-//! public key ends up in the certificate. A CSR that fails to verify after
-//! the token was spent costs the token: the node needs a new one (the
-//! refusal says so), which keeps a token from being probed repeatedly.
+//! Order matters: the attempt must pass the rate limit ([`super::ratelimit`])
+//! before any work is done; then the token store is asked whose token this
+//! is (by id, to attribute a refusal, below); the node must be in the
+//! topology; then the token is consumed (on disk before anything else
+//! happens, so a replay racing this request loses), then the CSR is signed
+//! with the identity the host fixed in advance: CN = node name, IP SANs =
+//! the node's topology addresses, Organization = `hostctl:node`. Nothing in
+//! the request but the CSR's public key ends up in the certificate. A CSR
+//! that fails to verify after the token was spent costs the token: the
+//! node needs a new one (the refusal says so), which keeps a token from
+//! being probed repeatedly.
+//!
+//! What the peer learns: every refusal of the node name or the token —
+//! unknown node, unknown token, wrong secret, expired, already used,
+//! issued for another node — is the same `PERMISSION_DENIED` with the same
+//! message ([`REFUSED`]), so an unauthenticated peer cannot enumerate node
+//! names or probe tokens. The precise reason goes to the host's log (with
+//! the peer's address) and, only when the presented token's id is one the
+//! host issued for that very node, into the daemon's per-node refusal
+//! record that `status` shows and `up`'s enrol step stops waiting on.
+//! Token ids are random and appear only in the node's user-data and the
+//! host's 0600 token store, so noise naming a node cannot end `up`'s wait.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use certs::{NodeIdentitySpec, ROLE_NODE, TokenError};
 use proto::v1::enrolment_server::Enrolment;
 use proto::v1::{EnrolRequest, EnrolResponse, NodeMeta};
 use tonic::{Request, Response, Status};
 
+use super::config::NodeEntry;
+use super::ratelimit::{Decision, EnrolLimiter};
 use super::state::{Refusal, Shared};
-use std::net::SocketAddr;
-use std::time::SystemTime;
+
+/// What a peer is told for every refusal of its node name or token.
+pub const REFUSED: &str =
+    "enrolment refused: this host has no valid enrolment token for that node name and token";
+
+/// What a rate-limited peer is told.
+pub const RATE_LIMITED: &str = "too many enrolment attempts from this address; retry later";
+
+/// Why the host refused an enrolment (its own view; see [`Refused::status`]
+/// for what the peer is told).
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("node {node:?} is not in the topology")]
+    NotInTopology { node: String },
+    /// Unknown, wrong secret, expired, used, or issued for another node.
+    #[error(transparent)]
+    Token(TokenError),
+    /// The token was good and is now spent; the CSR was not.
+    #[error("{0}; the enrolment token is spent, issue a new one")]
+    Csr(String),
+    /// The host's own failure, not the node's.
+    #[error("the enrolment token store is unavailable: {0}")]
+    Store(String),
+}
+
+impl Refused {
+    /// The status the peer gets: one answer for every name/token refusal.
+    pub fn status(&self) -> Status {
+        match self {
+            Refused::NotInTopology { .. } | Refused::Token(_) => Status::permission_denied(REFUSED),
+            Refused::Csr(_) => Status::invalid_argument(format!("enrolment refused: {self}")),
+            Refused::Store(_) => Status::internal("the enrolment token store is unavailable"),
+        }
+    }
+
+    /// Whether this is a refusal of the node (one a retry with the same
+    /// token cannot overcome), as opposed to the host's own failure.
+    fn is_the_nodes(&self) -> bool {
+        !matches!(self, Refused::Store(_))
+    }
+}
+
+fn from_token_error(e: TokenError) -> Refused {
+    match e {
+        TokenError::Store(inner) => Refused::Store(inner.to_string()),
+        other => Refused::Token(other),
+    }
+}
 
 /// The Enrolment service of one daemon.
 pub struct EnrolmentService {
     shared: Arc<Shared>,
+    limiter: EnrolLimiter,
 }
 
 impl EnrolmentService {
     pub fn new(shared: Arc<Shared>) -> Self {
-        EnrolmentService { shared }
+        let limiter = EnrolLimiter::new(shared.config.enrol_limits, Instant::now());
+        EnrolmentService { shared, limiter }
+    }
+
+    /// Applies the rate limit to an attempt from `peer`; logs the first
+    /// refusal of a run and a summary when the peer is allowed again.
+    fn admit(&self, peer: &PeerAddr) -> Result<(), Status> {
+        match self.limiter.check(peer.0.map(|p| p.ip()), Instant::now()) {
+            Decision::Allowed { limited_before: 0 } => Ok(()),
+            Decision::Allowed { limited_before } => {
+                tracing::info!(%peer, refused = limited_before, "enrolment attempts were rate-limited");
+                Ok(())
+            }
+            Decision::Limited { scope, first } => {
+                if first {
+                    tracing::warn!(
+                        %peer,
+                        ?scope,
+                        "enrolment attempts rate-limited; further refusals are counted, not logged"
+                    );
+                } else {
+                    tracing::debug!(%peer, ?scope, "enrolment attempt rate-limited");
+                }
+                Err(Status::resource_exhausted(RATE_LIMITED))
+            }
+        }
     }
 }
 
-fn refused_token(node: &str, e: &TokenError) -> Status {
-    match e {
-        TokenError::Store(inner) => {
-            tracing::error!(node, "enrolment token store failed: {inner}");
-            Status::internal("the enrolment token store is unavailable")
-        }
-        _ => {
-            tracing::warn!(node, "enrolment refused: {e}");
-            Status::permission_denied(format!("enrolment refused: {e}"))
+/// A peer address for log lines (`unknown` when the transport has none).
+struct PeerAddr(Option<SocketAddr>);
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => write!(f, "{a}"),
+            None => f.write_str("unknown"),
         }
     }
 }
 
-/// Remembers a refusal of a topology node (see [`super::state::Refusals`]);
-/// a store failure is the host's problem, not the node's, and is not one.
-fn remember(shared: &Shared, node: &str, peer: Option<SocketAddr>, status: &Status) {
-    if matches!(
-        status.code(),
-        tonic::Code::PermissionDenied | tonic::Code::InvalidArgument
-    ) {
-        shared.refusals.record(
-            node,
-            Refusal {
-                at: SystemTime::now(),
-                reason: status.message().to_owned(),
-                peer,
-            },
-        );
+/// One attempt, off the async runtime (token-store file I/O, signing).
+/// Returns the node the token's id was issued for, if any, with the outcome.
+fn attempt(
+    shared: &Shared,
+    node: &str,
+    entry: Option<NodeEntry>,
+    token: &str,
+    csr: &str,
+) -> (Option<String>, Result<String, Refused>) {
+    // Asked before the topology check, so that an unknown node costs the
+    // same work as a known one.
+    let holder = match shared.tokens.issued_for(token) {
+        Ok(h) => h,
+        Err(e) => return (None, Err(from_token_error(e))),
+    };
+    let Some(entry) = entry else {
+        let node = node.to_owned();
+        return (holder, Err(Refused::NotInTopology { node }));
+    };
+    if let Err(e) = shared.tokens.consume(token, node) {
+        return (holder, Err(from_token_error(e)));
     }
+    let spec = NodeIdentitySpec {
+        name: node.to_owned(),
+        addresses: entry.addresses,
+        roles: vec![ROLE_NODE.to_owned()],
+        validity_days: shared.config.cert_validity_days,
+    };
+    let signed = shared
+        .pki
+        .sign_node_csr(csr, &spec)
+        .map_err(|e| Refused::Csr(e.to_string()));
+    (holder, signed)
 }
 
 #[tonic::async_trait]
 impl Enrolment for EnrolmentService {
     async fn enrol(&self, req: Request<EnrolRequest>) -> Result<Response<EnrolResponse>, Status> {
-        let peer = req.remote_addr();
+        let peer = PeerAddr(req.remote_addr());
+        self.admit(&peer)?;
         let r = req.into_inner();
-        let Some(entry) = self.shared.config.nodes.get(&r.node).cloned() else {
-            tracing::warn!(
-                node = r.node,
-                ?peer,
-                "enrolment refused: node not in the topology"
-            );
-            return Err(Status::permission_denied(format!(
-                "enrolment refused: node {:?} is not in the topology",
-                r.node
-            )));
-        };
+        let entry = self.shared.config.nodes.get(&r.node).cloned();
+        let cluster = entry
+            .as_ref()
+            .map(|e| e.cluster.clone())
+            .unwrap_or_default();
         let shared = self.shared.clone();
-        let (node, token, csr) = (r.node, r.token, r.csr_pem);
-        let node_for_task = node.clone();
-        let signed = tokio::task::spawn_blocking(move || {
-            shared
-                .tokens
-                .consume(&token, &node_for_task)
-                .map_err(|e| refused_token(&node_for_task, &e))?;
-            let spec = NodeIdentitySpec {
-                name: node_for_task.clone(),
-                addresses: entry.addresses.clone(),
-                roles: vec![ROLE_NODE.to_owned()],
-                validity_days: shared.config.cert_validity_days,
-            };
-            shared.pki.sign_node_csr(&csr, &spec).map_err(|e| {
-                tracing::warn!(
-                    node = node_for_task,
-                    "CSR refused after the token was spent: {e}"
-                );
-                Status::invalid_argument(format!(
-                    "{e}; the enrolment token is spent, issue a new one"
-                ))
-            })
+        let node = r.node.clone();
+        let (holder, outcome) = tokio::task::spawn_blocking(move || {
+            attempt(&shared, &node, entry, &r.token, &r.csr_pem)
         })
         .await
-        .map_err(|e| Status::internal(format!("enrolment task failed: {e}")))?
-        .inspect_err(|status| remember(&self.shared, &node, peer, status))?;
-        tracing::info!(node, ?peer, "node enrolled");
+        .map_err(|e| Status::internal(format!("enrolment task failed: {e}")))?;
+        let node = r.node;
+        let signed = match outcome {
+            Ok(signed) => signed,
+            Err(refused) => {
+                let own_token = holder.as_deref() == Some(node.as_str());
+                match &refused {
+                    Refused::Store(_) => {
+                        tracing::error!(node, %peer, "enrolment failed: {refused}");
+                    }
+                    _ => tracing::warn!(
+                        node,
+                        %peer,
+                        token_of = holder.as_deref().unwrap_or("-"),
+                        "enrolment refused: {refused}"
+                    ),
+                }
+                if own_token && refused.is_the_nodes() {
+                    self.shared.refusals.record(
+                        &node,
+                        Refusal {
+                            at: self.shared.config.clock.now(),
+                            reason: format!("enrolment refused: {refused}"),
+                            peer: peer.0,
+                        },
+                    );
+                }
+                return Err(refused.status());
+            }
+        };
+        tracing::info!(node, %peer, "node enrolled");
         Ok(Response::new(EnrolResponse {
-            meta: Some(NodeMeta {
-                node,
-                cluster: entry.cluster,
-            }),
+            meta: Some(NodeMeta { node, cluster }),
             certificate_pem: signed,
             ca_pem: self.shared.pki.agent_ca_pem().to_owned(),
             host_endpoint: self.shared.host_endpoint.to_string(),

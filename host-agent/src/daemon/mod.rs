@@ -9,7 +9,8 @@
 //!   (0600).
 //!
 //! Module map: [`config`] (what to serve), [`tls`] (server TLS configs),
-//! [`authz`] (peer certificate → caller, method → roles), [`enrolment`],
+//! [`authz`] (peer certificate → caller, method → roles), [`enrolment`]
+//! (with [`ratelimit`], its token buckets),
 //! [`reports`], [`control`] (the three services), [`staleness`],
 //! [`state`] (what the services share), [`client`] (the CLI's typed
 //! Control client), [`lifecycle`] (pid lock, spawning, `ensure_running`),
@@ -26,6 +27,7 @@ pub mod config;
 pub mod control;
 pub mod enrolment;
 pub mod lifecycle;
+pub mod ratelimit;
 pub mod reports;
 pub mod staleness;
 pub mod state;
@@ -50,7 +52,7 @@ use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
 use tonic::transport::Server;
 
 pub use client::ControlClient;
-pub use config::{DaemonConfig, NodeEntry};
+pub use config::{DaemonClock, DaemonConfig, NodeEntry};
 pub use lifecycle::ensure_running;
 
 use crate::store::{Store, StoreError};
@@ -200,6 +202,18 @@ impl Daemon {
             traces: ::telemetry::relay::SpanBuffer::default(),
         });
 
+        let snapshots = crate::snapshots::SnapshotStore::with_clock(
+            &shared.config.home,
+            shared.config.clock.0.clone(),
+        );
+        // A reception a crash interrupted left its partial file behind;
+        // nothing else removes it (issue 13, item 13).
+        match snapshots.remove_leftovers() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "partial snapshot files removed"),
+            Err(e) => tracing::warn!("cannot remove partial snapshot files: {e}"),
+        }
+
         let stop = |s: Arc<Shared>| async move { s.shutdown_requested().await };
         let host = Server::builder()
             .tls_config(material.host_config())?
@@ -209,8 +223,8 @@ impl Daemon {
             .add_service(traces::server(shared.clone()))
             .add_service(SnapshotSinkServer::new(
                 crate::snapshots::sink::SinkService::new(
-                    &shared.config.home,
-                    shared.config.control_planes.clone(),
+                    snapshots,
+                    crate::snapshots::sink::Uploaders::from_config(&shared.config),
                 ),
             ))
             .serve_with_incoming_shutdown(accept_loop(host_listener), stop(shared.clone()));

@@ -11,7 +11,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use proto::v1::host_server::Host;
 use proto::v1::{HealthReport, ReportAck};
@@ -124,7 +123,11 @@ async fn read(
         let item = Pending::Stored {
             agent_instance: report.agent_instance.clone(),
             seq: report.seq,
-            outcome: shared.store.submit(&node, report, SystemTime::now()),
+            // The host's clock, never the report's own `taken_at`:
+            // staleness is judged by receipt (issue 13, item 10).
+            outcome: shared
+                .store
+                .submit(&node, report, shared.config.clock.now()),
         };
         if pending.send(item).await.is_err() {
             return;

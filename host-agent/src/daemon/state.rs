@@ -89,7 +89,8 @@ impl Drop for ConnectionGuard {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub at: SystemTime,
-    /// What the node was told.
+    /// The precise reason (the peer itself was told only that it was
+    /// refused, see [`super::enrolment::REFUSED`]).
     pub reason: String,
     pub peer: Option<SocketAddr>,
 }
@@ -97,6 +98,9 @@ pub struct Refusal {
 /// The last refused enrolment per node, kept in memory only: it matters
 /// while someone waits for the node (`up`'s enrol step), and a refusal
 /// from before the daemon's restart says nothing about the node now.
+/// Only a refusal of a token the host issued for that node is recorded
+/// ([`super::enrolment`]): anyone can reach the enrolment port and name a
+/// node, and such noise must not end `up`'s wait. Bounded by the topology.
 #[derive(Debug, Default)]
 pub struct Refusals {
     last: Mutex<HashMap<String, Refusal>>,

@@ -1,12 +1,15 @@
 //! etcd snapshots on the host: `$HOSTCTL_HOME/snapshots/<cluster>/`.
 //!
-//! - [`store`]: the directory layout, atomic storing, listing, retention.
+//! - [`store`]: the directory layout, listing, retention, leftovers.
+//! - [`incoming`]: one snapshot being received: host-chosen name, host
+//!   receipt time, never replacing a stored file.
 //! - [`receive`]: a `SnapshotChunk` stream (pulled from a node or uploaded
 //!   by one) into the store, verified as it streams.
 //! - [`sink`]: the daemon's `SnapshotSink` service for scheduled uploads.
 //! - [`node`]: the CLI's calls to a node's `Etcd` service (snapshot, restore).
 //! - [`rpo`]: the newest snapshot's age against the recovery-point objective.
 
+pub mod incoming;
 pub mod node;
 pub mod receive;
 pub mod rpo;
@@ -14,6 +17,19 @@ pub mod sink;
 pub mod store;
 
 pub use store::{SnapshotInfo, SnapshotStore};
+
+/// Who sent a snapshot, as the host knows it: from the peer certificate and
+/// the topology for uploads ([`sink`]), from the topology entry the CLI
+/// dialled for pulls ([`node`]). Never read from the stream's metadata: a
+/// control plane that could name the cluster could plant a snapshot that a
+/// later restore sends to another cluster (issue 13, item 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The cluster the snapshot is stored under.
+    pub cluster: String,
+    /// The control-plane node that sent it.
+    pub node: String,
+}
 
 /// Failures of the host's snapshot handling.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +53,26 @@ pub enum SnapshotError {
         path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    /// The stream's metadata names another cluster or node than the one the
+    /// host knows sent it.
+    #[error(
+        "snapshot refused: it says it is of cluster {claimed_cluster:?}, taken by {claimed_node:?}, \
+         but it comes from {node:?}, the control plane of {cluster:?}"
+    )]
+    WrongSource {
+        cluster: String,
+        node: String,
+        claimed_cluster: String,
+        claimed_node: String,
+    },
+    /// Every name the host tried for a new snapshot is taken (the store
+    /// never replaces a stored snapshot).
+    #[error("no free snapshot name for {base} in {} after {tries} tries", dir.display())]
+    NameTaken {
+        dir: std::path::PathBuf,
+        base: String,
+        tries: usize,
     },
     /// No such snapshot.
     #[error("no snapshot {name:?} for cluster {cluster:?} (see `hostctl etcd list {cluster}`)")]

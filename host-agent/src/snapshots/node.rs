@@ -13,21 +13,28 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-use super::SnapshotError;
 use super::receive::receive;
 use super::store::{SnapshotInfo, SnapshotStore, Stored};
+use super::{SnapshotError, Source};
 
 /// Size of the chunks streamed to a node.
 const CHUNK_BYTES: usize = 256 * 1024;
 
-/// Asks the node behind `channel` for a snapshot and stores it.
-pub async fn pull(channel: Channel, store: &SnapshotStore) -> Result<Stored, SnapshotError> {
+/// Asks `source`'s node, behind `channel`, for a snapshot and stores it
+/// under `source.cluster`. `source` comes from the topology entry the
+/// caller dialled; a node whose metadata names another cluster or node is
+/// refused ([`SnapshotError::WrongSource`]).
+pub async fn pull_from(
+    channel: Channel,
+    store: &SnapshotStore,
+    source: &Source,
+) -> Result<Stored, SnapshotError> {
     let stream = EtcdClient::new(channel)
         .snapshot(EtcdSnapshotRequest {})
         .await
         .map_err(SnapshotError::Transport)?
         .into_inner();
-    receive(store, stream, &|_| Ok(())).await
+    receive(store, stream, source).await
 }
 
 /// Streams the stored snapshot at `path` to the node for a restore and

@@ -1,22 +1,22 @@
 //! A `SnapshotChunk` stream into the store: meta first, data, trailer last.
 //! The same path serves pulls (`hostctl etcd snapshot`) and uploads (the
 //! daemon's sink), so both store identically.
+//!
+//! The caller says who sent the stream ([`Source`], known to the host);
+//! metadata naming another cluster or node is refused before anything is
+//! written, and what is stored records the source, not the claim.
 
-use proto::v1::{SnapshotChunk, SnapshotMeta, snapshot_chunk::Kind};
+use proto::v1::{SnapshotChunk, snapshot_chunk::Kind};
 use tokio_stream::{Stream, StreamExt};
 
-use super::SnapshotError;
 use super::store::{SnapshotStore, Stored};
+use super::{SnapshotError, Source};
 
-/// Checks the metadata before anything is written (e.g. the uploader's
-/// right to store for this cluster).
-pub type MetaCheck<'a> = &'a (dyn Fn(&SnapshotMeta) -> Result<(), SnapshotError> + Send + Sync);
-
-/// Receives one snapshot from `chunks` into `store`.
+/// Receives one snapshot sent by `source` from `chunks` into `store`.
 pub async fn receive<S>(
     store: &SnapshotStore,
     mut chunks: S,
-    check: MetaCheck<'_>,
+    source: &Source,
 ) -> Result<Stored, SnapshotError>
 where
     S: Stream<Item = Result<SnapshotChunk, tonic::Status>> + Unpin,
@@ -30,8 +30,15 @@ where
             ));
         }
     };
-    check(&meta)?;
-    let mut incoming = store.begin(meta).await?;
+    if meta.cluster != source.cluster || meta.node != source.node {
+        return Err(SnapshotError::WrongSource {
+            cluster: source.cluster.clone(),
+            node: source.node.clone(),
+            claimed_cluster: meta.cluster,
+            claimed_node: meta.node,
+        });
+    }
+    let mut incoming = store.begin(source, meta).await?;
     loop {
         match next(&mut chunks).await? {
             Some(Kind::Data(d)) => incoming.write(&d).await?,

@@ -1,6 +1,11 @@
 //! The recovery-point objective: how much of a cluster's state could be
 //! lost if its etcd had to be restored now, judged from the newest snapshot
 //! in the host's store. `hostctl status` shows it per cluster.
+//!
+//! "Newest" and "age" are the host's: the store lists snapshots in the
+//! order it received them, and a snapshot's `taken_at_unix` is never later
+//! than its receipt ([`super::store`]), so a node whose clock says 2099
+//! cannot make an overdue snapshot look fresh.
 
 use std::time::{Duration, SystemTime};
 

@@ -1,59 +1,109 @@
 //! The daemon's `SnapshotSink`: control-plane agents upload the snapshots
 //! their schedule took. Only a node certificate (role `hostctl:node`) may
-//! call, and only for the cluster whose control plane it is by the
-//! topology — the caller is known from its certificate, never from the
-//! metadata it sends.
+//! call, and only a node the topology makes a cluster's control plane. The
+//! cluster and node a snapshot is stored under are derived from the
+//! caller's certificate (CN) and the daemon's topology, never from the
+//! metadata it sends; metadata that disagrees is refused.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use proto::v1::snapshot_sink_server::SnapshotSink;
 use proto::v1::{SnapshotChunk, UploadSnapshotResponse};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::SnapshotError;
 use super::receive::receive;
 use super::store::SnapshotStore;
+use super::{SnapshotError, Source};
+use crate::daemon::DaemonConfig;
 use crate::daemon::authz::{self, HOST_UPLOAD_SNAPSHOT};
 
-/// The sink of one daemon.
-pub struct SinkService {
-    store: SnapshotStore,
-    /// cluster → its control-plane node.
+/// Why a caller may not upload snapshots at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadRefused {
+    #[error("{caller} is not a node of the topology")]
+    UnknownNode { caller: String },
+    #[error("{caller} is not the control plane of cluster {cluster:?} ({control_plane})")]
+    NotControlPlane {
+        caller: String,
+        cluster: String,
+        /// "<name> is" or "it has none".
+        control_plane: String,
+    },
+}
+
+/// Who may upload for which cluster, from the topology: node → cluster and
+/// cluster → control plane.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Uploaders {
+    node_cluster: BTreeMap<String, String>,
     control_planes: BTreeMap<String, String>,
 }
 
-impl SinkService {
-    /// Stores under `home`; `control_planes` maps cluster → node.
-    pub fn new(home: &Path, control_planes: BTreeMap<String, String>) -> Self {
-        SinkService {
-            store: SnapshotStore::new(home),
+impl Uploaders {
+    /// From explicit maps (node → cluster, cluster → control plane).
+    pub fn new(
+        node_cluster: BTreeMap<String, String>,
+        control_planes: BTreeMap<String, String>,
+    ) -> Self {
+        Uploaders {
+            node_cluster,
             control_planes,
+        }
+    }
+
+    /// From a daemon's configuration.
+    pub fn from_config(config: &DaemonConfig) -> Self {
+        Self::new(
+            config
+                .nodes
+                .iter()
+                .map(|(n, e)| (n.clone(), e.cluster.clone()))
+                .collect(),
+            config.control_planes.clone(),
+        )
+    }
+
+    /// The source a snapshot uploaded by `caller` (a certificate CN) is
+    /// stored as: its cluster by the topology, if it is that cluster's
+    /// control plane.
+    pub fn source_of(&self, caller: &str) -> Result<Source, UploadRefused> {
+        let cluster = self
+            .node_cluster
+            .get(caller)
+            .ok_or_else(|| UploadRefused::UnknownNode {
+                caller: caller.to_owned(),
+            })?;
+        match self.control_planes.get(cluster) {
+            Some(cp) if cp == caller => Ok(Source {
+                cluster: cluster.clone(),
+                node: caller.to_owned(),
+            }),
+            other => Err(UploadRefused::NotControlPlane {
+                caller: caller.to_owned(),
+                cluster: cluster.clone(),
+                control_plane: other
+                    .map_or_else(|| "it has none".to_owned(), |c| format!("{c} is")),
+            }),
         }
     }
 }
 
-/// Why `caller` may not store a snapshot of `cluster` taken by `node`.
-pub fn refusal(
-    control_planes: &BTreeMap<String, String>,
-    caller: &str,
-    cluster: &str,
-    node: &str,
-) -> Option<String> {
-    match control_planes.get(cluster) {
-        None => Some(format!("cluster {cluster:?} is not in the topology")),
-        Some(cp) if cp != caller => Some(format!(
-            "{caller} is not the control plane of cluster {cluster:?} ({cp} is)"
-        )),
-        Some(_) if node != caller => Some(format!(
-            "the snapshot says it was taken by {node:?}, the certificate says {caller:?}"
-        )),
-        Some(_) => None,
+/// The sink of one daemon.
+pub struct SinkService {
+    store: SnapshotStore,
+    uploaders: Uploaders,
+}
+
+impl SinkService {
+    /// Stores into `store` for the uploaders the topology allows.
+    pub fn new(store: SnapshotStore, uploaders: Uploaders) -> Self {
+        SinkService { store, uploaders }
     }
 }
 
 fn status(e: SnapshotError) -> Status {
     match e {
+        SnapshotError::WrongSource { .. } => Status::permission_denied(e.to_string()),
         SnapshotError::Integrity(_) | SnapshotError::Protocol(_) => {
             Status::invalid_argument(e.to_string())
         }
@@ -69,25 +119,15 @@ impl SnapshotSink for SinkService {
         req: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<UploadSnapshotResponse>, Status> {
         let caller = authz::authorize(&req, HOST_UPLOAD_SNAPSHOT)?;
-        let denied = std::sync::Mutex::new(None);
-        let check = |meta: &proto::v1::SnapshotMeta| match refusal(
-            &self.control_planes,
-            &caller.name,
-            &meta.cluster,
-            &meta.node,
-        ) {
-            None => Ok(()),
-            Some(reason) => {
-                if let Ok(mut d) = denied.lock() {
-                    *d = Some(reason.clone());
-                }
-                Err(SnapshotError::Protocol(reason))
-            }
-        };
-        match receive(&self.store, req.into_inner(), &check).await {
+        let source = self.uploaders.source_of(&caller.name).map_err(|e| {
+            tracing::warn!(caller = caller.name, "snapshot upload refused: {e}");
+            Status::permission_denied(e.to_string())
+        })?;
+        match receive(&self.store, req.into_inner(), &source).await {
             Ok(stored) => {
                 tracing::info!(
                     node = caller.name,
+                    cluster = source.cluster,
                     file = stored.info.file,
                     already = stored.already_stored,
                     "snapshot uploaded"
@@ -98,11 +138,6 @@ impl SnapshotSink for SinkService {
                 }))
             }
             Err(e) => {
-                let reason = denied.lock().ok().and_then(|mut d| d.take());
-                if let Some(reason) = reason {
-                    tracing::warn!(caller = caller.name, "snapshot upload refused: {reason}");
-                    return Err(Status::permission_denied(reason));
-                }
                 tracing::warn!(caller = caller.name, "snapshot upload failed: {e}");
                 Err(status(e))
             }

@@ -1,19 +1,27 @@
 //! `snapshots/<cluster>/<YYYYMMDDTHHMMSSZ>-rev<N>.db` with its metadata in
-//! `<same>.json`. A snapshot is received into a hidden `.part` file while
-//! its hash is computed, fsynced, then renamed; its metadata is written
-//! atomically *before* the rename, so a listed `.db` always has metadata
-//! and a partial file never carries a final name.
+//! `<same>.json`. The host names every snapshot from *its own* clock at
+//! receipt (the node's claimed time is recorded, never trusted), keeps
+//! that receipt time in the metadata, and orders, prunes and judges the
+//! RPO by it, so a node with a wrong or lying clock cannot make `--keep`
+//! delete the snapshot just taken or hide an overdue one. Receiving and
+//! naming are in [`super::incoming`]: a partial file never carries a final
+//! name and a stored snapshot is never replaced.
+//!
+//! Metadata written before receipt times were recorded stays readable: its
+//! receipt time is taken from the metadata file's modification time (the
+//! host wrote it when it received the snapshot).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use proto::snapshot::{TrailerHasher, Verified};
-use proto::v1::{SnapshotMeta, SnapshotTrailer};
+use certs::Clock;
+use proto::v1::SnapshotMeta;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncWriteExt, BufWriter};
 
-use super::SnapshotError;
-use crate::fsutil::write_atomic;
+use super::incoming;
+pub use super::incoming::{Incoming, Stored};
+use super::{SnapshotError, Source};
 
 /// Default `--keep`.
 pub const DEFAULT_KEEP: usize = 7;
@@ -23,14 +31,18 @@ pub const DEFAULT_KEEP: usize = 7;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotInfo {
     pub cluster: String,
-    /// The file name under the cluster's directory.
+    /// The file name under the cluster's directory (chosen by the host).
     pub file: String,
     pub node: String,
     pub revision: i64,
     pub revision_exact: bool,
     pub etcd_version: String,
-    /// `YYYYMMDDTHHMMSSZ`.
+    /// `YYYYMMDDTHHMMSSZ` of `taken_at_unix`.
     pub taken_at: String,
+    /// When it was taken: the node's claim, but never later than the host
+    /// received it (a claim in the future is replaced by the receipt time;
+    /// an honest late upload keeps its earlier time, so the RPO is judged
+    /// conservatively).
     pub taken_at_unix: i64,
     pub sha256: String,
     pub size: u64,
@@ -62,10 +74,57 @@ impl SnapshotInfo {
     }
 }
 
-/// The snapshot directory of one `$HOSTCTL_HOME`.
-#[derive(Debug, Clone)]
+/// The `.json` file: [`SnapshotInfo`] plus what only the host knows. The
+/// extra fields are absent in files written before they existed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MetaFile {
+    #[serde(flatten)]
+    pub info: SnapshotInfo,
+    /// The host's clock when the snapshot arrived (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at_unix: Option<i64>,
+    /// Its sub-second part, so snapshots received within one second keep
+    /// their order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at_nanos: Option<u32>,
+    /// The time the node claimed, kept for the record only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_taken_at_unix: Option<i64>,
+}
+
+/// A stored snapshot with its host receipt time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub info: SnapshotInfo,
+    /// The host's clock when it arrived; what retention orders by.
+    pub received_at_unix: i64,
+    /// Its sub-second part (0 for metadata from before it was kept).
+    pub received_at_nanos: u32,
+    /// The time the node claimed (`None` for metadata from before it was kept).
+    pub claimed_taken_at_unix: Option<i64>,
+}
+
+/// Seconds since the epoch, 0 before it.
+pub(crate) fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The snapshot directory of one `$HOSTCTL_HOME`, and the clock it stamps
+/// receipts with (injectable so tests need not wait).
+#[derive(Clone)]
 pub struct SnapshotStore {
     root: PathBuf,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SnapshotStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotStore")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Cluster names become directory names: refuse anything that could
@@ -85,12 +144,49 @@ fn checked(cluster: &str) -> Result<&str, SnapshotError> {
     }
 }
 
+/// Reads one metadata file; `None` when it is missing or not ours.
+fn read_meta(json: &Path) -> Option<StoredEntry> {
+    let text = std::fs::read(json).ok()?;
+    let meta: MetaFile = serde_json::from_slice(&text).ok()?;
+    let received = meta.received_at_unix.unwrap_or_else(|| {
+        // Written before receipt times were kept: the host wrote the file
+        // when the snapshot arrived, so its mtime is the host's receipt.
+        std::fs::metadata(json)
+            .and_then(|m| m.modified())
+            .map(unix)
+            .unwrap_or(meta.info.taken_at_unix)
+    });
+    let mut info = meta.info;
+    if info.taken_at_unix > received {
+        info.taken_at_unix = received;
+        info.taken_at = proto::snapshot::utc_stamp(received.max(0) as u64);
+    }
+    Some(StoredEntry {
+        info,
+        received_at_unix: received,
+        received_at_nanos: meta.received_at_nanos.unwrap_or(0),
+        claimed_taken_at_unix: meta.claimed_taken_at_unix,
+    })
+}
+
 impl SnapshotStore {
-    /// The store under `home` (`<home>/snapshots`).
+    /// The store under `home` (`<home>/snapshots`), stamping with the
+    /// system clock.
     pub fn new(home: &Path) -> Self {
+        Self::with_clock(home, Arc::new(certs::SystemClock))
+    }
+
+    /// The store under `home` stamping receipts with `clock`.
+    pub fn with_clock(home: &Path, clock: Arc<dyn Clock>) -> Self {
         SnapshotStore {
             root: home.join("snapshots"),
+            clock,
         }
+    }
+
+    /// The host's time now, by the store's clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
     }
 
     /// `snapshots/<cluster>`.
@@ -98,36 +194,27 @@ impl SnapshotStore {
         Ok(self.root.join(checked(cluster)?))
     }
 
-    /// Starts receiving a snapshot described by `meta`.
-    pub async fn begin(&self, meta: SnapshotMeta) -> Result<Incoming, SnapshotError> {
-        let dir = self.cluster_dir(&meta.cluster)?;
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(SnapshotError::io("creating", &dir))?;
-        let taken_at_unix = meta.taken_at.map(|t| t.seconds).unwrap_or(0);
-        let name = proto::snapshot::file_name(
-            UNIX_EPOCH + Duration::from_secs(taken_at_unix.max(0) as u64),
-            meta.revision,
-        );
-        let part = dir.join(format!(".{name}.part-{}", std::process::id()));
-        let file = tokio::fs::File::create(&part)
-            .await
-            .map_err(SnapshotError::io("creating", &part))?;
-        Ok(Incoming {
-            target: dir.join(&name),
-            part,
-            file: BufWriter::with_capacity(256 * 1024, file),
-            hasher: TrailerHasher::new(),
-            meta,
-            name,
-            taken_at_unix,
-            committed: false,
-            store: self.clone(),
-        })
+    /// Starts receiving a snapshot from `source` described by `meta`
+    /// (whose cluster and node the caller has checked against `source`).
+    /// Leftovers of crashed receptions in the cluster's directory are
+    /// removed first.
+    pub async fn begin(
+        &self,
+        source: &Source,
+        meta: SnapshotMeta,
+    ) -> Result<Incoming, SnapshotError> {
+        let dir = self.cluster_dir(&source.cluster)?;
+        incoming::begin(self.clone(), dir, source.clone(), meta).await
     }
 
-    /// The snapshots of `cluster`, oldest first.
+    /// The snapshots of `cluster`, oldest received first.
     pub fn list(&self, cluster: &str) -> Result<Vec<SnapshotInfo>, SnapshotError> {
+        Ok(self.entries(cluster)?.into_iter().map(|e| e.info).collect())
+    }
+
+    /// The snapshots of `cluster` with their receipt times, oldest received
+    /// first.
+    pub fn entries(&self, cluster: &str) -> Result<Vec<StoredEntry>, SnapshotError> {
         let dir = self.cluster_dir(cluster)?;
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
@@ -141,13 +228,20 @@ impl SnapshotStore {
             if name.starts_with('.') || !name.ends_with(".db") {
                 continue;
             }
-            if let Ok(text) = std::fs::read(path.with_extension("json"))
-                && let Ok(info) = serde_json::from_slice::<SnapshotInfo>(&text)
+            if let Some(stored) = read_meta(&path.with_extension("json"))
+                && stored.info.file == name
             {
-                out.push(info);
+                out.push(stored);
             }
         }
-        out.sort_by(|a, b| a.file.cmp(&b.file));
+        // Ties (one host second, metadata without nanoseconds) by name:
+        // a second snapshot's `_02` suffix sorts after the first's `.db`.
+        out.sort_by(|a, b| {
+            let key = |e: &StoredEntry| (e.received_at_unix, e.received_at_nanos);
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.info.file.cmp(&b.info.file))
+        });
         Ok(out)
     }
 
@@ -189,8 +283,9 @@ impl SnapshotStore {
         }
     }
 
-    /// Deletes all but the newest `keep` snapshots of `cluster`; returns
-    /// the deleted file names.
+    /// Deletes all but the newest `keep` snapshots of `cluster` — newest by
+    /// the host's receipt time, never by the node's claim — and returns the
+    /// deleted file names.
     pub fn prune(&self, cluster: &str, keep: usize) -> Result<Vec<String>, SnapshotError> {
         let dir = self.cluster_dir(cluster)?;
         let list = self.list(cluster)?;
@@ -211,118 +306,16 @@ impl SnapshotStore {
         }
         Ok(removed)
     }
-}
 
-/// A snapshot being received; its `.part` file is removed unless committed.
-pub struct Incoming {
-    target: PathBuf,
-    part: PathBuf,
-    file: BufWriter<tokio::fs::File>,
-    hasher: TrailerHasher,
-    meta: SnapshotMeta,
-    name: String,
-    taken_at_unix: i64,
-    committed: bool,
-    store: SnapshotStore,
-}
-
-/// The result of storing.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    pub info: SnapshotInfo,
-    pub path: PathBuf,
-    /// The same snapshot (cluster, sha256) was already stored.
-    pub already_stored: bool,
-}
-
-impl Incoming {
-    /// Appends data.
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), SnapshotError> {
-        self.hasher.update(data);
-        self.file
-            .write_all(data)
-            .await
-            .map_err(SnapshotError::io("writing", &self.part))
-    }
-
-    /// Bytes received so far.
-    pub fn size(&self) -> u64 {
-        self.hasher.size()
-    }
-
-    /// Verifies against `trailer`, makes the file durable, writes its
-    /// metadata and renames it into place.
-    pub async fn commit(mut self, trailer: &SnapshotTrailer) -> Result<Stored, SnapshotError> {
-        let verified: Verified = self.hasher.clone().finish()?;
-        verified.matches(&trailer.sha256, trailer.size)?;
-        let info = SnapshotInfo {
-            cluster: self.meta.cluster.clone(),
-            file: self.name.clone(),
-            node: self.meta.node.clone(),
-            revision: self.meta.revision,
-            revision_exact: self.meta.revision_exact,
-            etcd_version: self.meta.etcd_version.clone(),
-            taken_at: proto::snapshot::utc_stamp(self.taken_at_unix.max(0) as u64),
-            taken_at_unix: self.taken_at_unix,
-            sha256: verified.sha256_hex(),
-            size: verified.size,
-            origin: self.meta.origin.clone(),
-        };
-        if let Some(existing) = self
-            .store
-            .list(&info.cluster)?
-            .into_iter()
-            .find(|i| i.sha256 == info.sha256)
-        {
-            let path = self
-                .store
-                .cluster_dir(&existing.cluster)?
-                .join(&existing.file);
-            return Ok(Stored {
-                info: existing,
-                path,
-                already_stored: true,
-            });
+    /// Removes partial files that crashed receptions left in every
+    /// cluster's directory (the daemon calls this when it starts); a
+    /// reception still running — in this process or another — holds a lock
+    /// on its file and is left alone. Returns how many were removed.
+    pub fn remove_leftovers(&self) -> Result<usize, SnapshotError> {
+        let mut removed = 0;
+        for cluster in self.clusters()? {
+            removed += incoming::remove_leftovers_in(&self.cluster_dir(&cluster)?)?;
         }
-        let io = |what| SnapshotError::io(what, &self.part);
-        self.file.flush().await.map_err(io("flushing"))?;
-        self.file
-            .get_ref()
-            .sync_all()
-            .await
-            .map_err(io("syncing"))?;
-        let json = serde_json::to_vec_pretty(&info).map_err(|e| SnapshotError::Io {
-            what: "encoding metadata for",
-            path: self.target.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        let meta_path = self.target.with_extension("json");
-        write_atomic(&meta_path, &json, 0o600).map_err(|e| SnapshotError::Io {
-            what: "writing",
-            path: e.path,
-            source: e.source,
-        })?;
-        tokio::fs::rename(&self.part, &self.target)
-            .await
-            .map_err(io("renaming"))?;
-        self.committed = true;
-        if let Some(dir) = self.target.parent()
-            && let Ok(d) = tokio::fs::File::open(dir).await
-        {
-            let _ = d.sync_all().await;
-        }
-        Ok(Stored {
-            info,
-            path: self.target.clone(),
-            already_stored: false,
-        })
-    }
-}
-
-impl Drop for Incoming {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.part);
-        }
+        Ok(removed)
     }
 }

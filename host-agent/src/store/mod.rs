@@ -16,7 +16,8 @@
 //! arrived during the previous one.
 //!
 //! Tables (the file is `$HOSTCTL_HOME/state.redb`):
-//! - `latest`:  node → newest [`StoredReport`] (by `taken_at`);
+//! - `latest`:  node → newest [`StoredReport`] (by `taken_at`, a time
+//!   later than the host's receipt counting as the receipt);
 //! - `history`: (node, index) → [`StoredReport`], a window of the last
 //!   `history_limit` reports per node (indices are contiguous per node, so
 //!   pruning removes exactly `index - history_limit`);
@@ -85,6 +86,10 @@ pub enum Ingested {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRecord {
     pub latest: StoredReport,
+    /// When the host last received a report from the node (the newest
+    /// history entry; a back-filled report is not `latest` but proves the
+    /// node is up). What staleness is judged by.
+    pub last_received_at: Option<SystemTime>,
     /// Reports currently in the history window.
     pub stored: u64,
     /// Sum of `HealthReport.dropped` the node declared.
@@ -198,6 +203,7 @@ impl Store {
         let txn = self.db.begin_read().map_err(read_err)?;
         let latest = txn.open_table(LATEST).map_err(read_err)?;
         let nodes = txn.open_table(NODES).map_err(read_err)?;
+        let history = txn.open_table(HISTORY).map_err(read_err)?;
         let mut out = BTreeMap::new();
         for entry in latest.iter().map_err(read_err)? {
             let (k, v) = entry.map_err(read_err)?;
@@ -209,10 +215,23 @@ impl Store {
                 .map(|g| g.value())
                 .unwrap_or((0, 0));
             let stored = next.min(self.history_limit);
+            let last_received_at = match next.checked_sub(1) {
+                Some(index) => history
+                    .get((node.as_str(), index))
+                    .map_err(read_err)?
+                    .map(|g| decode(&node, g.value()))
+                    .transpose()?
+                    .and_then(|s| s.received_at)
+                    .as_ref()
+                    .and_then(proto::system_time),
+                None => None,
+            }
+            .or_else(|| latest.received_at.as_ref().and_then(proto::system_time));
             out.insert(
                 node,
                 NodeRecord {
                     latest,
+                    last_received_at,
                     stored,
                     dropped,
                 },
@@ -295,6 +314,30 @@ mod tests {
         let latest = nodes["n1"].latest.report.as_ref().ok_or("no latest")?;
         assert_eq!(latest.agent_instance, "new");
         assert_eq!(nodes["n1"].stored, 2);
+        store.close().await;
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_report_dated_in_the_future_does_not_stay_latest_and_receipt_is_tracked()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(&dir.path().join("s.redb"), 10)?;
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let year_2099 = SystemTime::UNIX_EPOCH + Duration::from_secs(4_070_908_800);
+        store.ingest("n1", report("i", 1, year_2099), t0).await?;
+        let t1 = t0 + Duration::from_secs(10);
+        store.ingest("n1", report("i", 2, t1), t1).await?;
+        // A back-filled report received later but taken before: not latest,
+        // but it is the newest receipt.
+        let t2 = t1 + Duration::from_secs(10);
+        store
+            .ingest("n1", report("j", 1, t0 - Duration::from_secs(60)), t2)
+            .await?;
+        let nodes = store.nodes()?;
+        let latest = nodes["n1"].latest.report.as_ref().ok_or("no latest")?;
+        assert_eq!((latest.agent_instance.as_str(), latest.seq), ("i", 2));
+        assert_eq!(nodes["n1"].last_received_at, Some(t2));
         store.close().await;
         Ok(())
     }

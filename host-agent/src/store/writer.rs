@@ -126,8 +126,7 @@ fn apply(db: &Database, batch: &[Job], history_limit: u64) -> Result<Vec<Outcome
                 None => true,
                 Some(g) => decode(node, g.value())
                     .ok()
-                    .and_then(|s| s.report)
-                    .is_none_or(|old| !is_older(r, &old)),
+                    .is_none_or(|old| !is_older(r, job.received_at, &old)),
             };
             if newest {
                 latest.insert(node, bytes.as_slice())?;
@@ -139,11 +138,30 @@ fn apply(db: &Database, batch: &[Job], history_limit: u64) -> Result<Vec<Outcome
     Ok(outcomes)
 }
 
+/// When a report counts as taken for choosing "latest": its `taken_at`,
+/// but never later than the host received it. A node whose clock runs
+/// ahead (or lies) would otherwise pin one report dated in the future as
+/// latest forever.
+fn effective_taken(r: &HealthReport, received_at: SystemTime) -> (i64, i32) {
+    let received = proto::timestamp(received_at);
+    let received = (received.seconds, received.nanos);
+    r.taken_at
+        .map(|t| (t.seconds, t.nanos))
+        .map_or(received, |t| t.min(received))
+}
+
 /// A back-filled report taken before the one already shown must not
 /// replace it as "latest".
-fn is_older(new: &HealthReport, old: &HealthReport) -> bool {
-    let key = |r: &HealthReport| r.taken_at.map(|t| (t.seconds, t.nanos));
-    key(new) < key(old)
+fn is_older(new: &HealthReport, received_at: SystemTime, old: &proto::v1::StoredReport) -> bool {
+    let Some(old_report) = old.report.as_ref() else {
+        return false;
+    };
+    let old_received = old
+        .received_at
+        .as_ref()
+        .and_then(proto::system_time)
+        .unwrap_or(UNIX_EPOCH);
+    effective_taken(new, received_at) < effective_taken(old_report, old_received)
 }
 
 fn prune_dedup(db: &Database) -> Result<(), redb::Error> {

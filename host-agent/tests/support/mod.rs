@@ -73,6 +73,10 @@ impl Home {
             (NODE_A.to_owned(), entry("app1", NODE_A_IP)),
             (NODE_B.to_owned(), entry("app2", NODE_B_IP)),
         ]);
+        c.control_planes = BTreeMap::from([
+            ("app1".to_owned(), NODE_A.to_owned()),
+            ("app2".to_owned(), NODE_B.to_owned()),
+        ]);
         c
     }
 
@@ -96,6 +100,36 @@ impl Home {
 
     pub fn token_store_path(&self) -> PathBuf {
         self.path().join("pki/agent/tokens.json")
+    }
+}
+
+/// A clock the test moves by hand (`certs::Clock` for the daemon).
+#[derive(Clone)]
+pub struct TestClock(Arc<std::sync::Mutex<SystemTime>>);
+
+impl TestClock {
+    pub fn at(t: SystemTime) -> TestClock {
+        TestClock(Arc::new(std::sync::Mutex::new(t)))
+    }
+
+    pub fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) += by;
+    }
+
+    /// As the daemon's clock.
+    pub fn daemon_clock(&self) -> host_agent::daemon::DaemonClock {
+        let me = self.clone();
+        host_agent::daemon::DaemonClock(Arc::new(move || me.now()))
+    }
+
+    /// As a plain `certs::Clock`.
+    pub fn clock(&self) -> Arc<dyn certs::Clock> {
+        let me = self.clone();
+        Arc::new(move || me.now())
     }
 }
 

@@ -2,6 +2,12 @@
 //! `<name>.json` ([`LocalMeta`]). The newest `keep` are kept whether
 //! shipped or not, so the node can restore without the host and an outage
 //! longer than `keep` intervals loses only the oldest unshipped ones.
+//!
+//! The schedule is the only writer of the directory and takes one snapshot
+//! at a time, so anything still staged when a snapshot starts (or when the
+//! schedule starts) was left by a crash or a kill — a partial `.part`
+//! file can be as large as the database — and is removed
+//! ([`LocalSnapshots::remove_leftovers`]).
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +19,9 @@ use tokio::sync::mpsc;
 use super::file::{PartFile, sync_parent};
 use super::snapshot::{self, ORIGIN_SCHEDULED, Taker};
 use super::{EtcdError, EtcdTarget};
+
+/// How staged (not yet named) snapshot files start.
+const STAGING_PREFIX: &str = ".incoming-";
 
 /// What the node records next to each local snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,16 +90,51 @@ impl LocalSnapshots {
         &self.dir
     }
 
-    /// Takes a snapshot into the directory, then prunes.
+    /// Removes what interrupted snapshots left in the directory: staged
+    /// `.incoming-*` files (partial or verified but not yet named) and
+    /// half-written metadata (`*.json.tmp`). Returns how many files.
+    pub async fn remove_leftovers(&self) -> Result<usize, EtcdError> {
+        let mut dir = match tokio::fs::read_dir(&self.dir).await {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(EtcdError::io("listing", &self.dir)(e)),
+        };
+        let mut removed = 0;
+        while let Some(e) = dir
+            .next_entry()
+            .await
+            .map_err(EtcdError::io("listing", &self.dir))?
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let leftover = name.starts_with(STAGING_PREFIX) || name.ends_with(".json.tmp");
+            if !leftover || !e.file_type().await.is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let path = e.path();
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {
+                    removed += 1;
+                    tracing::info!(file = %path.display(), "removed a leftover of an interrupted snapshot");
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(EtcdError::io("removing", &path)(err)),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Takes a snapshot into the directory, then prunes. Leftovers of an
+    /// interrupted earlier snapshot are removed first.
     pub async fn save(&self, target: &EtcdTarget, taker: &Taker) -> Result<LocalEntry, EtcdError> {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(EtcdError::io("creating", &self.dir))?;
+        self.remove_leftovers().await?;
         // The name needs the revision, known only once the stream started:
         // receive under a temporary name, rename when verified.
         let staging = self
             .dir
-            .join(format!(".incoming-{}.db", std::process::id()));
+            .join(format!("{STAGING_PREFIX}{}.db", std::process::id()));
         let (tx, mut rx) = mpsc::channel::<proto::v1::SnapshotChunk>(4);
         let consumer = async {
             let mut part = PartFile::create(&staging).await?;

@@ -44,8 +44,12 @@ pub struct Schedule {
     pub interval: Duration,
 }
 
-/// Runs the schedule and the shipper forever.
+/// Runs the schedule and the shipper forever, after removing what a
+/// snapshot interrupted by the agent's last exit left behind.
 pub async fn run(schedule: Schedule, host: Endpoint) {
+    if let Err(e) = schedule.local.remove_leftovers().await {
+        warn!(error = %e, "cannot remove leftovers of interrupted snapshots");
+    }
     let shipped = Arc::new(Notify::new());
     let local = schedule.local.clone();
     tokio::join!(

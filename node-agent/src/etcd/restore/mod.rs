@@ -258,7 +258,8 @@ impl Restorer {
         tokio::fs::create_dir_all(&parent)
             .await
             .map_err(EtcdError::io("creating", &parent))?;
-        let snapshot = parent.join(format!("hostctl-restore-{stamp}.db"));
+        remove_staged(&parent).await;
+        let snapshot = parent.join(format!("{STAGED_PREFIX}{stamp}.db"));
         let received = receive(&mut inbound, &snapshot).await?;
         let _cleanup = RemoveOnDrop(snapshot.clone());
         progress
@@ -484,6 +485,33 @@ async fn receive(
                     "the stream ended after {} bytes without a trailer",
                     part.size()
                 )));
+            }
+        }
+    }
+}
+
+/// How a snapshot staged for a restore is named, next to the data dir.
+const STAGED_PREFIX: &str = "hostctl-restore-";
+
+/// Removes snapshots an interrupted restore staged in `dir` (whole or
+/// `.part`): restores run one at a time ([`super::service`]), so any found
+/// when one starts are a crash's leftovers — each as large as the database.
+async fn remove_staged(dir: &Path) {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
+        return;
+    };
+    while let Ok(Some(e)) = entries.next_entry().await {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let staged = name.starts_with(STAGED_PREFIX)
+            && (name.ends_with(".db") || name.ends_with(".db.part"));
+        if staged && e.file_type().await.is_ok_and(|t| t.is_file()) {
+            match tokio::fs::remove_file(e.path()).await {
+                Ok(()) => {
+                    tracing::info!(file = %e.path().display(), "removed a snapshot an interrupted restore staged")
+                }
+                Err(err) => {
+                    tracing::warn!(file = %e.path().display(), "cannot remove a staged snapshot: {err}")
+                }
             }
         }
     }
