@@ -206,3 +206,41 @@ fn a_failed_up_leaves_nothing_behind_after_down() {
     );
     env.finish(); // `down --purge`, then: nothing of this home is left
 }
+
+/// `doctor` on Linux finds the node subnet already used by another
+/// interface (here a stale bridge left by another home) before `up` would
+/// route node traffic into it.
+#[test]
+fn doctor_finds_the_node_subnet_on_another_interface() {
+    if !tests::can_run_netns("doctor_finds_the_node_subnet_on_another_interface") {
+        return;
+    }
+    let env = LocalEnv::new(9, &["app1-cp"]);
+    let stale = "hcstale09";
+    let ip = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap()
+    };
+    ip(&["link", "add", stale, "type", "bridge"]);
+    ip(&["addr", "add", "10.251.9.1/24", "dev", stale]);
+    let out = env.hostctl(&["doctor", "--provider", "local"]);
+    ip(&["link", "del", stale]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("subnet-free"))
+        .unwrap_or("");
+    assert!(line.contains("fail") && line.contains(stale), "{text}");
+    // Free again: the same check passes.
+    let out = env.hostctl(&["doctor", "--provider", "local"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("subnet-free"))
+        .unwrap_or("");
+    assert!(line.contains("ok"), "{text}");
+    env.finish();
+}

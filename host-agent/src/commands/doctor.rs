@@ -3,7 +3,7 @@
 //! check fails.
 
 use crate::cli::{Context, coded};
-use crate::doctor::{Check, Status, host, leases, machines, network};
+use crate::doctor::{Check, Status, host, leases, linux, machines, network};
 use crate::exit::Exit;
 use crate::output::{self, Table};
 use crate::provider::local::{LocalOptions, LocalProvider};
@@ -18,6 +18,12 @@ pub struct Args {
     /// `up`, else Multipass.
     #[arg(long, value_enum)]
     provider: Option<ProviderKind>,
+    /// QEMU: the base image to check (default: `$HOSTCTL_QEMU_IMAGE`).
+    #[arg(long, value_name = "PATH")]
+    image: Option<std::path::PathBuf>,
+    /// The node agent `up` would embed (default: beside `hostctl`).
+    #[arg(long, value_name = "PATH")]
+    node_agent_bin: Option<std::path::PathBuf>,
     /// Only the nodes of this cluster.
     #[arg(long, value_name = "CLUSTER")]
     only: Option<String>,
@@ -29,10 +35,13 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
 
 async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let home = ctx.home.root();
-    let kind = match args.provider {
-        Some(k) => k,
-        None => provider::recorded(home)?.unwrap_or(ProviderKind::Multipass),
-    };
+    // What `up` would use; a non-root Linux user is shown the local
+    // provider's needs (root) rather than Multipass's.
+    let kind = provider::choose(args.provider, home)?.unwrap_or(if cfg!(target_os = "macos") {
+        ProviderKind::Multipass
+    } else {
+        ProviderKind::Local
+    });
     let topology = load_checked(ctx.topology.as_deref())?;
     let nodes: Vec<String> = topology
         .nodes()
@@ -58,6 +67,13 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             (None, Vec::new(), false)
         }
         ProviderKind::Qemu => {
+            let image = args
+                .image
+                .clone()
+                .or_else(|| std::env::var_os(crate::provider::qemu::IMAGE_ENV).map(Into::into));
+            checks.extend(linux::qemu(image.as_deref()).await);
+            checks.push(linux::agent_binary(args.node_agent_bin.as_deref()));
+            checks.push(host::memory(&topology, &nodes));
             let qemu = provider::open(kind, home, provider::ProviderOptions::default())?;
             match qemu.list().await {
                 Ok(vms) => checks.push(machines::existing(&vms, &names)),
@@ -71,6 +87,13 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             checks.extend(network::checks(&resolved, subnet, dhcp, &others));
             checks.extend(leases::check(&resolved, kind));
             checks.extend(moved_since_up(home, subnet));
+            if matches!(kind, ProviderKind::Local | ProviderKind::Qemu) {
+                let bridge = match kind {
+                    ProviderKind::Qemu => crate::provider::qemu::NetNames::for_home(home).bridge(),
+                    _ => crate::provider::local::Names::for_home(home).bridge(),
+                };
+                checks.push(linux::subnet_in_use(resolved.subnet(), &bridge).await);
+            }
             let listen = resolved.host_agent_listen();
             let ports = [
                 listen,

@@ -103,7 +103,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
 
 async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     let home = ctx.home.root();
-    let kind = choose_provider(args.provider, home)?;
+    let kind = provider::choose(args.provider, home)?.ok_or_else(|| {
+        coded(
+            Exit::Usage,
+            anyhow::anyhow!(
+                "choose a provider: `sudo hostctl up` runs the nodes as agents in network namespaces (local provider, needs root); `hostctl up --provider qemu` boots VMs from HOSTCTL_QEMU_IMAGE; `--provider multipass` uses Multipass"
+            ),
+        )
+    })?;
     let topology = topology_source::load_checked(ctx.topology.as_deref())?;
     let managed: BTreeSet<String> = topology.nodes().iter().map(|n| n.name.clone()).collect();
     let options = ProviderOptions {
@@ -260,30 +267,6 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
 
 /// The last line of a local `up`: what ran, and what it did not.
 pub const LOCAL_SCOPE_NOTE: &str = "done: nodes enrolled, reporting and prepared (local provider). Not done: kubeadm, the CNI and the add-ons — local nodes share this machine's kernel and record kubeadm instead of running it. For real clusters use `--provider qemu` (Linux VMs, see the README) or Multipass on a Mac.";
-
-/// `--provider`, else the provider of the last `up`, else the one a first
-/// run on this machine can succeed with: Multipass on macOS (the product's
-/// target), the local provider for root on Linux; otherwise the user chooses.
-fn choose_provider(
-    explicit: Option<ProviderKind>,
-    home: &std::path::Path,
-) -> anyhow::Result<ProviderKind> {
-    if let Some(kind) = explicit.or(provider::recorded(home)?) {
-        return Ok(kind);
-    }
-    if cfg!(target_os = "macos") {
-        return Ok(ProviderKind::Multipass);
-    }
-    if rustix::process::geteuid().is_root() {
-        return Ok(ProviderKind::Local);
-    }
-    Err(coded(
-        Exit::Usage,
-        anyhow::anyhow!(
-            "choose a provider: `sudo hostctl up` runs the nodes as agents in network namespaces (local provider, needs root); `hostctl up --provider qemu` boots VMs from HOSTCTL_QEMU_IMAGE; `--provider multipass` uses Multipass"
-        ),
-    ))
-}
 
 /// Exit status and message from the run's outcome.
 fn verdict(report: &RunReport) -> anyhow::Result<Exit> {

@@ -7,12 +7,14 @@
 //!   the local provider's root and `ip`.
 //! - [`network`]: the provider's subnet against node addresses and pools
 //!   (pure, unit-tested).
+//! - [`linux`]: the node subnet against this host's routes; what QEMU needs.
 //! - [`leases`]: DHCP leases (macOS bootpd) on addresses the topology pins.
 //! - [`machines`]: Multipass version and driver, machines that already carry
 //!   the topology's names or its addresses.
 
 pub mod host;
 pub mod leases;
+pub mod linux;
 pub mod machines;
 pub mod network;
 

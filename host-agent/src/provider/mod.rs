@@ -9,8 +9,8 @@ pub mod qemu;
 mod select;
 
 pub use select::{
-    ProviderKind, ProviderOptions, SelectError, for_home, open, record_choice, record_machines,
-    recorded,
+    ProviderKind, ProviderOptions, SelectError, choose, for_home, open, record_choice,
+    record_machines, recorded,
 };
 
 use async_trait::async_trait;

@@ -103,6 +103,25 @@ fn recorded_machines(home: &Path) -> Result<BTreeSet<String>, SelectError> {
     }
 }
 
+/// `explicit`, else the provider of the last `up`, else the one a first run
+/// on this machine can succeed with: Multipass on macOS (the product's
+/// target), the local provider for root on Linux. `None`: the user chooses.
+pub fn choose(
+    explicit: Option<ProviderKind>,
+    home: &Path,
+) -> Result<Option<ProviderKind>, SelectError> {
+    if let Some(kind) = explicit.or(recorded(home)?) {
+        return Ok(Some(kind));
+    }
+    Ok(if cfg!(target_os = "macos") {
+        Some(ProviderKind::Multipass)
+    } else if rustix::process::geteuid().is_root() {
+        Some(ProviderKind::Local)
+    } else {
+        None
+    })
+}
+
 /// Records the provider `up` used.
 pub fn record_choice(home: &Path, kind: ProviderKind) -> Result<(), SelectError> {
     let path = choice_path(home);
