@@ -88,7 +88,11 @@ async fn measure(nodes: usize) -> bool {
         grace: Duration::from_secs(1),
     };
     let report = exec
-        .run(&g, std::future::pending::<()>())
+        .run(
+            &g,
+            std::future::pending::<()>(),
+            std::future::pending::<()>(),
+        )
         .await
         .expect("valid graph");
     store.flush().expect("state written");

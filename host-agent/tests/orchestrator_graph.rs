@@ -103,7 +103,7 @@ async fn independent_steps_overlap_and_dependencies_wait() {
     g.add(id("launch", "b"), vec![], b1.clone()).unwrap();
     g.add(id("enrol", "b"), vec![id("launch", "b")], b2.clone())
         .unwrap();
-    let report = exec.run(&g, never()).await.unwrap();
+    let report = exec.run(&g, never(), never()).await.unwrap();
     assert!(report.succeeded(), "{report:?}");
     // Independent launches overlap; each enrol starts after its launch.
     assert!(a1.window().0 < b1.window().1 && b1.window().0 < a1.window().1);
@@ -142,7 +142,7 @@ async fn a_failure_blocks_only_its_dependents() {
         after_good.clone(),
     )
     .unwrap();
-    let report = exec.run(&g, never()).await.unwrap();
+    let report = exec.run(&g, never(), never()).await.unwrap();
     assert!(!report.succeeded());
     let outcome = |s: &StepId| report.results[s].outcome.clone();
     assert!(
@@ -172,7 +172,7 @@ async fn a_rerun_skips_done_steps_whose_postcondition_holds() {
         let mut g = Graph::new();
         g.add(id("launch", "a"), vec![], StandInJob::new(0))
             .unwrap();
-        exec.run(&g, never()).await.unwrap();
+        exec.run(&g, never(), never()).await.unwrap();
         store.flush().unwrap();
     }
     // Reloaded from disk by a new store, as a new `hostctl up` would.
@@ -183,7 +183,7 @@ async fn a_rerun_skips_done_steps_whose_postcondition_holds() {
     });
     let mut g = Graph::new();
     g.add(id("launch", "a"), vec![], holds.clone()).unwrap();
-    let report = exec.run(&g, never()).await.unwrap();
+    let report = exec.run(&g, never(), never()).await.unwrap();
     assert_eq!(
         report.results[&id("launch", "a")].outcome,
         Outcome::AlreadyDone
@@ -195,7 +195,7 @@ async fn a_rerun_skips_done_steps_whose_postcondition_holds() {
     let gone = StandInJob::new(0);
     let mut g = Graph::new();
     g.add(id("launch", "a"), vec![], gone.clone()).unwrap();
-    let report = exec.run(&g, never()).await.unwrap();
+    let report = exec.run(&g, never(), never()).await.unwrap();
     assert_eq!(report.results[&id("launch", "a")].outcome, Outcome::Done);
     assert_eq!(gone.runs(), 1);
 }
@@ -222,7 +222,7 @@ async fn a_step_left_running_by_a_crash_is_rechecked_not_rerun() {
         .unwrap();
     g.add(id("enrol", "a"), vec![id("launch", "a")], next.clone())
         .unwrap();
-    let report = exec.run(&g, never()).await.unwrap();
+    let report = exec.run(&g, never(), never()).await.unwrap();
     assert!(report.succeeded());
     assert_eq!(launched_already.runs(), 0, "the launch must not run twice");
     assert_eq!(next.runs(), 1);
@@ -261,7 +261,7 @@ async fn interruption_stops_new_steps_and_lets_launches_finish() {
         .unwrap();
     g.add(id("enrol", "b"), vec![], wait.clone()).unwrap();
     let report = exec
-        .run(&g, tokio::time::sleep(Duration::from_millis(100)))
+        .run(&g, tokio::time::sleep(Duration::from_millis(100)), never())
         .await
         .unwrap();
     assert!(report.interrupted);
@@ -280,6 +280,64 @@ async fn interruption_stops_new_steps_and_lets_launches_finish() {
     let saved = UpState::load(&dir.path().join(STATE_FILE)).unwrap();
     assert_eq!(saved.status(&id("launch", "a")), Some(StepStatus::Done));
     assert_eq!(saved.status(&id("enrol", "b")), Some(StepStatus::Failed));
+}
+
+/// A second Ctrl-C cuts the grace period of steps that must not be cut,
+/// and the display is told which steps it is waiting for after the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_interrupt_aborts_what_the_first_waits_for() {
+    struct Uninterruptible(Arc<StandInJob>);
+    #[async_trait]
+    impl StepJob for Uninterruptible {
+        async fn run(&self, s: &StepId, m: &dyn StepMessages) -> Result<(), StepError> {
+            self.0.run(s, m).await
+        }
+        fn interruptible(&self) -> bool {
+            false
+        }
+    }
+    #[derive(Default)]
+    struct Told(std::sync::Mutex<Vec<(Vec<StepId>, Duration)>>);
+    impl StepMessages for Told {
+        fn message(&self, _: &StepId, _: &str) {}
+    }
+    impl Observer for Told {
+        fn started(&self, _: &StepId) {}
+        fn finished(&self, _: &StepId, _: &Outcome, _: Duration) {}
+        fn interrupted(&self, waiting: &[StepId], grace: Duration) {
+            self.0.lock().unwrap().push((waiting.to_vec(), grace));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let told = Arc::new(Told::default());
+    let exec = Executor {
+        store: StateStore::open(&dir.path().join(STATE_FILE)).unwrap(),
+        observer: told.clone(),
+        // Without the second interrupt this run would wait an hour.
+        grace: Duration::from_secs(3600),
+    };
+    let mut g = Graph::new();
+    let forever = StandInJob::new(3_600_000);
+    g.add(
+        id("launch", "a"),
+        vec![],
+        Arc::new(Uninterruptible(forever)),
+    )
+    .unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(120), exec.run(&g, async {}, async {}))
+        .await
+        .expect("the second interrupt did not abort the run")
+        .unwrap();
+    assert!(report.interrupted);
+    assert_eq!(
+        report.results[&id("launch", "a")].outcome,
+        Outcome::Interrupted
+    );
+    let told = told.0.lock().unwrap();
+    assert_eq!(
+        told.as_slice(),
+        &[(vec![id("launch", "a")], Duration::from_secs(3600))]
+    );
 }
 
 #[test]

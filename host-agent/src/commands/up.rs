@@ -243,15 +243,13 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         observer: observer.clone(),
         grace: INTERRUPT_GRACE,
     };
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let report = executor.run(&graph, interrupt).await?;
+    let (first, second) = interrupts();
+    let report = executor.run(&graph, first, second).await?;
+    // Nothing may draw over the summary that follows.
+    observer.close();
     drop(observer);
     store.flush()?;
-    print_summary(ctx.output, &report)?;
+    print_summary(ctx.output, &report, up.resolved.topology())?;
     if scope == steps::Scope::Clusters {
         summary::clusters(ctx.output, &up, &nodes).await;
         if let Some(line) = summary::kubeconfig(&up) {
@@ -268,11 +266,35 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
 /// The last line of a local `up`: what ran, and what it did not.
 pub const LOCAL_SCOPE_NOTE: &str = "done: nodes enrolled, reporting and prepared (local provider). Not done: kubeadm, the CNI and the add-ons — local nodes share this machine's kernel and record kubeadm instead of running it. For real clusters use `--provider qemu` (Linux VMs, see the README) or Multipass on a Mac.";
 
+/// The first and the second Ctrl-C, as two futures.
+fn interrupts() -> (
+    impl std::future::Future<Output = ()>,
+    impl std::future::Future<Output = ()>,
+) {
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = first_tx.send(());
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = second_tx.send(());
+            }
+        }
+    });
+    let wait = |rx: tokio::sync::oneshot::Receiver<()>| async move {
+        if rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    (wait(first_rx), wait(second_rx))
+}
+
 /// Exit status and message from the run's outcome.
 fn verdict(report: &RunReport) -> anyhow::Result<Exit> {
     if report.interrupted {
-        return Err(anyhow::anyhow!(
-            "interrupted; run `hostctl up` again to continue"
+        return Err(coded(
+            Exit::Interrupted,
+            anyhow::anyhow!("interrupted; run `hostctl up` again to continue"),
         ));
     }
     let failed = report.failed();
@@ -293,16 +315,29 @@ fn verdict(report: &RunReport) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn print_summary(format: OutputFormat, report: &RunReport) -> anyhow::Result<()> {
+fn print_summary(
+    format: OutputFormat,
+    report: &RunReport,
+    topology: &topology::Topology,
+) -> anyhow::Result<()> {
     let rows = progress::summary(report, steps::KINDS);
-    let text = output::render(format, &rows, || {
-        progress::summary_table(&rows, steps::KINDS)
-    })?;
+    let clusters: Vec<&str> = topology
+        .clusters()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let text = match format {
+        OutputFormat::Table => progress::summary_tables(&rows, steps::KINDS, &clusters),
+        _ => output::render(format, &rows, crate::output::Table::default)?,
+    };
     crate::stdout::write(&text)?;
     if format == OutputFormat::Table {
+        let nodes = rows
+            .iter()
+            .filter(|r| !clusters.contains(&r.subject.as_str()))
+            .count();
         crate::stdout::line(format_args!(
-            "{} node(s), {} step(s) in {:.1} s",
-            rows.len(),
+            "{nodes} node(s), {} step(s) in {:.1} s",
             report.results.len(),
             report.wall.as_secs_f64()
         ))?;

@@ -84,6 +84,14 @@ pub trait Observer: StepMessages {
     fn started(&self, step: &StepId);
     fn finished(&self, step: &StepId, outcome: &Outcome, elapsed: Duration);
 
+    /// Ctrl-C arrived: interruptible steps were cancelled; `waiting` are
+    /// the steps that must not be cut and get `grace` to finish.
+    fn interrupted(&self, _waiting: &[StepId], _grace: Duration) {}
+
+    /// The run is over: a display draws nothing after this (the summary
+    /// follows).
+    fn close(&self) {}
+
     // --- tracing (docs/tracing.md) ---
     /// The span a step runs in; the executor records `outcome` and `error`
     /// on it, so a span should declare both (see [`step_span`]).
@@ -127,11 +135,15 @@ pub struct Executor {
 type Finished = (Outcome, Duration);
 
 impl Executor {
-    /// Runs the graph until every step has ended or `cancel` completes.
+    /// Runs the graph until every step has ended. When `cancel` completes
+    /// (the first Ctrl-C), interruptible steps are cancelled at once and no
+    /// new step starts; the others get the grace period, which `abort` (a
+    /// second Ctrl-C) cuts short.
     pub async fn run(
         &self,
         graph: &Graph,
         cancel: impl Future<Output = ()>,
+        abort: impl Future<Output = ()>,
     ) -> Result<RunReport, GraphError> {
         graph.validate()?;
         let started = Instant::now();
@@ -152,6 +164,8 @@ impl Executor {
         }
 
         tokio::pin!(cancel);
+        tokio::pin!(abort);
+        let mut aborted = false;
         let mut cancelled = false;
         let mut deadline: Option<tokio::time::Instant> = None;
         loop {
@@ -160,11 +174,24 @@ impl Executor {
                 () = &mut cancel, if !cancelled => {
                     cancelled = true;
                     deadline = Some(tokio::time::Instant::now() + self.grace);
-                    for (handle, interruptible) in running.values().map(|(_, h, i)| (h, *i)) {
-                        if interruptible {
+                    let mut waiting = Vec::new();
+                    for (id, handle, interruptible) in running.values() {
+                        if *interruptible {
                             handle.abort();
+                        } else {
+                            waiting.push(id.clone());
                         }
                     }
+                    if !waiting.is_empty() {
+                        waiting.sort();
+                        self.observer.interrupted(&waiting, self.grace);
+                    }
+                    continue;
+                }
+                () = &mut abort, if cancelled && !aborted => {
+                    aborted = true;
+                    tasks.abort_all();
+                    deadline = None;
                     continue;
                 }
                 () = sleep_until(deadline), if deadline.is_some() => {

@@ -42,6 +42,14 @@ impl Observer for TracedObserver {
         self.inner.finished(step, outcome, elapsed);
     }
 
+    fn interrupted(&self, waiting: &[StepId], grace: Duration) {
+        self.inner.interrupted(waiting, grace);
+    }
+
+    fn close(&self) {
+        self.inner.close();
+    }
+
     fn span(&self, step: &StepId) -> tracing::Span {
         let topology = self.resolved.topology();
         let node = topology.node(step.subject());
