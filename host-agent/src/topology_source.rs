@@ -58,15 +58,30 @@ impl TopologySource {
     }
 }
 
+/// Prints each topology warning once per process, however many times the
+/// command loads or resolves the topology (the same warning came twice
+/// from `up`, three times from `etcd snapshot`).
+pub fn print_warnings(warnings: &[Diagnostic]) {
+    static PRINTED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut printed = PRINTED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for w in warnings {
+        let key = (w.path.clone(), w.message.clone());
+        if !printed.contains(&key) {
+            eprintln!("{w}");
+            printed.push(key);
+        }
+    }
+}
+
 /// Loads the topology for a command that needs one: prints warnings to
 /// stderr and turns errors into an [`Exit::InvalidTopology`] failure.
 pub fn load_checked(explicit: Option<&Path>) -> anyhow::Result<Topology> {
     let source = TopologySource::locate(explicit);
     match source.load() {
         Ok((topology, warnings)) => {
-            for w in &warnings {
-                eprintln!("{w}");
-            }
+            print_warnings(&warnings);
             Ok(topology)
         }
         Err(diagnostics) => Err(coded(

@@ -180,6 +180,12 @@ fn a_first_up_as_root_on_linux_needs_no_flags() {
             .trim(),
         "local"
     );
+    // No etcd runs on a local node: a snapshot says so, plainly.
+    let out = env.hostctl(&["etcd", "snapshot", "app1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("the local provider runs no etcd"), "{stderr}");
+    assert_eq!(stderr.matches("no cluster has role mgmt").count(), 1, "{stderr}");
     env.finish();
 }
 

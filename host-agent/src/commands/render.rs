@@ -34,9 +34,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let workspace = Workspace::explicit(ctx, args.subnet)?;
     let resolved = workspace.resolved;
-    for w in resolved.warnings() {
-        eprintln!("{w}");
-    }
+    crate::topology_source::print_warnings(resolved.warnings());
     let path = args.out.join("topology.yaml");
     write_atomic(&path, resolved.to_yaml().as_bytes(), 0o644)?;
     crate::stdout::line(format_args!("{}", path.display()))?;

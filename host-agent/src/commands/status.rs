@@ -61,6 +61,9 @@ pub struct Args {
 pub struct StatusView {
     pub daemon: DaemonView,
     pub clusters: Vec<ClusterView>,
+    /// The nodes share this machine (local provider): their CPU and memory
+    /// figures are the host's, not a node's own.
+    pub host_wide_figures: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -217,6 +220,7 @@ pub fn view(
                 api: None,
             })
             .collect(),
+        host_wide_figures: false,
     }
 }
 
@@ -308,14 +312,19 @@ fn agent_cell(n: &NodeView) -> String {
 
 /// The human table: one row per node.
 pub fn table(v: &StatusView) -> Table {
+    let (cpu, memory) = if v.host_wide_figures {
+        ("HOST CPU", "HOST MEMORY")
+    } else {
+        ("CPU", "MEMORY")
+    };
     let mut t = Table::new([
         "CLUSTER",
         "NODE",
         "VM",
         "AGENT",
         "LAST",
-        "CPU",
-        "MEMORY",
+        cpu,
+        memory,
         "DISK /",
         "FAILING",
         "CERT EXPIRY",
@@ -413,7 +422,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
         loop {
             let status = client.status().await?;
             let now = SystemTime::now();
-            let v = view(&status, &vm_states(ctx).await, now);
+            let mut v = view(&status, &vm_states(ctx).await, now);
+            v.host_wide_figures = crate::provider::recorded(ctx.home.root()).ok().flatten()
+                == Some(crate::provider::ProviderKind::Local);
             let v = with_snapshots(v, &status, &SnapshotStore::new(ctx.home.root()), now);
             let v = with_api_health(v, &status, ctx).await;
             let text = render(ctx.output, &v, || table(&v))?;
@@ -421,6 +432,11 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                 crate::stdout::write("\x1b[2J\x1b[H")?;
             }
             crate::stdout::write(&text)?;
+            if v.host_wide_figures && ctx.output == OutputFormat::Table {
+                crate::stdout::line(
+                    "local provider: the nodes share this machine, so CPU and memory are the host's",
+                )?;
+            }
             if !args.watch {
                 return Ok(Exit::Ok);
             }
@@ -430,156 +446,4 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use super::*;
-    use proto::v1::{Check, HealthReport, NodeMeta};
-    use std::time::UNIX_EPOCH;
-
-    /// A control-plane node of app1 that reported (it runs `etcd-health`).
-    pub(super) fn reported_control_plane() -> StatusResponse {
-        StatusResponse {
-            nodes: vec![NodeStatus {
-                meta: Some(NodeMeta {
-                    node: "app1-cp".into(),
-                    cluster: "app1".into(),
-                }),
-                connected: true,
-                last_report: Some(HealthReport {
-                    checks: vec![Check {
-                        name: CONTROL_PLANE_CHECK.into(),
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }
-    }
-
-    /// Stores a snapshot's metadata and file as the store would.
-    fn store_snapshot(store: &SnapshotStore, taken: SystemTime) {
-        let unix = taken.duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let file = proto::snapshot::file_name(taken, 9);
-        let dir = store.cluster_dir("app1").unwrap();
-        std::fs::create_dir_all(&dir).unwrap();
-        let info = crate::snapshots::SnapshotInfo {
-            cluster: "app1".into(),
-            file: file.clone(),
-            node: "app1-cp".into(),
-            revision: 9,
-            revision_exact: true,
-            etcd_version: "3.5.21".into(),
-            taken_at: proto::snapshot::utc_stamp(unix),
-            taken_at_unix: unix as i64,
-            sha256: "00".repeat(32),
-            size: 32,
-            origin: "scheduled".into(),
-        };
-        std::fs::write(dir.join(&file), b"db").unwrap();
-        std::fs::write(
-            dir.join(&file).with_extension("json"),
-            serde_json::to_vec(&info).unwrap(),
-        )
-        .unwrap();
-    }
-
-    fn status_with(store: &SnapshotStore, now: SystemTime) -> (StatusView, serde_json::Value) {
-        let status = reported_control_plane();
-        let v = with_snapshots(view(&status, &BTreeMap::new(), now), &status, store, now);
-        let json = serde_json::to_value(&v).unwrap();
-        (v, json)
-    }
-
-    #[test]
-    fn an_old_snapshot_is_an_rpo_breach_in_table_and_json() {
-        let home = tempfile::tempdir().unwrap();
-        let store = SnapshotStore::new(home.path());
-        let now = SystemTime::now();
-        store_snapshot(&store, now - Duration::from_secs(3 * 86_400));
-        let (v, json) = status_with(&store, now);
-        let s = &json["clusters"][0]["snapshot"];
-        assert_eq!(s["rpo_breach"], true, "{json:#}");
-        assert_eq!(s["rpo_seconds"], 86_400);
-        assert_eq!(s["age_seconds"], 3 * 86_400);
-        assert!(
-            s["latest"]
-                .as_str()
-                .is_some_and(|f| f.ends_with("-rev9.db"))
-        );
-        let text = table(&v).to_string();
-        assert!(text.contains("SNAPSHOT"), "{text}");
-        assert!(text.contains("3d,RPO-BREACH"), "{text}");
-    }
-
-    #[test]
-    fn a_node_refused_before_it_ever_reported_says_so() {
-        let now = SystemTime::now();
-        let mut status = reported_control_plane();
-        let node = &mut status.nodes[0];
-        node.connected = false;
-        node.last_report = None;
-        node.last_enrolment_refusal = Some(proto::v1::EnrolmentRefusal {
-            at: Some(proto::timestamp(now)),
-            reason: "enrolment refused: unknown enrolment token".into(),
-            peer: "10.0.0.5:40000".into(),
-        });
-        let v = view(&status, &BTreeMap::new(), now);
-        let n = &v.clusters[0].nodes[0];
-        assert_eq!(agent_cell(n), "disconnected,refused");
-        let json = serde_json::to_value(&v).unwrap();
-        let refused = &json["clusters"][0]["nodes"][0]["enrolment_refused"];
-        assert_eq!(
-            refused["reason"],
-            "enrolment refused: unknown enrolment token"
-        );
-        assert_eq!(refused["peer"], "10.0.0.5:40000");
-        assert_eq!(refused["current"], true);
-        // Reported after the refusal (e.g. a new token worked): history only.
-        status.nodes[0].last_report = Some(HealthReport::default());
-        status.nodes[0].last_report_received_at =
-            Some(proto::timestamp(now + Duration::from_secs(1)));
-        let v = view(&status, &BTreeMap::new(), now);
-        assert_eq!(agent_cell(&v.clusters[0].nodes[0]), "disconnected");
-        status.nodes[0].last_report = None;
-        status.nodes[0].last_report_received_at = None;
-        status.nodes[0].last_enrolment_refusal = None;
-        let v = view(&status, &BTreeMap::new(), now);
-        assert_eq!(
-            agent_cell(&v.clusters[0].nodes[0]),
-            "disconnected,no-reports"
-        );
-    }
-
-    #[test]
-    fn a_fresh_snapshot_is_not_a_breach_and_none_is() {
-        let home = tempfile::tempdir().unwrap();
-        let store = SnapshotStore::new(home.path());
-        let now = SystemTime::now();
-        let (v, json) = status_with(&store, now);
-        assert_eq!(json["clusters"][0]["snapshot"]["rpo_breach"], true);
-        assert!(json["clusters"][0]["snapshot"]["latest"].is_null());
-        assert!(table(&v).to_string().contains("none,RPO-BREACH"));
-
-        store_snapshot(&store, now - Duration::from_secs(2 * 3600));
-        let (v, json) = status_with(&store, now);
-        assert_eq!(json["clusters"][0]["snapshot"]["rpo_breach"], false);
-        let text = table(&v).to_string();
-        assert!(!text.contains("RPO-BREACH"), "{text}");
-        assert!(text.contains("2h"), "{text}");
-    }
-
-    #[test]
-    fn a_control_plane_without_etcd_misses_no_snapshot() {
-        let home = tempfile::tempdir().unwrap();
-        let store = SnapshotStore::new(home.path());
-        let now = SystemTime::now();
-        let mut status = reported_control_plane();
-        if let Some(r) = status.nodes[0].last_report.as_mut() {
-            r.checks[0].status = proto::v1::CheckStatus::NotApplicable as i32;
-        }
-        let v = with_snapshots(view(&status, &BTreeMap::new(), now), &status, &store, now);
-        let text = table(&v).to_string();
-        assert!(!text.contains("RPO-BREACH"), "{text}");
-    }
-}
+pub(super) mod tests;

@@ -125,9 +125,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     // Resolve once: the provider says which network its machines use; every
     // later step (and every later command, through the record) uses that.
     let workspace = Workspace::from_provider(ctx, topology, provider.as_ref()).await?;
-    for w in workspace.resolved.warnings() {
-        eprintln!("{w}");
-    }
+    topology_source::print_warnings(workspace.resolved.warnings());
     let previous = crate::workspace::read_record(&home.join(crate::workspace::NETWORK_FILE))?;
     let nodes = select::nodes(&workspace.resolved, args.only.as_deref())?;
     provider.preflight().await.map_err(provider_exit)?;

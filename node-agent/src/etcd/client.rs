@@ -48,6 +48,13 @@ fn read(path: &Path) -> Result<Vec<u8>, EtcdError> {
 }
 
 impl EtcdTarget {
+    /// Whether kubeadm has set etcd up here: it writes the health-check
+    /// client certificate during `init`. Before that (and on a node of the
+    /// local provider, which never runs kubeadm) there is nothing to dial.
+    pub fn is_set_up(&self) -> bool {
+        rooted(&self.root, CLIENT_CERT).exists()
+    }
+
     /// Connects with mutual TLS; the key is read here and never logged.
     pub async fn connect(&self) -> Result<Client, EtcdError> {
         let ca = read(&rooted(&self.root, CA))?;
@@ -89,5 +96,24 @@ impl EtcdTarget {
         })?;
         let revision = status.header().map(|h| h.revision()).unwrap_or(0);
         Ok((revision, status.version().to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_is_set_up_once_kubeadm_wrote_its_health_check_client() {
+        let root = tempfile::tempdir().unwrap();
+        let target = EtcdTarget {
+            endpoint: "127.0.0.1:2379".into(),
+            root: root.path().to_path_buf(),
+        };
+        assert!(!target.is_set_up());
+        let cert = rooted(root.path(), CLIENT_CERT);
+        std::fs::create_dir_all(cert.parent().unwrap()).unwrap();
+        std::fs::write(&cert, "x").unwrap();
+        assert!(target.is_set_up());
     }
 }

@@ -75,11 +75,25 @@ async fn next_due(schedule: &Schedule) -> Duration {
     schedule.interval.saturating_sub(age)
 }
 
+/// How often a node without etcd yet looks again, quietly.
+const NOT_SET_UP_POLL: Duration = Duration::from_secs(30);
+
 async fn take_loop(schedule: &Schedule, shipped: &Notify) {
     let mut retry = Backoff::new(RETRY_BASE, schedule.interval.clamp(RETRY_BASE, RETRY_CAP));
     let mut wait = next_due(schedule).await;
+    let mut said_not_set_up = false;
     loop {
         tokio::time::sleep(wait).await;
+        // Not a failure: etcd is not there until kubeadm init (never, under
+        // the local provider). Said once, not warned every 30 s.
+        if !schedule.target.is_set_up() {
+            if !said_not_set_up {
+                info!("no etcd on this node yet (kubeadm init has not run here); scheduled snapshots start once it has");
+                said_not_set_up = true;
+            }
+            wait = NOT_SET_UP_POLL;
+            continue;
+        }
         match schedule.local.save(&schedule.target, &schedule.taker).await {
             Ok(entry) => {
                 info!(
