@@ -119,6 +119,7 @@ pub fn chain_text(err: &anyhow::Error) -> String {
 /// Parses the command line, runs the command, prints any error, and returns
 /// the documented exit code.
 pub fn main() -> ExitCode {
+    crate::home::private_umask();
     let cli = Cli::parse();
     let ctx = Context {
         home: Home::resolve(cli.home.clone()),
@@ -144,6 +145,15 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
     // with its own default level.
     if !matches!(command, Command::Up(_) | Command::Daemon(_)) {
         crate::logging::init(crate::logging::CLI_DEFAULT);
+    }
+    // Everything but these reads or writes the home: it must be private.
+    if !matches!(
+        command,
+        Command::Completion(_) | Command::Validate(_) | Command::LocalSupervise(_)
+    ) {
+        ctx.home
+            .check_private()
+            .map_err(|e| coded(Exit::Precondition, e))?;
     }
     match command {
         Command::Init(args) => commands::init::run(ctx, &args),

@@ -235,7 +235,7 @@ fn a_failure_is_printed_once() {
 /// ("failed printing to stdout") used to end these with exit 101.
 #[test]
 fn output_into_a_closed_pipe_ends_quietly() {
-    let home = tempfile::tempdir().unwrap();
+    let home = private_home();
     let out_dir = home.path().join("render");
     for args in [
         vec!["completion", "zsh"],
@@ -295,4 +295,38 @@ fn log_lines_reach_stderr_at_the_level_hostctl_log_asks() {
     assert!(debug.contains("DEBUG"), "{debug}");
     let quiet = doctor(None);
     assert!(!quiet.contains("multipass call"), "{quiet}");
+}
+
+/// A home other users can read is refused before anything reads or writes
+/// it (its snapshots hold every Secret of a cluster), with the fix.
+#[test]
+fn a_home_open_to_other_users_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for args in [&["status"][..], &["certs", "list"], &["down"]] {
+        let out = hostctl(&home, dir.path(), args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("chmod 700"), "{}", text(&out));
+    }
+    // Commands that do not touch the home still work.
+    assert!(
+        hostctl(&home, dir.path(), &["completion", "bash"])
+            .status
+            .success()
+    );
+}
+
+/// A temporary home hostctl accepts: closed to other users, as it
+/// requires of every home.
+fn private_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod 700");
+    home
 }

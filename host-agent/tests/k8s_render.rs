@@ -96,7 +96,7 @@ fn the_layout_is_the_documented_one() {
 
 /// A real PKI for the default topology in a temporary home.
 fn pki_home() -> (tempfile::TempDir, certs::Pki) {
-    let home = tempfile::tempdir().unwrap();
+    let home = private_home();
     let spec = host_agent::pki::spec_for(
         &topology::default_topology()
             .resolve(None)
@@ -198,7 +198,7 @@ fn hostctl_render(home: &Path, out: &Path) -> std::process::Output {
 
 #[test]
 fn hostctl_render_uses_placeholders_without_a_pki_and_does_not_create_one() {
-    let home = tempfile::tempdir().unwrap();
+    let home = private_home();
     let out = tempfile::tempdir().unwrap();
     let result = hostctl_render(home.path(), out.path());
     assert!(
@@ -235,4 +235,16 @@ fn hostctl_render_uses_an_existing_pki() {
     let text =
         std::fs::read_to_string(out.path().join("nodes/app1-worker-0/kubeadm.yaml")).unwrap();
     assert!(text.contains(&pki.cluster("app1").unwrap().ca_cert_hash()));
+}
+
+/// A temporary home hostctl accepts: closed to other users, as it
+/// requires of every home.
+fn private_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod 700");
+    home
 }

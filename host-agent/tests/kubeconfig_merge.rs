@@ -204,7 +204,7 @@ fn init_pki(home: &Path) {
 
 #[test]
 fn cli_prints_all_three_contexts_minted_from_the_cluster_cas() {
-    let home = tempfile::tempdir().expect("tempdir");
+    let home = private_home();
     init_pki(home.path());
     let out = hostctl(home.path(), &[], &["kubeconfig"]);
     assert!(
@@ -240,7 +240,7 @@ fn cli_prints_all_three_contexts_minted_from_the_cluster_cas() {
 
 #[test]
 fn cli_merge_writes_the_first_kubeconfig_path_and_keeps_the_rest() {
-    let home = tempfile::tempdir().expect("tempdir");
+    let home = private_home();
     init_pki(home.path());
     let first = home.path().join("first/config");
     let second = home.path().join("second/config");
@@ -360,4 +360,16 @@ fn removing_the_merged_entries_leaves_the_users_own() {
     );
     assert_eq!(doc["preferences"]["colors"], true, "other fields kept");
     remove_from_file(&dir.path().join("absent"), &added).unwrap();
+}
+
+/// A temporary home hostctl accepts: closed to other users, as it
+/// requires of every home.
+fn private_home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::set_permissions(
+        home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod 700");
+    home
 }

@@ -76,6 +76,13 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn up_workspace(ctx: &Context, subnet: Ipv4Net) -> Workspace {
+    // As hostctl creates it (umask 077): closed to other users.
+    std::fs::create_dir_all(ctx.home.root()).unwrap();
+    std::fs::set_permissions(
+        ctx.home.root(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let topology = host_agent::topology_source::load_checked(ctx.topology.as_deref()).unwrap();
     let w = rt

@@ -41,6 +41,12 @@ impl LocalEnv {
             .prefix("hostctl-e2e-")
             .tempdir()
             .expect("temp home");
+        // hostctl refuses a home other users can read (it holds keys).
+        std::fs::set_permissions(
+            home.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod the temp home");
         let topology = home.path().join("hostctl.yaml");
         std::fs::write(&topology, topology_yaml(subnet, nodes)).expect("write topology");
         let names = Names::for_home(home.path());

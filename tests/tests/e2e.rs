@@ -180,12 +180,32 @@ fn a_first_up_as_root_on_linux_needs_no_flags() {
             .trim(),
         "local"
     );
+    // The home is private from its first creation: no directory in it is
+    // open to other users, and no file but public certificates (and the
+    // local nodes' own /etc, as a machine has it), so nothing can be read.
+    let open: Vec<String> = open_entries(env.home())
+        .into_iter()
+        .filter(|e| {
+            let public = [".crt", ".pub", "cert.pem"].iter().any(|s| e.ends_with(s))
+                || e.contains("/root/etc/")
+                || e.ends_with("/hostctl.yaml");
+            e.starts_with('7') || !public
+        })
+        .collect();
+    assert!(open.is_empty(), "open to others: {open:#?}");
     // No etcd runs on a local node: a snapshot says so, plainly.
     let out = env.hostctl(&["etcd", "snapshot", "app1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("the local provider runs no etcd"), "{stderr}");
-    assert_eq!(stderr.matches("no cluster has role mgmt").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("the local provider runs no etcd"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("no cluster has role mgmt").count(),
+        1,
+        "{stderr}"
+    );
     env.finish();
 }
 
@@ -249,4 +269,33 @@ fn doctor_finds_the_node_subnet_on_another_interface() {
         .unwrap_or("");
     assert!(line.contains("ok"), "{text}");
     env.finish();
+}
+
+/// Every entry under `dir` with a group or other permission bit (links
+/// excepted: their mode means nothing).
+fn open_entries(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut open = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            if meta.file_type().is_symlink() {
+                continue;
+            }
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                open.push(format!("{:o} {}", mode, e.path().display()));
+            }
+            if meta.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    open
 }

@@ -84,12 +84,15 @@ pub fn ensure_home(home: &Path) -> Result<(), LifecycleError> {
 }
 
 fn open_pid_file(home: &Path) -> Result<File, LifecycleError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let path = pid_path(home);
     OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(io_err("cannot open", &path))
 }
@@ -220,11 +223,7 @@ fn spawn(home: &Path, topology: Option<&Path>) -> Result<Child, LifecycleError> 
         None => std::env::current_exe().map_err(io_err("cannot find", Path::new("hostctl")))?,
     };
     let log = log_path(home);
-    let out = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .map_err(io_err("cannot open", &log))?;
+    let out = open_log(&log).map_err(io_err("cannot open", &log))?;
     let err = out.try_clone().map_err(io_err("cannot open", &log))?;
     let mut cmd = Command::new(&exe);
     cmd.arg("--home").arg(home).arg("daemon");
@@ -243,6 +242,18 @@ fn spawn(home: &Path, topology: Option<&Path>) -> Result<Child, LifecycleError> 
     cmd.spawn().map_err(io_err("cannot start", &exe))
 }
 
+/// Opens the daemon's log for appending, 0600, refusing a symbolic link (a
+/// link planted in the home must not make the daemon write elsewhere).
+fn open_log(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 /// The last lines of the daemon's log, for an error message.
 pub fn log_tail(log: &Path) -> String {
     match std::fs::read_to_string(log) {
@@ -251,5 +262,25 @@ pub fn log_tail(log: &Path) -> String {
             lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
         }
         Err(e) => format!("(cannot read the log: {e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_planted_log_link_is_not_followed_and_the_log_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "keep me\n").unwrap();
+        let log = dir.path().join("daemon.log");
+        std::os::unix::fs::symlink(&target, &log).unwrap();
+        assert!(open_log(&log).is_err(), "followed a symbolic link");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+        std::fs::remove_file(&log).unwrap();
+        open_log(&log).unwrap();
+        let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 }

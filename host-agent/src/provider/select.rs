@@ -83,7 +83,7 @@ pub fn record_machines(home: &Path, names: &BTreeSet<String>) -> Result<(), Sele
     let mut all = recorded_machines(home)?;
     all.extend(names.iter().cloned());
     let text: String = all.iter().map(|n| format!("{n}\n")).collect();
-    crate::fsutil::write_atomic(&path, text.as_bytes(), 0o644).map_err(|e| SelectError::Io {
+    crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| SelectError::Io {
         path,
         source: e.source,
     })

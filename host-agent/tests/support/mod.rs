@@ -44,6 +44,11 @@ impl Home {
     pub fn new() -> Result<Home, BoxError> {
         install_crypto();
         let dir = tempfile::tempdir()?;
+        // hostctl refuses a home other users can read (it holds keys).
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )?;
         let spec = certs::PkiSpec {
             clusters: vec![],
             host_sans: vec!["127.0.0.1".into(), "localhost".into()],

@@ -47,7 +47,7 @@ pub struct NodeRecord {
 }
 
 impl StateDocument for LocalState {
-    const MODE: u32 = 0o644;
+    const MODE: u32 = 0o600;
     const IF_DAMAGED: &'static str =
         "remove it only after removing its namespaces and bridge by hand";
 }

@@ -76,7 +76,7 @@ pub struct VmRecord {
 }
 
 impl StateDocument for QemuState {
-    const MODE: u32 = 0o644;
+    const MODE: u32 = 0o600;
     const IF_DAMAGED: &'static str = "stop the VMs (qemu.pid in each node directory) and remove their taps by hand before removing it";
 }
 
