@@ -114,6 +114,22 @@ async fn launches_supervises_stops_and_deletes_a_namespace_node() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].state, VmState::Running);
 
+    // A launch cut off before the agent's configuration was written (an
+    // `up` killed at that moment) leaves a node that could never start:
+    // it does not count as existing, and the next launch replaces it.
+    provider.stop("n1").await.expect("stop");
+    std::fs::remove_file(&config).expect("remove the config");
+    assert!(
+        provider.info("n1").await.expect("info").is_none(),
+        "a half-made node is reported"
+    );
+    let relaunched = provider
+        .launch(&spec)
+        .await
+        .expect("relaunch a half-made node");
+    assert_eq!(relaunched.state, VmState::Running);
+    assert!(config.exists(), "the relaunch wrote the config");
+
     provider.delete("n1", true).await.expect("delete");
     assert!(provider.info("n1").await.expect("info").is_none());
     assert!(!ip(&["netns", "list"]).contains(&ns));

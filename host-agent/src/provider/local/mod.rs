@@ -220,6 +220,16 @@ impl LocalProvider {
         Ok(self.vm_info(ip, &spec.name, &record).await)
     }
 
+    /// A node whose launch was cut off (an `up` killed between recording
+    /// the name and writing the agent's configuration): it has a record but
+    /// no configuration, so starting it could never work — it was
+    /// restarted forever, failing to read its config, and never enrolled.
+    /// Such a node does not exist as far as callers are concerned, and the
+    /// next launch replaces it.
+    fn half_made(&self, name: &str) -> Result<bool, ProviderError> {
+        Ok(self.state()?.nodes.contains_key(name) && !self.dir(name).config().exists())
+    }
+
     fn record(&self, name: &str) -> Result<NodeRecord, ProviderError> {
         self.state()?
             .nodes
@@ -258,6 +268,9 @@ impl Provider for LocalProvider {
 
     async fn info(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
         let ip = Ip::locate()?;
+        if self.half_made(name)? {
+            return Ok(None);
+        }
         match self.state()?.nodes.get(name) {
             Some(record) => Ok(Some(self.vm_info(&ip, name, record).await)),
             None => Ok(None),
@@ -274,6 +287,11 @@ impl Provider for LocalProvider {
                 .trunc(),
             host_address: spec.gateway,
         };
+        // First: deleting the last node also removes the network.
+        if self.half_made(&spec.name)? {
+            tracing::info!(node = %spec.name, "replacing a node whose launch was cut off");
+            self.delete(&spec.name, false).await?;
+        }
         self.ensure_network(&ip, &network).await?;
         let record = NodeRecord {
             netns: self.names.netns(&spec.name),
