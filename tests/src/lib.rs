@@ -23,6 +23,7 @@
 pub mod apt_mirror;
 pub mod bins;
 pub mod bootstrap;
+pub mod emulated;
 pub mod env;
 #[path = "../../host-agent/tests/kube_support/mod.rs"]
 pub mod kube_api;

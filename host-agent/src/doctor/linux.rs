@@ -90,6 +90,7 @@ pub async fn subnet_in_use(subnet: Ipv4Net, own_bridge: &str) -> Check {
 /// What the QEMU provider needs: its programs, a usable base image, and
 /// whether KVM works (else TCG, minutes per boot).
 pub async fn qemu(image: Option<&Path>) -> Vec<Check> {
+    let mut kernel = None;
     let mut checks = Vec::new();
     let missing: Vec<&str> = ["qemu-system-x86_64", "qemu-img", "mkfs.vfat", "mcopy"]
         .into_iter()
@@ -118,7 +119,9 @@ pub async fn qemu(image: Option<&Path>) -> Vec<Check> {
             ),
         ),
         Some(path) => match crate::provider::qemu::image::resolve(path).await {
-            Ok(boot) => Check::ok(
+            Ok(boot) => {
+                kernel = boot.kernel.clone();
+                Check::ok(
                 "image",
                 format!(
                     "{} ({}{})",
@@ -126,12 +129,13 @@ pub async fn qemu(image: Option<&Path>) -> Vec<Check> {
                     boot.base_format,
                     if boot.kernel.is_some() { ", direct kernel boot" } else { "" }
                 ),
-            ),
+            )
+            }
             Err(e) => Check::fail("image", e.to_string()),
         },
     });
     if let Some(qemu) = vm::find_program("qemu-system-x86_64") {
-        checks.push(match vm::probe_accel(&qemu).await {
+        checks.push(match vm::probe_accel(&qemu, kernel.as_deref()).await {
             (Accel::Kvm, _) => Check::ok("accel", "KVM"),
             (Accel::Tcg, why) => Check::warn(
                 "accel",

@@ -167,11 +167,11 @@ impl QemuProvider {
     }
 
     /// KVM when it works, else TCG; probed once per provider and said so.
-    async fn accel(&self, qemu: &Path) -> Accel {
+    async fn accel(&self, qemu: &Path, kernel: Option<&Path>) -> Accel {
         *self
             .accel
             .get_or_init(|| async {
-                let (accel, why) = vm::probe_accel(qemu).await;
+                let (accel, why) = vm::probe_accel(qemu, kernel).await;
                 if let Some(why) = why {
                     tracing::warn!(
                         reason = %why,
@@ -233,7 +233,7 @@ impl QemuProvider {
         }
         let nic = self.nic(&network, record, name)?;
         let files = VmFiles::new(&record.dir);
-        let accel = self.accel(&qemu).await;
+        let accel = self.accel(&qemu, record.boot.kernel.as_deref()).await;
         let args = vm::argv(record, &files, accel, &nic);
         vm::spawn(&qemu, &args)
             .await

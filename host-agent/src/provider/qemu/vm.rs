@@ -192,11 +192,26 @@ pub fn argv(vm: &VmRecord, files: &VmFiles, accel: Accel, nic: &NicPlan) -> Vec<
     args
 }
 
-/// Whether KVM really works here. `/dev/kvm` existing is not enough: under
-/// nested virtualisation QEMU may abort as it sets up the vCPU ("failed to
-/// set MSR"). A paused (`-S`) machine with `-cpu host` that is still alive
-/// after a moment proves it; otherwise the reason is returned for the log.
-pub async fn probe_accel(qemu: &Path) -> (Accel, Option<String>) {
+/// Overrides the probe: `kvm` or `tcg`.
+pub const ACCEL_ENV: &str = "HOSTCTL_QEMU_ACCEL";
+
+/// How long a KVM guest gets to show that it runs.
+const PROBE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Whether KVM really works here. `/dev/kvm` existing is not enough, and
+/// neither is a paused `-cpu host` machine staying alive: under nested
+/// virtualisation QEMU may abort as it sets up the vCPU, and on some hosts a
+/// KVM guest starts and then never gets anywhere (a VM of the test image sat
+/// with an empty console for minutes, while TCG booted it). So the probe
+/// runs a guest and waits for its first output: `kernel` booted to its first
+/// console line when the image has one, else the firmware's first debug line
+/// (SeaBIOS on port 0x402). The reason for TCG is returned for the log.
+pub async fn probe_accel(qemu: &Path, kernel: Option<&Path>) -> (Accel, Option<String>) {
+    match std::env::var(ACCEL_ENV).as_deref() {
+        Ok("kvm") => return (Accel::Kvm, None),
+        Ok("tcg") => return (Accel::Tcg, Some(format!("{ACCEL_ENV}=tcg"))),
+        _ => {}
+    }
     if std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -208,25 +223,43 @@ pub async fn probe_accel(qemu: &Path) -> (Accel, Option<String>) {
             Some("/dev/kvm is missing or not accessible".into()),
         );
     }
-    let child = tokio::process::Command::new(qemu)
-        .args([
-            "-accel",
-            "kvm",
-            "-cpu",
-            "host",
-            "-machine",
-            "q35",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-S",
-            "-monitor",
-            "none",
-            "-serial",
-            "none",
-        ])
+    let mut cmd = tokio::process::Command::new(qemu);
+    cmd.args([
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-machine",
+        "q35",
+        "-m",
+        "256",
+        "-nodefaults",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ]);
+    match kernel {
+        Some(kernel) => {
+            cmd.args(["-serial", "stdio", "-kernel"])
+                .arg(kernel)
+                .args(["-append", "console=ttyS0 panic=-1"]);
+        }
+        None => {
+            cmd.args([
+                "-serial",
+                "none",
+                "-chardev",
+                "stdio,id=probe",
+                "-device",
+                "isa-debugcon,iobase=0x402,chardev=probe",
+            ]);
+        }
+    }
+    let child = cmd
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn();
@@ -234,12 +267,19 @@ pub async fn probe_accel(qemu: &Path) -> (Accel, Option<String>) {
         Ok(c) => c,
         Err(e) => return (Accel::Tcg, Some(format!("cannot run the KVM probe: {e}"))),
     };
-    match tokio::time::timeout(Duration::from_secs(3), child.wait()).await {
-        Err(_) => {
-            let _ = child.kill().await;
-            (Accel::Kvm, None)
-        }
-        Ok(_) => {
+    let Some(mut stdout) = child.stdout.take() else {
+        return (Accel::Tcg, Some("the KVM probe has no output".into()));
+    };
+    let first_output = async {
+        use tokio::io::AsyncReadExt as _;
+        let mut byte = [0u8; 1];
+        matches!(stdout.read(&mut byte).await, Ok(1))
+    };
+    let ran = tokio::time::timeout(PROBE_LIMIT, first_output).await;
+    let _ = child.kill().await;
+    match ran {
+        Ok(true) => (Accel::Kvm, None),
+        Ok(false) => {
             let mut stderr = String::new();
             if let Some(mut pipe) = child.stderr.take() {
                 use tokio::io::AsyncReadExt as _;
@@ -252,6 +292,13 @@ pub async fn probe_accel(qemu: &Path) -> (Accel, Option<String>) {
                 .trim();
             (Accel::Tcg, Some(format!("KVM is not usable: {reason}")))
         }
+        Err(_) => (
+            Accel::Tcg,
+            Some(format!(
+                "a KVM guest showed no sign of running within {} s (nested virtualisation?)",
+                PROBE_LIMIT.as_secs()
+            )),
+        ),
     }
 }
 
