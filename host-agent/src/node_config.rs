@@ -135,13 +135,15 @@ impl NodeAgentConfig {
     }
 
     /// Points the node at another kubeadm (`$HOSTCTL_KUBEADM`: a stand-in
-    /// for the local provider's end-to-end runs, or a pinned binary). A
-    /// node that records its commands must still run this one, or no
-    /// kubeadm files or phases would ever appear.
+    /// for end-to-end runs, or a pinned binary). It is always run, even by a
+    /// node that records its other commands, or no kubeadm files or phases
+    /// would ever appear: the local provider's nodes record, and so do the
+    /// Multipass emulator's machines, whose config says "real" as a VM's
+    /// does.
     pub fn with_kubeadm_binary(mut self, binary: Option<&std::path::Path>) -> NodeAgentConfig {
         self.kubeadm = binary.map(|b| KubeadmBinary {
             binary: b.to_path_buf(),
-            always_run: self.command_runner == CommandRunner::Record,
+            always_run: true,
         });
         self
     }

@@ -36,17 +36,27 @@ pub use env::LocalEnv;
 /// why the calling test is skipped.
 pub fn can_run_netns(test: &str) -> bool {
     if !rustix::process::geteuid().is_root() {
-        eprintln!("SKIP {test}: needs root (network namespaces); CI runs it as root");
-        return false;
+        return skip(test, "needs root (network namespaces); CI runs it as root");
     }
     let has_ip = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"]
         .iter()
         .any(|p| std::path::Path::new(p).exists());
     if !has_ip {
-        eprintln!("SKIP {test}: needs `ip` (install iproute2)");
-        return false;
+        return skip(test, "needs `ip` (install iproute2)");
     }
     true
+}
+
+/// Says why `test` does not run, and returns false — unless
+/// `HOSTCTL_E2E_REQUIRED` is set (`.ci/run` sets it), where a skipped
+/// end-to-end test is a failure: CI must never pass by running nothing.
+pub fn skip(test: &str, why: &str) -> bool {
+    assert!(
+        std::env::var_os("HOSTCTL_E2E_REQUIRED").is_none(),
+        "{test} cannot run here ({why}), and HOSTCTL_E2E_REQUIRED is set"
+    );
+    eprintln!("SKIP {test}: {why}");
+    false
 }
 
 /// Installs the ring crypto provider once, before any TLS use.

@@ -41,8 +41,10 @@ pub fn can_run_vms(test: &str) -> bool {
     .filter(|tool| host_agent::provider::qemu::vm::find_program(tool).is_none())
     .collect();
     if !missing.is_empty() {
-        eprintln!("SKIP {test}: missing {missing:?} (.ci/run installs them)");
-        return false;
+        return crate::skip(
+            test,
+            &format!("missing {missing:?} (.ci/run installs them)"),
+        );
     }
     true
 }

@@ -37,7 +37,10 @@ fn stand_ins(env: &mut Emulated) {
         ("HOSTCTL_KUBEADM".to_owned(), path(&wrapper)),
         ("HOSTCTL_HELM".to_owned(), path(&helm_standin())),
         ("HELM_STANDIN_DIR".to_owned(), path(&helm)),
-        ("HOSTCTL_MANIFESTS_DIR".to_owned(), path(&tools.join("manifests"))),
+        (
+            "HOSTCTL_MANIFESTS_DIR".to_owned(),
+            path(&tools.join("manifests")),
+        ),
         ("KUBECONFIG".to_owned(), path(&tools.join("kubeconfig"))),
     ]);
 }
@@ -110,7 +113,10 @@ fn six_nodes_come_up_on_the_emulated_mac_network_and_a_restarted_node_keeps_its_
     // the declared one) beside a DHCP lease from .2 upward.
     for (name, _, host) in SIX {
         let addrs = env.addresses(name);
-        assert!(addrs.contains(&mac_address(host)), "{name}: {addrs:?}\n{out}");
+        assert!(
+            addrs.contains(&mac_address(host)),
+            "{name}: {addrs:?}\n{out}"
+        );
         let lease = addrs.first().cloned().unwrap_or_default();
         assert!(
             lease.starts_with("192.168.252.") && lease != mac_address(host),
@@ -132,8 +138,12 @@ fn six_nodes_come_up_on_the_emulated_mac_network_and_a_restarted_node_keeps_its_
             .iter()
             .filter_map(|c| c["argv"][0].as_str().map(str::to_owned))
             .collect();
-        let want = if name.ends_with("-cp") { "init" } else { "join" };
-        assert_eq!(kubeadm, [want], "{name}");
+        let want = if name.ends_with("-cp") {
+            "init"
+        } else {
+            "join"
+        };
+        assert_eq!(kubeadm, [want], "{name}: {}\n{out}", root.display());
         assert!(
             out.contains(&format!("cluster {cluster}: API ok")),
             "{cluster}: {out}"
@@ -149,7 +159,11 @@ fn six_nodes_come_up_on_the_emulated_mac_network_and_a_restarted_node_keeps_its_
     assert!(env.multipass(&["start", node]).status.success());
     let after = env.addresses(node);
     assert!(after.contains(&mac_address(21)), "{after:?}");
-    assert_ne!(before.first(), after.first(), "a new lease: {before:?} → {after:?}");
+    assert_ne!(
+        before.first(),
+        after.first(),
+        "a new lease: {before:?} → {after:?}"
+    );
     let fresh = tests::poll::until(
         "app1-worker-0 reporting again after its restart",
         Duration::from_secs(120),
@@ -184,9 +198,14 @@ fn a_lease_on_a_topology_address_stops_doctor_and_up_before_any_launch() {
     )
     .unwrap();
     env.vars.retain(|(k, _)| k != "HOSTCTL_DHCP_LEASES");
-    env.vars
-        .push(("HOSTCTL_DHCP_LEASES".to_owned(), leases.display().to_string()));
-    for args in [&["doctor", "--provider", "multipass"][..], &["up", "--provider", "multipass"]] {
+    env.vars.push((
+        "HOSTCTL_DHCP_LEASES".to_owned(),
+        leases.display().to_string(),
+    ));
+    for args in [
+        &["doctor", "--provider", "multipass"][..],
+        &["up", "--provider", "multipass"],
+    ] {
         let out = env.hostctl(args);
         let text = format!(
             "{}{}",
@@ -201,5 +220,76 @@ fn a_lease_on_a_topology_address_stops_doctor_and_up_before_any_launch() {
     }
     let list = env.multipass(&["list", "--format", "json"]);
     let v: Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
-    assert_eq!(v["list"].as_array().map(Vec::len), Some(0), "a machine was launched: {v}");
+    assert_eq!(
+        v["list"].as_array().map(Vec::len),
+        Some(0),
+        "a machine was launched: {v}"
+    );
+}
+
+/// VM mode: one node boots the test image (real cloud-init, netplan,
+/// networkd, systemd) from the exact Multipass user-data, with no
+/// network-config, on the emulated DHCP network: it holds its topology
+/// address beside its lease, and its agent binds there, enrols over mTLS
+/// and reports from inside the VM. (Its prerequisites then fail: the VM has
+/// no package mirror here; the QEMU suite covers that path.)
+#[test]
+fn vm_mode_a_node_boots_the_multipass_user_data_and_reports_from_inside() {
+    if !tests::qemu::can_run_vms("vm_mode_a_node_boots_the_multipass_user_data")
+        || !emulated::can_run("vm_mode_a_node_boots_the_multipass_user_data")
+    {
+        return;
+    }
+    let image = tests::qemu::test_image();
+    let mut env = Emulated::new(&["app1-cp"]);
+    env.vars.extend([
+        ("MULTIPASS_EMULATOR_MODE".to_owned(), "vm".to_owned()),
+        (
+            "MULTIPASS_EMULATOR_IMAGE".to_owned(),
+            image.display().to_string(),
+        ),
+    ]);
+    let out = env.hostctl(&[
+        "up",
+        "--provider",
+        "multipass",
+        "--nodes-only",
+        "--report-interval",
+        "2",
+        "--timeout",
+        "900",
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = std::fs::read_to_string(env.home().join("up-state.json")).unwrap_or_default();
+    let done = |step: &str| {
+        let v: Value = serde_json::from_str(&state).unwrap_or_default();
+        v["steps"][step]["status"] == "done"
+    };
+    assert!(
+        done("launch/app1-cp") && done("enrol/app1-cp"),
+        "launch and enrol must be done:\n{text}\n{state}\n{}",
+        env.logs()
+    );
+    let addrs = env.addresses("app1-cp");
+    assert!(addrs.contains(&mac_address(20)), "{addrs:?}");
+    assert!(
+        addrs.first().is_some_and(|a| a != &mac_address(20)),
+        "lease first: {addrs:?}"
+    );
+    let reports = env.history("app1-cp");
+    let system = reports
+        .last()
+        .and_then(|r| r.report.clone())
+        .and_then(|r| r.system)
+        .expect("a report with system figures");
+    let host_boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_ne!(
+        system.boot_id,
+        host_boot.trim(),
+        "the report came from this machine"
+    );
 }

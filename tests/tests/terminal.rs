@@ -79,13 +79,7 @@ fn have_tmux(test: &str) -> bool {
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var_os("HOSTCTL_E2E_REQUIRED").is_some() {
-            panic!("{test}: tmux is required (HOSTCTL_E2E_REQUIRED) but not installed");
-        }
-        eprintln!("SKIP {test}: tmux not installed");
-    }
-    ok
+    ok || tests::skip(test, "tmux not installed")
 }
 
 /// The shell command that runs `up` for `env` and then prints its exit
