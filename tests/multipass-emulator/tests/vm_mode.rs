@@ -25,6 +25,9 @@ fn has_netplan(image: &std::path::Path) -> bool {
 }
 
 #[test]
+#[ignore = "boots a VM (minutes under TCG); CI runs hostctl's own VM-mode test \
+            (tests/tests/multipass_emulated.rs) instead. Run with --ignored and \
+            MULTIPASS_EMULATOR_TEST_IMAGE"]
 fn vm_mode_boots_the_test_image_with_the_user_data_on_the_emulated_network() {
     let test = "vm_mode_boots_the_test_image_with_the_user_data_on_the_emulated_network";
     let Some(image) = image() else {
