@@ -330,3 +330,22 @@ fn private_home() -> tempfile::TempDir {
     .expect("chmod 700");
     home
 }
+
+/// `--only` with a cluster the topology lacks names the clusters plainly
+/// (it printed a Rust debug list), with exit 2.
+#[test]
+fn only_an_unknown_cluster_names_the_known_ones_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hostctl(
+        &dir.path().join("home"),
+        dir.path(),
+        &["up", "--provider", "local", "--only", "app3"],
+    );
+    let text = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("no cluster app3 in the topology (clusters: mgmt, app1, app2)"),
+        "{text}"
+    );
+    assert!(!text.contains('['), "{text}");
+}
