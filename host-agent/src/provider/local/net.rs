@@ -28,6 +28,9 @@ pub enum NetError {
     },
 }
 
+/// Where iproute2 keeps named network namespaces.
+pub const NETNS_DIR: &str = "/run/netns";
+
 /// Runs `ip` and turns a non-zero exit into a [`NetError`] with stderr.
 #[derive(Debug, Clone)]
 pub struct Ip {
@@ -144,8 +147,11 @@ impl Ip {
             .collect())
     }
 
+    /// Whether `netns` exists: `ip netns add` makes `/run/netns/<name>`
+    /// (what `ip netns list` reads), so no process is spawned — `status`
+    /// asked once per node, and those spawns were most of its time.
     pub async fn netns_exists(&self, netns: &str) -> Result<bool, NetError> {
-        Ok(self.netns_list().await?.iter().any(|n| n == netns))
+        Ok(std::path::Path::new(NETNS_DIR).join(netns).exists())
     }
 
     /// Creates the namespace and its veth pair, addresses `eth0`, brings
