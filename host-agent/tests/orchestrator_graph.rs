@@ -59,6 +59,19 @@ impl StepJob for StandInJob {
     }
 }
 
+/// A step that must not be cut off (as a launch).
+struct Uninterruptible(Arc<StandInJob>);
+
+#[async_trait]
+impl StepJob for Uninterruptible {
+    async fn run(&self, s: &StepId, m: &dyn StepMessages) -> Result<(), StepError> {
+        self.0.run(s, m).await
+    }
+    fn interruptible(&self) -> bool {
+        false
+    }
+}
+
 struct Quiet;
 impl StepMessages for Quiet {
     fn message(&self, _: &StepId, _: &str) {}
@@ -235,16 +248,6 @@ async fn a_step_left_running_by_a_crash_is_rechecked_not_rerun() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn interruption_stops_new_steps_and_lets_launches_finish() {
-    struct Uninterruptible(Arc<StandInJob>);
-    #[async_trait]
-    impl StepJob for Uninterruptible {
-        async fn run(&self, s: &StepId, m: &dyn StepMessages) -> Result<(), StepError> {
-            self.0.run(s, m).await
-        }
-        fn interruptible(&self) -> bool {
-            false
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let (exec, store) = executor(dir.path());
     let launch = StandInJob::new(300);
@@ -286,16 +289,6 @@ async fn interruption_stops_new_steps_and_lets_launches_finish() {
 /// and the display is told which steps it is waiting for after the first.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_interrupt_aborts_what_the_first_waits_for() {
-    struct Uninterruptible(Arc<StandInJob>);
-    #[async_trait]
-    impl StepJob for Uninterruptible {
-        async fn run(&self, s: &StepId, m: &dyn StepMessages) -> Result<(), StepError> {
-            self.0.run(s, m).await
-        }
-        fn interruptible(&self) -> bool {
-            false
-        }
-    }
     #[derive(Default)]
     struct Told(std::sync::Mutex<Vec<(Vec<StepId>, Duration)>>);
     impl StepMessages for Told {
