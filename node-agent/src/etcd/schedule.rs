@@ -88,7 +88,9 @@ async fn take_loop(schedule: &Schedule, shipped: &Notify) {
         // the local provider). Said once, not warned every 30 s.
         if !schedule.target.is_set_up() {
             if !said_not_set_up {
-                info!("no etcd on this node yet (kubeadm init has not run here); scheduled snapshots start once it has");
+                info!(
+                    "no etcd on this node yet (kubeadm init has not run here); scheduled snapshots start once it has"
+                );
                 said_not_set_up = true;
             }
             wait = NOT_SET_UP_POLL;
