@@ -197,8 +197,9 @@ fn a_first_up_as_root_on_linux_needs_no_flags() {
     let out = env.hostctl(&["etcd", "snapshot", "app1"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("no etcd on this node"), "{stderr}");
     assert!(
-        stderr.contains("the local provider runs no etcd"),
+        stderr.contains("a node of the local provider never runs it"),
         "{stderr}"
     );
     assert_eq!(

@@ -82,46 +82,6 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     }
 }
 
-/// Refuses, with the reason, a snapshot of a control plane whose last
-/// report says no etcd runs there (before kubeadm init, or always under the
-/// local provider, whose nodes record kubeadm instead of running it), rather
-/// than a connection error from inside the node. Without a daemon or a
-/// report, the node is asked anyway.
-async fn refuse_without_etcd(ctx: &Context, node: &str) -> anyhow::Result<()> {
-    let Ok(mut client) =
-        crate::daemon::ControlClient::connect(&crate::daemon::config::socket_path(ctx.home.root()))
-            .await
-    else {
-        return Ok(());
-    };
-    let Ok(status) = client.status().await else {
-        return Ok(());
-    };
-    let no_etcd = status
-        .nodes
-        .iter()
-        .filter(|n| n.meta.as_ref().is_some_and(|m| m.node == node))
-        .filter_map(|n| n.last_report.as_ref())
-        .flat_map(|r| r.checks.iter())
-        .any(|c| {
-            c.name == "etcd-health" && c.status == proto::v1::CheckStatus::NotApplicable as i32
-        });
-    if no_etcd {
-        let local = crate::provider::recorded(ctx.home.root()).ok().flatten()
-            == Some(crate::provider::ProviderKind::Local);
-        let why = if local {
-            "the local provider runs no etcd (its nodes record kubeadm instead of running it)"
-        } else {
-            "kubeadm init has not run there yet"
-        };
-        return Err(coded(
-            Exit::Precondition,
-            anyhow!("no etcd runs on {node}: {why}; nothing to snapshot"),
-        ));
-    }
-    Ok(())
-}
-
 /// The name of `cluster`'s control-plane node in the topology.
 fn control_plane_of(ctx: &Context, cluster: &str) -> anyhow::Result<String> {
     let workspace = Workspace::recorded(ctx)?;
@@ -182,9 +142,6 @@ async fn snapshot(
     for cluster in &clusters {
         let result = async {
             let addr = address_of(ctx, cluster, args.address.as_deref()).await?;
-            if args.address.is_none() {
-                refuse_without_etcd(ctx, &control_plane_of(ctx, cluster)?).await?;
-            }
             // The snapshot is stored under the cluster dialled, as the
             // topology names it, never as the node's reply claims.
             let source = crate::snapshots::Source {

@@ -91,6 +91,13 @@ impl Etcd for EtcdService {
         _: Request<EtcdSnapshotRequest>,
     ) -> Result<Response<ChunkStream>, Status> {
         self.refuse_worker()?;
+        // Said plainly rather than as a failed connection: etcd is not
+        // there before kubeadm init (nor ever on a local-provider node).
+        if !self.target.is_set_up() {
+            return Err(Status::failed_precondition(
+                "no etcd on this node: kubeadm has not set it up here (kubeadm init has not run; a node of the local provider never runs it)",
+            ));
+        }
         let guard = self.busy()?;
         let (out_tx, out_rx) = mpsc::channel(IN_FLIGHT);
         let (tx, mut rx) = mpsc::channel::<SnapshotChunk>(IN_FLIGHT);
