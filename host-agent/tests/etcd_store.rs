@@ -8,126 +8,25 @@
 
 #[path = "../../node-agent/tests/etcd_support/process.rs"]
 mod etcd_process;
+mod etcd_store_support;
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::pin::Pin;
 use std::time::{Duration, UNIX_EPOCH};
 
-use etcd_process::{Etcd, EtcdSpec, TestResult, free_port, mint_etcd_pki, snapshot_status};
+use etcd_process::{TestResult, snapshot_status};
+use etcd_store_support::*;
 use host_agent::snapshots::receive::receive;
 use host_agent::snapshots::sink::{UploadRefused, Uploaders};
 use host_agent::snapshots::store::SnapshotStore;
-use host_agent::snapshots::{SnapshotError, Source, node, rpo};
+use host_agent::snapshots::{SnapshotError, node, rpo};
 use proto::v1::etcd_server::{Etcd as EtcdService, EtcdServer};
 use proto::v1::snapshot_sink_client::SnapshotSinkClient;
-use proto::v1::{
-    EtcdSnapshotRequest, ProgressEvent, RestoreChunk, SnapshotChunk, SnapshotMeta, SnapshotTrailer,
-    snapshot_chunk::Kind,
-};
+use proto::v1::{EtcdSnapshotRequest, ProgressEvent, RestoreChunk, SnapshotChunk, SnapshotMeta};
 use sha2::{Digest, Sha256};
-use support::{Home, Mint, NODE_A, NODE_B, TestClock, host_channel};
+use support::{Home, Mint, NODE_A, NODE_B, host_channel};
 use tokio_stream::Stream;
-
-fn app1() -> Source {
-    Source {
-        cluster: "app1".into(),
-        node: "app1-cp".into(),
-    }
-}
-
-/// A real snapshot saved by `etcdctl snapshot save`, and its revision.
-fn etcd_snapshot(dir: &Path) -> TestResult<(Vec<u8>, i64)> {
-    let pki = mint_etcd_pki(dir)?;
-    let spec = EtcdSpec::loopback("m1", free_port()?, free_port()?, dir.join("data"));
-    let etcd = Etcd::start(&pki, &spec)?;
-    etcd.put_keys("/registry/k", 30)?;
-    let revision = etcd.revision()?;
-    let file = dir.join("etcdctl.db");
-    etcd.ctl(&["snapshot", "save", &file.display().to_string()])?;
-    Ok((std::fs::read(&file)?, revision))
-}
-
-fn meta(revision: i64, at: i64) -> SnapshotMeta {
-    SnapshotMeta {
-        cluster: "app1".into(),
-        node: "app1-cp".into(),
-        revision,
-        revision_exact: true,
-        etcd_version: "3.4.23".into(),
-        taken_at: Some(proto::Timestamp {
-            seconds: at,
-            nanos: 0,
-        }),
-        origin: "on-demand".into(),
-    }
-}
-
-type Chunks = Vec<Result<SnapshotChunk, tonic::Status>>;
-
-fn chunks(
-    meta: SnapshotMeta,
-    bytes: &[u8],
-    trailer: SnapshotTrailer,
-) -> Vec<Result<SnapshotChunk, tonic::Status>> {
-    let mut out = vec![Ok(SnapshotChunk {
-        kind: Some(Kind::Meta(meta)),
-    })];
-    out.extend(bytes.chunks(64 * 1024).map(|c| {
-        Ok(SnapshotChunk {
-            kind: Some(Kind::Data(c.to_vec())),
-        })
-    }));
-    out.push(Ok(SnapshotChunk {
-        kind: Some(Kind::Trailer(trailer)),
-    }));
-    out
-}
-
-fn trailer_of(bytes: &[u8]) -> SnapshotTrailer {
-    SnapshotTrailer {
-        sha256: bytes[bytes.len() - 32..].to_vec(),
-        size: bytes.len() as u64,
-    }
-}
-
-async fn store_stream(
-    store: &SnapshotStore,
-    c: Vec<Result<SnapshotChunk, tonic::Status>>,
-) -> Result<host_agent::snapshots::store::Stored, SnapshotError> {
-    receive(store, tokio_stream::iter(c), &app1()).await
-}
-
-/// A store whose receipt clock starts at `unix` seconds.
-fn store_at(home: &Path, unix: u64) -> (SnapshotStore, TestClock) {
-    let clock = TestClock::at(UNIX_EPOCH + Duration::from_secs(unix));
-    (SnapshotStore::with_clock(home, clock.clock()), clock)
-}
-
-/// A synthetic snapshot file (`db ‖ sha256(db)`, 512·k + 32 bytes) whose
-/// contents depend on `seed`: the store checks the rule, not bolt.
-fn synthetic(seed: u8) -> Vec<u8> {
-    let mut file: Vec<u8> = (0..4096u32).map(|i| (i as u8) ^ seed).collect();
-    let hash = Sha256::digest(&file);
-    file.extend_from_slice(&hash);
-    file
-}
-
-/// 2099-01-01T00:00:00Z.
-const YEAR_2099: i64 = 4_070_908_800;
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
 
 #[tokio::test]
 async fn a_real_snapshot_is_stored_atomically_with_metadata() -> TestResult {
@@ -617,8 +516,4 @@ async fn partial_files_left_by_crashes_are_removed_but_live_ones_are_kept() -> T
         "a stored snapshot was touched"
     );
     Ok(())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
