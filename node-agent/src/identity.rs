@@ -133,10 +133,16 @@ pub fn host_tls(config: &Config, identity: Option<&NodeIdentity>) -> ClientTlsCo
     }
 }
 
+/// A peer that has not finished its TLS handshake with the Node service by
+/// then is dropped (tonic runs handshakes concurrently, so a silent peer
+/// only holds its own connection until this passes).
+const NODE_SERVICE_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// TLS for the Node service: a client certificate from the pinned CA is
 /// mandatory; roles are checked per call by the service.
 pub fn node_service_tls(config: &Config, identity: &NodeIdentity) -> ServerTlsConfig {
     ServerTlsConfig::new()
         .identity(identity.tonic_identity())
         .client_ca_root(Certificate::from_pem(&config.ca_pem))
+        .timeout(NODE_SERVICE_HANDSHAKE_TIMEOUT)
 }

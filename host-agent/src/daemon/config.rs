@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::listener::{ConnectionLimits, DEFAULT_CONNECTION_LIMITS};
 use super::ratelimit::{DEFAULT_ENROL_LIMITS, EnrolLimits};
 use crate::agent_plane::{HOST_SERVICE_PORT, NODE_CERT_VALIDITY_DAYS, enrol_port_for};
 use crate::store::DEFAULT_HISTORY_LIMIT;
@@ -42,6 +43,9 @@ pub struct DaemonConfig {
     pub cert_validity_days: u32,
     /// Token buckets for enrolment attempts (see [`super::ratelimit`]).
     pub enrol_limits: EnrolLimits,
+    /// Connection budgets and timeouts of both TCP listeners (see
+    /// [`super::listener`]); fitted to the descriptor limit at start.
+    pub connection_limits: ConnectionLimits,
     /// The host's clock: report and snapshot receipts are stamped with it
     /// and staleness is judged by it. Tests inject one to move time.
     pub clock: DaemonClock,
@@ -84,6 +88,7 @@ impl DaemonConfig {
             history_limit: DEFAULT_HISTORY_LIMIT,
             cert_validity_days: NODE_CERT_VALIDITY_DAYS,
             enrol_limits: DEFAULT_ENROL_LIMITS,
+            connection_limits: DEFAULT_CONNECTION_LIMITS,
             clock: DaemonClock::default(),
         }
     }

@@ -12,6 +12,7 @@
 //! [`authz`] (peer certificate → caller, method → roles), [`enrolment`]
 //! (with [`ratelimit`], its token buckets),
 //! [`reports`], [`control`] (the three services), [`staleness`],
+//! [`listener`] (admission and TLS handshakes, with [`fdlimit`]),
 //! [`state`] (what the services share), [`client`] (the CLI's typed
 //! Control client), [`lifecycle`] (pid lock, spawning, `ensure_running`),
 //! [`topology`] (a [`DaemonConfig`] from a topology file).
@@ -26,7 +27,10 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod enrolment;
+pub mod fdlimit;
 pub mod lifecycle;
+pub mod listener;
+pub mod logfile;
 pub mod ratelimit;
 pub mod reports;
 pub mod staleness;
@@ -43,12 +47,11 @@ use std::time::Duration;
 
 use proto::v1::control_server::ControlServer;
 use proto::v1::enrolment_server::EnrolmentServer;
-use proto::v1::host_server::HostServer;
 use proto::v1::snapshot_sink_server::SnapshotSinkServer;
-use tokio::net::{TcpListener, TcpStream, UnixListener};
-use tokio::sync::{mpsc, watch};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
+use tokio_stream::wrappers::UnixListenerStream;
 use tonic::transport::Server;
 
 pub use client::ControlClient;
@@ -60,6 +63,9 @@ use state::{Connections, Refusals, Shared};
 
 /// How long a graceful stop may wait for connections to close.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How long an enrolment connection past its age may finish its call.
+const ENROL_AGE_GRACE: Duration = Duration::from_secs(5);
 
 /// Keepalive pings on report streams, so a node that vanished without
 /// closing its connection stops counting as "connected" within ~30 s.
@@ -77,7 +83,7 @@ pub enum DaemonError {
         source: std::io::Error,
     },
     #[error("TLS configuration refused: {0}")]
-    Tls(#[from] tonic::transport::Error),
+    TlsSetup(#[from] tls::TlsSetupError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{what} {path}: {source}")]
@@ -119,30 +125,6 @@ async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, D
         })
 }
 
-/// Accepts connections forever. Unlike a bare `TcpListenerStream`, an
-/// accept error (e.g. out of file descriptors under a connection storm)
-/// is logged and retried instead of ending the server.
-fn accept_loop(listener: TcpListener) -> ReceiverStream<Result<TcpStream, std::io::Error>> {
-    let (tx, rx) = mpsc::channel(128);
-    tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    if tx.send(Ok(stream)).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    });
-    ReceiverStream::new(rx)
-}
-
 fn bind_socket(path: &std::path::Path) -> Result<UnixListener, DaemonError> {
     let io = |what| {
         move |source| DaemonError::Io {
@@ -170,6 +152,16 @@ impl Daemon {
     /// serves the same socket and store.
     pub async fn start(config: DaemonConfig, pki: Arc<certs::Pki>) -> Result<Daemon, DaemonError> {
         let material = tls::ServerMaterial::from_pki(&pki);
+        let fd_limit = fdlimit::raise();
+        let limits = config.connection_limits.fit_to(fd_limit);
+        tracing::info!(
+            fd_limit,
+            host_connections = limits.host.total,
+            enrolment_connections = limits.enrolment.total,
+            "connection limits"
+        );
+        let host_acceptor = material.host_acceptor()?;
+        let enrol_acceptor = material.enrolment_acceptor()?;
         let store = Store::open(&config.store_path(), config.history_limit)?;
         let host_listener =
             bind_tcp("the Host service", (config.listen, config.port).into()).await?;
@@ -215,11 +207,26 @@ impl Daemon {
         }
 
         let stop = |s: Arc<Shared>| async move { s.shutdown_requested().await };
+        let incoming = |what, tcp, admission: listener::ListenerLimits, tls| {
+            listener::serve(listener::Listener {
+                what,
+                tcp,
+                admission: Arc::new(listener::Admission::new(admission)),
+                tls,
+                handshake_timeout: limits.handshake_timeout,
+            })
+        };
+        let host_incoming = incoming("Host service", host_listener, limits.host, host_acceptor);
+        let enrol_incoming = incoming(
+            "Enrolment service",
+            enrol_listener,
+            limits.enrolment,
+            enrol_acceptor,
+        );
         let host = Server::builder()
-            .tls_config(material.host_config())?
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            .add_service(HostServer::new(reports::HostService::new(shared.clone())))
+            .add_service(reports::server(shared.clone()))
             .add_service(traces::server(shared.clone()))
             .add_service(SnapshotSinkServer::new(
                 crate::snapshots::sink::SinkService::new(
@@ -227,14 +234,15 @@ impl Daemon {
                     crate::snapshots::sink::Uploaders::from_config(&shared.config),
                 ),
             ))
-            .serve_with_incoming_shutdown(accept_loop(host_listener), stop(shared.clone()));
+            .serve_with_incoming_shutdown(host_incoming, stop(shared.clone()));
         let enrol = Server::builder()
-            .tls_config(material.enrolment_config())?
             .timeout(Duration::from_secs(30))
+            .max_connection_age(limits.enrolment_max_age)
+            .max_connection_age_grace(ENROL_AGE_GRACE)
             .add_service(EnrolmentServer::new(enrolment::EnrolmentService::new(
                 shared.clone(),
             )))
-            .serve_with_incoming_shutdown(accept_loop(enrol_listener), stop(shared.clone()));
+            .serve_with_incoming_shutdown(enrol_incoming, stop(shared.clone()));
         let control = Server::builder()
             .add_service(ControlServer::new(control::ControlService::new(
                 shared.clone(),

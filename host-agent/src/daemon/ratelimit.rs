@@ -114,15 +114,22 @@ impl Bucket {
 
 /// The key a peer is counted under.
 fn key_of(peer: Option<IpAddr>) -> Option<IpAddr> {
-    match peer? {
+    peer.map(peer_key)
+}
+
+/// The address a peer is counted under by every per-peer limit: an IPv4
+/// address as it is (IPv4-mapped IPv6 too), an IPv6 address by its /64,
+/// since one machine usually holds a whole /64.
+pub(crate) fn peer_key(peer: IpAddr) -> IpAddr {
+    match peer {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => Some(IpAddr::V4(v4)),
+            Some(v4) => IpAddr::V4(v4),
             None => {
                 let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                Some(IpAddr::V6(Ipv6Addr::from(prefix)))
+                IpAddr::V6(Ipv6Addr::from(prefix))
             }
         },
-        v4 => Some(v4),
+        v4 => v4,
     }
 }
 

@@ -1,4 +1,6 @@
-//! The two server TLS configurations of the daemon.
+//! The two server TLS configurations of the daemon. The handshakes run in
+//! [`super::listener`] (under its timeout and budgets), so these are rustls
+//! acceptors rather than tonic's `ServerTlsConfig`.
 //!
 //! - **Host** (mutual TLS): the client certificate is *required* at the
 //!   handshake and must chain to the agent CA. A client without one never
@@ -8,7 +10,33 @@
 //!   yet; it checks ours against the CA pinned in its user-data and proves
 //!   itself with a single-use token instead.
 
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+/// gRPC runs over HTTP/2 only.
+const ALPN_H2: &[u8] = b"h2";
+
+/// The host's material could not be made into a TLS configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("cannot read the {what} PEM: {source}")]
+    Pem {
+        what: &'static str,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("the agent CA certificate is not usable as a trust anchor: {0}")]
+    Anchor(#[source] rustls::Error),
+    #[error("cannot build the client-certificate verifier: {0}")]
+    Verifier(#[source] rustls::server::VerifierBuilderError),
+    #[error("rustls refused the host identity: {0}")]
+    Identity(#[source] rustls::Error),
+}
 
 /// The host's certificate and key plus the agent CA, as PEM.
 #[derive(Clone)]
@@ -24,6 +52,10 @@ impl std::fmt::Debug for ServerMaterial {
     }
 }
 
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
 impl ServerMaterial {
     /// The host identity and agent CA of a loaded PKI.
     pub fn from_pki(pki: &certs::Pki) -> ServerMaterial {
@@ -35,20 +67,61 @@ impl ServerMaterial {
         }
     }
 
-    fn identity(&self) -> Identity {
-        Identity::from_pem(&self.cert_pem, &self.key_pem)
+    fn chain(&self) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+        CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|source| TlsSetupError::Pem {
+                what: "host certificate",
+                source,
+            })
+    }
+
+    fn key(&self) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
+        PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes()).map_err(|source| {
+            TlsSetupError::Pem {
+                what: "host key",
+                source,
+            }
+        })
+    }
+
+    fn finish(
+        &self,
+        config: rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>,
+    ) -> Result<TlsAcceptor, TlsSetupError> {
+        let mut config = config
+            .with_single_cert(self.chain()?, self.key()?)
+            .map_err(TlsSetupError::Identity)?;
+        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        Ok(TlsAcceptor::from(Arc::new(config)))
     }
 
     /// Mutual TLS: a client certificate from the agent CA is mandatory.
-    pub fn host_config(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(self.identity())
-            .client_ca_root(Certificate::from_pem(&self.ca_pem))
-            .client_auth_optional(false)
+    pub fn host_acceptor(&self) -> Result<TlsAcceptor, TlsSetupError> {
+        let mut roots = RootCertStore::empty();
+        for der in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            let der = der.map_err(|source| TlsSetupError::Pem {
+                what: "agent CA",
+                source,
+            })?;
+            roots.add(der).map_err(TlsSetupError::Anchor)?;
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(TlsSetupError::Verifier)?;
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsSetupError::Identity)?
+            .with_client_cert_verifier(verifier);
+        self.finish(builder)
     }
 
     /// Server-authenticated TLS only: no client certificate is requested.
-    pub fn enrolment_config(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new().identity(self.identity())
+    pub fn enrolment_acceptor(&self) -> Result<TlsAcceptor, TlsSetupError> {
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsSetupError::Identity)?
+            .with_no_client_auth();
+        self.finish(builder)
     }
 }
