@@ -1,15 +1,28 @@
-//! The one stderr logger every `hostctl` command installs, so that the
-//! warnings the code emits with `tracing` (QEMU falling back to TCG
-//! software emulation, a Multipass launch that timed out with the machine
-//! up, a cleanup that failed) reach the user instead of being dropped for
-//! want of a subscriber. `up` adds its OpenTelemetry layer to the same
+//! The one logger every `hostctl` command installs, so that the warnings
+//! the code emits with `tracing` (QEMU falling back to TCG software
+//! emulation, a Multipass launch that timed out with the machine up, a
+//! cleanup that failed) reach the user instead of being dropped for want
+//! of a subscriber. `up` adds its OpenTelemetry layer to the same
 //! subscriber ([`crate::telemetry::UpTrace`]) rather than replacing it.
+//!
+//! Logging never fails the code that logs: a line that cannot be written
+//! is dropped. (tracing-subscriber's default is to report the failure with
+//! `eprintln!`, which panics when stderr is the file that failed — a
+//! full disk turned every log line of the daemon into a panic, issue 13,
+//! item 2.) A daemon started by the CLI logs to its capped, rotated file
+//! ([`crate::daemon::logfile`]) rather than stderr.
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use tracing::Subscriber;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::daemon::logfile::{LOG_FILE_ENV, LogFile, MAX_LOG_BYTES};
 
 /// The level filter (`warn`, `info`, `debug`, or a full `EnvFilter`
 /// directive such as `host_agent::provider=debug`).
@@ -19,20 +32,31 @@ pub const LOG_ENV: &str = "HOSTCTL_LOG";
 /// daemon, a service, logs `info`).
 pub const CLI_DEFAULT: &str = "warn";
 
-/// Human-readable lines on stderr, filtered by `HOSTCTL_LOG` else `default`.
+/// Human-readable lines, filtered by `HOSTCTL_LOG` else `default`: on
+/// stderr, or in the log file named by `HOSTCTL_DAEMON_LOG` (set by the
+/// CLI for a daemon it starts).
 pub fn stderr_layer<S>(default: &str) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default));
+    let (writer, ansi) = match std::env::var_os(LOG_FILE_ENV) {
+        Some(path) => {
+            let file = LogFile::new(PathBuf::from(path), MAX_LOG_BYTES);
+            (BoxMakeWriter::new(Arc::new(file)), false)
+        }
+        None => (BoxMakeWriter::new(std::io::stderr), true),
+    };
     tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
+        .with_ansi(ansi)
+        .log_internal_errors(false)
         .with_target(false)
         .with_filter(filter)
 }
 
-/// Installs the stderr logger alone (every command but `up`, which adds
-/// its trace layer). A second call does nothing.
+/// Installs the logger alone (every command but `up`, which adds its
+/// trace layer). A second call does nothing.
 pub fn init(default: &str) {
     let _ = tracing_subscriber::registry()
         .with(stderr_layer(default))

@@ -302,3 +302,60 @@ async fn status_json_has_the_documented_shape() -> Result<(), BoxError> {
     daemon.stop().await?;
     Ok(())
 }
+
+/// A report over the shared size limit (issue 13, item 8) is acknowledged
+/// — the node drops it rather than re-sending it forever — and refused
+/// with INVALID_ARGUMENT naming its size and the limit; it is not stored,
+/// and the node's next stream carries on from the report after it.
+#[tokio::test]
+async fn an_oversized_report_is_acknowledged_as_refused_and_the_node_moves_on()
+-> Result<(), BoxError> {
+    use proto::limits::MAX_REPORT_BYTES;
+    let home = Home::new()?;
+    let daemon = home.start().await?;
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&node_a(&home)?)).await?;
+    let mut big = report(NODE_A, "i1", 2, 10);
+    big.checks[0].message = "x".repeat(MAX_REPORT_BYTES);
+    let sent = vec![
+        report(NODE_A, "i1", 1, 10),
+        big,
+        report(NODE_A, "i1", 3, 10),
+    ];
+    let mut acks = HostClient::new(ch.clone())
+        .report(tokio_stream::iter(sent))
+        .await?
+        .into_inner();
+    assert_eq!(acks.message().await?.map(|a| a.seq), Some(1));
+    assert_eq!(
+        acks.message().await?.map(|a| a.seq),
+        Some(2),
+        "the refused report must be acknowledged, or the node re-sends it forever"
+    );
+    let refused = match acks.message().await {
+        Err(status) => status,
+        Ok(next) => return Err(format!("stream went on after the refusal: {next:?}").into()),
+    };
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains(&format!("the limit is {MAX_REPORT_BYTES} bytes")),
+        "{refused:?}"
+    );
+
+    let acks = send_reports(ch, reports(NODE_A, "i1", 3..=3)).await?;
+    assert_eq!(seqs(&acks), vec![3]);
+    let history = home.control().await?.history(NODE_A, 0).await?;
+    let stored: Vec<u64> = history
+        .iter()
+        .filter_map(|r| r.report.as_ref())
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(
+        stored,
+        vec![1, 3],
+        "the oversized report must not be stored"
+    );
+    daemon.stop().await?;
+    Ok(())
+}

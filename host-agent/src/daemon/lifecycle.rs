@@ -8,9 +8,9 @@
 //!   different inodes.
 //! - [`ensure_running`] asks the socket first; if nobody answers and no
 //!   one holds the lock, it starts `hostctl daemon` detached (own process
-//!   group, output appended to `$HOSTCTL_HOME/daemon.log`) and waits until
-//!   the socket answers. A stale socket file is removed by the new daemon,
-//!   which holds the lock by then.
+//!   group, logging to `$HOSTCTL_HOME/daemon.log`, see [`logfile`]) and
+//!   waits until the socket answers. A stale socket file is removed by the
+//!   new daemon, which holds the lock by then.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::client::ControlClient;
 use super::config::{log_path, pid_path, socket_path};
+use super::logfile;
 use crate::cli::Context;
 
 /// How long [`ensure_running`] waits for a new daemon to answer.
@@ -223,10 +224,14 @@ fn spawn(home: &Path, topology: Option<&Path>) -> Result<Child, LifecycleError> 
         None => std::env::current_exe().map_err(io_err("cannot find", Path::new("hostctl")))?,
     };
     let log = log_path(home);
-    let out = open_log(&log).map_err(io_err("cannot open", &log))?;
+    let out = logfile::open_for_start(&log, logfile::MAX_LOG_BYTES)
+        .map_err(io_err("cannot open", &log))?;
     let err = out.try_clone().map_err(io_err("cannot open", &log))?;
     let mut cmd = Command::new(&exe);
     cmd.arg("--home").arg(home).arg("daemon");
+    // The daemon logs through its capped, rotated writer; stdout and
+    // stderr stay the file for what is not a log line (a start-up error).
+    cmd.env(logfile::LOG_FILE_ENV, &log);
     if let Some(t) = topology {
         cmd.arg("--topology").arg(t);
     }
@@ -242,18 +247,6 @@ fn spawn(home: &Path, topology: Option<&Path>) -> Result<Child, LifecycleError> 
     cmd.spawn().map_err(io_err("cannot start", &exe))
 }
 
-/// Opens the daemon's log for appending, 0600, refusing a symbolic link (a
-/// link planted in the home must not make the daemon write elsewhere).
-fn open_log(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-}
-
 /// The last lines of the daemon's log, for an error message.
 pub fn log_tail(log: &Path) -> String {
     match std::fs::read_to_string(log) {
@@ -262,25 +255,5 @@ pub fn log_tail(log: &Path) -> String {
             lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
         }
         Err(e) => format!("(cannot read the log: {e})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_planted_log_link_is_not_followed_and_the_log_is_private() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("elsewhere");
-        std::fs::write(&target, "keep me\n").unwrap();
-        let log = dir.path().join("daemon.log");
-        std::os::unix::fs::symlink(&target, &log).unwrap();
-        assert!(open_log(&log).is_err(), "followed a symbolic link");
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
-        std::fs::remove_file(&log).unwrap();
-        open_log(&log).unwrap();
-        let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
     }
 }

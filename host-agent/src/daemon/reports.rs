@@ -8,11 +8,21 @@
 //! only after its commit. A report whose (agent_instance, seq) was stored
 //! before is acknowledged again but not stored twice, so a node can re-send
 //! everything unacknowledged after a reconnect.
+//!
+//! Refusals (issue 13, items 2 and 8): a report larger than
+//! [`MAX_REPORT_BYTES`] is acknowledged — so the node drops it instead of
+//! re-sending it after every reconnect, which would wedge its stream —
+//! and the stream then ends with INVALID_ARGUMENT naming its size and the
+//! limit. A report the store cannot write ends the stream unacknowledged
+//! (the node keeps it and re-sends it): RESOURCE_EXHAUSTED "host disk
+//! full" when the disk is full, UNAVAILABLE otherwise.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use proto::v1::host_server::Host;
+use prost::Message as _;
+use proto::limits::MAX_REPORT_BYTES;
+use proto::v1::host_server::{Host, HostServer};
 use proto::v1::{HealthReport, ReportAck};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
@@ -27,9 +37,22 @@ use crate::store::{Ingested, StoreError};
 /// when the store is slower than a node back-filling its buffer.
 const IN_FLIGHT: usize = 256;
 
+/// Largest message the Host service decodes: 4 × [`MAX_REPORT_BYTES`]
+/// (256 KiB). A report between the two is still read, so that it can be
+/// acknowledged as refused; a larger message is refused by the transport
+/// before it is decoded (and ends the stream), which only a node agent
+/// that ignores the shared limit meets. Far below tonic's 4 MiB default,
+/// which let a node make the host buffer megabytes per message.
+pub const MAX_REPORT_DECODE_BYTES: usize = 4 * MAX_REPORT_BYTES;
+
 /// The Host service of one daemon.
 pub struct HostService {
     shared: Arc<Shared>,
+}
+
+/// The Host service with its message size limit.
+pub fn server(shared: Arc<Shared>) -> HostServer<HostService> {
+    HostServer::new(HostService::new(shared)).max_decoding_message_size(MAX_REPORT_DECODE_BYTES)
 }
 
 impl HostService {
@@ -45,7 +68,12 @@ enum Pending {
         seq: u64,
         outcome: oneshot::Receiver<Result<Ingested, StoreError>>,
     },
-    Refused(Status),
+    /// Ends the stream, after acknowledging `ack` when the report is
+    /// refused for good (re-sending it could not help).
+    Refused {
+        ack: Option<ReportAck>,
+        status: Status,
+    },
 }
 
 type AckStream = Pin<Box<dyn Stream<Item = Result<ReportAck, Status>> + Send>>;
@@ -74,24 +102,56 @@ impl Host for HostService {
 }
 
 /// Checks why a report from `node` may not be stored, if it may not.
-fn refusal(node: &str, r: &HealthReport) -> Option<Status> {
+fn refusal(node: &str, r: &HealthReport) -> Option<Pending> {
+    let refused = |status| Some(Pending::Refused { ack: None, status });
     if r.node != node {
         tracing::warn!(
             caller = node,
             claimed = r.node,
             "report refused: node mismatch"
         );
-        return Some(Status::permission_denied(format!(
+        return refused(Status::permission_denied(format!(
             "a node may report only as itself: certificate says {node:?}, report says {:?}",
             r.node
         )));
     }
     if r.agent_instance.is_empty() || r.seq == 0 {
-        return Some(Status::invalid_argument(
+        return refused(Status::invalid_argument(
             "agent_instance must be set and seq must start at 1",
         ));
     }
+    let size = r.encoded_len();
+    if size > MAX_REPORT_BYTES {
+        tracing::warn!(
+            node,
+            seq = r.seq,
+            size,
+            limit = MAX_REPORT_BYTES,
+            "report refused: too large"
+        );
+        return Some(Pending::Refused {
+            ack: Some(ReportAck {
+                agent_instance: r.agent_instance.clone(),
+                seq: r.seq,
+            }),
+            status: Status::invalid_argument(format!(
+                "report {} of {size} bytes refused: the limit is {MAX_REPORT_BYTES} bytes \
+                 (acknowledged, not stored)",
+                r.seq
+            )),
+        });
+    }
     None
+}
+
+/// What a node hears when the store did not take its report.
+fn not_stored(e: StoreError) -> Status {
+    let message = format!("report not stored: {e}");
+    match e {
+        StoreError::DiskFull { .. } => Status::resource_exhausted(message),
+        StoreError::Invalid(_) | StoreError::TooLarge { .. } => Status::invalid_argument(message),
+        _ => Status::unavailable(message),
+    }
 }
 
 async fn read(
@@ -104,7 +164,8 @@ async fn read(
         let next = tokio::select! {
             next = inbound.message() => next,
             () = shared.shutdown_requested() => {
-                let _ = pending.send(Pending::Refused(Status::unavailable("the host daemon is shutting down"))).await;
+                let status = Status::unavailable("the host daemon is shutting down");
+                let _ = pending.send(Pending::Refused { ack: None, status }).await;
                 return;
             }
         };
@@ -116,8 +177,8 @@ async fn read(
                 return;
             }
         };
-        if let Some(status) = refusal(&node, &report) {
-            let _ = pending.send(Pending::Refused(status)).await;
+        if let Some(refused) = refusal(&node, &report) {
+            let _ = pending.send(refused).await;
             return;
         }
         let item = Pending::Stored {
@@ -141,7 +202,14 @@ async fn acknowledge(
 ) {
     while let Some(item) = pending.recv().await {
         let answer = match item {
-            Pending::Refused(status) => Err(status),
+            Pending::Refused { ack, status } => {
+                if let Some(ack) = ack
+                    && acks.send(Ok(ack)).await.is_err()
+                {
+                    return;
+                }
+                Err(status)
+            }
             Pending::Stored {
                 agent_instance,
                 seq,
@@ -151,7 +219,7 @@ async fn acknowledge(
                     agent_instance,
                     seq,
                 }),
-                Ok(Err(e)) => Err(Status::unavailable(format!("report not stored: {e}"))),
+                Ok(Err(e)) => Err(not_stored(e)),
                 Err(_) => Err(Status::unavailable(
                     "report not stored: the store is closed",
                 )),

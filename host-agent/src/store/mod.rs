@@ -15,21 +15,41 @@
 //! is on disk, and the cost of an `fsync` is shared by everything that
 //! arrived during the previous one.
 //!
+//! **Failures** (issue 13, item 2): a failed commit answers every report of
+//! its batch with an error ([`StoreError::DiskFull`] when the disk is full)
+//! and the writer reopens the database before the next batch — after an
+//! I/O error redb refuses everything until it is reopened — so the store
+//! recovers by itself once space returns. See [`writer`].
+//!
+//! **Bounds** (issue 13, item 8): per node, at most `history_limit`
+//! reports and [`MAX_NODE_HISTORY_BYTES`] of them, each at most
+//! [`proto::limits::MAX_REPORT_BYTES`], and the dedup marks of at most
+//! [`MAX_INSTANCES_PER_NODE`] agent instances. Every commit records redb's
+//! allocator state ("quick repair"), so opening after a crash does not
+//! walk the whole file, and an open compacts a file much larger than what
+//! it holds. See [`open`] and [`apply`].
+//!
 //! Tables (the file is `$HOSTCTL_HOME/state.redb`):
 //! - `latest`:  node → newest [`StoredReport`] (by `taken_at`, a time
 //!   later than the host's receipt counting as the receipt);
-//! - `history`: (node, index) → [`StoredReport`], a window of the last
-//!   `history_limit` reports per node (indices are contiguous per node, so
-//!   pruning removes exactly `index - history_limit`);
+//! - `history`: (node, index) → [`StoredReport`], the node's window, from
+//!   its first index (in `window`) to its next (in `nodes`);
 //! - `nodes`:   node → (next index, sum of `dropped` the node declared);
+//! - `window`:  node → (first index in `history`, bytes of its reports);
 //! - `dedup`:   (node, agent_instance) → (highest stored seq, unix seconds
 //!   of the last update): the high-water mark that drops re-sent reports.
 
+mod apply;
+#[cfg(test)]
+mod faulty;
+mod open;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::SystemTime;
 
 use prost::Message;
@@ -40,6 +60,7 @@ use tokio::sync::{mpsc, oneshot};
 pub(crate) const LATEST: TableDefinition<&str, &[u8]> = TableDefinition::new("latest");
 pub(crate) const HISTORY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("history");
 pub(crate) const NODES: TableDefinition<&str, (u64, u64)> = TableDefinition::new("nodes");
+pub(crate) const WINDOW: TableDefinition<&str, (u64, u64)> = TableDefinition::new("window");
 pub(crate) const DEDUP: TableDefinition<(&str, &str), (u64, u64)> = TableDefinition::new("dedup");
 
 /// Most reports applied in one write transaction; bounds commit latency
@@ -50,26 +71,112 @@ pub const MAX_BATCH: usize = 4096;
 /// minimum interval, many hours at the usual 10 s.
 pub const DEFAULT_HISTORY_LIMIT: u64 = 3600;
 
-/// Store failures. The daemon maps all of them to `UNAVAILABLE` for nodes
-/// (which then keep the report buffered and re-send it).
-#[derive(Debug, thiserror::Error)]
+/// Most bytes of reports (encoded `StoredReport`s) kept per node, whatever
+/// the history limit: 64 MiB, a full default window of 18 KiB reports
+/// (real ones are a few KiB), or 1024 reports at the largest size a node
+/// may send. Older reports go first. With redb's overhead a node costs at
+/// most about twice this on disk (see the `store_size` bench).
+pub const MAX_NODE_HISTORY_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Agent instances whose dedup marks are kept per node (the newest by
+/// last update). A node agent re-sends only under its current instance,
+/// or the one before it right after a restart; a node restarting its
+/// agent for every report can no longer grow the table.
+pub const MAX_INSTANCES_PER_NODE: usize = 16;
+
+/// The store's bounds; [`Store::open`] uses the defaults above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Reports kept per node (at least 1).
+    pub history: u64,
+    /// Bytes of reports kept per node (the newest report is always kept).
+    pub node_bytes: u64,
+    /// Agent instances remembered per node for dedup (at least 1).
+    pub instances: usize,
+}
+
+impl Limits {
+    /// The default bounds with a history window of `history` reports.
+    pub fn with_history(history: u64) -> Limits {
+        Limits {
+            history: history.max(1),
+            node_bytes: MAX_NODE_HISTORY_BYTES,
+            instances: MAX_INSTANCES_PER_NODE,
+        }
+    }
+}
+
+/// Store failures. The daemon refuses a report with `RESOURCE_EXHAUSTED`
+/// for [`StoreError::DiskFull`], `INVALID_ARGUMENT` for an invalid one and
+/// `UNAVAILABLE` otherwise; the node keeps what was not acknowledged and
+/// re-sends it. Cloneable (sources are shared) because one failed commit
+/// answers every report of its batch.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the state store {path}: {reason}")]
-    Open { path: String, reason: String },
-    #[error("state store read failed: {0}")]
-    Read(String),
-    #[error("state store write failed: {0}")]
-    Write(String),
-    #[error("stored report for {node} is damaged: {reason}")]
-    Corrupt { node: String, reason: String },
+    #[error("cannot open the state store {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    #[error("state store read failed: {source}")]
+    Read {
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    #[error("host disk full: the state store cannot write ({source})")]
+    DiskFull {
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    #[error("state store write failed: {source}")]
+    Write {
+        #[source]
+        source: Arc<redb::Error>,
+    },
+    #[error("the state store is being reopened after a failed write")]
+    Reopening,
+    #[error("stored report for {node} is damaged: {source}")]
+    Corrupt {
+        node: String,
+        #[source]
+        source: prost::DecodeError,
+    },
     #[error("the state store is closed")]
     Closed,
     #[error("invalid report: {0}")]
     Invalid(String),
+    #[error("report of {size} bytes refused: the limit is {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
 }
 
-fn read_err(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Read(e.to_string())
+impl StoreError {
+    /// A failed write: [`StoreError::DiskFull`] when the disk (or quota)
+    /// is full, else [`StoreError::Write`].
+    pub(crate) fn write(e: impl Into<redb::Error>) -> StoreError {
+        let source = Arc::new(e.into());
+        if is_disk_full(&source) {
+            StoreError::DiskFull { source }
+        } else {
+            StoreError::Write { source }
+        }
+    }
+}
+
+fn is_disk_full(e: &redb::Error) -> bool {
+    let redb::Error::Io(io) = e else {
+        return false;
+    };
+    matches!(
+        io.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    ) || matches!(io.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
+}
+
+fn read_err(e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Read {
+        source: Arc::new(e.into()),
+    }
 }
 
 /// What happened to one submitted report.
@@ -111,53 +218,94 @@ pub(crate) enum Msg {
     Stop,
 }
 
+/// How the store (re)opens its database: the file at its path, or in
+/// tests a backend that fails on demand.
+pub(crate) type Opener = Box<dyn Fn() -> Result<Database, redb::DatabaseError> + Send + Sync>;
+
+/// What the handles and the writer thread share.
+struct Inner {
+    /// `None` only while the writer reopens it (or failed to).
+    db: RwLock<Option<Database>>,
+    opener: Opener,
+    path: PathBuf,
+    limits: Limits,
+}
+
+impl Inner {
+    /// Runs `f` on the database; readers and the writer's transactions
+    /// share the lock, only a reopen takes it exclusively.
+    fn with_db<T>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        match guard.as_ref() {
+            Some(db) => f(db),
+            None => Err(StoreError::Reopening),
+        }
+    }
+}
+
 /// Handle to the store; cheap to clone (all clones share one writer).
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    inner: Arc<Inner>,
     jobs: mpsc::UnboundedSender<Msg>,
     writer: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
-    history_limit: u64,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("history_limit", &self.history_limit)
+            .field("path", &self.inner.path)
+            .field("limits", &self.inner.limits)
             .finish_non_exhaustive()
     }
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` and starts its writer
-    /// thread. redb holds an exclusive file lock, so a second daemon on the
-    /// same home fails here rather than corrupting the file.
+    /// Opens (creating if needed) the store at `path` with the default
+    /// bounds and starts its writer thread. redb holds an exclusive file
+    /// lock, so a second daemon on the same home fails here rather than
+    /// corrupting the file.
     pub fn open(path: &Path, history_limit: u64) -> Result<Store, StoreError> {
-        let open_err = |reason: String| StoreError::Open {
-            path: path.display().to_string(),
-            reason,
+        Store::open_with_limits(path, Limits::with_history(history_limit))
+    }
+
+    /// [`Store::open`] with explicit bounds.
+    pub fn open_with_limits(path: &Path, limits: Limits) -> Result<Store, StoreError> {
+        Store::open_with(path, open::file_opener(path), limits)
+    }
+
+    fn open_with(path: &Path, opener: Opener, limits: Limits) -> Result<Store, StoreError> {
+        let limits = Limits {
+            history: limits.history.max(1),
+            instances: limits.instances.max(1),
+            ..limits
         };
-        let db = Database::create(path).map_err(|e| open_err(e.to_string()))?;
-        let txn = db.begin_write().map_err(|e| open_err(e.to_string()))?;
-        {
-            txn.open_table(LATEST)
-                .map_err(|e| open_err(e.to_string()))?;
-            txn.open_table(HISTORY)
-                .map_err(|e| open_err(e.to_string()))?;
-            txn.open_table(NODES).map_err(|e| open_err(e.to_string()))?;
-            txn.open_table(DEDUP).map_err(|e| open_err(e.to_string()))?;
-        }
-        txn.commit().map_err(|e| open_err(e.to_string()))?;
-        let db = Arc::new(db);
+        let open_err = |source: redb::Error| StoreError::Open {
+            path: path.display().to_string(),
+            source: Arc::new(source),
+        };
+        let db = open::first_open(path, &opener, &limits).map_err(open_err)?;
+        let inner = Arc::new(Inner {
+            db: RwLock::new(Some(db)),
+            opener,
+            path: path.to_owned(),
+            limits,
+        });
         let (jobs, rx) = mpsc::unbounded_channel();
-        let limit = history_limit.max(1);
-        let handle = writer::spawn(db.clone(), rx, limit).map_err(|e| open_err(e.to_string()))?;
+        let handle = writer::spawn(inner.clone(), rx).map_err(|e| open_err(e.into()))?;
         Ok(Store {
-            db,
+            inner,
             jobs,
             writer: Arc::new(Mutex::new(Some(handle))),
-            history_limit: limit,
         })
+    }
+
+    /// The bounds this store keeps.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
     }
 
     /// Queues `report` from `node` and returns a receiver that resolves once
@@ -200,67 +348,76 @@ impl Store {
     /// The newest report, window size and dropped count of every node that
     /// ever reported.
     pub fn nodes(&self) -> Result<BTreeMap<String, NodeRecord>, StoreError> {
-        let txn = self.db.begin_read().map_err(read_err)?;
-        let latest = txn.open_table(LATEST).map_err(read_err)?;
-        let nodes = txn.open_table(NODES).map_err(read_err)?;
-        let history = txn.open_table(HISTORY).map_err(read_err)?;
-        let mut out = BTreeMap::new();
-        for entry in latest.iter().map_err(read_err)? {
-            let (k, v) = entry.map_err(read_err)?;
-            let node = k.value().to_owned();
-            let latest = decode(&node, v.value())?;
-            let (next, dropped) = nodes
-                .get(node.as_str())
-                .map_err(read_err)?
-                .map(|g| g.value())
-                .unwrap_or((0, 0));
-            let stored = next.min(self.history_limit);
-            let last_received_at = match next.checked_sub(1) {
-                Some(index) => history
-                    .get((node.as_str(), index))
+        self.inner.with_db(|db| {
+            let txn = db.begin_read().map_err(read_err)?;
+            let latest = txn.open_table(LATEST).map_err(read_err)?;
+            let nodes = txn.open_table(NODES).map_err(read_err)?;
+            let window = txn.open_table(WINDOW).map_err(read_err)?;
+            let history = txn.open_table(HISTORY).map_err(read_err)?;
+            let mut out = BTreeMap::new();
+            for entry in latest.iter().map_err(read_err)? {
+                let (k, v) = entry.map_err(read_err)?;
+                let node = k.value().to_owned();
+                let latest = decode(&node, v.value())?;
+                let (next, dropped) = nodes
+                    .get(node.as_str())
                     .map_err(read_err)?
-                    .map(|g| decode(&node, g.value()))
-                    .transpose()?
-                    .and_then(|s| s.received_at)
-                    .as_ref()
-                    .and_then(proto::system_time),
-                None => None,
+                    .map(|g| g.value())
+                    .unwrap_or((0, 0));
+                let first = window
+                    .get(node.as_str())
+                    .map_err(read_err)?
+                    .map_or(next, |g| g.value().0);
+                let last_received_at = match next.checked_sub(1) {
+                    Some(index) => history
+                        .get((node.as_str(), index))
+                        .map_err(read_err)?
+                        .map(|g| decode(&node, g.value()))
+                        .transpose()?
+                        .and_then(|s| s.received_at)
+                        .as_ref()
+                        .and_then(proto::system_time),
+                    None => None,
+                }
+                .or_else(|| latest.received_at.as_ref().and_then(proto::system_time));
+                out.insert(
+                    node,
+                    NodeRecord {
+                        latest,
+                        last_received_at,
+                        stored: next.saturating_sub(first),
+                        dropped,
+                    },
+                );
             }
-            .or_else(|| latest.received_at.as_ref().and_then(proto::system_time));
-            out.insert(
-                node,
-                NodeRecord {
-                    latest,
-                    last_received_at,
-                    stored,
-                    dropped,
-                },
-            );
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The history window of `node`, oldest first; `limit` > 0 keeps only
     /// the newest `limit` entries.
     pub fn history(&self, node: &str, limit: usize) -> Result<Vec<StoredReport>, StoreError> {
-        let txn = self.db.begin_read().map_err(read_err)?;
-        let table = txn.open_table(HISTORY).map_err(read_err)?;
-        let range = table
-            .range((node, 0u64)..=(node, u64::MAX))
-            .map_err(read_err)?;
-        let mut out = Vec::new();
-        for entry in range {
-            let (_, v) = entry.map_err(read_err)?;
-            out.push(decode(node, v.value())?);
-        }
-        if limit > 0 && out.len() > limit {
-            out.drain(..out.len() - limit);
-        }
-        Ok(out)
+        self.inner.with_db(|db| {
+            let txn = db.begin_read().map_err(read_err)?;
+            let table = txn.open_table(HISTORY).map_err(read_err)?;
+            let range = table
+                .range((node, 0u64)..=(node, u64::MAX))
+                .map_err(read_err)?;
+            let mut out = Vec::new();
+            for entry in range {
+                let (_, v) = entry.map_err(read_err)?;
+                out.push(decode(node, v.value())?);
+            }
+            if limit > 0 && out.len() > limit {
+                out.drain(..out.len() - limit);
+            }
+            Ok(out)
+        })
     }
 
-    /// Stops the writer after everything already submitted is committed.
-    /// Later submissions fail with [`StoreError::Closed`].
+    /// Stops the writer after everything already submitted is committed
+    /// (or refused: a broken store does not hold the stop up). Later
+    /// submissions fail with [`StoreError::Closed`].
     pub async fn close(&self) {
         let _ = self.jobs.send(Msg::Stop);
         let handle = self.writer.lock().ok().and_then(|mut h| h.take());
@@ -268,6 +425,13 @@ impl Store {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
     }
+}
+
+/// Unix seconds (0 before the epoch): the dedup marks' update time.
+pub(crate) fn unix(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub(crate) fn encode(report: &HealthReport, received_at: SystemTime) -> Vec<u8> {
@@ -279,83 +443,8 @@ pub(crate) fn encode(report: &HealthReport, received_at: SystemTime) -> Vec<u8> 
 }
 
 pub(crate) fn decode(node: &str, bytes: &[u8]) -> Result<StoredReport, StoreError> {
-    StoredReport::decode(bytes).map_err(|e| StoreError::Corrupt {
+    StoredReport::decode(bytes).map_err(|source| StoreError::Corrupt {
         node: node.to_owned(),
-        reason: e.to_string(),
+        source,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    fn report(instance: &str, seq: u64, taken_at: SystemTime) -> HealthReport {
-        HealthReport {
-            agent_instance: instance.into(),
-            seq,
-            taken_at: Some(proto::timestamp(taken_at)),
-            node: "n1".into(),
-            ..Default::default()
-        }
-    }
-
-    #[tokio::test]
-    async fn an_older_back_filled_report_is_kept_in_history_but_not_shown_as_latest()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = Store::open(&dir.path().join("s.redb"), 10)?;
-        let now = SystemTime::now();
-        let fresh = report("new", 1, now);
-        let old = report("old", 7, now - Duration::from_secs(600));
-        assert_eq!(store.ingest("n1", fresh, now).await?, Ingested::Stored);
-        assert_eq!(store.ingest("n1", old, now).await?, Ingested::Stored);
-        let nodes = store.nodes()?;
-        let latest = nodes["n1"].latest.report.as_ref().ok_or("no latest")?;
-        assert_eq!(latest.agent_instance, "new");
-        assert_eq!(nodes["n1"].stored, 2);
-        store.close().await;
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn a_report_dated_in_the_future_does_not_stay_latest_and_receipt_is_tracked()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = Store::open(&dir.path().join("s.redb"), 10)?;
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let year_2099 = SystemTime::UNIX_EPOCH + Duration::from_secs(4_070_908_800);
-        store.ingest("n1", report("i", 1, year_2099), t0).await?;
-        let t1 = t0 + Duration::from_secs(10);
-        store.ingest("n1", report("i", 2, t1), t1).await?;
-        // A back-filled report received later but taken before: not latest,
-        // but it is the newest receipt.
-        let t2 = t1 + Duration::from_secs(10);
-        store
-            .ingest("n1", report("j", 1, t0 - Duration::from_secs(60)), t2)
-            .await?;
-        let nodes = store.nodes()?;
-        let latest = nodes["n1"].latest.report.as_ref().ok_or("no latest")?;
-        assert_eq!((latest.agent_instance.as_str(), latest.seq), ("i", 2));
-        assert_eq!(nodes["n1"].last_received_at, Some(t2));
-        store.close().await;
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn seq_zero_and_missing_instance_are_refused_and_closed_store_refuses()
-    -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let store = Store::open(&dir.path().join("s.redb"), 10)?;
-        let now = SystemTime::now();
-        let bad = store.ingest("n1", report("i", 0, now), now).await;
-        assert!(matches!(bad, Err(StoreError::Invalid(_))));
-        let bad = store.ingest("n1", report("", 1, now), now).await;
-        assert!(matches!(bad, Err(StoreError::Invalid(_))));
-        store.close().await;
-        let late = store.ingest("n1", report("i", 1, now), now).await;
-        assert!(matches!(late, Err(StoreError::Closed)));
-        assert!(store.nodes()?.is_empty());
-        Ok(())
-    }
 }

@@ -2,44 +2,35 @@
 //! [`crate::store`]). One thread because redb allows one write transaction
 //! at a time anyway, and a plain thread keeps blocking `fsync`s off the
 //! async runtime.
+//!
+//! A failed commit (a full disk, an I/O error) answers every report of its
+//! batch with the error and marks the database broken: after an I/O error
+//! redb refuses every later operation ("previous I/O error") until it is
+//! reopened. The next batch therefore first reopens it — an open that,
+//! with quick repair, takes no longer after a failed commit than after a
+//! clean close — and is refused in turn while the reopen or the commit
+//! still fails. So the store recovers by itself once space returns, and
+//! the thread never ends but on [`Msg::Stop`] or when every handle is gone.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, PoisonError};
 
-use proto::v1::HealthReport;
-use redb::{Database, ReadableTable};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::{
-    DEDUP, HISTORY, Ingested, Job, LATEST, MAX_BATCH, Msg, NODES, StoreError, decode, encode,
-};
-
-/// High-water marks of agent instances not heard from for this long are
-/// forgotten when the store opens (a node agent restarted long ago never
-/// re-sends under its old instance id).
-const DEDUP_KEEP: Duration = Duration::from_secs(7 * 86_400);
+use super::apply::apply;
+use super::{Inner, Job, MAX_BATCH, Msg, StoreError, open};
 
 pub(super) fn spawn(
-    db: Arc<Database>,
+    inner: Arc<Inner>,
     rx: UnboundedReceiver<Msg>,
-    history_limit: u64,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(&db, rx, history_limit))
+        .spawn(move || run(&inner, rx))
 }
 
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn run(db: &Database, mut rx: UnboundedReceiver<Msg>, history_limit: u64) {
-    if let Err(e) = prune_dedup(db) {
-        tracing::warn!("could not prune old dedup marks: {e}");
-    }
+fn run(inner: &Inner, mut rx: UnboundedReceiver<Msg>) {
     let mut batch: Vec<Job> = Vec::with_capacity(256);
+    let mut broken = false;
     loop {
         let mut stop = false;
         match rx.blocking_recv() {
@@ -56,7 +47,7 @@ fn run(db: &Database, mut rx: UnboundedReceiver<Msg>, history_limit: u64) {
             }
         }
         if !batch.is_empty() {
-            commit(db, &mut batch, history_limit);
+            broken = commit(inner, &mut batch, broken);
         }
         if stop {
             rx.close();
@@ -71,106 +62,45 @@ fn run(db: &Database, mut rx: UnboundedReceiver<Msg>, history_limit: u64) {
 }
 
 /// Applies and commits `batch`, then answers every job: nobody hears
-/// "stored" before the commit returned.
-fn commit(db: &Database, batch: &mut Vec<Job>, history_limit: u64) {
-    match apply(db, batch, history_limit) {
+/// "stored" before the commit returned. Reopens the database first if the
+/// previous commit failed (`broken`); returns whether this one did.
+fn commit(inner: &Inner, batch: &mut Vec<Job>, broken: bool) -> bool {
+    let result = if broken { reopen(inner) } else { Ok(()) }.and_then(|()| {
+        inner.with_db(|db| apply(db, batch, &inner.limits).map_err(StoreError::write))
+    });
+    match result {
         Ok(outcomes) => {
             for (job, outcome) in batch.drain(..).zip(outcomes) {
                 let _ = job.reply.send(outcome);
             }
+            false
         }
         Err(e) => {
-            let reason = e.to_string();
-            tracing::error!("state store commit failed: {reason}");
+            tracing::error!(
+                reports = batch.len(),
+                "state store commit failed, reports refused: {e}"
+            );
             for job in batch.drain(..) {
-                let _ = job.reply.send(Err(StoreError::Write(reason.clone())));
+                let _ = job.reply.send(Err(e.clone()));
             }
+            true
         }
     }
 }
 
-type Outcome = Result<Ingested, StoreError>;
-
-fn apply(db: &Database, batch: &[Job], history_limit: u64) -> Result<Vec<Outcome>, redb::Error> {
-    let txn = db.begin_write()?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    {
-        let mut latest = txn.open_table(LATEST)?;
-        let mut history = txn.open_table(HISTORY)?;
-        let mut nodes = txn.open_table(NODES)?;
-        let mut dedup = txn.open_table(DEDUP)?;
-        for job in batch {
-            let node = job.node.as_str();
-            let r = &job.report;
-            if r.agent_instance.is_empty() || r.seq == 0 {
-                outcomes.push(Err(StoreError::Invalid(
-                    "agent_instance must be set and seq must start at 1".into(),
-                )));
-                continue;
-            }
-            let key = (node, r.agent_instance.as_str());
-            let high_water = dedup.get(key)?.map(|g| g.value().0).unwrap_or(0);
-            if r.seq <= high_water {
-                outcomes.push(Ok(Ingested::Duplicate));
-                continue;
-            }
-            let bytes = encode(r, job.received_at);
-            let (next, dropped) = nodes.get(node)?.map(|g| g.value()).unwrap_or((0, 0));
-            history.insert((node, next), bytes.as_slice())?;
-            if next >= history_limit {
-                history.remove((node, next - history_limit))?;
-            }
-            nodes.insert(node, (next + 1, dropped.saturating_add(r.dropped)))?;
-            dedup.insert(key, (r.seq, unix(job.received_at)))?;
-            let newest = match latest.get(node)? {
-                None => true,
-                Some(g) => decode(node, g.value())
-                    .ok()
-                    .is_none_or(|old| !is_older(r, job.received_at, &old)),
-            };
-            if newest {
-                latest.insert(node, bytes.as_slice())?;
-            }
-            outcomes.push(Ok(Ingested::Stored));
-        }
-    }
-    txn.commit()?;
-    Ok(outcomes)
-}
-
-/// When a report counts as taken for choosing "latest": its `taken_at`,
-/// but never later than the host received it. A node whose clock runs
-/// ahead (or lies) would otherwise pin one report dated in the future as
-/// latest forever.
-fn effective_taken(r: &HealthReport, received_at: SystemTime) -> (i64, i32) {
-    let received = proto::timestamp(received_at);
-    let received = (received.seconds, received.nanos);
-    r.taken_at
-        .map(|t| (t.seconds, t.nanos))
-        .map_or(received, |t| t.min(received))
-}
-
-/// A back-filled report taken before the one already shown must not
-/// replace it as "latest".
-fn is_older(new: &HealthReport, received_at: SystemTime, old: &proto::v1::StoredReport) -> bool {
-    let Some(old_report) = old.report.as_ref() else {
-        return false;
-    };
-    let old_received = old
-        .received_at
-        .as_ref()
-        .and_then(proto::system_time)
-        .unwrap_or(UNIX_EPOCH);
-    effective_taken(new, received_at) < effective_taken(old_report, old_received)
-}
-
-fn prune_dedup(db: &Database) -> Result<(), redb::Error> {
-    let cutoff = unix(SystemTime::now()).saturating_sub(DEDUP_KEEP.as_secs());
-    let txn = db.begin_write()?;
-    {
-        let mut dedup = txn.open_table(DEDUP)?;
-        dedup.retain(|_, (_, updated)| updated >= cutoff)?;
-    }
-    txn.commit()?;
+/// Closes the broken database and opens it again. Readers see
+/// [`StoreError::Reopening`] meanwhile (the lock is not held during the
+/// open, which may repair).
+fn reopen(inner: &Inner) -> Result<(), StoreError> {
+    let old = inner
+        .db
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    // Dropping the old handle releases its file lock before the new open.
+    drop(old);
+    let db = open::reopen(&inner.opener).map_err(StoreError::write)?;
+    *inner.db.write().unwrap_or_else(PoisonError::into_inner) = Some(db);
+    tracing::info!("state store reopened after a failed write");
     Ok(())
 }
