@@ -1,5 +1,6 @@
 //! Health reports against the harness host: ordering, back-fill after an
-//! outage with original timestamps, and drop accounting on overflow.
+//! outage with original timestamps, drop accounting on overflow, and the
+//! host's size limit (issue 13, item 12).
 
 mod harness;
 
@@ -9,8 +10,13 @@ use std::time::{Duration, SystemTime};
 use harness::proxy::Proxy;
 use harness::{Harness, TestResult, seqs};
 use node_agent::agent;
+use node_agent::backoff::Backoff;
 use node_agent::config::Config;
-use proto::v1::{CheckStatus, HealthReport};
+use node_agent::report::{Outbox, sender, size};
+use proto::limits::MAX_REPORT_BYTES;
+use proto::v1::{Check, CheckStatus, HealthReport};
+use prost::Message as _;
+use tonic::transport::ClientTlsConfig;
 
 /// Runs an agent in this process until the returned handle is aborted.
 async fn run_agent(config: Config) -> TestResult<tokio::task::JoinHandle<()>> {
@@ -72,6 +78,10 @@ async fn reports_arrive_in_order_with_increasing_seq() -> TestResult {
         .ok_or("no cni check")?;
     assert_eq!(cni.status, CheckStatus::NotApplicable as i32);
     assert_eq!(cni.message, "no CNI yet");
+    println!(
+        "report taken by the collector on this machine (worker, fresh root): {} bytes encoded, limit {MAX_REPORT_BYTES}",
+        first.encoded_len()
+    );
     Ok(())
 }
 
@@ -149,5 +159,128 @@ async fn overflow_drops_the_oldest_and_reports_how_many() -> TestResult {
         reported, missing,
         "dropped counts must add up to the gap: {s:?}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_oversize_check_output_is_trimmed_to_the_limit_and_says_so() -> TestResult {
+    let h = Harness::start().await?;
+    let root = tempfile::tempdir()?;
+    // cloud-init's result lists every error; its check joins them all.
+    let errors: Vec<String> = (0..1024)
+        .map(|i| format!("error {i}: {}", "x".repeat(1024)))
+        .collect();
+    let result = root.path().join("run/cloud-init/result.json");
+    std::fs::create_dir_all(result.parent().ok_or("no parent")?)?;
+    std::fs::write(
+        &result,
+        serde_json::json!({ "v1": { "errors": errors } }).to_string(),
+    )?;
+    let agent = run_agent(h.enrolling_config("n1", root.path())?).await?;
+    let stored = h
+        .host
+        .wait_for(Duration::from_secs(20), "2 reports", |r| r.len() >= 2)
+        .await?;
+    agent.abort();
+
+    let sizes: Vec<usize> = h.host.raw().iter().map(|r| r.encoded_len()).collect();
+    println!("reports with a 1 MiB cloud-init check, as sent: {sizes:?} bytes");
+    assert!(sizes.iter().all(|&n| n <= MAX_REPORT_BYTES), "{sizes:?}");
+    assert_eq!(seqs(&stored[..2]), [1, 2], "nothing dropped");
+    let check = |name: &str| {
+        stored[0]
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or(format!("no {name} check"))
+    };
+    let cloud_init = check("cloud-init")?;
+    assert_eq!(cloud_init.status, CheckStatus::Fail as i32);
+    assert!(cloud_init.message.starts_with("error 0: xxx"));
+    assert!(cloud_init.message.len() <= size::MAX_CHECK_MESSAGE_BYTES);
+    assert!(
+        cloud_init
+            .message
+            .contains("[truncated by node-agent from "),
+        "{}",
+        cloud_init.message
+    );
+    let marker = check(size::SIZE_CHECK)?;
+    assert_eq!(marker.status, CheckStatus::Warn as i32);
+    assert!(
+        marker
+            .message
+            .contains(&format!("limit of {MAX_REPORT_BYTES}")),
+        "{}",
+        marker.message
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_report_that_cannot_be_trimmed_is_dropped_and_the_next_is_sent() -> TestResult {
+    let h = Harness::start().await?;
+    let instance = "size-test".to_owned();
+    let base = HealthReport {
+        agent_instance: instance.clone(),
+        node: "n1".into(),
+        taken_at: Some(proto::timestamp(SystemTime::now())),
+        ..Default::default()
+    };
+    // Check names are never cut: 2000 of 60 bytes are over the limit
+    // whatever trimming does.
+    let huge = HealthReport {
+        seq: 1,
+        checks: (0..2000)
+            .map(|i| Check {
+                name: format!("{i:0>60}"),
+                ..Default::default()
+            })
+            .collect(),
+        ..base.clone()
+    };
+    assert!(huge.encoded_len() > MAX_REPORT_BYTES);
+    let outbox = Outbox::new(10);
+    outbox.push(huge);
+    outbox.push(HealthReport {
+        seq: 2,
+        ..base.clone()
+    });
+
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(h.pki.ca())
+        .identity(h.pki.node_identity("n1")?)
+        .domain_name("127.0.0.1");
+    let endpoint = sender::host_endpoint(&h.host.host_addr.to_string(), tls)?;
+    let sending = outbox.clone();
+    let stream = tokio::spawn(async move {
+        sender::stream_once(&endpoint, &sending, &instance, &mut Backoff::standard()).await
+    });
+    let stored = h
+        .host
+        .wait_for(Duration::from_secs(20), "report 2", |r| {
+            r.iter().any(|x| x.seq == 2)
+        })
+        .await;
+    // The acknowledgement empties the outbox: nothing is left to re-send.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !outbox.after(0).is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stream.abort();
+    let stored = stored?;
+
+    assert_eq!(
+        seqs(&h.host.raw()),
+        [2],
+        "the oversize report is never sent"
+    );
+    assert_eq!(
+        (stored[0].dropped, stored[0].dropped_oversize),
+        (1, 1),
+        "the next report counts it"
+    );
+    assert!(outbox.after(0).is_empty(), "the outbox still holds reports");
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! the sender streams the outbox to the host and forgets what the host
 //! acknowledges. The two only share the outbox, so a host outage never
 //! delays or skips a measurement: reports wait (bounded) and are
-//! back-filled with their original timestamps.
+//! back-filled with their original timestamps. Every report is kept within
+//! the host's size limit before it is queued ([`size`]).
 
 pub mod buffer;
 pub mod certexpiry;
@@ -14,13 +15,16 @@ pub mod commands;
 pub mod probe;
 pub mod scheduler;
 pub mod sender;
+pub mod size;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use proto::v1::HealthReport;
 use tokio::sync::watch;
+use tracing::{debug, warn};
 
-use buffer::ReportBuffer;
+use buffer::{Pushed, ReportBuffer};
 use collector::Collector;
 
 /// The collector, shared by the scheduler and the `Health` RPC so both
@@ -58,6 +62,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Outbox {
     buffer: Mutex<ReportBuffer>,
     latest: watch::Sender<u64>,
+    /// Whether the last report queued had to be trimmed: a check that
+    /// stays huge is warned about once, not at every interval.
+    trimming: AtomicBool,
 }
 
 impl Outbox {
@@ -66,14 +73,41 @@ impl Outbox {
         Arc::new(Outbox {
             buffer: Mutex::new(ReportBuffer::new(capacity)),
             latest: watch::Sender::new(0),
+            trimming: AtomicBool::new(false),
         })
     }
 
-    /// Queues a report and wakes the sender.
-    pub fn push(&self, report: HealthReport) {
+    /// Queues a report (trimmed to the host's size limit, or dropped if it
+    /// cannot be, saying so) and wakes the sender.
+    pub fn push(&self, report: HealthReport) -> Pushed {
         let seq = report.seq;
-        lock(&self.buffer).push(report);
+        let pushed = lock(&self.buffer).push(report);
+        match pushed {
+            Pushed::Queued => self.trimming.store(false, Ordering::Relaxed),
+            Pushed::Trimmed { from, to } => {
+                if self.trimming.swap(true, Ordering::Relaxed) {
+                    debug!(seq, size = from, trimmed_to = to, "report trimmed");
+                } else {
+                    warn!(
+                        seq,
+                        size = from,
+                        trimmed_to = to,
+                        limit = proto::limits::MAX_REPORT_BYTES,
+                        "report over the host's size limit: long check messages and lists cut \
+                         (the report says so in its report-size check; reports cut the same \
+                         way are logged at debug until one fits again)"
+                    );
+                }
+            }
+            Pushed::DroppedOversize { size, limit } => warn!(
+                seq,
+                size,
+                limit,
+                "report dropped: {size} bytes even after trimming, over the host's limit of {limit}; the next report counts it in dropped_oversize"
+            ),
+        }
         self.latest.send_replace(seq);
+        pushed
     }
 
     /// Copies of the queued reports after `seq`, in order.
