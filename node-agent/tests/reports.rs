@@ -13,9 +13,9 @@ use node_agent::agent;
 use node_agent::backoff::Backoff;
 use node_agent::config::Config;
 use node_agent::report::{Outbox, sender, size};
+use prost::Message as _;
 use proto::limits::MAX_REPORT_BYTES;
 use proto::v1::{Check, CheckStatus, HealthReport};
-use prost::Message as _;
 use tonic::transport::ClientTlsConfig;
 
 /// Runs an agent in this process until the returned handle is aborted.
