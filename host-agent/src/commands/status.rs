@@ -16,7 +16,10 @@
 //!       "agent_version" (string|null), "addresses" ([string]),
 //!       "enrolment_refused" ({ "at" (RFC 3339), "reason", "peer", "current"
 //!         (bool: after the last report) }|null: the last refusal since the
-//!         daemon started) } ],
+//!         daemon started),
+//!       "clock_skew_seconds" (int|null: the node's clock minus the host's,
+//!         set only beyond the 30 s warning threshold), "clock_warning"
+//!         (string|null) } ],
 //!     "snapshot": { "latest" (file name|null), "taken_at" (RFC 3339|null),
 //!       "age_seconds" (int|null), "rpo_seconds" (int: 86400),
 //!       "rpo_breach" (bool) }|null } ] }
@@ -112,6 +115,9 @@ pub struct NodeView {
     pub agent_version: Option<String>,
     pub addresses: Vec<String>,
     pub enrolment_refused: Option<RefusalView>,
+    /// Beyond the warning threshold only (the daemon sends 0 within it).
+    pub clock_skew_seconds: Option<i64>,
+    pub clock_warning: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -189,7 +195,23 @@ fn node_view(n: &NodeStatus, vm_states: &BTreeMap<String, String>, now: SystemTi
                 (None, Some(_)) => false,
             },
         }),
+        clock_skew_seconds: (n.clock_skew_seconds != 0).then_some(n.clock_skew_seconds),
+        clock_warning: Some(n.clock_warning.clone()).filter(|w| !w.is_empty()),
     }
+}
+
+/// One line per node whose clock is off, for under the table: the skew
+/// does not make a node stale (staleness uses the host's clock), but its
+/// certificates and logs need its clock to be right.
+pub fn clock_warnings(v: &StatusView) -> Vec<String> {
+    v.clusters
+        .iter()
+        .flat_map(|c| &c.nodes)
+        .filter_map(|n| {
+            let w = n.clock_warning.as_deref()?;
+            Some(format!("warning: {}: {w}", n.name))
+        })
+        .collect()
 }
 
 /// Groups the daemon's answer by cluster, adding the provider's VM states.
@@ -432,6 +454,11 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                 crate::stdout::write("\x1b[2J\x1b[H")?;
             }
             crate::stdout::write(&text)?;
+            if ctx.output == OutputFormat::Table {
+                for line in clock_warnings(&v) {
+                    crate::stdout::line(&line)?;
+                }
+            }
             if v.host_wide_figures && ctx.output == OutputFormat::Table {
                 crate::stdout::line(
                     "local provider: the nodes share this machine, so CPU and memory are the host's",

@@ -164,3 +164,31 @@ fn a_control_plane_without_etcd_misses_no_snapshot() {
     let text = table(&v).to_string();
     assert!(!text.contains("RPO-BREACH"), "{text}");
 }
+
+#[test]
+fn a_skewed_clock_is_a_warning_under_the_table_and_a_field_in_json() {
+    let mut status = reported_control_plane();
+    status.nodes[0].clock_skew_seconds = 3600;
+    status.nodes[0].clock_warning =
+        crate::daemon::staleness::skew_warning(3600).expect("beyond the threshold");
+    let v = view(&status, &BTreeMap::new(), SystemTime::now());
+    let node = &v.clusters[0].nodes[0];
+    assert_eq!(node.clock_skew_seconds, Some(3600));
+    let warnings = clock_warnings(&v);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("warning: app1-cp: the node's clock is about 3600 s ahead"),
+        "{warnings:?}"
+    );
+    let json = serde_json::to_value(node).unwrap();
+    assert_eq!(json["clock_skew_seconds"], 3600);
+
+    // Within the threshold the daemon sends nothing, and nothing is shown.
+    let v = view(
+        &reported_control_plane(),
+        &BTreeMap::new(),
+        SystemTime::now(),
+    );
+    assert!(clock_warnings(&v).is_empty());
+    assert_eq!(v.clusters[0].nodes[0].clock_skew_seconds, None);
+}
