@@ -20,6 +20,15 @@ fn seqs(acks: &[ReportAck]) -> Vec<u64> {
     acks.iter().map(|a| a.seq).collect()
 }
 
+/// The sequence numbers of a stored history, oldest first.
+fn stored_seqs(history: &[proto::v1::StoredReport]) -> Vec<u64> {
+    history
+        .iter()
+        .filter_map(|r| r.report.as_ref())
+        .map(|r| r.seq)
+        .collect()
+}
+
 fn reports(node: &str, instance: &str, range: std::ops::RangeInclusive<u64>) -> Vec<HealthReport> {
     range.map(|s| report(node, instance, s, 10)).collect()
 }
@@ -56,11 +65,7 @@ async fn reports_are_acknowledged_stored_once_and_resends_are_deduplicated() -> 
     );
 
     let history = home.control().await?.history(NODE_A, 0).await?;
-    let stored: Vec<u64> = history
-        .iter()
-        .filter_map(|r| r.report.as_ref())
-        .map(|r| r.seq)
-        .collect();
+    let stored = stored_seqs(&history);
     assert_eq!(
         stored,
         vec![1, 2, 3, 4, 5],
@@ -101,11 +106,7 @@ async fn the_history_window_keeps_only_the_newest_reports() -> Result<(), BoxErr
     let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&node_a(&home)?)).await?;
     send_reports(ch, reports(NODE_A, "i1", 1..=5)).await?;
     let history = home.control().await?.history(NODE_A, 0).await?;
-    let stored: Vec<u64> = history
-        .iter()
-        .filter_map(|r| r.report.as_ref())
-        .map(|r| r.seq)
-        .collect();
+    let stored = stored_seqs(&history);
     assert_eq!(stored, vec![3, 4, 5]);
     assert_eq!(node_status(&home, NODE_A).await?.reports_stored, 3);
     daemon.stop().await?;
@@ -346,11 +347,7 @@ async fn an_oversized_report_is_acknowledged_as_refused_and_the_node_moves_on()
     let acks = send_reports(ch, reports(NODE_A, "i1", 3..=3)).await?;
     assert_eq!(seqs(&acks), vec![3]);
     let history = home.control().await?.history(NODE_A, 0).await?;
-    let stored: Vec<u64> = history
-        .iter()
-        .filter_map(|r| r.report.as_ref())
-        .map(|r| r.seq)
-        .collect();
+    let stored = stored_seqs(&history);
     assert_eq!(
         stored,
         vec![1, 3],

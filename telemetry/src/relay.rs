@@ -73,31 +73,11 @@ pub async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_proto::tonic::trace::v1::Span;
-
-    fn request(trace: u8, spans: usize) -> ExportTraceServiceRequest {
-        let spans = (0..spans)
-            .map(|i| Span {
-                trace_id: vec![trace; 16],
-                span_id: vec![i as u8 + 1; 8],
-                name: format!("s{i}"),
-                ..Default::default()
-            })
-            .collect();
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }
-    }
+    use buffer::tests::request;
 
     #[test]
     fn encoding_round_trips() {
-        let spans = request(7, 2).resource_spans;
+        let spans = request(7, 2, 2).resource_spans;
         let back = decode(&encode(spans.clone())).ok();
         assert_eq!(back, Some(spans));
     }

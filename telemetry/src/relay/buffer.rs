@@ -334,4 +334,4 @@ impl Traces {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -10,7 +10,7 @@ fn tid(n: u32) -> Vec<u8> {
 }
 
 /// `spans` spans of trace `n`, each named with `pad` bytes.
-fn request(n: u32, spans: usize, pad: usize) -> ExportTraceServiceRequest {
+pub(in crate::relay) fn request(n: u32, spans: usize, pad: usize) -> ExportTraceServiceRequest {
     let spans = (0..spans)
         .map(|i| Span {
             trace_id: tid(n),
