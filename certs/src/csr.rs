@@ -62,6 +62,7 @@ pub(crate) fn sign(
     ca: &KeyedCert,
     csr_pem: &str,
     node: &NodeIdentitySpec,
+    not_before_at_least: Option<std::time::SystemTime>,
 ) -> Result<String, PkiError> {
     if !(1..=MAX_NODE_VALIDITY_DAYS).contains(&node.validity_days) {
         return Err(refused(format!(
@@ -94,6 +95,7 @@ pub(crate) fn sign(
         server_auth: true,
         client_auth: true,
         validity: Duration::from_secs(u64::from(node.validity_days) * 86_400),
+        not_before_at_least,
     };
     Ok(leaf::issue(&spec, &public_key, ca)?.0)
 }

@@ -138,7 +138,7 @@ pub(crate) fn is_issued_by(cert: &X509Certificate<'_>, issuer: &X509Certificate<
 
 /// Formats a Unix timestamp as RFC 3339 UTC (`2035-01-02T03:04:05Z`); a
 /// value outside the calendar jiff supports shows as `@<seconds>`.
-pub(crate) fn rfc3339(unix_secs: i64) -> String {
+pub fn rfc3339(unix_secs: i64) -> String {
     match jiff::Timestamp::from_second(unix_secs) {
         Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         Err(_) => format!("@{unix_secs}"),

@@ -94,6 +94,7 @@ impl ClusterPki {
             server_auth: false,
             client_auth: true,
             validity: LEAF_VALIDITY,
+            not_before_at_least: None,
         };
         let key = KeyPair::generate().map_err(crypto_err("generate the kubeconfig client key"))?;
         let (cert_pem, _) = leaf::issue(&spec, &key, &self.ca)?;

@@ -18,7 +18,7 @@ pub const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 86_400);
 pub const LEAF_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
 /// Certificates start five minutes in the past (as Cluster API does) so a VM
 /// whose clock lags the host a little still accepts them.
-const BACKDATE: Duration = Duration::from_secs(5 * 60);
+pub const BACKDATE: Duration = Duration::from_secs(5 * 60);
 
 /// What a leaf certificate says about its holder. The issuer decides every
 /// field; nothing is copied from a request.
@@ -30,6 +30,9 @@ pub(crate) struct LeafSpec<'a> {
     pub server_auth: bool,
     pub client_auth: bool,
     pub validity: Duration,
+    /// The earliest notBefore allowed (a node's revocation floor, see
+    /// [`crate::floors`]); `None` for the usual five minutes back.
+    pub not_before_at_least: Option<SystemTime>,
 }
 
 /// A random 127-bit positive serial: RFC 5280 wants serials unique per CA,
@@ -42,7 +45,11 @@ fn random_serial() -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
-fn base(common_name: &str, validity: Duration) -> CertificateParams {
+fn base(
+    common_name: &str,
+    validity: Duration,
+    not_before_at_least: Option<SystemTime>,
+) -> CertificateParams {
     // A closure, so the `time` type rcgen uses need not be named here.
     let at = |t: SystemTime| {
         rcgen::date_time_ymd(1970, 1, 1) + t.duration_since(UNIX_EPOCH).unwrap_or_default()
@@ -52,7 +59,8 @@ fn base(common_name: &str, validity: Duration) -> CertificateParams {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
     p.distinguished_name = dn;
-    p.not_before = at(now.checked_sub(BACKDATE).unwrap_or(now));
+    let not_before = now.checked_sub(BACKDATE).unwrap_or(now);
+    p.not_before = at(not_before.max(not_before_at_least.unwrap_or(not_before)));
     p.not_after = at(now + validity);
     p.serial_number = Some(random_serial());
     p
@@ -63,7 +71,7 @@ fn base(common_name: &str, validity: Duration) -> CertificateParams {
 /// left out on purpose: every key here is ECDSA, and RFC 5480 §3 does not
 /// allow keyEncipherment for EC keys (kubeadm and Go do not require it).
 pub(crate) fn ca_params(common_name: &str) -> CertificateParams {
-    let mut p = base(common_name, CA_VALIDITY);
+    let mut p = base(common_name, CA_VALIDITY, None);
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![Ku::KeyCertSign, Ku::CrlSign, Ku::DigitalSignature];
     p
@@ -73,7 +81,7 @@ pub(crate) fn ca_params(common_name: &str) -> CertificateParams {
 /// verifiers can pick the right CA when several are trusted. The subject
 /// holds only the CN; `leaf::issue` writes the Organization attributes.
 pub(crate) fn leaf_params(spec: &LeafSpec<'_>) -> Result<CertificateParams, PkiError> {
-    let mut p = base(spec.common_name, spec.validity);
+    let mut p = base(spec.common_name, spec.validity, spec.not_before_at_least);
     p.is_ca = IsCa::ExplicitNoCa;
     p.use_authority_key_identifier_extension = true;
     p.key_usages = vec![Ku::DigitalSignature];

@@ -217,6 +217,7 @@ impl Pki {
             server_auth: true,
             client_auth: true,
             validity: LEAF_VALIDITY,
+            not_before_at_least: None,
         };
         let host_paths = PairPaths::new(&agent, "host", LEAF_FIX);
         let host_reissued = match mode {
@@ -237,6 +238,7 @@ impl Pki {
             server_auth: false,
             client_auth: true,
             validity: LEAF_VALIDITY,
+            not_before_at_least: None,
         };
         let admin = obtain_leaf(
             &PairPaths::new(&agent, "admin", LEAF_FIX),
@@ -325,6 +327,12 @@ impl Pki {
         TokenStore::new(self.root.join("agent").join("tokens.json"))
     }
 
+    /// The node certificates' revocation floors
+    /// (`pki/agent/cert-floors.json`).
+    pub fn cert_floors(&self) -> Result<crate::CertFloors, PkiError> {
+        crate::CertFloors::open(self.root.join("agent").join("cert-floors.json"))
+    }
+
     /// Issues a node certificate for a CSR whose token the caller has already
     /// consumed. Identity comes from `node`, never from the CSR; the
     /// certificate is also kept as `pki/agent/nodes/<name>.crt`.
@@ -333,8 +341,19 @@ impl Pki {
         csr_pem: &str,
         node: &NodeIdentitySpec,
     ) -> Result<String, PkiError> {
+        self.sign_node_csr_dated(csr_pem, node, None)
+    }
+
+    /// [`Pki::sign_node_csr`], dated no earlier than `not_before_at_least`
+    /// (the node's revocation floor, [`crate::CertFloors`]).
+    pub fn sign_node_csr_dated(
+        &self,
+        csr_pem: &str,
+        node: &NodeIdentitySpec,
+        not_before_at_least: Option<std::time::SystemTime>,
+    ) -> Result<String, PkiError> {
         validate_name("node name", &node.name)?;
-        let cert_pem = csr::sign(&self.agent_ca, csr_pem, node)?;
+        let cert_pem = csr::sign(&self.agent_ca, csr_pem, node, not_before_at_least)?;
         let path = self
             .root
             .join("agent")

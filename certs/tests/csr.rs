@@ -143,3 +143,24 @@ fn roles_helpers_read_host_and_admin_identities() -> TestResult {
     assert!(ip_sans_of(&admin)?.is_empty());
     Ok(())
 }
+
+#[test]
+fn a_dated_certificate_starts_no_earlier_than_asked() -> TestResult {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let (_home, pki) = init()?;
+    let not_before_of = |pem: &str| -> Result<u64, Box<dyn std::error::Error>> {
+        let der = cert_der_from_pem(pem)?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)?;
+        Ok(u64::try_from(cert.validity().not_before.timestamp())?)
+    };
+    let (_, csr) = certs::generate_node_key_and_csr("app1-cp")?;
+    // A floor a minute ago is later than the usual five minutes back.
+    let floor = SystemTime::now() - Duration::from_secs(60);
+    let floor_secs = floor.duration_since(UNIX_EPOCH)?.as_secs();
+    let dated = pki.sign_node_csr_dated(&csr, &spec()?, Some(floor))?;
+    assert_eq!(not_before_of(&dated)?, floor_secs);
+    // Without one, the usual backdating applies (earlier than the floor).
+    let usual = pki.sign_node_csr(&csr, &spec()?)?;
+    assert!(not_before_of(&usual)? < floor_secs);
+    Ok(())
+}
