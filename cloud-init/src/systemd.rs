@@ -27,6 +27,11 @@ impl Restart {
     }
 }
 
+/// The node agent's exit status when it has no usable certificate and its
+/// token is missing, spent or refused (node-agent/src/main.rs,
+/// `NEEDS_NEW_TOKEN`).
+pub const NODE_AGENT_NEEDS_NEW_TOKEN: u8 = 3;
+
 /// A `Type=simple` service unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceUnit {
@@ -48,6 +53,11 @@ pub struct ServiceUnit {
     /// Seconds between restarts: short, so a node reconnects quickly once
     /// the host is back.
     pub restart_sec: u32,
+    /// Exit statuses after which systemd does not restart the agent
+    /// (`RestartPreventExitStatus=`): the agent exits with
+    /// [`NODE_AGENT_NEEDS_NEW_TOKEN`] when only a new enrolment token can
+    /// help, and restarting it every 2 s would retry a spent token forever.
+    pub restart_prevent_exit_status: Vec<u8>,
     /// Enables the unit at boot.
     pub wanted_by: Vec<String>,
 }
@@ -63,6 +73,7 @@ impl ServiceUnit {
             exec_start: Argv::new(paths::AGENT_BINARY, ["--config", paths::AGENT_CONFIG])?,
             restart: Restart::Always,
             restart_sec: 2,
+            restart_prevent_exit_status: vec![NODE_AGENT_NEEDS_NEW_TOKEN],
             wanted_by: vec!["multi-user.target".to_owned()],
         })
     }
@@ -87,6 +98,14 @@ impl ServiceUnit {
         ini.entry("ExecStart", &exec_start)?;
         ini.entry("Restart", self.restart.as_str())?;
         ini.entry("RestartSec", &self.restart_sec.to_string())?;
+        if !self.restart_prevent_exit_status.is_empty() {
+            let codes: Vec<String> = self
+                .restart_prevent_exit_status
+                .iter()
+                .map(u8::to_string)
+                .collect();
+            ini.entry("RestartPreventExitStatus", &codes.join(" "))?;
+        }
         ini.section("Install");
         ini.list("WantedBy", &self.wanted_by)?;
         Ok(ini.finish())

@@ -15,7 +15,7 @@ use host_agent::daemon::enrolment::{RATE_LIMITED, REFUSED};
 use host_agent::daemon::ratelimit::{BucketSpec, EnrolLimits};
 use host_agent::daemon::{Daemon, DaemonConfig};
 use proto::v1::EnrolmentRefusal;
-use support::{BoxError, Home, NODE_A, NODE_A_IP, NODE_B, enrol};
+use support::{BoxError, Home, NODE_A, NODE_A_IP, NODE_B, enrol, issue_token};
 use tonic::Code;
 
 /// Everything the daemons of this test binary log, for the tests that
@@ -96,17 +96,6 @@ fn expired_token(home: &Home, node: &str) -> Result<String, BoxError> {
 
 fn code_of(e: &BoxError) -> Option<Code> {
     e.downcast_ref::<tonic::Status>().map(tonic::Status::code)
-}
-
-/// A one-minute token for `node`, issued over the daemon's control socket
-/// as `hostctl` would.
-async fn issue_token(home: &Home, node: &str) -> Result<String, BoxError> {
-    Ok(home
-        .control()
-        .await?
-        .issue_token(node, Duration::from_secs(60))
-        .await?
-        .token)
 }
 
 /// Why `daemon` refused to enrol `node` with `token`; an error saying

@@ -1,5 +1,5 @@
-//! Wiring: enrol (or reuse the stored identity), then run the reporter and
-//! the Node service until shutdown.
+//! Wiring: enrol (or reuse the stored identity), then run the reporter,
+//! the Node service and certificate renewal until shutdown.
 //!
 //! Split into `start` (everything that can fail on configuration: identity,
 //! binding the listener) and `run` (the long-running part), so a caller —
@@ -10,6 +10,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use certs::{Clock, SystemClock};
 use proto::v1::NodeMeta;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -24,7 +25,8 @@ use crate::etcd::restore::{Restorer, Timeouts};
 use crate::etcd::schedule::{self, Schedule};
 use crate::etcd::service::EtcdService;
 use crate::etcd::snapshot::Taker;
-use crate::identity::{self, NodeIdentity};
+use crate::host_link::HostLink;
+use crate::identity::{IdentityCell, IdentityError, NodeIdentity};
 use crate::kubeadm::attempt::Attempts;
 use crate::kubeadm::health::NodeHealth;
 use crate::kubeadm::ops::Operations;
@@ -36,6 +38,7 @@ use crate::logs::journald::JournaldSource;
 use crate::prereq::run::Prerequisites;
 use crate::prereq::runner;
 use crate::prereq::service::ProvisioningService;
+use crate::renewal::Renewer;
 use crate::report::checks::Endpoints;
 use crate::report::collector::{Collector, CollectorError};
 use crate::report::commands::SystemRunner;
@@ -62,9 +65,21 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+    /// The Node service's TLS could not be set up.
+    #[error("Node service TLS: {0}")]
+    Tls(#[from] IdentityError),
     /// The Node service or the host endpoint failed.
     #[error("transport: {}", crate::errchain::chain(.0))]
     Transport(#[from] tonic::transport::Error),
+}
+
+impl AgentError {
+    /// Whether only a new enrolment token can get the agent going again;
+    /// `main` exits with its own status for these, so a supervisor can be
+    /// told not to restart it in vain (`RestartPreventExitStatus=`).
+    pub fn needs_new_token(&self) -> bool {
+        matches!(self, AgentError::Enrol(e) if e.needs_new_token())
+    }
 }
 
 /// Where the agent's own log goes when `logSource` is `file`.
@@ -75,9 +90,11 @@ pub fn log_file_path(config: &Config) -> std::path::PathBuf {
 /// An enrolled agent with its listener bound, not yet running.
 pub struct Started {
     config: Config,
-    identity: NodeIdentity,
+    state: StateDir,
+    identity: IdentityCell,
     listener: TcpListener,
     endpoints: Endpoints,
+    clock: Arc<dyn Clock>,
 }
 
 impl Started {
@@ -95,27 +112,42 @@ impl Started {
         self.listener.local_addr()
     }
 
-    /// The identity in use.
-    pub fn identity(&self) -> &NodeIdentity {
-        &self.identity
+    /// Decides when the certificate is due for renewal (and checks renewed
+    /// ones) with `clock` instead of the system clock — tests move the
+    /// date instead of waiting for it. [`start_with_clock`] also uses the
+    /// clock for the stored certificate's check at start.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
-    /// Reports and serves until `shutdown` completes.
+    /// The identity in use now.
+    pub fn identity(&self) -> Arc<NodeIdentity> {
+        self.identity.current()
+    }
+
+    /// The identity cell: renewal publishes here, and everything that
+    /// presents the identity reads from here (tests watch it).
+    pub fn identity_cell(&self) -> IdentityCell {
+        self.identity.clone()
+    }
+
+    /// Reports, serves and renews until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
         let Started {
             config,
+            state,
             identity,
             listener,
             endpoints,
+            clock,
         } = self;
         let instance = scheduler::new_instance_id();
         let collector =
             SharedCollector::new(Collector::new(&config, Arc::new(SystemRunner), endpoints)?);
         let outbox = Outbox::new(config.buffer_capacity);
-        let endpoint = sender::host_endpoint(
-            &config.host.endpoint,
-            identity::host_tls(&config, Some(&identity)),
-        )?;
+        let link = HostLink::new(&config, identity.clone());
+        let renewer = Renewer::new(link.clone(), state, &config.node, &config.ca_pem, clock);
         let logs: Arc<dyn LogSource> = match config.log_source {
             LogSourceKind::Journald => Arc::new(JournaldSource),
             LogSourceKind::File => Arc::new(FileSource::new(log_file_path(&config))),
@@ -132,10 +164,16 @@ impl Started {
             meta: meta.clone(),
         });
         let kubeadm = kubeadm_service(&config, endpoints, logs.clone(), commands, meta.clone());
-        let service = NodeService::new(meta, collector.clone(), instance.clone(), logs);
+        let service = NodeService::new(
+            meta,
+            collector.clone(),
+            instance.clone(),
+            logs,
+            renewer.clone(),
+        );
         let etcd = etcd_service(&config);
-        let schedule = etcd_schedule(&config, endpoint.clone());
-        let tls = identity::node_service_tls(&config, &identity);
+        let schedule = etcd_schedule(&config, link.clone());
+        let tls = crate::node_tls::server_config(&config.ca_pem, identity.clone())?;
         let interval = std::time::Duration::from_secs(u64::from(config.report_interval_seconds));
         info!(
             node = %config.node,
@@ -148,7 +186,8 @@ impl Started {
             r = service::serve(listener, tls, service, etcd, provisioning, kubeadm) => r?,
             () = schedule => {}
             () = scheduler::run(collector, outbox.clone(), interval, instance.clone()) => {}
-            () = sender::run(endpoint, outbox, instance, Backoff::standard()) => {}
+            () = sender::run(link, outbox, instance, Backoff::standard()) => {}
+            () = renewer.run() => {}
             () = shutdown => info!("shutting down"),
         }
         Ok(())
@@ -215,7 +254,7 @@ fn taker(config: &Config) -> Taker {
 
 /// The snapshot schedule of a control-plane node; never ends (and does
 /// nothing on workers or with `intervalSeconds: 0`).
-async fn etcd_schedule(config: &Config, host: tonic::transport::Endpoint) {
+async fn etcd_schedule(config: &Config, host: HostLink) {
     let settings = &config.etcd.snapshot;
     if !config.control_plane || settings.interval_seconds == 0 {
         return std::future::pending().await;
@@ -235,10 +274,19 @@ async fn etcd_schedule(config: &Config, host: tonic::transport::Endpoint) {
 
 /// Obtains the identity (enrolling if needed; the token is then dropped
 /// from memory) and binds the Node service's listener.
-pub async fn start(mut config: Config) -> Result<Started, AgentError> {
+pub async fn start(config: Config) -> Result<Started, AgentError> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`start`], checking the stored certificate (and later deciding on
+/// renewal, see [`Started::with_clock`]) by `clock`'s date.
+pub async fn start_with_clock(
+    mut config: Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Started, AgentError> {
     let state = StateDir::open(&config.state_dir)?;
     let token = config.enrolment_token.take();
-    let identity = enrol::ensure_identity(&config, &state, token.as_ref()).await?;
+    let identity = enrol::ensure_identity(&config, &state, token.as_ref(), clock.now()).await?;
     drop(token);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -248,8 +296,10 @@ pub async fn start(mut config: Config) -> Result<Started, AgentError> {
         })?;
     Ok(Started {
         config,
-        identity,
+        state,
+        identity: IdentityCell::new(identity),
         listener,
         endpoints: Endpoints::default(),
+        clock,
     })
 }

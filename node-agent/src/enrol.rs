@@ -7,9 +7,15 @@
 //! certificate belongs to. A refusal is final (tokens are single-use, so
 //! retrying cannot help); transport failures are retried with backoff
 //! because the host may simply not be up yet.
+//!
+//! Once the certificate is stored, the token's SHA-256 is recorded (never
+//! the token). A later start whose stored certificate is unusable (expired,
+//! say) and whose config still carries that same token stops with
+//! [`EnrolError::TokenSpent`] instead of sending it: the host would refuse
+//! the replay, and a supervisor restarting the agent would send it forever.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use proto::v1::enrolment_client::EnrolmentClient;
 use proto::v1::{EnrolRequest, EnrolResponse};
@@ -20,7 +26,7 @@ use crate::backoff::Backoff;
 use crate::config::{Config, Secret};
 use crate::errchain::chain;
 use crate::identity::{IdentityError, NodeIdentity, host_tls};
-use crate::state::{StateDir, StateError};
+use crate::state::{StateDir, StateError, StoredPair};
 
 /// Why the node could not obtain an identity.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +37,13 @@ pub enum EnrolError {
         state_dir.display()
     )]
     NoToken { state_dir: PathBuf },
+    /// The stored certificate cannot be used any more and the token in the
+    /// config is the one this agent already spent: only a new token helps.
+    #[error(
+        "the node certificate in {} is unusable ({reason}), and the enrolmentToken in the config was already spent by this agent's enrolment (tokens are single-use, so it is not sent again); this machine needs a new enrolment token: remove it and recreate it with `hostctl up`, or put a new enrolmentToken in the agent config and restart the agent",
+        state_dir.display()
+    )]
+    TokenSpent { state_dir: PathBuf, reason: String },
     /// The host refused the token (final: the token cannot be reused).
     #[error("the host refused enrolment ({code:?}): {message}")]
     Refused { code: tonic::Code, message: String },
@@ -60,45 +73,106 @@ pub enum AttemptError {
     Transient(String),
 }
 
+impl EnrolError {
+    /// Whether only a new enrolment token can get this agent going again
+    /// (restarting it with the same configuration cannot).
+    pub fn needs_new_token(&self) -> bool {
+        matches!(
+            self,
+            EnrolError::NoToken { .. } | EnrolError::TokenSpent { .. } | EnrolError::Refused { .. }
+        )
+    }
+}
+
 /// Returns a usable identity: the stored one if the host would still
-/// accept it, otherwise a fresh one obtained with `token`.
+/// accept it at `now`, otherwise a fresh one obtained with `token` —
+/// unless `token` is the one this agent already spent.
 pub async fn ensure_identity(
     config: &Config,
     state: &StateDir,
     token: Option<&Secret>,
+    now: SystemTime,
 ) -> Result<NodeIdentity, EnrolError> {
-    if let Some((key, cert)) = state.read_pair()? {
-        match NodeIdentity::check(&cert, &key, &config.ca_pem, &config.node) {
-            Ok(id) => {
-                info!(cert = %state.cert_path().display(), "using the stored node certificate");
-                return Ok(id);
-            }
-            Err(e) => warn!(error = %e, "stored certificate is unusable; enrolling again"),
+    let unusable = match stored_identity(config, state, now)? {
+        Ok(id) => {
+            info!(
+                cert = %state.cert_path().display(),
+                serial = %id.serial,
+                "using the stored node certificate"
+            );
+            return Ok(id);
         }
-    }
+        Err(reason) => reason,
+    };
+    let state_dir = state.dir().to_path_buf();
     let token = token.ok_or_else(|| EnrolError::NoToken {
-        state_dir: state
-            .cert_path()
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or_default(),
+        state_dir: state_dir.clone(),
     })?;
+    let digest = token_digest(token);
+    if state.token_digest()?.as_deref() == Some(digest.as_str()) {
+        return Err(EnrolError::TokenSpent {
+            state_dir,
+            reason: unusable.unwrap_or_else(|| "no certificate is stored".into()),
+        });
+    }
     let (key_pem, csr_pem) = key_and_csr(&config.node)?;
     state.write_key(&key_pem)?;
     let response = enrol_with_retry(config, token, &csr_pem).await?;
     if !response.ca_pem.is_empty() && !same_certificates(&response.ca_pem, &config.ca_pem) {
         return Err(EnrolError::CaMismatch);
     }
-    let id = NodeIdentity::check(
+    let id = NodeIdentity::check_at(
         &response.certificate_pem,
         &key_pem,
         &config.ca_pem,
         &config.node,
+        now,
     )
     .map_err(EnrolError::BadIssued)?;
     state.write_cert(&response.certificate_pem)?;
-    info!(cert = %state.cert_path().display(), "enrolled; certificate stored");
+    state.write_token_digest(&digest)?;
+    info!(cert = %state.cert_path().display(), serial = %id.serial, "enrolled; certificate stored");
     Ok(id)
+}
+
+/// The stored identity if one checks at `now` (the directory is settled on
+/// it: an interrupted renewal is completed or discarded); otherwise why the
+/// stored pair is unusable (`None` when nothing is stored).
+fn stored_identity(
+    config: &Config,
+    state: &StateDir,
+    now: SystemTime,
+) -> Result<Result<NodeIdentity, Option<String>>, StateError> {
+    let mut reason = None;
+    for pair in state.candidates()? {
+        let StoredPair {
+            key_pem, cert_pem, ..
+        } = &pair;
+        match NodeIdentity::check_at(cert_pem, key_pem, &config.ca_pem, &config.node, now) {
+            Ok(id) => {
+                if pair.staged {
+                    info!("completing a certificate renewal the agent's last exit interrupted");
+                }
+                state.settle(&pair)?;
+                return Ok(Ok(id));
+            }
+            Err(e) => {
+                warn!(error = %e, staged = pair.staged, "stored certificate is unusable");
+                // The installed pair's reason is the one people need.
+                reason.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    Ok(Err(reason))
+}
+
+/// What is recorded of a spent token: its SHA-256, hex.
+fn token_digest(token: &Secret) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.expose().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 async fn enrol_with_retry(
@@ -168,12 +242,12 @@ fn is_final(code: tonic::Code) -> bool {
 
 /// Generates the private key and a CSR on this machine (the key never
 /// leaves it); the host decides the certificate's subject anyway.
-fn key_and_csr(node: &str) -> Result<(String, String), EnrolError> {
+pub(crate) fn key_and_csr(node: &str) -> Result<(String, String), EnrolError> {
     certs::generate_node_key_and_csr(node).map_err(|e| EnrolError::KeyGen(e.to_string()))
 }
 
 /// Whether two PEM documents hold the same certificates (ignoring layout).
-fn same_certificates(a: &str, b: &str) -> bool {
+pub(crate) fn same_certificates(a: &str, b: &str) -> bool {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let ders = |s: &str| -> Vec<Vec<u8>> {

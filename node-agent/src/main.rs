@@ -18,6 +18,13 @@ const TELEMETRY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2
 /// Spans are few and a traced `up` waits for them: batch briefly.
 const NODE_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// Exit status when only a new enrolment token can help (no usable
+/// certificate, and no token or a spent or refused one): restarting with
+/// the same configuration would fail the same way.
+/// The systemd unit hostctl installs does not restart the agent after it
+/// (`cloud_init::systemd::NODE_AGENT_NEEDS_NEW_TOKEN`, the same number).
+const NEEDS_NEW_TOKEN: u8 = 3;
+
 /// hostctl node agent.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -50,7 +57,14 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("node-agent: {e:#}");
-            ExitCode::FAILURE
+            let needs_token = e
+                .downcast_ref::<agent::AgentError>()
+                .is_some_and(agent::AgentError::needs_new_token);
+            if needs_token {
+                ExitCode::from(NEEDS_NEW_TOKEN)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -70,13 +84,27 @@ fn run(config: Config, mut telemetry: Pipeline) -> anyhow::Result<()> {
             s = agent::start(config) => s?,
             () = shutdown_signal() => return Ok(()),
         };
-        // Spans go to the host (docs/tracing.md), with the node's certificate.
-        let tls = node_agent::identity::host_tls(&host, Some(started.identity()));
+        // Spans go to the host (docs/tracing.md), with the node's current
+        // certificate: re-pointed after every renewal, since the host
+        // refuses the old certificate once the new one is in use.
+        let tls = node_agent::identity::host_tls(&host, Some(&started.identity()));
         let endpoint = format!("https://{}", host.host.endpoint);
         if let Err(e) = telemetry.connect(&endpoint, tls) {
             tracing::warn!("spans will not be relayed: {e}");
         }
-        started.run(shutdown_signal()).await?;
+        let relay = telemetry
+            .relay_target()
+            .map(|target| follow_renewals(target, host, endpoint, started.identity_cell()));
+        let relay = async move {
+            match relay {
+                Some(follow) => follow.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = started.run(shutdown_signal()) => r?,
+            () = relay => {}
+        }
         Ok(())
     });
     let summary = runtime.block_on(telemetry.shutdown_async(TELEMETRY_DEADLINE));
@@ -84,6 +112,25 @@ fn run(config: Config, mut telemetry: Pipeline) -> anyhow::Result<()> {
         tracing::warn!("{line}");
     }
     result
+}
+
+/// Re-points the span relay at the host with each renewed certificate;
+/// ends only when the identity cell is gone.
+async fn follow_renewals(
+    target: telemetry::RelayTarget,
+    config: Config,
+    endpoint: String,
+    cell: node_agent::identity::IdentityCell,
+) {
+    let mut renewed = cell.subscribe();
+    while renewed.changed().await.is_ok() {
+        let identity = renewed.borrow_and_update().clone();
+        let tls = node_agent::identity::host_tls(&config, Some(&identity));
+        match target.connect(&endpoint, tls) {
+            Ok(()) => tracing::info!("span relay now uses the renewed certificate"),
+            Err(e) => tracing::warn!("spans will not be relayed: {e}"),
+        }
+    }
 }
 
 /// SIGTERM (systemd stop) or SIGINT.

@@ -14,18 +14,19 @@ use proto::v1::node_server::{Node, NodeServer};
 use proto::v1::provisioning_server::ProvisioningServer;
 use proto::v1::{
     Error as ApiError, ErrorCode, HealthRequest, HealthResponse, LogChunk, LogsRequest, NodeMeta,
-    VersionRequest, VersionResponse,
+    RenewNowRequest, RenewNowResponse, VersionRequest, VersionResponse,
 };
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::transport::{Server, ServerTlsConfig};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 
 use crate::etcd::service::EtcdService;
 use crate::kubeadm::service::KubeadmService;
 use crate::logs::{LogError, LogQuery, LogReceiver, LogSource};
 use crate::prereq::service::ProvisioningService;
+use crate::renewal::Renewer;
 use crate::report::SharedCollector;
 
 /// Most lines per streamed chunk.
@@ -70,22 +71,26 @@ pub struct NodeService {
     collector: SharedCollector,
     instance: String,
     logs: Arc<dyn LogSource>,
+    renewer: Renewer,
 }
 
 impl NodeService {
     /// A service answering as `meta`, measuring with `collector` (the same
-    /// one reports use) and reading logs from `logs`.
+    /// one reports use), reading logs from `logs` and renewing the node's
+    /// certificate with `renewer` (the one the automatic schedule uses).
     pub fn new(
         meta: NodeMeta,
         collector: SharedCollector,
         instance: String,
         logs: Arc<dyn LogSource>,
+        renewer: Renewer,
     ) -> Self {
         NodeService {
             meta,
             collector,
             instance,
             logs,
+            renewer,
         }
     }
 
@@ -169,6 +174,36 @@ impl Node for NodeService {
         }
         Ok(Response::new(ReceiverStream::new(rx)))
     }
+
+    /// Renews the agent's certificate now, through the same path (and the
+    /// same one-at-a-time lock) as the automatic renewal. A failure is data
+    /// in the response — the old certificate stays in use — not a
+    /// transport error, so a fan-out over many nodes reports it per node.
+    async fn renew_certificate(
+        &self,
+        _: Request<RenewNowRequest>,
+    ) -> Result<Response<RenewNowResponse>, Status> {
+        let response = match self.renewer.renew_now().await {
+            Ok(renewed) => RenewNowResponse {
+                meta: Some(self.meta.clone()),
+                not_after: Some(proto::timestamp(renewed.not_after)),
+                error: None,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "renewal asked for over the Node service failed; the current certificate stays in use");
+                RenewNowResponse {
+                    meta: Some(self.meta.clone()),
+                    not_after: None,
+                    error: Some(ApiError {
+                        code: e.code() as i32,
+                        message: e.to_string(),
+                        detail: String::new(),
+                    }),
+                }
+            }
+        };
+        Ok(Response::new(response))
+    }
 }
 
 /// Batches lines into chunks: whatever is ready now, up to `CHUNK_LINES`.
@@ -207,18 +242,18 @@ async fn forward(
 }
 
 /// Serves the Node, Etcd, Provisioning and Kubeadm services on
-/// `listener`; stops when the future is dropped. All are authorised by
-/// [`authorise`].
+/// `listener` with `tls` ([`crate::node_tls`]: the certificate is the
+/// identity cell's at each handshake); stops when the future is dropped.
+/// All are authorised by [`authorise`].
 pub async fn serve(
     listener: TcpListener,
-    tls: ServerTlsConfig,
+    tls: rustls::ServerConfig,
     service: NodeService,
     etcd: EtcdService,
     provisioning: ProvisioningService,
     kubeadm: KubeadmService,
 ) -> Result<(), tonic::transport::Error> {
     Server::builder()
-        .tls_config(tls)?
         // tracing: one span per call, child of the host's (docs/tracing.md)
         .layer(telemetry::ServerSpanLayer)
         .add_service(NodeServer::with_interceptor(service, authorise))
@@ -228,6 +263,6 @@ pub async fn serve(
             authorise,
         ))
         .add_service(KubeadmServer::with_interceptor(kubeadm, authorise))
-        .serve_with_incoming(TcpListenerStream::new(listener))
+        .serve_with_incoming(crate::node_tls::incoming(listener, tls))
         .await
 }

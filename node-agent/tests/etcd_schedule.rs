@@ -13,13 +13,12 @@ use node_agent::etcd::EtcdTarget;
 use node_agent::etcd::local::LocalSnapshots;
 use node_agent::etcd::schedule::{self, Schedule};
 use node_agent::etcd::snapshot::Taker;
-use node_agent::report::sender::host_endpoint;
 use proto::snapshot::{TrailerHasher, Verified};
 use proto::v1::snapshot_sink_server::{SnapshotSink, SnapshotSinkServer};
 use proto::v1::{SnapshotChunk, SnapshotMeta, UploadSnapshotResponse, snapshot_chunk::Kind};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{ClientTlsConfig, Server, ServerTlsConfig};
+use tonic::transport::{Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
 /// A stand-in for the host's SnapshotSink: verifies and records uploads.
@@ -88,11 +87,7 @@ async fn snapshots_taken_while_the_host_is_down_arrive_when_it_returns() -> Test
 
     // The host's port is reserved but nothing listens: the host is down.
     let port = etcd_support::free_port()?;
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(pki.ca())
-        .identity(pki.node_identity("app1-cp")?)
-        .domain_name("127.0.0.1");
-    let endpoint = host_endpoint(&format!("127.0.0.1:{port}"), tls)?;
+    let endpoint = pki.link("app1-cp", &format!("127.0.0.1:{port}"))?;
     let local = LocalSnapshots::new(root.path().join("state/snapshots"), 2);
     let schedule = Schedule {
         target: EtcdTarget {
@@ -198,20 +193,14 @@ async fn files_left_by_an_interrupted_snapshot_are_removed() -> TestResult {
     std::fs::write(&leftovers[0], b"partial")?;
     let port = etcd_support::free_port()?;
     let pki = TestPki::new()?;
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(pki.ca())
-        .identity(pki.node_identity("app1-cp")?)
-        .domain_name("127.0.0.1");
+    let link = pki.link("app1-cp", &format!("127.0.0.1:{port}"))?;
     let schedule = Schedule {
         target,
         taker,
         local: local.clone(),
         interval: Duration::from_secs(3600),
     };
-    let task = tokio::spawn(schedule::run(
-        schedule,
-        host_endpoint(&format!("127.0.0.1:{port}"), tls)?,
-    ));
+    let task = tokio::spawn(schedule::run(schedule, link));
     let gone = leftovers[0].clone();
     wait_for("the leftover's removal", Duration::from_secs(20), || {
         !gone.exists()

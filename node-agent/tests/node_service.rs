@@ -170,3 +170,24 @@ async fn logs_for_a_unit_the_file_source_lacks_are_a_typed_error() -> TestResult
     assert!(err.message.contains("kubelet"), "{}", err.message);
     Ok(())
 }
+
+/// The Node service does its own TLS (its certificate can change at run
+/// time): handshakes must still run side by side, and one that never
+/// starts must end by itself (10 s).
+#[tokio::test]
+async fn a_silent_peer_neither_blocks_others_nor_stays_connected() -> TestResult {
+    use tokio::io::AsyncReadExt;
+    let r = running().await?;
+    let mut silent = tokio::net::TcpStream::connect(r.addr).await?;
+    // Served while the silent peer's handshake is pending.
+    client(&r, Some(r.pki.host_identity()))
+        .await?
+        .version(VersionRequest {})
+        .await?;
+    // The agent drops it (EOF or reset); generous deadline, no timing
+    // assertion beyond "eventually".
+    let mut buf = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(60), silent.read(&mut buf)).await?;
+    assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    Ok(())
+}

@@ -16,7 +16,6 @@ use node_agent::report::{Outbox, sender, size};
 use prost::Message as _;
 use proto::limits::MAX_REPORT_BYTES;
 use proto::v1::{Check, CheckStatus, HealthReport};
-use tonic::transport::ClientTlsConfig;
 
 /// Runs an agent in this process until the returned handle is aborted.
 async fn run_agent(config: Config) -> TestResult<tokio::task::JoinHandle<()>> {
@@ -248,14 +247,10 @@ async fn a_report_that_cannot_be_trimmed_is_dropped_and_the_next_is_sent() -> Te
         ..base.clone()
     });
 
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(h.pki.ca())
-        .identity(h.pki.node_identity("n1")?)
-        .domain_name("127.0.0.1");
-    let endpoint = sender::host_endpoint(&h.host.host_addr.to_string(), tls)?;
+    let link = h.pki.link("n1", &h.host.host_addr.to_string())?;
     let sending = outbox.clone();
     let stream = tokio::spawn(async move {
-        sender::stream_once(&endpoint, &sending, &instance, &mut Backoff::standard()).await
+        sender::stream_once(&link, &sending, &instance, &mut Backoff::standard()).await
     });
     let stored = h
         .host

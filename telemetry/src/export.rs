@@ -5,7 +5,7 @@
 //! after enrolment), and an in-memory copy for trace files.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -77,11 +77,26 @@ impl<E: SpanExporter> SpanExporter for Counting<E> {
     }
 }
 
-/// Where a [`Deferred`] exporter's real exporter is put once it exists.
-pub type DeferredSlot = Arc<OnceLock<opentelemetry_otlp::SpanExporter>>;
+/// Where a [`Deferred`] exporter's real exporter is put once it exists —
+/// and replaced when its credentials change (a node agent's renewed
+/// certificate: the host refuses the old one once the new one is used).
+#[derive(Debug, Clone, Default)]
+pub struct DeferredSlot(Arc<RwLock<Option<Arc<opentelemetry_otlp::SpanExporter>>>>);
+
+impl DeferredSlot {
+    /// Makes `exporter` the destination of every later batch.
+    pub fn set(&self, exporter: opentelemetry_otlp::SpanExporter) {
+        let mut slot = self.0.write().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(Arc::new(exporter));
+    }
+
+    fn current(&self) -> Option<Arc<opentelemetry_otlp::SpanExporter>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
 
 /// An exporter whose destination is known only later; batches exported
-/// before that fail (and are counted by [`Counting`]). Set at most once.
+/// before that fail (and are counted by [`Counting`]).
 #[derive(Debug, Clone, Default)]
 pub struct Deferred {
     slot: DeferredSlot,
@@ -96,7 +111,8 @@ impl Deferred {
 
 impl SpanExporter for Deferred {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        match self.slot.get() {
+        // Cloned out of the lock: no lock is held across the export.
+        match self.slot.current() {
             Some(exporter) => exporter.export(batch).await,
             None => Err(OTelSdkError::InternalFailure(
                 "no destination yet (not enrolled)".into(),
@@ -106,7 +122,7 @@ impl SpanExporter for Deferred {
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
         self.slot
-            .get()
+            .current()
             .map_or(Ok(()), |e| e.shutdown_with_timeout(timeout))
     }
 }
@@ -202,6 +218,28 @@ mod tests {
         let exporter = Counting::new(Deferred::default(), dropped.clone());
         assert!(exporter.export(vec![span()]).await.is_err());
         assert_eq!(dropped.dropped(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_destination_replaces_the_first() {
+        use opentelemetry_otlp::WithExportConfig as _;
+        let exporter = || {
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint("http://127.0.0.1:9")
+                .build()
+                .expect("exporter")
+        };
+        let deferred = Deferred::default();
+        let slot = deferred.slot();
+        slot.set(exporter());
+        let first = slot.current().expect("set");
+        slot.set(exporter());
+        let second = slot.current().expect("set");
+        assert!(
+            !Arc::ptr_eq(&first, &second),
+            "a renewal re-points the relay"
+        );
     }
 
     #[tokio::test]

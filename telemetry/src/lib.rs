@@ -21,7 +21,7 @@ pub mod relay;
 
 pub use config::TelemetryConfig;
 pub use opentelemetry_proto::tonic::collector::trace::v1 as otlp;
-pub use pipeline::{Pipeline, ShutdownSummary};
+pub use pipeline::{Pipeline, RelayTarget, ShutdownSummary};
 pub use propagation::{InjectContext, ServerSpanLayer};
 
 /// Why telemetry could not be set up or a trace could not be written. None

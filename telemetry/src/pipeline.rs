@@ -36,6 +36,40 @@ pub struct Pipeline {
     export_timeout: Duration,
 }
 
+/// Where a relayed pipeline's spans go; [`RelayTarget::connect`] replaces
+/// the destination for every later batch (spans already handed to the old
+/// exporter finish there).
+#[derive(Clone)]
+pub struct RelayTarget {
+    slot: DeferredSlot,
+    resource: Resource,
+    export_timeout: Duration,
+}
+
+impl RelayTarget {
+    /// Sends later spans to `endpoint` over `tls`. Must run inside a tokio
+    /// runtime (the channel is created lazily there).
+    pub fn connect(
+        &self,
+        endpoint: &str,
+        tls: tonic::transport::ClientTlsConfig,
+    ) -> Result<(), TelemetryError> {
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.to_owned())
+            .with_timeout(self.export_timeout)
+            .with_tls_config(tls)
+            .build()
+            .map_err(|e| TelemetryError::Exporter {
+                endpoint: endpoint.to_owned(),
+                reason: e.to_string(),
+            })?;
+        exporter.set_resource(&self.resource);
+        self.slot.set(exporter);
+        Ok(())
+    }
+}
+
 /// How export went, for the one line a run prints about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownSummary {
@@ -143,29 +177,29 @@ impl Pipeline {
 
     /// Points a [`Pipeline::relayed`] pipeline at `endpoint` (OTLP gRPC over
     /// `tls`, e.g. the host's mutual-TLS listener with the node's
-    /// certificate). Must run inside a tokio runtime; a second call is ignored.
+    /// certificate). Must run inside a tokio runtime. Does nothing for a
+    /// pipeline that is not relayed.
     pub fn connect(
         &mut self,
         endpoint: &str,
         tls: tonic::transport::ClientTlsConfig,
     ) -> Result<(), TelemetryError> {
-        let Some(slot) = &self.deferred else {
+        let Some(target) = self.relay_target() else {
             return Ok(());
         };
-        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint.to_owned())
-            .with_timeout(self.export_timeout)
-            .with_tls_config(tls)
-            .build()
-            .map_err(|e| TelemetryError::Exporter {
-                endpoint: endpoint.to_owned(),
-                reason: e.to_string(),
-            })?;
-        exporter.set_resource(&self.resource);
-        let _ = slot.set(exporter);
+        target.connect(endpoint, tls)?;
         self.endpoint = Some(endpoint.to_owned());
         Ok(())
+    }
+
+    /// A handle that re-points a relayed pipeline from any task, e.g. with a
+    /// renewed certificate (`None` for a pipeline that is not relayed).
+    pub fn relay_target(&self) -> Option<RelayTarget> {
+        Some(RelayTarget {
+            slot: self.deferred.clone()?,
+            resource: self.resource.clone(),
+            export_timeout: self.export_timeout,
+        })
     }
 
     /// The layer to add to the process's subscriber. Only INFO-and-above

@@ -50,30 +50,35 @@ pub(crate) fn parse_address(s: &str) -> anyhow::Result<SocketAddr> {
     Ok(SocketAddr::new(ip, NODE_SERVICE_PORT))
 }
 
-/// Where `args.node`'s Node service listens.
-async fn node_address(ctx: &Context, args: &Args) -> anyhow::Result<SocketAddr> {
-    if let Some(a) = &args.address {
+/// Where `node`'s Node service listens: `address` if given, else as the
+/// running daemon or the recorded topology knows it.
+pub(crate) async fn node_address(
+    ctx: &Context,
+    node: &str,
+    address: Option<&str>,
+) -> anyhow::Result<SocketAddr> {
+    if let Some(a) = address {
         return parse_address(a);
     }
     let home = ctx.home.root().to_owned();
     let from_config = |config: crate::daemon::DaemonConfig| {
         config
             .nodes
-            .get(&args.node)
+            .get(node)
             .and_then(|e| e.addresses.first().copied())
             .map(|ip| SocketAddr::new(ip, NODE_SERVICE_PORT))
-            .ok_or_else(|| anyhow!("node {:?} is not in the topology", args.node))
+            .ok_or_else(|| anyhow!("node {node:?} is not in the topology"))
     };
     if let Ok(mut client) = ControlClient::connect(&socket_path(&home)).await {
         let status = client.status().await?;
         return status
             .nodes
             .iter()
-            .find(|n| n.meta.as_ref().is_some_and(|m| m.node == args.node))
+            .find(|n| n.meta.as_ref().is_some_and(|m| m.node == node))
             .and_then(|n| n.addresses.first())
             .and_then(|a| a.parse::<IpAddr>().ok())
             .map(|ip| SocketAddr::new(ip, NODE_SERVICE_PORT))
-            .ok_or_else(|| anyhow!("the daemon knows no address for node {:?}", args.node));
+            .ok_or_else(|| anyhow!("the daemon knows no address for node {node:?}"));
     }
     let workspace = Workspace::recorded(ctx)?;
     from_config(config_from_resolved(home, &workspace.resolved))
@@ -99,7 +104,7 @@ pub(crate) async fn dial(ctx: &Context, addr: SocketAddr) -> anyhow::Result<Chan
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     crate::cli::block_on(async {
-        let addr = node_address(ctx, args).await?;
+        let addr = node_address(ctx, &args.node, args.address.as_deref()).await?;
         let mut client = NodeClient::new(dial(ctx, addr).await?);
         let mut stream = client
             .logs(LogsRequest {

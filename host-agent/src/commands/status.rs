@@ -19,7 +19,10 @@
 //!         daemon started),
 //!       "clock_skew_seconds" (int|null: the node's clock minus the host's,
 //!         set only beyond the 30 s warning threshold), "clock_warning"
-//!         (string|null) } ],
+//!         (string|null), "agent_cert_not_after" (RFC 3339|null: the
+//!         agent-plane certificate the node last authenticated with),
+//!         "agent_cert_warning" (string|null: expiring within 30 days without
+//!         renewing, or revoked) } ],
 //!     "snapshot": { "latest" (file name|null), "taken_at" (RFC 3339|null),
 //!       "age_seconds" (int|null), "rpo_seconds" (int: 86400),
 //!       "rpo_breach" (bool) }|null } ] }
@@ -118,6 +121,8 @@ pub struct NodeView {
     /// Beyond the warning threshold only (the daemon sends 0 within it).
     pub clock_skew_seconds: Option<i64>,
     pub clock_warning: Option<String>,
+    pub agent_cert_not_after: Option<String>,
+    pub agent_cert_warning: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -197,19 +202,24 @@ fn node_view(n: &NodeStatus, vm_states: &BTreeMap<String, String>, now: SystemTi
         }),
         clock_skew_seconds: (n.clock_skew_seconds != 0).then_some(n.clock_skew_seconds),
         clock_warning: Some(n.clock_warning.clone()).filter(|w| !w.is_empty()),
+        agent_cert_not_after: n.agent_cert_not_after.map(|t| t.to_string()),
+        agent_cert_warning: Some(n.agent_cert_warning.clone()).filter(|w| !w.is_empty()),
     }
 }
 
-/// One line per node whose clock is off, for under the table: the skew
-/// does not make a node stale (staleness uses the host's clock), but its
-/// certificates and logs need its clock to be right.
-pub fn clock_warnings(v: &StatusView) -> Vec<String> {
+/// One line per warning, for under the table: a node whose clock is off
+/// (the skew does not make a node stale — staleness uses the host's clock
+/// — but its certificates and logs need its clock to be right), and a node
+/// whose agent certificate is revoked or about to expire unrenewed.
+pub fn node_warnings(v: &StatusView) -> Vec<String> {
     v.clusters
         .iter()
         .flat_map(|c| &c.nodes)
-        .filter_map(|n| {
-            let w = n.clock_warning.as_deref()?;
-            Some(format!("warning: {}: {w}", n.name))
+        .flat_map(|n| {
+            [n.clock_warning.as_deref(), n.agent_cert_warning.as_deref()]
+                .into_iter()
+                .flatten()
+                .map(|w| format!("warning: {}: {w}", n.name))
         })
         .collect()
 }
@@ -455,7 +465,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             }
             crate::stdout::write(&text)?;
             if ctx.output == OutputFormat::Table {
-                for line in clock_warnings(&v) {
+                for line in node_warnings(&v) {
                     crate::stdout::line(&line)?;
                 }
             }

@@ -17,6 +17,8 @@
 //! one static table. A method missing from the table is admin-only, so a
 //! new RPC is closed until someone decides otherwise.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use certs::{ROLE_ADMIN, ROLE_NODE};
 use tonic::{Request, Status};
 
@@ -27,10 +29,17 @@ pub struct Caller {
     pub name: String,
     /// The certificate's Organization values, e.g. `hostctl:node`.
     pub roles: Vec<String>,
+    /// The certificate's validity, for revocation floors and `status`
+    /// ([`super::nodecerts`]).
+    pub not_before: SystemTime,
+    pub not_after: SystemTime,
 }
 
 /// `Host.Report`: only node agents report.
 pub const HOST_REPORT: &str = "/hostctl.agent.v1.Host/Report";
+
+/// `Host.RenewCertificate`: a node renews its own certificate.
+pub const HOST_RENEW_CERTIFICATE: &str = "/hostctl.agent.v1.Host/RenewCertificate";
 
 /// `SnapshotSink.UploadSnapshot`: control-plane nodes ship scheduled
 /// snapshots (which node may store for which cluster is checked by
@@ -44,6 +53,7 @@ pub const OTLP_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceServ
 /// The method → allowed-roles table (full gRPC paths).
 const POLICY: &[(&str, &[&str])] = &[
     (HOST_REPORT, &[ROLE_NODE]),
+    (HOST_RENEW_CERTIFICATE, &[ROLE_NODE]),
     (HOST_UPLOAD_SNAPSHOT, &[ROLE_NODE]),
     (OTLP_EXPORT, &[ROLE_NODE]),
 ];
@@ -90,28 +100,48 @@ pub fn allowed_roles(method: &str) -> &'static [&'static str] {
         .unwrap_or(FALLBACK)
 }
 
-/// Whether the certificate's EKU extension is present and names clientAuth.
-fn is_for_client_auth(der: &[u8]) -> Result<bool, AuthzError> {
+/// What the caller's certificate says beyond its subject.
+struct Facts {
+    /// Its EKU extension is present and names clientAuth.
+    client_auth: bool,
+    not_before: SystemTime,
+    not_after: SystemTime,
+}
+
+fn facts_of(der: &[u8]) -> Result<Facts, AuthzError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| AuthzError::Unreadable(e.to_string()))?;
     let eku = cert
         .extended_key_usage()
         .map_err(|e| AuthzError::Unreadable(e.to_string()))?;
-    Ok(eku.is_some_and(|e| e.value.client_auth))
+    let at = |t: x509_parser::time::ASN1Time| {
+        UNIX_EPOCH + Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or(0))
+    };
+    Ok(Facts {
+        client_auth: eku.is_some_and(|e| e.value.client_auth),
+        not_before: at(cert.validity().not_before),
+        not_after: at(cert.validity().not_after),
+    })
 }
 
 /// Reads CN and roles from a DER certificate the TLS layer has verified,
 /// refusing one that is not for client authentication (see the module
 /// documentation for why the handshake alone does not).
 pub fn caller_from_der(der: &[u8]) -> Result<Caller, AuthzError> {
-    if !is_for_client_auth(der)? {
+    let facts = facts_of(der)?;
+    if !facts.client_auth {
         return Err(AuthzError::NotForClientAuth);
     }
     let name = certs::common_name_of(der)
         .map_err(|e| AuthzError::Unreadable(e.to_string()))?
         .ok_or(AuthzError::NoCommonName)?;
     let roles = certs::roles_of(der).map_err(|e| AuthzError::Unreadable(e.to_string()))?;
-    Ok(Caller { name, roles })
+    Ok(Caller {
+        name,
+        roles,
+        not_before: facts.not_before,
+        not_after: facts.not_after,
+    })
 }
 
 /// Checks that `caller` holds a role allowed for `method`.
@@ -146,6 +176,8 @@ mod tests {
         Caller {
             name: "app1-cp".into(),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            not_before: UNIX_EPOCH,
+            not_after: UNIX_EPOCH,
         }
     }
 

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use proto::v1::control_client::ControlClient as RawClient;
 use proto::v1::{
-    HistoryRequest, IssueTokenRequest, ShutdownRequest, StatusRequest, StatusResponse, StoredReport,
+    HistoryRequest, IssueTokenRequest, RevokeNodeRequest, ShutdownRequest, StatusRequest,
+    StatusResponse, StoredReport,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -90,6 +91,22 @@ impl ControlClient {
             token: r.token,
             expires_at: r.expires_at.as_ref().and_then(proto::system_time),
         })
+    }
+
+    /// Revokes every certificate `node` holds; returns the new floor.
+    pub async fn revoke_node(&mut self, node: &str) -> Result<SystemTime, ClientError> {
+        let r = self
+            .inner
+            .revoke_node(RevokeNodeRequest {
+                node: node.to_owned(),
+            })
+            .await
+            .map_err(call("RevokeNode"))?
+            .into_inner();
+        Ok(r.not_before_floor
+            .as_ref()
+            .and_then(proto::system_time)
+            .unwrap_or(SystemTime::UNIX_EPOCH))
     }
 
     /// Asks the daemon to stop gracefully (it answers first).

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 use proto::v1::control_server::Control;
 use proto::v1::{
     EnrolmentRefusal, HistoryRequest, HistoryResponse, IssueTokenRequest, IssueTokenResponse,
-    NodeMeta, NodeStatus, ShutdownRequest, ShutdownResponse, StatusRequest, StatusResponse,
+    NodeMeta, NodeStatus, RevokeNodeRequest, RevokeNodeResponse, ShutdownRequest, ShutdownResponse,
+    StatusRequest, StatusResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -78,6 +79,16 @@ impl ControlService {
             }),
             clock_skew_seconds: skew.as_ref().map_or(0, |(s, _)| *s),
             clock_warning: skew.map(|(_, w)| w).unwrap_or_default(),
+            agent_cert_not_after: self
+                .shared
+                .node_certs
+                .in_use(node)
+                .map(|c| proto::timestamp(c.not_after)),
+            agent_cert_warning: self
+                .shared
+                .node_certs
+                .warning(node, now)
+                .unwrap_or_default(),
         }
     }
 }
@@ -180,6 +191,28 @@ impl Control for ControlService {
                 node: r.node,
             }),
             reports,
+        }))
+    }
+
+    async fn revoke_node(
+        &self,
+        req: Request<RevokeNodeRequest>,
+    ) -> Result<Response<RevokeNodeResponse>, Status> {
+        let node = req.into_inner().node;
+        if !self.shared.config.nodes.contains_key(&node) {
+            return Err(Status::not_found(format!(
+                "node {node:?} is not in the topology"
+            )));
+        }
+        let shared = self.shared.clone();
+        // The system clock, not the daemon's: certificates are dated by it.
+        let floor =
+            tokio::task::spawn_blocking(move || shared.node_certs.revoke(&node, SystemTime::now()))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| Status::internal(format!("cannot record the revocation: {e}")))?;
+        Ok(Response::new(RevokeNodeResponse {
+            not_before_floor: Some(proto::timestamp(floor)),
         }))
     }
 

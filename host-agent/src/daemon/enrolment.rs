@@ -11,7 +11,9 @@
 //! the request but the CSR's public key ends up in the certificate. A CSR
 //! that fails to verify after the token was spent costs the token: the
 //! node needs a new one (the refusal says so), which keeps a token from
-//! being probed repeatedly.
+//! being probed repeatedly. Raising the node's revocation floor comes
+//! between spending the token and signing, so a new enrolment retires
+//! every certificate the node held before ([`super::nodecerts`]).
 //!
 //! What the peer learns: every refusal of the node name or the token —
 //! unknown node, unknown token, wrong secret, expired, already used,
@@ -29,13 +31,38 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use certs::{NodeIdentitySpec, ROLE_NODE, TokenError};
-use proto::v1::enrolment_server::Enrolment;
+use proto::v1::enrolment_server::{Enrolment, EnrolmentServer};
 use proto::v1::{EnrolRequest, EnrolResponse, NodeMeta};
 use tonic::{Request, Response, Status};
 
 use super::config::NodeEntry;
 use super::ratelimit::{Decision, EnrolLimiter};
 use super::state::{Refusal, Shared};
+
+/// Largest enrolment request decoded: a CSR is about 0.5 KiB, a token 46
+/// bytes, a node name at most 63. Far below tonic's 4 MiB default, which
+/// let an unauthenticated peer send 4 MB node names — each refusal then
+/// wrote an 8 MB log line, and a few a second wiped the log's history
+/// and took 16 MiB of the home (found by the soak test).
+pub const MAX_ENROL_REQUEST_BYTES: usize = 16 * 1024;
+
+/// Node names longer than this are cut in log lines.
+const LOGGED_NAME_CHARS: usize = 64;
+
+/// The Enrolment service with its message size limit.
+pub fn server(shared: Arc<Shared>) -> EnrolmentServer<EnrolmentService> {
+    EnrolmentServer::new(EnrolmentService::new(shared))
+        .max_decoding_message_size(MAX_ENROL_REQUEST_BYTES)
+}
+
+/// A peer-chosen node name as log lines show it: cut to
+/// [`LOGGED_NAME_CHARS`] characters, with its length.
+fn loggable(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.char_indices().nth(LOGGED_NAME_CHARS) {
+        None => name.into(),
+        Some((cut, _)) => format!("{}…({} bytes)", &name[..cut], name.len()).into(),
+    }
+}
 
 /// What a peer is told for every refusal of its node name or token.
 pub const REFUSED: &str =
@@ -150,12 +177,22 @@ fn attempt(
         Err(e) => return (None, Err(from_token_error(e))),
     };
     let Some(entry) = entry else {
-        let node = node.to_owned();
+        let node = loggable(node).into_owned();
         return (holder, Err(Refused::NotInTopology { node }));
     };
     if let Err(e) = shared.tokens.consume(token, node) {
         return (holder, Err(from_token_error(e)));
     }
+    // A new token revokes every earlier certificate of the node (issue 13,
+    // item 9): the floor is raised before the certificate exists. The
+    // system clock, not the daemon's: certificates are dated by it.
+    let dated = match shared
+        .node_certs
+        .enrolling(node, std::time::SystemTime::now())
+    {
+        Ok(dated) => dated,
+        Err(e) => return (holder, Err(Refused::Store(e.to_string()))),
+    };
     let spec = NodeIdentitySpec {
         name: node.to_owned(),
         addresses: entry.addresses,
@@ -164,7 +201,7 @@ fn attempt(
     };
     let signed = shared
         .pki
-        .sign_node_csr(csr, &spec)
+        .sign_node_csr_dated(csr, &spec, Some(dated))
         .map_err(|e| Refused::Csr(e.to_string()));
     (holder, signed)
 }
@@ -188,16 +225,17 @@ impl Enrolment for EnrolmentService {
         .await
         .map_err(|e| Status::internal(format!("enrolment task failed: {e}")))?;
         let node = r.node;
+        let logged = loggable(&node);
         let signed = match outcome {
             Ok(signed) => signed,
             Err(refused) => {
                 let own_token = holder.as_deref() == Some(node.as_str());
                 match &refused {
                     Refused::Store(_) => {
-                        tracing::error!(node, %peer, "enrolment failed: {refused}");
+                        tracing::error!(node = %logged, %peer, "enrolment failed: {refused}");
                     }
                     _ => tracing::warn!(
-                        node,
+                        node = %logged,
                         %peer,
                         token_of = holder.as_deref().unwrap_or("-"),
                         "enrolment refused: {refused}"
@@ -223,5 +261,22 @@ impl Enrolment for EnrolmentService {
             ca_pem: self.shared.pki.agent_ca_pem().to_owned(),
             host_endpoint: self.shared.host_endpoint.to_string(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_peer_chosen_name_is_cut_in_logs() {
+        assert_eq!(loggable("app1-cp"), "app1-cp");
+        let long = "n".repeat(4 << 20);
+        let shown = loggable(&long);
+        assert!(shown.len() < 100, "{} bytes logged", shown.len());
+        assert!(shown.ends_with(&format!("…({} bytes)", 4 << 20)), "{shown}");
+        // Cut on a character boundary.
+        let wide = "é".repeat(100);
+        assert!(loggable(&wide).starts_with(&"é".repeat(64)));
     }
 }

@@ -23,6 +23,7 @@
 //! commits what it has queued, and the socket file is removed.
 
 pub mod authz;
+pub mod bind;
 pub mod client;
 pub mod config;
 pub mod control;
@@ -31,7 +32,9 @@ pub mod fdlimit;
 pub mod lifecycle;
 pub mod listener;
 pub mod logfile;
+pub mod nodecerts;
 pub mod ratelimit;
+pub mod renewal;
 pub mod reports;
 pub mod staleness;
 pub mod state;
@@ -46,9 +49,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use proto::v1::control_server::ControlServer;
-use proto::v1::enrolment_server::EnrolmentServer;
 use proto::v1::snapshot_sink_server::SnapshotSinkServer;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::UnixListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -86,6 +88,9 @@ pub enum DaemonError {
     TlsSetup(#[from] tls::TlsSetupError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The node certificates' revocation floors cannot be read.
+    #[error(transparent)]
+    Pki(#[from] certs::PkiError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -115,8 +120,11 @@ pub struct Daemon {
     bound_enrol: SocketAddr,
 }
 
-async fn bind_tcp(what: &'static str, addr: SocketAddr) -> Result<TcpListener, DaemonError> {
-    TcpListener::bind(addr)
+async fn bind_tcp(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<(bind::Socket, SocketAddr), DaemonError> {
+    bind::bind(what, addr)
         .await
         .map_err(|source| DaemonError::Bind {
             what,
@@ -163,28 +171,22 @@ impl Daemon {
         let host_acceptor = material.host_acceptor()?;
         let enrol_acceptor = material.enrolment_acceptor()?;
         let store = Store::open(&config.store_path(), config.history_limit)?;
-        let host_listener =
+        let node_certs = Arc::new(nodecerts::NodeCerts::new(pki.cert_floors()?));
+        let (host_listener, bound_host) =
             bind_tcp("the Host service", (config.listen, config.port).into()).await?;
-        let enrol_listener = bind_tcp(
+        let (enrol_listener, bound_enrol) = bind_tcp(
             "the Enrolment service",
             (config.listen, config.enrol_port).into(),
         )
         .await?;
-        let local = |l: &TcpListener, what| {
-            l.local_addr().map_err(|source| DaemonError::Bind {
-                what,
-                addr: config.listen.to_string(),
-                source,
-            })
-        };
-        let bound_host = local(&host_listener, "the Host service")?;
-        let bound_enrol = local(&enrol_listener, "the Enrolment service")?;
         let control_listener = bind_socket(&config.socket_path())?;
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             host_endpoint: config.advertised(bound_host),
             enrol_endpoint: config.advertised(bound_enrol),
             tokens: pki.token_store(),
+            node_certs: node_certs.clone(),
+            renewals: renewal::Renewals::default(),
             pki,
             store,
             connections: Connections::default(),
@@ -232,6 +234,7 @@ impl Daemon {
                 crate::snapshots::sink::SinkService::new(
                     snapshots,
                     crate::snapshots::sink::Uploaders::from_config(&shared.config),
+                    node_certs,
                 ),
             ))
             .serve_with_incoming_shutdown(host_incoming, stop(shared.clone()));
@@ -239,9 +242,7 @@ impl Daemon {
             .timeout(Duration::from_secs(30))
             .max_connection_age(limits.enrolment_max_age)
             .max_connection_age_grace(ENROL_AGE_GRACE)
-            .add_service(EnrolmentServer::new(enrolment::EnrolmentService::new(
-                shared.clone(),
-            )))
+            .add_service(enrolment::server(shared.clone()))
             .serve_with_incoming_shutdown(enrol_incoming, stop(shared.clone()));
         let control = Server::builder()
             .add_service(ControlServer::new(control::ControlService::new(
@@ -304,9 +305,13 @@ impl Daemon {
     pub async fn wait(self) -> Result<(), DaemonError> {
         self.shared.shutdown_requested().await;
         tracing::info!("daemon stopping");
+        // One grace period for all servers together (they drain at the same
+        // time, as tasks), not one each: a peer holding a connection open
+        // on every listener must not multiply the stop's length.
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
         for server in self.servers {
             let abort = server.abort_handle();
-            match tokio::time::timeout(STOP_GRACE, server).await {
+            match tokio::time::timeout_at(deadline, server).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => tracing::warn!("server ended with an error: {e}"),
                 Ok(Err(e)) => tracing::warn!("server task failed: {e}"),

@@ -23,14 +23,15 @@ use std::sync::Arc;
 use prost::Message as _;
 use proto::limits::MAX_REPORT_BYTES;
 use proto::v1::host_server::{Host, HostServer};
-use proto::v1::{HealthReport, ReportAck};
+use proto::v1::{CertificateRenewalRequest, CertificateRenewalResponse, HealthReport, ReportAck};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::authz::{self, HOST_REPORT};
+use super::authz::{Caller, HOST_REPORT};
 use super::state::{self, Shared};
+use super::{nodecerts, renewal};
 use crate::store::{Ingested, StoreError};
 
 /// Reports submitted but not yet acknowledged, per stream. Bounds memory
@@ -86,18 +87,25 @@ impl Host for HostService {
         &self,
         req: Request<Streaming<HealthReport>>,
     ) -> Result<Response<Self::ReportStream>, Status> {
-        let caller = authz::authorize(&req, HOST_REPORT)?;
+        let caller = nodecerts::authorize(&self.shared.node_certs, &req, HOST_REPORT)?;
         let inbound = req.into_inner();
         let (pending_tx, pending_rx) = mpsc::channel(IN_FLIGHT);
         let (ack_tx, ack_rx) = mpsc::channel(IN_FLIGHT);
         let guard = state::connected(&self.shared, &caller.name);
         tracing::debug!(node = caller.name, "report stream opened");
-        tokio::spawn(read(self.shared.clone(), caller.name, inbound, pending_tx));
+        tokio::spawn(read(self.shared.clone(), caller, inbound, pending_tx));
         tokio::spawn(async move {
             acknowledge(pending_rx, ack_tx).await;
             drop(guard);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(ack_rx))))
+    }
+
+    async fn renew_certificate(
+        &self,
+        req: Request<CertificateRenewalRequest>,
+    ) -> Result<Response<CertificateRenewalResponse>, Status> {
+        renewal::renew(&self.shared, req).await
     }
 }
 
@@ -156,10 +164,11 @@ fn not_stored(e: StoreError) -> Status {
 
 async fn read(
     shared: Arc<Shared>,
-    node: String,
+    caller: Caller,
     mut inbound: Streaming<HealthReport>,
     pending: mpsc::Sender<Pending>,
 ) {
+    let node = caller.name.as_str();
     loop {
         let next = tokio::select! {
             next = inbound.message() => next,
@@ -177,7 +186,12 @@ async fn read(
                 return;
             }
         };
-        if let Some(refused) = refusal(&node, &report) {
+        // A revocation since the stream opened ends it here.
+        if let Err(status) = shared.node_certs.still_accepted(&caller) {
+            let _ = pending.send(Pending::Refused { ack: None, status }).await;
+            return;
+        }
+        if let Some(refused) = refusal(node, &report) {
             let _ = pending.send(refused).await;
             return;
         }
@@ -186,9 +200,7 @@ async fn read(
             seq: report.seq,
             // The host's clock, never the report's own `taken_at`:
             // staleness is judged by receipt (issue 13, item 10).
-            outcome: shared
-                .store
-                .submit(&node, report, shared.config.clock.now()),
+            outcome: shared.store.submit(node, report, shared.config.clock.now()),
         };
         if pending.send(item).await.is_err() {
             return;

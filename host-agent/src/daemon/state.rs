@@ -18,6 +18,10 @@ pub struct Shared {
     pub store: Store,
     pub pki: Arc<certs::Pki>,
     pub tokens: certs::TokenStore,
+    /// Revocation floors and the certificates nodes use.
+    pub node_certs: Arc<super::nodecerts::NodeCerts>,
+    /// When each node last renewed its certificate.
+    pub renewals: super::renewal::Renewals,
     pub connections: Connections,
     pub refusals: Refusals,
     /// The Host service's address as nodes dial it.

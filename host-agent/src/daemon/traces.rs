@@ -14,7 +14,8 @@ use ::telemetry::otlp::{
 };
 use tonic::{Request, Response, Status};
 
-use super::authz::{self, OTLP_EXPORT};
+use super::authz::OTLP_EXPORT;
+use super::nodecerts;
 use super::state::Shared;
 
 /// Largest span batch accepted from a node, encoded. The exporter sends at
@@ -42,7 +43,7 @@ impl TraceService for Relay {
         &self,
         req: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let caller = authz::authorize(&req, OTLP_EXPORT)?;
+        let caller = nodecerts::authorize(&self.shared.node_certs, &req, OTLP_EXPORT)?;
         // The budget is the certificate's CN: a node cannot spend another's.
         let added = self.shared.traces.add(&caller.name, req.into_inner());
         // Debug, not warn: a node over its budget would otherwise write a

@@ -15,7 +15,8 @@ use super::receive::receive;
 use super::store::SnapshotStore;
 use super::{SnapshotError, Source};
 use crate::daemon::DaemonConfig;
-use crate::daemon::authz::{self, HOST_UPLOAD_SNAPSHOT};
+use crate::daemon::authz::HOST_UPLOAD_SNAPSHOT;
+use crate::daemon::nodecerts;
 
 /// Why a caller may not upload snapshots at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,12 +93,21 @@ impl Uploaders {
 pub struct SinkService {
     store: SnapshotStore,
     uploaders: Uploaders,
+    node_certs: std::sync::Arc<crate::daemon::nodecerts::NodeCerts>,
 }
 
 impl SinkService {
     /// Stores into `store` for the uploaders the topology allows.
-    pub fn new(store: SnapshotStore, uploaders: Uploaders) -> Self {
-        SinkService { store, uploaders }
+    pub fn new(
+        store: SnapshotStore,
+        uploaders: Uploaders,
+        node_certs: std::sync::Arc<crate::daemon::nodecerts::NodeCerts>,
+    ) -> Self {
+        SinkService {
+            store,
+            uploaders,
+            node_certs,
+        }
     }
 }
 
@@ -118,7 +128,7 @@ impl SnapshotSink for SinkService {
         &self,
         req: Request<Streaming<SnapshotChunk>>,
     ) -> Result<Response<UploadSnapshotResponse>, Status> {
-        let caller = authz::authorize(&req, HOST_UPLOAD_SNAPSHOT)?;
+        let caller = nodecerts::authorize(&self.node_certs, &req, HOST_UPLOAD_SNAPSHOT)?;
         let source = self.uploaders.source_of(&caller.name).map_err(|e| {
             tracing::warn!(caller = caller.name, "snapshot upload refused: {e}");
             Status::permission_denied(e.to_string())

@@ -201,6 +201,17 @@ pub fn foreign_ca() -> Result<Issuer<'static, KeyPair>, BoxError> {
     Ok(Issuer::new(p, KeyPair::generate()?))
 }
 
+/// A one-minute token for `node`, issued over the daemon's control socket
+/// as `hostctl` would.
+pub async fn issue_token(home: &Home, node: &str) -> Result<String, BoxError> {
+    Ok(home
+        .control()
+        .await?
+        .issue_token(node, Duration::from_secs(60))
+        .await?
+        .token)
+}
+
 /// Server-authenticated TLS to the enrolment port (no client certificate).
 pub async fn enrol(
     ca_pem: &str,

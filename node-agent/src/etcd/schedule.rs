@@ -3,6 +3,8 @@
 //! shipper uploads the ones the host has not stored yet, retrying with the
 //! same capped, jittered backoff as the report sender. Taking and shipping
 //! only share the directory, so an outage never delays a snapshot.
+//! Each upload connects with the node's current identity ([`HostLink`]),
+//! so a renewed certificate is used from the next upload on.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -10,7 +12,6 @@ use std::time::{Duration, SystemTime};
 use proto::v1::snapshot_sink_client::SnapshotSinkClient;
 use tokio::sync::{Notify, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
 use tracing::{info, warn};
 
 use super::EtcdTarget;
@@ -19,6 +20,7 @@ use super::local::{LocalEntry, LocalSnapshots};
 use super::snapshot::Taker;
 use crate::backoff::Backoff;
 use crate::errchain::chain;
+use crate::host_link::HostLink;
 
 /// Failed attempts are retried from this delay, doubling up to the interval
 /// (at most ten minutes): etcd is not up until kubeadm init has run.
@@ -46,7 +48,7 @@ pub struct Schedule {
 
 /// Runs the schedule and the shipper forever, after removing what a
 /// snapshot interrupted by the agent's last exit left behind.
-pub async fn run(schedule: Schedule, host: Endpoint) {
+pub async fn run(schedule: Schedule, host: HostLink) {
     if let Err(e) = schedule.local.remove_leftovers().await {
         warn!(error = %e, "cannot remove leftovers of interrupted snapshots");
     }
@@ -116,7 +118,7 @@ async fn take_loop(schedule: &Schedule, shipped: &Notify) {
     }
 }
 
-async fn ship_loop(local: &LocalSnapshots, host: &Endpoint, wake: &Notify) {
+async fn ship_loop(local: &LocalSnapshots, host: &HostLink, wake: &Notify) {
     let mut backoff = Backoff::standard();
     loop {
         let pending = match local.pending().await {
@@ -137,11 +139,22 @@ async fn ship_loop(local: &LocalSnapshots, host: &Endpoint, wake: &Notify) {
                         warn!(error = %e, "snapshot shipped but not marked; it will be re-sent (the host de-duplicates)");
                     }
                     info!(file = %entry.db.display(), stored_as, "snapshot shipped to the host");
+                    host.note_success();
                     backoff.reset();
                 }
                 Err(e) => {
                     let delay = backoff.next_delay();
-                    warn!(error = %e, retry_in = ?delay, "shipping a snapshot failed");
+                    // The whole chain: a TLS alert about the certificate
+                    // sits below the status's own message.
+                    let (code, text) = match &e {
+                        ShipError::Refused(s) => (Some(s.code()), chain(s)),
+                        other => (None, other.to_string()),
+                    };
+                    if host.note_failure("snapshot upload", code, &text) {
+                        tracing::debug!(error = %e, retry_in = ?delay, "shipping a snapshot failed");
+                    } else {
+                        warn!(error = %e, retry_in = ?delay, "shipping a snapshot failed");
+                    }
                     tokio::time::sleep(delay).await;
                     break;
                 }
@@ -150,9 +163,15 @@ async fn ship_loop(local: &LocalSnapshots, host: &Endpoint, wake: &Notify) {
     }
 }
 
-/// Uploads one local snapshot; returns the host's name for it.
-pub async fn ship(host: &Endpoint, entry: &LocalEntry) -> Result<String, ShipError> {
-    let channel = host.connect().await.map_err(ShipError::Connect)?;
+/// Uploads one local snapshot with the current identity; returns the
+/// host's name for it.
+pub async fn ship(host: &HostLink, entry: &LocalEntry) -> Result<String, ShipError> {
+    let channel = host
+        .endpoint()
+        .map_err(ShipError::Connect)?
+        .connect()
+        .await
+        .map_err(ShipError::Connect)?;
     let (tx, rx) = mpsc::channel(4);
     let mut client = SnapshotSinkClient::new(channel);
     let call = client.upload_snapshot(ReceiverStream::new(rx));

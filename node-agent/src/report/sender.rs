@@ -6,6 +6,12 @@
 //! reconnection waits with capped exponential backoff and full jitter,
 //! reset once the host acknowledges something. The host drops duplicates
 //! by (agent_instance, seq), so resending after a reconnect is safe.
+//!
+//! The endpoint is built from the node's current identity at each connect,
+//! and a stream ends as soon as the identity changes (renewal), so the
+//! sender reconnects at once with the new certificate — the host stops
+//! accepting the old one once the new one is used. Nothing is lost: what
+//! the host had not acknowledged is re-sent on the new stream.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +26,7 @@ use tracing::{info, warn};
 use super::Outbox;
 use crate::backoff::Backoff;
 use crate::errchain::chain;
+use crate::host_link::HostLink;
 
 /// Why a report stream ended.
 #[derive(Debug, thiserror::Error)]
@@ -33,26 +40,55 @@ pub enum StreamError {
     /// The host ended the stream normally.
     #[error("the host closed the report stream")]
     Closed,
+    /// The node's certificate was renewed: the stream is re-opened with it.
+    #[error("the node certificate changed")]
+    IdentityChanged,
 }
 
-/// Runs forever, keeping a report stream to `endpoint` open.
-pub async fn run(endpoint: Endpoint, outbox: Arc<Outbox>, instance: String, mut backoff: Backoff) {
+impl StreamError {
+    /// The gRPC code and full text, for [`HostLink::note_failure`].
+    fn details(&self) -> (Option<tonic::Code>, String) {
+        match self {
+            StreamError::Call(s) => (Some(s.code()), self.to_string()),
+            _ => (None, self.to_string()),
+        }
+    }
+}
+
+/// Runs forever, keeping a report stream to the host open.
+pub async fn run(link: HostLink, outbox: Arc<Outbox>, instance: String, mut backoff: Backoff) {
     loop {
-        let e = stream_once(&endpoint, &outbox, &instance, &mut backoff).await;
+        let e = stream_once(&link, &outbox, &instance, &mut backoff).await;
+        if matches!(e, StreamError::IdentityChanged) {
+            info!("node certificate renewed; re-opening the report stream with it");
+            continue;
+        }
         let delay = backoff.next_delay();
         let (queued, dropped) = outbox.stats();
-        warn!(error = %e, retry_in = ?delay, queued, dropped, "report stream to the host ended");
+        let (code, text) = e.details();
+        if link.note_failure("report stream", code, &text) {
+            tracing::debug!(error = %e, retry_in = ?delay, queued, dropped, "report stream to the host ended");
+        } else {
+            warn!(error = %e, retry_in = ?delay, queued, dropped, "report stream to the host ended");
+        }
         tokio::time::sleep(delay).await;
     }
 }
 
-/// One connection's worth of reporting; returns why it ended.
+/// One connection's worth of reporting, presenting the identity current
+/// when it starts; returns why it ended.
 pub async fn stream_once(
-    endpoint: &Endpoint,
+    link: &HostLink,
     outbox: &Outbox,
     instance: &str,
     backoff: &mut Backoff,
 ) -> StreamError {
+    let mut renewed = link.identity().subscribe();
+    renewed.borrow_and_update();
+    let endpoint = match link.endpoint() {
+        Ok(e) => e,
+        Err(e) => return StreamError::Connect(e),
+    };
     let channel = match endpoint.connect().await {
         Ok(c) => c,
         Err(e) => return StreamError::Connect(e),
@@ -71,6 +107,7 @@ pub async fn stream_once(
             match acks.message().await {
                 Ok(Some(ack)) if ack.agent_instance == instance => {
                     outbox.ack(ack.seq);
+                    link.note_success();
                     if first {
                         info!(seq = ack.seq, "host is acknowledging reports");
                         first = false;
@@ -85,9 +122,16 @@ pub async fn stream_once(
             }
         }
     };
+    let renewal = async {
+        if renewed.changed().await.is_err() {
+            // The cell outlives the agent's tasks; if not, keep streaming.
+            std::future::pending::<()>().await;
+        }
+    };
     tokio::select! {
         e = call => e,
         () = pump(outbox, tx) => StreamError::Closed,
+        () = renewal => StreamError::IdentityChanged,
     }
 }
 

@@ -1,13 +1,15 @@
 //! TEST HARNESS — a stand-in for the host agent, for node-agent's
 //! integration tests and benchmark only. It implements just enough of the
 //! `Enrolment` and `Host` services (with the real `certs` PKI and token
-//! store, real TLS on 127.0.0.1) to observe what a node agent does. The
-//! real host lives in the host-agent crate.
+//! store, real TLS on 127.0.0.1) to observe what a node agent does —
+//! including `RenewCertificate`, signed like enrolment, with the client
+//! certificate of every Report stream recorded. The real host (floors,
+//! revocation, rate limits) lives in the host-agent crate.
 #![allow(dead_code)]
 
 pub mod proxy;
+mod services;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,17 +18,21 @@ use std::time::Duration;
 use certs::{NodeIdentitySpec, Pki, PkiSpec, ROLE_NODE};
 use node_agent::agent::{self, Started};
 use node_agent::config::{Config, HostConfig, LogSourceKind, Secret};
-use proto::v1::enrolment_server::{Enrolment, EnrolmentServer};
-use proto::v1::host_server::{Host, HostServer};
-use proto::v1::{EnrolRequest, EnrolResponse, HealthReport, NodeMeta, ReportAck};
+use node_agent::host_link::HostLink;
+use proto::v1::HealthReport;
+use proto::v1::enrolment_server::EnrolmentServer;
+use proto::v1::host_server::HostServer;
+pub use services::Seen;
+use services::{EnrolSvc, HostSvc};
+// Only the renewal suite names it; each suite compiles the harness anew.
+#[allow(unused_imports)]
+pub use services::SeenCert;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{
     Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Server, ServerTlsConfig,
 };
-use tonic::{Request, Response, Status, Streaming};
 
 pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -69,6 +75,34 @@ impl TestPki {
         Ok(Identity::from_pem(cert, key))
     }
 
+    /// Signs `csr_pem` for `node` as enrolment and renewal do.
+    pub fn sign_node(&self, node: &str, csr_pem: &str) -> TestResult<String> {
+        Ok(self.pki.sign_node_csr(csr_pem, &node_spec(node))?)
+    }
+
+    /// The same as the agent's own checked identity.
+    pub fn agent_identity(&self, node: &str) -> TestResult<node_agent::identity::NodeIdentity> {
+        let (key, csr) = certs::generate_node_key_and_csr(node)?;
+        let cert = self.pki.sign_node_csr(&csr, &node_spec(node))?;
+        Ok(node_agent::identity::NodeIdentity::check(
+            &cert,
+            &key,
+            self.pki.agent_ca_pem(),
+            node,
+        )?)
+    }
+
+    /// A [`HostLink`] to `address` presenting a fresh identity for `node`.
+    pub fn link(&self, node: &str, address: &str) -> TestResult<HostLink> {
+        let cell = node_agent::identity::IdentityCell::new(self.agent_identity(node)?);
+        Ok(HostLink::to(
+            address,
+            self.pki.agent_ca_pem(),
+            "127.0.0.1",
+            cell,
+        ))
+    }
+
     pub fn host_identity(&self) -> Identity {
         let id = self.pki.host_identity();
         Identity::from_pem(id.cert_pem, id.key_pem.expose())
@@ -84,7 +118,7 @@ impl TestPki {
     }
 }
 
-fn node_spec(node: &str) -> NodeIdentitySpec {
+pub(crate) fn node_spec(node: &str) -> NodeIdentitySpec {
     NodeIdentitySpec {
         name: node.to_owned(),
         addresses: vec![
@@ -95,18 +129,6 @@ fn node_spec(node: &str) -> NodeIdentitySpec {
         roles: vec![ROLE_NODE.to_owned()],
         validity_days: 30,
     }
-}
-
-/// What the harness host has seen.
-#[derive(Default)]
-pub struct Seen {
-    /// Every report received, duplicates included, in arrival order.
-    pub raw: Vec<HealthReport>,
-    /// Reports stored (first copy of each (instance, seq)).
-    pub stored: Vec<HealthReport>,
-    keys: HashSet<(String, u64)>,
-    /// Report streams refused because the report named another node.
-    pub refused_impersonation: usize,
 }
 
 /// The harness host: Enrolment and Host services on 127.0.0.1.
@@ -141,6 +163,7 @@ impl HarnessHost {
             .add_service(EnrolmentServer::new(EnrolSvc {
                 pki: pki.pki.clone(),
                 host_endpoint: host_addr.to_string(),
+                seen: seen.clone(),
             }))
             .serve_with_incoming(TcpListenerStream::new(enrol_listener));
         let host = Server::builder()
@@ -149,7 +172,10 @@ impl HarnessHost {
                     .identity(identity)
                     .client_ca_root(pki.ca()),
             )?
-            .add_service(HostServer::new(HostSvc { seen: seen.clone() }))
+            .add_service(HostServer::new(HostSvc {
+                seen: seen.clone(),
+                pki: pki.pki.clone(),
+            }))
             .serve_with_incoming(TcpListenerStream::new(host_listener));
         let tasks = vec![
             tokio::spawn(async move {
@@ -180,6 +206,45 @@ impl HarnessHost {
         self.seen.lock().map(|s| s.raw.clone()).unwrap_or_default()
     }
 
+    /// Reads what the host has seen so far.
+    pub fn with_seen<T>(&self, f: impl FnOnce(&Seen) -> T) -> TestResult<T> {
+        Ok(f(&*self.seen.lock().map_err(|_| "poisoned")?))
+    }
+
+    /// Makes `RenewCertificate` wait until `n` reports are stored.
+    pub fn hold_renewal_until_stored(&self, n: usize) -> TestResult {
+        self.seen
+            .lock()
+            .map_err(|_| "poisoned")?
+            .hold_renewal_until_stored = n;
+        Ok(())
+    }
+
+    /// Makes `RenewCertificate` fail with `code` and `message` (`None`:
+    /// sign again).
+    pub fn refuse_renewal(&self, refusal: Option<(tonic::Code, &str)>) -> TestResult {
+        self.seen.lock().map_err(|_| "poisoned")?.refuse_renewal =
+            refusal.map(|(c, m)| (c, m.to_owned()));
+        Ok(())
+    }
+
+    /// Waits until `pred(seen)` holds, or fails after `timeout`.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&Seen) -> bool,
+    ) -> TestResult {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.with_seen(&pred)? {
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!("timed out waiting for {what}").into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
     /// Waits until `pred(stored)` holds, or fails after `timeout`.
     pub async fn wait_for(
         &self,
@@ -207,86 +272,6 @@ impl HarnessHost {
 
 pub fn seqs(reports: &[HealthReport]) -> Vec<u64> {
     reports.iter().map(|r| r.seq).collect()
-}
-
-struct EnrolSvc {
-    pki: Arc<Pki>,
-    host_endpoint: String,
-}
-
-#[tonic::async_trait]
-impl Enrolment for EnrolSvc {
-    async fn enrol(&self, req: Request<EnrolRequest>) -> Result<Response<EnrolResponse>, Status> {
-        let r = req.into_inner();
-        self.pki
-            .token_store()
-            .consume(&r.token, &r.node)
-            .map_err(|e| Status::permission_denied(e.to_string()))?;
-        let cert = self
-            .pki
-            .sign_node_csr(&r.csr_pem, &node_spec(&r.node))
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        Ok(Response::new(EnrolResponse {
-            meta: Some(NodeMeta {
-                node: r.node,
-                cluster: String::new(),
-            }),
-            certificate_pem: cert,
-            ca_pem: self.pki.agent_ca_pem().to_owned(),
-            host_endpoint: self.host_endpoint.clone(),
-        }))
-    }
-}
-
-struct HostSvc {
-    seen: Arc<Mutex<Seen>>,
-}
-
-fn peer_cn<T>(req: &Request<T>) -> Option<String> {
-    let certs = req.peer_certs()?;
-    certs::common_name_of(certs.first()?.as_ref()).ok()?
-}
-
-#[tonic::async_trait]
-impl Host for HostSvc {
-    type ReportStream = ReceiverStream<Result<ReportAck, Status>>;
-
-    async fn report(
-        &self,
-        req: Request<Streaming<HealthReport>>,
-    ) -> Result<Response<Self::ReportStream>, Status> {
-        let cn = peer_cn(&req).ok_or_else(|| Status::unauthenticated("no client certificate"))?;
-        let mut inbound = req.into_inner();
-        let (tx, rx) = mpsc::channel(64);
-        let seen = self.seen.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(report)) = inbound.message().await {
-                if report.node != cn {
-                    if let Ok(mut s) = seen.lock() {
-                        s.refused_impersonation += 1;
-                    }
-                    let _ = tx
-                        .send(Err(Status::permission_denied("report names another node")))
-                        .await;
-                    return;
-                }
-                let ack = ReportAck {
-                    agent_instance: report.agent_instance.clone(),
-                    seq: report.seq,
-                };
-                if let Ok(mut s) = seen.lock() {
-                    s.raw.push(report.clone());
-                    if s.keys.insert((report.agent_instance.clone(), report.seq)) {
-                        s.stored.push(report);
-                    }
-                }
-                if tx.send(Ok(ack)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(rx)))
-    }
 }
 
 /// A node configuration pointing at `host_endpoint` (a harness or a

@@ -174,7 +174,7 @@ fn a_skewed_clock_is_a_warning_under_the_table_and_a_field_in_json() {
     let v = view(&status, &BTreeMap::new(), SystemTime::now());
     let node = &v.clusters[0].nodes[0];
     assert_eq!(node.clock_skew_seconds, Some(3600));
-    let warnings = clock_warnings(&v);
+    let warnings = node_warnings(&v);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
         warnings[0].starts_with("warning: app1-cp: the node's clock is about 3600 s ahead"),
@@ -189,6 +189,26 @@ fn a_skewed_clock_is_a_warning_under_the_table_and_a_field_in_json() {
         &BTreeMap::new(),
         SystemTime::now(),
     );
-    assert!(clock_warnings(&v).is_empty());
+    assert!(node_warnings(&v).is_empty());
     assert_eq!(v.clusters[0].nodes[0].clock_skew_seconds, None);
+}
+
+#[test]
+fn an_agent_certificate_warning_is_a_line_under_the_table_and_fields_in_json() {
+    let mut status = reported_control_plane();
+    let not_after = SystemTime::now() + Duration::from_secs(86_400);
+    status.nodes[0].agent_cert_not_after = Some(proto::timestamp(not_after));
+    status.nodes[0].agent_cert_warning = "agent certificate expires in 1 days".into();
+    let v = view(&status, &BTreeMap::new(), SystemTime::now());
+    let warnings = node_warnings(&v);
+    assert_eq!(
+        warnings,
+        vec!["warning: app1-cp: agent certificate expires in 1 days".to_owned()]
+    );
+    let json = serde_json::to_value(&v.clusters[0].nodes[0]).unwrap();
+    assert!(json["agent_cert_not_after"].is_string(), "{json}");
+    assert_eq!(
+        json["agent_cert_warning"],
+        "agent certificate expires in 1 days"
+    );
 }
