@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -265,7 +265,7 @@ impl AsyncWrite for Admitted {
 /// What a listener serves: its name (for logs), budgets and TLS.
 pub struct Listener {
     pub what: &'static str,
-    pub tcp: TcpListener,
+    pub tcp: super::bind::Socket,
     pub admission: Arc<Admission>,
     pub tls: TlsAcceptor,
     pub handshake_timeout: Duration,
@@ -282,8 +282,9 @@ pub fn serve(listener: Listener) -> ReceiverStream<io::Result<TlsStream<Admitted
     let (tx, rx) = mpsc::channel(128);
     tokio::spawn(async move {
         let mut refusals = RefusalLog::new(listener.what);
+        let tcp = listener.tcp.ready(listener.what).await;
         loop {
-            let (stream, peer) = match listener.tcp.accept().await {
+            let (stream, peer) = match tcp.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!("{}: accept failed: {e}", listener.what);
