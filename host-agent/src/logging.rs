@@ -42,7 +42,9 @@ where
     let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default));
     let (writer, ansi) = match std::env::var_os(LOG_FILE_ENV) {
         Some(path) => {
-            let file = LogFile::new(PathBuf::from(path), MAX_LOG_BYTES);
+            // Set only by the CLI for a daemon whose stdout and stderr it
+            // opened on the same file (daemon::lifecycle).
+            let file = LogFile::new(PathBuf::from(path), MAX_LOG_BYTES).following_stdio();
             (BoxMakeWriter::new(Arc::new(file)), false)
         }
         None => (BoxMakeWriter::new(std::io::stderr), true),

@@ -15,6 +15,13 @@
 //! twice the cap, whatever a peer makes the daemon log. Both files are
 //! created 0600 and never through a symbolic link (`O_NOFOLLOW`), as
 //! [`open_append`] does for everyone.
+//!
+//! A daemon the CLI starts has `daemon.log` as its stdout and stderr too
+//! (where a start-up failure or a panic is written). Those descriptors
+//! would keep a rotated-away generation open — after two rotations a
+//! deleted file of up to the cap that is never freed, which filled a
+//! 20 MiB home in the soak test — so a log made with
+//! [`LogFile::following_stdio`] points them at each new file it opens.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -29,7 +36,8 @@ use tracing_subscriber::fmt::MakeWriter;
 pub const MAX_LOG_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Set by the CLI for a daemon it starts ([`super::lifecycle`]): the path
-/// of the log file to write through [`LogFile`] instead of stderr.
+/// of the log file to write through [`LogFile`] instead of stderr. The
+/// daemon's stdout and stderr are that file too, and follow its rotations.
 pub const LOG_FILE_ENV: &str = "HOSTCTL_DAEMON_LOG";
 
 /// Opens `path` for appending, creating it 0600, refusing a symbolic link
@@ -68,6 +76,8 @@ pub fn open_for_start(path: &Path, cap: u64) -> std::io::Result<File> {
 pub struct LogFile {
     path: PathBuf,
     cap: u64,
+    /// Re-point stdout and stderr at each file opened after a rotation.
+    follow_stdio: bool,
     state: Mutex<State>,
 }
 
@@ -92,8 +102,17 @@ impl LogFile {
         LogFile {
             path: path.into(),
             cap: cap.max(1),
+            follow_stdio: false,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// For a process whose stdout and stderr are this log (a daemon the
+    /// CLI started): each rotation points them at the new file, so no
+    /// rotated-away generation is kept open (see the module docs).
+    pub fn following_stdio(mut self) -> LogFile {
+        self.follow_stdio = true;
+        self
     }
 
     /// Lines dropped over the log's life (write, open or rotation failed).
@@ -165,6 +184,11 @@ impl LogFile {
         std::fs::rename(&self.path, rotated_path(&self.path))?;
         let file = open_append(&self.path)?;
         state.len = file.metadata()?.len();
+        if self.follow_stdio {
+            // Failing here only keeps the old generation open (as before).
+            let _ = rustix::stdio::dup2_stdout(&file);
+            let _ = rustix::stdio::dup2_stderr(&file);
+        }
         state.file = Some(file);
         Ok(())
     }
@@ -207,6 +231,42 @@ mod tests {
         let log = LogFile::new(path, 1 << 20);
         log.lock().file = Some(OpenOptions::new().append(true).open("/dev/full").unwrap());
         log
+    }
+
+    /// Set for the child process of the stdio test: the log's path.
+    const STDIO_CHILD: &str = "HOSTCTL_TEST_LOGFILE_STDIO_CHILD";
+
+    #[test]
+    fn a_rotation_points_stdout_and_stderr_at_the_new_file() {
+        if let Some(path) = std::env::var_os(STDIO_CHILD) {
+            // The child: its stdout and stderr are the log, as for a
+            // daemon the CLI starts. Five 60-byte lines, cap 100: four
+            // rotations; the test harness then prints its result line.
+            let log = LogFile::new(PathBuf::from(path), 100).following_stdio();
+            for _ in 0..5 {
+                log.write_line(format!("{}\n", "x".repeat(59)).as_bytes());
+            }
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("daemon.log");
+        let file = open_append(&path).unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "daemon::logfile::tests::a_rotation_points_stdout_and_stderr_at_the_new_file",
+                "--test-threads=1",
+            ])
+            .env(STDIO_CHILD, &path)
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert!(status.success(), "child: {status}");
+        // The harness wrote its summary after the rotations: into the file
+        // named daemon.log, not into a rotated-away (and deleted) one.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("test result: ok"), "daemon.log: {text:?}");
     }
 
     #[test]
