@@ -26,7 +26,7 @@ fn free_port() -> Result<u16, BoxError> {
 /// tests never take 7443 on the machine).
 fn topology_file(home: &Home) -> Result<PathBuf, BoxError> {
     let mut t = topology::default_topology();
-    t.host_agent.listen = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    t.host_agent.listen = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     t.host_agent.port = free_port()?;
     let path = home.path().join("topology.yaml");
     std::fs::write(&path, t.to_yaml())?;

@@ -355,7 +355,7 @@ pub(crate) fn topology_yaml(subnet: Ipv4Net, nodes: &[&str]) -> String {
     let mut t = topology::default_topology();
     t.network.cidr = subnet;
     let host = Ipv4Addr::from(u32::from(subnet.network()) + 1);
-    t.host_agent.listen = IpAddr::V4(host);
+    t.host_agent.listen = Some(IpAddr::V4(host));
     t.nodes.retain(|n| nodes.contains(&n.name.as_str()));
     let used: Vec<String> = t.nodes.iter().map(|n| n.cluster.clone()).collect();
     t.clusters.retain(|c| used.contains(&c.name));

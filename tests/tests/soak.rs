@@ -467,7 +467,7 @@ impl Soak {
     fn start_daemon(&mut self, bins: &Binaries) -> StatusResponse {
         let topology = self.scratch.join("hostctl.yaml");
         let mut t = topology::default_topology();
-        t.host_agent.listen = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        t.host_agent.listen = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
         std::fs::write(&topology, t.to_yaml()).expect("write the topology");
         let hostctl = |args: &[&str]| {
             let mut cmd = Command::new(&bins.hostctl);

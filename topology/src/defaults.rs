@@ -14,15 +14,15 @@ use crate::model::{
 use crate::units::ByteSize;
 use crate::version::KubeVersion;
 use ipnet::Ipv4Net;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 /// The host agent when the file does not say otherwise: nodes dial host
 /// number 1 (the host's side of the bridge, as vmnet and the local bridge
-/// both use) on 7443, and the agent binds every host interface.
+/// both use) on 7443, and the agent binds that address only (no `listen`).
 pub const DEFAULT_HOST_AGENT: HostAgent = HostAgent {
     address: Address::Host(1),
     port: 7443,
-    listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    listen: None,
 };
 
 /// The Kubernetes version the spec builds (kubeadm v1.35).

@@ -58,11 +58,13 @@ fn write_document(out: &mut String, t: &Topology, header: &str) -> std::fmt::Res
     writeln!(out, "hostAgent:")?;
     writeln!(out, "  address: {}", address(t.host_agent.address))?;
     writeln!(out, "  port: {}", t.host_agent.port)?;
-    writeln!(
-        out,
-        "  listen: {}",
-        scalar(&t.host_agent.listen.to_string())
-    )?;
+    match t.host_agent.listen {
+        Some(listen) => writeln!(out, "  listen: {}", scalar(&listen.to_string()))?,
+        None => writeln!(
+            out,
+            "  # listen: 0.0.0.0   (default: the address above, and loopback)"
+        )?,
+    }
     writeln!(out)?;
     writeln!(
         out,

@@ -66,8 +66,10 @@ pub struct HostAgent {
     pub address: Address,
     /// The gRPC port (7443 by default).
     pub port: u16,
-    /// The address the host agent binds on the host itself.
-    pub listen: IpAddr,
+    /// The address the host agent binds on the host itself; `None` (the
+    /// default): the node network's host address, the one nodes dial (and
+    /// loopback), not every interface. `0.0.0.0` asks for every interface.
+    pub listen: Option<IpAddr>,
 }
 
 /// What a cluster is for; decides which platform add-ons it gets later.

@@ -195,9 +195,20 @@ impl Resolved {
         SocketAddrV4::new(self.host_agent, self.host_agent_port())
     }
 
-    /// Where the host agent binds on the host.
+    /// Where the host agent binds on the host: `hostAgent.listen`, else the
+    /// address nodes dial.
     pub fn host_agent_listen(&self) -> SocketAddr {
-        SocketAddr::new(self.topology.host_agent.listen, self.host_agent_port())
+        let ip = self
+            .topology
+            .host_agent
+            .listen
+            .unwrap_or(std::net::IpAddr::V4(self.host_agent));
+        SocketAddr::new(ip, self.host_agent_port())
+    }
+
+    /// Whether the topology leaves `hostAgent.listen` to its default.
+    pub fn host_agent_listen_is_default(&self) -> bool {
+        self.topology.host_agent.listen.is_none()
     }
 
     /// Warnings that remain after resolution.

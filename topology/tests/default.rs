@@ -2,7 +2,6 @@
 //! round trip through the file `hostctl init` writes.
 
 use ipnet::Ipv4Net;
-use std::net::Ipv4Addr;
 use topology::{
     Address, Addressing, ByteSize, ClusterRole, NodeRole, default_topology, default_yaml, parse,
 };
@@ -31,7 +30,7 @@ fn default_network_and_host_agent() {
     assert_eq!(t.network.addressing, Addressing::Provider);
     assert_eq!(t.host_agent.address, Address::Host(1));
     assert_eq!(t.host_agent.port, 7443);
-    assert_eq!(t.host_agent.listen, Ipv4Addr::UNSPECIFIED);
+    assert_eq!(t.host_agent.listen, None);
 }
 
 #[test]
@@ -134,5 +133,9 @@ fn default_serializes_to_json_with_the_header() {
     assert_eq!(json["nodes"][0]["address"], 10);
     assert_eq!(json["nodes"][0]["role"], "control-plane");
     assert_eq!(json["clusters"][1]["podCidr"], "10.101.0.0/16");
-    assert_eq!(json["hostAgent"]["listen"], "0.0.0.0");
+    assert_eq!(
+        json["hostAgent"]["listen"],
+        serde_json::Value::Null,
+        "default: the host address"
+    );
 }

@@ -51,10 +51,13 @@ fn host_numbers_follow_the_provider_subnet() {
         resolved.host_agent_endpoint(),
         SocketAddrV4::new(ip("192.168.252.1"), 7443)
     );
+    // Without `listen`, the host agent binds the address nodes dial (it
+    // follows the provider's subnet), not every interface.
     assert_eq!(
         resolved.host_agent_listen(),
-        "0.0.0.0:7443".parse::<SocketAddr>().unwrap()
+        "192.168.252.1:7443".parse::<SocketAddr>().unwrap()
     );
+    assert!(resolved.host_agent_listen_is_default());
 }
 
 #[test]

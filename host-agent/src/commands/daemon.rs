@@ -17,7 +17,8 @@ use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to bind (default: the topology's hostAgent.listen, else 127.0.0.1).
+    /// Address to bind, and only it (default: the topology's
+    /// hostAgent.listen, else the node network's host address and loopback).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<IpAddr>,
     /// Mutual-TLS Host service port (default: the topology's, else 7443; 0 = any).
@@ -46,7 +47,9 @@ async fn config(ctx: &Context, args: &Args) -> anyhow::Result<DaemonConfig> {
     let workspace = Workspace::recorded(ctx)?;
     let mut config = config_from_resolved(home, &workspace.resolved);
     if let Some(listen) = args.listen {
+        // An explicit address is all the user asked for.
         config.listen = listen;
+        config.also_loopback = false;
     }
     if let Some(port) = args.port {
         config.port = port;

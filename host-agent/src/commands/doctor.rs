@@ -95,13 +95,14 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                 checks.push(linux::subnet_in_use(resolved.subnet(), &bridge).await);
             }
             let listen = resolved.host_agent_listen();
-            let ports = [
-                listen,
-                SocketAddr::new(
-                    listen.ip(),
-                    crate::agent_plane::enrol_port_for(listen.port()),
-                ),
-            ];
+            let enrol_port = crate::agent_plane::enrol_port_for(listen.port());
+            let mut ports = vec![listen, SocketAddr::new(listen.ip(), enrol_port)];
+            // The daemon's default also binds loopback (daemon::DaemonConfig).
+            if resolved.host_agent_listen_is_default() {
+                let lo = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+                ports.push(SocketAddr::new(lo, listen.port()));
+                ports.push(SocketAddr::new(lo, enrol_port));
+            }
             let own_daemon = crate::daemon::lifecycle::PidLock::is_held(home).unwrap_or(false);
             checks.push(host::ports(&ports, own_daemon));
         }

@@ -1,8 +1,8 @@
 //! Binding the daemon's TCP listeners — also to an address that does not
 //! exist yet.
 //!
-//! By default the daemon listens on the node network's host address only
-//! (issue 13, item 3). On a Mac that address belongs to the vmnet bridge
+//! By default the daemon listens on the node network's host address (and
+//! loopback) only, not on every interface (issue 13, item 3). On a Mac that address belongs to the vmnet bridge
 //! (`bridge100`), which macOS creates when the *first* VM starts — after
 //! `up` has started the daemon, since the VM's user-data needs a token
 //! the daemon issues. Binding it would fail with EADDRNOTAVAIL, so the
@@ -55,6 +55,26 @@ pub async fn bind(what: &'static str, addr: SocketAddr) -> io::Result<(Socket, S
         }
         Err(e) => Err(e),
     }
+}
+
+/// Binds `port` on each of `addresses` (port 0: the first one's port for
+/// the rest, so a service has one port). Returns the sockets and the first
+/// one's address.
+pub async fn bind_all(
+    what: &'static str,
+    addresses: &[std::net::IpAddr],
+    port: u16,
+) -> io::Result<(Vec<Socket>, SocketAddr)> {
+    let mut sockets = Vec::with_capacity(addresses.len());
+    let mut first: Option<SocketAddr> = None;
+    for ip in addresses {
+        let port = first.map_or(port, |a| a.port());
+        let (socket, bound) = bind(what, SocketAddr::new(*ip, port)).await?;
+        first.get_or_insert(bound);
+        sockets.push(socket);
+    }
+    let first = first.ok_or_else(|| io::Error::other("no address to listen on"))?;
+    Ok((sockets, first))
 }
 
 impl Socket {

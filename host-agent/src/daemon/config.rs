@@ -29,6 +29,11 @@ pub struct DaemonConfig {
     pub home: PathBuf,
     /// Address both TCP listeners bind.
     pub listen: IpAddr,
+    /// Also bind loopback (the default with a topology that does not set
+    /// `hostAgent.listen`): QEMU's user-mode networking delivers what a
+    /// guest sends to the host address to the host's loopback, and local
+    /// tools may dial it. Loopback is reachable only from this machine.
+    pub also_loopback: bool,
     /// Mutual-TLS Host service port (0 picks a free port, for tests).
     pub port: u16,
     /// Enrolment port (0 picks a free port).
@@ -80,6 +85,7 @@ impl DaemonConfig {
         DaemonConfig {
             home,
             listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            also_loopback: false,
             port: HOST_SERVICE_PORT,
             enrol_port: enrol_port_for(HOST_SERVICE_PORT),
             advertise: None,
@@ -91,6 +97,17 @@ impl DaemonConfig {
             connection_limits: DEFAULT_CONNECTION_LIMITS,
             clock: DaemonClock::default(),
         }
+    }
+
+    /// Every address the TCP listeners bind: `listen`, then loopback when
+    /// asked for and not already covered.
+    pub fn listen_addresses(&self) -> Vec<IpAddr> {
+        let mut all = vec![self.listen];
+        let covered = self.listen.is_unspecified() || self.listen.is_loopback();
+        if self.also_loopback && !covered {
+            all.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        all
     }
 
     /// The address put into `EnrolResponse.host_endpoint` for a listener

@@ -265,7 +265,8 @@ impl AsyncWrite for Admitted {
 /// What a listener serves: its name (for logs), budgets and TLS.
 pub struct Listener {
     pub what: &'static str,
-    pub tcp: super::bind::Socket,
+    /// Every address it listens on (see [`super::bind`]).
+    pub tcp: Vec<super::bind::Socket>,
     pub admission: Arc<Admission>,
     pub tls: TlsAcceptor,
     pub handshake_timeout: Duration,
@@ -275,27 +276,61 @@ pub struct Listener {
 /// unauthenticated flood must not turn into unbounded log writes.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(30);
 
-/// Accepts forever and yields TLS connections that passed admission and
-/// finished their handshake in time. An accept error (e.g. no descriptor
-/// left) is logged and retried instead of ending the server.
+/// Accepts forever on every socket of `listener` and yields, as one
+/// stream, the TLS connections that passed admission (one budget for all
+/// its sockets) and finished their handshake in time. An accept error
+/// (e.g. no descriptor left) is logged and retried instead of ending the
+/// server.
 pub fn serve(listener: Listener) -> ReceiverStream<io::Result<TlsStream<Admitted>>> {
     let (tx, rx) = mpsc::channel(128);
-    tokio::spawn(async move {
-        let mut refusals = RefusalLog::new(listener.what);
-        let tcp = listener.tcp.ready(listener.what).await;
+    let Listener {
+        what,
+        tcp,
+        admission,
+        tls,
+        handshake_timeout,
+    } = listener;
+    for socket in tcp {
+        let accept = Accept {
+            what,
+            admission: admission.clone(),
+            tls: tls.clone(),
+            handshake_timeout,
+        };
+        tokio::spawn(accept.run(socket, tx.clone()));
+    }
+    ReceiverStream::new(rx)
+}
+
+/// One socket's accept loop.
+struct Accept {
+    what: &'static str,
+    admission: Arc<Admission>,
+    tls: TlsAcceptor,
+    handshake_timeout: Duration,
+}
+
+impl Accept {
+    async fn run(
+        self,
+        socket: super::bind::Socket,
+        tx: mpsc::Sender<io::Result<TlsStream<Admitted>>>,
+    ) {
+        let mut refusals = RefusalLog::new(self.what);
+        let tcp = socket.ready(self.what).await;
         loop {
             let (stream, peer) = match tcp.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
-                    tracing::warn!("{}: accept failed: {e}", listener.what);
+                    tracing::warn!("{}: accept failed: {e}", self.what);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
-            let admitted = listener
+            let admitted = self
                 .admission
                 .admit(peer.ip())
-                .and_then(|slot| Ok((slot, listener.admission.handshake()?)));
+                .and_then(|slot| Ok((slot, self.admission.handshake()?)));
             let (slot, handshake) = match admitted {
                 Ok(ok) => ok,
                 Err(why) => {
@@ -305,10 +340,10 @@ pub fn serve(listener: Listener) -> ReceiverStream<io::Result<TlsStream<Admitted
                 }
             };
             let _ = stream.set_nodelay(true);
-            let tls = listener.tls.clone();
-            let timeout = listener.handshake_timeout;
+            let tls = self.tls.clone();
+            let timeout = self.handshake_timeout;
             let tx = tx.clone();
-            let what = listener.what;
+            let what = self.what;
             tokio::spawn(async move {
                 let io = Admitted {
                     stream,
@@ -325,8 +360,7 @@ pub fn serve(listener: Listener) -> ReceiverStream<io::Result<TlsStream<Admitted
                 }
             });
         }
-    });
-    ReceiverStream::new(rx)
+    }
 }
 
 /// Rate-limited logging of refused connections.

@@ -122,15 +122,17 @@ pub struct Daemon {
 
 async fn bind_tcp(
     what: &'static str,
-    addr: SocketAddr,
-) -> Result<(bind::Socket, SocketAddr), DaemonError> {
-    bind::bind(what, addr)
+    addresses: &[std::net::IpAddr],
+    port: u16,
+) -> Result<(Vec<bind::Socket>, SocketAddr), DaemonError> {
+    let addr = addresses
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, port).to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    bind::bind_all(what, addresses, port)
         .await
-        .map_err(|source| DaemonError::Bind {
-            what,
-            addr: addr.to_string(),
-            source,
-        })
+        .map_err(|source| DaemonError::Bind { what, addr, source })
 }
 
 fn bind_socket(path: &std::path::Path) -> Result<UnixListener, DaemonError> {
@@ -172,13 +174,11 @@ impl Daemon {
         let enrol_acceptor = material.enrolment_acceptor()?;
         let store = Store::open(&config.store_path(), config.history_limit)?;
         let node_certs = Arc::new(nodecerts::NodeCerts::new(pki.cert_floors()?));
+        let addresses = config.listen_addresses();
         let (host_listener, bound_host) =
-            bind_tcp("the Host service", (config.listen, config.port).into()).await?;
-        let (enrol_listener, bound_enrol) = bind_tcp(
-            "the Enrolment service",
-            (config.listen, config.enrol_port).into(),
-        )
-        .await?;
+            bind_tcp("the Host service", &addresses, config.port).await?;
+        let (enrol_listener, bound_enrol) =
+            bind_tcp("the Enrolment service", &addresses, config.enrol_port).await?;
         let control_listener = bind_socket(&config.socket_path())?;
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {

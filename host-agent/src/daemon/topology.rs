@@ -1,6 +1,7 @@
 //! A [`DaemonConfig`] from a topology: the resolved topology fixes the
 //! nodes that may enrol (and their certificate addresses), where the daemon
-//! binds (`hostAgent.listen`, `hostAgent.port`), the enrolment port
+//! binds (`hostAgent.listen`, else the node network's host address and
+//! loopback; `hostAgent.port`), the enrolment port
 //! (`hostAgent.port + 1`; the topology has no field for it) and the
 //! address nodes are told to dial (`hostAgent.address`).
 
@@ -15,6 +16,7 @@ pub fn config_from_resolved(home: PathBuf, resolved: &topology::Resolved) -> Dae
     let mut config = DaemonConfig::new(home);
     let listen = resolved.host_agent_listen();
     config.listen = listen.ip();
+    config.also_loopback = resolved.host_agent_listen_is_default();
     config.port = listen.port();
     config.enrol_port = enrol_port_for(listen.port());
     config.advertise = Some(IpAddr::V4(resolved.host_agent_address()));

@@ -227,6 +227,7 @@ impl Decoder<'_, '_> {
         let port = self.optional_field(&f, "port", DEFAULT_HOST_AGENT.port, Self::integer);
         let listen = self.optional_field(&f, "listen", DEFAULT_HOST_AGENT.listen, |d, n, p| {
             d.parsed::<IpAddr>(n, p, "an IP address such as 0.0.0.0")
+                .map(Some)
         });
         Some(HostAgent {
             address: address?,
