@@ -59,6 +59,14 @@ async fn renew(home: &Home, addr: std::net::SocketAddr, creds: &Creds) -> Result
     })
 }
 
+/// Enrols NODE_A with a fresh token on `daemon`.
+async fn enrol_node_a(home: &Home, daemon: &host_agent::daemon::Daemon) -> Result<Creds, BoxError> {
+    let token = issue_token(home, NODE_A).await?;
+    Ok(enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token)
+        .await?
+        .1)
+}
+
 fn assert_revoked(answer: Result<Vec<ReportAck>, tonic::Status>, what: &str) {
     match answer {
         Err(s) => {
@@ -75,8 +83,7 @@ async fn a_renewed_certificate_keeps_the_identity_and_retires_the_old_one_once_u
     let home = Home::new()?;
     let daemon = home.start().await?;
     let addr = daemon.host_addr();
-    let token = issue_token(&home, NODE_A).await?;
-    let (_, first) = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token).await?;
+    let first = enrol_node_a(&home, &daemon).await?;
     assert_eq!(report_once(&home, addr, &first, 1).await?.len(), 1);
 
     let second = renew(&home, addr, &first).await?;
@@ -140,8 +147,7 @@ async fn a_revocation_refuses_the_node_ends_its_stream_and_survives_a_restart()
     let home = Home::new()?;
     let daemon = home.start().await?;
     let addr = daemon.host_addr();
-    let token = issue_token(&home, NODE_A).await?;
-    let (_, creds) = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token).await?;
+    let creds = enrol_node_a(&home, &daemon).await?;
 
     // An open report stream: the first report is acknowledged.
     let channel = host_channel(&home.ca_pem(), addr, Some(&creds)).await?;
@@ -189,8 +195,7 @@ async fn a_revocation_refuses_the_node_ends_its_stream_and_survives_a_restart()
     assert_revoked(report_once(&home, addr, &creds, 4).await, "after a restart");
 
     // A new token brings the node back, with a newer certificate.
-    let token = issue_token(&home, NODE_A).await?;
-    let (_, again) = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token).await?;
+    let again = enrol_node_a(&home, &daemon).await?;
     let (reissued, _) = validity(&again.cert_pem)?;
     assert!(reissued >= floor, "dated at or after the floor");
     assert_eq!(report_once(&home, addr, &again, 5).await?.len(), 1);
@@ -203,13 +208,11 @@ async fn a_new_enrolment_revokes_the_nodes_earlier_certificates() -> Result<(), 
     let home = Home::new()?;
     let daemon = home.start().await?;
     let addr = daemon.host_addr();
-    let token = issue_token(&home, NODE_A).await?;
-    let (_, first) = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token).await?;
+    let first = enrol_node_a(&home, &daemon).await?;
     assert_eq!(report_once(&home, addr, &first, 1).await?.len(), 1);
     // Re-enrolled at once (same second): the earlier certificate is dead
     // before the new one is even used.
-    let token = issue_token(&home, NODE_A).await?;
-    let (_, second) = enrol(&home.ca_pem(), daemon.enrol_addr(), NODE_A, &token).await?;
+    let second = enrol_node_a(&home, &daemon).await?;
     assert_revoked(
         report_once(&home, addr, &first, 2).await,
         "the earlier certificate",
