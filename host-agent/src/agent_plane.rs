@@ -1,23 +1,21 @@
 //! Fixed conventions of the agent plane that more than one module (the
 //! daemon, `hostctl logs`, the providers that render node configuration)
-//! must agree on. The node agent cannot depend on this crate, so its own
-//! defaults must equal these numbers; they are also in docs.
+//! must agree on. What the node agent must agree on too comes from
+//! [`proto::contract`], the crate both agents depend on.
 
 use std::time::Duration;
 
 /// The host's mutual-TLS Host service (node reports), unless the topology
 /// or `hostctl daemon --port` says otherwise.
-pub const HOST_SERVICE_PORT: u16 = 7443;
+pub const HOST_SERVICE_PORT: u16 = proto::contract::ports::HOST_SERVICE;
 
-/// The Enrolment service listens on the Host service's port + 1 (the
-/// topology has no field for it): it must be a separate listener because
-/// it cannot ask for a client certificate, while the Host service must.
+/// The Enrolment service's port for a Host service port.
 pub const fn enrol_port_for(host_port: u16) -> u16 {
-    host_port.wrapping_add(1)
+    proto::contract::ports::enrolment_for(host_port)
 }
 
 /// Every node agent's mutual-TLS Node service (logs, health, kubeadm).
-pub const NODE_SERVICE_PORT: u16 = 7445;
+pub const NODE_SERVICE_PORT: u16 = proto::contract::ports::NODE_SERVICE;
 
 /// Reporting interval assumed for a node whose report does not carry one.
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(10);
@@ -30,3 +28,17 @@ pub const NODE_CERT_VALIDITY_DAYS: u32 = 365;
 
 /// Lifetime of an enrolment token when the caller does not choose one.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
+
+#[cfg(test)]
+mod tests {
+    /// cloud-init cannot depend on the agents' contract crate (it renders
+    /// files, nothing of gRPC), so its copy of the number is checked here,
+    /// where both are in reach.
+    #[test]
+    fn the_unit_stops_restarting_on_the_agents_new_token_status() {
+        assert_eq!(
+            cloud_init::systemd::NODE_AGENT_NEEDS_NEW_TOKEN,
+            proto::contract::EXIT_NEEDS_NEW_TOKEN
+        );
+    }
+}

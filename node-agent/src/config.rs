@@ -221,7 +221,7 @@ pub fn rooted(root: &Path, rel: &str) -> PathBuf {
 }
 
 fn default_state_dir() -> PathBuf {
-    PathBuf::from("/var/lib/hostctl-agent")
+    PathBuf::from(proto::contract::paths::STATE_DIR)
 }
 
 fn default_interval() -> u32 {

@@ -20,10 +20,9 @@ const NODE_BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(5
 
 /// Exit status when only a new enrolment token can help (no usable
 /// certificate, and no token or a spent or refused one): restarting with
-/// the same configuration would fail the same way.
-/// The systemd unit hostctl installs does not restart the agent after it
-/// (`cloud_init::systemd::NODE_AGENT_NEEDS_NEW_TOKEN`, the same number).
-const NEEDS_NEW_TOKEN: u8 = 3;
+/// the same configuration would fail the same way, and the systemd unit
+/// hostctl installs does not.
+const NEEDS_NEW_TOKEN: u8 = proto::contract::EXIT_NEEDS_NEW_TOKEN;
 
 /// hostctl node agent.
 #[derive(Debug, Parser)]

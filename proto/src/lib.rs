@@ -13,6 +13,7 @@ pub mod v1 {
     pub const API_VERSION: &str = "hostctl.agent.v1";
 }
 
+pub mod contract;
 pub mod limits;
 pub mod snapshot;
 

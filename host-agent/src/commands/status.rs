@@ -95,7 +95,7 @@ pub struct ClusterView {
 
 /// The check only control-plane agents run: its presence in a node's last
 /// report says the cluster's control plane (and so etcd) exists.
-const CONTROL_PLANE_CHECK: &str = "etcd-health";
+const CONTROL_PLANE_CHECK: &str = proto::contract::checks::ETCD_HEALTH;
 
 #[derive(Debug, Serialize)]
 pub struct NodeView {

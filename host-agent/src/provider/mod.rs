@@ -102,7 +102,7 @@ impl Default for AgentLayout {
     fn default() -> Self {
         AgentLayout {
             root: PathBuf::from("/"),
-            state_dir: PathBuf::from("/var/lib/hostctl-agent"),
+            state_dir: PathBuf::from(proto::contract::paths::STATE_DIR),
             log_to_file: false,
             record_commands: false,
         }

@@ -154,7 +154,7 @@ impl Checks {
     /// kubelet's `/healthz` (also how `Kubeadm.Join` tells a joined,
     /// healthy node from one a failed join left behind).
     pub fn kubelet_healthz(&self) -> Check {
-        const NAME: &str = "kubelet-healthz";
+        const NAME: &str = proto::contract::checks::KUBELET_HEALTHZ;
         if !self.path("/usr/bin/kubelet").exists() {
             return check(
                 NAME,
@@ -175,7 +175,7 @@ impl Checks {
     /// The API server's `/readyz` (also how `Kubeadm.Init` tells an
     /// initialised, healthy control plane from a half-initialised one).
     pub fn apiserver_readyz(&self) -> Check {
-        const NAME: &str = "apiserver-readyz";
+        const NAME: &str = proto::contract::checks::APISERVER_READYZ;
         if !self.path("/etc/kubernetes/admin.conf").exists() {
             return check(NAME, CheckStatus::NotApplicable, "not initialised yet");
         }
@@ -196,7 +196,7 @@ impl Checks {
     }
 
     fn etcd_health(&self) -> Check {
-        const NAME: &str = "etcd-health";
+        const NAME: &str = proto::contract::checks::ETCD_HEALTH;
         if !self.path("/etc/kubernetes/admin.conf").exists() {
             return check(NAME, CheckStatus::NotApplicable, "not initialised yet");
         }
@@ -221,7 +221,7 @@ impl Checks {
     }
 
     fn cni(&self) -> Check {
-        const NAME: &str = "cni";
+        const NAME: &str = proto::contract::checks::CNI;
         let dir = self.path("/etc/cni/net.d");
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .map(|rd| {
@@ -270,7 +270,7 @@ fn short(body: &str) -> String {
 
 /// WARN within 30 days of the nearest expiry, FAIL once it has passed.
 pub fn certificates(nearest: Option<&Nearest>, now: SystemTime) -> Check {
-    const NAME: &str = "certificates";
+    const NAME: &str = proto::contract::checks::CERTIFICATES;
     let Some(n) = nearest else {
         return check(NAME, CheckStatus::NotApplicable, "no certificates yet");
     };
@@ -291,7 +291,7 @@ pub fn certificates(nearest: Option<&Nearest>, now: SystemTime) -> Check {
 
 /// The outcome of cloud-init, from the `result.json` it writes when done.
 pub fn cloud_init(result_json: &Path) -> Check {
-    const NAME: &str = "cloud-init";
+    const NAME: &str = proto::contract::checks::CLOUD_INIT;
     let text = match std::fs::read_to_string(result_json) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

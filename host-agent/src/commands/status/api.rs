@@ -9,7 +9,7 @@ use proto::v1::StatusResponse;
 
 /// The node check that says whether a control plane's API server exists:
 /// NOT_APPLICABLE before `kubeadm init`.
-const API_SERVER_CHECK: &str = "apiserver-readyz";
+const API_SERVER_CHECK: &str = proto::contract::checks::APISERVER_READYZ;
 
 /// Probes, from the host, each cluster whose control plane reports an
 /// initialised API server: `/readyz` and node readiness through the admin

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 /// The node agent's Node/Provisioning port inside the VM.
-pub const NODE_AGENT_PORT: u16 = 7445;
+pub const NODE_AGENT_PORT: u16 = proto::contract::ports::NODE_SERVICE;
 
 /// Why QEMU could not be run.
 #[derive(Debug, thiserror::Error)]
