@@ -128,6 +128,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl TokenStore {
+    /// The id part of a well-formed token (not secret: a lookup key that
+    /// appears in the node's user-data and the store).
+    pub fn id_of(token: &str) -> Option<&str> {
+        token_id(token)
+    }
+
     /// A store at `path` using the system clock. The file is created on the
     /// first `issue`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
@@ -218,6 +224,25 @@ impl TokenStore {
         Ok(file.tokens.get(id).map(|e| e.node.clone()))
     }
 
+    /// Whether the token with id `id` ([`TokenStore::id_of`]) is the newest
+    /// issued for `node` — the one its machine holds now, since every
+    /// (re)launch issues a new token. A refusal of that token says the
+    /// machine is stuck until it gets a new one; a refusal of an older one
+    /// says nothing about the machine. Two tokens of a node issued in the
+    /// same second are both "not newest": a caller waits rather than act
+    /// on the wrong one.
+    pub fn is_newest_for(&self, id: &str, node: &str) -> Result<bool, TokenError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let file = self.load()?;
+        let Some(entry) = file.tokens.get(id).filter(|e| e.node == node) else {
+            return Ok(false);
+        };
+        Ok(!file
+            .tokens
+            .iter()
+            .any(|(other, e)| other != id && e.node == node && e.issued_at >= entry.issued_at))
+    }
+
     /// Spends `token` for `node`. Succeeds once; the used mark is on disk
     /// before this returns. A token presented for the wrong node is refused
     /// but not spent, so a misrouted request cannot lock the real node out.
@@ -280,6 +305,33 @@ mod tests {
             );
         }
         store.consume(&good, "n1")?;
+        Ok(())
+    }
+
+    #[test]
+    fn only_the_newest_token_of_a_node_is_its_current_one() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let now = Arc::new(Mutex::new(UNIX_EPOCH + Duration::from_secs(1_000_000)));
+        let clock = {
+            let now = now.clone();
+            move || *now.lock().unwrap_or_else(|p| p.into_inner())
+        };
+        let store = TokenStore::with_clock(dir.path().join("tokens.json"), Arc::new(clock));
+        let first = store.issue("n1", Duration::from_secs(3600))?;
+        let id = |t: &str| TokenStore::id_of(t).unwrap_or_default().to_owned();
+        assert!(store.is_newest_for(&id(&first), "n1")?);
+        *now.lock().unwrap_or_else(|p| p.into_inner()) += Duration::from_secs(10);
+        let second = store.issue("n1", Duration::from_secs(3600))?;
+        let other = store.issue("n2", Duration::from_secs(3600))?;
+        assert!(!store.is_newest_for(&id(&first), "n1")?, "relaunched since");
+        assert!(store.is_newest_for(&id(&second), "n1")?);
+        assert!(store.is_newest_for(&id(&other), "n2")?, "per node");
+        assert!(
+            !store.is_newest_for(&id(&other), "n1")?,
+            "another node's token"
+        );
+        assert!(!store.is_newest_for("nosuchid", "n1")?);
         Ok(())
     }
 

@@ -156,6 +156,13 @@ async fn a_token_is_refused_the_second_time() -> Result<(), BoxError> {
     let record = recorded_refusal(&home, NODE_A).await?.ok_or("no record")?;
     assert!(record.reason.contains("already used"), "{record:?}");
     assert!(record.peer.starts_with("127.0.0.1:"), "{record:?}");
+    // It is the token the node's machine holds (its newest): `up` stops
+    // waiting on it whenever it happened. A relaunch (a newer token) makes
+    // it history.
+    assert!(record.current_token, "{record:?}");
+    issue_token(&home, NODE_A).await?;
+    let record = recorded_refusal(&home, NODE_A).await?.ok_or("no record")?;
+    assert!(!record.current_token, "after a newer token: {record:?}");
     daemon.stop().await?;
     Ok(())
 }

@@ -10,9 +10,11 @@
 //!
 //! Once the certificate is stored, the token's SHA-256 is recorded (never
 //! the token). A later start whose stored certificate is unusable (expired,
-//! say) and whose config still carries that same token stops with
-//! [`EnrolError::TokenSpent`] instead of sending it: the host would refuse
-//! the replay, and a supervisor restarting the agent would send it forever.
+//! say) and whose config still carries that same token sends it once more
+//! — so the host records the refusal, and `hostctl status` and `up` say at
+//! once that the node needs a new token — and then stops with
+//! [`EnrolError::TokenSpent`], whose exit status (3) the systemd unit does
+//! not restart: the replay is not sent forever.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -40,7 +42,7 @@ pub enum EnrolError {
     /// The stored certificate cannot be used any more and the token in the
     /// config is the one this agent already spent: only a new token helps.
     #[error(
-        "the node certificate in {} is unusable ({reason}), and the enrolmentToken in the config was already spent by this agent's enrolment (tokens are single-use, so it is not sent again); this machine needs a new enrolment token: remove it and recreate it with `hostctl up`, or put a new enrolmentToken in the agent config and restart the agent",
+        "the node certificate in {} is unusable ({reason}), and the enrolmentToken in the config was already spent by this agent's enrolment (tokens are single-use, and the host refused it again); this machine needs a new enrolment token: remove it and recreate it with `hostctl up`, or put a new enrolmentToken in the agent config and restart the agent",
         state_dir.display()
     )]
     TokenSpent { state_dir: PathBuf, reason: String },
@@ -109,15 +111,18 @@ pub async fn ensure_identity(
         state_dir: state_dir.clone(),
     })?;
     let digest = token_digest(token);
-    if state.token_digest()?.as_deref() == Some(digest.as_str()) {
-        return Err(EnrolError::TokenSpent {
-            state_dir,
-            reason: unusable.unwrap_or_else(|| "no certificate is stored".into()),
-        });
-    }
+    let spent = state.token_digest()?.as_deref() == Some(digest.as_str());
     let (key_pem, csr_pem) = key_and_csr(&config.node)?;
     state.write_key(&key_pem)?;
-    let response = enrol_with_retry(config, token, &csr_pem).await?;
+    let response = match enrol_with_retry(config, token, &csr_pem).await {
+        Err(EnrolError::Refused { .. }) if spent => {
+            return Err(EnrolError::TokenSpent {
+                state_dir,
+                reason: unusable.unwrap_or_else(|| "no certificate is stored".into()),
+            });
+        }
+        other => other?,
+    };
     if !response.ca_pem.is_empty() && !same_certificates(&response.ca_pem, &config.ca_pem) {
         return Err(EnrolError::CaMismatch);
     }

@@ -241,7 +241,7 @@ async fn a_refused_renewal_keeps_the_old_certificate_and_says_why() -> TestResul
 }
 
 #[tokio::test]
-async fn an_expired_certificate_with_its_spent_token_stops_without_enrolling() -> TestResult {
+async fn an_expired_certificate_with_its_spent_token_is_refused_once_and_stops() -> TestResult {
     let h = Harness::start().await?;
     let root = tempfile::tempdir()?;
     let config = h.enrolling_config("n1", root.path())?;
@@ -275,10 +275,12 @@ async fn an_expired_certificate_with_its_spent_token_stops_without_enrolling() -
     ] {
         assert!(msg.contains(part), "{part:?} missing from: {msg}");
     }
+    // Sent once more (so the host records the refusal and `up` stops
+    // waiting at once), then never again: the unit does not restart exit 3.
     assert_eq!(
         h.host.with_seen(|s| s.enrol_calls)?,
-        1,
-        "the spent token was sent"
+        2,
+        "the spent token is sent exactly once more"
     );
     assert_eq!(read(root.path(), "cert.pem")?, cert, "files were changed");
     Ok(())
@@ -306,7 +308,8 @@ async fn an_unusable_certificate_enrols_again_with_a_new_token_only() -> TestRes
     fresh.enrolment_token = Some(node_agent::config::Secret::new(h.pki.issue_token("n1")?));
     let started = agent::start(fresh).await?;
     assert_eq!(read(root.path(), "cert.pem")?, started.identity().cert_pem);
-    assert_eq!(h.host.with_seen(|s| s.enrol_calls)?, 2);
+    // Enrolled, refused once with the spent token, enrolled with the new.
+    assert_eq!(h.host.with_seen(|s| s.enrol_calls)?, 3);
     Ok(())
 }
 

@@ -76,6 +76,11 @@ impl ControlService {
                 at: Some(proto::timestamp(r.at)),
                 reason: r.reason,
                 peer: r.peer.map(|p| p.to_string()).unwrap_or_default(),
+                // Asked now: a relaunch since then issued a newer token.
+                current_token: r
+                    .token_id
+                    .as_deref()
+                    .is_some_and(|id| self.shared.tokens.is_newest_for(id, node).unwrap_or(false)),
             }),
             clock_skew_seconds: skew.as_ref().map_or(0, |(s, _)| *s),
             clock_warning: skew.map(|(_, w)| w).unwrap_or_default(),

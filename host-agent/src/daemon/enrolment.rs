@@ -22,7 +22,11 @@
 //! names or probe tokens. The precise reason goes to the host's log (with
 //! the peer's address) and, only when the presented token's id is one the
 //! host issued for that very node, into the daemon's per-node refusal
-//! record that `status` shows and `up`'s enrol step stops waiting on.
+//! record that `status` shows and `up`'s enrol step stops waiting on
+//! (with the token's id, so `status` can say whether it is the node's
+//! newest token, the one its machine holds: `up` then stops at once even
+//! if the refusal is older than the run — an agent refused its spent token
+//! stops and does not retry).
 //! Token ids are random and appear only in the node's user-data and the
 //! host's 0600 token store, so noise naming a node cannot end `up`'s wait.
 
@@ -161,20 +165,35 @@ impl std::fmt::Display for PeerAddr {
     }
 }
 
+/// Who a refused token belongs to, as far as the token store knows.
+#[derive(Debug, Default)]
+struct Holder {
+    /// The node the token's id was issued for.
+    node: Option<String>,
+    /// The token's id, when the store issued it.
+    id: Option<String>,
+}
+
 /// One attempt, off the async runtime (token-store file I/O, signing).
-/// Returns the node the token's id was issued for, if any, with the outcome.
+/// Returns whose token it was, with the outcome.
 fn attempt(
     shared: &Shared,
     node: &str,
     entry: Option<NodeEntry>,
     token: &str,
     csr: &str,
-) -> (Option<String>, Result<String, Refused>) {
+) -> (Holder, Result<String, Refused>) {
     // Asked before the topology check, so that an unknown node costs the
     // same work as a known one.
     let holder = match shared.tokens.issued_for(token) {
-        Ok(h) => h,
-        Err(e) => return (None, Err(from_token_error(e))),
+        Ok(node) => Holder {
+            id: node
+                .as_ref()
+                .and_then(|_| certs::TokenStore::id_of(token))
+                .map(str::to_owned),
+            node,
+        },
+        Err(e) => return (Holder::default(), Err(from_token_error(e))),
     };
     let Some(entry) = entry else {
         let node = loggable(node).into_owned();
@@ -229,7 +248,7 @@ impl Enrolment for EnrolmentService {
         let signed = match outcome {
             Ok(signed) => signed,
             Err(refused) => {
-                let own_token = holder.as_deref() == Some(node.as_str());
+                let own_token = holder.node.as_deref() == Some(node.as_str());
                 match &refused {
                     Refused::Store(_) => {
                         tracing::error!(node = %logged, %peer, "enrolment failed: {refused}");
@@ -237,7 +256,7 @@ impl Enrolment for EnrolmentService {
                     _ => tracing::warn!(
                         node = %logged,
                         %peer,
-                        token_of = holder.as_deref().unwrap_or("-"),
+                        token_of = holder.node.as_deref().unwrap_or("-"),
                         "enrolment refused: {refused}"
                     ),
                 }
@@ -248,6 +267,7 @@ impl Enrolment for EnrolmentService {
                             at: self.shared.config.clock.now(),
                             reason: format!("enrolment refused: {refused}"),
                             peer: peer.0,
+                            token_id: holder.id,
                         },
                     );
                 }

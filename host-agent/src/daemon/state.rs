@@ -97,6 +97,9 @@ pub struct Refusal {
     /// refused, see [`super::enrolment::REFUSED`]).
     pub reason: String,
     pub peer: Option<SocketAddr>,
+    /// The refused token's id (not secret): whether it is still the node's
+    /// newest token is asked when `status` is (`certs::TokenStore::is_newest_for`).
+    pub token_id: Option<String>,
 }
 
 /// The last refused enrolment per node, kept in memory only: it matters

@@ -91,6 +91,7 @@ fn a_node_refused_before_it_ever_reported_says_so() {
         at: Some(proto::timestamp(now)),
         reason: "enrolment refused: unknown enrolment token".into(),
         peer: "10.0.0.5:40000".into(),
+        current_token: true,
     });
     let v = view(&status, &BTreeMap::new(), now);
     let n = &v.clusters[0].nodes[0];

@@ -3,9 +3,11 @@
 //! the machine really runs our agent (a provider's "Running" is not).
 //!
 //! The wait ends early when the daemon refuses the node's enrolment while
-//! the step waits: a refused token never becomes good (tokens are
-//! single-use and the node has no other), so waiting out the timeout would
-//! only delay the same error by minutes.
+//! the step waits, or has refused the token the node's machine holds now
+//! (its newest; then whenever it happened — the agent stops after such a
+//! refusal instead of retrying): a refused token never becomes good
+//! (tokens are single-use and the node has no other), so waiting out the
+//! timeout would only delay the same error by minutes.
 
 use super::UpContext;
 use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
@@ -103,7 +105,7 @@ impl StepJob for Enrol {
         loop {
             match self.observe().await? {
                 Seen::Reporting => return Ok(()),
-                Seen::Refused(r) if refused_since(&r, since) => {
+                Seen::Refused(r) if r.current_token || refused_since(&r, since) => {
                     let from = if r.peer.is_empty() {
                         String::new()
                     } else {
@@ -142,6 +144,7 @@ mod tests {
             at: Some(proto::timestamp(t)),
             reason: "enrolment refused: unknown enrolment token".into(),
             peer: String::new(),
+            current_token: false,
         };
         assert!(refused_since(&at(now), now));
         assert!(refused_since(&at(now + Duration::from_secs(1)), now));

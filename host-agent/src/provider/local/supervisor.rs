@@ -1,6 +1,8 @@
 //! The supervisor plays systemd's part for a local node: it runs the node
 //! agent inside the node's network namespace and restarts it whenever it
-//! exits (`Restart=always` with a small capped back-off), so killing the
+//! exits (`Restart=always` with a small capped back-off; not after exit
+//! status 3, "needs a new enrolment token", as the systemd unit's
+//! `RestartPreventExitStatus=3`), so killing the
 //! agent is a real fault that the agent must recover from by itself.
 //!
 //! It runs as the hidden `hostctl local-supervise` command, detached in its
@@ -90,8 +92,19 @@ pub async fn run(args: Supervise) -> Result<(), SupervisorError> {
                 }
                 tokio::select! {
                     status = child.wait() => {
+                        let needs_token = status.as_ref().ok().and_then(std::process::ExitStatus::code)
+                            == Some(i32::from(proto::contract::EXIT_NEEDS_NEW_TOKEN));
                         let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
                         log(&format!("node agent pid {pid} exited: {status}"));
+                        if needs_token {
+                            // As the systemd unit's RestartPreventExitStatus:
+                            // the same configuration would fail the same way.
+                            log("the node agent needs a new enrolment token; not restarting it");
+                            tokio::select! {
+                                _ = term.recv() => return finish(&args),
+                                _ = int.recv() => return finish(&args),
+                            }
+                        }
                     }
                     _ = term.recv() => return stop(&args, child, pid as i32).await,
                     _ = int.recv() => return stop(&args, child, pid as i32).await,
@@ -156,14 +169,14 @@ fn finish(args: &Supervise) -> Result<(), SupervisorError> {
     Ok(())
 }
 
+/// Replaces the pid file atomically, so a reader never sees it empty.
 fn write_pid(path: &Path, pid: u32) -> Result<(), SupervisorError> {
-    let err = |source| SupervisorError::Pidfile {
-        path: path.to_path_buf(),
-        source,
-    };
-    let tmp = path.with_extension("pid.tmp");
-    std::fs::write(&tmp, format!("{pid}\n")).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    crate::fsutil::write_atomic(path, format!("{pid}\n").as_bytes(), 0o644).map_err(|e| {
+        SupervisorError::Pidfile {
+            path: e.path,
+            source: e.source,
+        }
+    })
 }
 
 /// Reads a pid file written by [`write_pid`]; `None` when absent or bad.
