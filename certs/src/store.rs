@@ -6,9 +6,9 @@
 //! fsynced. A crash therefore leaves either the old file or the new one under
 //! the final name, never half of one, and a key is never briefly world-readable.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, DirBuilder};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
 use crate::error::{PkiError, io_err};
@@ -75,46 +75,10 @@ pub fn read_public(path: &Path) -> Result<Vec<u8>, PkiError> {
     fs::read(path).map_err(io_err("reading", path))
 }
 
-/// Replaces `path` atomically with `contents`, giving it `mode` from the start.
+/// Replaces `path` atomically with `contents`, giving it `mode` from the
+/// start ([`fsio::write_atomic`]; its failures keep their step and file).
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), PkiError> {
-    let dir = path.parent().ok_or_else(|| PkiError::Io {
-        action: "writing",
-        path: path.to_path_buf(),
-        source: std::io::Error::new(ErrorKind::InvalidInput, "path has no parent directory"),
-    })?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(io_err("creating", &tmp))?;
-        // The umask may have narrowed `mode`; certificates must stay readable
-        // by tools such as `openssl` run as another user, so set it exactly.
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(io_err("setting mode of", &tmp))?;
-        file.write_all(contents).map_err(io_err("writing", &tmp))?;
-        file.sync_all().map_err(io_err("syncing", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("renaming into place", path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err("syncing directory", dir))
-    })();
-    if result.is_err() {
-        // Best effort: the temporary name never shadows a final name.
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    fsio::write_atomic(path, contents, mode).map_err(|e| io_err(e.action, e.path)(e.source))
 }
 
 #[cfg(test)]

@@ -4,8 +4,6 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// A write that could not be completed; the target is left as it was.
@@ -17,48 +15,19 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
-/// Writes `contents` to `path` with `mode` through a temporary file in the
-/// same directory, fsync and rename. Parent directories are created.
+/// Writes `contents` to `path` with `mode` through [`fsio::write_atomic`]
+/// (temporary file in the same directory, fsync, rename, directory sync).
+/// Parent directories are created. The error names `path` itself, the file
+/// the user knows, whichever step failed.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), WriteError> {
     let err = |source| WriteError {
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir).map_err(err)?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_owned());
-    // Unique per call, not only per process: concurrent steps of one `up`
-    // writing the same file each need their own temporary (a shared name
-    // let one step rename another's half-written file away).
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = dir.join(format!(".{file_name}.tmp-{}-{n}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Ok(d) = fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(err)?;
     }
-    result.map_err(err)
+    fsio::write_atomic(path, contents, mode).map_err(|e| err(e.source))
 }
 
 /// Why a JSON state file could not be loaded or saved. Each owner converts
@@ -108,25 +77,26 @@ pub fn read_json_or_default<T: DeserializeOwned + Default>(
     }
 }
 
-/// Writes `value` as pretty JSON plus a final newline with [`write_atomic`],
-/// so a crash while saving a state file leaves the previous or the next
-/// version — the counterpart of [`read_json_or_default`].
+/// Writes `value` as a JSON document ([`fsio::json_document`]: pretty, a
+/// final newline) with [`write_atomic`], so a crash while saving a state
+/// file leaves the previous or the next version — the counterpart of
+/// [`read_json_or_default`].
 pub fn write_json_atomic<T: Serialize>(
     path: &Path,
     value: &T,
     mode: u32,
 ) -> Result<(), JsonFileError> {
-    let mut text = serde_json::to_vec_pretty(value).map_err(|source| JsonFileError::Encode {
+    let text = fsio::json_document(value).map_err(|source| JsonFileError::Encode {
         path: path.to_path_buf(),
         source,
     })?;
-    text.push(b'\n');
     Ok(write_atomic(path, &text, mode)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn writes_with_mode_and_replaces_whole_file() {

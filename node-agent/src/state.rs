@@ -16,9 +16,9 @@
 //! caller keeps the first that checks and [`StateDir::settle`]s the
 //! directory accordingly.
 
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, DirBuilder};
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Mode of the private key.
@@ -36,6 +36,16 @@ pub struct StateError {
     path: PathBuf,
     #[source]
     source: std::io::Error,
+}
+
+impl From<fsio::Error> for StateError {
+    fn from(e: fsio::Error) -> Self {
+        StateError {
+            action: e.action,
+            path: e.path,
+            source: e.source,
+        }
+    }
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> StateError {
@@ -218,9 +228,7 @@ impl std::fmt::Debug for StoredPair {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StateError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("syncing directory", dir))
+    Ok(fsio::sync_dir(dir)?)
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
@@ -235,31 +243,7 @@ fn read_optional(path: &Path) -> Result<Option<String>, StateError> {
 /// so a crash leaves the old file or the new one and never a torn or
 /// briefly over-readable file (also used for the files prerequisites write).
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), StateError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(io_err("creating", &tmp))?;
-        file.set_permissions(fs::Permissions::from_mode(mode))
-            .map_err(io_err("setting mode of", &tmp))?;
-        file.write_all(contents).map_err(io_err("writing", &tmp))?;
-        file.sync_all().map_err(io_err("syncing", &tmp))?;
-        fs::rename(&tmp, path).map_err(io_err("renaming into place", path))?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    Ok(fsio::write_atomic(path, contents, mode)?)
 }
 
 #[cfg(test)]

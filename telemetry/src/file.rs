@@ -32,21 +32,18 @@ pub fn only_trace(resource_spans: &mut Vec<ResourceSpans>, trace_id: &[u8]) {
     resource_spans.retain(|r| !r.scope_spans.is_empty());
 }
 
-/// Writes `resource_spans` to `path` as OTLP JSON (written to a temporary
-/// file first, so a reader never sees half a trace).
+/// Writes `resource_spans` to `path` as OTLP JSON, atomically
+/// ([`fsio::write_atomic`]), so a reader never sees half a trace.
 pub fn write(path: &Path, resource_spans: Vec<ResourceSpans>) -> Result<(), TelemetryError> {
     let request = ExportTraceServiceRequest { resource_spans };
     let json = serde_json::to_vec_pretty(&request).map_err(|source| TelemetryError::Json {
         path: path.to_owned(),
         source,
     })?;
-    let io = |source| TelemetryError::File {
+    fsio::write_atomic(path, &json, 0o644).map_err(|e| TelemetryError::File {
         path: path.to_owned(),
-        source,
-    };
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, json).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+        source: e.source,
+    })
 }
 
 /// Reads an OTLP JSON trace file back.

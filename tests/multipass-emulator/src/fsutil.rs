@@ -43,30 +43,14 @@ impl FileLock {
     }
 }
 
-/// Writes `bytes` to `path` with `mode` through a temporary file and a
-/// rename.
+/// Writes `bytes` to `path` with `mode` atomically ([`fsio::write_atomic`]:
+/// temporary file, fsync, rename), creating the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .with_context(|| format!("{} has no parent directory", path.display()))?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.unwrap_or_default(),
-        std::process::id()
-    ));
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(mode)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+    fsio::write_atomic(path, bytes, mode).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Appends one line to a log file, creating it; a log that cannot be
