@@ -1,98 +1,69 @@
 //! Snapshot files on the node: written under a `.part` name, verified,
-//! fsynced and renamed, so a crash or a bad stream never leaves a partial
-//! file under a final name; and read back as a verified chunk stream.
+//! fsynced and renamed ([`fsio::PartFile`]), so a crash or a bad stream
+//! never leaves a partial file under a final name; and read back as a
+//! verified chunk stream.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use proto::snapshot::{TrailerHasher, Verified};
+use proto::snapshot::{IntegrityError, TrailerHasher, Verified};
 use proto::v1::{SnapshotChunk, SnapshotMeta, SnapshotTrailer, snapshot_chunk::Kind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use super::EtcdError;
 use super::snapshot::{CHUNK_BYTES, chunk};
 
-/// A snapshot being received; removed unless committed.
-pub struct PartFile {
-    target: PathBuf,
-    part: PathBuf,
-    file: BufWriter<tokio::fs::File>,
-    hasher: TrailerHasher,
-    committed: bool,
+/// Mode of snapshot files on the node: owner only, since a snapshot holds
+/// every Secret of its cluster (the host keeps its copies 0600 too).
+pub const SNAPSHOT_MODE: u32 = 0o600;
+
+/// Feeds a [`fsio::PartFile`] to etcd's integrity rule (the file ends
+/// with the SHA-256 of everything before it).
+#[derive(Clone, Default)]
+struct Trailer(TrailerHasher);
+
+impl fsio::PartHasher for Trailer {
+    fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
 }
+
+/// A snapshot being received ([`fsio::PartFile`]); removed unless
+/// committed.
+pub struct PartFile(fsio::PartFile<Trailer>);
 
 impl PartFile {
     /// Starts `<target>.part` (the directory must exist).
     pub async fn create(target: &Path) -> Result<PartFile, EtcdError> {
-        let mut part = target.as_os_str().to_owned();
-        part.push(".part");
-        let part = PathBuf::from(part);
-        let file = tokio::fs::File::create(&part)
-            .await
-            .map_err(EtcdError::io("creating", &part))?;
-        Ok(PartFile {
-            target: target.to_owned(),
-            part,
-            file: BufWriter::with_capacity(CHUNK_BYTES, file),
-            hasher: TrailerHasher::new(),
-            committed: false,
-        })
+        let part = fsio::PartFile::with_hasher(target, SNAPSHOT_MODE, Trailer::default()).await?;
+        Ok(PartFile(part))
     }
 
     /// Appends the next bytes.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), EtcdError> {
-        self.hasher.update(data);
-        self.file
-            .write_all(data)
-            .await
-            .map_err(EtcdError::io("writing", &self.part))
+        Ok(self.0.write(data).await?)
     }
 
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
-        self.hasher.size()
+        self.0.size()
     }
 
     /// Verifies the trailing hash (and the sender's trailer, if any), then
     /// makes the file durable under its final name.
-    pub async fn commit(
-        mut self,
-        trailer: Option<&SnapshotTrailer>,
-    ) -> Result<Verified, EtcdError> {
-        let verified = self.hasher.clone().finish()?;
-        if let Some(t) = trailer {
-            verified.matches(&t.sha256, t.size)?;
+    pub async fn commit(self, trailer: Option<&SnapshotTrailer>) -> Result<Verified, EtcdError> {
+        let verify = |hasher: Trailer| {
+            let verified = hasher.0.finish()?;
+            if let Some(t) = trailer {
+                verified.matches(&t.sha256, t.size)?;
+            }
+            Ok::<_, IntegrityError>(verified)
+        };
+        match self.0.commit_with(verify).await {
+            Ok(verified) => Ok(verified),
+            Err(fsio::CommitError::Rejected(e)) => Err(e.into()),
+            Err(fsio::CommitError::Io(e)) => Err(e.into()),
         }
-        let io = |what| EtcdError::io(what, &self.part);
-        self.file.flush().await.map_err(io("flushing"))?;
-        self.file
-            .get_ref()
-            .sync_all()
-            .await
-            .map_err(io("syncing"))?;
-        tokio::fs::rename(&self.part, &self.target)
-            .await
-            .map_err(io("renaming"))?;
-        self.committed = true;
-        sync_parent(&self.target).await;
-        Ok(verified)
-    }
-}
-
-impl Drop for PartFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.part);
-        }
-    }
-}
-
-/// Makes a rename durable; best effort (some filesystems refuse).
-pub async fn sync_parent(path: &Path) {
-    if let Some(dir) = path.parent()
-        && let Ok(d) = tokio::fs::File::open(dir).await
-    {
-        let _ = d.sync_all().await;
     }
 }
 

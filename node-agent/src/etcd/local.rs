@@ -16,7 +16,7 @@ use proto::v1::SnapshotMeta;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::file::{PartFile, sync_parent};
+use super::file::{PartFile, SNAPSHOT_MODE};
 use super::snapshot::{self, ORIGIN_SCHEDULED, Taker};
 use super::{EtcdError, EtcdTarget};
 
@@ -92,7 +92,8 @@ impl LocalSnapshots {
 
     /// Removes what interrupted snapshots left in the directory: staged
     /// `.incoming-*` files (partial or verified but not yet named) and
-    /// half-written metadata (`*.json.tmp`). Returns how many files.
+    /// half-written metadata ([`fsio::is_temp_name`], and `*.json.tmp` from
+    /// agents before it). Returns how many files.
     pub async fn remove_leftovers(&self) -> Result<usize, EtcdError> {
         let mut dir = match tokio::fs::read_dir(&self.dir).await {
             Ok(d) => d,
@@ -106,7 +107,9 @@ impl LocalSnapshots {
             .map_err(EtcdError::io("listing", &self.dir))?
         {
             let name = e.file_name().to_string_lossy().into_owned();
-            let leftover = name.starts_with(STAGING_PREFIX) || name.ends_with(".json.tmp");
+            let leftover = name.starts_with(STAGING_PREFIX)
+                || fsio::is_temp_name(&name)
+                || name.ends_with(".json.tmp");
             if !leftover || !e.file_type().await.is_ok_and(|t| t.is_file()) {
                 continue;
             }
@@ -184,10 +187,7 @@ impl LocalSnapshots {
             shipped: false,
         };
         write_meta(&db, &local).await?;
-        tokio::fs::rename(staging, &db)
-            .await
-            .map_err(EtcdError::io("renaming", staging))?;
-        sync_parent(&db).await;
+        fsio::nonblocking::rename(staging, &db).await?;
         Ok(LocalEntry { db, meta: local })
     }
 
@@ -258,30 +258,17 @@ impl LocalSnapshots {
     }
 }
 
-/// Writes the metadata atomically (temp file, fsync, rename).
+/// Writes the metadata atomically ([`fsio::nonblocking::write_json_atomic`]),
+/// with the mode of the snapshot it describes.
 async fn write_meta(db: &Path, meta: &LocalMeta) -> Result<(), EtcdError> {
-    let path = meta_path(db);
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_vec_pretty(meta).map_err(|e| EtcdError::Io {
-        what: "encoding",
-        path: path.clone(),
-        source: std::io::Error::other(e),
-    })?;
-    let io = |what| EtcdError::io(what, &tmp);
-    let file = tokio::fs::File::create(&tmp)
+    fsio::nonblocking::write_json_atomic(&meta_path(db), meta, SNAPSHOT_MODE)
         .await
-        .map_err(io("creating"))?;
-    let mut file = tokio::io::BufWriter::new(file);
-    tokio::io::AsyncWriteExt::write_all(&mut file, &text)
-        .await
-        .map_err(io("writing"))?;
-    tokio::io::AsyncWriteExt::flush(&mut file)
-        .await
-        .map_err(io("flushing"))?;
-    file.get_ref().sync_all().await.map_err(io("syncing"))?;
-    tokio::fs::rename(&tmp, &path)
-        .await
-        .map_err(io("renaming"))?;
-    sync_parent(&path).await;
-    Ok(())
+        .map_err(|e| match e {
+            fsio::JsonError::Write(e) => e.into(),
+            fsio::JsonError::Encode { path, source } => EtcdError::Io {
+                what: "encoding",
+                path,
+                source: std::io::Error::other(source),
+            },
+        })
 }

@@ -63,3 +63,13 @@ impl EtcdError {
         move |source| EtcdError::Io { what, path, source }
     }
 }
+
+impl From<fsio::Error> for EtcdError {
+    fn from(e: fsio::Error) -> Self {
+        EtcdError::Io {
+            what: e.action,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}

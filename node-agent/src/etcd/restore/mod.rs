@@ -316,9 +316,7 @@ impl Restorer {
                     message,
                 })?;
         let etcd_yaml = plan.manifests.join("etcd.yaml");
-        tokio::fs::write(&etcd_yaml, text)
-            .await
-            .map_err(EtcdError::io("writing", &etcd_yaml))?;
+        put_manifest(&etcd_yaml, &plan.aside.join("etcd.yaml"), text).await?;
         self.wait_until(true, &[ETCD], self.timeouts.start).await?;
         progress
             .step(phase, format!("etcd runs on {}", plan.new_dir), 70.0)
@@ -377,10 +375,11 @@ impl Restorer {
             .map_err(EtcdError::io("creating", &plan.aside))?;
         for name in ["kube-apiserver.yaml", "etcd.yaml"] {
             let from = plan.manifests.join(name);
-            match tokio::fs::rename(&from, plan.aside.join(name)).await {
+            match fsio::nonblocking::rename(&from, &plan.aside.join(name)).await {
                 Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && name != "etcd.yaml" => {}
-                Err(e) => return Err(EtcdError::io("moving", &from)(e).into()),
+                Err(e)
+                    if e.source.kind() == std::io::ErrorKind::NotFound && name != "etcd.yaml" => {}
+                Err(e) => return Err(EtcdError::io("moving", &from)(e.source).into()),
             }
         }
         Ok(())
@@ -388,10 +387,10 @@ impl Restorer {
 
     async fn move_back(&self, plan: &Plan, name: &str) -> Result<(), RestoreError> {
         let from = plan.aside.join(name);
-        match tokio::fs::rename(&from, plan.manifests.join(name)).await {
+        match fsio::nonblocking::rename(&from, &plan.manifests.join(name)).await {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(EtcdError::io("moving back", &from)(e).into()),
+            Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(EtcdError::io("moving back", &from)(e.source).into()),
         }
     }
 
@@ -456,6 +455,19 @@ impl Restorer {
             })
         }
     }
+}
+
+/// Writes a static-pod manifest into kubelet's manifests directory as one
+/// atomic replacement ([`fsio::nonblocking::write_atomic`]): kubelet
+/// watches the directory and would start a pod from a half-written file,
+/// and it skips the hidden temporary name. The manifest keeps the mode of
+/// `original` (kubeadm writes 0600), 0600 if that cannot be read.
+async fn put_manifest(path: &Path, original: &Path, text: String) -> Result<(), EtcdError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = tokio::fs::metadata(original)
+        .await
+        .map_or(0o600, |m| m.permissions().mode() & 0o777);
+    Ok(fsio::nonblocking::write_atomic(path, text.into_bytes(), mode).await?)
 }
 
 async fn next_kind(inbound: &mut Inbound) -> Result<Option<Kind>, RestoreError> {
@@ -524,5 +536,38 @@ struct RemoveOnDrop(PathBuf);
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The restored manifest lands whole, with the original's mode, and
+    /// nothing else appears in the directory kubelet watches.
+    #[tokio::test]
+    async fn the_restored_manifest_is_replaced_whole_with_the_original_mode()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let root = tempfile::tempdir()?;
+        let (manifests, aside) = (root.path().join("manifests"), root.path().join("aside"));
+        std::fs::create_dir_all(&manifests)?;
+        std::fs::create_dir_all(&aside)?;
+        let original = aside.join("etcd.yaml");
+        std::fs::write(&original, "kind: Pod # old\n")?;
+        std::fs::set_permissions(&original, std::fs::Permissions::from_mode(0o600))?;
+        let etcd_yaml = manifests.join("etcd.yaml");
+        put_manifest(&etcd_yaml, &original, "kind: Pod # restored\n".into()).await?;
+        assert_eq!(
+            std::fs::read_to_string(&etcd_yaml)?,
+            "kind: Pod # restored\n"
+        );
+        let mode = std::fs::metadata(&etcd_yaml)?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let names: Vec<_> = std::fs::read_dir(&manifests)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(names, ["etcd.yaml"]);
+        Ok(())
     }
 }
