@@ -83,10 +83,7 @@ pub fn record_machines(home: &Path, names: &BTreeSet<String>) -> Result<(), Sele
     let mut all = recorded_machines(home)?;
     all.extend(names.iter().cloned());
     let text: String = all.iter().map(|n| format!("{n}\n")).collect();
-    crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| SelectError::Io {
-        path,
-        source: e.source,
-    })
+    write_record(&path, &text, 0o600)
 }
 
 fn recorded_machines(home: &Path) -> Result<BTreeSet<String>, SelectError> {
@@ -122,15 +119,19 @@ pub fn choose(
     })
 }
 
-/// Records the provider `up` used.
+/// Records the provider `up` used, atomically: a torn or empty choice
+/// would make every later command refuse the home as naming an unknown
+/// provider.
 pub fn record_choice(home: &Path, kind: ProviderKind) -> Result<(), SelectError> {
-    let path = choice_path(home);
-    let io = |source| SelectError::Io {
-        path: path.clone(),
-        source,
-    };
-    std::fs::create_dir_all(home).map_err(io)?;
-    std::fs::write(&path, format!("{}\n", kind.as_str())).map_err(io)
+    write_record(&choice_path(home), &format!("{}\n", kind.as_str()), 0o600)
+}
+
+/// Writes one of the home's provider records ([`crate::fsutil::write_atomic`]).
+fn write_record(path: &Path, text: &str, mode: u32) -> Result<(), SelectError> {
+    crate::fsutil::write_atomic(path, text.as_bytes(), mode).map_err(|e| SelectError::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// The provider recorded for this home; `Ok(None)` when `up` never ran.

@@ -146,7 +146,7 @@ pub(super) async fn begin(
     Ok(Incoming {
         dir,
         part,
-        file: BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file)),
+        file: BufWriter::with_capacity(fsio::BUFFER_BYTES, tokio::fs::File::from_std(file)),
         hasher: TrailerHasher::new(),
         meta,
         source,
@@ -243,13 +243,9 @@ impl Incoming {
                 already_stored: true,
             });
         }
-        let io = |what| SnapshotError::io(what, &self.part);
-        self.file.flush().await.map_err(io("flushing"))?;
-        self.file
-            .get_ref()
-            .sync_all()
+        fsio::nonblocking::flush_and_sync(&mut self.file, &self.part)
             .await
-            .map_err(io("syncing"))?;
+            .map_err(|e| SnapshotError::io(e.action, &e.path)(e.source))?;
         let base = proto::snapshot::file_name(self.received_at, self.meta.revision);
         let stem = base.trim_end_matches(".db").to_owned();
         let candidates = std::iter::once(base.clone())
@@ -267,9 +263,8 @@ impl Incoming {
             if let Some(path) = placed {
                 self.committed = true;
                 let _ = std::fs::remove_file(&self.part);
-                if let Ok(d) = File::open(&self.dir) {
-                    let _ = d.sync_all();
-                }
+                // Best effort: the snapshot is linked and durable already.
+                let _ = fsio::sync_dir(&self.dir);
                 return Ok(Stored {
                     info: self.info(&name, &verified).info,
                     path,

@@ -60,8 +60,7 @@ impl NodeDir {
     /// Creates the root directory and writes the agent's configuration
     /// (0600: it holds the enrolment token).
     pub fn write_config(&self, yaml: &str) -> Result<(), ProviderError> {
-        use std::io::Write;
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::os::unix::fs::DirBuilderExt;
         let config = self.config();
         for dir in [config.parent(), Some(self.log_dir().as_path())]
             .into_iter()
@@ -72,16 +71,7 @@ impl NodeDir {
                 .mode(0o755)
                 .create(dir)?;
         }
-        let tmp = config.with_extension("yaml.tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(yaml.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &config)?;
+        crate::fsutil::write_atomic(&config, yaml.as_bytes(), 0o600).map_err(|e| e.source)?;
         Ok(())
     }
 }

@@ -171,7 +171,7 @@ fn finish(args: &Supervise) -> Result<(), SupervisorError> {
 
 /// Replaces the pid file atomically, so a reader never sees it empty.
 fn write_pid(path: &Path, pid: u32) -> Result<(), SupervisorError> {
-    crate::fsutil::write_atomic(path, format!("{pid}\n").as_bytes(), 0o644).map_err(|e| {
+    crate::fsutil::write_atomic(path, format!("{pid}\n").as_bytes(), 0o600).map_err(|e| {
         SupervisorError::Pidfile {
             path: e.path,
             source: e.source,
