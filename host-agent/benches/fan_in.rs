@@ -10,8 +10,7 @@
 //! Environment: `FAN_IN_AGENTS` (default `500,2000,5000`), `FAN_IN_SECS`
 //! (measured seconds per level, default 20).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use test_support::host_daemon as support;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -24,11 +24,10 @@
 //! serving each path, the agent's, and the receiving side's (etcdctl's, or
 //! this process's for the agent path).
 
-#[path = "../tests/etcd_support/process.rs"]
-mod etcd_process;
-#[path = "../tests/harness/mod.rs"]
-mod harness;
 mod support;
+
+use test_support::etcd as etcd_process;
+use test_support::node_harness as harness;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

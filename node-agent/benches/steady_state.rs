@@ -7,9 +7,9 @@
 //! Figures come from /proc/PID: VmRSS/VmHWM from `status`, utime+stime from
 //! `stat` (CPU % is of one core).
 
-#[path = "../tests/harness/mod.rs"]
-mod harness;
 mod support;
+
+use test_support::node_harness as harness;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

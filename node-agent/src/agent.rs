@@ -69,7 +69,7 @@ pub enum AgentError {
     #[error("Node service TLS: {0}")]
     Tls(#[from] IdentityError),
     /// The Node service or the host endpoint failed.
-    #[error("transport: {}", crate::errchain::chain(.0))]
+    #[error("transport: {}", telemetry::error_chain::chain(.0))]
     Transport(#[from] tonic::transport::Error),
 }
 

@@ -26,9 +26,9 @@ use tracing::{info, warn};
 
 use crate::backoff::Backoff;
 use crate::config::{Config, Secret};
-use crate::errchain::chain;
 use crate::identity::{IdentityError, NodeIdentity, host_tls};
 use crate::state::{StateDir, StateError, StoredPair};
+use telemetry::error_chain::chain;
 
 /// Why the node could not obtain an identity.
 #[derive(Debug, thiserror::Error)]

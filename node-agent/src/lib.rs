@@ -10,7 +10,6 @@ pub mod agent;
 pub mod backoff;
 pub mod config;
 pub mod enrol;
-pub mod errchain;
 pub mod etcd;
 pub mod host_link;
 pub mod identity;

@@ -31,10 +31,10 @@ use tracing::{info, warn};
 
 use crate::backoff::Backoff;
 use crate::enrol::same_certificates;
-use crate::errchain::chain;
 use crate::host_link::HostLink;
 use crate::identity::{IdentityError, NodeIdentity};
 use crate::state::{StateDir, StateError};
+use telemetry::error_chain::chain;
 
 /// A certificate is renewed once this fraction of its lifetime has passed
 /// (numerator, denominator). Two thirds, as kubelet's client-certificate

@@ -11,8 +11,10 @@
 //! - [`relay`]: the host's buffer of spans node agents send it, and the
 //!   plain OTLP client that forwards them.
 //! - [`file`]: OTLP JSON trace files (`hostctl up --trace-file`).
+//! - [`error_chain`]: an error with its causes on one line, for logs.
 
 pub mod config;
+pub mod error_chain;
 pub mod export;
 pub mod file;
 pub mod pipeline;

@@ -37,10 +37,7 @@ pub fn can_build(test: &str) -> bool {
         .into_iter()
         .filter(|tool| host_agent::provider::qemu::vm::find_program(tool).is_none())
         .collect();
-    if !missing.is_empty() {
-        eprintln!("SKIP {test}: missing {missing:?} (apt, dpkg-dev)");
-    }
-    missing.is_empty()
+    missing.is_empty() || crate::skip(test, &format!("missing {missing:?} (apt, dpkg-dev)"))
 }
 
 fn run(dir: &Path, program: &str, args: &[&str]) -> Vec<u8> {

@@ -68,6 +68,7 @@ impl Emulated {
     /// An environment whose topology is the built-in default with only
     /// `nodes` (all six when empty).
     pub fn new(nodes: &[&str]) -> Emulated {
+        crate::suite::enter();
         crate::init_crypto();
         let lock = std::fs::OpenOptions::new()
             .create(true)

@@ -30,6 +30,7 @@ impl LocalEnv {
     /// An environment on `10.251.<net>.0/24` with the given nodes of the
     /// built-in topology (host .1, nodes at their usual host numbers).
     pub fn new(net: u8, nodes: &[&str]) -> LocalEnv {
+        crate::suite::enter();
         crate::init_crypto();
         let subnet = Ipv4Net::new(Ipv4Addr::new(10, 251, net, 0), 24).expect("valid /24");
         let in_use = run_ip(&["-o", "-4", "addr", "show", "to", &subnet.to_string()]);

@@ -1,4 +1,4 @@
-//! Test harness for the end-to-end suites in `tests/tests/`.
+//! Test harness for the end-to-end suites in `tests/tests/it/`.
 //!
 //! The suites run the real `hostctl` and `node-agent` binaries with the local
 //! provider: every node is a node agent in its own network namespace. They
@@ -16,25 +16,28 @@
 //! - [`poll`]: bounded waits with clear failure messages.
 //! - [`qemu`]: the same, with QEMU VMs booted from the test image, and
 //!   [`apt_mirror`]: a flat apt repository those VMs install from.
-//! - [`kube_api`]: host-agent's stand-in Kubernetes API server (the same
-//!   file, compiled here too) and [`bootstrap`]: the stand-ins and the
-//!   API server in a control plane's namespace for the full-graph suite.
+//! - [`kube_api`]: the stand-in Kubernetes API server (from `test-support`)
+//!   and [`bootstrap`]: the stand-ins and the API server in a control
+//!   plane's namespace for the full-graph suite.
+//! - [`suite`]: the suites are modules of one test binary; a test of one
+//!   suite never overlaps a test of another (as separate binaries never did).
 
 pub mod apt_mirror;
 pub mod bins;
 pub mod bootstrap;
 pub mod emulated;
 pub mod env;
-#[path = "../../host-agent/tests/kube_support/mod.rs"]
-pub mod kube_api;
-pub mod poll;
 pub mod qemu;
+pub mod suite;
+
+pub use test_support::{kube_api, poll};
 
 pub use env::LocalEnv;
 
 /// True when this process may create network namespaces; otherwise prints
 /// why the calling test is skipped.
 pub fn can_run_netns(test: &str) -> bool {
+    suite::enter();
     if !rustix::process::geteuid().is_root() {
         return skip(test, "needs root (network namespaces); CI runs it as root");
     }
@@ -47,17 +50,7 @@ pub fn can_run_netns(test: &str) -> bool {
     true
 }
 
-/// Says why `test` does not run, and returns false — unless
-/// `HOSTCTL_E2E_REQUIRED` is set (`.ci/run` sets it), where a skipped
-/// end-to-end test is a failure: CI must never pass by running nothing.
-pub fn skip(test: &str, why: &str) -> bool {
-    assert!(
-        std::env::var_os("HOSTCTL_E2E_REQUIRED").is_none(),
-        "{test} cannot run here ({why}), and HOSTCTL_E2E_REQUIRED is set"
-    );
-    eprintln!("SKIP {test}: {why}");
-    false
-}
+pub use test_support::skip;
 
 /// Installs the ring crypto provider once, before any TLS use.
 pub fn init_crypto() {

@@ -55,7 +55,7 @@ impl ControlClient {
             .timeout(CALL_TIMEOUT)
             .connect()
             .await
-            .map_err(|e| err(format!("{e}: {}", source_chain(&e))))?;
+            .map_err(|e| err(telemetry::error_chain::chain(&e)))?;
         Ok(ControlClient {
             inner: RawClient::new(channel),
         })
@@ -152,16 +152,4 @@ fn call(name: &'static str) -> impl FnOnce(tonic::Status) -> ClientError {
         call: name,
         status: Box::new(status),
     }
-}
-
-/// tonic's transport errors hide the useful part ("No such file") in
-/// their source chain.
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    parts.join(": ")
 }

@@ -11,7 +11,6 @@
 use super::error::KubeError;
 use super::resources::{Kind, lookup};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use std::error::Error as _;
 
 /// The field manager every hostctl write uses.
 pub const FIELD_MANAGER: &str = "hostctl";
@@ -166,25 +165,9 @@ pub fn classify(err: kube::Error, object: &str) -> KubeError {
         },
         other => KubeError::Unreachable {
             what: object.to_owned(),
-            reason: chain(&other),
+            reason: telemetry::error_chain::chain(&other),
         },
     }
-}
-
-/// An error and its sources on one line (kube's transport errors hide the
-/// useful part, "connection refused", two levels down).
-fn chain(err: &kube::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// The documents of a YAML stream, split at `---` lines (document markers

@@ -51,17 +51,7 @@ pub struct StepError(pub String);
 impl StepError {
     /// Flattens any error with its sources (`a: b: c`).
     pub fn from_chain(err: &(dyn std::error::Error + 'static)) -> StepError {
-        let mut text = err.to_string();
-        let mut cur = err.source();
-        while let Some(source) = cur {
-            let line = source.to_string();
-            if !text.contains(&line) {
-                text.push_str(": ");
-                text.push_str(&line);
-            }
-            cur = source.source();
-        }
-        StepError(text)
+        StepError(telemetry::error_chain::chain(err))
     }
 }
 

@@ -34,7 +34,7 @@ pub enum EtcdError {
         source: std::io::Error,
     },
     /// etcd refused or the connection broke.
-    #[error("etcd {what}: {}", crate::errchain::chain(source))]
+    #[error("etcd {what}: {}", telemetry::error_chain::chain(source))]
     Etcd {
         what: &'static str,
         #[source]

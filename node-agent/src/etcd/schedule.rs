@@ -19,8 +19,8 @@ use super::file::send_file;
 use super::local::{LocalEntry, LocalSnapshots};
 use super::snapshot::Taker;
 use crate::backoff::Backoff;
-use crate::errchain::chain;
 use crate::host_link::HostLink;
+use telemetry::error_chain::chain;
 
 /// Failed attempts are retried from this delay, doubling up to the interval
 /// (at most ten minutes): etcd is not up until kubeadm init has run.

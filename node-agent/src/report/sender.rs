@@ -25,8 +25,8 @@ use tracing::{info, warn};
 
 use super::Outbox;
 use crate::backoff::Backoff;
-use crate::errchain::chain;
 use crate::host_link::HostLink;
+use telemetry::error_chain::chain;
 
 /// Why a report stream ended.
 #[derive(Debug, thiserror::Error)]

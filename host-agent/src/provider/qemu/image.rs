@@ -138,7 +138,10 @@ mod tests {
     #[tokio::test]
     async fn a_directory_image_boots_its_kernel_and_the_overlay_is_backed_by_it() {
         if super::super::vm::find_program("qemu-img").is_none() {
-            eprintln!("SKIP: qemu-img not installed");
+            test_support::skip(
+                "a_directory_image_boots_its_kernel_and_the_overlay_is_backed_by_it",
+                "qemu-img not installed",
+            );
             return;
         }
         let dir = tempfile::tempdir().unwrap();

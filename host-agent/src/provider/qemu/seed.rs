@@ -137,7 +137,10 @@ mod tests {
         if super::super::vm::find_program("mkfs.vfat").is_none()
             || super::super::vm::find_program("mcopy").is_none()
         {
-            eprintln!("SKIP: dosfstools/mtools not installed");
+            test_support::skip(
+                "seed_holds_the_three_files_under_the_cidata_label",
+                "dosfstools/mtools not installed",
+            );
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -75,7 +75,10 @@ mod tests {
         if crate::ip::find_program("mkfs.vfat").is_none()
             || crate::ip::find_program("mdir").is_none()
         {
-            eprintln!("SKIP: dosfstools/mtools not installed");
+            test_support::skip(
+                "the_seed_holds_only_user_data_and_meta_data_under_cidata",
+                "dosfstools/mtools not installed",
+            );
             return;
         }
         let dir = std::env::temp_dir().join(format!("mpemu-seed-{}", std::process::id()));

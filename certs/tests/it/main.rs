@@ -1,0 +1,9 @@
+//! The certs crate's integration tests, one binary: CSRs, files on disk,
+//! kubeadm's PKI layout, real OpenSSL as the peer, enrolment tokens.
+
+mod common;
+mod csr;
+mod disk;
+mod kubeadm;
+mod openssl_peer;
+mod tokens;

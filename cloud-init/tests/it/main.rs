@@ -1,0 +1,9 @@
+//! The cloud-init crate's integration tests, one binary: golden user-data,
+//! network config, round trips, the upstream schema, the user-data size budget.
+
+mod common;
+mod golden;
+mod network;
+mod roundtrip;
+mod schema;
+mod size;

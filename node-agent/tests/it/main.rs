@@ -1,0 +1,19 @@
+//! node-agent's integration tests, one binary: a node agent against the stand-
+//! in host agent (`test_support::node_harness`), a real etcd, the kubeadm
+//! stand-in.
+
+mod checks;
+mod enrolment;
+mod etcd_schedule;
+mod etcd_snapshot_restore;
+mod etcd_support;
+mod kubeadm_init;
+mod kubeadm_join;
+mod kubeadm_reset;
+mod kubeadm_support;
+mod node_service;
+mod prereq_service;
+mod prereq_steps;
+mod process;
+mod renewal;
+mod reports;

@@ -1,0 +1,307 @@
+//! A STAND-IN Kubernetes API server for the kube tests: HTTPS with a
+//! serving certificate from the cluster CA and client certificates checked
+//! against it, so the real kube client with the minted admin kubeconfig
+//! connects for real. It speaks the API's real JSON for the calls hostctl
+//! makes (`/readyz`, `/version`, `GET /api/v1/nodes`, server-side apply
+//! PATCHes, POSTs that create objects) and records every request.
+//!
+//! host-agent's kube tests serve it on loopback; the end-to-end `bootstrap`
+//! suite serves it inside a control plane's network namespace.
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// What the server answers; tests change it between calls.
+#[derive(Debug, Default)]
+pub struct State {
+    /// The `items` of `GET /api/v1/nodes`.
+    pub nodes: Vec<Value>,
+    /// PATCH answers by object name: (HTTP status, Status JSON).
+    pub patch_errors: BTreeMap<String, (u16, Value)>,
+    pub readyz_down: bool,
+    pub requests: Vec<Recorded>,
+}
+
+pub struct ApiServer {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<State>>,
+}
+
+impl ApiServer {
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().expect("state").requests.clone()
+    }
+
+    pub fn set_nodes(&self, nodes: Vec<Value>) {
+        self.state.lock().expect("state").nodes = nodes;
+    }
+
+    pub fn fail_patch(&self, name: &str, code: u16, status: Value) {
+        let mut s = self.state.lock().expect("state");
+        s.patch_errors.insert(name.to_owned(), (code, status));
+    }
+}
+
+/// A home with a PKI for the default topology's clusters.
+pub fn pki() -> (tempfile::TempDir, certs::Pki) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let home = tempfile::tempdir().expect("tempdir");
+    let topology = topology::default_topology();
+    let pki = certs::Pki::open_or_init(
+        home.path(),
+        &host_agent::pki::spec_for(&topology.resolve(None).expect("resolves")),
+    )
+    .expect("pki");
+    (home, pki)
+}
+
+/// Starts the stand-in for `cluster` on an ephemeral 127.0.0.1 port.
+pub async fn start(pki: &certs::Pki, cluster: &str) -> ApiServer {
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    serve(pki, cluster, addr, &["127.0.0.1"], Arc::default()).await
+}
+
+/// Serves `state` on `addr` with a serving certificate from `cluster`'s CA
+/// for `names` (IPs and DNS names). Like kube-apiserver, a client without
+/// a certificate may only read `/readyz`, `/livez` and `/version` (the node
+/// agent probes `/readyz` that way); anything else answers 401.
+pub async fn serve(
+    pki: &certs::Pki,
+    cluster: &str,
+    addr: SocketAddr,
+    names: &[&str],
+    state: Arc<Mutex<State>>,
+) -> ApiServer {
+    let cp = pki.cluster(cluster).expect("cluster");
+    let file = |name: &str| {
+        cp.files()
+            .into_iter()
+            .find(|f| f.relative_path == name)
+            .map(|f| String::from_utf8(f.contents).expect("pem"))
+            .expect("CA file")
+    };
+    let (ca_pem, ca_key) = (file("ca.crt"), file("ca.key"));
+    let issuer = rcgen::Issuer::from_ca_cert_pem(
+        &ca_pem,
+        rcgen::KeyPair::from_pem(&ca_key).expect("ca key"),
+    )
+    .expect("issuer");
+    let sans: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = rcgen::CertificateParams::new(sans).expect("params");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, &issuer).expect("sign");
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(certs::cert_der_from_pem(&ca_pem).expect("der").into())
+        .expect("root");
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+        .allow_unauthenticated()
+        .build()
+        .expect("verifier");
+    let key_der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+    let mut config = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![cert.der().clone()], key_der)
+        .expect("server config");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+    let listener = TcpListener::bind(addr).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shared = state.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, state) = (acceptor.clone(), shared.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let client_cert = tls.get_ref().1.peer_certificates().is_some();
+                let service =
+                    hyper::service::service_fn(move |req| handle(req, client_cert, state.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    ApiServer { addr, state }
+}
+
+type Reply = Result<Response<Full<Bytes>>, std::convert::Infallible>;
+
+async fn handle(req: Request<Incoming>, client_cert: bool, state: Arc<Mutex<State>>) -> Reply {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
+    let mut s = state.lock().expect("state");
+    s.requests.push(Recorded {
+        method: method.clone(),
+        path: path.clone(),
+        query,
+        content_type,
+        body: body.clone(),
+    });
+    let anonymous_ok = matches!(path.as_str(), "/readyz" | "/livez" | "/version");
+    let (code, value) = match (method.as_str(), path.as_str()) {
+        _ if !client_cert && !anonymous_ok => (401, status(401, "Unauthorized", "Unauthorized")),
+        ("GET", "/readyz") if s.readyz_down => {
+            return Ok(text(
+                500,
+                "[-]etcd failed: reason withheld\nreadyz check failed\n",
+            ));
+        }
+        ("GET", "/readyz") => return Ok(text(200, "ok")),
+        ("GET", "/version") => (200, version()),
+        ("GET", "/api/v1/nodes") => (
+            200,
+            json!({"kind": "NodeList", "apiVersion": "v1",
+                   "metadata": {"resourceVersion": "4242"}, "items": s.nodes}),
+        ),
+        ("PATCH", _) => {
+            let name = path.rsplit('/').next().unwrap_or_default().to_owned();
+            match s.patch_errors.get(&name) {
+                Some((code, status)) => (*code, status.clone()),
+                None => (200, applied(&body)),
+            }
+        }
+        // Creation (bootstrap token Secrets): the object back, as created.
+        ("POST", _) => (201, applied(&body)),
+        _ => (
+            404,
+            status(
+                404,
+                "NotFound",
+                &format!("the server could not find the requested resource ({path})"),
+            ),
+        ),
+    };
+    Ok(json_reply(code, &value))
+}
+
+fn text(code: u16, body: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("response")
+}
+
+fn json_reply(code: u16, value: &Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(value.to_string())))
+        .expect("response")
+}
+
+/// The object as the API server returns it after apply: the request plus
+/// server-set metadata.
+fn applied(body: &str) -> Value {
+    let mut obj: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("uid".into(), json!("6f1c2d3e-0000-4000-8000-000000000001"));
+        meta.insert("resourceVersion".into(), json!("4243"));
+        meta.insert("creationTimestamp".into(), json!("2026-01-05T10:00:00Z"));
+    }
+    obj
+}
+
+fn version() -> Value {
+    json!({"major": "1", "minor": "35", "emulationMajor": "1", "emulationMinor": "35",
+           "minCompatibilityMajor": "1", "minCompatibilityMinor": "34",
+           "gitVersion": "v1.35.2", "gitCommit": "0000000000000000000000000000000000000000",
+           "gitTreeState": "clean", "buildDate": "2026-02-10T12:00:00Z",
+           "goVersion": "go1.25.6", "compiler": "gc", "platform": "linux/arm64"})
+}
+
+/// A `Status` as the API server returns it for failures.
+pub fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code})
+}
+
+/// The 409 of a server-side apply that hits a field another manager owns.
+pub fn conflict(manager: &str, gv: &str, field: &str) -> Value {
+    let cause = format!("conflict with \"{manager}\" using {gv}");
+    let mut s = status(
+        409,
+        "Conflict",
+        &format!("Apply failed with 1 conflict: {cause}: {field}"),
+    );
+    s["details"] =
+        json!({"causes": [{"reason": "FieldManagerConflict", "message": cause, "field": field}]});
+    s
+}
+
+/// A node with the kubelet's real Ready condition.
+pub fn node(name: &str, ready: bool) -> Value {
+    let condition = if ready {
+        json!({"type": "Ready", "status": "True", "reason": "KubeletReady",
+               "message": "kubelet is posting ready status",
+               "lastHeartbeatTime": "2026-01-05T10:00:00Z", "lastTransitionTime": "2026-01-05T10:00:00Z"})
+    } else {
+        json!({"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+               "message": "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
+               "lastHeartbeatTime": "2026-01-05T10:00:00Z", "lastTransitionTime": "2026-01-05T10:00:00Z"})
+    };
+    json!({"kind": "Node", "apiVersion": "v1",
+           "metadata": {"name": name, "uid": format!("uid-{name}"), "resourceVersion": "100",
+                        "labels": {"kubernetes.io/hostname": name}},
+           "status": {"conditions": [
+               {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+                "message": "kubelet has sufficient memory available"},
+               condition]}})
+}
+
+/// The minted admin kubeconfig of `cluster`, pointed at the stand-in, and a
+/// client built from it.
+pub async fn client(pki: &certs::Pki, cluster: &str, server: &ApiServer) -> kube::Client {
+    let yaml = pki
+        .cluster(cluster)
+        .expect("cluster")
+        .mint_admin_kubeconfig(cluster, &server.url(), cluster)
+        .expect("mint");
+    host_agent::kube::client::client_from_kubeconfig(
+        cluster,
+        &yaml,
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .expect("client")
+}

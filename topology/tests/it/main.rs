@@ -1,0 +1,11 @@
+//! The topology crate's integration tests, one binary: the corpus of bad files,
+//! the default topology, mirrors, several environments, no panics, resolution,
+//! telemetry settings.
+
+mod corpus;
+mod default;
+mod mirrors;
+mod multiple;
+mod no_panic;
+mod resolve;
+mod telemetry;
