@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use host_agent::orchestrator::{
     Executor, Graph, Observer, Outcome, STATE_FILE, StateStore, StepError, StepId, StepJob,
-    StepMessages,
+    StepKind, StepMessages,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,21 +36,26 @@ impl Observer for Silent {
 }
 
 /// The stand-in's time for `kind` on node number `i`.
-fn cost(kind: &str, i: usize) -> Duration {
+fn cost(kind: StepKind, i: usize) -> Duration {
     let base = match kind {
-        "render" => 5,
-        "launch" => 200,
-        "enrol" => 100,
-        "prerequisites" => 300,
+        StepKind::Render => 5,
+        StepKind::Launch => 200,
+        StepKind::Enrol => 100,
+        StepKind::Prerequisites => 300,
         _ => 0,
     };
     // Deterministic per-node variation, 0–40 %.
-    let vary = (i * 37 + kind.len() * 11) % 41;
+    let vary = (i * 37 + kind.as_str().len() * 11) % 41;
     Duration::from_millis(base + base * vary as u64 / 100)
 }
 
 fn graph(nodes: usize) -> (Graph, Vec<(StepId, Duration)>) {
-    let kinds = ["render", "launch", "enrol", "prerequisites"];
+    let kinds = [
+        StepKind::Render,
+        StepKind::Launch,
+        StepKind::Enrol,
+        StepKind::Prerequisites,
+    ];
     let mut g = Graph::new();
     let mut costs = Vec::new();
     for i in 0..nodes {

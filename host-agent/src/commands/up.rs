@@ -228,13 +228,13 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     } else {
         steps::Scope::Clusters
     };
-    let graph = steps::plan(&up, &nodes, scope)?;
+    let plan = steps::plan(&up, &nodes, scope)?;
     let store = StateStore::open(&home.join(STATE_FILE))?;
     let observer: Arc<dyn crate::orchestrator::Observer> =
         Arc::from(progress::for_output(ctx.output == OutputFormat::Table));
     // --- tracing: step spans carry node, cluster, provider, version ---
     let observer: Arc<dyn crate::orchestrator::Observer> = Arc::new(
-        crate::telemetry::TracedObserver::new(observer, &up.resolved, up.provider.name()),
+        crate::telemetry::TracedObserver::new(observer, plan.targets.clone(), up.provider.name()),
     );
     let executor = Executor {
         store: store.clone(),
@@ -242,14 +242,14 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         grace: INTERRUPT_GRACE,
     };
     let (first, second) = interrupts();
-    let report = executor.run(&graph, first, second).await?;
+    let report = executor.run(&plan.graph, first, second).await?;
     // Nothing may draw over the summary that follows.
     observer.close();
     drop(observer);
     store.flush()?;
-    print_summary(ctx.output, &report, up.resolved.topology())?;
+    print_summary(ctx.output, &report)?;
     if scope == steps::Scope::Clusters {
-        summary::clusters(ctx.output, &up, &nodes).await;
+        summary::clusters(ctx.output, &up, &plan.targets).await;
         if let Some(line) = summary::kubeconfig(&up) {
             note(ctx.output, line);
         }
@@ -299,9 +299,9 @@ fn verdict(report: &RunReport) -> anyhow::Result<Exit> {
     if !failed.is_empty() {
         let lines: Vec<String> = failed
             .iter()
-            .map(|r| match &r.outcome {
-                crate::orchestrator::Outcome::Failed(e) => format!("{}: {e}", r.id),
-                other => format!("{}: {}", r.id, other.label()),
+            .map(|r| {
+                r.failure()
+                    .unwrap_or_else(|| format!("{}: {}", r.id, r.outcome.label()))
             })
             .collect();
         anyhow::bail!(
@@ -313,27 +313,15 @@ fn verdict(report: &RunReport) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-fn print_summary(
-    format: OutputFormat,
-    report: &RunReport,
-    topology: &topology::Topology,
-) -> anyhow::Result<()> {
-    let rows = progress::summary(report, steps::KINDS);
-    let clusters: Vec<&str> = topology
-        .clusters()
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
+fn print_summary(format: OutputFormat, report: &RunReport) -> anyhow::Result<()> {
+    let rows = progress::summary(report);
     let text = match format {
-        OutputFormat::Table => progress::summary_tables(&rows, steps::KINDS, &clusters),
+        OutputFormat::Table => progress::summary_tables(&rows),
         _ => output::render(format, &rows, crate::output::Table::default)?,
     };
     crate::stdout::write(&text)?;
     if format == OutputFormat::Table {
-        let nodes = rows
-            .iter()
-            .filter(|r| !clusters.contains(&r.subject.as_str()))
-            .count();
+        let nodes = rows.iter().filter(|r| !r.is_cluster).count();
         crate::stdout::line(format_args!(
             "{nodes} node(s), {} step(s) in {:.1} s",
             report.results.len(),

@@ -3,14 +3,21 @@
 //! something else); a failed step blocks only what depends on it; Ctrl-C
 //! stops new steps from starting, aborts the interruptible ones, lets the
 //! others (launches) finish within a grace period, and records it all.
+//!
+//! A failed step's error is recorded and listed as `kind/subject: cause`:
+//! the executor names the step ([`failure_text`]), so steps do not.
 
-use super::graph::{Graph, GraphError, StepError, StepId, StepJob, StepMessages};
+use super::graph::{Graph, GraphError, StepJob, StepMessages};
 use super::state::{StateStore, StepStatus};
+use super::{StepError, StepId};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock, so a test can run the graph in virtual time
+// (`start_paused`) and check overlap and wall time without real sleeps.
 use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
 use tracing::Instrument as _;
 
 /// How one step ended in this run.
@@ -55,6 +62,23 @@ pub struct StepResult {
     pub id: StepId,
     pub outcome: Outcome,
     pub elapsed: Duration,
+}
+
+impl StepResult {
+    /// The step's failure as it is persisted and listed at the end of
+    /// `up`; `None` unless it failed.
+    pub fn failure(&self) -> Option<String> {
+        match &self.outcome {
+            Outcome::Failed(e) => Some(failure_text(&self.id, e)),
+            _ => None,
+        }
+    }
+}
+
+/// `kind/subject: cause: cause …`: a step's error where it stands apart
+/// from its step (the state file, the closing list of failures).
+pub fn failure_text(id: &StepId, error: &StepError) -> String {
+    format!("{id}: {}", error.text())
 }
 
 /// Everything a run did.
@@ -167,13 +191,13 @@ impl Executor {
         tokio::pin!(abort);
         let mut aborted = false;
         let mut cancelled = false;
-        let mut deadline: Option<tokio::time::Instant> = None;
+        let mut deadline: Option<Instant> = None;
         loop {
             let joined = tokio::select! {
                 biased;
                 () = &mut cancel, if !cancelled => {
                     cancelled = true;
-                    deadline = Some(tokio::time::Instant::now() + self.grace);
+                    deadline = Some(Instant::now() + self.grace);
                     let mut waiting = Vec::new();
                     for (id, handle, interruptible) in running.values() {
                         if *interruptible {
@@ -208,7 +232,7 @@ impl Executor {
                     let outcome = if e.is_cancelled() {
                         Outcome::Interrupted
                     } else {
-                        Outcome::Failed(StepError("the step panicked".into()))
+                        Outcome::Failed(StepError::new("the step panicked"))
                     };
                     (e.id(), (outcome, Duration::ZERO))
                 }
@@ -280,7 +304,10 @@ impl Executor {
     fn record(&self, id: &StepId, outcome: &Outcome, elapsed: Duration) {
         match outcome {
             Outcome::Done | Outcome::AlreadyDone => self.store.set(id, StepStatus::Done, None),
-            Outcome::Failed(e) => self.store.set(id, StepStatus::Failed, Some(e.0.clone())),
+            Outcome::Failed(e) => {
+                self.store
+                    .set(id, StepStatus::Failed, Some(failure_text(id, e)));
+            }
             Outcome::Interrupted => {
                 self.store
                     .set(id, StepStatus::Failed, Some("interrupted".to_owned()));
@@ -364,12 +391,12 @@ fn record_on_span(outcome: &Outcome) {
     let span = tracing::Span::current();
     span.record("outcome", outcome.label());
     if let Outcome::Failed(e) = outcome {
-        span.record("error", e.0.as_str());
+        span.record("error", e.text().as_str());
         span.record("otel.status_code", "ERROR");
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,

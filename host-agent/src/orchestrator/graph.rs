@@ -1,59 +1,14 @@
 //! The provisioning graph: named steps with declared dependencies. A step is
-//! a [`StepJob`]; the graph only knows names and edges, so the executor can
-//! be tested (and benchmarked) with stand-in jobs, and `up` can add kubeadm,
-//! CNI and add-on steps later without touching the scheduling.
+//! a [`StepJob`]; the graph only knows ids and edges, so the executor can
+//! be tested (and benchmarked) with stand-in jobs, and new steps are
+//! declared (`steps::declare`) without touching the scheduling.
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::sync::Arc;
 
-/// A step's name, `kind/subject` (e.g. `launch/app1-cp`): the kind groups
-/// steps in the summary, the subject (a node, a cluster) gets the progress
-/// line.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct StepId(String);
-
-impl StepId {
-    pub fn new(kind: &str, subject: &str) -> StepId {
-        StepId(format!("{kind}/{subject}"))
-    }
-
-    /// What the step does (`launch`), for grouping.
-    pub fn kind(&self) -> &str {
-        self.0.split_once('/').map_or(self.0.as_str(), |(k, _)| k)
-    }
-
-    /// What the step acts on (`app1-cp`), for the per-node progress line.
-    pub fn subject(&self) -> &str {
-        self.0.split_once('/').map_or("", |(_, s)| s)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for StepId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Why a step failed, as one line a user can act on (the step's own cause
-/// chain flattened, so it survives being persisted).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct StepError(pub String);
-
-impl StepError {
-    /// Flattens any error with its sources (`a: b: c`).
-    pub fn from_chain(err: &(dyn std::error::Error + 'static)) -> StepError {
-        StepError(telemetry::error_chain::chain(err))
-    }
-}
+use super::error::StepError;
+use super::step_id::StepId;
 
 /// Where a running step reports what it is doing (a prerequisite's phase,
 /// "waiting for enrolment"), shown on its node's progress line.

@@ -12,7 +12,7 @@
 //! never sits on the graph's critical path; [`StateStore::flush`] makes the
 //! last state durable before `up` exits.
 
-use super::graph::StepId;
+use super::StepId;
 use crate::state_file::StateDocument;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -245,5 +245,33 @@ mod opt_time {
         Ok(secs
             .filter(|s| s.is_finite() && *s >= 0.0)
             .map(|s| UNIX_EPOCH + Duration::from_secs_f64(s)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::StepKind;
+
+    #[test]
+    fn the_file_keeps_its_format_and_a_bad_step_name_is_damage_with_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STATE_FILE);
+        let text = r#"{"steps":{"kubeadm-init/app1":{"status":"done"},"launch/app1-cp":{"status":"failed","error":"launch/app1-cp: no space left"}}}"#;
+        std::fs::write(&path, text).unwrap();
+        let state = UpState::load(&path).unwrap();
+        assert_eq!(
+            state.status(&StepId::new(StepKind::KubeadmInit, "app1")),
+            Some(StepStatus::Done)
+        );
+        assert_eq!(serde_json::to_string(&state).unwrap(), text);
+
+        std::fs::write(&path, r#"{"steps":{"lunch/app1-cp":{"status":"done"}}}"#).unwrap();
+        let err = UpState::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("up-state.json is damaged (unknown step kind \"lunch\""),
+            "{err}"
+        );
+        assert!(err.ends_with(UpState::IF_DAMAGED), "{err}");
     }
 }

@@ -1,27 +1,30 @@
 //! Step spans with the attributes a provisioning trace is searched by
 //! (node, cluster, provider, Kubernetes version, role), by wrapping the
-//! progress observer the executor already calls.
+//! progress observer the executor already calls. The attributes come from
+//! the step's subject as the plan resolved it: a node step gets its node's
+//! cluster, version and role, a cluster step its cluster and version.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use topology::{NodeRole, Resolved};
+use topology::NodeRole;
 
 use crate::orchestrator::executor::step_span;
-use crate::orchestrator::{Observer, Outcome, StepId, StepMessages};
+use crate::orchestrator::steps::targets::Targets;
+use crate::orchestrator::{Observer, Outcome, StepId, StepMessages, Subject};
 
 /// Delegates progress to `inner` and names each step's span.
 pub struct TracedObserver {
     inner: Arc<dyn Observer>,
-    resolved: Resolved,
+    targets: Arc<Targets>,
     provider: String,
 }
 
 impl TracedObserver {
-    pub fn new(inner: Arc<dyn Observer>, resolved: &Resolved, provider: &str) -> TracedObserver {
+    pub fn new(inner: Arc<dyn Observer>, targets: Arc<Targets>, provider: &str) -> TracedObserver {
         TracedObserver {
             inner,
-            resolved: resolved.clone(),
+            targets,
             provider: provider.to_owned(),
         }
     }
@@ -51,19 +54,31 @@ impl Observer for TracedObserver {
     }
 
     fn span(&self, step: &StepId) -> tracing::Span {
-        let topology = self.resolved.topology();
-        let node = topology.node(step.subject());
-        // A step's subject is a node, or a cluster for cluster-wide steps.
-        let cluster_name = node.map_or(step.subject(), |n| n.cluster.as_str());
-        let cluster = topology.cluster(cluster_name);
-        let version = cluster.map(|c| c.kubernetes_version.to_string());
-        let role = node.map(|n| match n.role {
-            NodeRole::ControlPlane => "control-plane",
-            _ => "worker",
-        });
+        let (cluster, version, role) = match step.subject() {
+            Subject::Node(name) => match self.targets.node(name) {
+                Some(node) => (
+                    node.cluster().as_str(),
+                    Some(node.kubernetes_version()),
+                    Some(match node.role() {
+                        NodeRole::ControlPlane => "control-plane",
+                        _ => "worker",
+                    }),
+                ),
+                None => ("", None, None),
+            },
+            Subject::Cluster(name) => match self.targets.cluster(name) {
+                Some(cluster) => (
+                    cluster.name().as_str(),
+                    Some(cluster.kubernetes_version()),
+                    None,
+                ),
+                None => ("", None, None),
+            },
+        };
+        let version = version.map(|v| v.to_string());
         step_span(
             step,
-            cluster.map_or("", |_| cluster_name),
+            cluster,
             &self.provider,
             version.as_deref().unwrap_or(""),
             role.unwrap_or(""),

@@ -5,12 +5,15 @@
 use async_trait::async_trait;
 use host_agent::orchestrator::{
     Executor, Graph, Observer, Outcome, STATE_FILE, StateStore, StepError, StepId, StepJob,
-    StepMessages, StepStatus, UpState,
+    StepKind, StepMessages, StepStatus, UpState,
 };
 use host_agent::state_file::StateDocument as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// Virtual time: every test runs with tokio's clock paused, so the stand-in
+// jobs' sleeps take no real time and the wall times below are exact.
+use tokio::time::Instant;
 
 /// A stand-in job: sleeps, records when it ran, may fail, and reports a
 /// postcondition chosen by the test.
@@ -52,7 +55,7 @@ impl StepJob for StandInJob {
         tokio::time::sleep(self.sleep).await;
         *self.window.lock().unwrap() = Some((start, Instant::now()));
         if self.fail {
-            Err(StepError("stand-in failure: disk on fire".into()))
+            Err(StepError::new("stand-in failure: disk on fire"))
         } else {
             Ok(())
         }
@@ -81,7 +84,7 @@ impl Observer for Quiet {
     fn finished(&self, _: &StepId, _: &Outcome, _: Duration) {}
 }
 
-fn id(kind: &str, node: &str) -> StepId {
+fn id(kind: StepKind, node: &str) -> StepId {
     StepId::new(kind, node)
 }
 
@@ -99,7 +102,7 @@ async fn never() {
     std::future::pending::<()>().await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn independent_steps_overlap_and_dependencies_wait() {
     let dir = tempfile::tempdir().unwrap();
     let (exec, _) = executor(dir.path());
@@ -110,27 +113,34 @@ async fn independent_steps_overlap_and_dependencies_wait() {
         StandInJob::new(100),
     );
     let mut g = Graph::new();
-    g.add(id("launch", "a"), vec![], a1.clone()).unwrap();
-    g.add(id("enrol", "a"), vec![id("launch", "a")], a2.clone())
+    g.add(id(StepKind::Launch, "a"), vec![], a1.clone())
         .unwrap();
-    g.add(id("launch", "b"), vec![], b1.clone()).unwrap();
-    g.add(id("enrol", "b"), vec![id("launch", "b")], b2.clone())
+    g.add(
+        id(StepKind::Enrol, "a"),
+        vec![id(StepKind::Launch, "a")],
+        a2.clone(),
+    )
+    .unwrap();
+    g.add(id(StepKind::Launch, "b"), vec![], b1.clone())
         .unwrap();
+    g.add(
+        id(StepKind::Enrol, "b"),
+        vec![id(StepKind::Launch, "b")],
+        b2.clone(),
+    )
+    .unwrap();
     let report = exec.run(&g, never(), never()).await.unwrap();
     assert!(report.succeeded(), "{report:?}");
     // Independent launches overlap; each enrol starts after its launch.
     assert!(a1.window().0 < b1.window().1 && b1.window().0 < a1.window().1);
     assert!(a2.window().0 >= a1.window().1);
     assert!(b2.window().0 >= b1.window().1);
-    // Two chains of 300 ms in parallel, not 600 ms serially.
-    assert!(
-        report.wall < Duration::from_millis(500),
-        "{:?}",
-        report.wall
-    );
+    // Two chains of 300 ms (virtual) in parallel: the longest chain, not
+    // the 600 ms of running them one after the other.
+    assert_eq!(report.wall, Duration::from_millis(300), "{:?}", report.wall);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn a_failure_blocks_only_its_dependents() {
     let dir = tempfile::tempdir().unwrap();
     let (exec, store) = executor(dir.path());
@@ -141,17 +151,19 @@ async fn a_failure_blocks_only_its_dependents() {
     let (after_bad, good, after_good) =
         (StandInJob::new(0), StandInJob::new(50), StandInJob::new(0));
     let mut g = Graph::new();
-    g.add(id("launch", "bad"), vec![], bad.clone()).unwrap();
+    g.add(id(StepKind::Launch, "bad"), vec![], bad.clone())
+        .unwrap();
     g.add(
-        id("enrol", "bad"),
-        vec![id("launch", "bad")],
+        id(StepKind::Enrol, "bad"),
+        vec![id(StepKind::Launch, "bad")],
         after_bad.clone(),
     )
     .unwrap();
-    g.add(id("launch", "good"), vec![], good.clone()).unwrap();
+    g.add(id(StepKind::Launch, "good"), vec![], good.clone())
+        .unwrap();
     g.add(
-        id("enrol", "good"),
-        vec![id("launch", "good")],
+        id(StepKind::Enrol, "good"),
+        vec![id(StepKind::Launch, "good")],
         after_good.clone(),
     )
     .unwrap();
@@ -159,31 +171,51 @@ async fn a_failure_blocks_only_its_dependents() {
     assert!(!report.succeeded());
     let outcome = |s: &StepId| report.results[s].outcome.clone();
     assert!(
-        matches!(outcome(&id("launch", "bad")), Outcome::Failed(e) if e.0.contains("disk on fire"))
+        matches!(outcome(&id(StepKind::Launch, "bad")), Outcome::Failed(e) if e.text().contains("disk on fire"))
     );
     assert_eq!(
-        outcome(&id("enrol", "bad")),
+        outcome(&id(StepKind::Enrol, "bad")),
         Outcome::Blocked {
-            by: id("launch", "bad")
+            by: id(StepKind::Launch, "bad")
         }
     );
     assert_eq!(after_bad.runs(), 0);
-    assert_eq!(outcome(&id("enrol", "good")), Outcome::Done);
+    assert_eq!(outcome(&id(StepKind::Enrol, "good")), Outcome::Done);
     assert_eq!(report.failed().len(), 1);
     store.flush().unwrap();
     let saved = UpState::load(&dir.path().join(STATE_FILE)).unwrap();
-    assert_eq!(saved.status(&id("launch", "bad")), Some(StepStatus::Failed));
-    assert_eq!(saved.status(&id("enrol", "bad")), Some(StepStatus::Pending));
-    assert_eq!(saved.status(&id("enrol", "good")), Some(StepStatus::Done));
+    assert_eq!(
+        saved.status(&id(StepKind::Launch, "bad")),
+        Some(StepStatus::Failed)
+    );
+    // The executor names the failed step; the job's error does not.
+    assert_eq!(
+        saved.steps[&id(StepKind::Launch, "bad")].error.as_deref(),
+        Some("launch/bad: stand-in failure: disk on fire")
+    );
+    assert_eq!(
+        report.results[&id(StepKind::Launch, "bad")]
+            .failure()
+            .as_deref(),
+        Some("launch/bad: stand-in failure: disk on fire")
+    );
+    assert_eq!(
+        saved.status(&id(StepKind::Enrol, "bad")),
+        Some(StepStatus::Pending)
+    );
+    assert_eq!(
+        saved.status(&id(StepKind::Enrol, "good")),
+        Some(StepStatus::Done)
+    );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn a_rerun_skips_done_steps_whose_postcondition_holds() {
     let dir = tempfile::tempdir().unwrap();
     {
         let (exec, store) = executor(dir.path());
         let mut g = Graph::new();
-        g.add(id("launch", "a"), vec![], StandInJob::new(0))
+        g.add(id(StepKind::Launch, "a"), vec![], StandInJob::new(0))
             .unwrap();
         exec.run(&g, never(), never()).await.unwrap();
         store.flush().unwrap();
@@ -195,10 +227,11 @@ async fn a_rerun_skips_done_steps_whose_postcondition_holds() {
         ..StandInJob::default()
     });
     let mut g = Graph::new();
-    g.add(id("launch", "a"), vec![], holds.clone()).unwrap();
+    g.add(id(StepKind::Launch, "a"), vec![], holds.clone())
+        .unwrap();
     let report = exec.run(&g, never(), never()).await.unwrap();
     assert_eq!(
-        report.results[&id("launch", "a")].outcome,
+        report.results[&id(StepKind::Launch, "a")].outcome,
         Outcome::AlreadyDone
     );
     assert_eq!(holds.runs(), 0);
@@ -207,20 +240,24 @@ async fn a_rerun_skips_done_steps_whose_postcondition_holds() {
     let (exec, _) = executor(dir.path());
     let gone = StandInJob::new(0);
     let mut g = Graph::new();
-    g.add(id("launch", "a"), vec![], gone.clone()).unwrap();
+    g.add(id(StepKind::Launch, "a"), vec![], gone.clone())
+        .unwrap();
     let report = exec.run(&g, never(), never()).await.unwrap();
-    assert_eq!(report.results[&id("launch", "a")].outcome, Outcome::Done);
+    assert_eq!(
+        report.results[&id(StepKind::Launch, "a")].outcome,
+        Outcome::Done
+    );
     assert_eq!(gone.runs(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn a_step_left_running_by_a_crash_is_rechecked_not_rerun() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(STATE_FILE);
     // What a killed `up` leaves: the launch recorded as running.
     let mut crashed = UpState::default();
     crashed.steps.insert(
-        id("launch", "a"),
+        id(StepKind::Launch, "a"),
         serde_json::from_value(serde_json::json!({"status": "running", "startedAt": 1.0})).unwrap(),
     );
     crashed.save(&path).unwrap();
@@ -231,22 +268,28 @@ async fn a_step_left_running_by_a_crash_is_rechecked_not_rerun() {
     });
     let next = StandInJob::new(0);
     let mut g = Graph::new();
-    g.add(id("launch", "a"), vec![], launched_already.clone())
+    g.add(id(StepKind::Launch, "a"), vec![], launched_already.clone())
         .unwrap();
-    g.add(id("enrol", "a"), vec![id("launch", "a")], next.clone())
-        .unwrap();
+    g.add(
+        id(StepKind::Enrol, "a"),
+        vec![id(StepKind::Launch, "a")],
+        next.clone(),
+    )
+    .unwrap();
     let report = exec.run(&g, never(), never()).await.unwrap();
     assert!(report.succeeded());
     assert_eq!(launched_already.runs(), 0, "the launch must not run twice");
     assert_eq!(next.runs(), 1);
     store.flush().unwrap();
     assert_eq!(
-        UpState::load(&path).unwrap().status(&id("launch", "a")),
+        UpState::load(&path)
+            .unwrap()
+            .status(&id(StepKind::Launch, "a")),
         Some(StepStatus::Done)
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn interruption_stops_new_steps_and_lets_launches_finish() {
     let dir = tempfile::tempdir().unwrap();
     let (exec, store) = executor(dir.path());
@@ -255,39 +298,53 @@ async fn interruption_stops_new_steps_and_lets_launches_finish() {
     let after = StandInJob::new(0);
     let mut g = Graph::new();
     g.add(
-        id("launch", "a"),
+        id(StepKind::Launch, "a"),
         vec![],
         Arc::new(Uninterruptible(launch.clone())),
     )
     .unwrap();
-    g.add(id("enrol", "a"), vec![id("launch", "a")], after.clone())
+    g.add(
+        id(StepKind::Enrol, "a"),
+        vec![id(StepKind::Launch, "a")],
+        after.clone(),
+    )
+    .unwrap();
+    g.add(id(StepKind::Enrol, "b"), vec![], wait.clone())
         .unwrap();
-    g.add(id("enrol", "b"), vec![], wait.clone()).unwrap();
     let report = exec
         .run(&g, tokio::time::sleep(Duration::from_millis(100)), never())
         .await
         .unwrap();
     assert!(report.interrupted);
     assert!(report.wall < Duration::from_secs(2), "{:?}", report.wall);
-    assert_eq!(report.results[&id("launch", "a")].outcome, Outcome::Done);
     assert_eq!(
-        report.results[&id("enrol", "b")].outcome,
+        report.results[&id(StepKind::Launch, "a")].outcome,
+        Outcome::Done
+    );
+    assert_eq!(
+        report.results[&id(StepKind::Enrol, "b")].outcome,
         Outcome::Interrupted
     );
     assert_eq!(
-        report.results[&id("enrol", "a")].outcome,
+        report.results[&id(StepKind::Enrol, "a")].outcome,
         Outcome::NotStarted
     );
     assert_eq!(after.runs(), 0);
     store.flush().unwrap();
     let saved = UpState::load(&dir.path().join(STATE_FILE)).unwrap();
-    assert_eq!(saved.status(&id("launch", "a")), Some(StepStatus::Done));
-    assert_eq!(saved.status(&id("enrol", "b")), Some(StepStatus::Failed));
+    assert_eq!(
+        saved.status(&id(StepKind::Launch, "a")),
+        Some(StepStatus::Done)
+    );
+    assert_eq!(
+        saved.status(&id(StepKind::Enrol, "b")),
+        Some(StepStatus::Failed)
+    );
 }
 
 /// A second Ctrl-C cuts the grace period of steps that must not be cut,
 /// and the display is told which steps it is waiting for after the first.
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(start_paused = true)]
 async fn a_second_interrupt_aborts_what_the_first_waits_for() {
     #[derive(Default)]
     struct Told(std::sync::Mutex<Vec<(Vec<StepId>, Duration)>>);
@@ -312,7 +369,7 @@ async fn a_second_interrupt_aborts_what_the_first_waits_for() {
     let mut g = Graph::new();
     let forever = StandInJob::new(3_600_000);
     g.add(
-        id("launch", "a"),
+        id(StepKind::Launch, "a"),
         vec![],
         Arc::new(Uninterruptible(forever)),
     )
@@ -323,27 +380,42 @@ async fn a_second_interrupt_aborts_what_the_first_waits_for() {
         .unwrap();
     assert!(report.interrupted);
     assert_eq!(
-        report.results[&id("launch", "a")].outcome,
+        report.results[&id(StepKind::Launch, "a")].outcome,
         Outcome::Interrupted
     );
     let told = told.0.lock().unwrap();
     assert_eq!(
         told.as_slice(),
-        &[(vec![id("launch", "a")], Duration::from_secs(3600))]
+        &[(vec![id(StepKind::Launch, "a")], Duration::from_secs(3600))]
     );
 }
 
 #[test]
 fn cycles_and_unknown_dependencies_are_refused() {
     let mut g = Graph::new();
-    g.add(id("x", "a"), vec![id("x", "b")], StandInJob::new(0))
-        .unwrap();
-    g.add(id("x", "b"), vec![id("x", "a")], StandInJob::new(0))
-        .unwrap();
+    g.add(
+        id(StepKind::Launch, "a"),
+        vec![id(StepKind::Launch, "b")],
+        StandInJob::new(0),
+    )
+    .unwrap();
+    g.add(
+        id(StepKind::Launch, "b"),
+        vec![id(StepKind::Launch, "a")],
+        StandInJob::new(0),
+    )
+    .unwrap();
     assert!(g.validate().unwrap_err().to_string().contains("cycle"));
     let mut g = Graph::new();
-    g.add(id("x", "a"), vec![id("x", "zz")], StandInJob::new(0))
-        .unwrap();
-    assert!(g.validate().unwrap_err().to_string().contains("x/zz"));
-    assert!(g.add(id("x", "a"), vec![], StandInJob::new(0)).is_err());
+    g.add(
+        id(StepKind::Launch, "a"),
+        vec![id(StepKind::Launch, "zz")],
+        StandInJob::new(0),
+    )
+    .unwrap();
+    assert!(g.validate().unwrap_err().to_string().contains("launch/zz"));
+    assert!(
+        g.add(id(StepKind::Launch, "a"), vec![], StandInJob::new(0))
+            .is_err()
+    );
 }

@@ -4,7 +4,7 @@
 //! node whose launch fails for a real `ip` cause while the others complete,
 //! then a rerun after the cause is removed. Needs root and `ip` (else SKIP).
 
-use host_agent::orchestrator::{STATE_FILE, StepId, StepStatus, UpState};
+use host_agent::orchestrator::{STATE_FILE, StepId, StepKind, StepStatus, UpState};
 use host_agent::state_file::StateDocument as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -78,7 +78,12 @@ fn assert_prepared(env: &LocalEnv, node: &str) {
         "{node}: commands.jsonl records no argv:\n{text}"
     );
     let s = state(env);
-    for kind in ["render", "launch", "enrol", "prerequisites"] {
+    for kind in [
+        StepKind::Render,
+        StepKind::Launch,
+        StepKind::Enrol,
+        StepKind::Prerequisites,
+    ] {
         assert_eq!(
             s.status(&StepId::new(kind, node)),
             Some(StepStatus::Done),

@@ -5,16 +5,14 @@
 
 use crate::kube::cluster_health;
 use crate::orchestrator::steps::UpContext;
-use crate::orchestrator::steps::shape::{ClusterJob, cluster_steps};
+use crate::orchestrator::steps::targets::Targets;
 use crate::output::OutputFormat;
 
-/// Prints one line per cluster of the run (stderr when stdout is JSON/YAML).
-pub async fn clusters(format: OutputFormat, up: &UpContext, nodes: &[String]) {
-    for planned in cluster_steps(up.resolved.topology(), nodes) {
-        let ClusterJob::Init { cluster } = planned.job else {
-            continue;
-        };
-        let health = cluster_health(&up.cluster.pki, &up.resolved, &cluster).await;
+/// Prints one line per cluster the run builds (stderr when stdout is
+/// JSON/YAML).
+pub async fn clusters(format: OutputFormat, up: &UpContext, targets: &Targets) {
+    for cluster in targets.clusters().iter().map(|c| c.name()) {
+        let health = cluster_health(&up.cluster.pki, &up.resolved, cluster.as_str()).await;
         let api = match (&health.api.ok, &health.api.version, &health.api.error) {
             (true, Some(v), _) => format!("API ok ({v})"),
             (true, None, _) => "API ok".to_owned(),

@@ -7,7 +7,8 @@
 
 use super::{describe, interrupted_text};
 use crate::orchestrator::executor::{Observer, Outcome};
-use crate::orchestrator::graph::{StepId, StepMessages};
+use crate::orchestrator::graph::StepMessages;
+use crate::orchestrator::{StepId, StepKind};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -21,7 +22,7 @@ const IDLE: &str = "  {prefix:<16} {wide_msg}";
 /// One subject's line and the steps running on it, oldest first.
 struct Line {
     bar: ProgressBar,
-    running: Vec<(String, String)>,
+    running: Vec<(StepKind, String)>,
 }
 
 pub struct Bars {
@@ -78,8 +79,8 @@ fn show(line: &Line, idle_text: Option<String>) {
 
 impl StepMessages for Bars {
     fn message(&self, step: &StepId, text: &str) {
-        self.with_line(step.subject(), |line| {
-            if let Some(entry) = line.running.iter_mut().find(|(k, _)| k == step.kind()) {
+        self.with_line(step.subject().name(), |line| {
+            if let Some(entry) = line.running.iter_mut().find(|(k, _)| *k == step.kind()) {
                 entry.1 = text.to_owned();
             }
             show(line, Some(format!("{}: {text}", step.kind())));
@@ -89,9 +90,8 @@ impl StepMessages for Bars {
 
 impl Observer for Bars {
     fn started(&self, step: &StepId) {
-        self.with_line(step.subject(), |line| {
-            line.running
-                .push((step.kind().to_owned(), "running".to_owned()));
+        self.with_line(step.subject().name(), |line| {
+            line.running.push((step.kind(), "running".to_owned()));
             if let Some(s) = style(RUNNING) {
                 line.bar.set_style(s);
             }
@@ -107,8 +107,8 @@ impl Observer for Bars {
             // Failures stay readable above the lines.
             let _ = self.multi.println(format!("{}: {text}", step.subject()));
         }
-        self.with_line(step.subject(), |line| {
-            line.running.retain(|(k, _)| k != step.kind());
+        self.with_line(step.subject().name(), |line| {
+            line.running.retain(|(k, _)| *k != step.kind());
             show(line, Some(text));
         });
     }

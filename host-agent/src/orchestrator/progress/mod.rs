@@ -9,8 +9,9 @@ mod summary;
 
 pub use summary::{SummaryRow, SummaryStep, summary, summary_tables};
 
+use super::StepId;
 use super::executor::{Observer, Outcome};
-use super::graph::{StepId, StepMessages};
+use super::graph::StepMessages;
 use bars::Bars;
 use std::io::IsTerminal;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -72,7 +73,7 @@ fn interrupted_text(waiting: &[StepId], grace: Duration) -> String {
 pub(crate) fn describe(outcome: &Outcome, elapsed: Duration) -> String {
     match outcome {
         Outcome::Done => format!("done in {:.1} s", elapsed.as_secs_f64()),
-        Outcome::Failed(e) => format!("failed after {:.1} s: {e}", elapsed.as_secs_f64()),
+        Outcome::Failed(e) => format!("failed after {:.1} s: {}", elapsed.as_secs_f64(), e.text()),
         Outcome::Blocked { by } => format!("not run: {by} did not complete"),
         other => other.label().to_owned(),
     }

@@ -2,7 +2,8 @@
 //! (`-o json|yaml`) and as two tables, nodes then clusters, each with only
 //! the columns that ran, narrow enough for an 80-column terminal.
 
-use crate::orchestrator::executor::{Outcome, RunReport};
+use crate::orchestrator::StepKind;
+use crate::orchestrator::executor::RunReport;
 use crate::output::Table;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -12,54 +13,49 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct SummaryRow {
     pub subject: String,
+    /// Whether the subject is a cluster (it goes in the second table).
+    #[serde(skip)]
+    pub is_cluster: bool,
     pub steps: Vec<SummaryStep>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SummaryStep {
-    pub step: String,
+    /// Serialised as the kind's name (`launch`).
+    pub step: StepKind,
     pub outcome: String,
     pub seconds: f64,
+    /// `kind/subject: cause`, as `up-state.json` records it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
-/// The report grouped by subject, for `-o json|yaml` and the table.
-pub fn summary(report: &RunReport, kinds: &[&str]) -> Vec<SummaryRow> {
-    let mut rows: BTreeMap<String, Vec<SummaryStep>> = BTreeMap::new();
+/// The report grouped by subject (in name order), each subject's steps in
+/// graph order, for `-o json|yaml` and the tables.
+pub fn summary(report: &RunReport) -> Vec<SummaryRow> {
+    let mut rows: BTreeMap<(&str, bool), Vec<SummaryStep>> = BTreeMap::new();
     for r in report.results.values() {
-        rows.entry(r.id.subject().to_owned())
+        let subject = r.id.subject();
+        rows.entry((subject.name(), subject.is_cluster()))
             .or_default()
             .push(SummaryStep {
-                step: r.id.kind().to_owned(),
+                step: r.id.kind(),
                 outcome: r.outcome.label().to_owned(),
                 seconds: r.elapsed.as_secs_f64(),
-                error: match &r.outcome {
-                    Outcome::Failed(e) => Some(e.0.clone()),
-                    _ => None,
-                },
+                error: r.failure(),
             });
     }
-    let rank = |k: &str| kinds.iter().position(|x| *x == k).unwrap_or(kinds.len());
     rows.into_iter()
-        .map(|(subject, mut steps)| {
-            steps.sort_by_key(|s| rank(&s.step));
-            SummaryRow { subject, steps }
+        .map(|((subject, is_cluster), mut steps)| {
+            steps.sort_by_key(|s| s.step);
+            SummaryRow {
+                subject: subject.to_owned(),
+                is_cluster,
+                steps,
+            }
         })
         .collect()
-}
-
-/// The table header of a step kind: short, so that a node's row with every
-/// column fits 80 characters.
-fn header(kind: &str) -> String {
-    match kind {
-        "prerequisites" => "PREREQS".to_owned(),
-        "kubeadm-init" => "INIT".to_owned(),
-        "kubeadm-join" => "JOIN".to_owned(),
-        "nodes-ready" => "READY".to_owned(),
-        other => other.to_uppercase(),
-    }
 }
 
 /// A step's cell: `1.2s`, `ok` (already done), or the outcome.
@@ -74,17 +70,17 @@ fn cell(step: &SummaryStep) -> String {
 
 /// One table for `rows` (under `first`, `NODE` or `CLUSTER`) with a column
 /// per kind that any of them has, in graph order; `None` when no row.
-fn table(first: &str, rows: &[&SummaryRow], kinds: &[&str]) -> Option<Table> {
+fn table(first: &str, rows: &[&SummaryRow]) -> Option<Table> {
     if rows.is_empty() {
         return None;
     }
-    let used: Vec<&str> = kinds
+    let used: Vec<StepKind> = StepKind::ALL
         .iter()
         .copied()
         .filter(|k| rows.iter().any(|r| r.steps.iter().any(|s| s.step == *k)))
         .collect();
     let mut headers = vec![first.to_owned()];
-    headers.extend(used.iter().map(|k| header(k)));
+    headers.extend(used.iter().map(|k| k.header().to_owned()));
     let mut t = Table::new(headers);
     for row in rows {
         let mut cells = vec![row.subject.clone()];
@@ -101,34 +97,31 @@ fn table(first: &str, rows: &[&SummaryRow], kinds: &[&str]) -> Option<Table> {
     Some(t)
 }
 
-/// The node table, then the cluster table (subjects that are cluster
-/// names), separated by a blank line.
-pub fn summary_tables(rows: &[SummaryRow], kinds: &[&str], clusters: &[&str]) -> String {
-    let (cluster_rows, node_rows): (Vec<&SummaryRow>, Vec<&SummaryRow>) = rows
-        .iter()
-        .partition(|r| clusters.contains(&r.subject.as_str()));
-    [
-        table("NODE", &node_rows, kinds),
-        table("CLUSTER", &cluster_rows, kinds),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|t| t.to_string())
-    .collect::<Vec<_>>()
-    .join("\n")
+/// The node table, then the cluster table, separated by a blank line.
+pub fn summary_tables(rows: &[SummaryRow]) -> String {
+    let (cluster_rows, node_rows): (Vec<&SummaryRow>, Vec<&SummaryRow>) =
+        rows.iter().partition(|r| r.is_cluster);
+    [table("NODE", &node_rows), table("CLUSTER", &cluster_rows)]
+        .into_iter()
+        .flatten()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use StepKind as K;
 
-    fn row(subject: &str, steps: &[(&str, &str)]) -> SummaryRow {
+    fn row(subject: &str, is_cluster: bool, steps: &[(StepKind, &str)]) -> SummaryRow {
         SummaryRow {
             subject: subject.into(),
+            is_cluster,
             steps: steps
                 .iter()
                 .map(|(step, outcome)| SummaryStep {
-                    step: (*step).into(),
+                    step: *step,
                     outcome: (*outcome).into(),
                     seconds: 12.34,
                     error: None,
@@ -139,39 +132,41 @@ mod tests {
 
     #[test]
     fn nodes_and_clusters_get_their_own_tables_with_only_the_columns_that_ran() {
-        let kinds = crate::orchestrator::steps::KINDS;
         let rows = vec![
             row(
                 "app1-worker-0",
+                false,
                 &[
-                    ("render", "done"),
-                    ("launch", "already done"),
-                    ("enrol", "done"),
-                    ("prerequisites", "done"),
-                    ("kubeadm-join", "interrupted"),
+                    (K::Render, "done"),
+                    (K::Launch, "already done"),
+                    (K::Enrol, "done"),
+                    (K::Prerequisites, "done"),
+                    (K::KubeadmJoin, "interrupted"),
                 ],
             ),
             row(
                 "app1-cp",
+                false,
                 &[
-                    ("render", "done"),
-                    ("launch", "done"),
-                    ("enrol", "done"),
-                    ("prerequisites", "failed"),
+                    (K::Render, "done"),
+                    (K::Launch, "done"),
+                    (K::Enrol, "done"),
+                    (K::Prerequisites, "failed"),
                 ],
             ),
             row(
                 "app1",
+                true,
                 &[
-                    ("kubeadm-init", "done"),
-                    ("kubeconfig", "done"),
-                    ("cni", "not started"),
-                    ("nodes-ready", "blocked"),
-                    ("addons", "blocked"),
+                    (K::KubeadmInit, "done"),
+                    (K::Kubeconfig, "done"),
+                    (K::Cni, "not started"),
+                    (K::NodesReady, "blocked"),
+                    (K::Addons, "blocked"),
                 ],
             ),
         ];
-        let text = summary_tables(&rows, kinds, &["app1"]);
+        let text = summary_tables(&rows);
         let (nodes, clusters) = text.split_once("\n\n").expect("two tables");
         assert!(nodes.starts_with("NODE"), "{text}");
         assert!(
@@ -193,7 +188,10 @@ mod tests {
                 line.chars().count()
             );
         }
-        let nodes_only = summary_tables(&rows[..2], kinds, &["app1"]);
+        let nodes_only = summary_tables(&rows[..2]);
         assert!(!nodes_only.contains("CLUSTER"), "{nodes_only}");
+        let json = serde_json::to_value(&rows[2]).unwrap();
+        assert_eq!(json["steps"][0]["step"], "kubeadm-init");
+        assert!(json.get("isCluster").is_none(), "{json}");
     }
 }

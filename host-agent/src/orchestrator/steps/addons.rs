@@ -6,9 +6,10 @@
 
 use super::UpContext;
 use super::cluster::admin;
+use super::targets::ClusterRef;
 use crate::kube::KubeError;
 use crate::kube::install::{apply_base_manifests, install_metallb};
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,30 +26,29 @@ pub fn is_webhook_unavailable(e: &KubeError) -> bool {
 
 pub struct Addons {
     ctx: Arc<UpContext>,
-    cluster: String,
+    cluster: ClusterRef,
 }
 
 impl Addons {
-    pub fn new(ctx: Arc<UpContext>, cluster: &str) -> Addons {
-        Addons {
-            ctx,
-            cluster: cluster.to_owned(),
-        }
+    pub fn new(ctx: Arc<UpContext>, cluster: ClusterRef) -> Addons {
+        Addons { ctx, cluster }
     }
 }
 
 #[async_trait]
 impl StepJob for Addons {
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
-        let (client, _) = admin(&self.ctx, &self.cluster).await?;
+        let (client, _) = admin(&self.ctx, self.cluster.name().as_str()).await?;
         messages.message(step, "MetalLB");
         install_metallb(&client, self.ctx.cluster.manifests.metallb.as_ref())
             .await
-            .map_err(|e| StepError::from_chain(&e))?;
+            .map_err(StepError::from_error)?;
         let deadline = Instant::now() + WEBHOOK_WAIT;
         loop {
             messages.message(step, "base manifests");
-            match apply_base_manifests(&client, &self.ctx.resolved, &self.cluster).await {
+            match apply_base_manifests(&client, &self.ctx.resolved, self.cluster.name().as_str())
+                .await
+            {
                 Ok(applied) => {
                     messages.message(step, &format!("{} object(s) applied", applied.len()));
                     return Ok(());
@@ -57,7 +57,7 @@ impl StepJob for Addons {
                     messages.message(step, &format!("MetalLB's webhook is not up yet: {e}"));
                     tokio::time::sleep(RETRY_PAUSE).await;
                 }
-                Err(e) => return Err(StepError::from_chain(&e)),
+                Err(e) => return Err(StepError::from_error(e)),
             }
         }
     }

@@ -7,7 +7,7 @@
 use super::UpContext;
 use crate::helm::Helm;
 use crate::kube::install::{GATEWAY_API_CRDS, METALLB_MANIFEST, ManifestSource, YamlDir};
-use crate::orchestrator::graph::StepError;
+use crate::orchestrator::StepError;
 use certs::Pki;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -100,16 +100,6 @@ impl InitLocks {
     }
 }
 
-/// The control plane of `cluster` in the topology.
-pub fn control_plane(ctx: &UpContext, cluster: &str) -> Result<String, StepError> {
-    ctx.resolved
-        .topology()
-        .nodes_of(cluster)
-        .find(|n| n.role == topology::NodeRole::ControlPlane)
-        .map(|n| n.name.clone())
-        .ok_or_else(|| StepError(format!("cluster {cluster} has no control-plane node")))
-}
-
 /// An admin client of `cluster` without waiting for its API server: for
 /// postcondition checks, which must answer at once ("not yet") rather than
 /// hold up the start of `up`.
@@ -124,7 +114,7 @@ pub async fn admin_now(
         crate::kube::client::DEFAULT_REQUEST_TIMEOUT,
     )
     .await
-    .map_err(|e| StepError::from_chain(&e))
+    .map_err(StepError::from_error)
 }
 
 /// How often a step polls an API server that does not answer yet.
@@ -144,7 +134,7 @@ pub async fn admin(ctx: &UpContext, cluster: &str) -> Result<(kube::Client, Stri
             return Ok((client, kubeconfig));
         }
         if tokio::time::Instant::now() + API_POLL > deadline {
-            return Err(StepError(format!(
+            return Err(StepError::new(format!(
                 "the API server of {cluster} did not answer /readyz within {} s: {}",
                 ctx.cluster.ready_timeout.as_secs(),
                 health.error.unwrap_or_default()

@@ -6,22 +6,20 @@
 
 use super::UpContext;
 use super::cluster::admin;
+use super::targets::ClusterRef;
 use crate::kube::install::{CILIUM_TIMEOUT, install_cilium, install_gateway_api_crds};
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use std::sync::Arc;
 
 pub struct Cni {
     ctx: Arc<UpContext>,
-    cluster: String,
+    cluster: ClusterRef,
 }
 
 impl Cni {
-    pub fn new(ctx: Arc<UpContext>, cluster: &str) -> Cni {
-        Cni {
-            ctx,
-            cluster: cluster.to_owned(),
-        }
+    pub fn new(ctx: Arc<UpContext>, cluster: ClusterRef) -> Cni {
+        Cni { ctx, cluster }
     }
 }
 
@@ -29,11 +27,11 @@ impl Cni {
 impl StepJob for Cni {
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
         let settings = &self.ctx.cluster;
-        let (client, kubeconfig) = admin(&self.ctx, &self.cluster).await?;
+        let (client, kubeconfig) = admin(&self.ctx, self.cluster.name().as_str()).await?;
         messages.message(step, "Gateway API CRDs");
         let applied = install_gateway_api_crds(&client, settings.manifests.gateway_api.as_ref())
             .await
-            .map_err(|e| StepError::from_chain(&e))?;
+            .map_err(StepError::from_error)?;
         messages.message(
             step,
             &format!("{} Gateway API object(s) applied; Cilium", applied.len()),
@@ -42,12 +40,12 @@ impl StepJob for Cni {
             settings.helm.as_ref(),
             &settings.pki,
             &self.ctx.resolved,
-            &self.cluster,
+            self.cluster.name().as_str(),
             &kubeconfig,
             CILIUM_TIMEOUT,
         )
         .await
-        .map_err(|e| StepError::from_chain(&e))?;
+        .map_err(StepError::from_error)?;
         Ok(())
     }
 }

@@ -10,7 +10,8 @@
 //! timeout would only delay the same error by minutes.
 
 use super::UpContext;
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use super::targets::NodeRef;
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use proto::v1::EnrolmentRefusal;
 use std::sync::Arc;
@@ -20,15 +21,16 @@ const POLL: Duration = Duration::from_millis(300);
 
 pub struct Enrol {
     ctx: Arc<UpContext>,
-    node: String,
+    node: NodeRef,
 }
 
 impl Enrol {
-    pub fn new(ctx: Arc<UpContext>, node: &str) -> Enrol {
-        Enrol {
-            ctx,
-            node: node.to_owned(),
-        }
+    pub fn new(ctx: Arc<UpContext>, node: NodeRef) -> Enrol {
+        Enrol { ctx, node }
+    }
+
+    fn name(&self) -> &str {
+        self.node.name().as_str()
     }
 
     async fn observe(&self) -> Result<Seen, StepError> {
@@ -38,11 +40,11 @@ impl Enrol {
             .clone()
             .status()
             .await
-            .map_err(|e| StepError(format!("{}: asking the daemon: {e}", self.node)))?;
+            .map_err(|e| StepError::context("asking the daemon", e))?;
         let Some(node) = status
             .nodes
             .into_iter()
-            .find(|n| n.meta.as_ref().is_some_and(|m| m.node == self.node))
+            .find(|n| n.meta.as_ref().is_some_and(|m| m.node == self.name()))
         else {
             return Ok(Seen::Waiting);
         };
@@ -60,16 +62,15 @@ impl Enrol {
         let logs = self
             .ctx
             .provider
-            .agent_layout(&self.node)
+            .agent_layout(self.name())
             .root
             .join("var/log/hostctl");
-        let boot = match self.ctx.provider.boot_report(&self.node).await {
+        let boot = match self.ctx.provider.boot_report(self.name()).await {
             Some(report) => format!("\n  {report}"),
             None => String::new(),
         };
-        StepError(format!(
-            "{}: {what}; see the agent's logs ({} on the node) and `hostctl status`{boot}",
-            self.node,
+        StepError::new(format!(
+            "{what}; see the agent's logs ({} on the node) and `hostctl status`{boot}",
             logs.display()
         ))
     }

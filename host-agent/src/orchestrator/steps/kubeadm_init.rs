@@ -8,9 +8,9 @@
 //! refuses (asking for a reset) when the files exist but the API does not
 //! answer — the host never re-runs kubeadm over a half-initialised node.
 
-use super::cluster::control_plane;
+use super::targets::ClusterRef;
 use super::{UpContext, rpc};
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use proto::v1::kubeadm_client::KubeadmClient;
 use proto::v1::{KubeadmInitRequest, PlacedFile};
@@ -27,48 +27,57 @@ const ADMISSION_FILE: &str = "admission/admission-config.yaml";
 
 pub struct KubeadmInit {
     ctx: Arc<UpContext>,
-    cluster: String,
+    cluster: ClusterRef,
 }
 
 impl KubeadmInit {
-    pub fn new(ctx: Arc<UpContext>, cluster: &str) -> KubeadmInit {
-        KubeadmInit {
-            ctx,
-            cluster: cluster.to_owned(),
-        }
+    pub fn new(ctx: Arc<UpContext>, cluster: ClusterRef) -> KubeadmInit {
+        KubeadmInit { ctx, cluster }
+    }
+
+    fn name(&self) -> &str {
+        self.cluster.name().as_str()
     }
 
     /// The request: rendered config, CA set, admission configuration.
     fn request(&self) -> Result<KubeadmInitRequest, StepError> {
-        let render = |e: crate::k8s::K8sError| StepError::from_chain(&e);
-        let config_yaml =
-            crate::k8s::kubeadm::init_config(&self.ctx.resolved, &self.cluster).map_err(render)?;
-        let admission = crate::k8s::manifests::admission_config().map_err(render)?;
+        let config_yaml = crate::k8s::kubeadm::init_config(&self.ctx.resolved, self.name())
+            .map_err(StepError::from_error)?;
+        let admission = crate::k8s::manifests::admission_config().map_err(StepError::from_error)?;
         Ok(KubeadmInitRequest {
             config_yaml,
-            files: placed_files(&self.ctx.cluster.pki, &self.cluster, admission)?,
+            files: placed_files(&self.ctx.cluster.pki, self.name(), admission)?,
         })
     }
 
     async fn init(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
-        let node = control_plane(&self.ctx, &self.cluster)?;
         let request = self.request()?;
-        messages.message(step, &format!("waiting for {}'s init lock", self.cluster));
-        let _guard = self.ctx.cluster.init_locks.lock(&self.cluster).await;
-        let channel = rpc::dial(&self.ctx, &node).await?;
+        messages.message(step, &format!("waiting for {}'s init lock", self.name()));
+        let _guard = self.ctx.cluster.init_locks.lock(self.name()).await;
+        let node = self.cluster.control_plane();
+        // The step is the cluster's: what the node said is prefixed with
+        // the node's name.
+        self.on_control_plane(request, step, messages)
+            .await
+            .map_err(|e| StepError::context(node.name().to_string(), e))
+    }
+
+    async fn on_control_plane(
+        &self,
+        request: KubeadmInitRequest,
+        step: &StepId,
+        messages: &dyn StepMessages,
+    ) -> Result<(), StepError> {
+        let node = self.cluster.control_plane();
+        let channel = rpc::dial(&self.ctx, node).await?;
         let stream = KubeadmClient::new(channel)
             .init(request)
             .await
-            .map_err(|s| {
-                StepError(format!(
-                    "{node}: the node refused Kubeadm.Init: {}",
-                    rpc::status_text(&s)
-                ))
-            })?
+            .map_err(|s| rpc::refused("Kubeadm.Init", &s))?
             .into_inner();
-        let finished = rpc::follow(&node, "kubeadm init", stream, step, messages).await?;
+        let finished = rpc::follow("kubeadm init", stream, step, messages).await?;
         if finished == rpc::Finished::AlreadyDone {
-            messages.message(step, &format!("{node} was already initialised"));
+            messages.message(step, &format!("{} was already initialised", node.name()));
         }
         Ok(())
     }
@@ -81,9 +90,7 @@ pub fn placed_files(
     cluster: &str,
     admission: String,
 ) -> Result<Vec<PlacedFile>, StepError> {
-    let cluster_pki = pki
-        .cluster(cluster)
-        .map_err(|e| StepError(format!("cluster {cluster}: {e}")))?;
+    let cluster_pki = pki.cluster(cluster).map_err(StepError::from_error)?;
     let mut files: Vec<PlacedFile> = cluster_pki
         .files()
         .into_iter()
@@ -104,15 +111,7 @@ pub fn placed_files(
 #[async_trait]
 impl StepJob for KubeadmInit {
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
-        tokio::time::timeout(INIT_TIMEOUT, self.init(step, messages))
-            .await
-            .map_err(|_| {
-                StepError(format!(
-                    "{}: kubeadm init did not finish within {} s",
-                    self.cluster,
-                    INIT_TIMEOUT.as_secs()
-                ))
-            })?
+        rpc::within(INIT_TIMEOUT, "kubeadm init", self.init(step, messages)).await
     }
 
     /// An init cut short leaves a node kubeadm cannot simply continue.

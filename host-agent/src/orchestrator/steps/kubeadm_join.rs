@@ -8,9 +8,10 @@
 //! not mint a token or call the node again.
 
 use super::cluster::{admin, admin_now};
+use super::targets::NodeRef;
 use super::{UpContext, rpc};
 use crate::kube::bootstrap::{DEFAULT_TTL, create_bootstrap_token};
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use proto::v1::KubeadmJoinRequest;
 use proto::v1::kubeadm_client::KubeadmClient;
@@ -22,49 +23,47 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(900);
 
 pub struct KubeadmJoin {
     ctx: Arc<UpContext>,
-    node: String,
-    cluster: String,
+    /// The worker; its cluster is the one it joins.
+    node: NodeRef,
 }
 
 impl KubeadmJoin {
-    pub fn new(ctx: Arc<UpContext>, node: &str, cluster: &str) -> KubeadmJoin {
-        KubeadmJoin {
-            ctx,
-            node: node.to_owned(),
-            cluster: cluster.to_owned(),
-        }
+    pub fn new(ctx: Arc<UpContext>, node: NodeRef) -> KubeadmJoin {
+        KubeadmJoin { ctx, node }
+    }
+
+    fn cluster(&self) -> &str {
+        self.node.cluster().as_str()
     }
 
     async fn join(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
-        let node = &self.node;
         let ca_hash = self
             .ctx
             .cluster
             .pki
-            .cluster(&self.cluster)
-            .map_err(|e| StepError(format!("cluster {}: {e}", self.cluster)))?
+            .cluster(self.cluster())
+            .map_err(StepError::from_error)?
             .ca_cert_hash();
-        let (client, _) = admin(&self.ctx, &self.cluster).await?;
+        let (client, _) = admin(&self.ctx, self.cluster()).await?;
         let token = certs::bootstrap_token();
         let secret = create_bootstrap_token(&client, &token, DEFAULT_TTL)
             .await
-            .map_err(|e| StepError(format!("{node}: {e}")))?;
+            .map_err(StepError::from_error)?;
         messages.message(step, &format!("created {secret}"));
-        let config_yaml =
-            crate::k8s::kubeadm::join_config(&self.ctx.resolved, node, &token, &ca_hash)
-                .map_err(|e| StepError::from_chain(&e))?;
-        let channel = rpc::dial(&self.ctx, node).await?;
+        let config_yaml = crate::k8s::kubeadm::join_config(
+            &self.ctx.resolved,
+            self.node.name().as_str(),
+            &token,
+            &ca_hash,
+        )
+        .map_err(StepError::from_error)?;
+        let channel = rpc::dial(&self.ctx, &self.node).await?;
         let stream = KubeadmClient::new(channel)
             .join(KubeadmJoinRequest { config_yaml })
             .await
-            .map_err(|s| {
-                StepError(format!(
-                    "{node}: the node refused Kubeadm.Join: {}",
-                    rpc::status_text(&s)
-                ))
-            })?
+            .map_err(|s| rpc::refused("Kubeadm.Join", &s))?
             .into_inner();
-        rpc::follow(node, "kubeadm join", stream, step, messages).await?;
+        rpc::follow("kubeadm join", stream, step, messages).await?;
         Ok(())
     }
 }
@@ -73,24 +72,17 @@ impl KubeadmJoin {
 impl StepJob for KubeadmJoin {
     /// The API server lists the node.
     async fn satisfied(&self) -> Result<bool, StepError> {
-        let Ok((client, _)) = admin_now(&self.ctx, &self.cluster).await else {
+        let Ok((client, _)) = admin_now(&self.ctx, self.cluster()).await else {
             return Ok(false);
         };
+        let name = self.node.name().as_str();
         Ok(crate::kube::ready::node_states(&client)
             .await
-            .is_ok_and(|states| states.iter().any(|s| s.name == self.node)))
+            .is_ok_and(|states| states.iter().any(|s| s.name == name)))
     }
 
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
-        tokio::time::timeout(JOIN_TIMEOUT, self.join(step, messages))
-            .await
-            .map_err(|_| {
-                StepError(format!(
-                    "{}: kubeadm join did not finish within {} s",
-                    self.node,
-                    JOIN_TIMEOUT.as_secs()
-                ))
-            })?
+        rpc::within(JOIN_TIMEOUT, "kubeadm join", self.join(step, messages)).await
     }
 
     fn interruptible(&self) -> bool {

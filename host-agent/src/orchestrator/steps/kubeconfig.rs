@@ -9,9 +9,10 @@
 //! so that `down --purge` removes exactly those entries again.
 
 use super::UpContext;
+use super::targets::ClusterRef;
 use crate::kube::kubeconfig::admin_kubeconfig;
 use crate::kube::merge::merge_into_file;
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use crate::state_file::StateDocument;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -46,15 +47,12 @@ const MODE: u32 = 0o600;
 
 pub struct Kubeconfig {
     ctx: Arc<UpContext>,
-    cluster: String,
+    cluster: ClusterRef,
 }
 
 impl Kubeconfig {
-    pub fn new(ctx: Arc<UpContext>, cluster: &str) -> Kubeconfig {
-        Kubeconfig {
-            ctx,
-            cluster: cluster.to_owned(),
-        }
+    pub fn new(ctx: Arc<UpContext>, cluster: ClusterRef) -> Kubeconfig {
+        Kubeconfig { ctx, cluster }
     }
 
     /// `$HOSTCTL_HOME/kubeconfigs/<cluster>.conf`.
@@ -62,27 +60,23 @@ impl Kubeconfig {
         self.ctx
             .cluster
             .kubeconfig_dir
-            .join(format!("{}.conf", self.cluster))
+            .join(format!("{}.conf", self.cluster.name()))
     }
 }
 
 #[async_trait]
 impl StepJob for Kubeconfig {
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
-        let cluster = &self.cluster;
+        let cluster = self.cluster.name().as_str();
         let yaml = admin_kubeconfig(&self.ctx.cluster.pki, &self.ctx.resolved, cluster)
-            .map_err(|e| StepError::from_chain(&e))?;
+            .map_err(StepError::from_error)?;
         let stored = self.stored_path();
         crate::fsutil::write_atomic(&stored, yaml.as_bytes(), MODE)
-            .map_err(|e| StepError::from_chain(&e))?;
+            .map_err(StepError::from_error)?;
         match &self.ctx.cluster.kubeconfig_target {
             Some(target) => {
                 let fail = |e: crate::kube::merge::MergeError| {
-                    StepError(format!(
-                        "merging {cluster} into {}: {}",
-                        target.display(),
-                        StepError::from_chain(&e)
-                    ))
+                    StepError::context(format!("merging {cluster} into {}", target.display()), e)
                 };
                 let names = crate::kube::merge::entry_names(&yaml).map_err(fail)?;
                 // Recorded before the merge: a crash in between leaves a
@@ -98,7 +92,7 @@ impl StepJob for Kubeconfig {
                             .extend(names)
                     })
                     .await
-                    .map_err(|e| StepError::from_chain(&e))?;
+                    .map_err(StepError::from_error)?;
                 merge_into_file(target, &[yaml], None).map_err(fail)?;
                 messages.message(step, &format!("context {cluster} in {}", target.display()));
             }

@@ -4,58 +4,50 @@
 //! only a missing one is launched (with a token issued just before).
 
 use super::UpContext;
+use super::targets::NodeRef;
 use crate::agent_plane::DEFAULT_TOKEN_TTL;
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
-use crate::provider::{LaunchSpec, ProviderError, VmState};
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
+use crate::provider::{LaunchSpec, VmState};
 use async_trait::async_trait;
 use std::sync::Arc;
 
 pub struct Launch {
     ctx: Arc<UpContext>,
-    node: String,
+    node: NodeRef,
 }
 
 impl Launch {
-    pub fn new(ctx: Arc<UpContext>, node: &str) -> Launch {
-        Launch {
-            ctx,
-            node: node.to_owned(),
-        }
+    pub fn new(ctx: Arc<UpContext>, node: NodeRef) -> Launch {
+        Launch { ctx, node }
     }
 
-    fn fail(&self, e: &ProviderError) -> StepError {
-        StepError(format!("{}: {}", self.node, StepError::from_chain(e)))
+    /// The node's name, as the provider knows the machine.
+    fn name(&self) -> &str {
+        self.node.name().as_str()
     }
 
     async fn create(&self) -> Result<(), StepError> {
         let ctx = &self.ctx;
-        let name = self.node.as_str();
-        let topology = ctx.resolved.topology();
-        let node = topology
-            .node(name)
-            .ok_or_else(|| StepError(format!("{name} is not in the topology")))?;
-        let address = ctx
-            .resolved
-            .node_ip(name)
-            .ok_or_else(|| StepError(format!("{name} has no resolved address")))?;
+        let name = self.name();
         let token = ctx
             .control
             .clone()
             .issue_token(name, DEFAULT_TOKEN_TTL)
             .await
-            .map_err(|e| StepError(format!("{name}: issuing an enrolment token: {e}")))?;
-        let config = ctx.agent_config(name, Some(token.token))?;
+            .map_err(|e| StepError::context("issuing an enrolment token", e))?;
+        let config = ctx.agent_config(&self.node, Some(token.token))?;
         let user_data = if ctx.needs_user_data {
-            Some(ctx.user_data(name, &config).await?)
+            Some(ctx.user_data(&self.node, &config).await?)
         } else {
             None
         };
+        let machine = self.node.spec();
         let spec = LaunchSpec {
             name: name.to_owned(),
-            cpus: node.cpus,
-            memory_bytes: node.memory.bytes(),
-            disk_bytes: node.disk.bytes(),
-            address,
+            cpus: machine.cpus,
+            memory_bytes: machine.memory.bytes(),
+            disk_bytes: machine.disk.bytes(),
+            address: self.node.address(),
             prefix_len: ctx.resolved.subnet().prefix_len(),
             gateway: ctx.resolved.host_agent_address(),
             node_agent_config: config,
@@ -65,7 +57,7 @@ impl Launch {
             .launch(&spec)
             .await
             .map(drop)
-            .map_err(|e| self.fail(&e))
+            .map_err(StepError::from_error)
     }
 }
 
@@ -76,15 +68,18 @@ impl StepJob for Launch {
         let vm = self
             .ctx
             .provider
-            .info(&self.node)
+            .info(self.name())
             .await
-            .map_err(|e| self.fail(&e))?;
+            .map_err(StepError::from_error)?;
         Ok(vm.is_some_and(|vm| matches!(vm.state, VmState::Running | VmState::Starting)))
     }
 
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
         let provider = &self.ctx.provider;
-        let existing = provider.info(&self.node).await.map_err(|e| self.fail(&e))?;
+        let existing = provider
+            .info(self.name())
+            .await
+            .map_err(StepError::from_error)?;
         match existing.map(|vm| vm.state) {
             None => self.create().await,
             Some(VmState::Running | VmState::Starting) => {
@@ -94,14 +89,17 @@ impl StepJob for Launch {
             Some(VmState::Deleted) => {
                 // Multipass keeps deleted instances (and their names) until purged.
                 provider
-                    .delete(&self.node, true)
+                    .delete(self.name(), true)
                     .await
-                    .map_err(|e| self.fail(&e))?;
+                    .map_err(StepError::from_error)?;
                 self.create().await
             }
             Some(state) => {
                 messages.message(step, &format!("machine exists ({state}); starting it"));
-                provider.start(&self.node).await.map_err(|e| self.fail(&e))
+                provider
+                    .start(self.name())
+                    .await
+                    .map_err(StepError::from_error)
             }
         }
     }

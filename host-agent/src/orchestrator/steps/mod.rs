@@ -1,16 +1,33 @@
 //! The real steps of `up` and the graph they form. Each job is thin: it
 //! calls the provider, the daemon's Control client or the node's
 //! Provisioning service, and turns their errors into a [`StepError`] that
-//! names the node and the cause.
+//! says what failed (the executor puts the step's id in front of it).
 //!
 //! Per node: `render/<node>` → `launch/<node>` → `enrol/<node>` →
 //! `prerequisites/<node>`. Nodes do not wait for each other. Then per
-//! cluster: kubeadm init, kubeconfig, CNI, joins, nodes Ready, add-ons
-//! ([`shape`] has the edges).
+//! cluster: kubeadm init, kubeconfig, CNI, joins, nodes Ready, add-ons —
+//! all declared in the table below ([`shape`] applies it to a run).
+//!
+//! # How to add a step
+//!
+//! 1. Write its job in a file of its own here: a type implementing
+//!    [`StepJob`](crate::orchestrator::StepJob), made from the
+//!    `Arc<UpContext>` and the [`NodeRef`] or
+//!    [`ClusterRef`](targets::ClusterRef) it acts on (resolved at planning: it never looks a
+//!    node up by name). Its errors say what went wrong, not which node.
+//! 2. Add one entry to the `declare_steps!` table below, at its place in
+//!    graph order: kind, name, `per` (which subjects get it), summary
+//!    header, what it waits for (`after`, relative to its subject), and how
+//!    its job is made.
+//!
+//! Nothing else changes: ids, `up-state.json`, the planner, the summary's
+//! columns and the trace attributes all follow from the entry. A name
+//! once released is in users' state files: never rename one.
 
 mod addons;
 pub mod cluster;
 mod cni;
+pub mod declare;
 mod enrol;
 mod kubeadm_init;
 mod kubeadm_join;
@@ -22,30 +39,65 @@ mod ready;
 mod render;
 pub mod rpc;
 pub mod shape;
+pub mod targets;
 pub mod userdata;
 
-use super::graph::{Graph, GraphError, StepError, StepId, StepJob};
+use super::graph::{Graph, GraphError};
+use super::{StepError, StepId};
 use crate::daemon::ControlClient;
 use crate::node_config::{NodeAgentConfig, NodeConfigInput};
 use crate::provider::Provider;
+use declare::{Job, declare_steps};
+use shape::Target;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use topology::{NodeRole, Resolved};
+use targets::{NodeRef, TargetError, Targets};
+use topology::Resolved;
 
-/// The step kinds in graph order (the summary's columns).
-pub const KINDS: &[&str] = &[
-    "render",
-    "launch",
-    "enrol",
-    "prerequisites",
-    "kubeadm-init",
-    "kubeconfig",
-    "cni",
-    "kubeadm-join",
-    "nodes-ready",
-    "addons",
-];
+declare_steps! {
+    /// `render/<node>`: the agent config and user-data, for review and
+    /// the size check before any machine is made.
+    Render = "render", per Node, header "RENDER",
+        after [],
+        job |ctx, node| Arc::new(render::Render::new(ctx, node));
+    /// `launch/<node>`: the machine exists and runs (never launched twice).
+    Launch = "launch", per Node, header "LAUNCH",
+        after [Render on Same],
+        job |ctx, node| Arc::new(launch::Launch::new(ctx, node));
+    /// `enrol/<node>`: its agent is connected over mutual TLS and reports.
+    Enrol = "enrol", per Node, header "ENROL",
+        after [Launch on Same],
+        job |ctx, node| Arc::new(enrol::Enrol::new(ctx, node));
+    /// `prerequisites/<node>`: the node prepared itself for kubeadm.
+    Prerequisites = "prerequisites", per Node, header "PREREQS",
+        after [Enrol on Same],
+        job |ctx, node| Arc::new(prereq::Prerequisites::new(ctx, node));
+    /// `kubeadm-init/<cluster>`: its control plane initialised.
+    KubeadmInit = "kubeadm-init", per Cluster, header "INIT",
+        after [Prerequisites on ControlPlane],
+        job |ctx, cluster| Arc::new(kubeadm_init::KubeadmInit::new(ctx, cluster));
+    /// `kubeconfig/<cluster>`: its admin kubeconfig, kept and merged.
+    Kubeconfig = "kubeconfig", per Cluster, header "KUBECONFIG",
+        after [KubeadmInit on Same],
+        job |ctx, cluster| Arc::new(kubeconfig::Kubeconfig::new(ctx, cluster));
+    /// `cni/<cluster>`: the Gateway API CRDs and Cilium.
+    Cni = "cni", per Cluster, header "CNI",
+        after [KubeadmInit on Same],
+        job |ctx, cluster| Arc::new(cni::Cni::new(ctx, cluster));
+    /// `kubeadm-join/<worker>`: the worker joined its cluster.
+    KubeadmJoin = "kubeadm-join", per Worker, header "JOIN",
+        after [Prerequisites on Same, KubeadmInit on OwnCluster],
+        job |ctx, node| Arc::new(kubeadm_join::KubeadmJoin::new(ctx, node));
+    /// `nodes-ready/<cluster>`: every node of the run is Ready.
+    NodesReady = "nodes-ready", per Cluster, header "READY",
+        after [Cni on Same, KubeadmJoin on Workers],
+        job |ctx, cluster| Arc::new(ready::NodesReady::new(ctx, cluster));
+    /// `addons/<cluster>`: MetalLB and hostctl's base manifests.
+    Addons = "addons", per Cluster, header "ADDONS",
+        after [NodesReady on Same],
+        job |ctx, cluster| Arc::new(addons::Addons::new(ctx, cluster));
+}
 
 /// Everything the steps of one `up` share.
 pub struct UpContext {
@@ -76,24 +128,15 @@ pub struct UpContext {
 pub use prereq::Mirrors;
 
 impl UpContext {
-    /// The node agent's configuration for `name`, with `token` or the
+    /// The node agent's configuration for `node`, with `token` or the
     /// placeholder when rendering for review.
-    fn agent_config(&self, name: &str, token: Option<String>) -> Result<String, StepError> {
-        let node = self
-            .resolved
-            .topology()
-            .node(name)
-            .ok_or_else(|| StepError(format!("{name} is not in the topology")))?;
-        let address = self
-            .resolved
-            .node_ip(name)
-            .ok_or_else(|| StepError(format!("{name} has no resolved address")))?;
-        let layout = self.provider.agent_layout(name);
+    fn agent_config(&self, node: &NodeRef, token: Option<String>) -> Result<String, StepError> {
+        let layout = self.provider.agent_layout(node.name().as_str());
         let config = NodeAgentConfig::new(NodeConfigInput {
-            node: name,
-            cluster: &node.cluster,
-            control_plane: node.role == NodeRole::ControlPlane,
-            node_address: address,
+            node: node.name().as_str(),
+            cluster: node.cluster().as_str(),
+            control_plane: node.is_control_plane(),
+            node_address: node.address(),
             host_address: self.resolved.host_agent_address(),
             host_port: self.resolved.host_agent_port(),
             ca_pem: &self.ca_pem,
@@ -103,23 +146,19 @@ impl UpContext {
             layout: &layout,
         })
         .with_kubeadm_binary(self.cluster.kubeadm_binary.as_deref());
-        config.to_yaml().map_err(|e| StepError::from_chain(&e))
+        config.to_yaml().map_err(StepError::from_error)
     }
 
-    /// Node `name`'s user-data around `config`, with the address the
-    /// provider wants pinned in it (render and launch share this, so the
-    /// reviewed copy is the launched one but for the token).
-    async fn user_data(&self, name: &str, config: &str) -> Result<String, StepError> {
-        let fail = |e: userdata::UserDataError| {
-            StepError(format!("{name}: {}", StepError::from_chain(&e)))
-        };
-        let payload = self.payload.get().await.map_err(fail)?;
-        let address = self
-            .resolved
-            .node_ip(name)
-            .and_then(|ip| ipnet::Ipv4Net::new(ip, self.resolved.subnet().prefix_len()).ok())
+    /// `node`'s user-data around `config`, with the address the provider
+    /// wants pinned in it (render and launch share this, so the reviewed
+    /// copy is the launched one but for the token).
+    async fn user_data(&self, node: &NodeRef, config: &str) -> Result<String, StepError> {
+        let name = node.name().as_str();
+        let payload = self.payload.get().await.map_err(StepError::from_error)?;
+        let address = ipnet::Ipv4Net::new(node.address(), self.resolved.subnet().prefix_len())
+            .ok()
             .and_then(|net| self.provider.user_data_address(name, net));
-        userdata::render(name, &payload, config, address).map_err(fail)
+        userdata::render(name, &payload, config, address).map_err(StepError::from_error)
     }
 }
 
@@ -132,51 +171,44 @@ pub enum Scope {
     Clusters,
 }
 
-/// `up`'s graph for `nodes`.
-pub fn plan(ctx: &Arc<UpContext>, nodes: &[String], scope: Scope) -> Result<Graph, GraphError> {
-    let mut graph = Graph::new();
-    for node in nodes {
-        let id = |kind| StepId::new(kind, node);
-        graph.add(
-            id("render"),
-            vec![],
-            Arc::new(render::Render::new(ctx.clone(), node)),
-        )?;
-        graph.add(
-            id("launch"),
-            vec![id("render")],
-            Arc::new(launch::Launch::new(ctx.clone(), node)),
-        )?;
-        graph.add(
-            id("enrol"),
-            vec![id("launch")],
-            Arc::new(enrol::Enrol::new(ctx.clone(), node)),
-        )?;
-        graph.add(
-            id("prerequisites"),
-            vec![id("enrol")],
-            Arc::new(prereq::Prerequisites::new(ctx.clone(), node)),
-        )?;
-    }
-    if scope == Scope::Nodes {
-        return Ok(graph);
-    }
-    for planned in shape::cluster_steps(ctx.resolved.topology(), nodes) {
-        graph.add(planned.id, planned.after, cluster_job(ctx, planned.job))?;
-    }
-    Ok(graph)
+/// `up`'s graph and the subjects its steps act on.
+pub struct Plan {
+    pub graph: Graph,
+    /// The run's nodes and the clusters it builds (the trace attributes,
+    /// the closing per-cluster lines).
+    pub targets: Arc<Targets>,
 }
 
-/// The job behind a planned cluster step.
-fn cluster_job(ctx: &Arc<UpContext>, job: shape::ClusterJob) -> Arc<dyn StepJob> {
-    use shape::ClusterJob as J;
-    let ctx = ctx.clone();
-    match job {
-        J::Init { cluster } => Arc::new(kubeadm_init::KubeadmInit::new(ctx, &cluster)),
-        J::Kubeconfig { cluster } => Arc::new(kubeconfig::Kubeconfig::new(ctx, &cluster)),
-        J::Cni { cluster } => Arc::new(cni::Cni::new(ctx, &cluster)),
-        J::Join { node, cluster } => Arc::new(kubeadm_join::KubeadmJoin::new(ctx, &node, &cluster)),
-        J::Ready { cluster, nodes } => Arc::new(ready::NodesReady::new(ctx, &cluster, nodes)),
-        J::Addons { cluster } => Arc::new(addons::Addons::new(ctx, &cluster)),
+/// `up`'s graph cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Shape(#[from] shape::Unrelated),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A kind's job takes the other sort of subject. `declare_steps!`
+    /// pairs them, so only a hand-made entry could do this; an error
+    /// rather than a panic all the same.
+    #[error("step {0}'s job is declared for the other sort of subject")]
+    JobMismatch(StepId),
+}
+
+/// `up`'s graph for `nodes`: the declared steps applied to them.
+pub fn plan(ctx: &Arc<UpContext>, nodes: &[String], scope: Scope) -> Result<Plan, PlanError> {
+    let targets = Targets::resolve(&ctx.resolved, nodes)?;
+    let mut graph = Graph::new();
+    for planned in shape::plan_shape(&targets, scope)? {
+        let job = match (planned.id.kind().job(), planned.target) {
+            (Job::Node(make), Target::Node(node)) => make(ctx.clone(), node),
+            (Job::Cluster(make), Target::Cluster(cluster)) => make(ctx.clone(), cluster),
+            _ => return Err(PlanError::JobMismatch(planned.id)),
+        };
+        graph.add(planned.id, planned.after, job)?;
     }
+    Ok(Plan {
+        graph,
+        targets: Arc::new(targets),
+    })
 }

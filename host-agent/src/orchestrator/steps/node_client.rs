@@ -22,10 +22,11 @@ pub struct NodeDialer {
 
 /// A node could not be reached.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot reach the node agent at {addr}: {reason}")]
+#[error("cannot reach the node agent at {addr}")]
 pub struct DialError {
     pub addr: SocketAddr,
-    pub reason: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 impl NodeDialer {
@@ -41,19 +42,19 @@ impl NodeDialer {
     /// A channel to the node's service at `ip`.
     pub async fn dial(&self, ip: IpAddr) -> Result<NodeChannel, DialError> {
         let addr = SocketAddr::new(ip, NODE_SERVICE_PORT);
-        let err = |reason: String| DialError { addr, reason };
+        let err = |e: Box<dyn std::error::Error + Send + Sync>| DialError { addr, source: e };
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&self.ca_pem))
             .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
             .domain_name(ip.to_string());
         Channel::from_shared(format!("https://{addr}"))
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| err(e.into()))?
             .tls_config(tls)
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| err(e.into()))?
             .connect_timeout(Duration::from_secs(5))
             .connect()
             .await
             .map(|channel| InterceptedService::new(channel, ::telemetry::InjectContext))
-            .map_err(|e| err(crate::orchestrator::StepError::from_chain(&e).0))
+            .map_err(|e| err(e.into()))
     }
 }

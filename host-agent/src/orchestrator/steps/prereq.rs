@@ -4,8 +4,9 @@
 //! progress line. The node's steps are idempotent and report
 //! `already_done`, so the step is simply run again on every `up`.
 
+use super::targets::NodeRef;
 use super::{UpContext, rpc};
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use proto::v1::PrerequisitesRequest;
 use proto::v1::provisioning_client::ProvisioningClient;
@@ -43,45 +44,31 @@ impl Mirrors {
 
 pub struct Prerequisites {
     ctx: Arc<UpContext>,
-    node: String,
+    node: NodeRef,
 }
 
 impl Prerequisites {
-    pub fn new(ctx: Arc<UpContext>, node: &str) -> Prerequisites {
-        Prerequisites {
-            ctx,
-            node: node.to_owned(),
-        }
+    pub fn new(ctx: Arc<UpContext>, node: NodeRef) -> Prerequisites {
+        Prerequisites { ctx, node }
     }
 
-    fn request(&self) -> Result<PrerequisitesRequest, StepError> {
-        let topology = self.ctx.resolved.topology();
-        let cluster = topology
-            .node(&self.node)
-            .and_then(|n| topology.cluster(&n.cluster))
-            .ok_or_else(|| StepError(format!("{}: no cluster in the topology", self.node)))?;
-        Ok(PrerequisitesRequest {
-            kubernetes_version: cluster.kubernetes_version.to_string(),
+    fn request(&self) -> PrerequisitesRequest {
+        PrerequisitesRequest {
+            kubernetes_version: self.node.kubernetes_version().to_string(),
             apt_proxy: self.ctx.mirrors.apt_proxy.clone(),
             registry_mirror: self.ctx.mirrors.registry_mirror.clone(),
             apt_repository: self.ctx.mirrors.apt_repository.clone(),
-        })
+        }
     }
 
     async fn install(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
-        let node = &self.node;
-        let channel = rpc::dial(&self.ctx, node).await?;
+        let channel = rpc::dial(&self.ctx, &self.node).await?;
         let stream = ProvisioningClient::new(channel)
-            .install_prerequisites(self.request()?)
+            .install_prerequisites(self.request())
             .await
-            .map_err(|s| {
-                StepError(format!(
-                    "{node}: the node refused InstallPrerequisites: {}",
-                    rpc::status_text(&s)
-                ))
-            })?
+            .map_err(|s| rpc::refused("InstallPrerequisites", &s))?
             .into_inner();
-        rpc::follow(node, "prerequisites", stream, step, messages).await?;
+        rpc::follow("prerequisites", stream, step, messages).await?;
         Ok(())
     }
 }
@@ -89,14 +76,11 @@ impl Prerequisites {
 #[async_trait]
 impl StepJob for Prerequisites {
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
-        tokio::time::timeout(PREREQ_TIMEOUT, self.install(step, messages))
-            .await
-            .map_err(|_| {
-                StepError(format!(
-                    "{}: prerequisites did not finish within {} s",
-                    self.node,
-                    PREREQ_TIMEOUT.as_secs()
-                ))
-            })?
+        rpc::within(
+            PREREQ_TIMEOUT,
+            "prerequisites",
+            self.install(step, messages),
+        )
+        .await
     }
 }

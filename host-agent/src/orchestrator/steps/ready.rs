@@ -5,41 +5,43 @@
 
 use super::UpContext;
 use super::cluster::admin;
+use super::targets::ClusterRef;
 use crate::kube::ready::{DEFAULT_POLL, wait_nodes_ready};
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use std::sync::Arc;
 
 pub struct NodesReady {
     ctx: Arc<UpContext>,
-    cluster: String,
-    /// The cluster's nodes this run brings up.
-    nodes: Vec<String>,
+    cluster: ClusterRef,
 }
 
 impl NodesReady {
-    pub fn new(ctx: Arc<UpContext>, cluster: &str, nodes: Vec<String>) -> NodesReady {
-        NodesReady {
-            ctx,
-            cluster: cluster.to_owned(),
-            nodes,
-        }
+    pub fn new(ctx: Arc<UpContext>, cluster: ClusterRef) -> NodesReady {
+        NodesReady { ctx, cluster }
     }
 }
 
 #[async_trait]
 impl StepJob for NodesReady {
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
-        let (client, _) = admin(&self.ctx, &self.cluster).await?;
-        messages.message(step, &format!("waiting for {} node(s)", self.nodes.len()));
+        // The cluster's nodes this run brings up.
+        let nodes: Vec<String> = self
+            .cluster
+            .members()
+            .iter()
+            .map(|n| n.name().to_string())
+            .collect();
+        let (client, _) = admin(&self.ctx, self.cluster.name().as_str()).await?;
+        messages.message(step, &format!("waiting for {} node(s)", nodes.len()));
         let report = wait_nodes_ready(
             &client,
-            &self.nodes,
+            &nodes,
             self.ctx.cluster.ready_timeout,
             DEFAULT_POLL,
         )
         .await
-        .map_err(|e| StepError(format!("{}: {e}", self.cluster)))?;
+        .map_err(StepError::from_error)?;
         messages.message(step, &report.to_string());
         Ok(())
     }

@@ -5,23 +5,21 @@
 //! payload (the agent is handed over directly, never via cloud-init).
 
 use super::UpContext;
+use super::targets::NodeRef;
 use super::userdata::TOKEN_PLACEHOLDER;
 use crate::fsutil::write_atomic;
-use crate::orchestrator::graph::{StepError, StepId, StepJob, StepMessages};
+use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use std::sync::Arc;
 
 pub struct Render {
     ctx: Arc<UpContext>,
-    node: String,
+    node: NodeRef,
 }
 
 impl Render {
-    pub fn new(ctx: Arc<UpContext>, node: &str) -> Render {
-        Render {
-            ctx,
-            node: node.to_owned(),
-        }
+    pub fn new(ctx: Arc<UpContext>, node: NodeRef) -> Render {
+        Render { ctx, node }
     }
 }
 
@@ -29,13 +27,12 @@ impl Render {
 impl StepJob for Render {
     async fn run(&self, _: &StepId, _: &dyn StepMessages) -> Result<(), StepError> {
         let node = &self.node;
-        let dir = self.ctx.render_dir.join(node);
+        let dir = self.ctx.render_dir.join(node.name().as_str());
         let config = self
             .ctx
             .agent_config(node, Some(TOKEN_PLACEHOLDER.to_owned()))?;
         let write = |name: &str, text: &str| {
-            write_atomic(&dir.join(name), text.as_bytes(), 0o600)
-                .map_err(|e| StepError(format!("{node}: {}", StepError::from_chain(&e))))
+            write_atomic(&dir.join(name), text.as_bytes(), 0o600).map_err(StepError::from_error)
         };
         write("node-agent.yaml", &config)?;
         let text = self.ctx.user_data(node, &config).await?;

@@ -1,25 +1,25 @@
-//! What every step that calls a node agent shares: dialling the node by
-//! its topology address, and following a `ProgressEvent` stream to its
-//! final event while the phases feed the step's progress line. The node's
-//! long operations (prerequisites, kubeadm init/join) all answer this way.
+//! What every step that calls a node agent shares: dialling the node at
+//! its topology address, the wording of a refused call and of a timeout,
+//! and following a `ProgressEvent` stream to its final event while the
+//! phases feed the step's progress line. The node's long operations
+//! (prerequisites, kubeadm init/join) all answer this way.
 
 use super::UpContext;
 use super::node_client::NodeChannel;
-use crate::orchestrator::graph::{StepError, StepId, StepMessages};
+use super::targets::NodeRef;
+use crate::orchestrator::{StepError, StepId, StepMessages};
 use proto::v1::ProgressEvent;
 use proto::v1::progress_event::Outcome;
+use std::future::Future;
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// A channel to `node`'s agent.
-pub async fn dial(ctx: &UpContext, node: &str) -> Result<NodeChannel, StepError> {
-    let ip = ctx
-        .resolved
-        .node_ip(node)
-        .ok_or_else(|| StepError(format!("{node} has no resolved address")))?;
+pub async fn dial(ctx: &UpContext, node: &NodeRef) -> Result<NodeChannel, StepError> {
     ctx.nodes
-        .dial(IpAddr::V4(ip))
+        .dial(IpAddr::V4(node.address()))
         .await
-        .map_err(|e| StepError(format!("{node}: {e}")))
+        .map_err(StepError::from_error)
 }
 
 /// A refused call, phrased for the user.
@@ -29,6 +29,26 @@ pub fn status_text(s: &tonic::Status) -> String {
     } else {
         format!("{:?}: {}", s.code(), s.message())
     }
+}
+
+/// The node refused `call` (`InstallPrerequisites`, `Kubeadm.Init`).
+pub fn refused(call: &str, s: &tonic::Status) -> StepError {
+    StepError::new(format!("the node refused {call}: {}", status_text(s)))
+}
+
+/// `work`, failed when it takes longer than `limit` (`what` names it in
+/// the error: "kubeadm join did not finish within 900 s").
+pub async fn within<T>(
+    limit: Duration,
+    what: &str,
+    work: impl Future<Output = Result<T, StepError>>,
+) -> Result<T, StepError> {
+    tokio::time::timeout(limit, work).await.map_err(|_| {
+        StepError::new(format!(
+            "{what} did not finish within {} s",
+            limit.as_secs()
+        ))
+    })?
 }
 
 /// How a followed operation ended well.
@@ -51,12 +71,11 @@ fn indented(detail: &str) -> String {
 }
 
 /// Reads `stream` to its final event. Every event's phase and message go
-/// to the progress line; an error event becomes
-/// `<node>: <what> failed at <last phase>: <message>`, so the summary names
-/// the phase the node was in (e.g. `kubeadm/[wait-control-plane]`),
-/// followed by the error's detail lines.
+/// to the progress line; an error event becomes `<phase>: <message>`
+/// (with the phase before it when that differs), so the summary names the
+/// phase the node was in (e.g. `kubeadm/[wait-control-plane]`), followed
+/// by the error's detail lines.
 pub async fn follow(
-    node: &str,
     what: &str,
     mut stream: tonic::Streaming<ProgressEvent>,
     step: &StepId,
@@ -67,11 +86,9 @@ pub async fn follow(
         let event = stream
             .message()
             .await
-            .map_err(|s| StepError(format!("{node}: {what} stream broke: {}", status_text(&s))))?
+            .map_err(|s| StepError::new(format!("{what} stream broke: {}", status_text(&s))))?
             .ok_or_else(|| {
-                StepError(format!(
-                    "{node}: the node ended the {what} stream without a result"
-                ))
+                StepError::new(format!("the node ended the {what} stream without a result"))
             })?;
         let text = match (event.phase.is_empty(), event.message.is_empty()) {
             (false, false) => format!("{}: {}", event.phase, event.message),
@@ -90,8 +107,8 @@ pub async fn follow(
                 } else {
                     format!("{} (after {last_phase})", event.phase)
                 };
-                return Err(StepError(format!(
-                    "{node}: {at}: {}{}",
+                return Err(StepError::new(format!(
+                    "{at}: {}{}",
                     e.message,
                     indented(&e.detail)
                 )));

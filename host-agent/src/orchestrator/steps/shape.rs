@@ -1,8 +1,11 @@
-//! The per-cluster part of `up`'s graph as data (no jobs yet), so its
-//! edges can be tested without a provider or a daemon. After each node's
-//! `prerequisites/<node>`:
+//! `up`'s graph as data (no jobs yet): the declared kinds applied to the
+//! run's [`Targets`], so the edges can be tested without a provider or a
+//! daemon. For each kind in table order, every subject it is declared
+//! `per` gets a step, waiting for the steps its `after` names relative to
+//! that subject. With the kinds declared today:
 //!
 //! ```text
+//! render/<n> → launch/<n> → enrol/<n> → prerequisites/<n>   (each node)
 //! kubeadm-init/<c>  ← prerequisites/<control plane>
 //! kubeconfig/<c>    ← kubeadm-init/<c>
 //! cni/<c>           ← kubeadm-init/<c>
@@ -10,152 +13,201 @@
 //! nodes-ready/<c>   ← cni/<c>, every kubeadm-join/<w> of c
 //! addons/<c>        ← nodes-ready/<c>
 //! ```
-//!
-//! A cluster gets these steps only when its control plane is among the
-//! nodes of the run (`--only` selects whole clusters).
 
-use crate::orchestrator::graph::StepId;
-use topology::{NodeRole, Topology};
+use super::Scope;
+use super::StepKind;
+use super::declare::{On, Per};
+use super::targets::{ClusterRef, NodeRef, Targets};
+use crate::orchestrator::step_id::StepId;
 
-/// What a planned step will do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterJob {
-    Init { cluster: String },
-    Kubeconfig { cluster: String },
-    Cni { cluster: String },
-    Join { node: String, cluster: String },
-    Ready { cluster: String, nodes: Vec<String> },
-    Addons { cluster: String },
+/// The node or cluster a planned step acts on.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Node(NodeRef),
+    Cluster(ClusterRef),
 }
 
-/// One step of the cluster part: name, dependencies, job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Target {
+    fn name(&self) -> &str {
+        match self {
+            Target::Node(n) => n.name().as_str(),
+            Target::Cluster(c) => c.name().as_str(),
+        }
+    }
+}
+
+/// One step of the plan: id, dependencies, subject.
+#[derive(Debug, Clone)]
 pub struct Planned {
     pub id: StepId,
     pub after: Vec<StepId>,
-    pub job: ClusterJob,
+    pub target: Target,
 }
 
-/// See the module documentation; `nodes` are the run's nodes.
-pub fn cluster_steps(topology: &Topology, nodes: &[String]) -> Vec<Planned> {
-    let selected = |name: &str| nodes.iter().any(|n| n == name);
+/// A declared dependency that cannot be read from a subject (a node step
+/// waiting for its cluster's control plane when the run does not build
+/// that cluster): a mistake in the table, reported instead of dropping
+/// the edge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("step {step} waits for {dep} of {on:?}, which this run does not have")]
+pub struct Unrelated {
+    pub step: StepId,
+    pub dep: StepKind,
+    pub on: On,
+}
+
+/// See the module documentation.
+pub fn plan_shape(targets: &Targets, scope: Scope) -> Result<Vec<Planned>, Unrelated> {
     let mut out = Vec::new();
-    for cluster in topology.clusters() {
-        let c = cluster.name.as_str();
-        let members: Vec<_> = topology.nodes_of(c).filter(|n| selected(&n.name)).collect();
-        let Some(cp) = members.iter().find(|n| n.role == NodeRole::ControlPlane) else {
+    for &kind in StepKind::ALL {
+        if !kind.per().in_scope(scope) {
             continue;
-        };
-        let init = StepId::new("kubeadm-init", c);
-        let cni = StepId::new("cni", c);
-        let ready = StepId::new("nodes-ready", c);
-        let mut step = |id: StepId, after: Vec<StepId>, job| out.push(Planned { id, after, job });
-        step(
-            init.clone(),
-            vec![StepId::new("prerequisites", &cp.name)],
-            ClusterJob::Init {
-                cluster: c.to_owned(),
-            },
-        );
-        step(
-            StepId::new("kubeconfig", c),
-            vec![init.clone()],
-            ClusterJob::Kubeconfig {
-                cluster: c.to_owned(),
-            },
-        );
-        step(
-            cni.clone(),
-            vec![init.clone()],
-            ClusterJob::Cni {
-                cluster: c.to_owned(),
-            },
-        );
-        let mut ready_after = vec![cni];
-        for worker in members.iter().filter(|n| n.role != NodeRole::ControlPlane) {
-            let join = StepId::new("kubeadm-join", &worker.name);
-            step(
-                join.clone(),
-                vec![StepId::new("prerequisites", &worker.name), init.clone()],
-                ClusterJob::Join {
-                    node: worker.name.clone(),
-                    cluster: c.to_owned(),
-                },
-            );
-            ready_after.push(join);
         }
-        step(
-            ready.clone(),
-            ready_after,
-            ClusterJob::Ready {
-                cluster: c.to_owned(),
-                nodes: members.iter().map(|n| n.name.clone()).collect(),
-            },
-        );
-        step(
-            StepId::new("addons", c),
-            vec![ready],
-            ClusterJob::Addons {
-                cluster: c.to_owned(),
-            },
-        );
+        for target in subjects(targets, kind.per()) {
+            let id = StepId::new(kind, target.name());
+            let mut after = Vec::new();
+            for &(dep, on) in kind.after() {
+                let names = related(targets, &target, on).ok_or_else(|| Unrelated {
+                    step: id.clone(),
+                    dep,
+                    on,
+                })?;
+                after.extend(names.into_iter().map(|name| StepId::new(dep, &name)));
+            }
+            out.push(Planned { id, after, target });
+        }
     }
-    out
+    Ok(out)
+}
+
+/// Every subject a kind declared `per` gets a step for.
+fn subjects(targets: &Targets, per: Per) -> Vec<Target> {
+    match per {
+        Per::Node => targets.nodes().iter().cloned().map(Target::Node).collect(),
+        Per::Worker => targets
+            .clusters()
+            .iter()
+            .flat_map(|c| c.workers().cloned().map(Target::Node))
+            .collect(),
+        Per::Cluster => targets
+            .clusters()
+            .iter()
+            .cloned()
+            .map(Target::Cluster)
+            .collect(),
+    }
+}
+
+/// The subjects `on` names from `target`; `None` when the run does not
+/// build the cluster it needs.
+fn related(targets: &Targets, target: &Target, on: On) -> Option<Vec<String>> {
+    let cluster = || match target {
+        Target::Cluster(c) => Some(c.clone()),
+        Target::Node(n) => targets.cluster(n.cluster()).cloned(),
+    };
+    let name = |n: &NodeRef| n.name().to_string();
+    Some(match on {
+        On::Same => vec![target.name().to_owned()],
+        On::OwnCluster => vec![match target {
+            Target::Cluster(c) => c.name().to_string(),
+            Target::Node(n) => n.cluster().to_string(),
+        }],
+        On::ControlPlane => vec![name(cluster()?.control_plane())],
+        On::Workers => cluster()?.workers().map(name).collect(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::orchestrator::{Graph, GraphError, StepError, StepJob, StepMessages};
 
-    fn ids(steps: &[StepId]) -> Vec<&str> {
-        steps.iter().map(StepId::as_str).collect()
+    /// The plan checked as a graph checks it (unique ids, every
+    /// dependency planned): the table's own test.
+    fn check(plan: &[Planned]) -> Result<(), GraphError> {
+        let mut graph = Graph::new();
+        for p in plan {
+            graph.add(p.id.clone(), p.after.clone(), std::sync::Arc::new(NoJob))?;
+        }
+        graph.validate()
     }
 
-    fn find<'a>(plan: &'a [Planned], id: &str) -> &'a Planned {
+    /// Stands in for a job where only the shape matters.
+    struct NoJob;
+
+    #[async_trait::async_trait]
+    impl StepJob for NoJob {
+        async fn run(&self, _: &StepId, _: &dyn StepMessages) -> Result<(), StepError> {
+            Ok(())
+        }
+    }
+
+    fn targets(nodes: &[&str]) -> Targets {
+        let resolved = topology::default_topology().resolve(None).unwrap();
+        let nodes: Vec<String> = nodes.iter().map(|n| (*n).to_owned()).collect();
+        Targets::resolve(&resolved, &nodes).unwrap()
+    }
+
+    fn after<'a>(plan: &'a [Planned], id: &str) -> Vec<&'a str> {
         plan.iter()
             .find(|p| p.id.as_str() == id)
             .unwrap_or_else(|| panic!("{id} not planned"))
+            .after
+            .iter()
+            .map(StepId::as_str)
+            .collect()
     }
 
     #[test]
     fn one_cluster_has_the_documented_edges() {
-        let topology = topology::default_topology();
-        let nodes = vec!["app1-cp".to_owned(), "app1-worker-0".to_owned()];
-        let plan = cluster_steps(&topology, &nodes);
-        assert_eq!(plan.len(), 6);
+        let plan = plan_shape(&targets(&["app1-cp", "app1-worker-0"]), Scope::Clusters).unwrap();
+        check(&plan).unwrap();
+        assert_eq!(plan.len(), 8 + 6);
+        assert_eq!(after(&plan, "render/app1-cp"), Vec::<&str>::new());
+        assert_eq!(after(&plan, "launch/app1-cp"), ["render/app1-cp"]);
+        assert_eq!(after(&plan, "enrol/app1-cp"), ["launch/app1-cp"]);
+        assert_eq!(after(&plan, "prerequisites/app1-cp"), ["enrol/app1-cp"]);
+        assert_eq!(after(&plan, "kubeadm-init/app1"), ["prerequisites/app1-cp"]);
+        assert_eq!(after(&plan, "kubeconfig/app1"), ["kubeadm-init/app1"]);
+        assert_eq!(after(&plan, "cni/app1"), ["kubeadm-init/app1"]);
         assert_eq!(
-            ids(&find(&plan, "kubeadm-init/app1").after),
-            ["prerequisites/app1-cp"]
-        );
-        assert_eq!(
-            ids(&find(&plan, "kubeconfig/app1").after),
-            ["kubeadm-init/app1"]
-        );
-        assert_eq!(ids(&find(&plan, "cni/app1").after), ["kubeadm-init/app1"]);
-        assert_eq!(
-            ids(&find(&plan, "kubeadm-join/app1-worker-0").after),
+            after(&plan, "kubeadm-join/app1-worker-0"),
             ["prerequisites/app1-worker-0", "kubeadm-init/app1"]
         );
         assert_eq!(
-            ids(&find(&plan, "nodes-ready/app1").after),
+            after(&plan, "nodes-ready/app1"),
             ["cni/app1", "kubeadm-join/app1-worker-0"]
         );
+        assert_eq!(after(&plan, "addons/app1"), ["nodes-ready/app1"]);
         assert_eq!(
-            find(&plan, "nodes-ready/app1").job,
-            ClusterJob::Ready {
-                cluster: "app1".into(),
-                nodes: nodes.clone()
-            }
+            plan.iter().filter(|p| p.id.subject().is_cluster()).count(),
+            5
         );
-        assert_eq!(ids(&find(&plan, "addons/app1").after), ["nodes-ready/app1"]);
     }
 
     #[test]
     fn clusters_without_their_control_plane_get_no_steps() {
         let topology = topology::default_topology();
-        let all: Vec<String> = topology.nodes().iter().map(|n| n.name.clone()).collect();
-        assert_eq!(cluster_steps(&topology, &all).len(), 18);
-        let plan = cluster_steps(&topology, &["app2-worker-0".to_owned()]);
-        assert!(plan.is_empty(), "{plan:?}");
+        let all: Vec<&str> = topology.nodes().iter().map(|n| n.name.as_str()).collect();
+        let everything = plan_shape(&targets(&all), Scope::Clusters).unwrap();
+        check(&everything).unwrap();
+        let cluster_part = everything
+            .iter()
+            .filter(|p| !p.id.kind().per().in_scope(Scope::Nodes))
+            .count();
+        assert_eq!(cluster_part, 18);
+        let plan = plan_shape(&targets(&["app2-worker-0"]), Scope::Clusters).unwrap();
+        assert!(
+            plan.iter().all(|p| p.id.kind().per() == Per::Node),
+            "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn nodes_only_plans_the_node_steps() {
+        let plan = plan_shape(&targets(&["app1-cp", "app1-worker-0"]), Scope::Nodes).unwrap();
+        check(&plan).unwrap();
+        assert_eq!(plan.len(), 8);
+        assert!(plan.iter().all(|p| !p.id.subject().is_cluster()));
     }
 }

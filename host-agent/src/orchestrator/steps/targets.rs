@@ -1,0 +1,216 @@
+//! What `up`'s steps act on, resolved once when the graph is planned: each
+//! node of the run with its cluster, role, address and machine size, and
+//! each cluster the run builds with its control plane and its nodes. A
+//! step holds its [`NodeRef`] or [`ClusterRef`], so it never looks a node
+//! up by name (and cannot ask about one outside the topology); a node
+//! missing from the topology or without an address fails the plan, before
+//! anything runs.
+
+use crate::orchestrator::step_id::{ClusterName, NodeName};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use topology::{KubeVersion, NodeRole, Resolved};
+
+/// A node of the run, as the topology resolved it.
+#[derive(Debug, Clone)]
+pub struct NodeRef(Arc<NodeInfo>);
+
+#[derive(Debug)]
+struct NodeInfo {
+    name: NodeName,
+    cluster: ClusterName,
+    address: Ipv4Addr,
+    kubernetes_version: KubeVersion,
+    spec: topology::Node,
+}
+
+impl NodeRef {
+    pub fn name(&self) -> &NodeName {
+        &self.0.name
+    }
+
+    pub fn cluster(&self) -> &ClusterName {
+        &self.0.cluster
+    }
+
+    pub fn role(&self) -> NodeRole {
+        self.0.spec.role
+    }
+
+    pub fn is_control_plane(&self) -> bool {
+        self.role() == NodeRole::ControlPlane
+    }
+
+    /// Its stable address on the node network.
+    pub fn address(&self) -> Ipv4Addr {
+        self.0.address
+    }
+
+    /// Its cluster's Kubernetes version.
+    pub fn kubernetes_version(&self) -> KubeVersion {
+        self.0.kubernetes_version
+    }
+
+    /// The topology's entry (machine size and the rest).
+    pub fn spec(&self) -> &topology::Node {
+        &self.0.spec
+    }
+}
+
+/// A cluster the run builds.
+#[derive(Debug, Clone)]
+pub struct ClusterRef(Arc<ClusterInfo>);
+
+#[derive(Debug)]
+struct ClusterInfo {
+    name: ClusterName,
+    kubernetes_version: KubeVersion,
+    control_plane: NodeRef,
+    members: Vec<NodeRef>,
+}
+
+impl ClusterRef {
+    pub fn name(&self) -> &ClusterName {
+        &self.0.name
+    }
+
+    pub fn kubernetes_version(&self) -> KubeVersion {
+        self.0.kubernetes_version
+    }
+
+    pub fn control_plane(&self) -> &NodeRef {
+        &self.0.control_plane
+    }
+
+    /// Its nodes in this run, in topology order.
+    pub fn members(&self) -> &[NodeRef] {
+        &self.0.members
+    }
+
+    /// Its nodes in this run but the control plane.
+    pub fn workers(&self) -> impl Iterator<Item = &NodeRef> {
+        self.members().iter().filter(|n| !n.is_control_plane())
+    }
+}
+
+/// A node of the run cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("node {0} is not in the topology")]
+    UnknownNode(String),
+    #[error("node {0} has no resolved address")]
+    NoAddress(String),
+    #[error("node {node} belongs to cluster {cluster}, which is not in the topology")]
+    UnknownCluster { node: String, cluster: String },
+}
+
+/// The run's nodes and the clusters it builds.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    nodes: Vec<NodeRef>,
+    clusters: Vec<ClusterRef>,
+}
+
+impl Targets {
+    /// Resolves the run's `nodes` (names from the topology) against it.
+    pub fn resolve(resolved: &Resolved, nodes: &[String]) -> Result<Targets, TargetError> {
+        let topology = resolved.topology();
+        let refs = nodes
+            .iter()
+            .map(|name| {
+                let spec = topology
+                    .node(name)
+                    .ok_or_else(|| TargetError::UnknownNode(name.clone()))?;
+                let address = resolved
+                    .node_ip(name)
+                    .ok_or_else(|| TargetError::NoAddress(name.clone()))?;
+                let cluster =
+                    topology
+                        .cluster(&spec.cluster)
+                        .ok_or_else(|| TargetError::UnknownCluster {
+                            node: name.clone(),
+                            cluster: spec.cluster.clone(),
+                        })?;
+                Ok(NodeRef(Arc::new(NodeInfo {
+                    name: NodeName::new(name),
+                    cluster: ClusterName::new(&cluster.name),
+                    address,
+                    kubernetes_version: cluster.kubernetes_version,
+                    spec: spec.clone(),
+                })))
+            })
+            .collect::<Result<Vec<NodeRef>, TargetError>>()?;
+        let clusters = topology
+            .clusters()
+            .iter()
+            .filter_map(|cluster| {
+                let members: Vec<NodeRef> = refs
+                    .iter()
+                    .filter(|n| n.cluster().as_str() == cluster.name)
+                    .cloned()
+                    .collect();
+                let control_plane = members.iter().find(|n| n.is_control_plane())?.clone();
+                Some(ClusterRef(Arc::new(ClusterInfo {
+                    name: ClusterName::new(&cluster.name),
+                    kubernetes_version: cluster.kubernetes_version,
+                    control_plane,
+                    members,
+                })))
+            })
+            .collect();
+        Ok(Targets {
+            nodes: refs,
+            clusters,
+        })
+    }
+
+    /// The run's nodes, in the order given.
+    pub fn nodes(&self) -> &[NodeRef] {
+        &self.nodes
+    }
+
+    /// The clusters the run builds, in topology order.
+    pub fn clusters(&self) -> &[ClusterRef] {
+        &self.clusters
+    }
+
+    pub fn node(&self, name: &NodeName) -> Option<&NodeRef> {
+        self.nodes.iter().find(|n| n.name() == name)
+    }
+
+    pub fn cluster(&self, name: &ClusterName) -> Option<&ClusterRef> {
+        self.clusters.iter().find(|c| c.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved() -> Resolved {
+        topology::default_topology().resolve(None).unwrap()
+    }
+
+    #[test]
+    fn a_cluster_is_built_only_with_its_control_plane() {
+        let r = resolved();
+        let t = Targets::resolve(&r, &["app1-cp".into(), "app1-worker-0".into()]).unwrap();
+        let names: Vec<&str> = t.clusters().iter().map(|c| c.name().as_str()).collect();
+        assert_eq!(names, ["app1"]);
+        let app1 = &t.clusters()[0];
+        assert_eq!(app1.control_plane().name().as_str(), "app1-cp");
+        let workers: Vec<&str> = app1.workers().map(|n| n.name().as_str()).collect();
+        assert_eq!(workers, ["app1-worker-0"]);
+        let worker = &t.nodes()[1];
+        assert_eq!(worker.cluster().as_str(), "app1");
+        assert_eq!(Some(worker.address()), r.node_ip("app1-worker-0"));
+        let alone = Targets::resolve(&r, &["app2-worker-0".into()]).unwrap();
+        assert!(alone.clusters().is_empty());
+    }
+
+    #[test]
+    fn a_node_outside_the_topology_fails_the_plan() {
+        let err = Targets::resolve(&resolved(), &["ghost".into()]).unwrap_err();
+        assert_eq!(err, TargetError::UnknownNode("ghost".into()));
+    }
+}
