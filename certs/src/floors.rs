@@ -58,6 +58,7 @@ struct FloorFile {
      the node must enrol again with a new token"
 )]
 pub struct Revoked {
+    /// The node whose certificate was presented (its CN).
     pub node: String,
     /// RFC 3339, UTC.
     pub floor: String,

@@ -29,6 +29,9 @@ impl fmt::Debug for SecretPem {
 /// `tonic::transport::Identity::from_pem` takes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
+    /// The certificate alone, without its CA: peers are expected to hold
+    /// the CA already (the agent CA, or the cluster's kubeadm CA).
     pub cert_pem: String,
+    /// The matching private key; `Debug` prints it as `[redacted]`.
     pub key_pem: SecretPem,
 }

@@ -13,14 +13,17 @@ use crate::store;
 /// One certificate file, as `hostctl certs list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CertInfo {
+    /// The `.crt` file, under the `pki/` directory that was scanned.
     pub path: PathBuf,
     /// Subject in OpenSSL's one-line style, e.g. `O=hostctl:node, CN=app1-cp`.
     pub subject: String,
+    /// Issuer in the same style; equal to `subject` for a self-signed CA.
     pub issuer: String,
     /// Organization values (roles/groups), in order.
     pub roles: Vec<String>,
     /// RFC 3339, UTC.
     pub not_after: String,
+    /// Whether basicConstraints says CA:TRUE (a trust root, not a leaf).
     pub is_ca: bool,
 }
 

@@ -35,6 +35,8 @@ pub(crate) enum Mode {
 pub struct PlacedFile {
     /// Path relative to kubeadm's `certificatesDir`, e.g. `etcd/ca.key`.
     pub relative_path: String,
+    /// The PEM text to write, exactly as stored on the host (keys included,
+    /// hence the redacted `Debug`).
     pub contents: Vec<u8>,
     /// 0600 for keys, 0644 for certificates and `sa.pub`.
     pub mode: u32,

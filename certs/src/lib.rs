@@ -19,6 +19,8 @@
 //! silently regenerated; a damaged, mismatched or world-readable file is an
 //! error that names the file and the fix. Keys never appear in `Debug`.
 
+#![deny(missing_docs)]
+
 mod csr;
 mod error;
 mod floors;

@@ -58,8 +58,13 @@ pub struct Pki {
 /// (the provider's subnet moved): what it carried and what it carries now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostSanChange {
+    /// The host certificate that was replaced (`pki/agent/host.crt`).
     pub path: PathBuf,
+    /// The SANs the old certificate carried (IP addresses and DNS names),
+    /// sorted as text and deduplicated.
     pub before: Vec<String>,
+    /// The SANs of the new certificate: [`PkiSpec::host_sans`] with DNS
+    /// names lowercased, in the same form, so the two lists compare directly.
     pub after: Vec<String>,
 }
 

@@ -38,6 +38,8 @@ const KEEP_SPENT: Duration = Duration::from_secs(7 * 86_400);
 /// Source of the current time, injectable so tests can expire tokens
 /// without sleeping.
 pub trait Clock: Send + Sync {
+    /// The current wall-clock time, against which token expiry is checked
+    /// and from which new tokens' expiry is computed.
     fn now(&self) -> SystemTime;
 }
 

@@ -20,7 +20,7 @@
 //! own renders the same way, or as the QEMU provider's NoCloud
 //! `network-config`.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod command;
 mod error;

@@ -17,6 +17,8 @@
 //! files (kubelet's static-pod manifests directory among them) never pick
 //! one up, and [`is_temp_name`] lets a clean-up recognise what a crash left.
 
+#![deny(missing_docs)]
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -39,7 +41,13 @@ pub use part::{BUFFER_BYTES, CommitError, HashMismatch, PartFile, PartHasher};
 pub struct Error {
     /// The step, as a verb phrase ("creating", "renaming into place", …).
     pub action: &'static str,
+    /// The file or directory the step acted on: the temporary file up to
+    /// and including its fsync, the final name for the rename, the
+    /// directory for the directory sync.
     pub path: PathBuf,
+    /// What the system said; its [`kind`](std::io::Error::kind) tells a
+    /// missing directory (`NotFound`) from a refused one
+    /// (`PermissionDenied`) or a path that names no file (`InvalidInput`).
     #[source]
     pub source: std::io::Error,
 }
@@ -62,10 +70,14 @@ pub enum JsonError {
     /// The value has no JSON form (e.g. a map with non-string keys).
     #[error("encoding {}: {source}", path.display())]
     Encode {
+        /// The document that was to be written; no temporary was created.
         path: PathBuf,
+        /// serde's reason the value cannot be JSON.
         #[source]
         source: serde_json::Error,
     },
+    /// The document encoded but writing it failed ([`write_atomic`]'s
+    /// error, naming the step and the file).
     #[error(transparent)]
     Write(#[from] Error),
 }

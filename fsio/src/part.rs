@@ -33,8 +33,12 @@ impl PartHasher for Sha256 {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: sha256 {actual} does not match the expected {expected}", path.display())]
 pub struct HashMismatch {
+    /// The part file (`<target>.part`) whose content was refused; it is
+    /// removed when the [`PartFile`] is dropped.
     pub path: PathBuf,
+    /// The SHA-256 the caller asked for, in lowercase hex.
     pub expected: String,
+    /// The SHA-256 of what was actually written, in lowercase hex.
     pub actual: String,
 }
 
@@ -44,6 +48,8 @@ pub enum CommitError<E> {
     /// The verification refused the content.
     #[error(transparent)]
     Rejected(E),
+    /// The content was accepted but flushing, syncing or renaming it into
+    /// place failed; the target may still hold its old content.
     #[error(transparent)]
     Io(#[from] Error),
 }

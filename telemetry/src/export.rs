@@ -49,6 +49,9 @@ pub struct Counting<E> {
 }
 
 impl<E> Counting<E> {
+    /// Exports through `inner`, adding the spans of each failed batch (and
+    /// the first failure's reason) to `dropped`; the failure is still
+    /// returned to the SDK.
     pub fn new(inner: E, dropped: DropCounter) -> Self {
         Counting { inner, dropped }
     }
@@ -140,6 +143,8 @@ pub struct Collect {
 pub const COLLECT_LIMIT: usize = 100_000;
 
 impl Collect {
+    /// An empty collector keeping at most [`COLLECT_LIMIT`] spans; spans
+    /// beyond that are counted in `dropped` rather than kept.
     pub fn new(dropped: DropCounter) -> Collect {
         Collect {
             spans: Arc::default(),

@@ -13,6 +13,8 @@
 //! - [`file`]: OTLP JSON trace files (`hostctl up --trace-file`).
 //! - [`error_chain`]: an error with its causes on one line, for logs.
 
+#![deny(missing_docs)]
+
 pub mod config;
 pub mod error_chain;
 pub mod export;
@@ -30,22 +32,47 @@ pub use propagation::{InjectContext, ServerSpanLayer};
 /// of these is allowed to stop provisioning: callers report and carry on.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
+    /// The OTLP gRPC exporter could not be built for the endpoint (usually
+    /// a malformed URL in `OTEL_EXPORTER_OTLP_ENDPOINT`); no spans go there.
     #[error("cannot build the OTLP exporter for {endpoint}: {reason}")]
-    Exporter { endpoint: String, reason: String },
+    Exporter {
+        /// The endpoint as configured or passed to `connect`.
+        endpoint: String,
+        /// The SDK's error, as text.
+        reason: String,
+    },
+    /// A trace file could not be read or written.
     #[error("{path}: {source}")]
     File {
+        /// The trace file (for a write, the final name, never the temporary).
         path: std::path::PathBuf,
+        /// The system's error.
         #[source]
         source: std::io::Error,
     },
+    /// A trace file read back is not OTLP JSON (or, when writing, the spans
+    /// could not be encoded as JSON).
     #[error("{path}: not OTLP JSON: {source}")]
     Json {
+        /// The trace file.
         path: std::path::PathBuf,
+        /// serde_json's error, with line and column for a bad file.
         #[source]
         source: serde_json::Error,
     },
+    /// Bytes that should hold a protobuf `ExportTraceServiceRequest` do not
+    /// ([`relay::decode`]: the node spans a run takes from the daemon over
+    /// its Control socket).
     #[error("not an OTLP export request: {0}")]
     Decode(#[from] prost::DecodeError),
+    /// Forwarding spans to a collector failed: no connection, a refusal, or
+    /// no answer within the timeout. The spans are not retried.
     #[error("cannot send spans to {endpoint}: {reason}")]
-    Send { endpoint: String, reason: String },
+    Send {
+        /// The collector's OTLP gRPC endpoint.
+        endpoint: String,
+        /// What went wrong: the transport error, the gRPC status code and
+        /// message, or the timeout that ran out.
+        reason: String,
+    },
 }

@@ -73,8 +73,14 @@ impl RelayTarget {
 /// How export went, for the one line a run prints about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownSummary {
+    /// Spans that never reached their destination (failed batches, and for
+    /// trace files those beyond the span limit); 0 when export went well.
     pub dropped: u64,
+    /// Why the first lost batch was lost; `None` when nothing was lost.
     pub first_error: Option<String>,
+    /// Where spans were exported: the configured collector, or for a
+    /// relayed pipeline the endpoint given to `connect`; `None` when spans
+    /// went nowhere but a trace file (or never got a destination).
     pub endpoint: Option<String>,
 }
 

@@ -10,6 +10,8 @@
 //!   crate README for the addressing rule.
 //! * [`check_host_capacity`]: warn when the VMs need more memory than the host has.
 
+#![deny(missing_docs)]
+
 mod address;
 mod decode;
 mod defaults;
