@@ -25,6 +25,7 @@ pub mod cli;
 pub mod commands;
 pub mod daemon;
 pub mod doctor;
+pub mod exec;
 pub mod exit;
 pub mod fsutil;
 pub mod helm;

@@ -15,15 +15,15 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use super::client::ControlClient;
 use super::config::{log_path, pid_path, socket_path};
 use super::logfile;
 use crate::cli::Context;
+use crate::exec::{Cmd, ExecError};
 
 /// How long [`ensure_running`] waits for a new daemon to answer.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -48,6 +48,8 @@ pub enum LifecycleError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot start the daemon: {0}")]
+    Start(#[source] ExecError),
     #[error("the daemon exited ({status}) before answering; last lines of {log}:\n{tail}")]
     Exited {
         status: std::process::ExitStatus,
@@ -227,24 +229,29 @@ fn spawn(home: &Path, topology: Option<&Path>) -> Result<Child, LifecycleError> 
     let out = logfile::open_for_start(&log, logfile::MAX_LOG_BYTES)
         .map_err(io_err("cannot open", &log))?;
     let err = out.try_clone().map_err(io_err("cannot open", &log))?;
-    let mut cmd = Command::new(&exe);
-    cmd.arg("--home").arg(home).arg("daemon");
     // The daemon logs through its capped, rotated writer; stdout and
     // stderr stay the file for what is not a log line (a start-up error).
-    cmd.env(logfile::LOG_FILE_ENV, &log);
+    let mut cmd = Cmd::new(&exe)
+        .arg("--home")
+        .arg(home)
+        .arg("daemon")
+        .env(logfile::LOG_FILE_ENV, &log);
     if let Some(t) = topology {
-        cmd.arg("--topology").arg(t);
+        cmd = cmd.arg("--topology").arg(t);
     }
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
     tracing::info!(
         "starting the daemon: {} (log {})",
         exe.display(),
         log.display()
     );
-    cmd.spawn().map_err(io_err("cannot start", &exe))
+    // Its own process group: the terminal's Ctrl-C for this command must
+    // not reach a daemon that outlives it.
+    cmd.spawner()
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn_std()
+        .map_err(LifecycleError::Start)
 }
 
 /// The last lines of the daemon's log, for an error message.

@@ -251,16 +251,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("daemon.log");
         let file = open_append(&path).unwrap();
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
+        let status = crate::exec::Cmd::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
                 "daemon::logfile::tests::a_rotation_points_stdout_and_stderr_at_the_new_file",
                 "--test-threads=1",
             ])
             .env(STDIO_CHILD, &path)
+            .spawner()
             .stdout(file.try_clone().unwrap())
             .stderr(file)
-            .status()
+            .spawn_std()
+            .unwrap()
+            .wait()
             .unwrap();
         assert!(status.success(), "child: {status}");
         // The harness wrote its summary after the rotations: into the file

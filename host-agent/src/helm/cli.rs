@@ -2,21 +2,30 @@
 
 use super::error::{HelmError, classify};
 use super::{Helm, UpgradeInstall};
+use crate::exec::{self, Cmd, Runner};
 use async_trait::async_trait;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Runs `program` (default `helm` on `$PATH`, or `$HOSTCTL_HELM`).
 #[derive(Debug, Clone)]
 pub struct HelmCli {
     program: PathBuf,
+    runner: Arc<dyn Runner>,
 }
 
 impl HelmCli {
     /// A runner for the given binary.
     pub fn new(program: impl Into<PathBuf>) -> Self {
+        Self::with_runner(program, exec::real())
+    }
+
+    /// The given binary, run by `runner` (tests record the calls instead).
+    pub fn with_runner(program: impl Into<PathBuf>, runner: Arc<dyn Runner>) -> Self {
         HelmCli {
             program: program.into(),
+            runner,
         }
     }
 
@@ -33,23 +42,22 @@ impl HelmCli {
         chart: &str,
         version: &str,
     ) -> Result<String, HelmError> {
-        let out = tokio::process::Command::new(&self.program)
-            .args(&argv)
-            .stdin(std::process::Stdio::null())
-            .output()
+        let cmd = Cmd::new(&self.program).args(argv);
+        let out = self
+            .runner
+            .output(&cmd)
             .await
-            .map_err(|e| HelmError::NotInstalled {
+            .map_err(|source| HelmError::NotInstalled {
                 program: self.program.display().to_string(),
-                reason: e.to_string(),
+                source,
             })?;
-        if out.status.success() {
-            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        if out.success() {
+            return Ok(out.stdout_text());
         }
-        let stderr = String::from_utf8_lossy(&out.stderr);
         Err(classify(
             command,
-            out.status.code().unwrap_or(-1),
-            &stderr,
+            out.code().unwrap_or(-1),
+            &out.stderr_text(),
             chart,
             version,
         ))

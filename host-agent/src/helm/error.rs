@@ -5,10 +5,15 @@
 /// A failed helm call.
 #[derive(Debug, thiserror::Error)]
 pub enum HelmError {
+    /// `program` could not be run at all (the source says how).
     #[error(
-        "helm is not installed ({program}: {reason}); install Helm 3 (https://helm.sh/docs/intro/install/) or set $HOSTCTL_HELM"
+        "helm is not installed ({source}); install Helm 3 (https://helm.sh/docs/intro/install/) or set $HOSTCTL_HELM"
     )]
-    NotInstalled { program: String, reason: String },
+    NotInstalled {
+        program: String,
+        #[source]
+        source: crate::exec::ExecError,
+    },
     #[error(
         "helm {command}: chart {chart} version {version} not found: {message} (run `helm repo update`, or check the pin in k8s/versions.rs)"
     )]

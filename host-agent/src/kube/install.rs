@@ -15,6 +15,7 @@
 
 use super::apply::{ApplyOptions, apply_yaml};
 use super::error::KubeError;
+use crate::exec::{Cmd, RealRunner, Runner as _};
 use crate::helm::{Helm, HelmError, UpgradeInstall, private_file};
 use crate::k8s::versions;
 use async_trait::async_trait;
@@ -48,14 +49,13 @@ impl ManifestSource for PinnedUrl {
             what: self.0.to_owned(),
             reason,
         };
-        let out = tokio::process::Command::new("curl")
-            .args(["-fsSL", "--max-time", "120", self.0])
-            .output()
+        // KubeError::Fetch keeps text only, so the command's error (which
+        // names curl and ends with its stderr) becomes the reason.
+        let curl = Cmd::new("curl").args(["-fsSL", "--max-time", "120", self.0]);
+        let out = RealRunner
+            .run(&curl)
             .await
-            .map_err(|e| err(format!("cannot run curl: {e}")))?;
-        if !out.status.success() {
-            return Err(err(String::from_utf8_lossy(&out.stderr).trim().to_owned()));
-        }
+            .map_err(|e| err(e.to_string()))?;
         let text = String::from_utf8(out.stdout).map_err(|e| err(e.to_string()))?;
         Ok((self.0.to_owned(), text))
     }

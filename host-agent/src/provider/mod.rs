@@ -3,8 +3,10 @@
 //! in use) so that Multipass, the local network-namespace provider and, later,
 //! QEMU are interchangeable and each can be tested behind it.
 
+pub mod hostnet;
 pub mod local;
 pub mod multipass;
+pub(crate) mod process;
 pub mod qemu;
 mod select;
 
@@ -109,12 +111,24 @@ impl Default for AgentLayout {
     }
 }
 
+/// The cause a [`ProviderError::Failed`] keeps: any error (a failed
+/// command's [`crate::exec::ExecError`], an `ip` step's error, a seed or
+/// image error…), so that its own causes stay reachable by `source()`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A provider failure, classified so that callers can decide whether to
 /// retry, carry on, or stop with advice.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
+    /// `source`, when there is one, is why running `tool` failed (the
+    /// hint quotes it).
     #[error("{tool} is not installed or not on PATH: {hint}")]
-    NotInstalled { tool: String, hint: String },
+    NotInstalled {
+        tool: String,
+        hint: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     #[error("precondition not met: {0}")]
     Precondition(String),
     #[error("machine {0} already exists")]
@@ -125,14 +139,53 @@ pub enum ProviderError {
     Resources { name: String, detail: String },
     #[error("launching {name} timed out (the machine may still be coming up): {detail}")]
     Timeout { name: String, detail: String },
+    /// `detail` is what the message says; `source`, when the failure came
+    /// from another error, is that error (its text is `detail`), kept so
+    /// the chain below it (an `io::Error`, a command's exit status) is not
+    /// lost.
     #[error("{operation} {name} failed: {detail}")]
     Failed {
         operation: String,
         name: String,
         detail: String,
+        #[source]
+        source: Option<BoxError>,
     },
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl ProviderError {
+    /// `operation` of `name` failed for a reason of the provider's own
+    /// (a check, an unexpected answer): there is no error below it.
+    pub fn failed(
+        operation: impl Into<String>,
+        name: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> ProviderError {
+        ProviderError::Failed {
+            operation: operation.into(),
+            name: name.into(),
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// `operation` of `name` failed because of `source`, which the message
+    /// quotes and the error keeps.
+    pub fn failed_by(
+        operation: impl Into<String>,
+        name: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> ProviderError {
+        let source = source.into();
+        ProviderError::Failed {
+            operation: operation.into(),
+            name: name.into(),
+            detail: source.to_string(),
+            source: Some(source),
+        }
+    }
 }
 
 /// A provider's state file is unreadable or damaged: nothing is changed

@@ -23,7 +23,7 @@ async fn a_missing_client_is_not_installed() {
         provider.version().await.map(drop),
     ] {
         match result {
-            Err(ProviderError::NotInstalled { tool, hint }) => {
+            Err(ProviderError::NotInstalled { tool, hint, .. }) => {
                 assert!(tool.ends_with("no-such-multipass"));
                 assert!(hint.contains("install"), "{hint}");
             }

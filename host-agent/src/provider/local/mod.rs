@@ -15,19 +15,19 @@
 mod names;
 pub(crate) mod net;
 mod node;
-pub(crate) mod process;
 mod state;
 pub mod supervisor;
 
 pub use names::Names;
 pub use state::{LocalState, NodeRecord};
 
+use crate::provider::hostnet::{Ip, NetError};
 use crate::provider::{
-    AgentLayout, LaunchSpec, NodeNetwork, Provider, ProviderError, VmInfo, VmState,
+    AgentLayout, LaunchSpec, NodeNetwork, Provider, ProviderError, VmInfo, VmState, process,
 };
 use crate::state_file::StateFile;
 use async_trait::async_trait;
-use net::{Ip, NetError, NodeLink};
+use net::NodeLink;
 use node::{Launcher, NodeDir};
 use state::NetworkRecord;
 use std::path::{Path, PathBuf};
@@ -57,19 +57,11 @@ pub struct LocalProvider {
     net_lock: tokio::sync::Mutex<()>,
 }
 
+/// The local provider's network is one for all its nodes, so its failures
+/// are the provider's ("network setup local failed: …").
 impl From<NetError> for ProviderError {
     fn from(e: NetError) -> Self {
-        match e {
-            NetError::IpMissing => ProviderError::NotInstalled {
-                tool: "ip".into(),
-                hint: "install iproute2".into(),
-            },
-            other => ProviderError::Failed {
-                operation: "network setup".into(),
-                name: "local".into(),
-                detail: other.to_string(),
-            },
-        }
+        e.into_provider_error("local")
     }
 }
 
@@ -165,14 +157,17 @@ impl LocalProvider {
     }
 
     async fn create_link(&self, ip: &Ip, record: &NodeRecord) -> Result<(), ProviderError> {
-        ip.create_node(&NodeLink {
-            netns: &record.netns,
-            host_veth: &record.host_veth,
-            bridge: &self.names.bridge(),
-            address: record.address,
-            prefix_len: record.prefix_len,
-            gateway: record.gateway,
-        })
+        net::create_node(
+            ip,
+            &NodeLink {
+                netns: &record.netns,
+                host_veth: &record.host_veth,
+                bridge: &self.names.bridge(),
+                address: record.address,
+                prefix_len: record.prefix_len,
+                gateway: record.gateway,
+            },
+        )
         .await?;
         Ok(())
     }
@@ -196,8 +191,8 @@ impl LocalProvider {
         .await
     }
 
-    async fn vm_info(&self, ip: &Ip, name: &str, record: &NodeRecord) -> VmInfo {
-        let netns = ip.netns_exists(&record.netns).await.unwrap_or(false);
+    fn vm_info(&self, name: &str, record: &NodeRecord) -> VmInfo {
+        let netns = net::netns_exists(&record.netns);
         let running = node::supervisor_alive(record, &self.dir(name));
         let state = match (netns, running) {
             (true, true) => VmState::Running,
@@ -217,7 +212,7 @@ impl LocalProvider {
         let record = self.record(&spec.name)?;
         self.create_link(ip, &record).await?;
         self.start_supervisor(ip, &spec.name, &record).await?;
-        Ok(self.vm_info(ip, &spec.name, &record).await)
+        Ok(self.vm_info(&spec.name, &record))
     }
 
     /// A node whose launch was cut off (an `up` killed between recording
@@ -258,23 +253,26 @@ impl Provider for LocalProvider {
     }
 
     async fn list(&self) -> Result<Vec<VmInfo>, ProviderError> {
-        let ip = Ip::locate()?;
-        let mut out = Vec::new();
-        for (name, record) in self.state()?.nodes {
-            out.push(self.vm_info(&ip, &name, &record).await);
-        }
-        Ok(out)
+        // Without `ip` none of this provider's machines can exist: say so.
+        Ip::locate()?;
+        Ok(self
+            .state()?
+            .nodes
+            .iter()
+            .map(|(name, record)| self.vm_info(name, record))
+            .collect())
     }
 
     async fn info(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
-        let ip = Ip::locate()?;
+        Ip::locate()?;
         if self.half_made(name)? {
             return Ok(None);
         }
-        match self.state()?.nodes.get(name) {
-            Some(record) => Ok(Some(self.vm_info(&ip, name, record).await)),
-            None => Ok(None),
-        }
+        Ok(self
+            .state()?
+            .nodes
+            .get(name)
+            .map(|record| self.vm_info(name, record)))
     }
 
     async fn launch(&self, spec: &LaunchSpec) -> Result<VmInfo, ProviderError> {
@@ -340,7 +338,7 @@ impl Provider for LocalProvider {
         if node::supervisor_alive(&record, &self.dir(name)) {
             return Ok(());
         }
-        if !ip.netns_exists(&record.netns).await? {
+        if !net::netns_exists(&record.netns) {
             // Namespaces do not survive a reboot; the directory does.
             let network = NodeNetwork {
                 subnet: ipnet::Ipv4Net::new(record.address, record.prefix_len)
@@ -370,12 +368,15 @@ impl Provider for LocalProvider {
         }
         if let Some(record) = &record {
             node::stop_supervisor(record, &dir).await;
-            if ip.netns_exists(&record.netns).await? {
-                for pid in ip.netns_pids(&record.netns).await.unwrap_or_default() {
+            if net::netns_exists(&record.netns) {
+                for pid in net::netns_pids(&ip, &record.netns)
+                    .await
+                    .unwrap_or_default()
+                {
                     process::signal(pid, rustix::process::Signal::KILL);
                 }
             }
-            ip.remove_node(&record.netns, &record.host_veth).await?;
+            net::remove_node(&ip, &record.netns, &record.host_veth).await?;
         }
         if purge && dir.dir.exists() {
             std::fs::remove_dir_all(&dir.dir)?;
@@ -428,9 +429,9 @@ impl Provider for LocalProvider {
         }
         // Namespaces of this home that the state lost track of.
         let prefix = format!("{}-", self.names.bridge());
-        for ns in ip.netns_list().await? {
+        for ns in net::netns_list(&ip).await? {
             if ns.starts_with(&prefix) {
-                for pid in ip.netns_pids(&ns).await.unwrap_or_default() {
+                for pid in net::netns_pids(&ip, &ns).await.unwrap_or_default() {
                     process::signal(pid, rustix::process::Signal::KILL);
                 }
                 ip.run(&["netns", "del", &ns]).await?;

@@ -2,13 +2,12 @@
 //! `$HOSTCTL_HOME/local/<node>/`, its config file, and starting or stopping
 //! its supervisor.
 
-use super::process;
 use super::state::NodeRecord;
 use super::supervisor::{self, SUBCOMMAND};
-use crate::provider::ProviderError;
+use crate::exec::Cmd;
+use crate::provider::{ProviderError, process};
 use rustix::process::Signal;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 /// Where the agent's configuration lives under the node's root.
@@ -17,6 +16,9 @@ pub const CONFIG_REL: &str = "etc/hostctl/node-agent.yaml";
 pub const LOG_DIR_REL: &str = "var/log/hostctl";
 /// The agent's state directory under the node's root.
 pub const STATE_DIR_REL: &str = "var/lib/hostctl-agent";
+
+/// The operation in a failed start's message: "start supervisor for n1 failed: …".
+const START_SUPERVISOR: &str = "start supervisor for";
 
 /// How long a supervisor gets to stop its agent before being killed.
 const SUPERVISOR_STOP: Duration = Duration::from_secs(8);
@@ -100,7 +102,7 @@ impl Launcher {
             .create(true)
             .append(true)
             .open(&log_path)?;
-        let mut child = std::process::Command::new(&self.supervisor_exe)
+        let mut child = Cmd::new(&self.supervisor_exe)
             .arg(SUBCOMMAND)
             .arg("--netns")
             .arg(&record.netns)
@@ -116,22 +118,18 @@ impl Launcher {
             .arg(&self.node_agent)
             .arg("--config")
             .arg(dir.config())
-            .stdin(Stdio::null())
+            .spawner()
             .stdout(log.try_clone()?)
             .stderr(log)
-            .spawn()
-            .map_err(|e| ProviderError::Failed {
-                operation: "start supervisor for".into(),
-                name: name.into(),
-                detail: format!("{}: {e}", self.supervisor_exe.display()),
-            })?;
+            .spawn_std()
+            .map_err(|e| ProviderError::failed_by(START_SUPERVISOR, name, e))?;
         tokio::time::sleep(Duration::from_millis(200)).await;
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(ProviderError::Failed {
-                operation: "start supervisor for".into(),
-                name: name.into(),
-                detail: format!("it exited at once ({status}): {}", tail(&log_path)),
-            });
+            return Err(ProviderError::failed(
+                START_SUPERVISOR,
+                name,
+                format!("it exited at once ({status}): {}", tail(&log_path)),
+            ));
         }
         Ok(child.id() as i32)
     }

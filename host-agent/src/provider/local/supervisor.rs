@@ -11,11 +11,11 @@
 //! `<root>/var/log/hostctl/supervisor.log`) and stops on SIGTERM, taking the
 //! agent with it.
 
-use super::process;
+use crate::exec::{Cmd, ExecError};
+use crate::provider::process;
 use rustix::process::Signal;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -59,6 +59,19 @@ pub enum SupervisorError {
     },
     #[error("cannot handle signals: {0}")]
     Signals(#[source] std::io::Error),
+}
+
+/// Why one start of the agent failed (logged; the next start is retried).
+#[derive(Debug, thiserror::Error)]
+enum AgentStartError {
+    #[error("cannot open the agent's log {}: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Exec(#[from] ExecError),
 }
 
 /// Runs until SIGTERM or SIGINT. Start failures and exits of the agent are
@@ -127,22 +140,27 @@ pub async fn run(args: Supervise) -> Result<(), SupervisorError> {
 
 /// `ip netns exec` enters the namespace and then execs the agent, so the
 /// child's pid is the agent's own.
-fn spawn_agent(args: &Supervise) -> std::io::Result<tokio::process::Child> {
+fn spawn_agent(args: &Supervise) -> Result<tokio::process::Child, AgentStartError> {
+    let log_error = |source| AgentStartError::Log {
+        path: args.agent_log.clone(),
+        source,
+    };
     if let Some(dir) = args.agent_log.parent() {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(log_error)?;
     }
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(&args.agent_log)?;
-    let err = out.try_clone()?;
-    tokio::process::Command::new(&args.ip)
+        .open(&args.agent_log)
+        .map_err(log_error)?;
+    let err = out.try_clone().map_err(log_error)?;
+    Ok(Cmd::new(&args.ip)
         .args(["netns", "exec", &args.netns])
         .args(&args.command)
-        .stdin(Stdio::null())
+        .spawner()
         .stdout(out)
         .stderr(err)
-        .spawn()
+        .spawn()?)
 }
 
 async fn stop(

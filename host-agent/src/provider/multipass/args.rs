@@ -26,13 +26,12 @@ pub fn check_name(operation: &str, name: &str) -> Result<(), ProviderError> {
     if valid {
         Ok(())
     } else {
-        Err(ProviderError::Failed {
-            operation: operation.to_owned(),
-            name: name.to_owned(),
-            detail: "Multipass instance names are letters, digits and hyphens, \
-                     starting with a letter and ending with a letter or digit"
-                .to_owned(),
-        })
+        Err(ProviderError::failed(
+            operation,
+            name,
+            "Multipass instance names are letters, digits and hyphens, \
+             starting with a letter and ending with a letter or digit",
+        ))
     }
 }
 

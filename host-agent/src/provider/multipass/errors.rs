@@ -5,7 +5,7 @@
 //! (k8s-bootstrap.md §4.3). So the class comes from the exit code where it is
 //! decisive (3, 5) and otherwise from the daemon's documented messages.
 
-use super::cli::{CallError, CallOutput};
+use crate::exec::{self, Cmd, CommandOutput, ExecError};
 use crate::provider::ProviderError;
 
 /// `CommandLineError`: the client refused the arguments before asking the
@@ -72,31 +72,36 @@ impl Operation {
     }
 }
 
-/// A call that never produced output: the client is missing, or hung.
-pub fn from_call_error(op: Operation, name: &str, err: CallError) -> ProviderError {
+/// A call that never produced output: the client is missing, hung, or
+/// could not be waited for.
+pub fn from_exec_error(op: Operation, name: &str, err: ExecError) -> ProviderError {
     match err {
-        CallError::Spawn { program, source } => match source.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                ProviderError::NotInstalled {
-                    tool: program,
-                    hint: format!("{INSTALL_HINT} ({source})"),
-                }
-            }
-            _ => ProviderError::Io(source),
+        ExecError::Spawn {
+            program, source, ..
+        } if exec::is_missing_program(&source) => ProviderError::NotInstalled {
+            tool: program.display().to_string(),
+            hint: format!("{INSTALL_HINT} ({source})"),
+            source: Some(source.into()),
         },
-        CallError::TimedOut { program, after } => timed_out(
-            op,
-            name,
-            format!("{program} gave no answer within {}s", after.as_secs()),
-        ),
+        ExecError::Timeout {
+            ref program, after, ..
+        } => {
+            let detail = format!(
+                "{} gave no answer within {}s",
+                program.display(),
+                after.as_secs()
+            );
+            timed_out(op, name, detail, Some(err))
+        }
+        other => ProviderError::failed_by(op.as_str(), name, other),
     }
 }
 
-/// A call that ran and exited non-zero.
-pub fn classify(op: Operation, name: &str, out: &CallOutput) -> ProviderError {
+/// A call (`cmd`) that ran and exited non-zero with `out`.
+pub fn classify(op: Operation, name: &str, cmd: &Cmd, out: &CommandOutput) -> ProviderError {
     let detail = detail_of(out);
     let lower = detail.to_lowercase();
-    if out.code == Some(EXIT_DAEMON_FAIL) || lower.contains(DAEMON_DOWN) {
+    if out.code() == Some(EXIT_DAEMON_FAIL) || lower.contains(DAEMON_DOWN) {
         return ProviderError::Precondition(format!("{DAEMON_HINT} ({detail})"));
     }
     if lower.contains("already exists") {
@@ -112,26 +117,33 @@ pub fn classify(op: Operation, name: &str, out: &CallOutput) -> ProviderError {
     if lower.contains("does not exist") {
         return ProviderError::NotFound(name.to_owned());
     }
-    if out.code != Some(EXIT_COMMAND_LINE) && RESOURCE_PHRASES.iter().any(|p| lower.contains(p)) {
+    if out.code() != Some(EXIT_COMMAND_LINE) && RESOURCE_PHRASES.iter().any(|p| lower.contains(p)) {
         return ProviderError::Resources {
             name: name.to_owned(),
             detail,
         };
     }
-    if out.code == Some(EXIT_TIMEOUT) || TIMEOUT_PHRASES.iter().any(|p| lower.contains(p)) {
-        return timed_out(op, name, detail);
+    let failure = out.exit_error(cmd);
+    if out.code() == Some(EXIT_TIMEOUT) || TIMEOUT_PHRASES.iter().any(|p| lower.contains(p)) {
+        return timed_out(op, name, detail, Some(failure));
     }
     ProviderError::Failed {
         operation: op.as_str().to_owned(),
         name: name.to_owned(),
         detail,
+        source: Some(failure.into()),
     }
 }
 
 /// `Timeout` says "launching ... timed out" and callers treat it as "the
 /// machine may still come up", which only makes sense for a launch; other
-/// operations report a plain failure.
-fn timed_out(op: Operation, name: &str, detail: String) -> ProviderError {
+/// operations report a plain failure, which keeps `failure`.
+fn timed_out(
+    op: Operation,
+    name: &str,
+    detail: String,
+    failure: Option<ExecError>,
+) -> ProviderError {
     match op {
         Operation::Launch => ProviderError::Timeout {
             name: name.to_owned(),
@@ -141,21 +153,23 @@ fn timed_out(op: Operation, name: &str, detail: String) -> ProviderError {
             operation: op.as_str().to_owned(),
             name: name.to_owned(),
             detail: format!("timed out: {detail}"),
+            source: failure.map(Into::into),
         },
     }
 }
 
 /// The client's message (stderr, else stdout) with the exit code, trimmed so
 /// that an error line stays readable.
-fn detail_of(out: &CallOutput) -> String {
-    let text = if out.stderr.trim().is_empty() {
-        out.stdout.trim()
+fn detail_of(out: &CommandOutput) -> String {
+    let (stdout, stderr) = (out.stdout_text(), out.stderr_text());
+    let text = if stderr.trim().is_empty() {
+        stdout.trim()
     } else {
-        out.stderr.trim()
+        stderr.trim()
     };
     let text: String = text.lines().take(8).collect::<Vec<_>>().join("; ");
     let code = out
-        .code
+        .code()
         .map_or_else(|| "killed by a signal".to_owned(), |c| format!("exit {c}"));
     if text.is_empty() {
         code
@@ -168,17 +182,17 @@ fn detail_of(out: &CallOutput) -> String {
 mod tests {
     use super::*;
 
-    fn failed(code: i32, stderr: &str) -> CallOutput {
-        CallOutput {
-            code: Some(code),
-            stdout: String::new(),
-            stderr: stderr.to_owned(),
-        }
+    fn failed(code: i32, stderr: &str) -> CommandOutput {
+        CommandOutput::exited(code).with_stderr(stderr)
+    }
+
+    fn cmd() -> Cmd {
+        Cmd::new("multipass").arg("launch")
     }
 
     #[test]
     fn exit_code_three_is_the_daemon_whatever_the_text() {
-        let err = classify(Operation::List, "", &failed(3, "list failed: ?"));
+        let err = classify(Operation::List, "", &cmd(), &failed(3, "list failed: ?"));
         assert!(matches!(err, ProviderError::Precondition(_)), "{err:?}");
     }
 
@@ -186,11 +200,11 @@ mod tests {
     fn a_deleted_instance_holds_its_name_for_launch_only() {
         let out = failed(2, "launch failed: instance \"a\" is deleted");
         assert!(matches!(
-            classify(Operation::Launch, "a", &out),
+            classify(Operation::Launch, "a", &cmd(), &out),
             ProviderError::NameTaken(_)
         ));
         assert!(matches!(
-            classify(Operation::Start, "a", &out),
+            classify(Operation::Start, "a", &cmd(), &out),
             ProviderError::NotFound(_)
         ));
     }
@@ -198,20 +212,28 @@ mod tests {
     #[test]
     fn command_line_errors_are_not_resource_shortages() {
         let out = failed(1, "Not enough arguments");
-        assert!(matches!(
-            classify(Operation::Launch, "a", &out),
-            ProviderError::Failed { .. }
-        ));
+        let err = classify(Operation::Launch, "a", &cmd(), &out);
+        assert!(matches!(err, ProviderError::Failed { .. }));
+        // The message is Multipass's words; the source keeps the exit status.
+        assert_eq!(
+            err.to_string(),
+            "launch a failed: Not enough arguments (exit 1)"
+        );
+        let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<ExecError>());
+        match source {
+            Some(ExecError::Exit { status, .. }) => assert_eq!(status.code(), Some(1)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn timeouts_are_launch_timeouts_only_for_launch() {
         let out = failed(2, "start failed: a: timed out waiting for response");
         assert!(matches!(
-            classify(Operation::Launch, "a", &out),
+            classify(Operation::Launch, "a", &cmd(), &out),
             ProviderError::Timeout { .. }
         ));
-        match classify(Operation::Start, "a", &out) {
+        match classify(Operation::Start, "a", &cmd(), &out) {
             ProviderError::Failed { detail, .. } => assert!(detail.starts_with("timed out")),
             other => panic!("{other:?}"),
         }

@@ -41,16 +41,18 @@ pub mod json;
 pub mod network;
 mod scratch;
 
-pub use cli::{CallError, CallOutput, MultipassCli};
+pub use cli::MultipassCli;
 pub use network::{MacAddr, address_on, default_subnet, subnet_for_release};
 
 use super::{LaunchSpec, Provider, ProviderError, VmInfo, VmState};
+use crate::exec::{CommandOutput, Runner};
 use args::LaunchOptions;
 use async_trait::async_trait;
 use errors::Operation;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
@@ -153,8 +155,13 @@ pub struct MultipassProvider {
 
 impl MultipassProvider {
     pub fn new(config: MultipassConfig) -> Self {
+        Self::with_runner(config, crate::exec::real())
+    }
+
+    /// A provider whose `multipass` calls go to `runner` (tests record them).
+    pub fn with_runner(config: MultipassConfig, runner: Arc<dyn Runner>) -> Self {
         MultipassProvider {
-            cli: MultipassCli::new(config.program.clone()),
+            cli: MultipassCli::with_runner(config.program.clone(), runner),
             boots: Semaphore::new(config.max_parallel_boots.max(1)),
             config,
         }
@@ -192,7 +199,7 @@ impl MultipassProvider {
                 self.config.query_timeout,
             )
             .await?;
-        Ok(MultipassVersion::parse(&out.stdout))
+        Ok(MultipassVersion::parse(&out.stdout_text()))
     }
 
     /// `multipass get KEY` (e.g. `local.driver`: qemu, libvirt, virtualbox,
@@ -206,7 +213,7 @@ impl MultipassProvider {
                 self.config.query_timeout,
             )
             .await?;
-        Ok(out.stdout.trim().to_owned())
+        Ok(out.stdout_text().trim().to_owned())
     }
 
     async fn call(
@@ -215,16 +222,17 @@ impl MultipassProvider {
         name: &str,
         args: &[OsString],
         deadline: Duration,
-    ) -> Result<CallOutput, ProviderError> {
+    ) -> Result<CommandOutput, ProviderError> {
+        let cmd = self.cli.command(args, deadline);
         let out = self
             .cli
-            .run(args, deadline)
+            .run(&cmd)
             .await
-            .map_err(|e| errors::from_call_error(op, name, e))?;
+            .map_err(|e| errors::from_exec_error(op, name, e))?;
         if out.success() {
             Ok(out)
         } else {
-            Err(errors::classify(op, name, &out))
+            Err(errors::classify(op, name, &cmd, &out))
         }
     }
 
@@ -240,11 +248,7 @@ impl MultipassProvider {
         self.boots
             .acquire()
             .await
-            .map_err(|_| ProviderError::Failed {
-                operation: op.as_str().to_owned(),
-                name: name.to_owned(),
-                detail: "the provider is shutting down".to_owned(),
-            })
+            .map_err(|_| ProviderError::failed(op.as_str(), name, "the provider is shutting down"))
     }
 
     fn is_managed(&self, name: &str) -> bool {
@@ -292,7 +296,7 @@ impl Provider for MultipassProvider {
             .call(Operation::List, "", &args, self.config.query_timeout)
             .await?;
         let reply =
-            json::parse_list(&out.stdout).map_err(|e| unreadable(Operation::List, "", e))?;
+            json::parse_list(&out.stdout_text()).map_err(|e| unreadable(Operation::List, "", e))?;
         Ok(reply
             .list
             .iter()
@@ -312,8 +316,8 @@ impl Provider for MultipassProvider {
             Err(ProviderError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let reply =
-            json::parse_info(&out.stdout).map_err(|e| unreadable(Operation::Info, name, e))?;
+        let reply = json::parse_info(&out.stdout_text())
+            .map_err(|e| unreadable(Operation::Info, name, e))?;
         Ok(reply.info.get(name).map(|entry| entry.to_vm_info(name)))
     }
 
@@ -352,10 +356,12 @@ impl Provider for MultipassProvider {
             }
             Err(e) => return Err(e),
         }
-        self.info(name).await?.ok_or_else(|| ProviderError::Failed {
-            operation: "launch".to_owned(),
-            name: name.to_owned(),
-            detail: "multipass reported success but does not list the instance".to_owned(),
+        self.info(name).await?.ok_or_else(|| {
+            ProviderError::failed(
+                "launch",
+                name,
+                "multipass reported success but does not list the instance",
+            )
         })
     }
 
@@ -429,9 +435,53 @@ pub fn default_nic_address(address: ipnet::Ipv4Net) -> cloud_init::NodeAddress {
 }
 
 fn unreadable(op: Operation, name: &str, err: json::ParseError) -> ProviderError {
-    ProviderError::Failed {
-        operation: op.as_str().to_owned(),
-        name: name.to_owned(),
-        detail: err.to_string(),
+    ProviderError::failed_by(op.as_str(), name, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::{Cmd, ExecError, RecordingRunner};
+
+    fn provider(runner: Arc<RecordingRunner>) -> MultipassProvider {
+        MultipassProvider::with_runner(MultipassConfig::default(), runner)
+    }
+
+    #[tokio::test]
+    async fn queries_run_the_client_with_the_query_deadline() {
+        let runner = Arc::new(RecordingRunner::answering(|_| {
+            Ok(CommandOutput::exited(0)
+                .with_stdout("multipass   1.16.3+mac\nmultipassd  1.16.3+mac\n"))
+        }));
+        let version = provider(runner.clone()).version().await.unwrap();
+        assert_eq!(version.daemon.as_deref(), Some("1.16.3+mac"));
+        let calls = runner.calls();
+        assert_eq!(runner.argvs(), [["version"]]);
+        assert_eq!(calls[0].program(), std::path::Path::new("multipass"));
+        assert_eq!(
+            calls[0].get_deadline(),
+            Some(MultipassConfig::default().query_timeout)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_past_its_deadline_fails_and_keeps_the_timeout() {
+        let runner = Arc::new(RecordingRunner::answering(|cmd: &Cmd| {
+            Err(ExecError::Timeout {
+                program: cmd.program().to_path_buf(),
+                command: cmd.to_string(),
+                after: Duration::from_secs(60),
+            })
+        }));
+        let err = provider(runner).list().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "list  failed: timed out: multipass gave no answer within 60s"
+        );
+        let source = std::error::Error::source(&err).and_then(|s| s.downcast_ref::<ExecError>());
+        assert!(
+            matches!(source, Some(ExecError::Timeout { .. })),
+            "{source:?}"
+        );
     }
 }

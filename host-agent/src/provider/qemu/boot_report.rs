@@ -108,18 +108,14 @@ fn indent(text: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_guest_script_is_valid_shell() {
+    #[tokio::test]
+    async fn the_guest_script_is_valid_shell() {
+        use crate::exec::{Cmd, RealRunner, Runner as _};
         assert!(GUEST_SCRIPT.starts_with(&format!("timeout {CLOUD_INIT_WAIT_SECS} ")));
-        let check = std::process::Command::new("sh")
-            .args(["-n", "-c", GUEST_SCRIPT])
-            .output()
-            .expect("run sh -n");
-        assert!(
-            check.status.success(),
-            "{}",
-            String::from_utf8_lossy(&check.stderr)
-        );
+        let check = Cmd::new("sh").args(["-n", "-c", GUEST_SCRIPT]);
+        if let Err(e) = RealRunner.run(&check).await {
+            panic!("{e}");
+        }
     }
 
     #[test]

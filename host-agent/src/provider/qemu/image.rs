@@ -5,8 +5,8 @@
 //! kernel boot.
 
 use super::state::BootRecord;
+use crate::exec::{Cmd, ExecError, RealRunner, Runner as _};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 /// The environment variable naming the base image.
 pub const IMAGE_ENV: &str = "HOSTCTL_QEMU_IMAGE";
@@ -22,8 +22,8 @@ pub enum ImageError {
     Unusable { path: PathBuf, reason: String },
     #[error("qemu-img is not installed or not on PATH (install qemu-utils)")]
     QemuImgMissing,
-    #[error("`{command}` failed: {stderr}")]
-    Command { command: String, stderr: String },
+    #[error("{0}")]
+    Exec(#[from] ExecError),
 }
 
 /// Resolves the configured image into what a VM boots from.
@@ -92,43 +92,29 @@ pub async fn create_overlay(
     ])
     .await;
     match created {
-        Err(ImageError::Command { stderr, .. }) if stderr.contains("smaller") => qemu_img(&[
-            "create",
-            "-q",
-            "-f",
-            "qcow2",
-            "-F",
-            &boot.base_format,
-            "-b",
-            &base,
-            &overlay,
-        ])
-        .await
-        .map(drop),
+        Err(ImageError::Exec(ExecError::Exit { stderr, .. })) if stderr.contains("smaller") => {
+            qemu_img(&[
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-F",
+                &boot.base_format,
+                "-b",
+                &base,
+                &overlay,
+            ])
+            .await
+            .map(drop)
+        }
         other => other.map(drop),
     }
 }
 
 async fn qemu_img(args: &[&str]) -> Result<String, ImageError> {
-    let program = super::vm::find_program("qemu-img").ok_or(ImageError::QemuImgMissing)?;
-    let command = format!("qemu-img {}", args.join(" "));
-    let output = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| ImageError::Command {
-            command: command.clone(),
-            stderr: e.to_string(),
-        })?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(ImageError::Command {
-            command,
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        })
-    }
+    let program = crate::exec::find_program("qemu-img").ok_or(ImageError::QemuImgMissing)?;
+    let output = RealRunner.run(&Cmd::new(program).args(args)).await?;
+    Ok(output.stdout_text())
 }
 
 #[cfg(test)]
@@ -137,7 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_directory_image_boots_its_kernel_and_the_overlay_is_backed_by_it() {
-        if super::super::vm::find_program("qemu-img").is_none() {
+        if crate::exec::find_program("qemu-img").is_none() {
             test_support::skip(
                 "a_directory_image_boots_its_kernel_and_the_overlay_is_backed_by_it",
                 "qemu-img not installed",

@@ -28,10 +28,9 @@ pub mod vm;
 pub use image::IMAGE_ENV;
 pub use net::NetNames;
 
-use crate::provider::local::net::{Ip, NetError};
-use crate::provider::local::process;
+use crate::provider::hostnet::{Ip, MacAddr};
 use crate::provider::{
-    AgentLayout, LaunchSpec, NodeNetwork, Provider, ProviderError, VmInfo, VmState,
+    AgentLayout, LaunchSpec, NodeNetwork, Provider, ProviderError, VmInfo, VmState, process,
 };
 use crate::state_file::StateFile;
 use async_trait::async_trait;
@@ -73,24 +72,6 @@ pub struct QemuProvider {
     accel: OnceCell<Accel>,
     /// `qemu/state.json`; its changes are serialised between parallel launches.
     state_file: StateFile<QemuState>,
-}
-
-fn failed(operation: &str, name: &str, detail: impl std::fmt::Display) -> ProviderError {
-    ProviderError::Failed {
-        operation: operation.to_owned(),
-        name: name.to_owned(),
-        detail: detail.to_string(),
-    }
-}
-
-fn net_failed(name: &str, e: NetError) -> ProviderError {
-    match e {
-        NetError::IpMissing => ProviderError::NotInstalled {
-            tool: "ip".into(),
-            hint: "install iproute2".into(),
-        },
-        other => failed("network setup", name, other),
-    }
 }
 
 impl QemuProvider {
@@ -153,6 +134,7 @@ impl QemuProvider {
         vm::find_program("qemu-system-x86_64").ok_or_else(|| ProviderError::NotInstalled {
             tool: "qemu-system-x86_64".into(),
             hint: "install qemu-system-x86 (and qemu-utils)".into(),
+            source: None,
         })
     }
 
@@ -205,7 +187,7 @@ impl QemuProvider {
                 host_address: *host_address,
                 host_port: port,
             }),
-            _ => Err(failed(
+            _ => Err(ProviderError::failed(
                 "boot",
                 name,
                 "the VM was created for another network mode; delete it and run `hostctl up` again",
@@ -226,10 +208,10 @@ impl QemuProvider {
         let qemu = Self::qemu()?;
         let network = self.network()?;
         if let (NetworkRecord::Bridge { bridge, .. }, Some(tap)) = (&network, &record.tap) {
-            let ip = Ip::locate().map_err(|e| net_failed(name, e))?;
+            let ip = Ip::locate().map_err(|e| e.into_provider_error(name))?;
             net::ensure_tap(&ip, tap, bridge)
                 .await
-                .map_err(|e| net_failed(name, e))?;
+                .map_err(|e| e.into_provider_error(name))?;
         }
         let nic = self.nic(&network, record, name)?;
         let files = VmFiles::new(&record.dir);
@@ -237,7 +219,7 @@ impl QemuProvider {
         let args = vm::argv(record, &files, accel, &nic);
         vm::spawn(&qemu, &args)
             .await
-            .map_err(|e| failed("boot", name, e))
+            .map_err(|e| ProviderError::failed_by("boot", name, e))
     }
 
     fn info_of(&self, name: &str, record: &VmRecord) -> VmInfo {
@@ -287,9 +269,9 @@ impl QemuProvider {
         let dir = self.dir.join(name);
         std::fs::create_dir_all(&dir)?;
         let files = VmFiles::new(&dir);
-        let mac = crate::provider::multipass::MacAddr::for_node(name);
+        let mac = MacAddr::for_node(name);
         let subnet = ipnet::Ipv4Net::new(spec.address, spec.prefix_len)
-            .map_err(|e| failed("launch", name, e))?;
+            .map_err(|e| ProviderError::failed_by("launch", name, e))?;
         let (tap, forwarded_port) = match network {
             NetworkRecord::Bridge { .. } => {
                 (Some(self.names.tap(spec.address, subnet.trunc())), None)
@@ -310,8 +292,9 @@ impl QemuProvider {
         };
         image::create_overlay(&record.boot, &files.overlay(), spec.disk_bytes)
             .await
-            .map_err(|e| failed("launch", name, e))?;
-        let network_config = network_config(&record, mac).map_err(|e| failed("launch", name, e))?;
+            .map_err(|e| ProviderError::failed_by("launch", name, e))?;
+        let network_config = network_config(&record, mac)
+            .map_err(|e| ProviderError::failed_by("launch", name, e))?;
         let instance = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -325,7 +308,7 @@ impl QemuProvider {
         };
         seed::write(&files.seed(), &dir.join("seed-staging"), &seed_files)
             .await
-            .map_err(|e| failed("launch", name, e))?;
+            .map_err(|e| ProviderError::failed_by("launch", name, e))?;
         Ok(record)
     }
 }
@@ -333,12 +316,8 @@ impl QemuProvider {
 /// The seed's `network-config`: the node's address on the NIC with the
 /// provider's MAC. No gateway route: the host is on the same link, and
 /// cloud-init 22.4 does not accept netplan's `to: default`.
-fn network_config(
-    record: &VmRecord,
-    mac: crate::provider::multipass::MacAddr,
-) -> Result<String, String> {
-    let address =
-        ipnet::Ipv4Net::new(record.address, record.prefix_len).map_err(|e| e.to_string())?;
+fn network_config(record: &VmRecord, mac: MacAddr) -> Result<String, crate::provider::BoxError> {
+    let address = ipnet::Ipv4Net::new(record.address, record.prefix_len)?;
     let stable = cloud_init::StableAddress {
         interface: cloud_init::network::InterfaceMatch::MacAddress(
             cloud_init::network::MacAddress::new(mac.0),
@@ -347,8 +326,8 @@ fn network_config(
         gateway: None,
         nameservers: Vec::new(),
     };
-    let doc = stable.network_config().map_err(|e| e.to_string())?;
-    serde_saphyr::to_string(&doc).map_err(|e| e.to_string())
+    let doc = stable.network_config()?;
+    Ok(serde_saphyr::to_string(&doc)?)
 }
 
 /// A free local port for user mode's forward to the node agent.
@@ -425,13 +404,17 @@ impl Provider for QemuProvider {
         let files = VmFiles::new(&record.dir);
         self.kill(&files).await;
         if files.running_pid().is_some() {
-            return Err(failed("delete", name, "QEMU is still running"));
+            return Err(ProviderError::failed(
+                "delete",
+                name,
+                "QEMU is still running",
+            ));
         }
         if let Some(tap) = &record.tap {
-            let ip = Ip::locate().map_err(|e| net_failed(name, e))?;
+            let ip = Ip::locate().map_err(|e| e.into_provider_error(name))?;
             net::remove_tap(&ip, tap)
                 .await
-                .map_err(|e| net_failed(name, e))?;
+                .map_err(|e| e.into_provider_error(name))?;
         }
         if purge {
             remove(&record.dir, true)?;
@@ -475,10 +458,10 @@ impl Provider for QemuProvider {
                     )));
                 }
                 let bridge = self.names.bridge();
-                let ip = Ip::locate().map_err(|e| net_failed("qemu", e))?;
+                let ip = Ip::locate().map_err(|e| e.into_provider_error("qemu"))?;
                 ip.ensure_bridge(&bridge, network.host_address, network.subnet)
                     .await
-                    .map_err(|e| net_failed("qemu", e))?;
+                    .map_err(|e| e.into_provider_error("qemu"))?;
                 NetworkRecord::Bridge {
                     bridge,
                     subnet: network.subnet,
@@ -500,10 +483,10 @@ impl Provider for QemuProvider {
             return Ok(());
         }
         if let Some(NetworkRecord::Bridge { bridge, .. }) = &state.network {
-            let ip = Ip::locate().map_err(|e| net_failed("qemu", e))?;
+            let ip = Ip::locate().map_err(|e| e.into_provider_error("qemu"))?;
             ip.remove_bridge(bridge)
                 .await
-                .map_err(|e| net_failed("qemu", e))?;
+                .map_err(|e| e.into_provider_error("qemu"))?;
         }
         if purge {
             remove(&self.dir, true)?;

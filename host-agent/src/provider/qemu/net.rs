@@ -1,9 +1,10 @@
 //! Bridge-mode plumbing: one bridge holding the host's address and a tap
-//! device per VM enslaved to it. It reuses the local provider's `ip`
-//! runner, so failures carry the exact command and its stderr. Only
-//! interfaces this provider named (`hq<h>…`) are ever created or removed.
+//! device per VM enslaved to it. The bridge and the `ip` runner are the
+//! shared [`crate::provider::hostnet`], so failures carry the exact command
+//! and its stderr. Only interfaces this provider named (`hq<h>…`) are ever
+//! created or removed.
 
-use crate::provider::local::net::{Ip, NetError, link_exists};
+use crate::provider::hostnet::{Ip, NetError, link_exists};
 use ipnet::Ipv4Net;
 use sha2::{Digest, Sha256};
 use std::net::Ipv4Addr;

@@ -3,8 +3,8 @@
 //! Built with `mkfs.vfat` and `mcopy` (mtools) so nothing is mounted and no
 //! privileges are needed.
 
+use crate::exec::{Cmd, ExecError, RealRunner, Runner as _};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 /// 2 MiB: the user-data embeds the node-agent binary (gz+b64, a few MiB
 /// for a release build), so the seed is sized from its content instead.
@@ -21,8 +21,8 @@ pub enum SeedError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{command}` failed: {stderr}")]
-    Command { command: String, stderr: String },
+    #[error("{0}")]
+    Exec(#[from] ExecError),
 }
 
 /// What the seed carries.
@@ -98,27 +98,12 @@ fn stage(dir: &Path, name: &str, text: &str) -> Result<PathBuf, SeedError> {
 }
 
 async fn run(tool: &str, package: &str, args: &[String]) -> Result<(), SeedError> {
-    let program = super::vm::find_program(tool).ok_or_else(|| SeedError::ToolMissing {
+    let program = crate::exec::find_program(tool).ok_or_else(|| SeedError::ToolMissing {
         tool: tool.to_owned(),
         package: format!("install {package}"),
     })?;
-    let output = tokio::process::Command::new(&program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|source| SeedError::Io {
-            path: program.clone(),
-            source,
-        })?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(SeedError::Command {
-            command: format!("{tool} {}", args.join(" ")),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        })
-    }
+    RealRunner.run(&Cmd::new(program).args(args)).await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -134,8 +119,8 @@ mod tests {
 
     #[tokio::test]
     async fn seed_holds_the_three_files_under_the_cidata_label() {
-        if super::super::vm::find_program("mkfs.vfat").is_none()
-            || super::super::vm::find_program("mcopy").is_none()
+        if crate::exec::find_program("mkfs.vfat").is_none()
+            || crate::exec::find_program("mcopy").is_none()
         {
             test_support::skip(
                 "seed_holds_the_three_files_under_the_cidata_label",
@@ -153,19 +138,20 @@ mod tests {
         write(&seed, &dir.path().join("stage"), &files)
             .await
             .unwrap();
-        let listing = std::process::Command::new("mdir")
-            .args(["-i", seed.to_str().unwrap(), "-b", "::/"])
-            .output()
+        let mtools = |tool: &str, args: [&str; 2]| Cmd::new(tool).arg("-i").arg(&seed).args(args);
+        let listing = RealRunner
+            .run(&mtools("mdir", ["-b", "::/"]))
+            .await
             .unwrap();
-        let listing = String::from_utf8_lossy(&listing.stdout);
+        let listing = listing.stdout_text();
         for name in ["user-data", "meta-data", "network-config"] {
             assert!(listing.contains(name), "{listing}");
         }
-        let label = std::process::Command::new("mlabel")
-            .args(["-i", seed.to_str().unwrap(), "-s", "::"])
-            .output()
+        let label = RealRunner
+            .run(&mtools("mlabel", ["-s", "::"]))
+            .await
             .unwrap();
-        assert!(String::from_utf8_lossy(&label.stdout).contains("CIDATA"));
+        assert!(label.stdout_text().contains("CIDATA"));
         assert!(!dir.path().join("stage/user-data").exists());
     }
 }

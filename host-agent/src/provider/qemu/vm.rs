@@ -1,50 +1,22 @@
 //! One VM as a QEMU process: its files, its command line, the acceleration
 //! probe, and starting it daemonized with a pid file so it outlives the
 //! `hostctl` that started it. Building the argv is pure (unit-tested);
-//! only [`probe_accel`] and [`spawn`] run anything.
+//! only [`probe_accel`] and [`spawn`] run anything, through [`crate::exec`].
 
 use super::state::VmRecord;
+use crate::exec::{Cmd, ExecError, RealRunner, Runner as _};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+/// Finds a program on `$PATH` or in the sbin directories `sudo` may drop
+/// (here because `doctor` and the end-to-end suites look QEMU's tools up
+/// through this module).
+pub use crate::exec::find_program;
+
 /// The node agent's Node/Provisioning port inside the VM.
 pub const NODE_AGENT_PORT: u16 = proto::contract::ports::NODE_SERVICE;
-
-/// Why QEMU could not be run.
-#[derive(Debug, thiserror::Error)]
-pub enum VmError {
-    #[error("{tool} is not installed or not on PATH")]
-    Missing { tool: String },
-    #[error("cannot run {}: {source}", program.display())]
-    Spawn {
-        program: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("`{command}` failed ({status}): {stderr}")]
-    Failed {
-        command: String,
-        status: String,
-        stderr: String,
-    },
-}
-
-/// Finds a program on `$PATH` or in the sbin directories `sudo` may drop.
-pub fn find_program(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    path_dirs
-        .into_iter()
-        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
 
 /// The files of one VM, all in its directory.
 #[derive(Debug, Clone)]
@@ -88,7 +60,7 @@ impl VmFiles {
         let text = std::fs::read_to_string(self.pidfile()).ok()?;
         let pid: i32 = text.trim().parse().ok()?;
         let marker = self.pidfile().to_string_lossy().into_owned();
-        crate::provider::local::process::alive_with(pid, &[&marker]).then_some(pid)
+        crate::provider::process::alive_with(pid, &[&marker]).then_some(pid)
     }
 }
 
@@ -223,8 +195,7 @@ pub async fn probe_accel(qemu: &Path, kernel: Option<&Path>) -> (Accel, Option<S
             Some("/dev/kvm is missing or not accessible".into()),
         );
     }
-    let mut cmd = tokio::process::Command::new(qemu);
-    cmd.args([
+    let base = Cmd::new(qemu).args([
         "-accel",
         "kvm",
         "-cpu",
@@ -240,32 +211,34 @@ pub async fn probe_accel(qemu: &Path, kernel: Option<&Path>) -> (Accel, Option<S
         "none",
         "-no-reboot",
     ]);
-    match kernel {
-        Some(kernel) => {
-            cmd.args(["-serial", "stdio", "-kernel"])
-                .arg(kernel)
-                .args(["-append", "console=ttyS0 panic=-1"]);
-        }
-        None => {
-            cmd.args([
-                "-serial",
-                "none",
-                "-chardev",
-                "stdio,id=probe",
-                "-device",
-                "isa-debugcon,iobase=0x402,chardev=probe",
-            ]);
-        }
-    }
+    let cmd = match kernel {
+        Some(kernel) => base
+            .args(["-serial", "stdio", "-kernel"])
+            .arg(kernel)
+            .args(["-append", "console=ttyS0 panic=-1"]),
+        None => base.args([
+            "-serial",
+            "none",
+            "-chardev",
+            "stdio,id=probe",
+            "-device",
+            "isa-debugcon,iobase=0x402,chardev=probe",
+        ]),
+    };
     let child = cmd
-        .stdin(Stdio::null())
+        .spawner()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop()
         .spawn();
     let mut child = match child {
         Ok(c) => c,
-        Err(e) => return (Accel::Tcg, Some(format!("cannot run the KVM probe: {e}"))),
+        Err(e) => {
+            return (
+                Accel::Tcg,
+                Some(format!("the KVM probe did not start: {e}")),
+            );
+        }
     };
     let Some(mut stdout) = child.stdout.take() else {
         return (Accel::Tcg, Some("the KVM probe has no output".into()));
@@ -303,26 +276,9 @@ pub async fn probe_accel(qemu: &Path, kernel: Option<&Path>) -> (Accel, Option<S
 }
 
 /// Starts QEMU daemonized: it returns once the VM runs (or failed to
-/// start, with QEMU's own message).
-pub async fn spawn(qemu: &Path, args: &[String]) -> Result<(), VmError> {
-    let output = tokio::process::Command::new(qemu)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|source| VmError::Spawn {
-            program: qemu.to_path_buf(),
-            source,
-        })?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(VmError::Failed {
-            command: format!("{} {}", qemu.display(), args.join(" ")),
-            status: output.status.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        })
-    }
+/// start, with QEMU's own message), so it runs to completion like any tool.
+pub async fn spawn(qemu: &Path, args: &[String]) -> Result<(), ExecError> {
+    RealRunner.run(&Cmd::new(qemu).args(args)).await.map(drop)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Process checks and signals for the supervisors the local provider starts.
-//! A pid alone is not proof (pids are reused), so liveness also looks at the
+//! Process checks and signals for the processes providers start and find
+//! again later by pid file (the local provider's supervisors, QEMU). A pid
+//! alone is not proof (pids are reused), so liveness also looks at the
 //! process's command line and skips zombies.
 
 use rustix::process::{Pid, Signal};
