@@ -1,77 +1,22 @@
-//! The node agent's configuration file as the host writes it. The host keeps
-//! its own copy of the format (camelCase YAML) because the two agents never
-//! depend on each other; the end-to-end tests feed this rendering to the real
-//! `node-agent`, which refuses unknown fields, so the copies cannot drift
-//! apart unnoticed.
+//! The node agent's configuration file as the host writes it: the shared
+//! document type ([`proto::node_config::NodeConfig`], which the node agent
+//! parses) built from the topology's facts and the provider's layout. One
+//! type for both sides, so the host cannot write a field the node does not
+//! read; the agents still never depend on each other.
 
 use crate::agent_plane::{NODE_SERVICE_PORT, enrol_port_for};
 use crate::provider::AgentLayout;
-use serde::Serialize;
+use proto::node_config::{
+    CommandRunnerKind, HostEndpoints, KubeadmSettings, LogSourceKind, NodeConfig, Secret,
+};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 
-/// The file `node-agent --config` reads.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// The file `node-agent --config` reads, as the host renders it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeAgentConfig {
-    pub node: String,
-    pub cluster: String,
-    pub control_plane: bool,
-    pub host: HostEndpoints,
-    pub ca_pem: String,
-    /// Single-use; absent once the node holds a certificate.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enrolment_token: Option<String>,
-    pub state_dir: PathBuf,
-    pub listen: SocketAddr,
-    pub report_interval_seconds: u32,
-    pub buffer_capacity: u32,
-    pub root: PathBuf,
-    pub log_source: LogSource,
-    pub command_runner: CommandRunner,
-    /// Which kubeadm the node runs; absent means the node's default
-    /// (`kubeadm` on PATH). See [`NodeAgentConfig::with_kubeadm_binary`].
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kubeadm: Option<KubeadmBinary>,
-}
-
-/// The node agent's `kubeadm:` section, as far as the host sets it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KubeadmBinary {
-    pub binary: PathBuf,
-    /// Run it even under `commandRunner: record`.
-    pub always_run: bool,
-}
-
-/// How the node agent runs the commands of its operations (the node
-/// agent's `commandRunner`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CommandRunner {
-    /// Run them: a real VM.
-    Real,
-    /// Record them to `<root>/var/log/hostctl/commands.jsonl` and run
-    /// nothing: a node that shares the host's kernel (the local provider).
-    Record,
-}
-
-/// How the node reaches and recognises the host.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HostEndpoints {
-    pub enrol_endpoint: String,
-    pub endpoint: String,
-    /// The name (here an IP) the host's certificate must carry.
-    pub server_name: String,
-}
-
-/// Where the node agent's `Logs` RPC reads from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogSource {
-    Journald,
-    File,
+    /// The document itself; callers may adjust it before rendering (the
+    /// soak test points a node at ports chosen by the daemon).
+    pub document: NodeConfig,
 }
 
 /// The facts one node's configuration is made from.
@@ -93,18 +38,21 @@ pub struct NodeConfigInput<'a> {
 
 /// Why a configuration could not be rendered.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot render the node agent config for {node}: {message}")]
+#[error("cannot render the node agent config for {node}: {source}")]
 pub struct RenderError {
     pub node: String,
-    pub message: String,
+    #[source]
+    pub source: serde_saphyr::SerializeError,
 }
 
 impl NodeAgentConfig {
     /// Assembles the configuration; the host certificate carries the host
-    /// address as an IP SAN, so that address is also the server name.
+    /// address as an IP SAN, so that address is also the server name. What
+    /// the host leaves to the node's defaults (the `etcd:` section, the
+    /// kubeadm binary) is not written.
     pub fn new(input: NodeConfigInput<'_>) -> NodeAgentConfig {
         let host = input.host_address;
-        NodeAgentConfig {
+        let document = NodeConfig {
             node: input.node.to_owned(),
             cluster: input.cluster.to_owned(),
             control_plane: input.control_plane,
@@ -114,24 +62,26 @@ impl NodeAgentConfig {
                 server_name: host.to_string(),
             },
             ca_pem: input.ca_pem.to_owned(),
-            enrolment_token: input.token,
+            enrolment_token: input.token.map(Secret::new),
             state_dir: input.layout.state_dir.clone(),
             listen: SocketAddr::from((input.node_address, NODE_SERVICE_PORT)),
             report_interval_seconds: input.report_interval_seconds,
-            buffer_capacity: input.buffer_capacity,
+            buffer_capacity: usize::try_from(input.buffer_capacity).unwrap_or(usize::MAX),
             root: input.layout.root.clone(),
             log_source: if input.layout.log_to_file {
-                LogSource::File
+                LogSourceKind::File
             } else {
-                LogSource::Journald
+                LogSourceKind::Journald
             },
+            etcd: Default::default(),
             command_runner: if input.layout.record_commands {
-                CommandRunner::Record
+                CommandRunnerKind::Record
             } else {
-                CommandRunner::Real
+                CommandRunnerKind::Real
             },
-            kubeadm: None,
-        }
+            kubeadm: KubeadmSettings::default(),
+        };
+        NodeAgentConfig { document }
     }
 
     /// Points the node at another kubeadm (`$HOSTCTL_KUBEADM`: a stand-in
@@ -141,18 +91,17 @@ impl NodeAgentConfig {
     /// Multipass emulator's machines, whose config says "real" as a VM's
     /// does.
     pub fn with_kubeadm_binary(mut self, binary: Option<&std::path::Path>) -> NodeAgentConfig {
-        self.kubeadm = binary.map(|b| KubeadmBinary {
-            binary: b.to_path_buf(),
-            always_run: true,
+        self.document.kubeadm = binary.map_or_else(KubeadmSettings::default, |b| {
+            KubeadmSettings::always_running(b.to_path_buf())
         });
         self
     }
 
     /// The YAML text written to the node.
     pub fn to_yaml(&self) -> Result<String, RenderError> {
-        serde_saphyr::to_string(self).map_err(|e| RenderError {
-            node: self.node.clone(),
-            message: e.to_string(),
+        self.document.to_yaml().map_err(|source| RenderError {
+            node: self.document.node.clone(),
+            source,
         })
     }
 }
@@ -207,7 +156,7 @@ mod tests {
             record_commands: true,
         };
         let mut config = sample(&layout);
-        config.enrolment_token = None;
+        config.document.enrolment_token = None;
         let yaml = config.to_yaml().unwrap();
         assert!(yaml.contains("root: /h/local/n/root"), "{yaml}");
         assert!(yaml.contains("logSource: file"), "{yaml}");

@@ -25,6 +25,7 @@ use crate::etcd::restore::{Restorer, Timeouts};
 use crate::etcd::schedule::{self, Schedule};
 use crate::etcd::service::EtcdService;
 use crate::etcd::snapshot::Taker;
+use crate::exec::{self, Runner, SystemRunner};
 use crate::host_link::HostLink;
 use crate::identity::{IdentityCell, IdentityError, NodeIdentity};
 use crate::kubeadm::attempt::Attempts;
@@ -36,12 +37,10 @@ use crate::logs::LogSource;
 use crate::logs::file::FileSource;
 use crate::logs::journald::JournaldSource;
 use crate::prereq::run::Prerequisites;
-use crate::prereq::runner;
 use crate::prereq::service::ProvisioningService;
 use crate::renewal::Renewer;
 use crate::report::checks::Endpoints;
 use crate::report::collector::{Collector, CollectorError};
-use crate::report::commands::SystemRunner;
 use crate::report::{Outbox, SharedCollector, scheduler, sender};
 use crate::service::{self, NodeService};
 use crate::state::{StateDir, StateError};
@@ -156,7 +155,7 @@ impl Started {
             node: config.node.clone(),
             cluster: config.cluster.clone(),
         };
-        let commands = runner::for_config(config.command_runner, &config.root);
+        let commands = exec::for_config(config.command_runner, &config.root);
         let provisioning = ProvisioningService::new(Prerequisites {
             root: config.root.clone(),
             state_dir: config.state_dir.clone(),
@@ -200,13 +199,13 @@ fn kubeadm_service(
     config: &Config,
     endpoints: Endpoints,
     logs: Arc<dyn LogSource>,
-    commands: Arc<dyn runner::Runner>,
+    commands: Arc<dyn Runner>,
     meta: NodeMeta,
 ) -> KubeadmService {
     let settings = &config.kubeadm;
     // `alwaysRun`: a stand-in kubeadm on a recording (local) node.
-    let commands: Arc<dyn runner::Runner> = if settings.always_run {
-        Arc::new(runner::SystemRunner)
+    let commands: Arc<dyn Runner> = if settings.always_run {
+        Arc::new(SystemRunner)
     } else {
         commands
     };

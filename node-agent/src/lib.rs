@@ -11,6 +11,7 @@ pub mod backoff;
 pub mod config;
 pub mod enrol;
 pub mod etcd;
+pub mod exec;
 pub mod host_link;
 pub mod identity;
 pub mod kubeadm;

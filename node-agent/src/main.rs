@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     node_agent::memory::cap_malloc_arenas();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let config = match Config::load(&args.config) {
+    let config = match config::load(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("node-agent: {e}");

@@ -1,6 +1,5 @@
 //! etcd snapshots and restores on a control-plane node.
 //!
-//! - [`settings`]: the `etcd:` configuration section.
 //! - [`client`]: a TLS client with kubeadm's etcd client certificate.
 //! - [`snapshot`]: etcd's `Maintenance.Snapshot` stream as `SnapshotChunk`s,
 //!   verified as it passes.
@@ -15,13 +14,11 @@ pub mod local;
 pub mod restore;
 pub mod schedule;
 pub mod service;
-pub mod settings;
 pub mod snapshot;
 
 use std::path::PathBuf;
 
 pub use client::EtcdTarget;
-pub use settings::{EtcdSettings, ScheduleSettings};
 
 /// Failures of snapshot and restore on the node.
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,9 @@ use std::time::Duration;
 use proto::v1::CheckStatus;
 
 use crate::config::rooted;
+use crate::exec::SystemRunner;
 use crate::logs::{LogQuery, LogSource};
 use crate::report::checks::{Checks, Endpoints};
-use crate::report::commands::SystemRunner;
 
 /// kubeadm's admin kubeconfig: present once `init` got past `kubeconfig`.
 pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";

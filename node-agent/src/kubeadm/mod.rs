@@ -14,6 +14,9 @@
 //! - [`ops`]: init, join (with retries by class) and reset as progress
 //!   streams.
 //! - [`service`]: the gRPC service (one kubeadm operation at a time).
+//!
+//! The `kubeadm:` configuration section is part of the shared document
+//! ([`proto::node_config::KubeadmSettings`]).
 
 pub mod attempt;
 pub mod health;
@@ -24,54 +27,6 @@ pub mod runner;
 pub mod service;
 
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
-
-/// The `kubeadm:` section of the agent configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KubeadmSettings {
-    /// The kubeadm program: a name looked up on PATH or a path.
-    #[serde(default = "default_binary")]
-    pub binary: PathBuf,
-    /// Attempts of `kubeadm join` before giving up on a retryable failure.
-    #[serde(default = "default_attempts")]
-    pub join_attempts: u32,
-    /// Base delay between join attempts (doubling, jittered, at most 60 s).
-    #[serde(default = "default_retry_delay")]
-    pub join_retry_delay_millis: u64,
-    /// Run `binary` even when `commandRunner` is `record`. A local node
-    /// records every other command (it shares the developer's kernel), but
-    /// pointed at a kubeadm stand-in it must run it, so that the files and
-    /// phases `up` depends on appear; never set on a real machine.
-    #[serde(default)]
-    pub always_run: bool,
-}
-
-impl Default for KubeadmSettings {
-    fn default() -> Self {
-        KubeadmSettings {
-            binary: default_binary(),
-            join_attempts: default_attempts(),
-            join_retry_delay_millis: default_retry_delay(),
-            always_run: false,
-        }
-    }
-}
-
-fn default_binary() -> PathBuf {
-    PathBuf::from("kubeadm")
-}
-
-/// CABPK's retry script tries each join phase 5 times.
-fn default_attempts() -> u32 {
-    5
-}
-
-/// CABPK's retry script sleeps 15 s between attempts.
-fn default_retry_delay() -> u64 {
-    15_000
-}
 
 /// Why a kubeadm operation could not be carried out. A kubeadm run that
 /// fails is not an error of this type until the operation gives up: see
@@ -97,9 +52,9 @@ pub enum KubeadmError {
         /// Output tail and kubelet journal tail.
         detail: String,
     },
-    /// kubeadm could not be started.
+    /// kubeadm could not be started (or, recorded, its record not kept).
     #[error(transparent)]
-    Runner(#[from] crate::prereq::PrereqError),
+    Runner(#[from] crate::exec::ExecError),
     /// A file under the node's root could not be read or written.
     #[error("{what} {}: {source}", path.display())]
     Io {

@@ -3,7 +3,7 @@
 //! depend on three calls rather than on flags.
 //!
 //! [`Cli`] runs the real binary through the agent's one command runner
-//! ([`crate::prereq::Runner`]): argv only, never a shell. Under the
+//! ([`crate::exec::Runner`]): argv only, never a shell. Under the
 //! recording runner (local provider) kubeadm is recorded, not run.
 
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::KubeadmError;
 use super::output::{FailureClass, Tail, classify};
-use crate::prereq::Runner;
+use crate::exec::Runner;
 
 /// How a kubeadm run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,16 +2,16 @@
 //!
 //! journalctl is the stable interface to the journal (its files are not);
 //! JSON output gives the realtime timestamp and unit of each entry. The
-//! child is killed when the client goes away.
-
-use std::process::Stdio;
+//! child starts through the agent's one runner module ([`crate::exec`])
+//! and is killed when the client goes away.
 
 use proto::v1::LogLine;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 
 use super::{LogError, LogQuery, LogReceiver, LogSource};
+use crate::exec;
 
 /// Reads the system journal.
 #[derive(Debug, Clone, Default)]
@@ -19,27 +19,15 @@ pub struct JournaldSource;
 
 impl LogSource for JournaldSource {
     fn open(&self, query: LogQuery) -> Result<LogReceiver, LogError> {
-        let mut cmd = Command::new("journalctl");
-        cmd.args([
-            "-o",
-            "json",
-            "--no-pager",
-            "-n",
-            &query.tail_lines().to_string(),
-        ]);
+        let tail = query.tail_lines().to_string();
+        let mut argv = exec::argv(&["journalctl", "-o", "json", "--no-pager", "-n", &tail]);
         if !query.unit.is_empty() {
-            cmd.args(["-u", &query.unit]);
+            argv.extend(exec::argv(&["-u", &query.unit]));
         }
         if query.follow {
-            cmd.arg("-f");
+            argv.push("-f".into());
         }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| LogError::Unavailable(format!("cannot run journalctl: {e}")))?;
+        let child = exec::system::spawn(&argv).map_err(|e| LogError::Unavailable(e.to_string()))?;
         let (tx, rx) = mpsc::channel(256);
         tokio::spawn(stream(child, tx));
         Ok(rx)

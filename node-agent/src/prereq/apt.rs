@@ -3,8 +3,8 @@
 //! locked" or "the proxy is down" (retry or fix the network).
 
 use super::inputs::AptSources;
-use super::runner::CommandOutput;
 use super::{PrereqError, files};
+use crate::exec::CommandOutput;
 
 /// Lines of output kept in an error's detail.
 const TAIL_LINES: usize = 20;

@@ -3,30 +3,32 @@
 //! script (`runcmd`) is on the provisioning path.
 //!
 //! - [`inputs`]: the request, validated (version → repository and pin).
-//! - [`runner`]: the one way commands leave the agent (argv, no shell), and
-//!   the recording stand-in used where the "machine" is not a VM.
-//! - [`fetch`]: the repository key over HTTPS, de-armoured in Rust.
+//! - [`key`]: the repository key, de-armoured in Rust.
 //! - [`files`]: the files the steps write, rendered and compared.
 //! - [`steps`]: each step's `check` and `apply`.
 //! - [`apt`]: apt's failures, classified.
 //! - [`record`]: the state file that makes a rerun resumable.
 //! - [`run`]: runs the steps in order and streams progress.
 //! - [`service`]: the `Provisioning` gRPC service.
+//!
+//! Commands and the key's download go through the agent's one runner
+//! ([`crate::exec`]): argv, no shell, and the recording stand-in where the
+//! "machine" is not a VM.
 
 pub mod apt;
-pub mod fetch;
 pub mod files;
 pub mod inputs;
+pub mod key;
 pub mod record;
 pub mod run;
-pub mod runner;
 pub mod service;
 pub mod steps;
 
 use std::path::PathBuf;
 
+use crate::exec::ExecError;
+
 pub use inputs::Inputs;
-pub use runner::{CommandRunnerKind, RecordingRunner, Runner, SystemRunner};
 
 /// Why a prerequisites step failed; the message is what the host shows.
 #[derive(Debug, thiserror::Error)]
@@ -58,16 +60,10 @@ pub enum PrereqError {
         /// The tail of its output.
         output: String,
     },
-    /// A command could not be started at all.
-    #[error("cannot run {command}: {source}")]
-    Spawn {
-        command: String,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Downloading the repository key failed.
-    #[error("cannot fetch {url}: {reason}")]
-    Fetch { url: String, reason: String },
+    /// A command could not be started, the key could not be downloaded,
+    /// or the recording stand-in could not keep its record.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
     /// The repository key is not an OpenPGP key.
     #[error("the key from {url} is not a usable OpenPGP key: {reason}")]
     BadKey { url: String, reason: String },
@@ -106,7 +102,8 @@ impl PrereqError {
     /// Supporting output for the `Error.detail` field.
     pub fn detail(&self) -> String {
         match self {
-            PrereqError::CommandFailed { output, .. } => output.clone(),
+            PrereqError::CommandFailed { output, .. }
+            | PrereqError::Exec(ExecError::Exit { tail: output, .. }) => output.clone(),
             _ => String::new(),
         }
     }
@@ -117,12 +114,16 @@ impl PrereqError {
         match self {
             PrereqError::InvalidRequest(_) => ErrorCode::InvalidArgument,
             PrereqError::PackageMissing { .. } => ErrorCode::NotFound,
-            PrereqError::AptLocked(_) | PrereqError::AptNetwork(_) | PrereqError::Fetch { .. } => {
-                ErrorCode::Unavailable
-            }
+            PrereqError::AptLocked(_)
+            | PrereqError::AptNetwork(_)
+            | PrereqError::Exec(ExecError::Fetch { .. }) => ErrorCode::Unavailable,
             PrereqError::AptFailed(_)
             | PrereqError::CommandFailed { .. }
-            | PrereqError::Spawn { .. } => ErrorCode::CommandFailed,
+            | PrereqError::Exec(
+                ExecError::Spawn { .. } | ExecError::Wait { .. } | ExecError::Exit { .. },
+            ) => ErrorCode::CommandFailed,
+            PrereqError::Exec(ExecError::Empty) => ErrorCode::InvalidArgument,
+            PrereqError::Exec(ExecError::Record { .. }) => ErrorCode::Internal,
             PrereqError::BadKey { .. } | PrereqError::NotInPlace(_) => {
                 ErrorCode::FailedPrecondition
             }

@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::record::Record;
-use super::runner::Runner;
 use super::steps::{Ctx, Step};
 use super::{Inputs, PrereqError};
+use crate::exec::Runner;
 
 /// The message of a step that was already in place.
 pub const ALREADY_DONE: &str = "already done";

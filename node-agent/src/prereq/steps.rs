@@ -13,8 +13,8 @@ use std::path::Path;
 use super::files::{self, FileSpec};
 use super::inputs::AptSources;
 use super::record::StepInputs;
-use super::runner::Runner;
 use super::{Inputs, PrereqError, apt};
+use crate::exec::{Runner, argv};
 
 /// The Kubernetes packages that are pinned and held.
 pub const KUBE_PACKAGES: [&str; 3] = ["kubelet", "kubeadm", "kubectl"];
@@ -229,7 +229,7 @@ impl Step {
             Step::KubernetesRepo => {
                 let url = ctx.inputs.key_url();
                 let armoured = ctx.runner.fetch(&url).await?;
-                let key = super::fetch::dearmor(&armoured)
+                let key = super::key::dearmor(&armoured)
                     .map_err(|reason| PrereqError::BadKey { url, reason })?;
                 let keyring = FileSpec {
                     path: files::KEYRING.into(),
@@ -288,10 +288,6 @@ fn sysctls_applied(root: &Path) -> Result<bool, PrereqError> {
         }
     }
     Ok(true)
-}
-
-fn argv(args: &[&str]) -> Vec<String> {
-    args.iter().map(|a| (*a).to_owned()).collect()
 }
 
 /// A query's verdict; a runner that cannot observe the machine defers to

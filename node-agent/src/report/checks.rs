@@ -14,9 +14,9 @@ use std::time::{Duration, SystemTime};
 use proto::v1::{Check, CheckStatus};
 
 use super::certexpiry::{ExpiryScanner, Nearest};
-use super::commands::CommandRunner;
 use super::probe::{self, TlsProbe};
 use crate::config::rooted;
+use crate::exec::{Runner, argv};
 
 /// Certificates expiring sooner than this give a warning.
 const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
@@ -48,7 +48,7 @@ impl Default for Endpoints {
 pub struct Checks {
     root: PathBuf,
     control_plane: bool,
-    runner: Arc<dyn CommandRunner>,
+    runner: Arc<dyn Runner>,
     endpoints: Endpoints,
     expiry: ExpiryScanner,
 }
@@ -75,7 +75,7 @@ impl Checks {
     pub fn new(
         root: &Path,
         control_plane: bool,
-        runner: Arc<dyn CommandRunner>,
+        runner: Arc<dyn Runner>,
         endpoints: Endpoints,
     ) -> Self {
         Checks {
@@ -118,14 +118,22 @@ impl Checks {
             return check(unit, CheckStatus::NotApplicable, "no systemd");
         }
         let unit_file = format!("{unit}.service");
-        let args = [
+        let args = argv(&[
+            "systemctl",
             "show",
             "--property=LoadState,ActiveState,SubState",
             &unit_file,
-        ];
-        let out = match self.runner.run("systemctl", &args) {
-            Ok(out) => out,
-            Err(e) => return check(unit, CheckStatus::Fail, format!("systemctl: {e}")),
+        ]);
+        let out = match self.runner.query_blocking(&args) {
+            Ok(Some(out)) => out,
+            Ok(None) => {
+                return check(
+                    unit,
+                    CheckStatus::NotApplicable,
+                    "commands are recorded, not run",
+                );
+            }
+            Err(e) => return check(unit, CheckStatus::Fail, e.to_string()),
         };
         let prop = |k: &str| {
             out.stdout
@@ -336,18 +344,7 @@ pub fn cloud_init(result_json: &Path) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::commands::CommandOutput;
-
-    struct Canned(&'static str);
-
-    impl CommandRunner for Canned {
-        fn run(&self, _: &str, _: &[&str]) -> std::io::Result<CommandOutput> {
-            Ok(CommandOutput {
-                success: true,
-                stdout: self.0.to_owned(),
-            })
-        }
-    }
+    use crate::exec::RecordingRunner;
 
     fn status_of(checks: &[Check], name: &str) -> Option<CheckStatus> {
         checks
@@ -359,12 +356,9 @@ mod tests {
     fn with_systemd(answer: &'static str) -> Result<(tempfile::TempDir, Checks), std::io::Error> {
         let root = tempfile::tempdir()?;
         std::fs::create_dir_all(root.path().join("run/systemd/system"))?;
-        let checks = Checks::new(
-            root.path(),
-            false,
-            Arc::new(Canned(answer)),
-            Endpoints::default(),
-        );
+        let canned = RecordingRunner::new(root.path().join("commands.jsonl"))
+            .answer(&["systemctl", "show"], answer);
+        let checks = Checks::new(root.path(), false, Arc::new(canned), Endpoints::default());
         Ok((root, checks))
     }
 

@@ -13,8 +13,8 @@ use proto::v1::{DiskUsage, HealthReport, SystemFigures};
 use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, Networks, RefreshKind, System};
 
 use super::checks::{Checks, Endpoints};
-use super::commands::CommandRunner;
 use crate::config::{Config, rooted};
+use crate::exec::Runner;
 
 /// Paths whose disk usage every report carries.
 const DISK_PATHS: [&str; 2] = ["/", "/var/lib/etcd"];
@@ -47,7 +47,7 @@ impl Collector {
     /// A collector for `config`'s node, running commands through `runner`.
     pub fn new(
         config: &Config,
-        runner: Arc<dyn CommandRunner>,
+        runner: Arc<dyn Runner>,
         endpoints: Endpoints,
     ) -> Result<Self, CollectorError> {
         let refresh = RefreshKind::nothing()

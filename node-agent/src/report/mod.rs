@@ -11,7 +11,6 @@ pub mod buffer;
 pub mod certexpiry;
 pub mod checks;
 pub mod collector;
-pub mod commands;
 pub mod probe;
 pub mod scheduler;
 pub mod sender;

@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
+use node_agent::exec::SystemRunner;
 use node_agent::report::checks::{Checks, Endpoints};
-use node_agent::report::commands::SystemRunner;
 use proto::v1::{Check, CheckStatus};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;

@@ -6,10 +6,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use node_agent::exec::{RECORD_PATH, Recorded, RecordingRunner};
+use node_agent::prereq::Inputs;
 use node_agent::prereq::run::{ALREADY_DONE, APPLIED, Prerequisites, StepFailed};
-use node_agent::prereq::runner::{RECORD_PATH, Recorded};
 use node_agent::prereq::steps::Step;
-use node_agent::prereq::{Inputs, RecordingRunner};
 use proto::v1::progress_event::Outcome;
 use proto::v1::{NodeMeta, PrerequisitesRequest, ProgressEvent};
 use tokio::sync::mpsc;

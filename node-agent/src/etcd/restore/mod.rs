@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};
 
 use self::manifest::{EtcdManifest, ManifestError};
-use self::runtime::{ControlPlaneRuntime, RestoreCommand, RuntimeError};
+use self::runtime::{ControlPlaneRuntime, RestoreCommand};
 use super::file::PartFile;
 use super::{EtcdError, EtcdTarget};
 use crate::config::rooted;
@@ -81,7 +81,7 @@ pub enum RestoreError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error(transparent)]
-    Runtime(#[from] RuntimeError),
+    Runtime(#[from] crate::exec::ExecError),
     #[error(transparent)]
     Etcd(EtcdError),
     #[error("timed out after {0:?}: {1}")]

@@ -11,26 +11,8 @@
 //! restore` takes the same flags, which is what the tests' stand-in runs.)
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use tokio::process::Command;
-
-/// A failed runtime operation.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    #[error("cannot run {program}: {source}")]
-    Spawn {
-        program: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{program} failed ({status}): {output}")]
-    Failed {
-        program: String,
-        status: String,
-        output: String,
-    },
-}
+use crate::exec::{ExecError, Runner, SystemRunner, argv};
 
 /// What `etcdutl snapshot restore` needs; the paths are real paths on
 /// this machine (already under the agent's `root`).
@@ -66,46 +48,19 @@ impl RestoreCommand {
 pub trait ControlPlaneRuntime: Send + Sync {
     /// Whether a container of the static pod `component` (e.g. `etcd`,
     /// `kube-apiserver`) is running.
-    async fn running(&self, component: &str) -> Result<bool, RuntimeError>;
+    async fn running(&self, component: &str) -> Result<bool, ExecError>;
     /// Restores the snapshot into a new data directory.
-    async fn restore(&self, command: &RestoreCommand) -> Result<(), RuntimeError>;
+    async fn restore(&self, command: &RestoreCommand) -> Result<(), ExecError>;
 }
 
 /// kubelet + containerd through `crictl` and `ctr`.
 #[derive(Debug, Default)]
 pub struct CriRuntime;
 
-/// Runs `program args…`, returning stdout; stderr goes into the error.
-pub async fn output(program: &str, args: &[String]) -> Result<String, RuntimeError> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|source| RuntimeError::Spawn {
-            program: program.to_owned(),
-            source,
-        })?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stdout));
-        let tail: String = text
-            .chars()
-            .rev()
-            .take(2000)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        Err(RuntimeError::Failed {
-            program: program.to_owned(),
-            status: out.status.to_string(),
-            output: tail.trim().to_owned(),
-        })
-    }
+/// Runs `argv` through the agent's runner; a non-zero exit is an error
+/// carrying the output's tail.
+async fn output(argv: &[String]) -> Result<String, ExecError> {
+    Ok(SystemRunner.run(argv).await?.check(argv)?.stdout)
 }
 
 fn parent(p: &Path) -> String {
@@ -117,17 +72,14 @@ fn parent(p: &Path) -> String {
 
 #[async_trait::async_trait]
 impl ControlPlaneRuntime for CriRuntime {
-    async fn running(&self, component: &str) -> Result<bool, RuntimeError> {
-        let args: Vec<String> = ["ps", "--state", "running", "-q", "--name"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .chain([format!("^{component}$")])
-            .collect();
-        Ok(!output("crictl", &args).await?.trim().is_empty())
+    async fn running(&self, component: &str) -> Result<bool, ExecError> {
+        let name = format!("^{component}$");
+        let args = argv(&["crictl", "ps", "--state", "running", "-q", "--name", &name]);
+        Ok(!output(&args).await?.trim().is_empty())
     }
 
-    async fn restore(&self, command: &RestoreCommand) -> Result<(), RuntimeError> {
-        let mut args: Vec<String> = vec!["-n".into(), "k8s.io".into(), "run".into(), "--rm".into()];
+    async fn restore(&self, command: &RestoreCommand) -> Result<(), ExecError> {
+        let mut args = argv(&["ctr", "-n", "k8s.io", "run", "--rm"]);
         for dir in [parent(&command.snapshot), parent(&command.data_dir)] {
             args.push("--mount".into());
             args.push(format!("type=bind,src={dir},dst={dir},options=rbind:rw"));
@@ -136,6 +88,6 @@ impl ControlPlaneRuntime for CriRuntime {
         args.push(format!("hostctl-etcdutl-{}", std::process::id()));
         args.push("etcdutl".into());
         args.extend(command.args());
-        output("ctr", &args).await.map(|_| ())
+        output(&args).await.map(|_| ())
     }
 }

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use node_agent::etcd::restore::runtime::{ControlPlaneRuntime, RestoreCommand, RuntimeError};
+use node_agent::etcd::restore::runtime::{ControlPlaneRuntime, RestoreCommand};
+use node_agent::exec::ExecError;
 
 pub use test_support::etcd::*;
 
@@ -114,17 +115,17 @@ impl StandInKubelet {
     }
 }
 
-fn runtime_err(e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Failed {
-        program: "stand-in kubelet".into(),
-        status: "error".into(),
-        output: e.to_string(),
+fn runtime_err(e: impl std::fmt::Display) -> ExecError {
+    ExecError::Exit {
+        command: "stand-in kubelet".into(),
+        status: 1,
+        tail: e.to_string(),
     }
 }
 
 #[async_trait::async_trait]
 impl ControlPlaneRuntime for StandInKubelet {
-    async fn running(&self, component: &str) -> Result<bool, RuntimeError> {
+    async fn running(&self, component: &str) -> Result<bool, ExecError> {
         tokio::task::block_in_place(|| self.sync()).map_err(runtime_err)?;
         Ok(match component {
             "etcd" => self.etcd.lock().map(|e| e.is_some()).unwrap_or(false),
@@ -136,7 +137,7 @@ impl ControlPlaneRuntime for StandInKubelet {
         })
     }
 
-    async fn restore(&self, command: &RestoreCommand) -> Result<(), RuntimeError> {
+    async fn restore(&self, command: &RestoreCommand) -> Result<(), ExecError> {
         if self.fail_restore {
             return Err(runtime_err("injected failure: etcdutl exited 1"));
         }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use node_agent::agent;
-use node_agent::prereq::CommandRunnerKind;
+use node_agent::config::CommandRunnerKind;
 use node_agent::report::checks::Endpoints;
 use proto::v1::kubeadm_client::KubeadmClient;
 use proto::v1::progress_event::Outcome;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use certs::{NodeIdentitySpec, Pki, PkiSpec, ROLE_NODE};
 use node_agent::agent::{self, Started};
-use node_agent::config::{Config, HostConfig, LogSourceKind, Secret};
+use node_agent::config::{CommandRunnerKind, Config, HostEndpoints, LogSourceKind, Secret};
 use node_agent::host_link::HostLink;
 use proto::v1::HealthReport;
 use proto::v1::enrolment_server::EnrolmentServer;
@@ -285,7 +285,7 @@ pub fn node_config(
         node: node.to_owned(),
         cluster: "test".into(),
         control_plane: false,
-        host: HostConfig {
+        host: HostEndpoints {
             enrol_endpoint: enrol_addr.to_string(),
             endpoint: host_endpoint.to_string(),
             server_name: "127.0.0.1".into(),
@@ -302,7 +302,7 @@ pub fn node_config(
         log_source: LogSourceKind::File,
         etcd: Default::default(),
         // Tests never run apt, modprobe or systemctl on the test machine.
-        command_runner: node_agent::prereq::CommandRunnerKind::Record,
+        command_runner: CommandRunnerKind::Record,
         kubeadm: Default::default(),
     }
 }

@@ -183,8 +183,8 @@ impl Soak {
                 layout: &layout,
             });
             // Ports chosen by the daemon and the agent: never fixed ones.
-            config.host.enrol_endpoint = enrol.to_string();
-            config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+            config.document.host.enrol_endpoint = enrol.to_string();
+            config.document.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
             let path = root.join("node-agent.yaml");
             std::fs::write(&path, config.to_yaml().expect("render")).expect("write config");
             let console =
