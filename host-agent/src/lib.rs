@@ -14,14 +14,18 @@
 //! - [`store`]: the daemon's crash-safe report store.
 //! - [`snapshots`]: etcd snapshots on the host (store, sink, node calls).
 //! - [`node_config`]: the node agent's config file as the host renders it.
-//! - [`kube`]: talking to the clusters' API servers (kube-rs): kubeconfigs, readiness, server-side apply.
+//! - [`cluster_config`]: the Kubernetes configuration rendered on the host (kubeadm, Cilium values, manifests).
+//! - [`cluster_api`]: talking to the clusters' API servers (kube-rs): kubeconfigs, readiness, server-side apply.
 //! - [`helm`]: the Helm CLI behind a narrow interface (Cilium).
 //! - [`doctor`]: `hostctl doctor`'s checks (host, provider, network).
-//! - [`telemetry`]: tracing of `up` (one trace, node spans via the daemon).
+//! - [`up_trace`]: tracing of `up` (one trace, node spans via the daemon).
+//! - [`exec`]: the one door for running other programs.
 //! - [`orchestrator`]: `up` as a graph of persisted, parallel steps.
 
 pub mod agent_plane;
 pub mod cli;
+pub mod cluster_api;
+pub mod cluster_config;
 pub mod commands;
 pub mod daemon;
 pub mod doctor;
@@ -31,8 +35,6 @@ pub mod fsutil;
 pub mod helm;
 pub mod home;
 pub mod host;
-pub mod k8s;
-pub mod kube;
 pub mod logging;
 pub mod node_config;
 pub mod orchestrator;
@@ -43,6 +45,6 @@ pub mod snapshots;
 pub mod state_file;
 pub mod stdout;
 pub mod store;
-pub mod telemetry;
 pub mod topology_source;
+pub mod up_trace;
 pub mod workspace;

@@ -3,7 +3,7 @@
 //! emulation, a Multipass launch that timed out with the machine up, a
 //! cleanup that failed) reach the user instead of being dropped for want
 //! of a subscriber. `up` adds its OpenTelemetry layer to the same
-//! subscriber ([`crate::telemetry::UpTrace`]) rather than replacing it.
+//! subscriber ([`crate::up_trace::UpTrace`]) rather than replacing it.
 //!
 //! Logging never fails the code that logs: a line that cannot be written
 //! is dropped. (tracing-subscriber's default is to report the failure with

@@ -1,6 +1,6 @@
 //! The default rendering for a fixed input is byte-for-byte the checked-in
 //! golden file, so any change to the user-data shows up in review.
-//! Regenerate with `UPDATE_GOLDEN=1 cargo test -p cloud-init --test golden`.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test -p cloud-init --test it golden`.
 
 use crate::common;
 

@@ -134,7 +134,7 @@ fn forget_kubeconfig_entries(home: &std::path::Path) -> anyhow::Result<()> {
     let record = MergedRecord::load(&path)?;
     for (file, names) in &record.files {
         let names: Vec<String> = names.iter().cloned().collect();
-        crate::kube::merge::remove_from_file(file, &names)
+        crate::cluster_api::merge::remove_from_file(file, &names)
             .with_context(|| format!("removing hostctl's entries from {}", file.display()))?;
         eprintln!(
             "kubeconfig: removed {} from {}",

@@ -2,12 +2,12 @@
 //! the host's cluster CAs. Without `--merge` the kubeconfig (one cluster or
 //! all of them, contexts `mgmt`, `app1`, `app2`) goes to stdout; with
 //! `--merge` it is merged into `$KUBECONFIG` (first path) or
-//! `~/.kube/config`, keeping every other entry (see [`crate::kube::merge`]).
+//! `~/.kube/config`, keeping every other entry (see [`crate::cluster_api::merge`]).
 
 use crate::cli::{Context, coded};
+use crate::cluster_api::kubeconfig::admin_kubeconfig;
+use crate::cluster_api::merge::{merge, merge_into_file, target_path};
 use crate::exit::Exit;
-use crate::kube::kubeconfig::admin_kubeconfig;
-use crate::kube::merge::{merge, merge_into_file, target_path};
 use crate::workspace::Workspace;
 use anyhow::{Context as _, anyhow};
 use ipnet::Ipv4Net;

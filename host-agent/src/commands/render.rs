@@ -2,7 +2,7 @@
 //! review and for outside checkers. The layout is part of the interface:
 //! `DIR/topology.yaml` (resolved: defaults filled in, addresses concrete),
 //! and the Kubernetes configuration under `DIR/nodes/` and `DIR/clusters/`
-//! (see [`crate::k8s::render_all`]), and each node's cloud-init
+//! (see [`crate::cluster_config::render_all`]), and each node's cloud-init
 //! `DIR/nodes/<node>/user-data` (see `render/user_data.rs`).
 
 use crate::cli::{Context, coded};
@@ -62,7 +62,7 @@ fn render_kubernetes(
         }
         Err(e) => return Err(coded(Exit::Pki, e)),
     };
-    for path in crate::k8s::render_all(resolved, pki.as_ref(), out)? {
+    for path in crate::cluster_config::render_all(resolved, pki.as_ref(), out)? {
         crate::stdout::line(format_args!("{}", path.display()))?;
     }
     // Cloud-init user-data per node (see `render/user_data.rs`).

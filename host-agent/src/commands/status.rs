@@ -41,10 +41,10 @@ use proto::v1::{CheckStatus, NodeStatus, StatusResponse};
 use serde::Serialize;
 
 use crate::cli::{Context, coded};
+use crate::cluster_api::ClusterHealth;
 use crate::daemon::ControlClient;
 use crate::daemon::config::socket_path;
 use crate::exit::Exit;
-use crate::kube::ClusterHealth;
 use crate::output::{OutputFormat, Table, render};
 use crate::snapshots::SnapshotStore;
 use crate::snapshots::rpo::{self, SnapshotHealth};

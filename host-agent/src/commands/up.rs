@@ -89,7 +89,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             .and_then(|(t, _)| t.telemetry)
             .and_then(|t| t.otlp_endpoint)
             .map(|url| url.as_str().to_owned());
-        let trace = crate::telemetry::UpTrace::start(
+        let trace = crate::up_trace::UpTrace::start(
             daemon::config::socket_path(ctx.home.root()),
             args.trace_file.clone(),
             table,
@@ -191,7 +191,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         kubeconfig_target: if args.no_kubeconfig {
             None
         } else {
-            crate::kube::merge::target_path(
+            crate::cluster_api::merge::target_path(
                 std::env::var_os("KUBECONFIG").as_deref(),
                 std::env::var_os("HOME").map(PathBuf::from).as_deref(),
             )
@@ -234,7 +234,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         Arc::from(progress::for_output(ctx.output == OutputFormat::Table));
     // --- tracing: step spans carry node, cluster, provider, version ---
     let observer: Arc<dyn crate::orchestrator::Observer> = Arc::new(
-        crate::telemetry::TracedObserver::new(observer, plan.targets.clone(), up.provider.name()),
+        crate::up_trace::TracedObserver::new(observer, plan.targets.clone(), up.provider.name()),
     );
     let executor = Executor {
         store: store.clone(),

@@ -15,7 +15,7 @@ pub enum HelmError {
         source: crate::exec::ExecError,
     },
     #[error(
-        "helm {command}: chart {chart} version {version} not found: {message} (run `helm repo update`, or check the pin in k8s/versions.rs)"
+        "helm {command}: chart {chart} version {version} not found: {message} (run `helm repo update`, or check the pin in cluster_config/versions.rs)"
     )]
     ChartNotFound {
         command: String,

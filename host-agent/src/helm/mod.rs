@@ -22,7 +22,7 @@ pub struct UpgradeInstall<'a> {
     pub release: &'a str,
     /// `repo/chart`, e.g. `cilium/cilium`.
     pub chart: &'a str,
-    /// Always pinned (see [`crate::k8s::versions`]).
+    /// Always pinned (see [`crate::cluster_config::versions`]).
     pub version: &'a str,
     pub namespace: &'a str,
     pub values_file: &'a Path,

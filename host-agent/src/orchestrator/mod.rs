@@ -1,6 +1,6 @@
 //! `hostctl up` as a graph of named steps (ARCHITECTURE.md, "Provisioning
-//! as a graph"): per node render → launch → enrol → prerequisites, later
-//! kubeadm, CNI and add-ons. Independent steps run in parallel; every
+//! as a graph"): per node render → launch → enrol → prerequisites, then
+//! per cluster kubeadm, kubeconfig, CNI, joins, nodes Ready and add-ons. Independent steps run in parallel; every
 //! transition is persisted so a rerun after a failure, a crash or Ctrl-C
 //! carries on from what is done and never launches a machine twice.
 //!

@@ -1,7 +1,7 @@
 //! Providers make and remove the machines nodes run on. The trait is narrow
 //! on purpose (list / info / launch / start / stop / delete, plus the subnet
-//! in use) so that Multipass, the local network-namespace provider and, later,
-//! QEMU are interchangeable and each can be tested behind it.
+//! in use) so that Multipass, the local network-namespace provider and QEMU
+//! are interchangeable and each can be tested behind it.
 
 pub mod hostnet;
 pub mod local;

@@ -2,9 +2,9 @@
 //! reproducing helm v3's output and exit codes): argv, the pinned chart,
 //! the rendered values, 0600 kubeconfig, and every failure class.
 
+use host_agent::cluster_api::install::install_cilium;
+use host_agent::cluster_config::versions;
 use host_agent::helm::{Helm, HelmCli, HelmError};
-use host_agent::k8s::versions;
-use host_agent::kube::install::install_cilium;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -30,7 +30,7 @@ async fn install(fail: &str) -> (tempfile::TempDir, Result<String, HelmError>, S
     .expect("pki");
     let resolved = topology.resolve(None).expect("resolve");
     let expected_values =
-        host_agent::k8s::cilium::values(&resolved, "app1", Some(&pki.clustermesh_ca()))
+        host_agent::cluster_config::cilium::values(&resolved, "app1", Some(&pki.clustermesh_ca()))
             .expect("values");
     // The stand-in reads its directory and failure class from the environment;
     // each test passes them through a wrapper script so tests share nothing.

@@ -1,7 +1,9 @@
 //! `hostctl kubeconfig`: minting from the cluster CAs and merging into a
 //! user's kubeconfig without disturbing other entries.
 
-use host_agent::kube::merge::{entry_names, merge, merge_into_file, remove_from_file, target_path};
+use host_agent::cluster_api::merge::{
+    entry_names, merge, merge_into_file, remove_from_file, target_path,
+};
 use serde_json::Value;
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;

@@ -2,19 +2,19 @@
 //! and fixtures they share are in `test-support` and the `*_support` modules).
 
 mod cli_topology;
+mod cluster_api_apply;
+mod cluster_api_ready;
+mod cluster_config_cilium;
+mod cluster_config_kubeadm;
+mod cluster_config_manifests;
+mod cluster_config_render;
+mod cluster_config_support;
 mod connections;
 mod daemon_process;
 mod enrolment;
 mod etcd_store;
 mod etcd_store_support;
 mod helm_cli;
-mod k8s_cilium;
-mod k8s_kubeadm;
-mod k8s_manifests;
-mod k8s_render;
-mod k8s_support;
-mod kube_apply;
-mod kube_ready;
 mod kubeconfig_merge;
 mod listen_address;
 mod multipass_failures;

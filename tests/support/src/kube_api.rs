@@ -297,7 +297,7 @@ pub async fn client(pki: &certs::Pki, cluster: &str, server: &ApiServer) -> kube
         .expect("cluster")
         .mint_admin_kubeconfig(cluster, &server.url(), cluster)
         .expect("mint");
-    host_agent::kube::client::client_from_kubeconfig(
+    host_agent::cluster_api::client::client_from_kubeconfig(
         cluster,
         &yaml,
         std::time::Duration::from_secs(5),

@@ -3,7 +3,7 @@
 //! stand-in Kubernetes API server on the control plane's `:6443` inside
 //! its namespace. A regression anywhere in `up` fails here.
 
-use host_agent::kube::apply::parse_documents;
+use host_agent::cluster_api::apply::parse_documents;
 use host_agent::orchestrator::{STATE_FILE, StepStatus, UpState};
 use host_agent::provider::local::Names;
 use host_agent::state_file::StateDocument as _;
@@ -253,8 +253,11 @@ fn up_runs_the_whole_graph_and_a_second_up_changes_nothing() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        argv.windows(2)
-            .any(|w| w == ["--version", host_agent::k8s::versions::CILIUM_CHART_VERSION]),
+        argv.windows(2).any(|w| w
+            == [
+                "--version",
+                host_agent::cluster_config::versions::CILIUM_CHART_VERSION
+            ]),
         "{argv:?}"
     );
     let values = install["values"].as_str().unwrap_or_default();
@@ -278,7 +281,8 @@ fn up_runs_the_whole_graph_and_a_second_up_changes_nothing() {
         .topology
         .resolve(None)
         .expect("resolve");
-    for (file, yaml) in host_agent::k8s::manifests::for_cluster(&resolved, "app1").expect("render")
+    for (file, yaml) in
+        host_agent::cluster_config::manifests::for_cluster(&resolved, "app1").expect("render")
     {
         for doc in parse_documents(&file, &yaml).expect("parse") {
             let suffix = format!(

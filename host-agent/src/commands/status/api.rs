@@ -4,7 +4,7 @@
 
 use super::StatusView;
 use crate::cli::Context;
-use crate::kube::ClusterHealth;
+use crate::cluster_api::ClusterHealth;
 use proto::v1::StatusResponse;
 
 /// The node check that says whether a control plane's API server exists:
@@ -14,7 +14,7 @@ const API_SERVER_CHECK: &str = proto::contract::checks::APISERVER_READYZ;
 /// Probes, from the host, each cluster whose control plane reports an
 /// initialised API server: `/readyz` and node readiness through the admin
 /// kubeconfig minted from the cluster CA. Clusters are probed concurrently,
-/// each bounded by [`crate::kube::health::STATUS_TIMEOUT`] per request, so a
+/// each bounded by [`crate::cluster_api::health::STATUS_TIMEOUT`] per request, so a
 /// dead cluster cannot stall status; without a PKI nothing is probed.
 pub async fn with_api_health(
     mut v: StatusView,
@@ -53,7 +53,9 @@ pub async fn with_api_health(
     let mut probes = tokio::task::JoinSet::new();
     for cluster in wanted {
         let (pki, resolved) = (pki.clone(), resolved.clone());
-        probes.spawn(async move { crate::kube::cluster_health(&pki, &resolved, &cluster).await });
+        probes.spawn(
+            async move { crate::cluster_api::cluster_health(&pki, &resolved, &cluster).await },
+        );
     }
     while let Some(done) = probes.join_next().await {
         let Ok(health) = done else { continue };
@@ -118,7 +120,7 @@ mod tests {
     fn api_cell_shows_readiness_or_down() {
         let health = |ok: bool| ClusterHealth {
             cluster: "app1".into(),
-            api: crate::kube::health::ApiHealth {
+            api: crate::cluster_api::health::ApiHealth {
                 ok,
                 version: Some("v1.35.0".into()),
                 error: (!ok).then(|| "connection refused".into()),

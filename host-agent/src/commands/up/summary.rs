@@ -3,7 +3,7 @@
 //! ends with the fact a user acts on — "the API answers, 2/2 Ready" —
 //! rather than only step timings.
 
-use crate::kube::cluster_health;
+use crate::cluster_api::cluster_health;
 use crate::orchestrator::steps::UpContext;
 use crate::orchestrator::steps::targets::Targets;
 use crate::output::OutputFormat;

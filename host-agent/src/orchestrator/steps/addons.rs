@@ -7,8 +7,8 @@
 use super::UpContext;
 use super::cluster::admin;
 use super::targets::ClusterRef;
-use crate::kube::KubeError;
-use crate::kube::install::{apply_base_manifests, install_metallb};
+use crate::cluster_api::KubeError;
+use crate::cluster_api::install::{apply_base_manifests, install_metallb};
 use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use std::sync::Arc;

@@ -5,8 +5,8 @@
 //! read no environment.
 
 use super::UpContext;
+use crate::cluster_api::install::{GATEWAY_API_CRDS, METALLB_MANIFEST, ManifestSource, YamlDir};
 use crate::helm::Helm;
-use crate::kube::install::{GATEWAY_API_CRDS, METALLB_MANIFEST, ManifestSource, YamlDir};
 use crate::orchestrator::StepError;
 use certs::Pki;
 use std::collections::HashMap;
@@ -107,11 +107,11 @@ pub async fn admin_now(
     ctx: &UpContext,
     cluster: &str,
 ) -> Result<(kube::Client, String), StepError> {
-    crate::kube::client::admin_client(
+    crate::cluster_api::client::admin_client(
         &ctx.cluster.pki,
         &ctx.resolved,
         cluster,
-        crate::kube::client::DEFAULT_REQUEST_TIMEOUT,
+        crate::cluster_api::client::DEFAULT_REQUEST_TIMEOUT,
     )
     .await
     .map_err(StepError::from_error)
@@ -129,7 +129,7 @@ pub async fn admin(ctx: &UpContext, cluster: &str) -> Result<(kube::Client, Stri
     let (client, kubeconfig) = admin_now(ctx, cluster).await?;
     let deadline = tokio::time::Instant::now() + ctx.cluster.ready_timeout;
     loop {
-        let health = crate::kube::health::api_health(&client).await;
+        let health = crate::cluster_api::health::api_health(&client).await;
         if health.ok {
             return Ok((client, kubeconfig));
         }

@@ -1,13 +1,13 @@
 //! `cni/<cluster>`: the Gateway API CRDs (server-side apply, before Cilium
 //! so its chart creates the `cilium` GatewayClass), then Cilium through
 //! the Helm CLI with values rendered from the topology and the shared
-//! Cluster Mesh CA (`kube::install`). Both are idempotent (apply,
+//! Cluster Mesh CA (`cluster_api::install`). Both are idempotent (apply,
 //! `helm upgrade --install`), so the step simply runs on every `up`.
 
 use super::UpContext;
 use super::cluster::admin;
 use super::targets::ClusterRef;
-use crate::kube::install::{CILIUM_TIMEOUT, install_cilium, install_gateway_api_crds};
+use crate::cluster_api::install::{CILIUM_TIMEOUT, install_cilium, install_gateway_api_crds};
 use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use std::sync::Arc;

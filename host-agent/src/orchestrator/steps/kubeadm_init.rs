@@ -41,9 +41,11 @@ impl KubeadmInit {
 
     /// The request: rendered config, CA set, admission configuration.
     fn request(&self) -> Result<KubeadmInitRequest, StepError> {
-        let config_yaml = crate::k8s::kubeadm::init_config(&self.ctx.resolved, self.name())
-            .map_err(StepError::from_error)?;
-        let admission = crate::k8s::manifests::admission_config().map_err(StepError::from_error)?;
+        let config_yaml =
+            crate::cluster_config::kubeadm::init_config(&self.ctx.resolved, self.name())
+                .map_err(StepError::from_error)?;
+        let admission =
+            crate::cluster_config::manifests::admission_config().map_err(StepError::from_error)?;
         Ok(KubeadmInitRequest {
             config_yaml,
             files: placed_files(&self.ctx.cluster.pki, self.name(), admission)?,

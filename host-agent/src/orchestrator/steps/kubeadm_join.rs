@@ -10,7 +10,7 @@
 use super::cluster::{admin, admin_now};
 use super::targets::NodeRef;
 use super::{UpContext, rpc};
-use crate::kube::bootstrap::{DEFAULT_TTL, create_bootstrap_token};
+use crate::cluster_api::bootstrap::{DEFAULT_TTL, create_bootstrap_token};
 use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use proto::v1::KubeadmJoinRequest;
@@ -50,7 +50,7 @@ impl KubeadmJoin {
             .await
             .map_err(StepError::from_error)?;
         messages.message(step, &format!("created {secret}"));
-        let config_yaml = crate::k8s::kubeadm::join_config(
+        let config_yaml = crate::cluster_config::kubeadm::join_config(
             &self.ctx.resolved,
             self.node.name().as_str(),
             &token,
@@ -76,7 +76,7 @@ impl StepJob for KubeadmJoin {
             return Ok(false);
         };
         let name = self.node.name().as_str();
-        Ok(crate::kube::ready::node_states(&client)
+        Ok(crate::cluster_api::ready::node_states(&client)
             .await
             .is_ok_and(|states| states.iter().any(|s| s.name == name)))
     }

@@ -1,8 +1,8 @@
 //! `kubeconfig/<cluster>`: mint the cluster's admin kubeconfig from the
-//! host's CA (`kube::kubeconfig`), keep it as
+//! host's CA (`cluster_api::kubeconfig`), keep it as
 //! `$HOSTCTL_HOME/kubeconfigs/<cluster>.conf` (0600), and merge its
 //! cluster, user and context into the user's kubeconfig
-//! (`kube::merge`, as `hostctl kubeconfig --merge` does: other entries and
+//! (`cluster_api::merge`, as `hostctl kubeconfig --merge` does: other entries and
 //! the current context are left alone). Re-minting on every `up` is cheap
 //! and replaces a certificate nearing expiry. What was merged where is
 //! recorded in `$HOSTCTL_HOME/kubeconfig-merged.json` ([`MergedRecord`]),
@@ -10,8 +10,8 @@
 
 use super::UpContext;
 use super::targets::ClusterRef;
-use crate::kube::kubeconfig::admin_kubeconfig;
-use crate::kube::merge::merge_into_file;
+use crate::cluster_api::kubeconfig::admin_kubeconfig;
+use crate::cluster_api::merge::merge_into_file;
 use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use crate::state_file::StateDocument;
 use async_trait::async_trait;
@@ -75,10 +75,10 @@ impl StepJob for Kubeconfig {
             .map_err(StepError::from_error)?;
         match &self.ctx.cluster.kubeconfig_target {
             Some(target) => {
-                let fail = |e: crate::kube::merge::MergeError| {
+                let fail = |e: crate::cluster_api::merge::MergeError| {
                     StepError::context(format!("merging {cluster} into {}", target.display()), e)
                 };
-                let names = crate::kube::merge::entry_names(&yaml).map_err(fail)?;
+                let names = crate::cluster_api::merge::entry_names(&yaml).map_err(fail)?;
                 // Recorded before the merge: a crash in between leaves a
                 // record of entries that may not be there (harmless to
                 // remove), never entries without a record.

@@ -1,12 +1,12 @@
 //! `nodes-ready/<cluster>`: the named, timed "nodes Ready" check
-//! (`kube::ready`) over the cluster's nodes in this run, after the CNI and
+//! (`cluster_api::ready`) over the cluster's nodes in this run, after the CNI and
 //! every join. Its timeout error names each node still missing or
 //! NotReady and recognises "no CNI yet".
 
 use super::UpContext;
 use super::cluster::admin;
 use super::targets::ClusterRef;
-use crate::kube::ready::{DEFAULT_POLL, wait_nodes_ready};
+use crate::cluster_api::ready::{DEFAULT_POLL, wait_nodes_ready};
 use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use std::sync::Arc;

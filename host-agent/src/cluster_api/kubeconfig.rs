@@ -5,7 +5,7 @@
 //! does and survives node rebuilds.
 
 use super::error::KubeError;
-use crate::k8s::cluster::ClusterView;
+use crate::cluster_config::cluster::ClusterView;
 use certs::Pki;
 use topology::Resolved;
 

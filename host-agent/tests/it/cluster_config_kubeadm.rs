@@ -2,11 +2,11 @@
 //! upstream type (own field list, and the shared fixture as a cross-check),
 //! and the values carry the topology's decisions.
 
-use crate::k8s_support;
+use crate::cluster_config_support;
 
-use host_agent::k8s::K8sError;
-use host_agent::k8s::kubeadm::{self, PLACEHOLDER_CA_HASH, PLACEHOLDER_TOKEN};
-use k8s_support::{FieldList, default_resolved, doc_of_kind, docs};
+use cluster_config_support::{FieldList, default_resolved, doc_of_kind, docs};
+use host_agent::cluster_config::K8sError;
+use host_agent::cluster_config::kubeadm::{self, PLACEHOLDER_CA_HASH, PLACEHOLDER_TOKEN};
 use serde_json::{Value, json};
 use topology::{NodeRole, Resolved};
 

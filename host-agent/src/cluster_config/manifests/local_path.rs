@@ -8,9 +8,9 @@
 //! the node's volume directory as hostPath, which PSA `baseline` refuses.
 
 use super::psa::privileged_namespace;
-use crate::k8s::error::Result;
-use crate::k8s::versions::{LOCAL_PATH_HELPER_IMAGE, LOCAL_PATH_IMAGE};
-use crate::k8s::yaml;
+use crate::cluster_config::error::Result;
+use crate::cluster_config::versions::{LOCAL_PATH_HELPER_IMAGE, LOCAL_PATH_IMAGE};
+use crate::cluster_config::yaml;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, EnvVar, EnvVarSource, ObjectFieldSelector, Pod,

@@ -1,4 +1,4 @@
-//! Shared by the `k8s_*` tests: the default topology resolved, YAML
+//! Shared by the `cluster_config_*` tests: the default topology resolved, YAML
 //! parsing into JSON values, the field-list checker for kubeadm documents
 //! and the dotted-path flattening used for Cilium values.
 

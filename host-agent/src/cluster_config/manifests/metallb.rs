@@ -9,7 +9,7 @@
 //! before the Service exists), and the rest for everything else. A single
 //! pool would let the first LoadBalancer Service to appear take that address.
 
-use crate::k8s::cluster::ClusterView;
+use crate::cluster_config::cluster::ClusterView;
 use serde::Serialize;
 use std::net::Ipv4Addr;
 

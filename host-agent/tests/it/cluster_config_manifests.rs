@@ -1,10 +1,10 @@
 //! The per-cluster manifests: MetalLB pools are the topology's pools,
 //! StorageClasses match SPEC §7, and PSA matches SPEC §8.
 
-use crate::k8s_support;
+use crate::cluster_config_support;
 
-use host_agent::k8s::manifests::{self, psa};
-use k8s_support::{default_resolved, docs};
+use cluster_config_support::{default_resolved, docs};
+use host_agent::cluster_config::manifests::{self, psa};
 use serde_json::{Value, json};
 use std::net::Ipv4Addr;
 
@@ -146,7 +146,10 @@ fn local_path_provisioner_is_complete_and_pinned() {
     );
     let deployment = of_kind(&docs, "Deployment")[0];
     let image = &deployment["spec"]["template"]["spec"]["containers"][0]["image"];
-    assert_eq!(image, host_agent::k8s::versions::LOCAL_PATH_IMAGE);
+    assert_eq!(
+        image,
+        host_agent::cluster_config::versions::LOCAL_PATH_IMAGE
+    );
     let ns = of_kind(&docs, "Namespace")[0];
     assert_eq!(
         ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "privileged",
@@ -163,7 +166,7 @@ fn local_path_provisioner_is_complete_and_pinned() {
         serde_saphyr::from_str(config["data"]["helperPod.yaml"].as_str().unwrap()).unwrap();
     assert_eq!(
         helper["spec"]["containers"][0]["image"],
-        host_agent::k8s::versions::LOCAL_PATH_HELPER_IMAGE
+        host_agent::cluster_config::versions::LOCAL_PATH_HELPER_IMAGE
     );
 }
 
@@ -209,8 +212,9 @@ fn admission_config_sets_the_specs_defaults_and_exemptions() {
 
 #[test]
 fn the_api_server_reads_the_admission_config_from_a_mounted_directory() {
-    let text = host_agent::k8s::kubeadm::init_config(&default_resolved(), "mgmt").unwrap();
-    let cc = k8s_support::doc_of_kind(&text, "ClusterConfiguration");
+    let text =
+        host_agent::cluster_config::kubeadm::init_config(&default_resolved(), "mgmt").unwrap();
+    let cc = cluster_config_support::doc_of_kind(&text, "ClusterConfiguration");
     let api = &cc["apiServer"];
     assert!(api["extraArgs"].as_array().unwrap().contains(
         &json!({"name": "admission-control-config-file", "value": psa::ADMISSION_CONFIG_PATH})

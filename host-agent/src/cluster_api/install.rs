@@ -15,9 +15,9 @@
 
 use super::apply::{ApplyOptions, apply_yaml};
 use super::error::KubeError;
+use crate::cluster_config::versions;
 use crate::exec::{Cmd, RealRunner, Runner as _};
 use crate::helm::{Helm, HelmError, UpgradeInstall, private_file};
-use crate::k8s::versions;
 use async_trait::async_trait;
 use certs::Pki;
 use std::path::PathBuf;
@@ -115,11 +115,12 @@ pub async fn apply_base_manifests(
     resolved: &Resolved,
     cluster: &str,
 ) -> Result<Vec<String>, KubeError> {
-    let files =
-        crate::k8s::manifests::for_cluster(resolved, cluster).map_err(|e| KubeError::Render {
+    let files = crate::cluster_config::manifests::for_cluster(resolved, cluster).map_err(|e| {
+        KubeError::Render {
             cluster: cluster.to_owned(),
             reason: e.to_string(),
-        })?;
+        }
+    })?;
     let mut applied = Vec::new();
     for (file, yaml) in files {
         applied.extend(apply_yaml(client, &file, &yaml, ApplyOptions::default()).await?);
@@ -144,12 +145,13 @@ pub async fn install_cilium(
     timeout: Duration,
 ) -> Result<String, HelmError> {
     let mesh_ca = pki.clustermesh_ca();
-    let values = crate::k8s::cilium::values(resolved, cluster, Some(&mesh_ca)).map_err(|e| {
-        HelmError::Values {
-            release: "cilium".to_owned(),
-            reason: e.to_string(),
-        }
-    })?;
+    let values =
+        crate::cluster_config::cilium::values(resolved, cluster, Some(&mesh_ca)).map_err(|e| {
+            HelmError::Values {
+                release: "cilium".to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
     let values_file = private_file("values", &values)?;
     let kubeconfig_file = private_file("kubeconfig", kubeconfig)?;
     let repo = versions::CILIUM_CHART.split('/').next().unwrap_or("cilium");

@@ -3,16 +3,16 @@
 
 use test_support::kube_api as kube_support;
 
-use host_agent::kube::KubeError;
-use host_agent::kube::apply::{ApplyOptions, apply_yaml, parse_documents};
-use host_agent::kube::install::{YamlDir, apply_base_manifests, install_gateway_api_crds};
+use host_agent::cluster_api::KubeError;
+use host_agent::cluster_api::apply::{ApplyOptions, apply_yaml, parse_documents};
+use host_agent::cluster_api::install::{YamlDir, apply_base_manifests, install_gateway_api_crds};
 use kube_support::{client, conflict, pki, start, status};
 use serde_json::Value;
 
 /// (path, name) every document of the manifests goes to.
 fn expected_path(doc: &Value) -> String {
     let kind = doc["kind"].as_str().unwrap_or_default();
-    let kind_ref = host_agent::kube::resources::KINDS
+    let kind_ref = host_agent::cluster_api::resources::KINDS
         .iter()
         .find(|k| k.kind == kind)
         .unwrap_or_else(|| panic!("{kind} in the table"));
@@ -44,7 +44,7 @@ async fn every_manifest_of_every_default_cluster_goes_out_as_server_side_apply()
             .expect("apply");
         let mut expected: Vec<Value> = Vec::new();
         for (file, yaml) in
-            host_agent::k8s::manifests::for_cluster(&resolved, cluster).expect("render")
+            host_agent::cluster_config::manifests::for_cluster(&resolved, cluster).expect("render")
         {
             for doc in parse_documents(&file, &yaml).expect("parse") {
                 expected.push(serde_json::to_value(&doc.object).expect("json"));

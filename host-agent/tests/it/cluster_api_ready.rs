@@ -2,9 +2,9 @@
 
 use test_support::kube_api as kube_support;
 
-use host_agent::kube::KubeError;
-use host_agent::kube::health::health_with_client;
-use host_agent::kube::ready::wait_nodes_ready;
+use host_agent::cluster_api::KubeError;
+use host_agent::cluster_api::health::health_with_client;
+use host_agent::cluster_api::ready::wait_nodes_ready;
 use kube_support::{client, node, pki, start};
 use std::time::Duration;
 
@@ -94,9 +94,13 @@ async fn unreachable_api_server_times_out_with_the_transport_error() {
         .mint_admin_kubeconfig("mgmt", "https://127.0.0.1:1", "mgmt")
         .expect("mint");
     drop(server);
-    let c = host_agent::kube::client::client_from_kubeconfig("mgmt", &yaml, Duration::from_secs(1))
-        .await
-        .expect("client");
+    let c = host_agent::cluster_api::client::client_from_kubeconfig(
+        "mgmt",
+        &yaml,
+        Duration::from_secs(1),
+    )
+    .await
+    .expect("client");
     let err = wait_nodes_ready(&c, &names(&["mgmt-cp"]), Duration::from_millis(200), POLL)
         .await
         .expect_err("unreachable");

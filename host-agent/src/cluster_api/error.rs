@@ -43,7 +43,7 @@ pub enum KubeError {
     },
     /// A document's kind is not in the static table of kinds hostctl applies.
     #[error(
-        "document {index} of {source_name}: hostctl does not apply {api_version}/{kind} (not in kube::resources)"
+        "document {index} of {source_name}: hostctl does not apply {api_version}/{kind} (not in cluster_api::resources)"
     )]
     UnknownKind {
         source_name: String,

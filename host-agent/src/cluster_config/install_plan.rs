@@ -1,8 +1,9 @@
 //! The ordered add-on steps for one cluster (`clusters/<cluster>/install-plan.yaml`):
 //! which pinned upstream artefacts are applied, how, and in what order. It
 //! is the reviewable reference to what is *not* vendored (the Gateway API
-//! CRDs, MetalLB's manifest); the installer that executes it comes later
-//! and reads the same constants from [`super::versions`].
+//! CRDs, MetalLB's manifest); the installer that executes it
+//! ([`crate::cluster_api::install`], run by the `cni` and `addons` steps)
+//! reads the same constants from [`super::versions`].
 
 use super::error::Result;
 use super::manifests;

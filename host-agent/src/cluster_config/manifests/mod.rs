@@ -3,7 +3,7 @@
 //! apply order: PSA namespaces, the local-path provisioner, its
 //! StorageClasses, MetalLB's pools. The Gateway API CRDs and MetalLB itself
 //! are applied from their pinned upstream URLs (see
-//! [`crate::k8s::versions`] and `install-plan.yaml`), not vendored here.
+//! [`crate::cluster_config::versions`] and `install-plan.yaml`), not vendored here.
 
 pub mod local_path;
 pub mod metallb;

@@ -2,11 +2,11 @@
 //! pinned chart (own list and the shared 1.19.7 key list), and the values
 //! carry contract C6 and a unique mesh identity per cluster.
 
-use crate::k8s_support;
+use crate::cluster_config_support;
 
-use host_agent::k8s::cilium;
-use host_agent::k8s::versions::{CILIUM_CHART_VERSION, CILIUM_VALUE_PATHS};
-use k8s_support::{default_resolved, docs, shared_json, value_paths};
+use cluster_config_support::{default_resolved, docs, shared_json, value_paths};
+use host_agent::cluster_config::cilium;
+use host_agent::cluster_config::versions::{CILIUM_CHART_VERSION, CILIUM_VALUE_PATHS};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashSet};
 

@@ -2,7 +2,7 @@
 //! client minted from the cluster CA, the "nodes Ready" and API health
 //! checks, server-side apply of rendered manifests, and the add-on sequence
 //! the orchestrator runs after `kubeadm init`. Rendering stays in
-//! [`crate::k8s`]; this module only talks to API servers.
+//! [`crate::cluster_config`]; this module only talks to API servers.
 //!
 //! Module map: [`kubeconfig`] (minting per cluster), [`merge`] (into a
 //! user's kubeconfig file, as kind and k3d do), [`client`], [`ready`],
