@@ -18,7 +18,13 @@
 //! plain names and addresses. Existing material is always reused, never
 //! silently regenerated; a damaged, mismatched or world-readable file is an
 //! error that names the file and the fix. Keys never appear in `Debug`.
-
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests set up fixtures directly; the non-test build is checked"
+    )
+)]
 #![deny(missing_docs)]
 
 mod csr;

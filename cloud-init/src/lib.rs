@@ -19,7 +19,13 @@
 //! a netplan file inside the user-data; a [`StableAddress`] on a NIC of its
 //! own renders the same way, or as the QEMU provider's NoCloud
 //! `network-config`.
-
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests set up fixtures directly; the non-test build is checked"
+    )
+)]
 #![deny(missing_docs)]
 
 mod command;

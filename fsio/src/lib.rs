@@ -16,7 +16,13 @@
 //! Temporary names start with a dot, so directory watchers that skip hidden
 //! files (kubelet's static-pod manifests directory among them) never pick
 //! one up, and [`is_temp_name`] lets a clean-up recognise what a crash left.
-
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests set up fixtures directly; the non-test build is checked"
+    )
+)]
 #![deny(missing_docs)]
 
 use std::fs::{self, File, OpenOptions};

@@ -9,6 +9,10 @@
 //! `cargo bench -p host-agent --bench fan_in`
 //! Environment: `FAN_IN_AGENTS` (default `500,2000,5000`), `FAN_IN_SECS`
 //! (measured seconds per level, default 20).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 use test_support::host_daemon as support;
 

@@ -13,6 +13,10 @@
 //! `cargo bench -p host-agent --bench store_size`
 //! Environment: `STORE_BENCH_MB` (store sizes, default `10,100,400`),
 //! `STORE_BENCH_REPORT_BYTES` (report size, default 8192).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};

@@ -6,6 +6,10 @@
 //! State is persisted to a temporary `up-state.json` exactly as in `up`.
 //!
 //! Run: `cargo bench -p host-agent --bench up_graph`
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 use async_trait::async_trait;
 use host_agent::orchestrator::{

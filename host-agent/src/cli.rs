@@ -16,7 +16,7 @@ use std::process::ExitCode;
 #[command(name = "hostctl", version, propagate_version = true, about, long_about = None)]
 pub struct Cli {
     /// State directory (PKI, store, snapshots, kubeconfigs).
-    #[arg(long, global = true, env = "HOSTCTL_HOME", value_name = "DIR")]
+    #[arg(long, global = true, env = crate::environment::HOME.name, value_name = "DIR")]
     pub home: Option<PathBuf>,
 
     /// Output format for commands that print data.
@@ -24,7 +24,7 @@ pub struct Cli {
     pub output: OutputFormat,
 
     /// Topology file (default: ./hostctl.yaml if present, else the built-in default).
-    #[arg(long, global = true, env = "HOSTCTL_TOPOLOGY", value_name = "FILE")]
+    #[arg(long, global = true, env = crate::environment::TOPOLOGY.name, value_name = "FILE")]
     pub topology: Option<PathBuf>,
 
     #[command(subcommand)]

@@ -43,7 +43,8 @@ impl Home {
     /// Uses `explicit` (from `--home` / `$HOSTCTL_HOME`) or `~/.hostctl`.
     pub fn resolve(explicit: Option<PathBuf>) -> Self {
         let root = explicit.unwrap_or_else(|| {
-            std::env::var_os("HOME")
+            crate::environment::standard::HOME
+                .os()
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("."))
                 .join(".hostctl")

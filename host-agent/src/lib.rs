@@ -5,6 +5,7 @@
 //! - [`cli`]: argument parsing and dispatch; one file per command under [`commands`].
 //! - [`home`]: the `$HOSTCTL_HOME` layout.
 //! - [`workspace`]: "resolve once": the topology resolved against the network `up` recorded, for every command.
+//! - [`environment`]: every environment variable hostctl reads, documented once.
 //! - [`logging`]: the stderr logger every command installs (`HOSTCTL_LOG`).
 //! - [`output`]: `-o table|json|yaml` rendering shared by every command.
 //! - [`exit`]: the documented exit codes.
@@ -21,6 +22,13 @@
 //! - [`up_trace`]: tracing of `up` (one trace, node spans via the daemon).
 //! - [`exec`]: the one door for running other programs.
 //! - [`orchestrator`]: `up` as a graph of persisted, parallel steps.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests set up fixtures directly; the non-test build is checked"
+    )
+)]
 
 pub mod agent_plane;
 pub mod cli;
@@ -29,6 +37,7 @@ pub mod cluster_config;
 pub mod commands;
 pub mod daemon;
 pub mod doctor;
+pub mod environment;
 pub mod exec;
 pub mod exit;
 pub mod fsutil;

@@ -22,11 +22,8 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::daemon::logfile::{LOG_FILE_ENV, LogFile, MAX_LOG_BYTES};
-
-/// The level filter (`warn`, `info`, `debug`, or a full `EnvFilter`
-/// directive such as `host_agent::provider=debug`).
-pub const LOG_ENV: &str = "HOSTCTL_LOG";
+use crate::daemon::logfile::{LogFile, MAX_LOG_BYTES};
+use crate::environment;
 
 /// What commands show without `HOSTCTL_LOG`: warnings and errors (the
 /// daemon, a service, logs `info`).
@@ -39,8 +36,9 @@ pub fn stderr_layer<S>(default: &str) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(default));
-    let (writer, ansi) = match std::env::var_os(LOG_FILE_ENV) {
+    let filter =
+        EnvFilter::try_from_env(environment::LOG.name).unwrap_or_else(|_| EnvFilter::new(default));
+    let (writer, ansi) = match environment::DAEMON_LOG.os() {
         Some(path) => {
             // Set only by the CLI for a daemon whose stdout and stderr it
             // opened on the same file (daemon::lifecycle).

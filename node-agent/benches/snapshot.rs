@@ -23,6 +23,10 @@
 //! seconds of CPU per GiB moved, summed over the runs: etcd's own while
 //! serving each path, the agent's, and the receiving side's (etcdctl's, or
 //! this process's for the agent path).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 mod support;
 

@@ -6,6 +6,10 @@
 //! for NODE_AGENT_BENCH_SECS seconds each (default 60) after a warm-up.
 //! Figures come from /proc/PID: VmRSS/VmHWM from `status`, utime+stime from
 //! `stat` (CPU % is of one core).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 mod support;
 

@@ -5,6 +5,13 @@
 //! benchmark drive the same code the binary runs. The host agent must not
 //! depend on it (agents never depend on each other); the configuration
 //! format is documented in the README instead.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests set up fixtures directly; the non-test build is checked"
+    )
+)]
 
 pub mod agent;
 pub mod backoff;

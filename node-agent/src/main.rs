@@ -1,4 +1,11 @@
 //! `node-agent --config PATH`: the process systemd starts on every node.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests set up fixtures directly; the non-test build is checked"
+    )
+)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

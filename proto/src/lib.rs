@@ -6,6 +6,13 @@
 //! and [`node_config`] (the node agent's configuration file, rendered by
 //! the host and parsed by the node). This crate knows nothing of either
 //! agent so that both can depend on it.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests set up fixtures directly; the non-test build is checked"
+    )
+)]
 
 /// Version 1 of the agent-plane API. Fields are only ever added.
 pub mod v1 {

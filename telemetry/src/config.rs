@@ -45,6 +45,10 @@ impl TelemetryConfig {
     /// The endpoint from `OTEL_EXPORTER_OTLP_ENDPOINT`, or `fallback` (a
     /// setting of the caller's own, e.g. from the topology) when unset.
     pub fn from_env(fallback: Option<String>) -> TelemetryConfig {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the standard OTEL_* variables, read in telemetry's one configuration module"
+        )]
         let endpoint = std::env::var(ENDPOINT_ENV)
             .ok()
             .filter(|e| !e.trim().is_empty())
@@ -67,7 +71,12 @@ impl TelemetryConfig {
 /// `default_service` when no service name is given there.
 pub fn resource(default_service: &str) -> opentelemetry_sdk::Resource {
     let builder = opentelemetry_sdk::Resource::builder();
-    if std::env::var_os(SERVICE_NAME_ENV).is_some() {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the standard OTEL_* variables, read in telemetry's one configuration module"
+    )]
+    let named = std::env::var_os(SERVICE_NAME_ENV).is_some();
+    if named {
         builder.build()
     } else {
         builder

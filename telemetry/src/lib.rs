@@ -12,7 +12,13 @@
 //!   plain OTLP client that forwards them.
 //! - [`file`]: OTLP JSON trace files (`hostctl up --trace-file`).
 //! - [`error_chain`]: an error with its causes on one line, for logs.
-
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests set up fixtures directly; the non-test build is checked"
+    )
+)]
 #![deny(missing_docs)]
 
 pub mod config;

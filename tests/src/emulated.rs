@@ -148,10 +148,7 @@ impl Emulated {
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .env("PATH", self.path_var())
             .env("HOSTCTL_NODE_AGENT", &self.node_agent)
-            .env(
-                host_agent::daemon::lifecycle::DAEMON_EXE_ENV,
-                &self.bins.hostctl,
-            )
+            .env(host_agent::environment::DAEMON_EXE.name, &self.bins.hostctl)
             .env_remove("HOSTCTL_HOME")
             .env_remove("HOSTCTL_TOPOLOGY")
             .output()

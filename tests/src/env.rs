@@ -87,10 +87,7 @@ impl LocalEnv {
             .env("HOSTCTL_NODE_AGENT", &self.bins.node_agent)
             // By path, not /proc/self/exe: a rebuild during a test replaces
             // the file under a running hostctl.
-            .env(
-                host_agent::daemon::lifecycle::DAEMON_EXE_ENV,
-                &self.bins.hostctl,
-            )
+            .env(host_agent::environment::DAEMON_EXE.name, &self.bins.hostctl)
             .env_remove("HOSTCTL_HOME")
             .env_remove("HOSTCTL_TOPOLOGY")
             .output()

@@ -21,6 +21,10 @@
 //!   plane's namespace for the full-graph suite.
 //! - [`suite`]: the suites are modules of one test binary; a test of one
 //!   suite never overlaps a test of another (as separate binaries never did).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 pub mod apt_mirror;
 pub mod bins;

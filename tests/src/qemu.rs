@@ -158,7 +158,7 @@ exec '{}' "$@"
         self.env.hostctl_with_env(
             args,
             &[
-                (host_agent::provider::qemu::IMAGE_ENV, &image),
+                (host_agent::environment::QEMU_IMAGE.name, &image),
                 ("PATH", &path),
             ],
         )

@@ -9,7 +9,13 @@
 //!   really uses (Multipass no longer hands out 192.168.64.0/24); see the
 //!   crate README for the addressing rule.
 //! * [`check_host_capacity`]: warn when the VMs need more memory than the host has.
-
+#![cfg_attr(
+    test,
+    allow(
+        clippy::disallowed_methods,
+        reason = "unit tests set up fixtures directly; the non-test build is checked"
+    )
+)]
 #![deny(missing_docs)]
 
 mod address;

@@ -1,5 +1,9 @@
 //! The cloud-init crate's integration tests, one binary: golden user-data,
 //! network config, round trips, the upstream schema, the user-data size budget.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 mod common;
 mod golden;

@@ -70,7 +70,7 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             let image = args
                 .image
                 .clone()
-                .or_else(|| std::env::var_os(crate::provider::qemu::IMAGE_ENV).map(Into::into));
+                .or_else(|| crate::environment::QEMU_IMAGE.os().map(Into::into));
             checks.extend(linux::qemu(image.as_deref()).await);
             checks.push(linux::agent_binary(args.node_agent_bin.as_deref()));
             checks.push(host::memory(&topology, &nodes));

@@ -73,8 +73,11 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
         .clone()
         .or_else(|| {
             target_path(
-                std::env::var_os("KUBECONFIG").as_deref(),
-                std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+                crate::environment::standard::KUBECONFIG.os().as_deref(),
+                crate::environment::standard::HOME
+                    .os()
+                    .map(PathBuf::from)
+                    .as_deref(),
             )
         })
         .ok_or_else(|| anyhow!("neither $KUBECONFIG nor $HOME is set: pass --file"))?;

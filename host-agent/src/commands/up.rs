@@ -8,6 +8,7 @@
 
 use crate::cli::{Context, coded};
 use crate::daemon;
+use crate::environment;
 use crate::exit::Exit;
 use crate::orchestrator::steps::{self, Mirrors, UpContext, node_client::NodeDialer, userdata};
 use crate::orchestrator::{Executor, RunReport, STATE_FILE, StateStore, progress};
@@ -48,7 +49,7 @@ pub struct Args {
     buffer_capacity: u32,
     /// The node-agent binary (run by the local provider, embedded in
     /// user-data otherwise); default: beside `hostctl`.
-    #[arg(long, value_name = "PATH", env = provider::local::NODE_AGENT_ENV)]
+    #[arg(long, value_name = "PATH", env = environment::NODE_AGENT.name)]
     node_agent_bin: Option<PathBuf>,
     /// Also write this run's trace (host and node spans) to FILE as OTLP
     /// JSON; export to a collector follows OTEL_EXPORTER_OTLP_ENDPOINT.
@@ -67,11 +68,11 @@ pub struct Args {
     no_kubeconfig: bool,
     /// Apply `DIR/gateway-api/*.yaml` and `DIR/metallb/*.yaml` instead of
     /// downloading the pinned upstream manifests (air-gapped hosts, tests).
-    #[arg(long, value_name = "DIR", env = steps::cluster::MANIFESTS_DIR_ENV, hide = true)]
+    #[arg(long, value_name = "DIR", env = environment::MANIFESTS_DIR.name, hide = true)]
     manifests_dir: Option<PathBuf>,
     /// The kubeadm the nodes run (default: `kubeadm` on the node's PATH);
     /// local nodes run it even though they record other commands.
-    #[arg(long, value_name = "PATH", env = steps::cluster::KUBEADM_ENV, hide = true)]
+    #[arg(long, value_name = "PATH", env = environment::KUBEADM.name, hide = true)]
     kubeadm_bin: Option<PathBuf>,
 }
 
@@ -192,8 +193,11 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             None
         } else {
             crate::cluster_api::merge::target_path(
-                std::env::var_os("KUBECONFIG").as_deref(),
-                std::env::var_os("HOME").map(PathBuf::from).as_deref(),
+                environment::standard::KUBECONFIG.os().as_deref(),
+                environment::standard::HOME
+                    .os()
+                    .map(PathBuf::from)
+                    .as_deref(),
             )
         },
         kubeconfig_dir: home.join("kubeconfigs"),

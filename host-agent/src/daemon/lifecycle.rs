@@ -31,11 +31,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Lines of `daemon.log` quoted when the daemon does not come up.
 const LOG_TAIL_LINES: usize = 20;
 
-/// Environment variable naming the `hostctl` binary to start as the
-/// daemon; defaults to the running executable (set it when the caller is
-/// not `hostctl` itself, e.g. an integration test).
-pub const DAEMON_EXE_ENV: &str = "HOSTCTL_DAEMON_EXE";
-
 /// Failures to run or reach the daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -221,7 +216,7 @@ async fn answering(socket: &Path) -> Option<ControlClient> {
 
 fn spawn(home: &Path, topology: Option<&Path>) -> Result<Child, LifecycleError> {
     ensure_home(home)?;
-    let exe = match std::env::var_os(DAEMON_EXE_ENV) {
+    let exe = match crate::environment::DAEMON_EXE.os() {
         Some(p) => PathBuf::from(p),
         None => std::env::current_exe().map_err(io_err("cannot find", Path::new("hostctl")))?,
     };
@@ -235,7 +230,7 @@ fn spawn(home: &Path, topology: Option<&Path>) -> Result<Child, LifecycleError> 
         .arg("--home")
         .arg(home)
         .arg("daemon")
-        .env(logfile::LOG_FILE_ENV, &log);
+        .env(crate::environment::DAEMON_LOG.name, &log);
     if let Some(t) = topology {
         cmd = cmd.arg("--topology").arg(t);
     }

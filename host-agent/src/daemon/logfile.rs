@@ -35,11 +35,6 @@ use tracing_subscriber::fmt::MakeWriter;
 /// on what logging can take from the home.
 pub const MAX_LOG_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Set by the CLI for a daemon it starts ([`super::lifecycle`]): the path
-/// of the log file to write through [`LogFile`] instead of stderr. The
-/// daemon's stdout and stderr are that file too, and follow its rotations.
-pub const LOG_FILE_ENV: &str = "HOSTCTL_DAEMON_LOG";
-
 /// Opens `path` for appending, creating it 0600, refusing a symbolic link
 /// (a link planted in the home must not make the daemon write elsewhere).
 pub fn open_append(path: &Path) -> std::io::Result<File> {
@@ -234,11 +229,11 @@ mod tests {
     }
 
     /// Set for the child process of the stdio test: the log's path.
-    const STDIO_CHILD: &str = "HOSTCTL_TEST_LOGFILE_STDIO_CHILD";
+    const STDIO_CHILD: &str = crate::environment::TEST_LOGFILE_STDIO_CHILD.name;
 
     #[test]
     fn a_rotation_points_stdout_and_stderr_at_the_new_file() {
-        if let Some(path) = std::env::var_os(STDIO_CHILD) {
+        if let Some(path) = crate::environment::TEST_LOGFILE_STDIO_CHILD.os() {
             // The child: its stdout and stderr are the log, as for a
             // daemon the CLI starts. Five 60-byte lines, cap 100: four
             // rotations; the test harness then prints its result line.

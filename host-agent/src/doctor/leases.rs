@@ -32,8 +32,6 @@ use topology::Resolved;
 
 /// Where macOS's bootpd keeps its leases.
 pub const MACOS_LEASES: &str = "/var/db/dhcpd_leases";
-/// Overrides [`MACOS_LEASES`] (tests, or a bootpd configured elsewhere).
-pub const LEASES_ENV: &str = "HOSTCTL_DHCP_LEASES";
 
 /// One lease from the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +82,8 @@ pub struct CollisionError {
 
 /// The lease file in use: `$HOSTCTL_DHCP_LEASES`, else bootpd's.
 pub fn leases_path() -> PathBuf {
-    std::env::var_os(LEASES_ENV)
+    crate::environment::DHCP_LEASES
+        .os()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(MACOS_LEASES))
 }

@@ -115,7 +115,7 @@ pub async fn qemu(image: Option<&Path>) -> Vec<Check> {
             "image",
             format!(
                 "no base image: set {} to an Ubuntu cloud image (qcow2) or a directory with rootfs.img, vmlinuz, initrd.img (`make test-image`)",
-                crate::provider::qemu::IMAGE_ENV
+                crate::environment::QEMU_IMAGE.name
             ),
         ),
         Some(path) => match crate::provider::qemu::image::resolve(path).await {

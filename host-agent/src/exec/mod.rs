@@ -118,6 +118,10 @@ impl Cmd {
     /// The one place a process is built: argv only (never a shell, so no
     /// argument can become shell syntax) and stdin closed.
     fn std_command(&self) -> std::process::Command {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the one door for running programs"
+        )]
         let mut command = std::process::Command::new(&self.program);
         command
             .args(&self.args)
@@ -364,7 +368,8 @@ impl Runner for RealRunner {
 /// lives).
 pub fn find_program(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path_dirs = std::env::var_os("PATH")
+    let path_dirs = crate::environment::standard::PATH
+        .os()
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
     path_dirs

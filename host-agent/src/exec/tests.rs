@@ -59,7 +59,7 @@ async fn a_command_past_its_deadline_is_killed() {
 
 #[tokio::test]
 async fn the_environment_is_added_to_the_inherited_one() {
-    let cmd = sh("printf %s \"$HOSTCTL_EXEC_TEST\"").env("HOSTCTL_EXEC_TEST", "yes");
+    let cmd = sh("printf %s \"$EXEC_TEST_VALUE\"").env("EXEC_TEST_VALUE", "yes");
     assert_eq!(RealRunner.run(&cmd).await.unwrap().stdout_text(), "yes");
 }
 

@@ -31,7 +31,11 @@ impl HelmCli {
 
     /// `$HOSTCTL_HELM` when set, else `helm`.
     pub fn from_env() -> Self {
-        Self::new(std::env::var_os("HOSTCTL_HELM").unwrap_or_else(|| "helm".into()))
+        Self::new(
+            crate::environment::HELM
+                .os()
+                .unwrap_or_else(|| "helm".into()),
+        )
     }
 
     /// Runs helm with `argv`; Ok(stdout) on exit 0, else the classified error.

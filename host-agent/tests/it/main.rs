@@ -1,5 +1,9 @@
 //! host-agent's integration tests, one binary (a module per area; the stand-ins
 //! and fixtures they share are in `test-support` and the `*_support` modules).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 mod cli_topology;
 mod cluster_api_apply;

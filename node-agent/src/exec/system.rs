@@ -23,6 +23,10 @@ pub struct SystemRunner;
 /// scripts may ask questions) never wait for a terminal.
 fn command(argv: &[String]) -> Result<std::process::Command, ExecError> {
     let (program, args) = argv.split_first().ok_or(ExecError::Empty)?;
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one door for running programs"
+    )]
     let mut cmd = std::process::Command::new(program);
     cmd.args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")

@@ -1,6 +1,10 @@
 //! node-agent's integration tests, one binary: a node agent against the stand-
 //! in host agent (`test_support::node_harness`), a real etcd, the kubeadm
 //! stand-in.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 mod checks;
 mod enrolment;

@@ -13,6 +13,10 @@
 //! - [`skip`]: the one way a test skips, a failure where CI requires it.
 //!
 //! Only tests and benchmarks depend on this crate.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 pub mod etcd;
 pub mod host_daemon;

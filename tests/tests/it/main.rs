@@ -3,6 +3,10 @@
 //! emulator. Each module was its own binary once; [`tests::suite`] still runs
 //! the tests of one module at a time, as separate binaries did (they share
 //! bridges, address ranges and the two cores).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 mod bootstrap;
 mod e2e;

@@ -118,10 +118,7 @@ fn six_nodes_enrol_and_prepare_and_a_killed_up_resumes_without_relaunching() {
         .arg(&env.topology)
         .args(up_args())
         .env("HOSTCTL_NODE_AGENT", &env.bins.node_agent)
-        .env(
-            host_agent::daemon::lifecycle::DAEMON_EXE_ENV,
-            &env.bins.hostctl,
-        )
+        .env(host_agent::environment::DAEMON_EXE.name, &env.bins.hostctl)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -88,7 +88,7 @@ fn up_command(env: &LocalEnv, agent: &std::path::Path, extra: &str) -> String {
     format!(
         "env -u HOSTCTL_HOME -u HOSTCTL_TOPOLOGY HOSTCTL_NODE_AGENT='{agent}' {daemon}='{hostctl}' '{hostctl}' --home '{home}' --topology '{topology}' up --provider local --nodes-only --report-interval 1 {extra}; echo EXIT=$?; sleep 600",
         agent = agent.display(),
-        daemon = host_agent::daemon::lifecycle::DAEMON_EXE_ENV,
+        daemon = host_agent::environment::DAEMON_EXE.name,
         hostctl = env.bins.hostctl.display(),
         home = env.home().display(),
         topology = env.topology.display(),

@@ -1,6 +1,10 @@
 //! The topology crate's integration tests, one binary: the corpus of bad files,
 //! the default topology, mirrors, several environments, no panics, resolution,
 //! telemetry settings.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests set up fixtures and run stand-ins directly"
+)]
 
 mod corpus;
 mod default;

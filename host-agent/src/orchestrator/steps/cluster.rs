@@ -15,13 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 
-/// Environment variable naming a directory that replaces the pinned
-/// upstream URLs (air-gapped hosts, tests): `gateway-api/*.yaml` and
-/// `metallb/*.yaml` are applied instead of the downloads.
-pub const MANIFESTS_DIR_ENV: &str = "HOSTCTL_MANIFESTS_DIR";
-/// Environment variable pointing nodes at another kubeadm binary.
-pub const KUBEADM_ENV: &str = "HOSTCTL_KUBEADM";
-
 /// See the module documentation.
 pub struct ClusterSettings {
     pub pki: Arc<Pki>,
@@ -34,7 +27,7 @@ pub struct ClusterSettings {
     pub kubeconfig_dir: PathBuf,
     /// What was merged into which kubeconfig (for `down --purge`).
     pub merged: crate::state_file::StateFile<super::kubeconfig::MergedRecord>,
-    /// The kubeadm nodes run, when not their own (see [`KUBEADM_ENV`]).
+    /// The kubeadm nodes run, when not their own (see [`crate::environment::KUBEADM`]).
     pub kubeadm_binary: Option<PathBuf>,
     /// How long `nodes-ready/<cluster>` waits.
     pub ready_timeout: Duration,

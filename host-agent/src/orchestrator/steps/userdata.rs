@@ -54,7 +54,7 @@ pub fn locate_node_agent(explicit: Option<&Path>) -> Option<PathBuf> {
         .and_then(|exe| exe.parent().map(|d| d.join("node-agent")));
     explicit
         .map(Path::to_path_buf)
-        .or_else(|| std::env::var_os(crate::provider::local::NODE_AGENT_ENV).map(PathBuf::from))
+        .or_else(|| crate::environment::NODE_AGENT.os().map(PathBuf::from))
         .or(beside_us)
         .filter(|p| p.is_file())
 }

@@ -32,9 +32,6 @@ use node::{Launcher, NodeDir};
 use state::NetworkRecord;
 use std::path::{Path, PathBuf};
 
-/// The environment variable naming the node-agent binary.
-pub const NODE_AGENT_ENV: &str = "HOSTCTL_NODE_AGENT";
-
 /// How to build a [`LocalProvider`]; defaults suit `hostctl` itself.
 #[derive(Debug, Clone, Default)]
 pub struct LocalOptions {
@@ -129,16 +126,17 @@ impl LocalProvider {
             .options
             .node_agent
             .clone()
-            .or_else(|| std::env::var_os(NODE_AGENT_ENV).map(PathBuf::from))
+            .or_else(|| crate::environment::NODE_AGENT.os().map(PathBuf::from))
             .or(beside_us);
         match candidate {
             Some(path) if path.is_file() => Ok(path),
             other => Err(ProviderError::Precondition(format!(
                 "node-agent binary not found{}: build it (cargo build -p node-agent), \
-                 or pass --node-agent-bin / set {NODE_AGENT_ENV}",
+                 or pass --node-agent-bin / set {}",
                 other
                     .map(|p| format!(" at {}", p.display()))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                crate::environment::NODE_AGENT.name
             ))),
         }
     }

@@ -41,6 +41,9 @@ impl MultipassCli {
     /// failure class is decided from the exit code *and* the text together
     /// ([`super::errors::classify`]).
     pub async fn run(&self, cmd: &Cmd) -> Result<CommandOutput, ExecError> {
+        // Multipass is the one provider a user debugs from a Mac: its calls
+        // are logged under their own name (`HOSTCTL_LOG=debug`).
+        tracing::debug!(command = %cmd, "multipass call");
         self.runner.output(cmd).await
     }
 }

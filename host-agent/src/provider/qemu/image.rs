@@ -8,14 +8,12 @@ use super::state::BootRecord;
 use crate::exec::{Cmd, ExecError, RealRunner, Runner as _};
 use std::path::{Path, PathBuf};
 
-/// The environment variable naming the base image.
-pub const IMAGE_ENV: &str = "HOSTCTL_QEMU_IMAGE";
-
 /// Why the base image or an overlay is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error(
-        "no base image: set {IMAGE_ENV} to a cloud image file or an image directory (rootfs.img, vmlinuz, initrd.img; `make test-image` builds one)"
+        "no base image: set {} to a cloud image file or an image directory (rootfs.img, vmlinuz, initrd.img; `make test-image` builds one)",
+        crate::environment::QEMU_IMAGE.name
     )]
     NotConfigured,
     #[error("base image {}: {reason}", path.display())]

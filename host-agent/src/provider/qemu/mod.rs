@@ -25,7 +25,6 @@ mod seed;
 pub mod state;
 pub mod vm;
 
-pub use image::IMAGE_ENV;
 pub use net::NetNames;
 
 use crate::provider::hostnet::{Ip, MacAddr};
@@ -39,9 +38,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::OnceCell;
 use vm::{Accel, NicPlan, VmFiles};
-
-/// The environment variable choosing the network mode (`bridge`, `user`).
-pub const NET_ENV: &str = "HOSTCTL_QEMU_NET";
 
 /// How long a clean power-down may take before QEMU is told to quit.
 const POWERDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -115,11 +111,13 @@ impl QemuProvider {
     }
 
     fn mode(&self) -> NetMode {
-        let from_env = std::env::var(NET_ENV).ok().and_then(|v| match v.trim() {
-            "bridge" => Some(NetMode::Bridge),
-            "user" => Some(NetMode::User),
-            _ => None,
-        });
+        let from_env = crate::environment::QEMU_NET
+            .string()
+            .and_then(|v| match v.trim() {
+                "bridge" => Some(NetMode::Bridge),
+                "user" => Some(NetMode::User),
+                _ => None,
+            });
         self.options
             .net
             .or(from_env)
@@ -142,7 +140,7 @@ impl QemuProvider {
         self.options
             .image
             .clone()
-            .or_else(|| std::env::var_os(IMAGE_ENV).map(PathBuf::from))
+            .or_else(|| crate::environment::QEMU_IMAGE.os().map(PathBuf::from))
             .ok_or_else(|| {
                 ProviderError::Precondition(image::ImageError::NotConfigured.to_string())
             })
@@ -454,7 +452,8 @@ impl Provider for QemuProvider {
             NetMode::Bridge => {
                 if !process::is_root() {
                     return Err(ProviderError::Precondition(format!(
-                        "QEMU bridge networking needs root (it creates a bridge and tap devices): run with sudo, or set {NET_ENV}=user"
+                        "QEMU bridge networking needs root (it creates a bridge and tap devices): run with sudo, or set {}=user",
+                        crate::environment::QEMU_NET.name
                     )));
                 }
                 let bridge = self.names.bridge();

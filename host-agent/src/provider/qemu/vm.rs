@@ -164,9 +164,6 @@ pub fn argv(vm: &VmRecord, files: &VmFiles, accel: Accel, nic: &NicPlan) -> Vec<
     args
 }
 
-/// Overrides the probe: `kvm` or `tcg`.
-pub const ACCEL_ENV: &str = "HOSTCTL_QEMU_ACCEL";
-
 /// How long a KVM guest gets to show that it runs.
 const PROBE_LIMIT: Duration = Duration::from_secs(30);
 
@@ -179,9 +176,10 @@ const PROBE_LIMIT: Duration = Duration::from_secs(30);
 /// console line when the image has one, else the firmware's first debug line
 /// (SeaBIOS on port 0x402). The reason for TCG is returned for the log.
 pub async fn probe_accel(qemu: &Path, kernel: Option<&Path>) -> (Accel, Option<String>) {
-    match std::env::var(ACCEL_ENV).as_deref() {
-        Ok("kvm") => return (Accel::Kvm, None),
-        Ok("tcg") => return (Accel::Tcg, Some(format!("{ACCEL_ENV}=tcg"))),
+    let accel = crate::environment::QEMU_ACCEL;
+    match accel.string().as_deref() {
+        Some("kvm") => return (Accel::Kvm, None),
+        Some("tcg") => return (Accel::Tcg, Some(format!("{}=tcg", accel.name))),
         _ => {}
     }
     if std::fs::OpenOptions::new()

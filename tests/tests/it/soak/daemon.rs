@@ -125,7 +125,7 @@ impl Soak {
             hostctl(&["daemon", "--listen", "127.0.0.1", "--port", "0"])
                 // Nodes are told to dial loopback: nothing leaves the machine.
                 .args(["--advertise", "127.0.0.1"])
-                .env(logfile::LOG_FILE_ENV, &log)
+                .env(host_agent::environment::DAEMON_LOG.name, &log)
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
