@@ -20,10 +20,7 @@
 //! error that names the file and the fix. Keys never appear in `Debug`.
 #![cfg_attr(
     test,
-    allow(
-        clippy::disallowed_methods,
-        reason = "unit tests set up fixtures directly; the non-test build is checked"
-    )
+    allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 #![deny(missing_docs)]
 

@@ -21,10 +21,7 @@
 //! `network-config`.
 #![cfg_attr(
     test,
-    allow(
-        clippy::disallowed_methods,
-        reason = "unit tests set up fixtures directly; the non-test build is checked"
-    )
+    allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 #![deny(missing_docs)]
 

@@ -18,10 +18,7 @@
 //! one up, and [`is_temp_name`] lets a clean-up recognise what a crash left.
 #![cfg_attr(
     test,
-    allow(
-        clippy::disallowed_methods,
-        reason = "unit tests set up fixtures directly; the non-test build is checked"
-    )
+    allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 #![deny(missing_docs)]
 

@@ -11,7 +11,7 @@
 //! (measured seconds per level, default 20).
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 use test_support::host_daemon as support;

@@ -15,7 +15,7 @@
 //! `STORE_BENCH_REPORT_BYTES` (report size, default 8192).
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 use std::path::Path;

@@ -8,7 +8,7 @@
 //! Run: `cargo bench -p host-agent --bench up_graph`
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 use async_trait::async_trait;

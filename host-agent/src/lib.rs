@@ -24,10 +24,7 @@
 //! - [`orchestrator`]: `up` as a graph of persisted, parallel steps.
 #![cfg_attr(
     test,
-    allow(
-        clippy::disallowed_methods,
-        reason = "unit tests set up fixtures directly; the non-test build is checked"
-    )
+    allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 
 pub mod agent_plane;

@@ -2,10 +2,7 @@
 //! `host_agent` library; this file only maps its outcome to an exit code.
 #![cfg_attr(
     test,
-    allow(
-        clippy::disallowed_methods,
-        reason = "unit tests set up fixtures directly; the non-test build is checked"
-    )
+    allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 
 use std::process::ExitCode;

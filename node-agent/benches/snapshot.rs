@@ -25,7 +25,7 @@
 //! this process's for the agent path).
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 mod support;

@@ -8,7 +8,7 @@
 //! `stat` (CPU % is of one core).
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 mod support;

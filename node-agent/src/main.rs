@@ -1,10 +1,7 @@
 //! `node-agent --config PATH`: the process systemd starts on every node.
 #![cfg_attr(
     test,
-    allow(
-        clippy::disallowed_methods,
-        reason = "unit tests set up fixtures directly; the non-test build is checked"
-    )
+    allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 
 use std::path::PathBuf;

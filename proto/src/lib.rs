@@ -8,10 +8,7 @@
 //! agent so that both can depend on it.
 #![cfg_attr(
     test,
-    allow(
-        clippy::disallowed_methods,
-        reason = "unit tests set up fixtures directly; the non-test build is checked"
-    )
+    allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 
 /// Version 1 of the agent-plane API. Fields are only ever added.

@@ -14,10 +14,7 @@
 //! - [`error_chain`]: an error with its causes on one line, for logs.
 #![cfg_attr(
     test,
-    allow(
-        clippy::disallowed_methods,
-        reason = "unit tests set up fixtures directly; the non-test build is checked"
-    )
+    allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 #![deny(missing_docs)]
 

@@ -23,7 +23,7 @@
 //!   suite never overlaps a test of another (as separate binaries never did).
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 pub mod apt_mirror;

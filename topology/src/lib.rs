@@ -11,10 +11,7 @@
 //! * [`check_host_capacity`]: warn when the VMs need more memory than the host has.
 #![cfg_attr(
     test,
-    allow(
-        clippy::disallowed_methods,
-        reason = "unit tests set up fixtures directly; the non-test build is checked"
-    )
+    allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 #![deny(missing_docs)]
 

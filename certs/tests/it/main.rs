@@ -2,7 +2,7 @@
 //! kubeadm's PKI layout, real OpenSSL as the peer, enrolment tokens.
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 mod common;

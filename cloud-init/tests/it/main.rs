@@ -2,7 +2,7 @@
 //! network config, round trips, the upstream schema, the user-data size budget.
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 mod common;

@@ -2,7 +2,7 @@
 //! and fixtures they share are in `test-support` and the `*_support` modules).
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 mod cli_topology;

@@ -3,7 +3,7 @@
 //! stand-in.
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 mod checks;

@@ -15,7 +15,7 @@
 //! Only tests and benchmarks depend on this crate.
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 pub mod etcd;

@@ -5,7 +5,7 @@
 //! bridges, address ranges and the two cores).
 #![allow(
     clippy::disallowed_methods,
-    reason = "tests set up fixtures and run stand-ins directly"
+    reason = "tests write fixtures and run stand-ins"
 )]
 
 mod bootstrap;
