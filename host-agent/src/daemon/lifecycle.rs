@@ -36,13 +36,10 @@ const LOG_TAIL_LINES: usize = 20;
 pub enum LifecycleError {
     #[error("a daemon is already running for {home} (pid {pid})")]
     AlreadyRunning { home: PathBuf, pid: String },
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed: which, on what file, and why (the
+    /// workspace's one path-I/O error, [`fsio::Error`]).
+    #[error(transparent)]
+    Io(#[from] fsio::Error),
     #[error("cannot start the daemon: {0}")]
     Start(#[source] ExecError),
     #[error("the daemon exited ({status}) before answering; last lines of {log}:\n{tail}")]
@@ -61,8 +58,8 @@ pub enum LifecycleError {
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> LifecycleError {
-    let path = path.to_owned();
-    move |source| LifecycleError::Io { what, path, source }
+    let at = fsio::Error::at(what, path);
+    move |source| LifecycleError::Io(at(source))
 }
 
 /// The exclusive lock on `daemon.pid`, held while the daemon runs.

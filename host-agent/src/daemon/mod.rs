@@ -91,13 +91,10 @@ pub enum DaemonError {
     /// The node certificates' revocation floors cannot be read.
     #[error(transparent)]
     Pki(#[from] certs::PkiError),
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed: which, on what file, and why (the
+    /// workspace's one path-I/O error, [`fsio::Error`]).
+    #[error(transparent)]
+    Io(#[from] fsio::Error),
 }
 
 /// Requests a daemon's graceful stop.
@@ -137,11 +134,8 @@ async fn bind_tcp(
 
 fn bind_socket(path: &std::path::Path) -> Result<UnixListener, DaemonError> {
     let io = |what| {
-        move |source| DaemonError::Io {
-            what,
-            path: path.to_owned(),
-            source,
-        }
+        let at = fsio::Error::at(what, path);
+        move |source| DaemonError::Io(at(source))
     };
     // The caller holds the pid lock, so a socket file here is a dead
     // daemon's leftover: it must not block this start.

@@ -107,11 +107,12 @@ fn create_part(dir: &Path) -> Result<(PathBuf, File), SnapshotError> {
         }
         last = Some(part);
     }
-    Err(SnapshotError::Io {
-        what: "keeping",
-        path: last.unwrap_or_else(|| dir.to_owned()),
-        source: std::io::Error::other("removed by a concurrent clean-up three times"),
-    })
+    Err(SnapshotError::io(
+        "keeping",
+        &last.unwrap_or_else(|| dir.to_owned()),
+    )(std::io::Error::other(
+        "removed by a concurrent clean-up three times",
+    )))
 }
 
 /// Starts a reception into `dir` (see [`SnapshotStore::begin`]).
@@ -138,11 +139,7 @@ pub(super) async fn begin(
         }
     })
     .await
-    .map_err(|e| SnapshotError::Io {
-        what: "preparing",
-        path: dir.clone(),
-        source: std::io::Error::other(e),
-    })??;
+    .map_err(|e| SnapshotError::io("preparing", &dir)(std::io::Error::other(e)))??;
     Ok(Incoming {
         dir,
         part,
@@ -255,10 +252,8 @@ impl Incoming {
             let (dir, part) = (self.dir.clone(), self.part.clone());
             let placed = tokio::task::spawn_blocking(move || place(&dir, &part, &meta))
                 .await
-                .map_err(|e| SnapshotError::Io {
-                    what: "storing",
-                    path: self.part.clone(),
-                    source: std::io::Error::other(e),
+                .map_err(|e| {
+                    SnapshotError::io("storing", &self.part)(std::io::Error::other(e))
                 })??;
             if let Some(path) = placed {
                 self.committed = true;
@@ -303,11 +298,9 @@ fn place(dir: &Path, part: &Path, meta: &MetaFile) -> Result<Option<PathBuf>, Sn
         e
     };
     let text = serde_json::to_vec_pretty(meta).map_err(|e| {
-        undo(SnapshotError::Io {
-            what: "encoding metadata for",
-            path: db.clone(),
-            source: std::io::Error::other(e),
-        })
+        undo(SnapshotError::io("encoding metadata for", &db)(
+            std::io::Error::other(e),
+        ))
     })?;
     reserved
         .write_all(&text)

@@ -46,14 +46,10 @@ pub enum SnapshotError {
     /// The stream broke.
     #[error("snapshot stream: {}", .0.message())]
     Transport(tonic::Status),
-    /// A file operation failed; nothing is left under a final name.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed; nothing is left under a final name (the
+    /// workspace's one path-I/O error, [`fsio::Error`]).
+    #[error(transparent)]
+    Io(#[from] fsio::Error),
     /// The stream's metadata names another cluster or node than the one the
     /// host knows sent it.
     #[error(
@@ -82,7 +78,7 @@ pub enum SnapshotError {
 impl SnapshotError {
     /// A closure mapping an I/O error on `path`.
     pub fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.to_owned();
-        move |source| SnapshotError::Io { what, path, source }
+        let at = fsio::Error::at(what, path);
+        move |source| SnapshotError::Io(at(source))
     }
 }

@@ -265,10 +265,8 @@ async fn write_meta(db: &Path, meta: &LocalMeta) -> Result<(), EtcdError> {
         .await
         .map_err(|e| match e {
             fsio::JsonError::Write(e) => e.into(),
-            fsio::JsonError::Encode { path, source } => EtcdError::Io {
-                what: "encoding",
-                path,
-                source: std::io::Error::other(source),
-            },
+            fsio::JsonError::Encode { path, source } => {
+                EtcdError::io("encoding", &path)(std::io::Error::other(source))
+            }
         })
 }

@@ -40,14 +40,10 @@ pub enum EtcdError {
     /// The snapshot's bytes failed the trailing-hash check.
     #[error(transparent)]
     Integrity(#[from] proto::snapshot::IntegrityError),
-    /// A local file operation failed.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed: which, on what file, and why (the
+    /// workspace's one path-I/O error, [`fsio::Error`]).
+    #[error(transparent)]
+    Io(#[from] fsio::Error),
     /// The receiver of the stream went away.
     #[error("the receiver of the snapshot stream went away")]
     ReceiverGone,
@@ -56,17 +52,7 @@ pub enum EtcdError {
 impl EtcdError {
     /// A closure mapping an I/O error on `path` to [`EtcdError::Io`].
     pub fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.to_owned();
-        move |source| EtcdError::Io { what, path, source }
-    }
-}
-
-impl From<fsio::Error> for EtcdError {
-    fn from(e: fsio::Error) -> Self {
-        EtcdError::Io {
-            what: e.action,
-            path: e.path,
-            source: e.source,
-        }
+        let at = fsio::Error::at(what, path);
+        move |source| EtcdError::Io(at(source))
     }
 }

@@ -26,7 +26,7 @@ pub mod pki;
 pub mod runner;
 pub mod service;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Why a kubeadm operation could not be carried out. A kubeadm run that
 /// fails is not an error of this type until the operation gives up: see
@@ -55,14 +55,10 @@ pub enum KubeadmError {
     /// kubeadm could not be started (or, recorded, its record not kept).
     #[error(transparent)]
     Runner(#[from] crate::exec::ExecError),
-    /// A file under the node's root could not be read or written.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed: which, on what file, and why (the
+    /// workspace's one path-I/O error, [`fsio::Error`]).
+    #[error(transparent)]
+    Io(#[from] fsio::Error),
     /// The atomic write helper failed.
     #[error(transparent)]
     Write(#[from] crate::state::StateError),
@@ -71,8 +67,8 @@ pub enum KubeadmError {
 impl KubeadmError {
     /// A closure mapping an I/O error on `path` to [`KubeadmError::Io`].
     pub fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.to_path_buf();
-        move |source| KubeadmError::Io { what, path, source }
+        let at = fsio::Error::at(what, path);
+        move |source| KubeadmError::Io(at(source))
     }
 
     /// The API error code: what kind of remedy the caller should look for.
@@ -84,7 +80,7 @@ impl KubeadmError {
             }
             KubeadmError::Unhealthy(_) => ErrorCode::FailedPrecondition,
             KubeadmError::Failed { .. } | KubeadmError::Runner(_) => ErrorCode::CommandFailed,
-            KubeadmError::Io { .. } | KubeadmError::Write(_) => ErrorCode::Internal,
+            KubeadmError::Io(_) | KubeadmError::Write(_) => ErrorCode::Internal,
         }
     }
 

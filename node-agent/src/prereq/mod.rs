@@ -24,8 +24,6 @@ pub mod run;
 pub mod service;
 pub mod steps;
 
-use std::path::PathBuf;
-
 use crate::exec::ExecError;
 
 pub use inputs::Inputs;
@@ -67,14 +65,10 @@ pub enum PrereqError {
     /// The repository key is not an OpenPGP key.
     #[error("the key from {url} is not a usable OpenPGP key: {reason}")]
     BadKey { url: String, reason: String },
-    /// A file under the node's root could not be read or written.
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file operation failed: which, on what file, and why (the
+    /// workspace's one path-I/O error, [`fsio::Error`]).
+    #[error(transparent)]
+    Io(#[from] fsio::Error),
     /// The step was applied but its check still fails (e.g. a module that
     /// did not load), so it is not recorded as done.
     #[error("{0} was applied but is still not in place")]
@@ -95,8 +89,8 @@ fn missing(packages: &[String]) -> String {
 impl PrereqError {
     /// A closure mapping an I/O error on `path` to [`PrereqError::Io`].
     pub fn io(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.to_path_buf();
-        move |source| PrereqError::Io { what, path, source }
+        let at = fsio::Error::at(what, path);
+        move |source| PrereqError::Io(at(source))
     }
 
     /// Supporting output for the `Error.detail` field.
@@ -127,7 +121,7 @@ impl PrereqError {
             PrereqError::BadKey { .. } | PrereqError::NotInPlace(_) => {
                 ErrorCode::FailedPrecondition
             }
-            PrereqError::Io { .. } | PrereqError::Write(_) => ErrorCode::Internal,
+            PrereqError::Io(_) | PrereqError::Write(_) => ErrorCode::Internal,
         }
     }
 }

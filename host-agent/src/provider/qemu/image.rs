@@ -76,7 +76,7 @@ pub async fn create_overlay(
     let base = boot.base.to_string_lossy();
     let overlay = overlay.to_string_lossy();
     let size = size_bytes.to_string();
-    let created = qemu_img(&[
+    let mut args = vec![
         "create",
         "-q",
         "-f",
@@ -87,23 +87,12 @@ pub async fn create_overlay(
         &base,
         &overlay,
         &size,
-    ])
-    .await;
-    match created {
+    ];
+    match qemu_img(&args).await {
+        // A base larger than the asked size: the overlay takes the base's.
         Err(ImageError::Exec(ExecError::Exit { stderr, .. })) if stderr.contains("smaller") => {
-            qemu_img(&[
-                "create",
-                "-q",
-                "-f",
-                "qcow2",
-                "-F",
-                &boot.base_format,
-                "-b",
-                &base,
-                &overlay,
-            ])
-            .await
-            .map(drop)
+            args.pop();
+            qemu_img(&args).await.map(drop)
         }
         other => other.map(drop),
     }
