@@ -336,17 +336,29 @@ impl Provider for LocalProvider {
         if node::supervisor_alive(&record, &self.dir(name)) {
             return Ok(());
         }
-        if !net::netns_exists(&record.netns) {
-            // Namespaces do not survive a reboot; the directory does.
-            let network = NodeNetwork {
-                subnet: ipnet::Ipv4Net::new(record.address, record.prefix_len)
-                    .map_err(|e| ProviderError::Precondition(format!("{name}: {e}")))?
-                    .trunc(),
-                host_address: record.gateway,
-            };
-            self.ensure_network(&ip, &network).await?;
-            self.create_link(&ip, &record).await?;
+        // Without its supervisor the node runs nothing, and its network may
+        // be missing (namespaces do not survive a reboot; the directory
+        // does) or half-made (an `up` killed while it was creating the
+        // link: the namespace exists, its route to the host does not). So
+        // the link is made anew — `create_link` removes what an earlier
+        // attempt left — and the agent never starts where the host is
+        // unreachable.
+        if net::netns_exists(&record.netns) {
+            for pid in net::netns_pids(&ip, &record.netns)
+                .await
+                .unwrap_or_default()
+            {
+                process::signal(pid, rustix::process::Signal::KILL);
+            }
         }
+        let network = NodeNetwork {
+            subnet: ipnet::Ipv4Net::new(record.address, record.prefix_len)
+                .map_err(|e| ProviderError::Precondition(format!("{name}: {e}")))?
+                .trunc(),
+            host_address: record.gateway,
+        };
+        self.ensure_network(&ip, &network).await?;
+        self.create_link(&ip, &record).await?;
         self.start_supervisor(&ip, name, &record).await
     }
 
