@@ -8,6 +8,7 @@ use rcgen::KeyPair;
 use serde::Serialize;
 
 use crate::error::{PkiError, crypto_err};
+use crate::identity::{Identity, SecretPem};
 use crate::kubeadm::ClusterPki;
 use crate::leaf;
 use crate::params::{LEAF_VALIDITY, LeafSpec};
@@ -73,6 +74,42 @@ struct ContextBody<'a> {
 }
 
 impl ClusterPki {
+    /// A client certificate signed by this cluster's CA for `common_name`
+    /// in `groups` (clientAuth, one year), with a fresh key: what a
+    /// non-admin client of the cluster's API presents (Argo CD on mgmt
+    /// managing an app cluster). The API server maps CN to the user and O
+    /// to groups; the caller binds the groups, so never pass
+    /// `system:masters`.
+    pub fn mint_client_certificate(
+        &self,
+        common_name: &str,
+        groups: &[String],
+    ) -> Result<Identity, PkiError> {
+        if groups.iter().any(|g| g == "system:masters") {
+            return Err(PkiError::InvalidName {
+                what: "client certificate group",
+                name: "system:masters".into(),
+                reason: "a minted client certificate never carries it: it cannot be revoked",
+            });
+        }
+        let spec = LeafSpec {
+            common_name,
+            organizations: groups,
+            ips: &[],
+            dns_names: &[],
+            server_auth: false,
+            client_auth: true,
+            validity: LEAF_VALIDITY,
+            not_before_at_least: None,
+        };
+        let key = KeyPair::generate().map_err(crypto_err("generate a client key"))?;
+        let (cert_pem, _) = leaf::issue(&spec, &key, &self.ca)?;
+        Ok(Identity {
+            cert_pem,
+            key_pem: SecretPem::new(key.serialize_pem()),
+        })
+    }
+
     /// A standard `kind: Config` kubeconfig for `server_url`, with a fresh
     /// client certificate signed by this cluster's CA (CN `kubernetes-admin`,
     /// O `kubeadm:cluster-admins`, clientAuth, one year) and everything

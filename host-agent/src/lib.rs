@@ -2,6 +2,7 @@
 //! serves the node agents and answers the CLI.
 //!
 //! Module map (follow the names):
+//! - [`addons`]: the platform add-on catalogue (Argo CD, …): render, install, readiness, fit.
 //! - [`cli`]: argument parsing and dispatch; one file per command under [`commands`].
 //! - [`home`]: the `$HOSTCTL_HOME` layout.
 //! - [`workspace`]: "resolve once": the topology resolved against the network `up` recorded, for every command.
@@ -27,6 +28,7 @@
     allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
 )]
 
+pub mod addons;
 pub mod agent_plane;
 pub mod cli;
 pub mod cluster_api;

@@ -18,7 +18,7 @@ pub mod kubelet;
 pub mod manifests;
 mod render;
 pub mod versions;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use error::{K8sError, Result};
 pub use render::render_all;

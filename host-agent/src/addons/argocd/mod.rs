@@ -1,0 +1,164 @@
+//! Argo CD on mgmt (spec §1.3, ADR-001), sized for the lab: no Dex, no
+//! notifications, no HA Redis, one application controller. The app
+//! clusters are registered declaratively as cluster Secrets whose client
+//! certificates hostctl mints from each cluster's CA ([`clusters`]), and
+//! one `ApplicationSet` per cluster role syncs that role's directory of
+//! the platform repository hostctl serves ([`platform`]).
+//! `docs/platform.md` says what hostctl installs itself and what it hands
+//! to Argo CD, and why.
+
+pub mod clusters;
+pub mod platform;
+
+use super::budget::{Replicas, Resources, Workload};
+use super::catalogue::{Addon, Chart, ChartRepo, Manifest, Placement, Readiness};
+use super::error::AddonError;
+use super::render::{RenderContext, manifest};
+use serde_json::{Value, json};
+
+/// Where Argo CD and its objects live.
+pub const NAMESPACE: &str = "argocd";
+
+/// The argo-cd chart (Argo CD v3.4.4).
+pub const CHART: Chart = Chart {
+    repo: ChartRepo::Http("https://argoproj.github.io/argo-helm"),
+    name: "argo-cd",
+    version: "10.1.1",
+};
+
+/// The reference's lab sizes (platform-addons §2.1): memory limits at
+/// twice to four times the observed working sets, no CPU limits.
+pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "argocd-application-controller",
+        replicas: Replicas::One,
+        requests: Resources::new(100, 384),
+        limits: Resources::new(0, 1024),
+    },
+    Workload {
+        name: "argocd-repo-server",
+        replicas: Replicas::One,
+        requests: Resources::new(50, 128),
+        limits: Resources::new(0, 512),
+    },
+    Workload {
+        name: "argocd-server",
+        replicas: Replicas::One,
+        requests: Resources::new(50, 64),
+        limits: Resources::new(0, 256),
+    },
+    Workload {
+        name: "argocd-applicationset-controller",
+        replicas: Replicas::One,
+        requests: Resources::new(20, 64),
+        limits: Resources::new(0, 256),
+    },
+    Workload {
+        name: "argocd-redis",
+        replicas: Replicas::One,
+        requests: Resources::new(20, 32),
+        limits: Resources::new(0, 128),
+    },
+];
+
+/// The catalogue entry for Argo CD itself.
+pub const ARGOCD: Addon = Addon {
+    name: "argocd",
+    summary: "Argo CD: GitOps for every cluster, from mgmt",
+    chart: Some(CHART),
+    namespace: NAMESPACE,
+    placement: Placement::Mgmt,
+    depends_on: &[],
+    values,
+    objects,
+    readiness: &[
+        Readiness::Crd("applications.argoproj.io"),
+        Readiness::Crd("applicationsets.argoproj.io"),
+        Readiness::Crd("appprojects.argoproj.io"),
+        Readiness::Deployment("argocd-server"),
+        Readiness::Deployment("argocd-repo-server"),
+        Readiness::Deployment("argocd-applicationset-controller"),
+        Readiness::Deployment("argocd-redis"),
+        Readiness::StatefulSet("argocd-application-controller"),
+    ],
+    workloads: WORKLOADS,
+};
+
+/// The app clusters' side of the registration: the binding that gives
+/// Argo CD's client identity its rights there.
+pub const ACCESS: Addon = Addon {
+    name: "argocd-access",
+    summary: "the binding that lets mgmt's Argo CD manage this cluster",
+    chart: None,
+    namespace: "kube-system",
+    placement: Placement::App,
+    depends_on: &[],
+    values: no_values,
+    objects: access_objects,
+    readiness: &[],
+    workloads: &[],
+};
+
+fn workload(name: &str) -> Value {
+    WORKLOADS
+        .iter()
+        .find(|w| w.name == name)
+        .map(Workload::resources_value)
+        .unwrap_or(Value::Null)
+}
+
+/// The chart's values: keys as in argo-cd 10.1.1's `values.yaml`.
+fn values(ctx: &RenderContext<'_>) -> Result<Value, AddonError> {
+    let mut certificates = serde_json::Map::new();
+    if let Some(pem) = &ctx.platform.server_cert_pem {
+        certificates.insert(ctx.platform.server_name.clone(), json!(pem));
+    }
+    Ok(json!({
+        "crds": {"install": true, "keep": true},
+        "dex": {"enabled": false},
+        "notifications": {"enabled": false},
+        "redis-ha": {"enabled": false},
+        "configs": {
+            "cm": {"admin.enabled": true, "timeout.reconciliation": "120s"},
+            "tls": {"certificates": certificates},
+        },
+        "controller": {"replicas": 1, "resources": workload("argocd-application-controller")},
+        "repoServer": {"replicas": 1, "resources": workload("argocd-repo-server")},
+        "server": {"replicas": 1, "resources": workload("argocd-server")},
+        "applicationSet": {"replicas": 1, "resources": workload("argocd-applicationset-controller")},
+        "redis": {"resources": workload("argocd-redis")},
+    }))
+}
+
+/// After the chart: the clusters, the platform repository, the project
+/// and the ApplicationSets.
+fn objects(ctx: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {
+    Ok(vec![
+        manifest(
+            "10-clusters.yaml",
+            "Argo CD cluster Secrets: mgmt in-cluster, each app cluster with a client\n\
+             certificate minted from that cluster's CA (group hostctl:argocd, never\n\
+             system:masters). Applied server-side, so no key lands in an annotation.",
+            &clusters::cluster_secrets(ctx)?,
+        )?,
+        manifest(
+            "20-platform.yaml",
+            "The platform repository (served by hostctl), its AppProject, and one\n\
+             ApplicationSet per cluster role (cluster generator, label hostctl.dev/role).",
+            &platform::objects(ctx),
+        )?,
+    ])
+}
+
+fn no_values(_: &RenderContext<'_>) -> Result<Value, AddonError> {
+    Ok(Value::Null)
+}
+
+fn access_objects(_: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {
+    Ok(vec![manifest(
+        "10-argocd-access.yaml",
+        "Argo CD's client identity on this cluster: the certificate in mgmt's cluster\n\
+         Secret carries this group. Deleting the binding revokes Argo CD here.",
+        &[clusters::access_binding()],
+    )?])
+}

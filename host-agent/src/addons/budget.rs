@@ -1,0 +1,69 @@
+//! What each add-on's workloads ask of a node: CPU and memory requests
+//! and limits, one table per add-on. The same numbers go into the chart
+//! values (`resources:` blocks) and into the fit report
+//! ([`super::fit`]), so what `render` warns about is what `up` installs.
+
+use serde_json::{Value, json};
+
+/// CPU in millicores and memory in MiB: the two quantities the scheduler
+/// and the fit report add up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resources {
+    pub cpu_millis: u32,
+    pub memory_mib: u32,
+}
+
+impl Resources {
+    pub const fn new(cpu_millis: u32, memory_mib: u32) -> Resources {
+        Resources {
+            cpu_millis,
+            memory_mib,
+        }
+    }
+
+    /// The Kubernetes quantities, e.g. `{cpu: 100m, memory: 384Mi}`; a zero
+    /// CPU is left out (a CPU limit of nothing means "not throttled", as the
+    /// reference sizes for Argo CD recommend).
+    pub fn to_value(self) -> Value {
+        let mut map = serde_json::Map::new();
+        if self.cpu_millis > 0 {
+            map.insert("cpu".into(), json!(format!("{}m", self.cpu_millis)));
+        }
+        map.insert("memory".into(), json!(format!("{}Mi", self.memory_mib)));
+        Value::Object(map)
+    }
+
+    pub fn add(self, other: Resources) -> Resources {
+        Resources {
+            cpu_millis: self.cpu_millis.saturating_add(other.cpu_millis),
+            memory_mib: self.memory_mib.saturating_add(other.memory_mib),
+        }
+    }
+}
+
+/// How many copies of a workload run, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicas {
+    /// One pod, placed by the scheduler (Deployments, StatefulSets).
+    One,
+    /// One pod on every node (DaemonSets that tolerate every taint).
+    EveryNode,
+}
+
+/// One workload of an add-on: a Deployment, StatefulSet or DaemonSet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workload {
+    /// The workload's name in the cluster (e.g. `argocd-server`).
+    pub name: &'static str,
+    pub replicas: Replicas,
+    pub requests: Resources,
+    /// A zero `cpu_millis` here means "no CPU limit".
+    pub limits: Resources,
+}
+
+impl Workload {
+    /// The chart's `resources:` block for this workload.
+    pub fn resources_value(&self) -> Value {
+        json!({"requests": self.requests.to_value(), "limits": self.limits.to_value()})
+    }
+}

@@ -1,0 +1,125 @@
+//! The add-on catalogue as data: one [`Addon`] per platform component,
+//! saying which chart (pinned), where (namespace, clusters by role), with
+//! which values and objects (rendered from the topology), after what, and
+//! how hostctl knows it is ready. Adding a component is adding an entry
+//! to [`catalogue`]; render, install, the graph's steps, `addons status`
+//! and the fit report all read it.
+
+use super::budget::Workload;
+use super::error::AddonError;
+use super::render::RenderContext;
+use topology::ClusterRole;
+
+/// Where a chart comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartRepo {
+    /// A classic Helm repository (`index.yaml` over HTTPS).
+    Http(&'static str),
+    /// An OCI registry path holding the chart (`oci://…/<name>`).
+    Oci(&'static str),
+}
+
+/// A chart pinned to one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chart {
+    pub repo: ChartRepo,
+    /// The chart's name in its repository.
+    pub name: &'static str,
+    /// Always exact: hostctl never installs "latest".
+    pub version: &'static str,
+}
+
+/// Which clusters get an add-on, by role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    Mgmt,
+    App,
+    All,
+}
+
+impl Placement {
+    pub fn includes(self, role: ClusterRole) -> bool {
+        match self {
+            Placement::All => true,
+            Placement::Mgmt => role == ClusterRole::Mgmt,
+            Placement::App => role == ClusterRole::App,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placement::Mgmt => "mgmt",
+            Placement::App => "app",
+            Placement::All => "all",
+        }
+    }
+}
+
+/// How hostctl knows an add-on is up, each checked through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// A Deployment in the add-on's namespace has all replicas available.
+    Deployment(&'static str),
+    /// A StatefulSet in the add-on's namespace has all replicas ready.
+    StatefulSet(&'static str),
+    /// A DaemonSet in the add-on's namespace is ready on every node.
+    DaemonSet(&'static str),
+    /// A CustomResourceDefinition is `Established`.
+    Crd(&'static str),
+}
+
+/// One rendered manifest file of an add-on: its file name (ordered by a
+/// numeric prefix) and its YAML documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub file: String,
+    pub yaml: String,
+}
+
+/// Renders an add-on's Helm values for one cluster (a YAML mapping).
+pub type ValuesFn = fn(&RenderContext<'_>) -> Result<serde_json::Value, AddonError>;
+/// Renders the objects applied after the chart, for one cluster.
+pub type ObjectsFn = fn(&RenderContext<'_>) -> Result<Vec<Manifest>, AddonError>;
+
+/// One platform component.
+#[derive(Debug, Clone, Copy)]
+pub struct Addon {
+    /// Unique, DNS-1123: the Helm release, the step id's last part, the
+    /// render directory.
+    pub name: &'static str,
+    /// What it is, for `addons list`.
+    pub summary: &'static str,
+    /// `None` for an add-on that is only objects (e.g. RBAC on app clusters).
+    pub chart: Option<Chart>,
+    pub namespace: &'static str,
+    pub placement: Placement,
+    /// Add-ons of the same cluster that must be ready first.
+    pub depends_on: &'static [&'static str],
+    pub values: ValuesFn,
+    pub objects: ObjectsFn,
+    pub readiness: &'static [Readiness],
+    /// Requests and limits of its workloads (values and fit report).
+    pub workloads: &'static [Workload],
+}
+
+impl Addon {
+    /// The add-ons for a cluster of `role`, in catalogue order.
+    pub fn for_role(role: ClusterRole) -> impl Iterator<Item = &'static Addon> {
+        catalogue()
+            .iter()
+            .filter(move |a| a.placement.includes(role))
+    }
+
+    /// The catalogue entry called `name`.
+    pub fn named(name: &str) -> Option<&'static Addon> {
+        catalogue().iter().find(|a| a.name == name)
+    }
+}
+
+/// Every add-on hostctl installs, in install order: an entry's
+/// dependencies always come before it (a unit test checks).
+pub fn catalogue() -> &'static [Addon] {
+    &CATALOGUE
+}
+
+static CATALOGUE: [Addon; 2] = [super::argocd::ARGOCD, super::argocd::ACCESS];

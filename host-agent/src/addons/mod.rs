@@ -1,0 +1,15 @@
+//! The platform layer: the add-on catalogue ([`catalogue`]) and everything
+//! that reads it — rendering values and objects per cluster ([`render`]),
+//! installing them through Helm and server-side apply with a readiness
+//! check ([`install`], [`readiness`]), the fit report ([`fit`]) and the
+//! Argo CD entries ([`argocd`]). `docs/platform.md` explains the choices.
+
+pub mod argocd;
+pub mod budget;
+pub mod catalogue;
+pub mod error;
+pub mod render;
+
+pub use catalogue::{Addon, Chart, ChartRepo, Manifest, Placement, Readiness, catalogue};
+pub use error::AddonError;
+pub use render::RenderContext;

@@ -1,0 +1,161 @@
+//! Rendering add-ons for one cluster: each entry's Helm values and
+//! objects, from the topology, as the files `hostctl render` writes for
+//! review and `up` installs:
+//!
+//! ```text
+//! DIR/clusters/<cluster>/addons/<name>/values.yaml       Helm values (charted add-ons)
+//! DIR/clusters/<cluster>/addons/<name>/manifests/*.yaml  applied after the chart
+//! ```
+//!
+//! Credentials inside objects (Argo CD's cluster Secrets) are minted only
+//! for install ([`Credentials::Mint`]); the review rendering carries
+//! marked placeholders, so golden files are stable and `render` never
+//! writes a private key next to reviewable files.
+
+use super::catalogue::{Addon, Manifest};
+use super::error::AddonError;
+use crate::cluster_config::yaml;
+use crate::fsutil::write_atomic;
+use certs::Pki;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use topology::{ClusterRole, Resolved};
+
+/// What credentials inside rendered objects are.
+#[derive(Debug, Clone, Copy)]
+pub enum Credentials<'a> {
+    /// Marked placeholders (review, golden files).
+    Placeholder,
+    /// Minted now from the clusters' CAs (install).
+    Mint(&'a Pki),
+}
+
+/// Where Argo CD reads the platform's desired state: the Git repository
+/// hostctl serves (see [`crate::gitops`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformSource {
+    /// The clone URL, e.g. `https://192.168.64.1:7447/platform.git`.
+    pub repo_url: String,
+    /// The host part of that URL (Argo CD's TLS trust is keyed by it).
+    pub server_name: String,
+    /// The Git server's certificate (PEM) that Argo CD pins; `None` before
+    /// the server's key exists (review without a home).
+    pub server_cert_pem: Option<String>,
+}
+
+/// Everything an add-on's values and objects are rendered from.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderContext<'a> {
+    pub resolved: &'a Resolved,
+    /// The cluster being rendered for.
+    pub cluster: &'a str,
+    pub credentials: Credentials<'a>,
+    pub platform: &'a PlatformSource,
+}
+
+impl RenderContext<'_> {
+    /// The role of the cluster being rendered for.
+    pub fn role(&self) -> Option<ClusterRole> {
+        self.resolved
+            .topology()
+            .cluster(self.cluster)
+            .map(|c| c.role)
+    }
+}
+
+/// One add-on rendered for one cluster.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub addon: &'static Addon,
+    /// The values file (YAML), for charted add-ons.
+    pub values: Option<String>,
+    pub manifests: Vec<Manifest>,
+}
+
+impl Rendered {
+    /// The values file's path relative to the cluster's render directory.
+    pub fn values_path(&self) -> Option<String> {
+        self.values
+            .as_ref()
+            .map(|_| format!("addons/{}/values.yaml", self.addon.name))
+    }
+
+    /// The manifest files' paths relative to the cluster's render directory.
+    pub fn manifest_paths(&self) -> Vec<String> {
+        self.manifests
+            .iter()
+            .map(|m| format!("addons/{}/manifests/{}", self.addon.name, m.file))
+            .collect()
+    }
+}
+
+/// The add-ons of `ctx.cluster` (by its role), in catalogue order.
+pub fn addons_for(ctx: &RenderContext<'_>) -> Vec<&'static Addon> {
+    match ctx.role() {
+        Some(role) => Addon::for_role(role).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Renders one add-on for `ctx.cluster`.
+pub fn render(addon: &'static Addon, ctx: &RenderContext<'_>) -> Result<Rendered, AddonError> {
+    let values = match addon.chart {
+        Some(_) => Some(values_yaml(addon, &(addon.values)(ctx)?)?),
+        None => None,
+    };
+    Ok(Rendered {
+        addon,
+        values,
+        manifests: (addon.objects)(ctx)?,
+    })
+}
+
+/// Every add-on of `ctx.cluster`, rendered.
+pub fn render_cluster(ctx: &RenderContext<'_>) -> Result<Vec<Rendered>, AddonError> {
+    addons_for(ctx)
+        .into_iter()
+        .map(|a| render(a, ctx))
+        .collect()
+}
+
+fn values_yaml(addon: &Addon, values: &Value) -> Result<String, AddonError> {
+    let chart = addon.chart.map(|c| c.version).unwrap_or_default();
+    let header = format!(
+        "Helm values of add-on {} (chart version {chart}), rendered by hostctl.\n\
+         Every key exists in the pinned chart (tests check it with check-values-keys).",
+        addon.name
+    );
+    let doc = yaml::document(addon.name, values)?;
+    Ok(yaml::file(&header, &[doc]))
+}
+
+/// Serialises objects as one manifest file with a header comment.
+pub fn manifest(file: &str, header: &str, objects: &[Value]) -> Result<Manifest, AddonError> {
+    Ok(Manifest {
+        file: file.to_owned(),
+        yaml: yaml::documents(file, header, objects)?,
+    })
+}
+
+/// Writes `rendered` under `cluster_dir` (the layout above) with `mode`
+/// (0600 when the objects hold minted credentials) and returns the paths.
+pub fn write(
+    rendered: &[Rendered],
+    cluster_dir: &Path,
+    mode: u32,
+) -> Result<Vec<PathBuf>, AddonError> {
+    let mut written = Vec::new();
+    for r in rendered {
+        if let (Some(text), Some(rel)) = (&r.values, r.values_path()) {
+            let path = cluster_dir.join(rel);
+            write_atomic(&path, text.as_bytes(), mode)?;
+            written.push(path);
+        }
+        for (m, rel) in r.manifests.iter().zip(r.manifest_paths()) {
+            let path = cluster_dir.join(rel);
+            write_atomic(&path, m.yaml.as_bytes(), mode)?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
