@@ -8,6 +8,7 @@ pub mod argocd;
 pub mod budget;
 pub mod catalogue;
 pub mod error;
+pub mod plan;
 pub mod render;
 
 pub use catalogue::{Addon, Chart, ChartRepo, Manifest, Placement, Readiness, catalogue};

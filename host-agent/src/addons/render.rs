@@ -15,10 +15,8 @@
 use super::catalogue::{Addon, Manifest};
 use super::error::AddonError;
 use crate::cluster_config::yaml;
-use crate::fsutil::write_atomic;
 use certs::Pki;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use topology::{ClusterRole, Resolved};
 
 /// What credentials inside rendered objects are.
@@ -41,6 +39,22 @@ pub struct PlatformSource {
     /// The Git server's certificate (PEM) that Argo CD pins; `None` before
     /// the server's key exists (review without a home).
     pub server_cert_pem: Option<String>,
+}
+
+/// The port hostctl's Git server listens on (see [`crate::gitops`]).
+pub const PLATFORM_GIT_PORT: u16 = 7447;
+
+impl PlatformSource {
+    /// The repository hostctl serves on the host's address in `resolved`,
+    /// pinned to `server_cert_pem` when its certificate exists.
+    pub fn served_by_host(resolved: &Resolved, server_cert_pem: Option<String>) -> PlatformSource {
+        let server_name = resolved.host_agent_address().to_string();
+        PlatformSource {
+            repo_url: format!("https://{server_name}:{PLATFORM_GIT_PORT}/platform.git"),
+            server_name,
+            server_cert_pem,
+        }
+    }
 }
 
 /// Everything an add-on's values and objects are rendered from.
@@ -78,6 +92,17 @@ impl Rendered {
         self.values
             .as_ref()
             .map(|_| format!("addons/{}/values.yaml", self.addon.name))
+    }
+
+    /// Every file of this add-on: (path relative to the cluster's render
+    /// directory, contents), values first.
+    pub fn files(&self) -> Vec<(String, String)> {
+        let values = self.values_path().zip(self.values.clone());
+        let manifests = self
+            .manifest_paths()
+            .into_iter()
+            .zip(self.manifests.iter().map(|m| m.yaml.clone()));
+        values.into_iter().chain(manifests).collect()
     }
 
     /// The manifest files' paths relative to the cluster's render directory.
@@ -135,27 +160,4 @@ pub fn manifest(file: &str, header: &str, objects: &[Value]) -> Result<Manifest,
         file: file.to_owned(),
         yaml: yaml::documents(file, header, objects)?,
     })
-}
-
-/// Writes `rendered` under `cluster_dir` (the layout above) with `mode`
-/// (0600 when the objects hold minted credentials) and returns the paths.
-pub fn write(
-    rendered: &[Rendered],
-    cluster_dir: &Path,
-    mode: u32,
-) -> Result<Vec<PathBuf>, AddonError> {
-    let mut written = Vec::new();
-    for r in rendered {
-        if let (Some(text), Some(rel)) = (&r.values, r.values_path()) {
-            let path = cluster_dir.join(rel);
-            write_atomic(&path, text.as_bytes(), mode)?;
-            written.push(path);
-        }
-        for (m, rel) in r.manifests.iter().zip(r.manifest_paths()) {
-            let path = cluster_dir.join(rel);
-            write_atomic(&path, m.yaml.as_bytes(), mode)?;
-            written.push(path);
-        }
-    }
-    Ok(written)
 }

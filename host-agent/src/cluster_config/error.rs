@@ -67,5 +67,26 @@ pub enum K8sError {
     Write(#[from] WriteError),
 }
 
+/// `hostctl render`'s failure: the Kubernetes configuration or an add-on.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(transparent)]
+    Kubernetes(#[from] K8sError),
+    #[error(transparent)]
+    Addon(#[from] crate::addons::AddonError),
+}
+
+impl From<WriteError> for RenderError {
+    fn from(e: WriteError) -> Self {
+        RenderError::Kubernetes(e.into())
+    }
+}
+
+impl From<certs::PkiError> for RenderError {
+    fn from(e: certs::PkiError) -> Self {
+        RenderError::Kubernetes(e.into())
+    }
+}
+
 /// Shorthand for this module tree's results.
 pub type Result<T, E = K8sError> = std::result::Result<T, E>;

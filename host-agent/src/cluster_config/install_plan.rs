@@ -21,16 +21,37 @@ pub struct InstallPlan {
     pub steps: Vec<Step>,
 }
 
-/// One step; exactly one of `apply`/`helm` is set.
+/// One step: a Helm install, an apply, or (add-ons) a chart and then
+/// its objects.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Step {
-    pub name: &'static str,
+    pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub version: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub apply: Option<Apply>,
+    pub version: Option<String>,
+    /// Steps of this plan that must be done (and ready) first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub helm: Option<Helm>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply: Option<Apply>,
+    /// What hostctl waits for before the step counts as done.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ready: Vec<String>,
+}
+
+impl Step {
+    fn new(name: &str, version: Option<&str>) -> Step {
+        Step {
+            name: name.to_owned(),
+            version: version.map(str::to_owned),
+            after: Vec::new(),
+            helm: None,
+            apply: None,
+            ready: Vec::new(),
+        }
+    }
 }
 
 /// `kubectl apply` of a URL or of rendered files.
@@ -38,7 +59,7 @@ pub struct Step {
 #[serde(rename_all = "camelCase")]
 pub struct Apply {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<&'static str>,
+    pub url: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
     /// Server-side apply: required for the Gateway API v1.4 CRDs, harmless elsewhere.
@@ -48,68 +69,63 @@ pub struct Apply {
 /// A Helm CLI install.
 #[derive(Debug, Clone, Serialize)]
 pub struct Helm {
-    pub repo: &'static str,
-    pub chart: &'static str,
-    pub namespace: &'static str,
-    pub values: &'static str,
+    pub repo: String,
+    pub chart: String,
+    pub namespace: String,
+    pub values: String,
 }
 
 /// The plan for `cluster`: after `kubeadm init`, Gateway API CRDs, then
 /// Cilium (nodes stay NotReady until it runs), then MetalLB, then the
-/// rendered manifests; workers join afterwards.
-pub fn plan(cluster: &str, manifest_files: &[String]) -> InstallPlan {
-    let url = |url| Apply {
-        url: Some(url),
+/// rendered manifests; workers join afterwards; then `addons`, the
+/// catalogue's steps for this cluster (see [`crate::addons::plan`]).
+pub fn plan(cluster: &str, manifest_files: &[String], addons: Vec<Step>) -> InstallPlan {
+    let url = |url: &str| Apply {
+        url: Some(url.to_owned()),
         files: Vec::new(),
         server_side: true,
     };
+    let mut steps = vec![
+        Step {
+            apply: Some(url(GATEWAY_API_CRDS_URL)),
+            ..Step::new("gateway-api-crds", Some(GATEWAY_API_VERSION))
+        },
+        Step {
+            helm: Some(Helm {
+                repo: CILIUM_CHART_REPO.to_owned(),
+                chart: CILIUM_CHART.to_owned(),
+                namespace: CILIUM_NAMESPACE.to_owned(),
+                values: "cilium-values.yaml".to_owned(),
+            }),
+            ..Step::new("cilium", Some(CILIUM_CHART_VERSION))
+        },
+        Step {
+            apply: Some(url(METALLB_MANIFEST_URL)),
+            ..Step::new("metallb", Some(METALLB_VERSION))
+        },
+        Step {
+            apply: Some(Apply {
+                url: None,
+                files: manifest_files
+                    .iter()
+                    .map(|f| format!("manifests/{f}"))
+                    .collect(),
+                server_side: true,
+            }),
+            ..Step::new("manifests", None)
+        },
+    ];
+    steps.extend(addons);
     InstallPlan {
         api_version: "hostctl.dev/v1alpha1",
         kind: "InstallPlan",
         cluster: cluster.to_owned(),
-        steps: vec![
-            Step {
-                name: "gateway-api-crds",
-                version: Some(GATEWAY_API_VERSION),
-                apply: Some(url(GATEWAY_API_CRDS_URL)),
-                helm: None,
-            },
-            Step {
-                name: "cilium",
-                version: Some(CILIUM_CHART_VERSION),
-                apply: None,
-                helm: Some(Helm {
-                    repo: CILIUM_CHART_REPO,
-                    chart: CILIUM_CHART,
-                    namespace: CILIUM_NAMESPACE,
-                    values: "cilium-values.yaml",
-                }),
-            },
-            Step {
-                name: "metallb",
-                version: Some(METALLB_VERSION),
-                apply: Some(url(METALLB_MANIFEST_URL)),
-                helm: None,
-            },
-            Step {
-                name: "manifests",
-                version: None,
-                apply: Some(Apply {
-                    url: None,
-                    files: manifest_files
-                        .iter()
-                        .map(|f| format!("manifests/{f}"))
-                        .collect(),
-                    server_side: true,
-                }),
-                helm: None,
-            },
-        ],
+        steps,
     }
 }
 
 /// The plan as the YAML file `hostctl render` writes.
-pub fn plan_yaml(cluster: &str, manifest_files: &[String]) -> Result<String> {
+pub fn plan_yaml(cluster: &str, manifest_files: &[String], addons: Vec<Step>) -> Result<String> {
     yaml::documents(
         "InstallPlan",
         &format!(
@@ -118,6 +134,6 @@ pub fn plan_yaml(cluster: &str, manifest_files: &[String]) -> Result<String> {
              admission-config.yaml is placed before kubeadm init ({}).",
             manifests::psa::ADMISSION_CONFIG_PATH
         ),
-        &[plan(cluster, manifest_files)],
+        &[plan(cluster, manifest_files, addons)],
     )
 }

@@ -20,5 +20,5 @@ mod render;
 pub mod versions;
 pub(crate) mod yaml;
 
-pub use error::{K8sError, Result};
+pub use error::{K8sError, RenderError, Result};
 pub use render::render_all;

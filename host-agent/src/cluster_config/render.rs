@@ -8,14 +8,19 @@
 //! DIR/clusters/<cluster>/cilium-values.yaml      Helm values
 //! DIR/clusters/<cluster>/install-plan.yaml       add-on order and pinned URLs
 //! DIR/clusters/<cluster>/manifests/*.yaml        applied after the CNI
+//! DIR/clusters/<cluster>/addons/<name>/…          the catalogue's add-ons (crate::addons::render)
 //! ```
 
 use super::cilium;
 use super::cluster::{ClusterView, is_control_plane};
-use super::error::Result;
+use super::error::{RenderError, Result};
 use super::install_plan;
 use super::kubeadm::{self, PLACEHOLDER_CA_HASH, PLACEHOLDER_TOKEN};
 use super::manifests;
+use crate::addons::{
+    self,
+    render::{Credentials, PlatformSource, RenderContext},
+};
 use crate::fsutil::write_atomic;
 use certs::Pki;
 use std::path::{Path, PathBuf};
@@ -29,8 +34,14 @@ const PUBLIC: u32 = 0o644;
 /// Writes every file of the layout above into `out_dir` and returns their
 /// paths. With `pki`, join configs carry each cluster's real CA pin and
 /// the Cilium values the shared Cluster Mesh CA; without, both are
-/// documented placeholders. Tokens are always placeholders (minted at join time).
-pub fn render_all(resolved: &Resolved, pki: Option<&Pki>, out_dir: &Path) -> Result<Vec<PathBuf>> {
+/// documented placeholders. Tokens are always placeholders (minted at join time),
+/// and so are the add-ons' credentials (minted at install, never written here).
+pub fn render_all(
+    resolved: &Resolved,
+    pki: Option<&Pki>,
+    platform: &PlatformSource,
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, RenderError> {
     let mut written = Vec::new();
     let mut write = |path: PathBuf, text: &str, mode: u32| -> Result<()> {
         write_atomic(&path, text.as_bytes(), mode)?;
@@ -67,9 +78,20 @@ pub fn render_all(resolved: &Resolved, pki: Option<&Pki>, out_dir: &Path) -> Res
         write(dir.join("cilium-values.yaml"), &values, mode)?;
         let files = manifests::for_cluster(resolved, name)?;
         let names: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
+        let addons = addons::render::render_cluster(&RenderContext {
+            resolved,
+            cluster: name,
+            credentials: Credentials::Placeholder,
+            platform,
+        })?;
+        for r in &addons {
+            for (rel, text) in r.files() {
+                write(dir.join(rel), &text, PUBLIC)?;
+            }
+        }
         write(
             dir.join("install-plan.yaml"),
-            &install_plan::plan_yaml(name, &names)?,
+            &install_plan::plan_yaml(name, &names, addons::plan::steps(&addons))?,
             PUBLIC,
         )?;
         for (file, text) in &files {

@@ -62,7 +62,10 @@ fn render_kubernetes(
         }
         Err(e) => return Err(coded(Exit::Pki, e)),
     };
-    for path in crate::cluster_config::render_all(resolved, pki.as_ref(), out)? {
+    // The Git server's certificate is pinned in Argo CD's values once the
+    // daemon has made it; before that the values carry no pin.
+    let platform = crate::addons::render::PlatformSource::served_by_host(resolved, None);
+    for path in crate::cluster_config::render_all(resolved, pki.as_ref(), &platform, out)? {
         crate::stdout::line(format_args!("{}", path.display()))?;
     }
     // Cloud-init user-data per node (see `render/user_data.rs`).

@@ -12,6 +12,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// The platform repository as the default topology's host serves it,
+/// before its certificate exists.
+fn platform() -> host_agent::addons::render::PlatformSource {
+    host_agent::addons::render::PlatformSource::served_by_host(&default_resolved(), None)
+}
+
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/default")
 }
@@ -36,7 +42,8 @@ fn files_under(dir: &Path) -> BTreeSet<PathBuf> {
 #[test]
 fn default_topology_renders_the_golden_files() {
     let out = tempfile::tempdir().unwrap();
-    host_agent::cluster_config::render_all(&default_resolved(), None, out.path()).unwrap();
+    host_agent::cluster_config::render_all(&default_resolved(), None, &platform(), out.path())
+        .unwrap();
     let golden = golden_dir();
     let rendered = files_under(out.path());
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -66,7 +73,8 @@ fn default_topology_renders_the_golden_files() {
 #[test]
 fn the_layout_is_the_documented_one() {
     let out = tempfile::tempdir().unwrap();
-    host_agent::cluster_config::render_all(&default_resolved(), None, out.path()).unwrap();
+    host_agent::cluster_config::render_all(&default_resolved(), None, &platform(), out.path())
+        .unwrap();
     let files = files_under(out.path());
     for node in [
         "mgmt-cp",
@@ -131,7 +139,13 @@ fn openssl_spki_sha256(cert_pem: &str) -> String {
 fn with_a_pki_the_join_pin_is_openssls_digest_of_the_rendered_ca() {
     let (_home, pki) = pki_home();
     let out = tempfile::tempdir().unwrap();
-    host_agent::cluster_config::render_all(&default_resolved(), Some(&pki), out.path()).unwrap();
+    host_agent::cluster_config::render_all(
+        &default_resolved(),
+        Some(&pki),
+        &platform(),
+        out.path(),
+    )
+    .unwrap();
     for (cluster, worker) in [
         ("mgmt", "mgmt-worker-0"),
         ("app1", "app1-worker-0"),
@@ -158,7 +172,13 @@ fn with_a_pki_the_join_pin_is_openssls_digest_of_the_rendered_ca() {
 fn with_a_pki_every_cluster_gets_the_shared_mesh_ca_in_a_private_file() {
     let (_home, pki) = pki_home();
     let out = tempfile::tempdir().unwrap();
-    host_agent::cluster_config::render_all(&default_resolved(), Some(&pki), out.path()).unwrap();
+    host_agent::cluster_config::render_all(
+        &default_resolved(),
+        Some(&pki),
+        &platform(),
+        out.path(),
+    )
+    .unwrap();
     let mesh = pki.clustermesh_ca();
     let b64 = base64::engine::general_purpose::STANDARD;
     for cluster in ["mgmt", "app1", "app2"] {
@@ -213,7 +233,8 @@ fn hostctl_render_uses_placeholders_without_a_pki_and_does_not_create_one() {
         "render must not create a PKI"
     );
     let expected = tempfile::tempdir().unwrap();
-    host_agent::cluster_config::render_all(&default_resolved(), None, expected.path()).unwrap();
+    host_agent::cluster_config::render_all(&default_resolved(), None, &platform(), expected.path())
+        .unwrap();
     for rel in files_under(expected.path()) {
         let got = std::fs::read_to_string(out.path().join(&rel)).unwrap();
         let want = std::fs::read_to_string(expected.path().join(&rel)).unwrap();
