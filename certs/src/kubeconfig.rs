@@ -174,3 +174,72 @@ impl ClusterPki {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::{self, common_name_of, parse_der, roles_of};
+    use crate::kubeadm::Mode;
+    use rcgen::PublicKeyData as _;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn cluster_pki() -> Result<(tempfile::TempDir, ClusterPki), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let cp = ClusterPki::obtain(&dir.path().join("app1"), "app1", Mode::Create)?;
+        Ok((dir, cp))
+    }
+
+    fn groups(g: &[&str]) -> Vec<String> {
+        g.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_client_certificate_never_carries_system_masters() -> TestResult {
+        let (_dir, cp) = cluster_pki()?;
+        for asked in [
+            groups(&["system:masters"]),
+            groups(&["hostctl:argocd", "system:masters"]),
+        ] {
+            let err = cp
+                .mint_client_certificate("hostctl:argocd-manager", &asked)
+                .expect_err("system:masters is refused");
+            assert!(
+                matches!(&err, PkiError::InvalidName { name, .. } if name == "system:masters"),
+                "{asked:?}: {err:?}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_client_certificate_has_the_asked_name_groups_and_client_auth_only() -> TestResult {
+        let (_dir, cp) = cluster_pki()?;
+        let asked = groups(&["hostctl:argocd", "team:b"]);
+        let id = cp.mint_client_certificate("hostctl:argocd-manager", &asked)?;
+        let der = inspect::cert_der_from_pem(&id.cert_pem)?;
+        assert_eq!(
+            common_name_of(&der)?.as_deref(),
+            Some("hostctl:argocd-manager")
+        );
+        assert_eq!(roles_of(&der)?, asked);
+
+        let cert = parse_der(&der)?;
+        let eku = cert.extended_key_usage()?.ok_or("no extendedKeyUsage")?;
+        assert!(eku.value.client_auth, "clientAuth");
+        assert!(!eku.value.server_auth, "no serverAuth");
+        assert!(!inspect::is_ca(&cert), "not a CA");
+        let ca = parse_der(&cp.ca.cert_der)?;
+        assert!(
+            inspect::is_issued_by(&cert, &ca),
+            "signed by the cluster CA"
+        );
+
+        // The key is the certificate's, and fresh for every certificate.
+        let key = KeyPair::from_pem(id.key_pem.expose())?;
+        assert_eq!(key.subject_public_key_info(), cert.public_key().raw);
+        let again = cp.mint_client_certificate("hostctl:argocd-manager", &asked)?;
+        assert_ne!(again.key_pem, id.key_pem);
+        Ok(())
+    }
+}

@@ -33,7 +33,8 @@ impl Resources {
         Value::Object(map)
     }
 
-    pub fn add(self, other: Resources) -> Resources {
+    /// Both summed (the fit report's per-node totals).
+    pub fn plus(self, other: Resources) -> Resources {
         Resources {
             cpu_millis: self.cpu_millis.saturating_add(other.cpu_millis),
             memory_mib: self.memory_mib.saturating_add(other.memory_mib),

@@ -1,4 +1,5 @@
-//! What can go wrong rendering or installing an add-on.
+//! What can go wrong rendering or installing an add-on. Sources are boxed:
+//! the error travels through every render and install result.
 
 use crate::cluster_api::KubeError;
 use crate::helm::HelmError;
@@ -15,7 +16,7 @@ pub enum AddonError {
         addon: String,
         cluster: String,
         #[source]
-        source: certs::PkiError,
+        source: Box<certs::PkiError>,
     },
     /// A rendered value or object could not be written as YAML/JSON.
     #[error("add-on {addon}: cannot serialise {what}")]
@@ -23,7 +24,7 @@ pub enum AddonError {
         addon: String,
         what: String,
         #[source]
-        source: serde_json::Error,
+        source: Box<serde_json::Error>,
     },
     /// The rendered files could not be written.
     #[error(transparent)]
@@ -36,7 +37,7 @@ pub enum AddonError {
     Helm {
         addon: String,
         #[source]
-        source: HelmError,
+        source: Box<HelmError>,
     },
     /// Applying its objects or reading its readiness failed.
     #[error("add-on {addon}: {what}")]
@@ -44,7 +45,7 @@ pub enum AddonError {
         addon: String,
         what: String,
         #[source]
-        source: KubeError,
+        source: Box<KubeError>,
     },
     /// It did not become ready in time; `waiting` says for what.
     #[error("add-on {addon} is not ready after {seconds} s: {waiting}")]

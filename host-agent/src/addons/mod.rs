@@ -8,7 +8,10 @@ pub mod argocd;
 pub mod budget;
 pub mod catalogue;
 pub mod error;
+pub mod install;
 pub mod plan;
+pub mod readiness;
+pub mod record;
 pub mod render;
 
 pub use catalogue::{Addon, Chart, ChartRepo, Manifest, Placement, Readiness, catalogue};

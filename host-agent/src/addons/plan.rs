@@ -36,7 +36,7 @@ fn step(r: &Rendered) -> Step {
         }
     });
     let files = r.manifest_paths();
-    let apply = (!files.is_empty()).then(|| Apply {
+    let apply = (!files.is_empty()).then_some(Apply {
         url: None,
         files,
         server_side: true,

@@ -36,8 +36,8 @@ const fn k(
     }
 }
 
-/// Every kind in the rendered manifests, the Gateway API CRD file and
-/// MetalLB's native manifest.
+/// Every kind in the rendered manifests (base and add-ons), the Gateway
+/// API CRD file and MetalLB's native manifest.
 pub const KINDS: &[Kind] = &[
     k("", "v1", "Namespace", "namespaces", false),
     k("", "v1", "ServiceAccount", "serviceaccounts", true),
@@ -88,6 +88,22 @@ pub const KINDS: &[Kind] = &[
         "ValidatingWebhookConfiguration",
         "validatingwebhookconfigurations",
         false,
+    ),
+    k("apps", "v1", "StatefulSet", "statefulsets", true),
+    k("argoproj.io", "v1alpha1", "AppProject", "appprojects", true),
+    k(
+        "argoproj.io",
+        "v1alpha1",
+        "ApplicationSet",
+        "applicationsets",
+        true,
+    ),
+    k(
+        "argoproj.io",
+        "v1alpha1",
+        "Application",
+        "applications",
+        true,
     ),
     k(
         "metallb.io",

@@ -5,6 +5,7 @@
     reason = "tests write fixtures and run stand-ins"
 )]
 
+mod addons_argocd_credentials;
 mod addons_upstream_schema;
 mod cli_topology;
 mod cluster_api_apply;

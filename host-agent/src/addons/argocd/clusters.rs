@@ -94,7 +94,7 @@ fn tls_client_config(ctx: &RenderContext<'_>, cluster: &str) -> Result<Value, Ad
     let err = |source| AddonError::Credentials {
         addon: "argocd".into(),
         cluster: cluster.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let cp = pki.cluster(cluster).map_err(err)?;
     let identity = cp
