@@ -41,6 +41,8 @@ pub enum Command {
     Render(commands::render::Args),
     /// Inspect the PKI.
     Certs(commands::certs::Args),
+    /// The platform add-ons: the catalogue, and their state per cluster.
+    Addons(commands::addons::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(commands::completion::Args),
     /// Run the host agent's services (node reports, enrolment, control
@@ -160,6 +162,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Validate(args) => commands::validate::run(ctx, &args),
         Command::Render(args) => commands::render::run(ctx, &args),
         Command::Certs(args) => commands::certs::run(ctx, &args),
+        Command::Addons(args) => commands::addons::run(ctx, &args),
         Command::Completion(args) => commands::completion::run(&args),
         Command::Daemon(args) => commands::daemon::run(ctx, &args),
         Command::Status(args) => commands::status::run(ctx, &args),

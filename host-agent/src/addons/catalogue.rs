@@ -122,4 +122,63 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 2] = [super::argocd::ARGOCD, super::argocd::ACCESS];
+static CATALOGUE: [Addon; 3] = [
+    super::argocd::ARGOCD,
+    super::argocd::PLATFORM,
+    super::argocd::ACCESS,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_labels_and_dependencies_come_first_on_the_same_clusters() {
+        let all = catalogue();
+        for (i, addon) in all.iter().enumerate() {
+            assert!(
+                !addon.name.is_empty()
+                    && addon.name.len() <= 53
+                    && addon
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{}: not a Helm release name",
+                addon.name
+            );
+            assert_eq!(
+                all.iter().filter(|a| a.name == addon.name).count(),
+                1,
+                "{} twice",
+                addon.name
+            );
+            for dep in addon.depends_on {
+                let pos = all.iter().position(|a| a.name == *dep);
+                assert!(
+                    pos.is_some_and(|p| p < i),
+                    "{} depends on {dep}, which is not earlier in the catalogue",
+                    addon.name
+                );
+                let dep = &all[pos.unwrap_or_default()];
+                for role in [ClusterRole::Mgmt, ClusterRole::App] {
+                    assert!(
+                        !addon.placement.includes(role) || dep.placement.includes(role),
+                        "{} runs on {role:?} clusters, its dependency {} does not",
+                        addon.name,
+                        dep.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn placement_selects_by_role() {
+        let mgmt: Vec<&str> = Addon::for_role(ClusterRole::Mgmt).map(|a| a.name).collect();
+        let app: Vec<&str> = Addon::for_role(ClusterRole::App).map(|a| a.name).collect();
+        assert_eq!(mgmt, ["argocd", "argocd-platform"]);
+        assert_eq!(app, ["argocd-access"]);
+        assert!(Addon::named("argocd").is_some_and(|a| a.chart.is_some()));
+        assert!(Addon::named("nope").is_none());
+    }
+}

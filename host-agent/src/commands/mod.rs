@@ -1,5 +1,6 @@
 //! One module per `hostctl` command. Each exposes `Args` (clap) and `run`.
 
+pub mod addons;
 pub mod certs;
 pub mod completion;
 pub mod daemon;

@@ -205,6 +205,16 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         kubeadm_binary: args.kubeadm_bin.clone(),
         ready_timeout: Duration::from_secs(args.ready_timeout),
         init_locks: steps::cluster::InitLocks::default(),
+        addons: steps::cluster::AddonSettings {
+            platform: crate::addons::render::PlatformSource::served_by_host(
+                &workspace.resolved,
+                None,
+            ),
+            record: crate::state_file::StateFile::new(crate::addons::record::AddonRecord::path(
+                home,
+            )),
+            limits: crate::addons::install::Limits::default(),
+        },
         pki: Arc::new(pki),
     };
     let up = Arc::new(UpContext {

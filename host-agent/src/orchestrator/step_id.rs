@@ -10,6 +10,7 @@
 //! observer, the summary) has to guess.
 
 use super::steps::StepKind;
+use super::steps::declare::Per;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
 use std::fmt;
@@ -47,24 +48,66 @@ macro_rules! name_type {
 name_type!(NodeName);
 name_type!(ClusterName);
 
+/// An add-on on a cluster, written `cluster/addon` (`mgmt/argocd`); kept
+/// as that one text so a [`StepId`] stays small.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AddonSubject {
+    text: Arc<str>,
+}
+
+impl AddonSubject {
+    /// `cluster/addon` read back; a text without `/` names no add-on.
+    pub fn parse(text: &str) -> Option<AddonSubject> {
+        let (cluster, addon) = text.split_once('/')?;
+        (!cluster.is_empty() && !addon.is_empty() && !addon.contains('/')).then(|| AddonSubject {
+            text: Arc::from(text),
+        })
+    }
+
+    pub fn new(cluster: &str, addon: &str) -> AddonSubject {
+        AddonSubject {
+            text: Arc::from(format!("{cluster}/{addon}")),
+        }
+    }
+
+    /// The cluster's name.
+    pub fn cluster(&self) -> &str {
+        self.text.split_once('/').map_or(&*self.text, |(c, _)| c)
+    }
+
+    /// `cluster/addon`.
+    pub fn name(&self) -> &str {
+        &self.text
+    }
+
+    /// The add-on's catalogue name.
+    pub fn addon(&self) -> &str {
+        self.text.split_once('/').map_or("", |(_, addon)| addon)
+    }
+}
+
 /// What a step acts on.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Subject {
     Node(NodeName),
     Cluster(ClusterName),
+    Addon(AddonSubject),
 }
 
 impl Subject {
-    /// The node's or the cluster's name (the progress line's label).
+    /// The node's, cluster's or `cluster/addon` name (the progress line's label).
     pub fn name(&self) -> &str {
         match self {
             Subject::Node(n) => n.as_str(),
             Subject::Cluster(c) => c.as_str(),
+            Subject::Addon(a) => a.name(),
         }
     }
 
+    /// Whether the step acts on a cluster (itself or one of its add-ons):
+    /// such steps go in the summary's cluster table.
     pub fn is_cluster(&self) -> bool {
-        matches!(self, Subject::Cluster(_))
+        matches!(self, Subject::Cluster(_) | Subject::Addon(_))
     }
 }
 
@@ -99,13 +142,16 @@ pub enum StepIdError {
 }
 
 impl StepId {
-    /// The `kind` step of `subject`, a node or a cluster as the kind is
-    /// declared.
+    /// The `kind` step of `subject`, a node, a cluster or `cluster/addon`
+    /// as the kind is declared. An add-on subject without its `/` (only a
+    /// damaged state file has one) is kept whole as the cluster part.
     pub fn new(kind: StepKind, subject: &str) -> StepId {
-        let subject = if kind.per().is_cluster() {
-            Subject::Cluster(ClusterName::new(subject))
-        } else {
-            Subject::Node(NodeName::new(subject))
+        let subject = match kind.per() {
+            Per::Node | Per::Worker => Subject::Node(NodeName::new(subject)),
+            Per::Cluster => Subject::Cluster(ClusterName::new(subject)),
+            Per::Addon => Subject::Addon(
+                AddonSubject::parse(subject).unwrap_or_else(|| AddonSubject::new(subject, "")),
+            ),
         };
         let text = Arc::from(format!("{kind}/{subject}"));
         StepId {
@@ -140,8 +186,9 @@ impl FromStr for StepId {
         if subject.is_empty() {
             return Err(malformed());
         }
-        let kind = StepKind::from_name(kind).ok_or_else(|| StepIdError::UnknownKind {
-            kind: kind.to_owned(),
+        let kind_name = kind;
+        let kind = StepKind::from_name(kind_name).ok_or_else(|| StepIdError::UnknownKind {
+            kind: kind_name.to_owned(),
             id: text.to_owned(),
             known: StepKind::ALL
                 .iter()
@@ -149,6 +196,9 @@ impl FromStr for StepId {
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
+        if kind.per() == Per::Addon && AddonSubject::parse(subject).is_none() {
+            return Err(malformed());
+        }
         Ok(StepId::new(kind, subject))
     }
 }
@@ -223,6 +273,22 @@ mod tests {
         );
         let cni: StepId = "cni/app1".parse().unwrap();
         assert_eq!(cni.subject(), &Subject::Cluster(ClusterName::new("app1")));
+    }
+
+    #[test]
+    fn addon_ids_name_their_cluster_and_addon() {
+        let id: StepId = "addon/mgmt/argocd".parse().unwrap();
+        assert_eq!(id.to_string(), "addon/mgmt/argocd");
+        let Subject::Addon(subject) = id.subject() else {
+            panic!("{id:?} is not an add-on step");
+        };
+        assert_eq!(subject.cluster(), "mgmt");
+        assert_eq!(subject.addon(), "argocd");
+        assert!(id.subject().is_cluster());
+        for bad in ["addon/mgmt", "addon/mgmt/", "addon//argocd", "addon/a/b/c"] {
+            let err = bad.parse::<StepId>().unwrap_err().to_string();
+            assert!(err.contains("is not kind/subject"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use topology::NodeRole;
 
 use crate::orchestrator::executor::step_span;
+use crate::orchestrator::step_id::ClusterName;
 use crate::orchestrator::steps::targets::Targets;
 use crate::orchestrator::{Observer, Outcome, StepId, StepMessages, Subject};
 
@@ -63,6 +64,15 @@ impl Observer for TracedObserver {
                         NodeRole::ControlPlane => "control-plane",
                         _ => "worker",
                     }),
+                ),
+                None => ("", None, None),
+            },
+            Subject::Addon(addon) => match self.targets.cluster(&ClusterName::new(addon.cluster()))
+            {
+                Some(cluster) => (
+                    cluster.name().as_str(),
+                    Some(cluster.kubernetes_version()),
+                    None,
                 ),
                 None => ("", None, None),
             },

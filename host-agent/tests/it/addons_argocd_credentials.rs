@@ -64,7 +64,7 @@ fn cluster_secrets(resolved: &Resolved, credentials: Credentials<'_>) -> BTreeMa
     let rendered = render_cluster(&ctx).expect("renders");
     let argocd = rendered
         .iter()
-        .find(|r| r.addon.name == "argocd")
+        .find(|r| r.addon.name == "argocd-platform")
         .expect("mgmt has the argocd add-on");
     let manifest = argocd
         .manifests

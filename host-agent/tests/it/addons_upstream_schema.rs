@@ -150,8 +150,8 @@ fn every_rendered_manifest_passes_the_kubernetes_and_crd_schemas() {
     // Base manifests of three clusters and the add-ons' objects (mgmt's
     // Argo CD, the app clusters' binding) are all there.
     for want in [
-        "mgmt/addons/argocd/manifests/10-clusters.yaml",
-        "mgmt/addons/argocd/manifests/20-platform.yaml",
+        "mgmt/addons/argocd-platform/manifests/10-clusters.yaml",
+        "mgmt/addons/argocd-platform/manifests/20-platform.yaml",
         "app1/addons/argocd-access/manifests/10-argocd-access.yaml",
         "app2/manifests/30-metallb.yaml",
     ] {

@@ -32,6 +32,13 @@ pub struct Recorded {
 pub struct State {
     /// The `items` of `GET /api/v1/nodes`.
     pub nodes: Vec<Value>,
+    /// What `GET <path>` answers (a Deployment, a CRD, …); a path not
+    /// here is 404 NotFound, as for an object that does not exist.
+    pub objects: BTreeMap<String, Value>,
+    /// Objects that change on their own, as a controller would change
+    /// them: after the given number of GETs of the path, the next GET
+    /// (and every later one) answers the value.
+    pub later: BTreeMap<String, (u32, Value)>,
     /// PATCH answers by object name: (HTTP status, Status JSON).
     pub patch_errors: BTreeMap<String, (u16, Value)>,
     pub readyz_down: bool,
@@ -193,6 +200,21 @@ async fn handle(req: Request<Incoming>, client_cert: bool, state: Arc<Mutex<Stat
             json!({"kind": "NodeList", "apiVersion": "v1",
                    "metadata": {"resourceVersion": "4242"}, "items": s.nodes}),
         ),
+        ("GET", _) if s.objects.contains_key(&path) || s.later.contains_key(&path) => {
+            if let Some((remaining, value)) = s.later.get_mut(&path) {
+                if *remaining == 0 {
+                    let value = value.clone();
+                    s.later.remove(&path);
+                    s.objects.insert(path.clone(), value);
+                } else {
+                    *remaining -= 1;
+                }
+            }
+            match s.objects.get(&path) {
+                Some(object) => (200, object.clone()),
+                None => (404, status(404, "NotFound", &format!("{path} not found"))),
+            }
+        }
         ("PATCH", _) => {
             let name = path.rsplit('/').next().unwrap_or_default().to_owned();
             match s.patch_errors.get(&name) {
@@ -267,6 +289,51 @@ pub fn conflict(manager: &str, gv: &str, field: &str) -> Value {
     s["details"] =
         json!({"causes": [{"reason": "FieldManagerConflict", "message": cause, "field": field}]});
     s
+}
+
+/// A Deployment as `GET /apis/apps/v1/namespaces/NS/deployments/NAME`
+/// returns it, its controller caught up and `available` of one replica.
+pub fn deployment(namespace: &str, name: &str, available: bool) -> (String, Value) {
+    let n = i32::from(available);
+    (
+        format!("/apis/apps/v1/namespaces/{namespace}/deployments/{name}"),
+        json!({"kind": "Deployment", "apiVersion": "apps/v1",
+               "metadata": {"name": name, "namespace": namespace, "generation": 1},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": []}}},
+               "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                          "readyReplicas": n, "availableReplicas": n}}),
+    )
+}
+
+/// A StatefulSet of one replica, `ready` or not.
+pub fn statefulset(namespace: &str, name: &str, ready: bool) -> (String, Value) {
+    (
+        format!("/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}"),
+        json!({"kind": "StatefulSet", "apiVersion": "apps/v1",
+               "metadata": {"name": name, "namespace": namespace, "generation": 1},
+               "spec": {"replicas": 1, "serviceName": name, "selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": []}}},
+               "status": {"observedGeneration": 1, "replicas": 1, "currentReplicas": 1,
+                          "updatedReplicas": 1, "readyReplicas": i32::from(ready)}}),
+    )
+}
+
+/// A CustomResourceDefinition, `Established` or not yet.
+pub fn crd(name: &str, established: bool) -> (String, Value) {
+    let (plural, group) = name.split_once('.').unwrap_or((name, ""));
+    let status = if established { "True" } else { "False" };
+    (
+        format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}"),
+        json!({"kind": "CustomResourceDefinition", "apiVersion": "apiextensions.k8s.io/v1",
+               "metadata": {"name": name},
+               "spec": {"group": group, "scope": "Namespaced",
+                        "names": {"plural": plural, "kind": plural},
+                        "versions": [{"name": "v1alpha1", "served": true, "storage": true}]},
+               "status": {"conditions": [
+                   {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+                   {"type": "Established", "status": status, "reason": "InitialNamesAccepted"}]}}),
+    )
 }
 
 /// A node with the kubelet's real Ready condition.

@@ -18,9 +18,13 @@ use tests::kube_api::{State, node};
 const CP: &str = "app1-cp";
 const WORKER: &str = "app1-worker-0";
 
-/// Stand-ins and files one run of `up` is pointed at.
+/// Stand-ins and files one run of `up` is pointed at, for one cluster
+/// (its control plane and first worker).
 struct Rig {
     env: LocalEnv,
+    cluster: &'static str,
+    cp: String,
+    worker: String,
     kubeconfig: PathBuf,
     helm_dir: PathBuf,
     vars: Vec<(String, String)>,
@@ -29,7 +33,12 @@ struct Rig {
 
 impl Rig {
     fn new(net: u8) -> Rig {
-        let env = LocalEnv::new(net, &[CP, WORKER]);
+        Rig::for_cluster(net, "app1")
+    }
+
+    fn for_cluster(net: u8, cluster: &'static str) -> Rig {
+        let (cp, worker) = (format!("{cluster}-cp"), format!("{cluster}-worker-0"));
+        let env = LocalEnv::new(net, &[cp.as_str(), worker.as_str()]);
         let tools = env.home().join("stand-ins");
         let (manifests, helm_dir) = (tools.join("manifests"), tools.join("helm"));
         std::fs::create_dir_all(&helm_dir).expect("mkdir");
@@ -47,6 +56,9 @@ impl Rig {
         ];
         Rig {
             env,
+            cluster,
+            cp,
+            worker,
             kubeconfig,
             helm_dir,
             vars,
@@ -54,21 +66,32 @@ impl Rig {
         }
     }
 
-    /// The stand-in API server for app1 in app1-cp's namespace, with both
-    /// nodes registered and Ready.
+    /// The stand-in API server for the cluster in its control plane's
+    /// namespace, with both nodes registered and Ready.
     fn api(&self) -> NetnsApi {
-        let cp_ip = self.ip(CP);
-        let names = ["127.0.0.1".to_owned(), "kubernetes".to_owned(), cp_ip];
-        let state = State {
-            nodes: vec![node(CP, true), node(WORKER, true)],
-            ..State::default()
-        };
-        let netns = Names::for_home(self.env.home()).netns(CP);
-        NetnsApi::start_when_ready(self.env.home(), &netns, "app1", &names, state)
+        self.api_with(State::default())
     }
 
+    /// [`Rig::api`] answering from `state` as well.
+    fn api_with(&self, state: State) -> NetnsApi {
+        let cp_ip = self.ip(&self.cp);
+        let names = ["127.0.0.1".to_owned(), "kubernetes".to_owned(), cp_ip];
+        let state = State {
+            nodes: vec![node(&self.cp, true), node(&self.worker, true)],
+            ..state
+        };
+        let netns = Names::for_home(self.env.home()).netns(&self.cp);
+        NetnsApi::start_when_ready(self.env.home(), &netns, self.cluster, &names, state)
+    }
+
+    /// A node's address: the default topology's host number in the test subnet.
     fn ip(&self, node: &str) -> String {
-        let host = if node == CP { 20 } else { 21 };
+        let host = topology::default_topology()
+            .nodes()
+            .iter()
+            .find(|n| n.name == node)
+            .and_then(|n| n.address.host_number_in(self.env.subnet))
+            .unwrap_or_else(|| panic!("{node} has no host number"));
         std::net::Ipv4Addr::from(u32::from(self.env.subnet.network()) + host).to_string()
     }
 
@@ -383,4 +406,189 @@ fn a_failed_init_names_its_phase_blocks_the_join_and_a_rerun_completes() {
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The readiness the stand-in reports for Argo CD: its CRDs Established
+/// after one look, its Deployments available after two, as a controller
+/// would bring them up.
+fn argocd_coming_up() -> State {
+    use tests::kube_api::{crd, deployment, statefulset};
+    let mut state = State::default();
+    let addon = host_agent::addons::Addon::named("argocd").expect("catalogue has argocd");
+    for r in addon.readiness {
+        let (later, (path, ready)) = match *r {
+            host_agent::addons::Readiness::Crd(name) => (1, crd(name, true)),
+            host_agent::addons::Readiness::Deployment(name) => {
+                (2, deployment(addon.namespace, name, true))
+            }
+            host_agent::addons::Readiness::StatefulSet(name) => {
+                (0, statefulset(addon.namespace, name, true))
+            }
+            other => panic!("no stand-in readiness for {other:?}"),
+        };
+        state.later.insert(path, (later, ready));
+    }
+    state
+}
+
+#[test]
+fn platform_addons_install_in_order_wait_for_readiness_and_resume_after_a_failure() {
+    if !tests::can_run_netns("bootstrap") {
+        return;
+    }
+    let rig = Rig::for_cluster(73, "mgmt");
+    let mut state = argocd_coming_up();
+    // Argo CD's registrations fail once: the API refuses the first
+    // ApplicationSet (as an admission webhook would).
+    state.patch_errors.insert(
+        "platform-app".into(),
+        (
+            422,
+            tests::kube_api::status(422, "Invalid", "denied by the stand-in"),
+        ),
+    );
+    let api = rig.api_with(state);
+    let out = rig.up();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "up succeeded:\n{stderr}");
+    assert!(stderr.contains("addon/mgmt/argocd-platform"), "{stderr}");
+    assert!(stderr.contains("denied by the stand-in"), "{stderr}");
+    let status_of = |state: &UpState, id: &str| {
+        state
+            .steps
+            .iter()
+            .find(|(k, _)| k.as_str() == id)
+            .map(|(_, r)| r.status)
+    };
+    let state = rig.state();
+    assert_eq!(
+        status_of(&state, "addon/mgmt/argocd"),
+        Some(StepStatus::Done)
+    );
+    assert_eq!(
+        status_of(&state, "addon/mgmt/argocd-platform"),
+        Some(StepStatus::Failed)
+    );
+
+    // Order: Argo CD's chart, then its readiness as the API reported it
+    // (every Deployment read until available), then its registrations.
+    let requests = api.requests();
+    let position = |pred: &dyn Fn(&tests::kube_api::Recorded) -> bool| {
+        requests
+            .iter()
+            .position(pred)
+            .unwrap_or_else(|| panic!("no such request in {requests:#?}"))
+    };
+    let deployment_gets = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/deployments/argocd-server"))
+        .count();
+    assert!(
+        deployment_gets >= 3,
+        "argocd-server was read {deployment_gets} time(s): readiness was not waited for"
+    );
+    let last_ready_read = requests
+        .iter()
+        .rposition(|r| r.method == "GET" && r.path.contains("/namespaces/argocd/"))
+        .unwrap_or_default();
+    let first_registration =
+        position(&|r| r.method == "PATCH" && r.path.contains("/namespaces/argocd/secrets/"));
+    assert!(
+        last_ready_read < first_registration,
+        "registrations were applied before Argo CD was ready"
+    );
+    let helm_upgrades = |calls: &[Value], release: &str| {
+        calls
+            .iter()
+            .filter(|c| c["argv"][0] == "upgrade" && c["argv"][2] == release)
+            .count()
+    };
+    let helm = calls(&rig.helm_dir.join("calls.jsonl"));
+    assert_eq!(helm_upgrades(&helm, "argocd"), 1, "{helm:?}");
+    let install = helm
+        .iter()
+        .find(|c| c["argv"][2] == "argocd")
+        .expect("argocd install");
+    let argv: Vec<&str> = install["argv"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        argv.windows(2).any(|w| w == ["--version", "10.1.1"]),
+        "{argv:?}"
+    );
+    assert!(!argv.contains(&"--wait"), "hostctl waits itself: {argv:?}");
+    assert!(
+        install["values"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("dex:\n  enabled: false"),
+        "{install}"
+    );
+
+    // The failure cleared, a rerun resumes: Argo CD is not installed again,
+    // its registrations are applied.
+    api.state
+        .lock()
+        .expect("state")
+        .patch_errors
+        .remove("platform-app");
+    let again = rig.up_ok();
+    let helm = calls(&rig.helm_dir.join("calls.jsonl"));
+    assert_eq!(helm_upgrades(&helm, "argocd"), 1, "reinstalled:\n{again}");
+    let state = rig.state();
+    for id in ["addon/mgmt/argocd", "addon/mgmt/argocd-platform"] {
+        assert_eq!(status_of(&state, id), Some(StepStatus::Done), "{id}");
+    }
+    let applied: Vec<String> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.path.clone())
+        .collect();
+    for object in [
+        "/namespaces/argocd/secrets/cluster-mgmt",
+        "/namespaces/argocd/secrets/repo-platform",
+        "/namespaces/argocd/appprojects/platform",
+        "/namespaces/argocd/applicationsets/platform-app",
+        "/namespaces/argocd/applicationsets/platform-mgmt",
+    ] {
+        assert!(
+            applied.iter().any(|p| p.ends_with(object)),
+            "{object} not applied: {applied:?}"
+        );
+    }
+
+    // addons status shows the result, as the cluster reports it.
+    let text = rig
+        .env
+        .hostctl_ok(&["addons", "status", "mgmt", "-o", "json"]);
+    let status: Value = serde_json::from_str(&text).expect("status json");
+    let addons = &status["clusters"][0]["addons"];
+    assert_eq!(addons[0]["name"], "argocd", "{text}");
+    assert_eq!(addons[0]["installed_version"], "10.1.1", "{text}");
+    assert_eq!(addons[0]["state"], "done", "{text}");
+    assert_eq!(addons[0]["ready"], true, "{text}");
+    assert_eq!(addons[1]["name"], "argocd-platform", "{text}");
+    assert_eq!(addons[1]["state"], "done", "{text}");
+    // … and why not, when not: a Deployment that loses its pod.
+    let (path, down) = tests::kube_api::deployment("argocd", "argocd-repo-server", false);
+    api.state.lock().expect("state").objects.insert(path, down);
+    let text = rig
+        .env
+        .hostctl_ok(&["addons", "status", "mgmt", "-o", "json"]);
+    let status: Value = serde_json::from_str(&text).expect("status json");
+    let argocd = &status["clusters"][0]["addons"][0];
+    assert_eq!(argocd["ready"], false, "{text}");
+    assert!(
+        argocd["why_not"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("argocd-repo-server available: 0/1 available"),
+        "{text}"
+    );
+    api.stop();
+    rig.env.finish();
 }

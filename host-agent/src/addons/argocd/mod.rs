@@ -70,7 +70,7 @@ pub const ARGOCD: Addon = Addon {
     placement: Placement::Mgmt,
     depends_on: &[],
     values,
-    objects,
+    objects: no_objects,
     readiness: &[
         Readiness::Crd("applications.argoproj.io"),
         Readiness::Crd("applicationsets.argoproj.io"),
@@ -82,6 +82,23 @@ pub const ARGOCD: Addon = Addon {
         Readiness::StatefulSet("argocd-application-controller"),
     ],
     workloads: WORKLOADS,
+};
+
+/// What Argo CD manages, registered declaratively once it runs: the
+/// clusters, the platform repository, the project and the ApplicationSets.
+/// An entry of its own so that a rerun re-mints and re-applies the
+/// registration without touching Argo CD's release.
+pub const PLATFORM: Addon = Addon {
+    name: "argocd-platform",
+    summary: "Argo CD's clusters, platform repository and ApplicationSets",
+    chart: None,
+    namespace: NAMESPACE,
+    placement: Placement::Mgmt,
+    depends_on: &["argocd"],
+    values: no_values,
+    objects,
+    readiness: &[],
+    workloads: &[],
 };
 
 /// The app clusters' side of the registration: the binding that gives
@@ -130,8 +147,8 @@ fn values(ctx: &RenderContext<'_>) -> Result<Value, AddonError> {
     }))
 }
 
-/// After the chart: the clusters, the platform repository, the project
-/// and the ApplicationSets.
+/// The clusters, the platform repository, the project and the
+/// ApplicationSets.
 fn objects(ctx: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {
     Ok(vec![
         manifest(
@@ -152,6 +169,10 @@ fn objects(ctx: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {
 
 fn no_values(_: &RenderContext<'_>) -> Result<Value, AddonError> {
     Ok(Value::Null)
+}
+
+fn no_objects(_: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {
+    Ok(Vec::new())
 }
 
 fn access_objects(_: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {

@@ -32,6 +32,17 @@ pub struct ClusterSettings {
     /// How long `nodes-ready/<cluster>` waits.
     pub ready_timeout: Duration,
     pub init_locks: InitLocks,
+    /// What the `addon/…` steps share.
+    pub addons: AddonSettings,
+}
+
+/// What the catalogue add-on steps share.
+pub struct AddonSettings {
+    /// Where Argo CD reads the platform from.
+    pub platform: crate::addons::render::PlatformSource,
+    /// `$HOSTCTL_HOME/addons.json`: what is installed where.
+    pub record: crate::state_file::StateFile<crate::addons::record::AddonRecord>,
+    pub limits: crate::addons::install::Limits,
 }
 
 /// Where the Gateway API CRDs and MetalLB's manifest come from.

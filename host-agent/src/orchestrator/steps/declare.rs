@@ -6,7 +6,7 @@
 //! bottom). Everything else — parsing ids, the planner, the summary's
 //! columns, the trace attributes — is derived from it.
 
-use super::targets::{ClusterRef, NodeRef};
+use super::targets::{AddonRef, ClusterRef, NodeRef};
 use super::{Scope, UpContext};
 use crate::orchestrator::graph::StepJob;
 use std::sync::Arc;
@@ -21,12 +21,15 @@ pub enum Per {
     /// Each cluster the run builds: those whose control plane is among the
     /// run's nodes (`--only` selects whole clusters).
     Cluster,
+    /// Each catalogue add-on of each cluster the run builds (by the
+    /// cluster's role, see [`crate::addons::catalogue`]).
+    Addon,
 }
 
 impl Per {
-    /// Whether the subject is a cluster (else a node).
+    /// Whether the subject is a cluster or one of its add-ons (else a node).
     pub const fn is_cluster(self) -> bool {
-        matches!(self, Per::Cluster)
+        matches!(self, Per::Cluster | Per::Addon)
     }
 
     /// Whether a run of `scope` has steps of this sort.
@@ -46,6 +49,9 @@ pub enum On {
     ControlPlane,
     /// Every worker of the subject's cluster in the run.
     Workers,
+    /// The add-ons of the subject's cluster that its catalogue entry
+    /// depends on (add-on steps only).
+    Dependencies,
 }
 
 /// How a kind's job is made, from the subject resolved at planning.
@@ -53,6 +59,7 @@ pub enum On {
 pub enum Job {
     Node(fn(Arc<UpContext>, NodeRef) -> Arc<dyn StepJob>),
     Cluster(fn(Arc<UpContext>, ClusterRef) -> Arc<dyn StepJob>),
+    Addon(fn(Arc<UpContext>, AddonRef) -> Arc<dyn StepJob>),
 }
 
 /// Declares `StepKind` and everything about each kind, one entry per step
@@ -60,13 +67,13 @@ pub enum Job {
 ///
 /// ```text
 /// /// doc of the kind
-/// Kind = "name", per Node|Worker|Cluster, header "COLUMN",
-///     after [OtherKind on Same|OwnCluster|ControlPlane|Workers, …],
+/// Kind = "name", per Node|Worker|Cluster|Addon, header "COLUMN",
+///     after [OtherKind on Same|OwnCluster|ControlPlane|Workers|Dependencies, …],
 ///     job |ctx, subject| Arc::new(TheJob::new(ctx, subject));
 /// ```
 ///
 /// `job` gets a [`NodeRef`] for `per Node`/`Worker`, a [`ClusterRef`] for
-/// `per Cluster`; a mismatch does not compile.
+/// `per Cluster`, an [`AddonRef`] for `per Addon`; a mismatch does not compile.
 macro_rules! declare_steps {
     (@job Node $job:expr) => {
         $crate::orchestrator::steps::declare::Job::Node($job)
@@ -76,6 +83,9 @@ macro_rules! declare_steps {
     };
     (@job Cluster $job:expr) => {
         $crate::orchestrator::steps::declare::Job::Cluster($job)
+    };
+    (@job Addon $job:expr) => {
+        $crate::orchestrator::steps::declare::Job::Addon($job)
     };
     ($(
         $(#[$doc:meta])*

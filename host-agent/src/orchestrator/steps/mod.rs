@@ -5,8 +5,9 @@
 //!
 //! Per node: `render/<node>` → `launch/<node>` → `enrol/<node>` →
 //! `prerequisites/<node>`. Nodes do not wait for each other. Then per
-//! cluster: kubeadm init, kubeconfig, CNI, joins, nodes Ready, add-ons —
-//! all declared in the table below ([`shape`] applies it to a run).
+//! cluster: kubeadm init, kubeconfig, CNI, joins, nodes Ready, base
+//! add-ons, then one step per catalogue add-on — all declared in the table
+//! below ([`shape`] applies it to a run).
 //!
 //! # How to add a step
 //!
@@ -24,6 +25,7 @@
 //! columns and the trace attributes all follow from the entry. A name
 //! once released is in users' state files: never rename one.
 
+mod addon_step;
 mod addons;
 pub mod cluster;
 mod cni;
@@ -97,6 +99,11 @@ declare_steps! {
     Addons = "addons", per Cluster, header "ADDONS",
         after [NodesReady on Same],
         job |ctx, cluster| Arc::new(addons::Addons::new(ctx, cluster));
+    /// `addon/<cluster>/<name>`: one catalogue add-on installed and ready
+    /// (`crate::addons`), after the base and the add-ons it depends on.
+    Addon = "addon", per Addon, header "ADDON",
+        after [Addons on OwnCluster, Addon on Dependencies],
+        job |ctx, addon| Arc::new(addon_step::AddonStep::new(ctx, addon));
 }
 
 /// Everything the steps of one `up` share.
@@ -203,6 +210,7 @@ pub fn plan(ctx: &Arc<UpContext>, nodes: &[String], scope: Scope) -> Result<Plan
         let job = match (planned.id.kind().job(), planned.target) {
             (Job::Node(make), Target::Node(node)) => make(ctx.clone(), node),
             (Job::Cluster(make), Target::Cluster(cluster)) => make(ctx.clone(), cluster),
+            (Job::Addon(make), Target::Addon(addon)) => make(ctx.clone(), addon),
             _ => return Err(PlanError::JobMismatch(planned.id)),
         };
         graph.add(planned.id, planned.after, job)?;

@@ -12,12 +12,13 @@
 //! kubeadm-join/<w>  ← prerequisites/<w>, kubeadm-init/<c>   (each worker)
 //! nodes-ready/<c>   ← cni/<c>, every kubeadm-join/<w> of c
 //! addons/<c>        ← nodes-ready/<c>
+//! addon/<c>/<a>     ← addons/<c>, addon/<c>/<d> for each dependency d of a
 //! ```
 
 use super::Scope;
 use super::StepKind;
 use super::declare::{On, Per};
-use super::targets::{ClusterRef, NodeRef, Targets};
+use super::targets::{AddonRef, ClusterRef, NodeRef, Targets};
 use crate::orchestrator::step_id::StepId;
 
 /// The node or cluster a planned step acts on.
@@ -25,6 +26,7 @@ use crate::orchestrator::step_id::StepId;
 pub enum Target {
     Node(NodeRef),
     Cluster(ClusterRef),
+    Addon(AddonRef),
 }
 
 impl Target {
@@ -32,6 +34,7 @@ impl Target {
         match self {
             Target::Node(n) => n.name().as_str(),
             Target::Cluster(c) => c.name().as_str(),
+            Target::Addon(a) => a.subject().name(),
         }
     }
 }
@@ -95,6 +98,12 @@ fn subjects(targets: &Targets, per: Per) -> Vec<Target> {
             .cloned()
             .map(Target::Cluster)
             .collect(),
+        Per::Addon => targets
+            .clusters()
+            .iter()
+            .flat_map(ClusterRef::addons)
+            .map(Target::Addon)
+            .collect(),
     }
 }
 
@@ -104,16 +113,23 @@ fn related(targets: &Targets, target: &Target, on: On) -> Option<Vec<String>> {
     let cluster = || match target {
         Target::Cluster(c) => Some(c.clone()),
         Target::Node(n) => targets.cluster(n.cluster()).cloned(),
+        Target::Addon(a) => Some(a.cluster().clone()),
     };
     let name = |n: &NodeRef| n.name().to_string();
     Some(match on {
         On::Same => vec![target.name().to_owned()],
-        On::OwnCluster => vec![match target {
-            Target::Cluster(c) => c.name().to_string(),
-            Target::Node(n) => n.cluster().to_string(),
-        }],
+        On::OwnCluster => vec![cluster()?.name().to_string()],
         On::ControlPlane => vec![name(cluster()?.control_plane())],
         On::Workers => cluster()?.workers().map(name).collect(),
+        On::Dependencies => match target {
+            Target::Addon(a) => a
+                .addon()
+                .depends_on
+                .iter()
+                .map(|dep| format!("{}/{dep}", a.cluster().name()))
+                .collect(),
+            _ => return None,
+        },
     })
 }
 
@@ -162,7 +178,7 @@ mod tests {
     fn one_cluster_has_the_documented_edges() {
         let plan = plan_shape(&targets(&["app1-cp", "app1-worker-0"]), Scope::Clusters).unwrap();
         check(&plan).unwrap();
-        assert_eq!(plan.len(), 8 + 6);
+        assert_eq!(plan.len(), 8 + 6 + 1);
         assert_eq!(after(&plan, "render/app1-cp"), Vec::<&str>::new());
         assert_eq!(after(&plan, "launch/app1-cp"), ["render/app1-cp"]);
         assert_eq!(after(&plan, "enrol/app1-cp"), ["launch/app1-cp"]);
@@ -179,9 +195,10 @@ mod tests {
             ["cni/app1", "kubeadm-join/app1-worker-0"]
         );
         assert_eq!(after(&plan, "addons/app1"), ["nodes-ready/app1"]);
+        assert_eq!(after(&plan, "addon/app1/argocd-access"), ["addons/app1"]);
         assert_eq!(
             plan.iter().filter(|p| p.id.subject().is_cluster()).count(),
-            5
+            6
         );
     }
 
@@ -195,7 +212,14 @@ mod tests {
             .iter()
             .filter(|p| !p.id.kind().per().in_scope(Scope::Nodes))
             .count();
-        assert_eq!(cluster_part, 18);
+        // Six per cluster, plus the catalogue's add-ons by role: Argo CD
+        // and its registrations on mgmt, its binding on each app cluster.
+        assert_eq!(cluster_part, 18 + 4);
+        assert_eq!(after(&everything, "addon/mgmt/argocd"), ["addons/mgmt"]);
+        assert_eq!(
+            after(&everything, "addon/mgmt/argocd-platform"),
+            ["addons/mgmt", "addon/mgmt/argocd"]
+        );
         let plan = plan_shape(&targets(&["app2-worker-0"]), Scope::Clusters).unwrap();
         assert!(
             plan.iter().all(|p| p.id.kind().per() == Per::Node),

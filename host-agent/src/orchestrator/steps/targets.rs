@@ -1,15 +1,17 @@
 //! What `up`'s steps act on, resolved once when the graph is planned: each
 //! node of the run with its cluster, role, address and machine size, and
-//! each cluster the run builds with its control plane and its nodes. A
-//! step holds its [`NodeRef`] or [`ClusterRef`], so it never looks a node
+//! each cluster the run builds with its control plane, its nodes and its
+//! add-ons ([`AddonRef`]). A step holds its [`NodeRef`], [`ClusterRef`] or
+//! [`AddonRef`], so it never looks a node
 //! up by name (and cannot ask about one outside the topology); a node
 //! missing from the topology or without an address fails the plan, before
 //! anything runs.
 
-use crate::orchestrator::step_id::{ClusterName, NodeName};
+use crate::addons::Addon;
+use crate::orchestrator::step_id::{AddonSubject, ClusterName, NodeName};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use topology::{KubeVersion, NodeRole, Resolved};
+use topology::{ClusterRole, KubeVersion, NodeRole, Resolved};
 
 /// A node of the run, as the topology resolved it.
 #[derive(Debug, Clone)]
@@ -64,6 +66,7 @@ pub struct ClusterRef(Arc<ClusterInfo>);
 #[derive(Debug)]
 struct ClusterInfo {
     name: ClusterName,
+    role: ClusterRole,
     kubernetes_version: KubeVersion,
     control_plane: NodeRef,
     members: Vec<NodeRef>,
@@ -78,6 +81,21 @@ impl ClusterRef {
         self.0.kubernetes_version
     }
 
+    pub fn role(&self) -> ClusterRole {
+        self.0.role
+    }
+
+    /// The catalogue's add-ons for this cluster's role, in catalogue order.
+    pub fn addons(&self) -> Vec<AddonRef> {
+        Addon::for_role(self.role())
+            .map(|addon| AddonRef {
+                subject: AddonSubject::new(self.name().as_str(), addon.name),
+                cluster: self.clone(),
+                addon,
+            })
+            .collect()
+    }
+
     pub fn control_plane(&self) -> &NodeRef {
         &self.0.control_plane
     }
@@ -90,6 +108,29 @@ impl ClusterRef {
     /// Its nodes in this run but the control plane.
     pub fn workers(&self) -> impl Iterator<Item = &NodeRef> {
         self.members().iter().filter(|n| !n.is_control_plane())
+    }
+}
+
+/// One catalogue add-on on a cluster the run builds.
+#[derive(Debug, Clone)]
+pub struct AddonRef {
+    cluster: ClusterRef,
+    addon: &'static Addon,
+    subject: AddonSubject,
+}
+
+impl AddonRef {
+    pub fn cluster(&self) -> &ClusterRef {
+        &self.cluster
+    }
+
+    pub fn addon(&self) -> &'static Addon {
+        self.addon
+    }
+
+    /// `cluster/addon`, the step's subject.
+    pub fn subject(&self) -> &AddonSubject {
+        &self.subject
     }
 }
 
@@ -152,6 +193,7 @@ impl Targets {
                 let control_plane = members.iter().find(|n| n.is_control_plane())?.clone();
                 Some(ClusterRef(Arc::new(ClusterInfo {
                     name: ClusterName::new(&cluster.name),
+                    role: cluster.role,
                     kubernetes_version: cluster.kubernetes_version,
                     control_plane,
                     members,
