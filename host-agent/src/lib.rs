@@ -3,6 +3,7 @@
 //!
 //! Module map (follow the names):
 //! - [`addons`]: the platform add-on catalogue (Argo CD, …): render, install, readiness, fit.
+//! - [`gitops`]: the platform Git repository hostctl publishes to and serves (HTTPS, read-only) to Argo CD.
 //! - [`cli`]: argument parsing and dispatch; one file per command under [`commands`].
 //! - [`home`]: the `$HOSTCTL_HOME` layout.
 //! - [`workspace`]: "resolve once": the topology resolved against the network `up` recorded, for every command.
@@ -40,6 +41,7 @@ pub mod environment;
 pub mod exec;
 pub mod exit;
 pub mod fsutil;
+pub mod gitops;
 pub mod helm;
 pub mod home;
 pub mod host;

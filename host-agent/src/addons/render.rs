@@ -41,16 +41,18 @@ pub struct PlatformSource {
     pub server_cert_pem: Option<String>,
 }
 
-/// The port hostctl's Git server listens on (see [`crate::gitops`]).
-pub const PLATFORM_GIT_PORT: u16 = 7447;
-
 impl PlatformSource {
-    /// The repository hostctl serves on the host's address in `resolved`,
-    /// pinned to `server_cert_pem` when its certificate exists.
+    /// The repository hostctl serves on the host's address in `resolved`
+    /// ([`crate::gitops::GIT_PORT`]), pinned to `server_cert_pem` when its
+    /// certificate exists ([`crate::gitops::platform_source`] reads it).
     pub fn served_by_host(resolved: &Resolved, server_cert_pem: Option<String>) -> PlatformSource {
         let server_name = resolved.host_agent_address().to_string();
         PlatformSource {
-            repo_url: format!("https://{server_name}:{PLATFORM_GIT_PORT}/platform.git"),
+            repo_url: format!(
+                "https://{server_name}:{}/{}",
+                crate::gitops::GIT_PORT,
+                crate::gitops::REPO_NAME
+            ),
             server_name,
             server_cert_pem,
         }

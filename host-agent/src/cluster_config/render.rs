@@ -9,6 +9,7 @@
 //! DIR/clusters/<cluster>/install-plan.yaml       add-on order and pinned URLs
 //! DIR/clusters/<cluster>/manifests/*.yaml        applied after the CNI
 //! DIR/clusters/<cluster>/addons/<name>/…          the catalogue's add-ons (crate::addons::render)
+//! DIR/platform/<role>/*.yaml                      the Git tree Argo CD syncs (crate::gitops)
 //! ```
 
 use super::cilium;
@@ -97,6 +98,13 @@ pub fn render_all(
         for (file, text) in &files {
             write(dir.join("manifests").join(file), text, PUBLIC)?;
         }
+    }
+    for (rel, bytes) in addons::argocd::platform::tree(resolved)? {
+        write(
+            out_dir.join("platform").join(rel),
+            &String::from_utf8_lossy(&bytes),
+            PUBLIC,
+        )?;
     }
     Ok(written)
 }

@@ -64,7 +64,7 @@ fn render_kubernetes(
     };
     // The Git server's certificate is pinned in Argo CD's values once the
     // daemon has made it; before that the values carry no pin.
-    let platform = crate::addons::render::PlatformSource::served_by_host(resolved, None);
+    let platform = crate::gitops::platform_source(resolved, ctx.home.root())?;
     for path in crate::cluster_config::render_all(resolved, pki.as_ref(), &platform, out)? {
         crate::stdout::line(format_args!("{}", path.display()))?;
     }

@@ -76,6 +76,30 @@ pub struct Args {
     kubeadm_bin: Option<PathBuf>,
 }
 
+/// Publishes the platform tree Argo CD syncs to the repository the daemon
+/// serves (a no-op when it has not changed) and returns where Argo CD
+/// finds it, with the daemon's certificate to pin. A host without `git`
+/// still gets its clusters: the failure is a warning saying what Argo CD
+/// will lack.
+async fn publish_platform(
+    ctx: &Context,
+    resolved: &topology::Resolved,
+) -> anyhow::Result<crate::addons::render::PlatformSource> {
+    let home = ctx.home.root();
+    let source =
+        crate::gitops::platform_source(resolved, home).map_err(|e| coded(Exit::Precondition, e))?;
+    let tree = crate::addons::argocd::platform::tree(resolved)?;
+    let repo = crate::gitops::PlatformRepo::new(home, crate::exec::real());
+    match repo.publish(&tree, "hostctl up: the platform tree").await {
+        Ok(commit) => tracing::info!(commit = %commit.as_str(), "platform repository published"),
+        Err(e) => eprintln!(
+            "warning: cannot publish the platform repository Argo CD syncs ({}); Argo CD's ApplicationSets will report the repository as unavailable until a later `up` publishes it",
+            telemetry::error_chain::chain(&e)
+        ),
+    }
+    Ok(source)
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     crate::cli::block_on(async {
@@ -206,10 +230,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         ready_timeout: Duration::from_secs(args.ready_timeout),
         init_locks: steps::cluster::InitLocks::default(),
         addons: steps::cluster::AddonSettings {
-            platform: crate::addons::render::PlatformSource::served_by_host(
-                &workspace.resolved,
-                None,
-            ),
+            platform: publish_platform(ctx, &workspace.resolved).await?,
             record: crate::state_file::StateFile::new(crate::addons::record::AddonRecord::path(
                 home,
             )),

@@ -54,6 +54,11 @@ pub struct DaemonConfig {
     /// The host's clock: report and snapshot receipts are stamped with it
     /// and staleness is judged by it. Tests inject one to move time.
     pub clock: DaemonClock,
+    /// The platform Git server's port on the listen addresses
+    /// ([`crate::gitops::server`]); `None` serves none. A daemon made from
+    /// a topology serves it on [`crate::gitops::GIT_PORT`]; the default
+    /// (tests, benchmarks) does not.
+    pub git_port: Option<u16>,
 }
 
 /// The daemon's clock ([`certs::Clock`]), cloneable and printable so that
@@ -96,6 +101,7 @@ impl DaemonConfig {
             enrol_limits: DEFAULT_ENROL_LIMITS,
             connection_limits: DEFAULT_CONNECTION_LIMITS,
             clock: DaemonClock::default(),
+            git_port: None,
         }
     }
 

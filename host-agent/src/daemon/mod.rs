@@ -8,6 +8,13 @@
 //! - the **Control** service for the CLI on `$HOSTCTL_HOME/daemon.sock`
 //!   (0600).
 //!
+//! Beside them, when its config has a `git_port` (a daemon made from a
+//! topology: always), it serves the platform Git repository read-only
+//! over HTTPS on the same addresses ([`crate::gitops::server`], port
+//! 7447), whether or not anything was published yet (a clone before the
+//! first publish gets 404). That server failing to start is a warning:
+//! the agent plane does not depend on it.
+//!
 //! Module map: [`config`] (what to serve), [`tls`] (server TLS configs),
 //! [`authz`] (peer certificate → caller, method → roles), [`enrolment`]
 //! (with [`ratelimit`], its token buckets),
@@ -115,6 +122,7 @@ pub struct Daemon {
     servers: Vec<ServerTask>,
     bound_host: SocketAddr,
     bound_enrol: SocketAddr,
+    git: Option<crate::gitops::GitServer>,
 }
 
 async fn bind_tcp(
@@ -246,6 +254,18 @@ impl Daemon {
                 UnixListenerStream::new(control_listener),
                 stop(shared.clone()),
             );
+        let git = match shared.config.git_port {
+            Some(port) => {
+                crate::gitops::server::start_for_daemon(
+                    &shared.config.home,
+                    addresses,
+                    port,
+                    shared.config.advertise,
+                )
+                .await
+            }
+            None => None,
+        };
         tracing::info!(
             host = %bound_host,
             enrol = %bound_enrol,
@@ -261,6 +281,7 @@ impl Daemon {
             shared,
             bound_host,
             bound_enrol,
+            git,
         })
     }
 
@@ -272,6 +293,11 @@ impl Daemon {
     /// The address the Enrolment listener is bound to.
     pub fn enrol_addr(&self) -> SocketAddr {
         self.bound_enrol
+    }
+
+    /// The address the platform Git server is bound to, when it runs.
+    pub fn git_addr(&self) -> Option<SocketAddr> {
+        self.git.as_ref().map(crate::gitops::GitServer::local_addr)
     }
 
     pub fn socket_path(&self) -> PathBuf {
@@ -303,6 +329,9 @@ impl Daemon {
         // time, as tasks), not one each: a peer holding a connection open
         // on every listener must not multiply the stop's length.
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
+        if let Some(git) = self.git {
+            git.stop().await;
+        }
         for server in self.servers {
             let abort = server.abort_handle();
             match tokio::time::timeout_at(deadline, server).await {

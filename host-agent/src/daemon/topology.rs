@@ -3,7 +3,8 @@
 //! binds (`hostAgent.listen`, else the node network's host address and
 //! loopback; `hostAgent.port`), the enrolment port
 //! (`hostAgent.port + 1`; the topology has no field for it) and the
-//! address nodes are told to dial (`hostAgent.address`).
+//! address nodes are told to dial (`hostAgent.address`). The platform Git
+//! server listens on the same addresses, port [`crate::gitops::GIT_PORT`].
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ pub fn config_from_resolved(home: PathBuf, resolved: &topology::Resolved) -> Dae
     config.port = listen.port();
     config.enrol_port = enrol_port_for(listen.port());
     config.advertise = Some(IpAddr::V4(resolved.host_agent_address()));
+    config.git_port = Some(crate::gitops::GIT_PORT);
     for cluster in resolved.topology().clusters() {
         if let Some(cp) = resolved.topology().control_plane(&cluster.name) {
             config

@@ -12,7 +12,8 @@
 //! and answers from a script instead of touching the host. Children that
 //! keep running (QEMU's KVM probe, the local supervisor and its agent, the
 //! daemon) are started with [`Spawn`], which applies the same rules (argv
-//! only, never a shell; stdin closed) and the same error.
+//! only, never a shell; stdin closed unless the caller pipes a request in)
+//! and the same error.
 
 mod recording;
 mod spawn;

@@ -14,6 +14,7 @@ use std::process::Stdio;
 #[derive(Debug)]
 pub struct Spawn {
     cmd: Cmd,
+    stdin: Option<Stdio>,
     stdout: Option<Stdio>,
     stderr: Option<Stdio>,
     process_group: Option<i32>,
@@ -24,11 +25,20 @@ impl Spawn {
     pub fn new(cmd: Cmd) -> Spawn {
         Spawn {
             cmd,
+            stdin: None,
             stdout: None,
             stderr: None,
             process_group: None,
             kill_on_drop: false,
         }
+    }
+
+    /// Where stdin comes from: [`Stdio::piped`] for a child that is fed a
+    /// request (the Git server's CGI, `git http-backend`, reads the HTTP
+    /// body there). Closed when not set.
+    pub fn stdin(mut self, from: impl Into<Stdio>) -> Spawn {
+        self.stdin = Some(from.into());
+        self
     }
 
     /// Where stdout goes: a log file, or [`Stdio::piped`] to read it.
@@ -85,6 +95,9 @@ impl Spawn {
         command
             .stdout(self.stdout.unwrap_or_else(Stdio::null))
             .stderr(self.stderr.unwrap_or_else(Stdio::null));
+        if let Some(stdin) = self.stdin {
+            command.stdin(stdin);
+        }
         if let Some(pgid) = self.process_group {
             command.process_group(pgid);
         }

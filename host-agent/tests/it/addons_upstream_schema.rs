@@ -2,8 +2,8 @@
 //! default topology is checked by the shared tools against the pinned
 //! charts and the Kubernetes 1.35 + CRD schemas — every add-on values file
 //! with `check-values-keys --strict` (the chart's own key list), Cilium's
-//! with the Cilium key list, and every manifest (base and add-on) with
-//! `validate-manifests`. The tools live in `../shared/tools`.
+//! with the Cilium key list, and every manifest (base, add-on, and the
+//! platform tree Argo CD syncs) with `validate-manifests`. The tools live in `../shared/tools`.
 
 use crate::cluster_config_support::default_resolved;
 use host_agent::addons::catalogue;
@@ -77,6 +77,7 @@ fn rendered() -> (tempfile::TempDir, Vec<PathBuf>) {
     host_agent::cluster_config::render_all(&resolved, None, &platform, out.path()).unwrap();
     let mut files = Vec::new();
     files_in(&out.path().join("clusters"), &mut files);
+    files_in(&out.path().join("platform"), &mut files);
     (out, files)
 }
 
@@ -145,7 +146,10 @@ fn every_rendered_manifest_passes_the_kubernetes_and_crd_schemas() {
     let (_dir, files) = rendered();
     let manifests: Vec<PathBuf> = files
         .into_iter()
-        .filter(|p| p.to_string_lossy().contains("/manifests/"))
+        .filter(|p| {
+            let p = p.to_string_lossy();
+            p.contains("/manifests/") || p.contains("/platform/")
+        })
         .collect();
     // Base manifests of three clusters and the add-ons' objects (mgmt's
     // Argo CD, the app clusters' binding) are all there.
@@ -154,6 +158,8 @@ fn every_rendered_manifest_passes_the_kubernetes_and_crd_schemas() {
         "mgmt/addons/argocd-platform/manifests/20-platform.yaml",
         "app1/addons/argocd-access/manifests/10-argocd-access.yaml",
         "app2/manifests/30-metallb.yaml",
+        "platform/mgmt/hostctl-platform.yaml",
+        "platform/app/hostctl-platform.yaml",
     ] {
         assert!(
             manifests.iter().any(|p| p.ends_with(want)),

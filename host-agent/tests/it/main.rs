@@ -20,6 +20,7 @@ mod daemon_process;
 mod enrolment;
 mod etcd_store;
 mod etcd_store_support;
+mod gitops_server;
 mod helm_cli;
 mod kubeconfig_merge;
 mod listen_address;

@@ -5,7 +5,8 @@
 
 use super::NAMESPACE;
 use super::clusters::ROLE_LABEL;
-use crate::addons::render::RenderContext;
+use crate::addons::error::AddonError;
+use crate::addons::render::{RenderContext, manifest};
 use serde_json::{Value, json};
 
 /// The AppProject every platform Application belongs to.
@@ -70,4 +71,44 @@ fn application_set(url: &str, role: &str) -> Value {
             },
         },
     })
+}
+
+/// The platform repository's content as hostctl publishes it (and
+/// `render` writes it under `DIR/platform/`): one directory per cluster
+/// role, which that role's ApplicationSet syncs to every cluster of the
+/// role. Components hostctl hands to Argo CD add their manifests here;
+/// today each directory holds the `hostctl-platform` ConfigMap that says
+/// what the clusters of the role are and proves the sync path end to end.
+pub fn tree(resolved: &topology::Resolved) -> Result<Vec<(String, Vec<u8>)>, AddonError> {
+    let topology = resolved.topology();
+    let mut files = Vec::new();
+    for (role, is_role) in [
+        ("mgmt", topology::ClusterRole::Mgmt),
+        ("app", topology::ClusterRole::App),
+    ] {
+        let clusters: Vec<&str> = topology
+            .clusters()
+            .iter()
+            .filter(|c| c.role == is_role)
+            .map(|c| c.name.as_str())
+            .collect();
+        let config_map = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "hostctl-platform", "namespace": "kube-public",
+                         "labels": {"app.kubernetes.io/managed-by": "argocd"}},
+            "data": {
+                "role": role,
+                "clusters": clusters.join(","),
+                "source": "published by hostctl; Argo CD on mgmt syncs this directory",
+            },
+        });
+        let m = manifest(
+            "hostctl-platform.yaml",
+            &format!("Synced by Argo CD's ApplicationSet platform-{role} to every {role} cluster."),
+            &[config_map],
+        )?;
+        files.push((format!("{role}/{}", m.file), m.yaml.into_bytes()));
+    }
+    Ok(files)
 }
