@@ -223,3 +223,23 @@ pub fn calls(path: &Path) -> Vec<serde_json::Value> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
+
+/// Every readiness object of every catalogue add-on, ready (for suites
+/// that run whole clusters against the stand-in API server).
+pub fn ready_addon_objects() -> std::collections::BTreeMap<String, serde_json::Value> {
+    use crate::kube_api::{crd, deployment, statefulset};
+    use host_agent::addons::{Readiness, catalogue};
+    let mut objects = std::collections::BTreeMap::new();
+    for addon in catalogue() {
+        for r in addon.readiness {
+            let (path, value) = match *r {
+                Readiness::Crd(name) => crd(name, true),
+                Readiness::Deployment(name) => deployment(addon.namespace, name, true),
+                Readiness::StatefulSet(name) => statefulset(addon.namespace, name, true),
+                Readiness::DaemonSet(name) => panic!("no stand-in readiness for DaemonSet {name}"),
+            };
+            objects.insert(path, value);
+        }
+    }
+    objects
+}

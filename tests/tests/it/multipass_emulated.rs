@@ -60,6 +60,7 @@ fn api_servers(env: &Emulated) -> Vec<NetnsApi> {
             ];
             let state = State {
                 nodes: nodes.iter().map(|n| node(n.0, true)).collect(),
+                objects: tests::bootstrap::ready_addon_objects(),
                 ..State::default()
             };
             NetnsApi::start_when_ready(
