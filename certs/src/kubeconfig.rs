@@ -122,19 +122,7 @@ impl ClusterPki {
         server_url: &str,
         context_name: &str,
     ) -> Result<String, PkiError> {
-        let groups = [ADMIN_GROUP.to_owned()];
-        let spec = LeafSpec {
-            common_name: ADMIN_USER,
-            organizations: &groups,
-            ips: &[],
-            dns_names: &[],
-            server_auth: false,
-            client_auth: true,
-            validity: LEAF_VALIDITY,
-            not_before_at_least: None,
-        };
-        let key = KeyPair::generate().map_err(crypto_err("generate the kubeconfig client key"))?;
-        let (cert_pem, _) = leaf::issue(&spec, &key, &self.ca)?;
+        let client = self.mint_client_certificate(ADMIN_USER, &[ADMIN_GROUP.to_owned()])?;
         let user_name = format!("{cluster_name}-admin");
         let doc = Kubeconfig {
             api_version: "v1",
@@ -152,8 +140,8 @@ impl ClusterPki {
                 name: &user_name,
                 entry: UserEntry {
                     user: UserBody {
-                        client_certificate_data: B64.encode(cert_pem),
-                        client_key_data: B64.encode(key.serialize_pem()),
+                        client_certificate_data: B64.encode(&client.cert_pem),
+                        client_key_data: B64.encode(client.key_pem.expose()),
                     },
                 },
             }],
