@@ -116,7 +116,10 @@ fn init_configuration(view: &ClusterView<'_>) -> InitConfiguration {
     InitConfiguration {
         api_version: KUBEADM_API_VERSION,
         kind: "InitConfiguration",
-        node_registration: node_registration(&view.control_plane.name, view.control_plane_ip),
+        node_registration: NodeRegistrationOptions {
+            taints: control_plane_taints(view.cluster.role),
+            ..node_registration(&view.control_plane.name, view.control_plane_ip)
+        },
         local_api_endpoint: ApiEndpoint {
             advertise_address: view.control_plane_ip.to_string(),
             bind_port: API_SERVER_PORT,
@@ -196,7 +199,27 @@ fn node_registration(name: &str, ip: Ipv4Addr) -> NodeRegistrationOptions {
         cri_socket: CONTAINERD_SOCKET.to_owned(),
         kubelet_extra_args: vec![Arg::new("node-ip", ip.to_string())],
         image_pull_policy: "IfNotPresent".to_owned(),
+        taints: None,
     }
+}
+
+/// The control plane's taints by cluster role: mgmt's control plane is
+/// untainted (`Some(vec![])`), so the platform's small controllers may run
+/// beside the API server — the spec's mgmt components do not fit its one
+/// 6 GB worker otherwise (the fit report, `docs/platform.md` "Will it
+/// fit?"); app clusters keep kubeadm's default `NoSchedule` taint (`None`),
+/// so applications stay on their workers.
+pub fn control_plane_taints(role: topology::ClusterRole) -> Option<Vec<Taint>> {
+    match role {
+        topology::ClusterRole::Mgmt => Some(Vec::new()),
+        topology::ClusterRole::App => None,
+    }
+}
+
+/// Whether a control plane of a `role` cluster keeps kubeadm's
+/// `node-role.kubernetes.io/control-plane:NoSchedule` taint.
+pub fn control_plane_tainted(role: topology::ClusterRole) -> bool {
+    control_plane_taints(role).is_none_or(|t| !t.is_empty())
 }
 
 /// kubeadm's `BootstrapTokenPattern`: `[a-z0-9]{6}.[a-z0-9]{16}`.

@@ -57,9 +57,11 @@ pub struct JoinConfiguration {
     pub timeouts: Timeouts,
 }
 
-/// How a node registers itself. `taints` is deliberately absent: upstream
-/// has no omitempty on it, and leaving it out (nil) is what gives the
-/// control plane its default taint.
+/// How a node registers itself. `taints` is left out (`None`) where the
+/// default is wanted: upstream has no omitempty on it, and nil is what
+/// gives a control plane its `NoSchedule` taint; `Some(vec![])` renders
+/// `taints: []`, an untainted control plane (see
+/// [`super::control_plane_taints`]).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeRegistrationOptions {
@@ -67,6 +69,15 @@ pub struct NodeRegistrationOptions {
     pub cri_socket: String,
     pub kubelet_extra_args: Vec<Arg>,
     pub image_pull_policy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taints: Option<Vec<Taint>>,
+}
+
+/// A node taint (core/v1 `Taint`), as kubeadm registers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Taint {
+    pub key: String,
+    pub effect: String,
 }
 
 /// One command-line flag, without leading dashes (v1beta4 list form).

@@ -146,6 +146,9 @@ pub const TYPES: &[(&str, &[&str])] = &[
             "containerRuntimeEndpoint",
             "failSwapOn",
             "failCgroupV1",
+            "systemReserved",
+            "kubeReserved",
+            "evictionHard",
             "authentication",
             "authorization",
             "clusterDNS",
@@ -201,4 +204,7 @@ pub const NESTED: &[(&str, &str)] = &[
     ("Discovery.bootstrapToken", "BootstrapTokenDiscovery"),
     ("Discovery.file", "FileDiscovery"),
     ("KubeletConfiguration.featureGates", "map[string]bool"),
+    ("KubeletConfiguration.systemReserved", "map[string]string"),
+    ("KubeletConfiguration.kubeReserved", "map[string]string"),
+    ("KubeletConfiguration.evictionHard", "map[string]string"),
 ];

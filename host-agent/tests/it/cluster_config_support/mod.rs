@@ -85,12 +85,24 @@ impl FieldList {
                 Some((k.clone(), names.collect()))
             })
             .collect();
-        let nested = object["_fieldTypes"]
+        let mut nested: HashMap<String, String> = object["_fieldTypes"]
             .as_object()
             .expect("_fieldTypes")
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
             .collect();
+        // The fixture records nested types for struct fields (and
+        // featureGates) only; a map[string]string field it lists by name,
+        // such as KubeletConfiguration.systemReserved, takes its map type
+        // from our own list, which comes from the same upstream types.go.
+        let types: HashMap<String, HashSet<String>> = types;
+        for (path, ty) in fields::NESTED {
+            let (owner, field) = path.split_once('.').unwrap_or_default();
+            let listed = types.get(owner).is_some_and(|f| f.contains(field));
+            if ty.starts_with("map[") && listed {
+                nested.entry((*path).to_owned()).or_insert((*ty).to_owned());
+            }
+        }
         FieldList { types, nested }
     }
 
