@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 
 /// CPU in millicores and memory in MiB: the two quantities the scheduler
 /// and the fit report add up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Resources {
     pub cpu_millis: u32,
     pub memory_mib: u32,
@@ -40,6 +41,19 @@ impl Resources {
             memory_mib: self.memory_mib.saturating_add(other.memory_mib),
         }
     }
+
+    /// Both reduced by `other`, never below zero (allocatable from capacity).
+    pub fn minus(self, other: Resources) -> Resources {
+        Resources {
+            cpu_millis: self.cpu_millis.saturating_sub(other.cpu_millis),
+            memory_mib: self.memory_mib.saturating_sub(other.memory_mib),
+        }
+    }
+
+    /// Whether `self` fits inside `room` in both quantities.
+    pub fn fits_in(self, room: Resources) -> bool {
+        self.cpu_millis <= room.cpu_millis && self.memory_mib <= room.memory_mib
+    }
 }
 
 /// How many copies of a workload run, and where.
@@ -60,6 +74,9 @@ pub struct Workload {
     pub requests: Resources,
     /// A zero `cpu_millis` here means "no CPU limit".
     pub limits: Resources,
+    /// Its idle working set in the lab, in MiB (platform-addons §6, with
+    /// sources there): what the fit report adds up as expected use.
+    pub expected_mib: u32,
 }
 
 impl Workload {

@@ -8,6 +8,7 @@ pub mod argocd;
 pub mod budget;
 pub mod catalogue;
 pub mod error;
+pub mod fit;
 pub mod install;
 pub mod plan;
 pub mod readiness;

@@ -10,6 +10,7 @@
 //! DIR/clusters/<cluster>/manifests/*.yaml        applied after the CNI
 //! DIR/clusters/<cluster>/addons/<name>/…          the catalogue's add-ons (crate::addons::render)
 //! DIR/platform/<role>/*.yaml                      the Git tree Argo CD syncs (crate::gitops)
+//! DIR/fit.txt                                    will it fit? per node (crate::addons::fit)
 //! ```
 
 use super::cilium;
@@ -106,5 +107,10 @@ pub fn render_all(
             PUBLIC,
         )?;
     }
+    write(
+        out_dir.join("fit.txt"),
+        &addons::fit::report(resolved.topology()).text(),
+        PUBLIC,
+    )?;
     Ok(written)
 }

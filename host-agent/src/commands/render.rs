@@ -39,6 +39,11 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     write_atomic(&path, resolved.to_yaml().as_bytes(), 0o644)?;
     crate::stdout::line(format_args!("{}", path.display()))?;
     render_kubernetes(ctx, &resolved, args)?;
+    // The fit report is in DIR/fit.txt; its warnings also go to stderr,
+    // where a reviewer running render sees them.
+    for finding in crate::addons::fit::report(resolved.topology()).warnings() {
+        eprintln!("{finding}");
+    }
     Ok(Exit::Ok)
 }
 

@@ -1,7 +1,10 @@
 //! `hostctl validate [FILE]`: checks a topology and reports every problem,
 //! each with file, line, column, field path and fix. Also warns when the
-//! VMs need more memory than this host has.
+//! VMs need more memory than this host has, and prints the fit report:
+//! per node, requests and limits of everything scheduled there against
+//! allocatable ([`crate::addons::fit`]).
 
+use crate::addons::fit::{self, FitReport};
 use crate::cli::Context;
 use crate::exit::Exit;
 use crate::output::{OutputFormat, Table, render};
@@ -22,20 +25,22 @@ pub struct Outcome {
     pub source: String,
     pub valid: bool,
     pub diagnostics: Vec<Diagnostic>,
+    /// Absent when the topology did not load.
+    pub fit: Option<FitReport>,
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let source = TopologySource::locate(args.file.as_deref().or(ctx.topology.as_deref()));
-    let mut diagnostics: Vec<Diagnostic> = match source.load() {
+    let (mut diagnostics, fit): (Vec<Diagnostic>, _) = match source.load() {
         Ok((topology, warnings)) => {
             let mut all = warnings;
             let host_memory = crate::host::total_memory_bytes();
             if host_memory > 0 {
                 all.extend(topology::check_host_capacity(&topology, host_memory));
             }
-            all
+            (all, Some(fit::report(&topology)))
         }
-        Err(d) => d.0,
+        Err(d) => (d.0, None),
     };
     diagnostics.sort_by_key(|d| (d.line, d.column));
     let valid = !diagnostics.iter().any(Diagnostic::is_error);
@@ -43,6 +48,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
         source: source.describe(),
         valid,
         diagnostics,
+        fit,
     };
     if ctx.output == OutputFormat::Table {
         print_plain(&outcome);
@@ -62,9 +68,16 @@ fn print_plain(outcome: &Outcome) {
     }
     let errors = outcome.diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = outcome.diagnostics.len() - errors;
+    if let Some(fit) = &outcome.fit {
+        let _ = crate::stdout::write(format!("will it fit? (docs/platform.md)\n{}", fit.table()));
+        for finding in &fit.findings {
+            eprintln!("{finding}");
+        }
+    }
     if outcome.valid {
+        let fit = outcome.fit.as_ref().map_or(0, |f| f.warnings().count());
         let _ = crate::stdout::line(format_args!(
-            "{}: valid ({warnings} warning(s))",
+            "{}: valid ({warnings} warning(s), {fit} fit warning(s))",
             outcome.source
         ));
     } else {

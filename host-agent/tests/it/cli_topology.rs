@@ -349,3 +349,53 @@ fn only_an_unknown_cluster_names_the_known_ones_plainly() {
     );
     assert!(!text.contains('['), "{text}");
 }
+
+/// The fit report reaches the user: `validate` prints a row per node (and
+/// `-o json` carries it), `render` writes `fit.txt`, and a topology that
+/// starves a node gets a warning on stderr naming the memory to set.
+#[test]
+fn validate_and_render_print_the_fit_report_and_warn_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = hostctl(&home, dir.path(), &["validate"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for row in [
+        "will it fit?",
+        "mgmt-cp ",
+        "mgmt-worker-0 ",
+        "app2-cp (tainted)",
+    ] {
+        assert!(stdout.contains(row), "{row}: {stdout}");
+    }
+    let out = hostctl(&home, dir.path(), &["-o", "json", "validate"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["fit"]["nodes"].as_array().map(Vec::len), Some(6));
+    assert_eq!(json["fit"]["nodes"][0]["allocatable"]["memoryMib"], 3362);
+
+    // A 1 GiB mgmt worker: its base pods alone come near eviction.
+    let small = topology::default_yaml().replacen("memory: 6GiB", "memory: 1GiB", 1);
+    let file = dir.path().join("small.yaml");
+    std::fs::write(&file, small).unwrap();
+    let file = file.to_str().unwrap();
+    let out = hostctl(&home, dir.path(), &["validate", file]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning is not an error: {stderr}"
+    );
+    assert!(
+        stderr.contains("warning: mgmt-worker-0: expected use") && stderr.contains("set `memory: "),
+        "{stderr}"
+    );
+    let out = hostctl(
+        &home,
+        dir.path(),
+        &["--topology", file, "render", "--out", "d"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let fit = std::fs::read_to_string(dir.path().join("d/fit.txt")).unwrap();
+    assert!(fit.contains("warning: mgmt-worker-0"), "{fit}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("warning: mgmt-worker-0"));
+}

@@ -27,37 +27,43 @@ pub const CHART: Chart = Chart {
 };
 
 /// The reference's lab sizes (platform-addons §2.1): memory limits at
-/// twice to four times the observed working sets, no CPU limits.
+/// twice to four times the observed working sets, no CPU limits; the
+/// expected use is §6's 600–1300 MiB for the five, toward the middle.
 pub const WORKLOADS: &[Workload] = &[
     Workload {
         name: "argocd-application-controller",
         replicas: Replicas::One,
         requests: Resources::new(100, 384),
         limits: Resources::new(0, 1024),
+        expected_mib: 450,
     },
     Workload {
         name: "argocd-repo-server",
         replicas: Replicas::One,
         requests: Resources::new(50, 128),
         limits: Resources::new(0, 512),
+        expected_mib: 250,
     },
     Workload {
         name: "argocd-server",
         replicas: Replicas::One,
         requests: Resources::new(50, 64),
         limits: Resources::new(0, 256),
+        expected_mib: 100,
     },
     Workload {
         name: "argocd-applicationset-controller",
         replicas: Replicas::One,
         requests: Resources::new(20, 64),
         limits: Resources::new(0, 256),
+        expected_mib: 60,
     },
     Workload {
         name: "argocd-redis",
         replicas: Replicas::One,
         requests: Resources::new(20, 32),
         limits: Resources::new(0, 128),
+        expected_mib: 40,
     },
 ];
 
