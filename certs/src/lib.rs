@@ -32,6 +32,7 @@ mod inspect;
 mod inventory;
 mod kubeadm;
 mod kubeconfig;
+mod lab;
 mod leaf;
 mod material;
 mod params;
@@ -50,6 +51,7 @@ pub use inspect::{
 pub use inventory::CertInfo;
 pub use kubeadm::{ClusterPki, PlacedFile, bootstrap_token};
 pub use kubeconfig::{ADMIN_GROUP, ADMIN_USER};
+pub use lab::{INTERMEDIATE_VALIDITY, LabRoot};
 pub use params::{BACKDATE as NODE_CERT_BACKDATE, CA_VALIDITY, LEAF_VALIDITY};
 pub use pki::{HostSanChange, Pki, PkiSpec};
 pub use store::{CERT_MODE, DIR_MODE, KEY_MODE};

@@ -166,11 +166,19 @@ impl KeyedCert {
 
 /// Loads the CA at `paths` (checking it is a CA), or creates it with `cn`.
 pub(crate) fn load_or_create_ca(paths: &PairPaths, cn: &str) -> Result<KeyedCert, PkiError> {
+    load_or_create_self_signed(paths, || params::ca_params(cn))
+}
+
+/// Loads the CA at `paths`, or creates it self-signed from `params`.
+pub(crate) fn load_or_create_self_signed(
+    paths: &PairPaths,
+    params: impl FnOnce() -> rcgen::CertificateParams,
+) -> Result<KeyedCert, PkiError> {
     if let Some(ca) = load_ca(paths)? {
         return Ok(ca);
     }
     let key = KeyPair::generate().map_err(crypto_err("generate a CA key"))?;
-    let cert = params::ca_params(cn)
+    let cert = params()
         .self_signed(&key)
         .map_err(crypto_err("self-sign a CA certificate"))?;
     KeyedCert::store(paths, key, cert.pem(), cert.der().to_vec())

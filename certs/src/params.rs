@@ -77,6 +77,25 @@ pub(crate) fn ca_params(common_name: &str) -> CertificateParams {
     p
 }
 
+/// The lab root: a self-signed CA that may sign one level of CAs below it
+/// (pathlen 1) — Vault's PKI intermediate and each cluster's phase-1
+/// cert-manager CA — and never leaves the host.
+pub(crate) fn root_params(common_name: &str) -> CertificateParams {
+    let mut p = ca_params(common_name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
+    p
+}
+
+/// A CA below the lab root (pathlen 0: it signs only leaves), with the
+/// authority key identifier so verifiers find the root.
+pub(crate) fn intermediate_params(common_name: &str, validity: Duration) -> CertificateParams {
+    let mut p = base(common_name, validity, None);
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    p.key_usages = vec![Ku::KeyCertSign, Ku::CrlSign, Ku::DigitalSignature];
+    p.use_authority_key_identifier_extension = true;
+    p
+}
+
 /// A leaf as described by `spec`, with the authority key identifier set so
 /// verifiers can pick the right CA when several are trusted. The subject
 /// holds only the CN; `leaf::issue` writes the Organization attributes.

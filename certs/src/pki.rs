@@ -13,6 +13,7 @@
 //!     ca.crt ca.key front-proxy-ca.crt front-proxy-ca.key
 //!     etcd/ca.crt etcd/ca.key sa.key sa.pub
 //!   clustermesh/ca.crt ca.key         one Cilium Cluster Mesh CA for all clusters
+//!   lab/ca.crt ca.key                 the lab root: signs the platform's CAs (crate::lab)
 //! ```
 //! Keys are 0600, certificates 0644, directories 0700.
 
@@ -26,6 +27,7 @@ use crate::identity::Identity;
 use crate::inspect::{self, ROLE_ADMIN, ROLE_HOST};
 use crate::inventory::{self, CertInfo};
 use crate::kubeadm::{ClusterPki, Mode, obtain_ca};
+use crate::lab::LabRoot;
 use crate::material::{self, KeyedCert, PairPaths};
 use crate::params::{LEAF_VALIDITY, LeafSpec};
 use crate::store;
@@ -52,6 +54,8 @@ pub struct Pki {
     admin: KeyedCert,
     clusters: BTreeMap<String, ClusterPki>,
     clustermesh: KeyedCert,
+    /// `None` only when loading a home made before the lab root existed.
+    lab: Option<LabRoot>,
 }
 
 /// The host certificate was re-issued because the names nodes dial changed
@@ -258,6 +262,8 @@ impl Pki {
             mode,
         )?;
 
+        let lab = LabRoot::obtain(&root.join("lab"), mode)?;
+
         let clusters_dir = root.join("clusters");
         let mut names: BTreeSet<String> = existing_clusters(&clusters_dir)?.into_iter().collect();
         if let Some(w) = &want {
@@ -277,7 +283,14 @@ impl Pki {
             admin,
             clusters,
             clustermesh,
+            lab,
         })
+    }
+
+    /// The lab root (see [`crate::lab`]); `None` for a home opened
+    /// read-only that predates it (`hostctl up` creates it).
+    pub fn lab_root(&self) -> Option<&LabRoot> {
+        self.lab.as_ref()
     }
 
     /// `<home>/pki`.

@@ -26,6 +26,8 @@ fn layout_and_modes() -> TestResult {
         "agent/admin.key",
         "clustermesh/ca.crt",
         "clustermesh/ca.key",
+        "lab/ca.crt",
+        "lab/ca.key",
         "clusters/app1/ca.crt",
         "clusters/app1/ca.key",
         "clusters/app1/front-proxy-ca.crt",
@@ -52,8 +54,8 @@ fn layout_and_modes() -> TestResult {
     }
     assert_eq!(
         keys,
-        3 + 1 + 3 * 4,
-        "agent ca/host/admin, mesh, 4 per cluster"
+        3 + 1 + 1 + 3 * 4,
+        "agent ca/host/admin, mesh, lab root, 4 per cluster"
     );
     Ok(())
 }
@@ -364,7 +366,7 @@ fn inventory_lists_every_certificate() -> TestResult {
         .filter(|p| p.extension().is_some_and(|e| e == "crt"))
         .count();
     assert_eq!(inv.len(), crt_files);
-    assert_eq!(inv.len(), 3 + 1 + 3 * 3 + 1);
+    assert_eq!(inv.len(), 3 + 1 + 1 + 3 * 3 + 1);
     let node = inv
         .iter()
         .find(|c| c.path.ends_with("agent/nodes/app2-w1.crt"))

@@ -9,5 +9,6 @@ mod common;
 mod csr;
 mod disk;
 mod kubeadm;
+mod lab;
 mod openssl_peer;
 mod tokens;
