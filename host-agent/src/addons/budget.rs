@@ -85,3 +85,13 @@ impl Workload {
         json!({"requests": self.requests.to_value(), "limits": self.limits.to_value()})
     }
 }
+
+/// The `resources:` block of the workload called `name` in `workloads`
+/// (null when absent, which a unit test of each entry rules out).
+pub fn resources_of(workloads: &[Workload], name: &str) -> Value {
+    workloads
+        .iter()
+        .find(|w| w.name == name)
+        .map(Workload::resources_value)
+        .unwrap_or(Value::Null)
+}

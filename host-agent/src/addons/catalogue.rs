@@ -66,6 +66,23 @@ pub enum Readiness {
     DaemonSet(&'static str),
     /// A CustomResourceDefinition is `Established`.
     Crd(&'static str),
+    /// A custom resource's status condition is `True` (a ClusterIssuer's
+    /// `Ready`, say), read as `kubectl wait --for=condition=…` reads it.
+    Condition(CustomCondition),
+}
+
+/// Which custom resource and which of its conditions [`Readiness::Condition`]
+/// waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomCondition {
+    /// `group/version`, e.g. `cert-manager.io/v1`.
+    pub api_version: &'static str,
+    /// A kind of `cluster_api::resources` (its plural and scope come from
+    /// there; namespaced kinds are read in the add-on's namespace).
+    pub kind: &'static str,
+    pub name: &'static str,
+    /// The condition type, e.g. `Ready`.
+    pub condition: &'static str,
 }
 
 /// One rendered manifest file of an add-on: its file name (ordered by a
@@ -122,7 +139,9 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 3] = [
+static CATALOGUE: [Addon; 5] = [
+    super::cert_manager::CERT_MANAGER,
+    super::cert_manager::LAB_CA,
     super::argocd::ARGOCD,
     super::argocd::PLATFORM,
     super::argocd::ACCESS,
@@ -176,8 +195,11 @@ mod tests {
     fn placement_selects_by_role() {
         let mgmt: Vec<&str> = Addon::for_role(ClusterRole::Mgmt).map(|a| a.name).collect();
         let app: Vec<&str> = Addon::for_role(ClusterRole::App).map(|a| a.name).collect();
-        assert_eq!(mgmt, ["argocd", "argocd-platform"]);
-        assert_eq!(app, ["argocd-access"]);
+        assert_eq!(
+            mgmt,
+            ["cert-manager", "lab-ca", "argocd", "argocd-platform"]
+        );
+        assert_eq!(app, ["cert-manager", "lab-ca", "argocd-access"]);
         assert!(Addon::named("argocd").is_some_and(|a| a.chart.is_some()));
         assert!(Addon::named("nope").is_none());
     }

@@ -7,6 +7,7 @@
 pub mod argocd;
 pub mod budget;
 pub mod catalogue;
+pub mod cert_manager;
 pub mod error;
 pub mod fit;
 pub mod install;
@@ -15,6 +16,8 @@ pub mod readiness;
 pub mod record;
 pub mod render;
 
-pub use catalogue::{Addon, Chart, ChartRepo, Manifest, Placement, Readiness, catalogue};
+pub use catalogue::{
+    Addon, Chart, ChartRepo, CustomCondition, Manifest, Placement, Readiness, catalogue,
+};
 pub use error::AddonError;
 pub use render::RenderContext;

@@ -59,5 +59,15 @@ pub fn describe(addon: &Addon, readiness: &Readiness) -> String {
         Readiness::StatefulSet(name) => format!("StatefulSet {ns}/{name} ready"),
         Readiness::DaemonSet(name) => format!("DaemonSet {ns}/{name} ready on every node"),
         Readiness::Crd(name) => format!("CustomResourceDefinition {name} established"),
+        Readiness::Condition(c) => {
+            let namespaced = crate::cluster_api::resources::lookup(c.api_version, c.kind)
+                .is_none_or(|k| k.namespaced);
+            let at = if namespaced {
+                format!("{ns}/{}", c.name)
+            } else {
+                c.name.to_owned()
+            };
+            format!("{} {at} {}", c.kind, c.condition)
+        }
     }
 }

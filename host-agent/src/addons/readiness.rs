@@ -2,15 +2,18 @@
 //! the API as `kubectl rollout status` and `kubectl wait` read it: a
 //! Deployment whose controller has seen its latest spec and has every
 //! replica updated and available, a StatefulSet with every replica ready,
-//! a DaemonSet ready on every node it is scheduled to, a CRD `Established`.
+//! a DaemonSet ready on every node it is scheduled to, a CRD `Established`,
+//! a custom resource's condition `True`.
 
 use super::catalogue::{Addon, Readiness};
 use super::plan::describe;
 use crate::cluster_api::KubeError;
 use crate::cluster_api::apply::classify;
+use crate::cluster_api::resources::lookup;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
+use kube::api::DynamicObject;
 use serde::Serialize;
 
 /// One condition's state.
@@ -57,6 +60,23 @@ pub async fn check(
                 get(&api, name, &what)
                     .await?
                     .map_or(Some(absent()), |c| crd(&c))
+            }
+            Readiness::Condition(c) => {
+                let kind = lookup(c.api_version, c.kind).ok_or_else(|| KubeError::UnknownKind {
+                    source_name: format!("readiness of add-on {}", addon.name),
+                    index: 0,
+                    api_version: c.api_version.to_owned(),
+                    kind: c.kind.to_owned(),
+                })?;
+                let resource = kind.api_resource();
+                let api: Api<DynamicObject> = if kind.namespaced {
+                    Api::namespaced_with(client.clone(), addon.namespace, &resource)
+                } else {
+                    Api::all_with(client.clone(), &resource)
+                };
+                get(&api, c.name, &what)
+                    .await?
+                    .map_or(Some(absent()), |o| condition(&o, c.condition))
             }
         };
         out.push(Check {
@@ -131,6 +151,39 @@ fn daemonset(d: &DaemonSet) -> Option<String> {
     })
 }
 
+/// `status.conditions[type=condition]` is `True`; else its reason and
+/// message, which say why (cert-manager's, ESO's and Argo CD's do).
+fn condition(o: &DynamicObject, condition: &str) -> Option<String> {
+    let found = o
+        .data
+        .pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == condition);
+    match found {
+        Some(c) if c["status"] == "True" => None,
+        Some(c) => {
+            let said = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            let why = [said("reason"), said("message")]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(": ");
+            Some(format!(
+                "{condition} is {}{}",
+                c["status"].as_str().unwrap_or("Unknown"),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({why})")
+                }
+            ))
+        }
+        None => Some(format!("no {condition} condition yet")),
+    }
+}
+
 fn crd(c: &CustomResourceDefinition) -> Option<String> {
     let established = c
         .status
@@ -180,5 +233,34 @@ mod tests {
             "spec": {"group": "g", "names": {"kind": "K", "plural": "ks"}, "scope": "Namespaced", "versions": []},
             "status": {"conditions": [{"type": "Established", "status": "False"}]}}));
         assert_eq!(crd(&c).as_deref(), Some("not Established yet"));
+    }
+
+    #[test]
+    fn a_custom_condition_is_met_only_when_true_and_says_why_not() {
+        let o = |conditions: serde_json::Value| -> DynamicObject {
+            de(
+                json!({"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
+                      "metadata": {"name": "lab-ca"}, "status": {"conditions": conditions}}),
+            )
+        };
+        assert_eq!(
+            condition(&o(json!([{"type": "Ready", "status": "True"}])), "Ready"),
+            None
+        );
+        assert_eq!(
+            condition(
+                &o(
+                    json!([{"type": "Ready", "status": "False", "reason": "ErrGetKeyPair",
+                           "message": "secret \"lab-ca\" not found"}])
+                ),
+                "Ready"
+            )
+            .as_deref(),
+            Some("Ready is False (ErrGetKeyPair: secret \"lab-ca\" not found)")
+        );
+        assert_eq!(
+            condition(&o(json!([])), "Ready").as_deref(),
+            Some("no Ready condition yet")
+        );
     }
 }

@@ -163,3 +163,13 @@ pub fn manifest(file: &str, header: &str, objects: &[Value]) -> Result<Manifest,
         yaml: yaml::documents(file, header, objects)?,
     })
 }
+
+/// The values of an add-on without a chart.
+pub fn no_values(_: &RenderContext<'_>) -> Result<Value, AddonError> {
+    Ok(Value::Null)
+}
+
+/// The objects of an add-on that has only a chart.
+pub fn no_objects(_: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {
+    Ok(Vec::new())
+}

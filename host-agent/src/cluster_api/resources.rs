@@ -92,6 +92,15 @@ pub const KINDS: &[Kind] = &[
     k("apps", "v1", "StatefulSet", "statefulsets", true),
     k("argoproj.io", "v1alpha1", "AppProject", "appprojects", true),
     k(
+        "cert-manager.io",
+        "v1",
+        "ClusterIssuer",
+        "clusterissuers",
+        false,
+    ),
+    k("cert-manager.io", "v1", "Issuer", "issuers", true),
+    k("cert-manager.io", "v1", "Certificate", "certificates", true),
+    k(
         "argoproj.io",
         "v1alpha1",
         "ApplicationSet",

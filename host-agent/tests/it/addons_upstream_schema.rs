@@ -157,6 +157,7 @@ fn every_rendered_manifest_passes_the_kubernetes_and_crd_schemas() {
         "mgmt/addons/argocd-platform/manifests/10-clusters.yaml",
         "mgmt/addons/argocd-platform/manifests/20-platform.yaml",
         "app1/addons/argocd-access/manifests/10-argocd-access.yaml",
+        "app2/addons/lab-ca/manifests/10-lab-ca.yaml",
         "app2/manifests/30-metallb.yaml",
         "platform/mgmt/hostctl-platform.yaml",
         "platform/app/hostctl-platform.yaml",
@@ -188,4 +189,52 @@ fn the_schema_check_refuses_an_applicationset_with_an_unknown_field() {
     .unwrap();
     let (ok, text) = run("validate-manifests", &[bad]);
     assert!(!ok, "an unknown field passed:\n{text}");
+}
+
+/// Every object an add-on renders, and every custom resource its
+/// readiness reads, is of a kind hostctl knows how to apply and read
+/// (`cluster_api::resources`): a missing kind would fail only at install.
+#[test]
+fn every_addon_object_and_readiness_kind_is_in_the_resource_table() {
+    let (_dir, files) = rendered();
+    let mut seen = 0;
+    for file in files
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("/addons/"))
+    {
+        if file.ends_with("values.yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        for doc in text.split("\n---\n").skip(1) {
+            let top = |key: &str| {
+                doc.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .map(str::trim)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let (api_version, kind) = (top("apiVersion: "), top("kind: "));
+            assert!(
+                host_agent::cluster_api::resources::lookup(&api_version, &kind).is_some(),
+                "{}: {api_version} {kind} is not in cluster_api::resources",
+                file.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 5, "only {seen} add-on objects rendered");
+    for addon in catalogue::catalogue() {
+        for r in addon.readiness {
+            if let host_agent::addons::Readiness::Condition(c) = r {
+                assert!(
+                    host_agent::cluster_api::resources::lookup(c.api_version, c.kind).is_some(),
+                    "{}: readiness reads {} {}, not in the table",
+                    addon.name,
+                    c.api_version,
+                    c.kind
+                );
+            }
+        }
+    }
 }

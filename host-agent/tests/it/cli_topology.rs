@@ -188,8 +188,9 @@ fn certs_list_shows_every_certificate_and_a_damaged_key_is_a_pki_error() {
     assert!(out.status.success(), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let certs = v.as_array().unwrap();
-    // agent CA, host, admin, Cluster Mesh CA, and three CAs per cluster.
-    assert_eq!(certs.len(), 4 + 3 * 3, "{v}");
+    // agent CA, host, admin, Cluster Mesh CA, the lab root, and three CAs
+    // per cluster.
+    assert_eq!(certs.len(), 5 + 3 * 3, "{v}");
     let host = certs
         .iter()
         .find(|c| c["path"].as_str().unwrap().ends_with("agent/host.crt"))

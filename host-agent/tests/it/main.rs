@@ -6,6 +6,7 @@
 )]
 
 mod addons_argocd_credentials;
+mod addons_lab_ca;
 mod addons_upstream_schema;
 mod cli_topology;
 mod cluster_api_apply;

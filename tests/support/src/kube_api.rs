@@ -336,6 +336,32 @@ pub fn crd(name: &str, established: bool) -> (String, Value) {
     )
 }
 
+/// A custom resource as `GET /apis/GROUP/VERSION/[namespaces/NS/]PLURAL/NAME`
+/// returns it, with `condition` True or False (as cert-manager reports a
+/// ClusterIssuer's `Ready`).
+pub fn custom_object(
+    api_version: &str,
+    kind: &str,
+    plural: &str,
+    namespace: Option<&str>,
+    name: &str,
+    condition: &str,
+    ready: bool,
+) -> (String, Value) {
+    let path = match namespace {
+        Some(ns) => format!("/apis/{api_version}/namespaces/{ns}/{plural}/{name}"),
+        None => format!("/apis/{api_version}/{plural}/{name}"),
+    };
+    let status = if ready { "True" } else { "False" };
+    (
+        path,
+        json!({"kind": kind, "apiVersion": api_version,
+               "metadata": {"name": name, "namespace": namespace},
+               "status": {"conditions": [{"type": condition, "status": status,
+                                          "reason": if ready { "Ready" } else { "NotReady" }}]}}),
+    )
+}
+
 /// A node with the kubelet's real Ready condition.
 pub fn node(name: &str, ready: bool) -> Value {
     let condition = if ready {

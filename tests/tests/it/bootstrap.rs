@@ -69,7 +69,10 @@ impl Rig {
     /// The stand-in API server for the cluster in its control plane's
     /// namespace, with both nodes registered and Ready.
     fn api(&self) -> NetnsApi {
-        self.api_with(State::default())
+        self.api_with(State {
+            objects: tests::bootstrap::ready_addon_objects(),
+            ..State::default()
+        })
     }
 
     /// [`Rig::api`] answering from `state` as well.
@@ -408,12 +411,15 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The readiness the stand-in reports for Argo CD: its CRDs Established
-/// after one look, its Deployments available after two, as a controller
-/// would bring them up.
+/// The readiness the stand-in reports: every other add-on ready at once,
+/// Argo CD's CRDs Established after one look and its Deployments available
+/// after two, as a controller would bring them up.
 fn argocd_coming_up() -> State {
     use tests::kube_api::{crd, deployment, statefulset};
-    let mut state = State::default();
+    let mut state = State {
+        objects: tests::bootstrap::ready_addon_objects(),
+        ..State::default()
+    };
     let addon = host_agent::addons::Addon::named("argocd").expect("catalogue has argocd");
     for r in addon.readiness {
         let (later, (path, ready)) = match *r {
@@ -426,6 +432,7 @@ fn argocd_coming_up() -> State {
             }
             other => panic!("no stand-in readiness for {other:?}"),
         };
+        state.objects.remove(&path);
         state.later.insert(path, (later, ready));
     }
     state
@@ -566,13 +573,32 @@ fn platform_addons_install_in_order_wait_for_readiness_and_resume_after_a_failur
         .env
         .hostctl_ok(&["addons", "status", "mgmt", "-o", "json"]);
     let status: Value = serde_json::from_str(&text).expect("status json");
-    let addons = &status["clusters"][0]["addons"];
-    assert_eq!(addons[0]["name"], "argocd", "{text}");
-    assert_eq!(addons[0]["installed_version"], "10.1.1", "{text}");
-    assert_eq!(addons[0]["state"], "done", "{text}");
-    assert_eq!(addons[0]["ready"], true, "{text}");
-    assert_eq!(addons[1]["name"], "argocd-platform", "{text}");
-    assert_eq!(addons[1]["state"], "done", "{text}");
+    let named = |status: &Value, name: &str| -> Value {
+        status["clusters"][0]["addons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no add-on {name} in {status}"))
+    };
+    let argocd = named(&status, "argocd");
+    assert_eq!(argocd["installed_version"], "10.1.1", "{text}");
+    assert_eq!(argocd["state"], "done", "{text}");
+    assert_eq!(argocd["ready"], true, "{text}");
+    assert_eq!(named(&status, "argocd-platform")["state"], "done", "{text}");
+    // Phase 1 of the PKI came first: cert-manager, then its lab-CA issuer,
+    // ready when the API reports the ClusterIssuer's Ready condition.
+    for name in ["cert-manager", "lab-ca"] {
+        assert_eq!(named(&status, name)["state"], "done", "{text}");
+        assert_eq!(named(&status, name)["ready"], true, "{text}");
+    }
+    assert!(
+        applied
+            .iter()
+            .any(|p| p.ends_with("/clusterissuers/lab-ca")),
+        "{applied:?}"
+    );
     // … and why not, when not: a Deployment that loses its pod.
     let (path, down) = tests::kube_api::deployment("argocd", "argocd-repo-server", false);
     api.state.lock().expect("state").objects.insert(path, down);
@@ -580,7 +606,7 @@ fn platform_addons_install_in_order_wait_for_readiness_and_resume_after_a_failur
         .env
         .hostctl_ok(&["addons", "status", "mgmt", "-o", "json"]);
     let status: Value = serde_json::from_str(&text).expect("status json");
-    let argocd = &status["clusters"][0]["addons"][0];
+    let argocd = named(&status, "argocd");
     assert_eq!(argocd["ready"], false, "{text}");
     assert!(
         argocd["why_not"]

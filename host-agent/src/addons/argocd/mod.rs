@@ -10,10 +10,10 @@
 pub mod clusters;
 pub mod platform;
 
-use super::budget::{Replicas, Resources, Workload};
+use super::budget::{Replicas, Resources, Workload, resources_of};
 use super::catalogue::{Addon, Chart, ChartRepo, Manifest, Placement, Readiness};
 use super::error::AddonError;
-use super::render::{RenderContext, manifest};
+use super::render::{RenderContext, manifest, no_objects, no_values};
 use serde_json::{Value, json};
 
 /// Where Argo CD and its objects live.
@@ -123,11 +123,7 @@ pub const ACCESS: Addon = Addon {
 };
 
 fn workload(name: &str) -> Value {
-    WORKLOADS
-        .iter()
-        .find(|w| w.name == name)
-        .map(Workload::resources_value)
-        .unwrap_or(Value::Null)
+    resources_of(WORKLOADS, name)
 }
 
 /// The chart's values: keys as in argo-cd 10.1.1's `values.yaml`.
@@ -171,14 +167,6 @@ fn objects(ctx: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {
             &platform::objects(ctx),
         )?,
     ])
-}
-
-fn no_values(_: &RenderContext<'_>) -> Result<Value, AddonError> {
-    Ok(Value::Null)
-}
-
-fn no_objects(_: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {
-    Ok(Vec::new())
 }
 
 fn access_objects(_: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {

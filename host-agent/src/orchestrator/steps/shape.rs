@@ -178,7 +178,7 @@ mod tests {
     fn one_cluster_has_the_documented_edges() {
         let plan = plan_shape(&targets(&["app1-cp", "app1-worker-0"]), Scope::Clusters).unwrap();
         check(&plan).unwrap();
-        assert_eq!(plan.len(), 8 + 6 + 1);
+        assert_eq!(plan.len(), 8 + 6 + 3);
         assert_eq!(after(&plan, "render/app1-cp"), Vec::<&str>::new());
         assert_eq!(after(&plan, "launch/app1-cp"), ["render/app1-cp"]);
         assert_eq!(after(&plan, "enrol/app1-cp"), ["launch/app1-cp"]);
@@ -196,9 +196,14 @@ mod tests {
         );
         assert_eq!(after(&plan, "addons/app1"), ["nodes-ready/app1"]);
         assert_eq!(after(&plan, "addon/app1/argocd-access"), ["addons/app1"]);
+        assert_eq!(after(&plan, "addon/app1/cert-manager"), ["addons/app1"]);
+        assert_eq!(
+            after(&plan, "addon/app1/lab-ca"),
+            ["addons/app1", "addon/app1/cert-manager"]
+        );
         assert_eq!(
             plan.iter().filter(|p| p.id.subject().is_cluster()).count(),
-            6
+            6 + 2
         );
     }
 
@@ -212,9 +217,10 @@ mod tests {
             .iter()
             .filter(|p| !p.id.kind().per().in_scope(Scope::Nodes))
             .count();
-        // Six per cluster, plus the catalogue's add-ons by role: Argo CD
-        // and its registrations on mgmt, its binding on each app cluster.
-        assert_eq!(cluster_part, 18 + 4);
+        // Six per cluster, plus the catalogue's add-ons by role:
+        // cert-manager and its lab CA everywhere, Argo CD and its
+        // registrations on mgmt, its binding on each app cluster.
+        assert_eq!(cluster_part, 18 + 3 * 2 + 4);
         assert_eq!(after(&everything, "addon/mgmt/argocd"), ["addons/mgmt"]);
         assert_eq!(
             after(&everything, "addon/mgmt/argocd-platform"),
