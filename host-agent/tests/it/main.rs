@@ -7,6 +7,8 @@
 
 mod addons_argocd_credentials;
 mod addons_upstream_schema;
+mod charts_cache;
+mod charts_real_helm;
 mod cli_topology;
 mod cluster_api_apply;
 mod cluster_api_ready;
