@@ -147,6 +147,35 @@ impl ChartStore {
         mirror: &Mirror,
     ) -> Result<String, ChartError> {
         let _busy = self.busy.lock().await;
+        self.push_now(helm, chart, mirror).await
+    }
+
+    /// [`Self::push`] unless the lock records that `mirror` holds `chart`
+    /// (checked under the same lock, so concurrent installs push once).
+    pub async fn ensure_mirrored(
+        &self,
+        helm: &dyn Helm,
+        chart: &Chart,
+        mirror: &Mirror,
+    ) -> Result<(), ChartError> {
+        let _busy = self.busy.lock().await;
+        let held = self
+            .cache
+            .lock()?
+            .entry(chart)
+            .is_some_and(|e| e.mirrored.contains_key(mirror.remote()));
+        if !held {
+            self.push_now(helm, chart, mirror).await?;
+        }
+        Ok(())
+    }
+
+    async fn push_now(
+        &self,
+        helm: &dyn Helm,
+        chart: &Chart,
+        mirror: &Mirror,
+    ) -> Result<String, ChartError> {
         let (archive, _) = self.cache.fetch(helm, chart).await?;
         let digest = helm
             .push(&archive, mirror.remote(), mirror.tls())

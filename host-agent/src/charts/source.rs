@@ -37,14 +37,7 @@ impl ChartStore {
     /// No `helm repo add`: nothing depends on the user's helm repositories.
     pub async fn source(&self, helm: &dyn Helm, chart: &Chart) -> Result<ChartSource, ChartError> {
         if let Some(mirror) = self.mirror() {
-            let held = self
-                .cache()
-                .lock()?
-                .entry(chart)
-                .is_some_and(|e| e.mirrored.contains_key(mirror.remote()));
-            if !held {
-                self.push(helm, chart, mirror).await?;
-            }
+            self.ensure_mirrored(helm, chart, mirror).await?;
             return Ok(ChartSource {
                 reference: mirror.reference(chart),
                 registry: mirror.tls().clone(),

@@ -36,9 +36,6 @@ impl Helm for FakeHelm {
     async fn version(&self) -> Result<String, HelmError> {
         Ok("v4".to_owned())
     }
-    async fn repo_add(&self, _: &str, _: &str) -> Result<(), HelmError> {
-        unreachable!("no repo add")
-    }
     async fn upgrade_install(&self, _: &UpgradeInstall<'_>) -> Result<String, HelmError> {
         unreachable!("no install")
     }
@@ -176,7 +173,11 @@ async fn with_a_mirror_the_chart_is_pushed_once_and_installed_from_it() {
     assert_eq!(mirror.remote(), "oci://192.168.64.1:8443/hostctl-charts");
     let store = ChartStore::new(home.path(), Some(mirror));
     let helm = FakeHelm::serving(b"chart-bytes");
-    let source = store.source(&helm, &DEMO).await.unwrap();
+    // Two clusters installing at once: one pull, one push.
+    let (a, b) = tokio::join!(store.source(&helm, &DEMO), store.source(&helm, &DEMO));
+    let source = a.unwrap();
+    assert_eq!(b.unwrap(), source);
+    assert_eq!(helm.pulls.lock().unwrap().len(), 1);
     assert_eq!(source.origin, Origin::Mirror);
     assert_eq!(
         source.reference,

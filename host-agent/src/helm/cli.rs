@@ -88,14 +88,6 @@ impl Helm for HelmCli {
         Ok(self.run("version", argv, "", "").await?.trim().to_owned())
     }
 
-    async fn repo_add(&self, name: &str, url: &str) -> Result<(), HelmError> {
-        let argv = ["repo", "add", name, url, "--force-update"]
-            .iter()
-            .map(OsString::from)
-            .collect();
-        self.run("repo add", argv, "", "").await.map(drop)
-    }
-
     async fn upgrade_install(&self, request: &UpgradeInstall<'_>) -> Result<String, HelmError> {
         self.run(
             "upgrade --install",

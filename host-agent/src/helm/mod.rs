@@ -128,8 +128,6 @@ pub trait Helm: Send + Sync {
     /// `helm version --short`, e.g. `v3.19.0+g3d8990f`; fails with
     /// [`HelmError::NotInstalled`] when there is no helm.
     async fn version(&self) -> Result<String, HelmError>;
-    /// `helm repo add NAME URL --force-update` (idempotent).
-    async fn repo_add(&self, name: &str, url: &str) -> Result<(), HelmError>;
     /// Runs the upgrade/install; returns helm's stdout (release notes).
     async fn upgrade_install(&self, request: &UpgradeInstall<'_>) -> Result<String, HelmError>;
     /// `helm pull`: downloads the chart archive into the request's
