@@ -4,10 +4,11 @@
 //! 1. its namespace, server-side applied (so its objects can land even for
 //!    add-ons without a chart);
 //! 2. its chart: `helm upgrade --install` of the pinned version with the
-//!    rendered values, from the registry mirror or the verified chart cache
-//!    ([`crate::charts::ChartStore::source`]), **without** `--wait` — hostctl waits itself, on
-//!    conditions that say what is missing (Vault's pod, for one, is never
-//!    Ready before hostctl unseals it, so `--wait` would hang);
+//!    rendered values, from the registry mirror or the verified chart
+//!    cache ([`crate::charts::ChartStore::source`]), **without** `--wait` —
+//!    hostctl waits itself, on conditions that say what is missing (Vault's
+//!    pod, for one, is never Ready before hostctl unseals it, so `--wait`
+//!    would hang);
 //! 3. the CRDs among its readiness conditions, which its objects need;
 //! 4. its objects, server-side applied;
 //! 5. every readiness condition, polled until met or the deadline passes.
