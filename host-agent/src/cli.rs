@@ -43,6 +43,9 @@ pub enum Command {
     Certs(commands::certs::Args),
     /// The platform add-ons: the catalogue, and their state per cluster.
     Addons(commands::addons::Args),
+    /// The pinned charts: cache them (and push them to the registry
+    /// mirror) so installs need no internet.
+    Charts(commands::charts::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(commands::completion::Args),
     /// Run the host agent's services (node reports, enrolment, control
@@ -163,6 +166,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Render(args) => commands::render::run(ctx, &args),
         Command::Certs(args) => commands::certs::run(ctx, &args),
         Command::Addons(args) => commands::addons::run(ctx, &args),
+        Command::Charts(args) => commands::charts::run(ctx, &args),
         Command::Completion(args) => commands::completion::run(&args),
         Command::Daemon(args) => commands::daemon::run(ctx, &args),
         Command::Status(args) => commands::status::run(ctx, &args),

@@ -78,6 +78,11 @@ pub const HELM: Var = Var {
     name: "HOSTCTL_HELM",
     meaning: "the helm binary (default: `helm` on `PATH`)",
 };
+/// The CA of the registry mirror, for helm.
+pub const CHARTS_CA: Var = Var {
+    name: "HOSTCTL_CHARTS_CA",
+    meaning: "the CA bundle (PEM) helm verifies the registry mirror's certificate with when `charts pull` pushes charts there and installs read them (default: the system's trust store)",
+};
 /// The DHCP leases file `doctor` reads on macOS.
 pub const DHCP_LEASES: Var = Var {
     name: "HOSTCTL_DHCP_LEASES",
@@ -110,6 +115,7 @@ pub const HOSTCTL: &[Var] = &[
     MANIFESTS_DIR,
     KUBEADM,
     HELM,
+    CHARTS_CA,
     DHCP_LEASES,
     QEMU_IMAGE,
     QEMU_NET,

@@ -31,6 +31,7 @@
 
 pub mod addons;
 pub mod agent_plane;
+pub mod charts;
 pub mod cli;
 pub mod cluster_api;
 pub mod cluster_config;

@@ -27,6 +27,10 @@ pub struct Chart {
     pub name: &'static str,
     /// Always exact: hostctl never installs "latest".
     pub version: &'static str,
+    /// The archive's `sha256:<hex>` when pinned here: `hostctl charts
+    /// pull` refuses a download that differs. `None`: trust on first pull
+    /// (the digest is recorded in `charts.lock.json` and held to after).
+    pub digest: Option<&'static str>,
 }
 
 /// Which clusters get an add-on, by role.

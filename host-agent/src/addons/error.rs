@@ -39,6 +39,14 @@ pub enum AddonError {
         #[source]
         source: Box<HelmError>,
     },
+    /// Its chart is neither in the registry mirror nor in the cache and
+    /// could not be fetched.
+    #[error("add-on {addon}: its chart")]
+    Chart {
+        addon: String,
+        #[source]
+        source: Box<crate::charts::ChartError>,
+    },
     /// Applying its objects or reading its readiness failed.
     #[error("add-on {addon}: {what}")]
     Kube {

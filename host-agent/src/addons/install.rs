@@ -4,14 +4,16 @@
 //! 1. its namespace, server-side applied (so its objects can land even for
 //!    add-ons without a chart);
 //! 2. its chart: `helm upgrade --install` of the pinned version with the
-//!    rendered values, **without** `--wait` — hostctl waits itself, on
-//!    conditions that say what is missing (Vault's pod, for one, is never
-//!    Ready before hostctl unseals it, so `--wait` would hang);
+//!    rendered values, from the registry mirror or the verified chart
+//!    cache ([`crate::charts::ChartStore::source`]), **without** `--wait` —
+//!    hostctl waits itself, on conditions that say what is missing (Vault's
+//!    pod, for one, is never Ready before hostctl unseals it, so `--wait`
+//!    would hang);
 //! 3. the CRDs among its readiness conditions, which its objects need;
 //! 4. its objects, server-side applied;
 //! 5. every readiness condition, polled until met or the deadline passes.
 
-use super::catalogue::{ChartRepo, Readiness};
+use super::catalogue::Readiness;
 use super::error::AddonError;
 use super::readiness::{Check, check, first_unmet};
 use super::render::Rendered;
@@ -44,6 +46,8 @@ impl Default for Limits {
 /// What an install talks to.
 pub struct Target<'a> {
     pub helm: &'a dyn Helm,
+    /// Where charts come from (mirror, cache, or a pull into the cache).
+    pub charts: &'a crate::charts::ChartStore,
     pub client: &'a kube::Client,
     /// The cluster's minted admin kubeconfig (handed to helm in a 0600 file).
     pub kubeconfig: &'a str,
@@ -79,24 +83,21 @@ pub async fn install(
         .map_err(kube("apply its namespace"))?;
     }
     if let (Some(chart), Some(values)) = (addon.chart, &rendered.values) {
+        let source = target
+            .charts
+            .source(target.helm, &chart)
+            .await
+            .map_err(|source| AddonError::Chart {
+                addon: addon.name.to_owned(),
+                source: Box::new(source),
+            })?;
         say(&format!(
-            "helm upgrade --install {} {}",
-            chart.name, chart.version
+            "helm upgrade --install {}",
+            source.describe(&chart)
         ));
         let helm_err = |source| AddonError::Helm {
             addon: addon.name.to_owned(),
             source: Box::new(source),
-        };
-        let reference = match chart.repo {
-            ChartRepo::Http(url) => {
-                target
-                    .helm
-                    .repo_add(chart.name, url)
-                    .await
-                    .map_err(helm_err)?;
-                format!("{}/{}", chart.name, chart.name)
-            }
-            ChartRepo::Oci(url) => format!("{url}/{}", chart.name),
         };
         let values_file = private_file("values", values).map_err(helm_err)?;
         let kubeconfig_file = private_file("kubeconfig", target.kubeconfig).map_err(helm_err)?;
@@ -104,8 +105,9 @@ pub async fn install(
             .helm
             .upgrade_install(&UpgradeInstall {
                 release: addon.name,
-                chart: &reference,
+                chart: &source.reference,
                 version: chart.version,
+                registry: &source.registry,
                 namespace: addon.namespace,
                 values_file: values_file.path(),
                 kubeconfig_file: kubeconfig_file.path(),

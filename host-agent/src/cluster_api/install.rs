@@ -132,12 +132,14 @@ pub async fn apply_base_manifests(
 pub const CILIUM_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Step 2: `helm upgrade --install cilium` with the chart pinned in
-/// [`versions`] and values rendered from the topology (with the shared
+/// [`versions`] ([`crate::charts::CILIUM`], from the registry mirror or the
+/// verified chart cache: [`crate::charts::ChartStore::source`]) and values rendered from the topology (with the shared
 /// Cluster Mesh CA). `kubeconfig` is the minted admin kubeconfig; it and
 /// the values (which hold the mesh CA key) live in 0600 temporary files
 /// for the duration of the call only. Returns helm's output.
 pub async fn install_cilium(
     helm: &dyn Helm,
+    charts: &crate::charts::ChartStore,
     pki: &Pki,
     resolved: &Resolved,
     cluster: &str,
@@ -154,12 +156,19 @@ pub async fn install_cilium(
         })?;
     let values_file = private_file("values", &values)?;
     let kubeconfig_file = private_file("kubeconfig", kubeconfig)?;
-    let repo = versions::CILIUM_CHART.split('/').next().unwrap_or("cilium");
-    helm.repo_add(repo, versions::CILIUM_CHART_REPO).await?;
+    let chart = crate::charts::CILIUM;
+    let source = charts
+        .source(helm, &chart)
+        .await
+        .map_err(|e| HelmError::Chart {
+            release: "cilium".to_owned(),
+            source: Box::new(e),
+        })?;
     helm.upgrade_install(&UpgradeInstall {
         release: "cilium",
-        chart: versions::CILIUM_CHART,
-        version: versions::CILIUM_CHART_VERSION,
+        chart: &source.reference,
+        version: chart.version,
+        registry: &source.registry,
         namespace: versions::CILIUM_NAMESPACE,
         values_file: values_file.path(),
         kubeconfig_file: kubeconfig_file.path(),

@@ -7,7 +7,7 @@
 /// the value paths in [`CILIUM_VALUE_PATHS`] were checked against this
 /// chart's `values.yaml`.
 pub const CILIUM_CHART_VERSION: &str = "1.19.7";
-/// The chart repository (`helm repo add cilium <this>`).
+/// The chart repository (`helm pull cilium --repo <this>`; see `charts::CILIUM`).
 pub const CILIUM_CHART_REPO: &str = "https://helm.cilium.io/";
 /// The chart reference inside that repository.
 pub const CILIUM_CHART: &str = "cilium/cilium";

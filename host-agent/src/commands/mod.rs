@@ -2,6 +2,7 @@
 
 pub mod addons;
 pub mod certs;
+pub mod charts;
 pub mod completion;
 pub mod daemon;
 pub mod doctor;

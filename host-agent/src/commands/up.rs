@@ -212,6 +212,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
 
     let cluster = steps::cluster::ClusterSettings {
         helm: Arc::new(crate::helm::HelmCli::from_env()),
+        charts: crate::commands::charts::store(ctx, &workspace.topology),
         manifests: steps::cluster::Manifests::from_option(args.manifests_dir.as_deref()),
         kubeconfig_target: if args.no_kubeconfig {
             None

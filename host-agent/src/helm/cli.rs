@@ -1,11 +1,11 @@
 //! [`HelmCli`]: the [`Helm`] interface over the real `helm` binary.
 
 use super::error::{HelmError, classify};
-use super::{Helm, UpgradeInstall};
+use super::{Helm, Pull, RegistryTls, UpgradeInstall};
 use crate::exec::{self, Cmd, Runner};
 use async_trait::async_trait;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Runs `program` (default `helm` on `$PATH`, or `$HOSTCTL_HELM`).
@@ -46,6 +46,19 @@ impl HelmCli {
         chart: &str,
         version: &str,
     ) -> Result<String, HelmError> {
+        self.run_both(command, argv, chart, version)
+            .await
+            .map(|(stdout, _)| stdout)
+    }
+
+    /// [`Self::run`], returning stdout and stderr.
+    async fn run_both(
+        &self,
+        command: &str,
+        argv: Vec<OsString>,
+        chart: &str,
+        version: &str,
+    ) -> Result<(String, String), HelmError> {
         let cmd = Cmd::new(&self.program).args(argv);
         let out = self
             .runner
@@ -56,7 +69,7 @@ impl HelmCli {
                 source,
             })?;
         if out.success() {
-            return Ok(out.stdout_text());
+            return Ok((out.stdout_text(), out.stderr_text()));
         }
         Err(classify(
             command,
@@ -75,14 +88,6 @@ impl Helm for HelmCli {
         Ok(self.run("version", argv, "", "").await?.trim().to_owned())
     }
 
-    async fn repo_add(&self, name: &str, url: &str) -> Result<(), HelmError> {
-        let argv = ["repo", "add", name, url, "--force-update"]
-            .iter()
-            .map(OsString::from)
-            .collect();
-        self.run("repo add", argv, "", "").await.map(drop)
-    }
-
     async fn upgrade_install(&self, request: &UpgradeInstall<'_>) -> Result<String, HelmError> {
         self.run(
             "upgrade --install",
@@ -91,5 +96,48 @@ impl Helm for HelmCli {
             request.version,
         )
         .await
+    }
+
+    async fn pull(&self, request: &Pull<'_>) -> Result<(), HelmError> {
+        self.run("pull", request.argv(), request.chart, request.version)
+            .await
+            .map(drop)
+    }
+
+    async fn push(
+        &self,
+        archive: &Path,
+        remote: &str,
+        registry: &RegistryTls,
+    ) -> Result<String, HelmError> {
+        let mut argv: Vec<OsString> = vec!["push".into(), archive.into(), remote.into()];
+        argv.extend(registry.argv());
+        // Helm 4 prints `Pushed:`/`Digest:` on stderr; either stream is read.
+        let (stdout, stderr) = self.run_both("push", argv, "", "").await?;
+        let out = format!("{stdout}\n{stderr}");
+        push_digest(&out).ok_or_else(|| HelmError::Failed {
+            command: "push".to_owned(),
+            code: 0,
+            message: format!("helm printed no `Digest:` line: {}", out.trim()),
+        })
+    }
+}
+
+/// The `Digest: sha256:…` line of `helm push` (helm 3.8+ and 4 print
+/// `Pushed: REF` then `Digest: DIGEST`; helm 4.1 on stderr).
+fn push_digest(stdout: &str) -> Option<String> {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Digest: "))
+        .map(|d| d.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_digest_of_a_push() {
+        let out = "Pushed: 127.0.0.1:5055/hostctl-charts/demo:0.1.0\nDigest: sha256:d74d51\n";
+        assert_eq!(super::push_digest(out).as_deref(), Some("sha256:d74d51"));
+        assert_eq!(super::push_digest("Pushed: x\n"), None);
     }
 }

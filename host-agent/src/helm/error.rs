@@ -35,6 +35,13 @@ pub enum HelmError {
         code: i32,
         message: String,
     },
+    /// The release's chart is not available (see the source).
+    #[error("the chart of release {release}")]
+    Chart {
+        release: String,
+        #[source]
+        source: Box<crate::charts::ChartError>,
+    },
     #[error("cannot render the values of release {release}: {reason}")]
     Values { release: String, reason: String },
     #[error("cannot write helm's temporary {what} file: {source}")]

@@ -1,7 +1,9 @@
 //! The Helm interface against `fixtures/helm-standin` (a test stand-in
-//! reproducing helm v3's output and exit codes): argv, the pinned chart,
-//! the rendered values, 0600 kubeconfig, and every failure class.
+//! reproducing helm v3's output and exit codes): argv, the pinned chart
+//! (pulled into the chart cache, installed from there), the rendered
+//! values, 0600 kubeconfig, and every failure class.
 
+use host_agent::charts::ChartStore;
 use host_agent::cluster_api::install::install_cilium;
 use host_agent::cluster_config::versions;
 use host_agent::helm::{Helm, HelmCli, HelmError};
@@ -54,8 +56,10 @@ async fn install(fail: &str) -> (tempfile::TempDir, Result<String, HelmError>, S
         .expect("cluster")
         .mint_admin_kubeconfig("app1", "https://192.168.64.20:6443", "app1")
         .expect("mint");
+    let charts = ChartStore::new(home.path(), None);
     let result = install_cilium(
         &helm,
+        &charts,
         &pki,
         &resolved,
         "app1",
@@ -73,16 +77,29 @@ async fn upgrade_install_uses_the_pinned_chart_and_the_rendered_values() {
     assert!(out.contains("STATUS: deployed"), "{out}");
     let calls = calls(home.path());
     assert_eq!(calls.len(), 2, "{calls:?}");
+    // No `helm repo add`: the chart is pulled into the cache by URL…
+    let pull: Vec<&str> = calls[0]["argv"]
+        .as_array()
+        .expect("argv")
+        .iter()
+        .map(|a| a.as_str().expect("str"))
+        .collect();
     assert_eq!(
-        calls[0]["argv"],
-        serde_json::json!([
-            "repo",
-            "add",
+        pull[..6],
+        [
+            "pull",
             "cilium",
+            "--repo",
             versions::CILIUM_CHART_REPO,
-            "--force-update"
-        ])
+            "--version",
+            versions::CILIUM_CHART_VERSION,
+        ]
     );
+    assert_eq!(pull[6], "--destination");
+    let archive = home.path().join(format!(
+        "charts/cilium-{}.tgz",
+        versions::CILIUM_CHART_VERSION
+    ));
     let argv: Vec<&str> = calls[1]["argv"]
         .as_array()
         .expect("argv")
@@ -95,7 +112,8 @@ async fn upgrade_install_uses_the_pinned_chart_and_the_rendered_values() {
             "upgrade",
             "--install",
             "cilium",
-            versions::CILIUM_CHART,
+            // …and installed from the verified archive.
+            archive.to_str().expect("utf-8"),
             "--version",
             versions::CILIUM_CHART_VERSION,
             "--namespace",

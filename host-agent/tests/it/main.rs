@@ -8,6 +8,8 @@
 mod addons_argocd_credentials;
 mod addons_lab_ca;
 mod addons_upstream_schema;
+mod charts_cache;
+mod charts_real_helm;
 mod cli_topology;
 mod cluster_api_apply;
 mod cluster_api_ready;

@@ -24,6 +24,7 @@ pub const CHART: Chart = Chart {
     repo: ChartRepo::Http("https://argoproj.github.io/argo-helm"),
     name: "argo-cd",
     version: "10.1.1",
+    digest: None,
 };
 
 /// The reference's lab sizes (platform-addons §2.1): memory limits at

@@ -26,6 +26,7 @@ pub const CHART: Chart = Chart {
     repo: ChartRepo::Oci("oci://quay.io/jetstack/charts"),
     name: "cert-manager",
     version: "v1.21.1",
+    digest: None,
 };
 
 /// Lab sizes: the chart sets no resources; the reference puts the three

@@ -71,6 +71,7 @@ impl StepJob for AddonStep {
         let (client, kubeconfig) = admin(&self.ctx, self.cluster()).await?;
         let target = Target {
             helm: settings.helm.as_ref(),
+            charts: &settings.charts,
             client: &client,
             kubeconfig: &kubeconfig,
         };

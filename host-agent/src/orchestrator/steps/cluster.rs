@@ -19,6 +19,8 @@ use tokio::sync::OwnedMutexGuard;
 pub struct ClusterSettings {
     pub pki: Arc<Pki>,
     pub helm: Arc<dyn Helm>,
+    /// Where the charts helm installs come from (mirror, cache, a pull).
+    pub charts: crate::charts::ChartStore,
     pub manifests: Manifests,
     /// The user's kubeconfig to merge into (`$KUBECONFIG`'s first path or
     /// `~/.kube/config`); `None` when neither is known.

@@ -38,6 +38,7 @@ impl StepJob for Cni {
         );
         install_cilium(
             settings.helm.as_ref(),
+            &settings.charts,
             &settings.pki,
             &self.ctx.resolved,
             self.cluster.name().as_str(),
