@@ -45,3 +45,30 @@ impl Report {
         self.changes.is_empty()
     }
 }
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::Initialised => write!(f, "initialised"),
+            Change::Unsealed => write!(f, "unsealed"),
+            Change::SetAside(path) => write!(f, "set aside {path}"),
+            Change::Mount(path) => write!(f, "mounted {path}"),
+            Change::AuthMount(path) => write!(f, "enabled auth {path}"),
+            Change::Config(path) => write!(f, "wrote {path}"),
+            Change::Intermediate => write!(f, "installed the intermediate CA"),
+            Change::AdminToken => write!(f, "created the admin token"),
+            Change::RootTokenRevoked => write!(f, "revoked the root token"),
+        }
+    }
+}
+
+/// One line: "no change", or the changes in order.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.changes.is_empty() {
+            return write!(f, "no change");
+        }
+        let all: Vec<String> = self.changes.iter().map(ToString::to_string).collect();
+        write!(f, "{}", all.join(", "))
+    }
+}

