@@ -133,6 +133,13 @@ impl ClusterPki {
         &self.ca.cert_pem
     }
 
+    /// The service-account public key (`sa.pub`, PEM `PUBLIC KEY`): what
+    /// verifies the cluster's service-account tokens, in the API server and
+    /// in Vault's JWT auth mount for this cluster.
+    pub fn sa_pub_pem(&self) -> &str {
+        &self.sa_pub
+    }
+
     /// kubeadm's `--discovery-token-ca-cert-hash` / `caCertHashes` entry:
     /// `sha256:` + hex SHA-256 of the cluster CA's SubjectPublicKeyInfo as
     /// encoded in `ca.crt`. Lets workers join without

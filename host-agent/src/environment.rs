@@ -83,6 +83,11 @@ pub const CHARTS_CA: Var = Var {
     name: "HOSTCTL_CHARTS_CA",
     meaning: "the CA bundle (PEM) helm verifies the registry mirror's certificate with when `charts pull` pushes charts there and installs read them (default: the system's trust store)",
 };
+/// Where hostctl reaches Vault instead of its reserved MetalLB address.
+pub const VAULT_ADDRESS: Var = Var {
+    name: "HOSTCTL_VAULT_ADDRESS",
+    meaning: "where hostctl reaches mgmt's Vault, e.g. `https://127.0.0.1:8200` through a port-forward (default: `https://<its reserved MetalLB address>:8200`); its certificate must still chain to the lab root",
+};
 /// The DHCP leases file `doctor` reads on macOS.
 pub const DHCP_LEASES: Var = Var {
     name: "HOSTCTL_DHCP_LEASES",
@@ -116,6 +121,7 @@ pub const HOSTCTL: &[Var] = &[
     KUBEADM,
     HELM,
     CHARTS_CA,
+    VAULT_ADDRESS,
     DHCP_LEASES,
     QEMU_IMAGE,
     QEMU_NET,

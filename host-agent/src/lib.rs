@@ -52,6 +52,7 @@ pub mod orchestrator;
 pub mod output;
 pub mod pki;
 pub mod provider;
+pub mod secrets;
 pub mod snapshots;
 pub mod state_file;
 pub mod stdout;

@@ -256,3 +256,24 @@ pub fn ready_addon_objects() -> std::collections::BTreeMap<String, serde_json::V
     }
     objects
 }
+
+/// The real OpenBao server standing in for mgmt's in-cluster Vault in an
+/// end-to-end `up`: the home's PKI is created first (as `up` would), the
+/// server serves a certificate under its lab root, and the returned
+/// variable points `up`'s Vault bootstrap at it. `None` (after the skip,
+/// a failure where CI requires it) without a `bao` binary.
+pub fn vault_for_up(
+    home: &Path,
+    test: &str,
+) -> Option<(test_support::openbao::Bao, (String, String))> {
+    let binary = test_support::openbao::bao_or_skip(test)?;
+    let resolved = topology::default_topology()
+        .resolve(None)
+        .expect("default resolves");
+    let pki = certs::Pki::open_or_init(home, &host_agent::pki::spec_for(&resolved)).expect("pki");
+    let dir = home.join("stand-ins").join("openbao");
+    std::fs::create_dir_all(&dir).expect("mkdir openbao");
+    let bao = test_support::openbao::start_under_lab_root(&binary, &dir, &pki).expect("bao starts");
+    let var = ("HOSTCTL_VAULT_ADDRESS".to_owned(), bao.address());
+    Some((bao, var))
+}

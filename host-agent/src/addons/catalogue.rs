@@ -121,6 +121,18 @@ pub struct Addon {
     pub readiness: &'static [Readiness],
     /// Requests and limits of its workloads (values and fit report).
     pub workloads: &'static [Workload],
+    /// What hostctl does once it is installed and ready, beyond applying
+    /// objects (`None` for most).
+    pub hook: Option<Hook>,
+}
+
+/// Work an add-on needs from hostctl after its install, through the
+/// component's own API rather than Kubernetes objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    /// Initialise, unseal and configure Vault through its HTTP API
+    /// ([`crate::secrets`]); checked and repaired on every run.
+    VaultBootstrap,
 }
 
 impl Addon {
@@ -143,9 +155,10 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 5] = [
+static CATALOGUE: [Addon; 6] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
+    super::vault::VAULT,
     super::argocd::ARGOCD,
     super::argocd::PLATFORM,
     super::argocd::ACCESS,
@@ -201,7 +214,13 @@ mod tests {
         let app: Vec<&str> = Addon::for_role(ClusterRole::App).map(|a| a.name).collect();
         assert_eq!(
             mgmt,
-            ["cert-manager", "lab-ca", "argocd", "argocd-platform"]
+            [
+                "cert-manager",
+                "lab-ca",
+                "vault",
+                "argocd",
+                "argocd-platform"
+            ]
         );
         assert_eq!(app, ["cert-manager", "lab-ca", "argocd-access"]);
         assert!(Addon::named("argocd").is_some_and(|a| a.chart.is_some()));

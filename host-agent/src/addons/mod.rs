@@ -15,9 +15,10 @@ pub mod plan;
 pub mod readiness;
 pub mod record;
 pub mod render;
+pub mod vault;
 
 pub use catalogue::{
-    Addon, Chart, ChartRepo, CustomCondition, Manifest, Placement, Readiness, catalogue,
+    Addon, Chart, ChartRepo, CustomCondition, Hook, Manifest, Placement, Readiness, catalogue,
 };
 pub use error::AddonError;
 pub use render::RenderContext;

@@ -84,6 +84,22 @@ impl<'a> ClusterView<'a> {
         self.pool.start
     }
 
+    /// The address Vault's LoadBalancer Service gets on the mgmt cluster:
+    /// the pool's second address, reserved like the mesh's so hostctl and
+    /// the app clusters' issuers and secret stores can name it before the
+    /// Service exists. `None` on app clusters (and for a one-address pool).
+    pub fn vault_address(&self) -> Option<Ipv4Addr> {
+        let next = Ipv4Addr::from(u32::from(self.pool.start).checked_add(1)?);
+        (self.cluster.role == topology::ClusterRole::Mgmt && next <= self.pool.end).then_some(next)
+    }
+
+    /// Every reserved address of the pool, in pool order, by what it is for.
+    pub fn reserved_addresses(&self) -> Vec<(&'static str, Ipv4Addr)> {
+        let mut out = vec![("clustermesh", self.mesh_address())];
+        out.extend(self.vault_address().map(|ip| ("vault", ip)));
+        out
+    }
+
     /// kubeadm's `kubernetesVersion`. A topology without a patch means "the
     /// newest patch of the minor"; kubeadm resolves the `stable-1.<minor>`
     /// label itself (falling back to its own version when offline).

@@ -16,3 +16,4 @@ pub mod status;
 pub mod supervise;
 pub mod up;
 pub mod validate;
+pub mod vault;

@@ -236,6 +236,13 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
                 home,
             )),
             limits: crate::addons::install::Limits::default(),
+            vault: steps::cluster::VaultSettings {
+                home: home.to_path_buf(),
+                address: crate::environment::VAULT_ADDRESS
+                    .string()
+                    .filter(|a| !a.is_empty()),
+                wait: vault::WaitPolicy::default(),
+            },
         },
         pki: Arc::new(pki),
     };

@@ -36,4 +36,5 @@ mod orchestrator_render;
 mod refusals;
 mod renewal;
 mod reports;
+mod vault_bootstrap;
 mod workspace;

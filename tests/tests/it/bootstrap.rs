@@ -443,7 +443,13 @@ fn platform_addons_install_in_order_wait_for_readiness_and_resume_after_a_failur
     if !tests::can_run_netns("bootstrap") {
         return;
     }
-    let rig = Rig::for_cluster(73, "mgmt");
+    let mut rig = Rig::for_cluster(73, "mgmt");
+    // mgmt's Vault is a real OpenBao server on the host's loopback.
+    let Some((vault, var)) = tests::bootstrap::vault_for_up(rig.env.home(), "bootstrap vault")
+    else {
+        return;
+    };
+    rig.vars.push(var);
     let mut state = argocd_coming_up();
     // Argo CD's registrations fail once: the API refuses the first
     // ApplicationSet (as an admission webhook would).
@@ -589,9 +595,27 @@ fn platform_addons_install_in_order_wait_for_readiness_and_resume_after_a_failur
     assert_eq!(named(&status, "argocd-platform")["state"], "done", "{text}");
     // Phase 1 of the PKI came first: cert-manager, then its lab-CA issuer,
     // ready when the API reports the ClusterIssuer's Ready condition.
-    for name in ["cert-manager", "lab-ca"] {
+    for name in ["cert-manager", "lab-ca", "vault"] {
         assert_eq!(named(&status, name)["state"], "done", "{text}");
         assert_eq!(named(&status, name)["ready"], true, "{text}");
+    }
+    // Vault was bootstrapped through its API by the add-on's step: the
+    // real server is initialised and unsealed, the key files are private.
+    let said = rig.env.hostctl_with_env(
+        &["-o", "json", "vault", "status"],
+        &[("HOSTCTL_VAULT_ADDRESS", vault.address().as_str())],
+    );
+    let vault_status: Value = serde_json::from_slice(&said.stdout).expect("vault status json");
+    assert_eq!(vault_status["initialized"], true, "{vault_status}");
+    assert_eq!(vault_status["sealed"], false, "{vault_status}");
+    let keys = rig.env.home().join("pki/vault");
+    for file in ["unseal.key", "admin.token"] {
+        let mode = std::fs::metadata(keys.join(file))
+            .expect(file)
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
     }
     assert!(
         applied

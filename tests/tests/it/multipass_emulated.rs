@@ -97,6 +97,11 @@ fn six_nodes_come_up_on_the_emulated_mac_network_and_a_restarted_node_keeps_its_
     }
     let mut env = Emulated::new(&[]);
     stand_ins(&mut env);
+    // mgmt's Vault: a real OpenBao server on the host's loopback.
+    let Some((_vault, var)) = tests::bootstrap::vault_for_up(env.home(), "emulated vault") else {
+        return;
+    };
+    env.vars.push(var);
     let apis = api_servers(&env);
     let out = env.hostctl_ok(&[
         "up",

@@ -89,6 +89,7 @@ pub const ARGOCD: Addon = Addon {
         Readiness::StatefulSet("argocd-application-controller"),
     ],
     workloads: WORKLOADS,
+    hook: None,
 };
 
 /// What Argo CD manages, registered declaratively once it runs: the
@@ -106,6 +107,7 @@ pub const PLATFORM: Addon = Addon {
     objects,
     readiness: &[],
     workloads: &[],
+    hook: None,
 };
 
 /// The app clusters' side of the registration: the binding that gives
@@ -121,6 +123,7 @@ pub const ACCESS: Addon = Addon {
     objects: access_objects,
     readiness: &[],
     workloads: &[],
+    hook: None,
 };
 
 fn workload(name: &str) -> Value {

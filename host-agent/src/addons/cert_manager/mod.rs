@@ -73,6 +73,7 @@ pub const CERT_MANAGER: Addon = Addon {
         Readiness::Deployment("cert-manager-cainjector"),
     ],
     workloads: WORKLOADS,
+    hook: None,
 };
 
 /// Phase 1 of the PKI: the cluster's lab-CA issuer.
@@ -92,6 +93,7 @@ pub const LAB_CA: Addon = Addon {
         condition: "Ready",
     })],
     workloads: &[],
+    hook: None,
 };
 
 /// The chart's values: keys as in cert-manager v1.21.1's `values.yaml`.

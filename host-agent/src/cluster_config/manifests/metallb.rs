@@ -63,7 +63,8 @@ pub struct L2AdvertisementSpec {
 /// The pools and the advertisement of one cluster, as serialisable documents.
 #[derive(Debug, Clone)]
 pub struct MetalLb {
-    /// Reserved mesh address first, then the general pool (if any address is left).
+    /// The reserved addresses first (mesh; Vault on mgmt), then the general
+    /// pool (if any address is left).
     pub pools: Vec<IpAddressPool>,
     /// Announces every pool above.
     pub advertisement: L2Advertisement,
@@ -86,9 +87,13 @@ pub fn for_cluster(view: &ClusterView<'_>) -> MetalLb {
         },
     };
     let range = view.pool;
-    let mesh = view.mesh_address();
-    let mut pools = vec![pool("clustermesh", mesh, mesh, false)];
-    if let Some(next) = u32::from(mesh).checked_add(1).map(Ipv4Addr::from)
+    let reserved = view.reserved_addresses();
+    let mut pools: Vec<IpAddressPool> = reserved
+        .iter()
+        .map(|(name, ip)| pool(name, *ip, *ip, false))
+        .collect();
+    let last = reserved.last().map_or(range.start, |(_, ip)| *ip);
+    if let Some(next) = u32::from(last).checked_add(1).map(Ipv4Addr::from)
         && next <= range.end
     {
         pools.push(pool("pool", next, range.end, true));

@@ -9,11 +9,13 @@
 use super::UpContext;
 use super::cluster::{admin, admin_now};
 use super::targets::AddonRef;
+use crate::addons::Hook;
 use crate::addons::install::{Target, install};
 use crate::addons::readiness::{check, first_unmet};
 use crate::addons::record::{Installed, fingerprint};
 use crate::addons::render::{Credentials, RenderContext, Rendered, render};
 use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
+use crate::secrets::VaultTarget;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -42,6 +44,62 @@ impl AddonStep {
     }
 }
 
+impl AddonStep {
+    fn vault_target(&self) -> Result<VaultTarget, StepError> {
+        let settings = &self.ctx.cluster;
+        VaultTarget::locate(
+            &self.ctx.resolved,
+            &settings.pki,
+            settings.addons.vault.address.clone(),
+        )
+        .map_err(StepError::from_error)
+    }
+
+    /// Whether what the add-on's hook set up still holds (Vault: initialised
+    /// and unsealed); no hook, nothing to hold.
+    async fn hook_holds(&self) -> bool {
+        match self.addon.addon().hook {
+            None => true,
+            Some(Hook::VaultBootstrap) => {
+                let Ok(client) = self
+                    .vault_target()
+                    .and_then(|t| t.client().map_err(StepError::from_error))
+                else {
+                    return false;
+                };
+                vault::status(&client)
+                    .await
+                    .is_ok_and(|s| s.initialized && !s.sealed)
+            }
+        }
+    }
+
+    /// Runs the add-on's hook; each run checks and repairs what it set up.
+    async fn run_hook(&self, say: &(dyn Fn(&str) + Send + Sync)) -> Result<(), StepError> {
+        let Some(hook) = self.addon.addon().hook else {
+            return Ok(());
+        };
+        match hook {
+            Hook::VaultBootstrap => {
+                let settings = &self.ctx.cluster;
+                let target = self.vault_target()?;
+                say(&format!("bootstrap Vault at {}", target.address));
+                let report = crate::secrets::bootstrap(
+                    &self.ctx.resolved,
+                    &settings.pki,
+                    &settings.addons.vault.home,
+                    &target,
+                    settings.addons.vault.wait,
+                )
+                .await
+                .map_err(StepError::from_error)?;
+                say(&format!("Vault: {report}"));
+                Ok(())
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl StepJob for AddonStep {
     /// Installed as it would be now, and still ready.
@@ -59,9 +117,10 @@ impl StepJob for AddonStep {
         let Ok((client, _)) = admin_now(&self.ctx, self.cluster()).await else {
             return Ok(false);
         };
-        Ok(check(&client, addon, addon.readiness)
+        let ready = check(&client, addon, addon.readiness)
             .await
-            .is_ok_and(|checks| first_unmet(&checks).is_none()))
+            .is_ok_and(|checks| first_unmet(&checks).is_none());
+        Ok(ready && self.hook_holds().await)
     }
 
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
@@ -79,6 +138,7 @@ impl StepJob for AddonStep {
         install(&target, &rendered, settings.addons.limits, &say)
             .await
             .map_err(StepError::from_error)?;
+        self.run_hook(&say).await?;
         let installed = Installed {
             version: self.addon.addon().chart.map(|c| c.version.to_owned()),
             fingerprint: fingerprint(&review),

@@ -45,6 +45,19 @@ pub struct AddonSettings {
     /// `$HOSTCTL_HOME/addons.json`: what is installed where.
     pub record: crate::state_file::StateFile<crate::addons::record::AddonRecord>,
     pub limits: crate::addons::install::Limits,
+    /// How the Vault add-on's bootstrap reaches Vault.
+    pub vault: VaultSettings,
+}
+
+/// What the Vault bootstrap hook needs beyond the PKI.
+#[derive(Debug, Clone)]
+pub struct VaultSettings {
+    /// `$HOSTCTL_HOME` (the key files live in its `pki/vault/`).
+    pub home: PathBuf,
+    /// `$HOSTCTL_VAULT_ADDRESS`, else the reserved MetalLB address.
+    pub address: Option<String>,
+    /// How long the bootstrap waits for Vault to answer and to lead.
+    pub wait: vault::WaitPolicy,
 }
 
 /// Where the Gateway API CRDs and MetalLB's manifest come from.

@@ -218,9 +218,13 @@ mod tests {
             .filter(|p| !p.id.kind().per().in_scope(Scope::Nodes))
             .count();
         // Six per cluster, plus the catalogue's add-ons by role:
-        // cert-manager and its lab CA everywhere, Argo CD and its
-        // registrations on mgmt, its binding on each app cluster.
-        assert_eq!(cluster_part, 18 + 3 * 2 + 4);
+        // cert-manager and its lab CA everywhere, Vault, Argo CD and its
+        // registrations on mgmt, Argo CD's binding on each app cluster.
+        assert_eq!(cluster_part, 18 + 3 * 2 + 3 + 2);
+        assert_eq!(
+            after(&everything, "addon/mgmt/vault"),
+            ["addons/mgmt", "addon/mgmt/lab-ca"]
+        );
         assert_eq!(after(&everything, "addon/mgmt/argocd"), ["addons/mgmt"]);
         assert_eq!(
             after(&everything, "addon/mgmt/argocd-platform"),
