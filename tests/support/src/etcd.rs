@@ -197,23 +197,35 @@ impl Etcd {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let etcd = Etcd {
+        let mut etcd = Etcd {
             child,
             client_port: spec.client_port,
             data_dir: spec.data_dir.clone(),
             address: spec.address,
             pki_dir: d.clone(),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Generous: on a loaded 2-core machine a first start can take long;
+        // an etcd that exited (a port taken meanwhile, say) fails at once.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let log = || {
+            let path = format!("{}.log", spec.data_dir.display());
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            format!(
+                "{path}: {}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            )
+        };
         while etcd.ctl(&["endpoint", "health"]).is_err() {
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "etcd did not become healthy; see {}.log",
-                    spec.data_dir.display()
-                )
-                .into());
+            if let Some(status) = etcd.child.try_wait()? {
+                return Err(
+                    format!("etcd exited ({status}) before it was healthy; {}", log()).into(),
+                );
             }
-            std::thread::sleep(Duration::from_millis(100));
+            if Instant::now() > deadline {
+                return Err(format!("etcd did not become healthy in 120 s; {}", log()).into());
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
         Ok(etcd)
     }
