@@ -116,6 +116,10 @@ pub struct Addon {
     pub placement: Placement,
     /// Add-ons of the same cluster that must be ready first.
     pub depends_on: &'static [&'static str],
+    /// Add-ons of the mgmt cluster that must be ready first, wherever this
+    /// one runs (an app cluster's Vault issuer needs mgmt's Vault); an
+    /// edge only when the run builds mgmt too.
+    pub after_mgmt: &'static [&'static str],
     pub values: ValuesFn,
     pub objects: ObjectsFn,
     pub readiness: &'static [Readiness],
@@ -136,11 +140,18 @@ pub enum Hook {
 }
 
 impl Addon {
-    /// The add-ons for a cluster of `role`, in catalogue order.
-    pub fn for_role(role: ClusterRole) -> impl Iterator<Item = &'static Addon> {
+    /// The add-ons for a cluster of `role`, in catalogue order; those that
+    /// need mgmt's add-ons (`after_mgmt`) only when the topology has a mgmt
+    /// cluster (`mgmt_exists`): without one there is no Vault to use.
+    pub fn for_role(role: ClusterRole, mgmt_exists: bool) -> impl Iterator<Item = &'static Addon> {
         catalogue()
             .iter()
-            .filter(move |a| a.placement.includes(role))
+            .filter(move |a| a.applies(role, mgmt_exists))
+    }
+
+    /// Whether this add-on goes on a cluster of `role` (see [`Addon::for_role`]).
+    pub fn applies(&self, role: ClusterRole, mgmt_exists: bool) -> bool {
+        self.placement.includes(role) && (mgmt_exists || self.after_mgmt.is_empty())
     }
 
     /// The catalogue entry called `name`.
@@ -155,10 +166,13 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 6] = [
+static CATALOGUE: [Addon; 9] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
+    super::vault::issuer::ISSUER,
+    super::external_secrets::EXTERNAL_SECRETS,
+    super::external_secrets::SECRET_STORE,
     super::argocd::ARGOCD,
     super::argocd::PLATFORM,
     super::argocd::ACCESS,
@@ -188,6 +202,14 @@ mod tests {
                 "{} twice",
                 addon.name
             );
+            for dep in addon.after_mgmt {
+                let pos = all.iter().position(|a| a.name == *dep);
+                assert!(
+                    pos.is_some_and(|p| p < i && all[p].placement.includes(ClusterRole::Mgmt)),
+                    "{} waits for mgmt's {dep}, which is not an earlier mgmt add-on",
+                    addon.name
+                );
+            }
             for dep in addon.depends_on {
                 let pos = all.iter().position(|a| a.name == *dep);
                 assert!(
@@ -210,19 +232,37 @@ mod tests {
 
     #[test]
     fn placement_selects_by_role() {
-        let mgmt: Vec<&str> = Addon::for_role(ClusterRole::Mgmt).map(|a| a.name).collect();
-        let app: Vec<&str> = Addon::for_role(ClusterRole::App).map(|a| a.name).collect();
-        assert_eq!(
-            mgmt,
-            [
-                "cert-manager",
-                "lab-ca",
-                "vault",
-                "argocd",
-                "argocd-platform"
-            ]
+        let mgmt: Vec<&str> = Addon::for_role(ClusterRole::Mgmt, true)
+            .map(|a| a.name)
+            .collect();
+        let app: Vec<&str> = Addon::for_role(ClusterRole::App, true)
+            .map(|a| a.name)
+            .collect();
+        let alone: Vec<&str> = Addon::for_role(ClusterRole::App, false)
+            .map(|a| a.name)
+            .collect();
+        assert!(
+            !alone.contains(&"secret-store") && !alone.contains(&"vault-issuer"),
+            "{alone:?}: nothing to reach without mgmt"
         );
-        assert_eq!(app, ["cert-manager", "lab-ca", "argocd-access"]);
+        assert!(alone.contains(&"cert-manager"));
+        let everywhere = [
+            "cert-manager",
+            "lab-ca",
+            "vault-issuer",
+            "external-secrets",
+            "secret-store",
+        ];
+        let mgmt_only = ["vault", "argocd", "argocd-platform"];
+        for name in everywhere {
+            assert!(mgmt.contains(&name) && app.contains(&name), "{name}");
+        }
+        for name in mgmt_only {
+            assert!(mgmt.contains(&name) && !app.contains(&name), "{name}");
+        }
+        assert_eq!(mgmt.len(), everywhere.len() + mgmt_only.len());
+        assert_eq!(app.len(), everywhere.len() + 1);
+        assert!(app.contains(&"argocd-access"));
         assert!(Addon::named("argocd").is_some_and(|a| a.chart.is_some()));
         assert!(Addon::named("nope").is_none());
     }

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod catalogue;
 pub mod cert_manager;
 pub mod error;
+pub mod external_secrets;
 pub mod fit;
 pub mod install;
 pub mod plan;

@@ -119,7 +119,10 @@ impl Rendered {
 /// The add-ons of `ctx.cluster` (by its role), in catalogue order.
 pub fn addons_for(ctx: &RenderContext<'_>) -> Vec<&'static Addon> {
     match ctx.role() {
-        Some(role) => Addon::for_role(role).collect(),
+        Some(role) => {
+            let mgmt_exists = ctx.resolved.topology().mgmt_cluster().is_some();
+            Addon::for_role(role, mgmt_exists).collect()
+        }
         None => Vec::new(),
     }
 }

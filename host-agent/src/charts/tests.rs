@@ -199,5 +199,14 @@ fn an_http_mirror_is_plain_http_and_every_pin_is_listed_once() {
     assert_eq!(mirror.remote(), "oci://127.0.0.1:5000/hostctl-charts");
     assert!(mirror.tls().plain_http);
     let names: Vec<&str> = pinned().iter().map(|c| c.name).collect();
-    assert_eq!(names, ["cilium", "cert-manager", "vault", "argo-cd"]);
+    assert_eq!(
+        names,
+        [
+            "cilium",
+            "cert-manager",
+            "vault",
+            "external-secrets",
+            "argo-cd"
+        ]
+    );
 }

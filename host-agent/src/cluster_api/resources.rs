@@ -101,6 +101,20 @@ pub const KINDS: &[Kind] = &[
     k("cert-manager.io", "v1", "Issuer", "issuers", true),
     k("cert-manager.io", "v1", "Certificate", "certificates", true),
     k(
+        "external-secrets.io",
+        "v1",
+        "ClusterSecretStore",
+        "clustersecretstores",
+        false,
+    ),
+    k(
+        "external-secrets.io",
+        "v1",
+        "ExternalSecret",
+        "externalsecrets",
+        true,
+    ),
+    k(
         "argoproj.io",
         "v1alpha1",
         "ApplicationSet",

@@ -170,7 +170,8 @@ fn status(ctx: &Context, only: Option<&str>) -> anyhow::Result<Exit> {
                 error: client.as_ref().err().cloned(),
                 addons: Vec::new(),
             };
-            for addon in Addon::for_role(cluster.role) {
+            let mgmt_exists = resolved.topology().mgmt_cluster().is_some();
+            for addon in Addon::for_role(cluster.role, mgmt_exists) {
                 let live = match &client {
                     Ok(c) => Some(check(c, addon, addon.readiness).await),
                     Err(_) => None,

@@ -84,8 +84,18 @@ impl VaultTarget {
     }
 }
 
+/// Vault's URL as every cluster's issuer and secret store name it (the
+/// mgmt cluster's reserved address).
+pub fn vault_url(resolved: &Resolved) -> Result<String, SecretsError> {
+    Ok(format!(
+        "https://{}:{}",
+        reserved_address(resolved)?,
+        crate::addons::vault::PORT
+    ))
+}
+
 /// The mgmt cluster's reserved Vault address.
-fn reserved_address(resolved: &Resolved) -> Result<std::net::Ipv4Addr, SecretsError> {
+pub fn reserved_address(resolved: &Resolved) -> Result<std::net::Ipv4Addr, SecretsError> {
     let mgmt = resolved
         .topology()
         .mgmt_cluster()
@@ -154,7 +164,9 @@ impl RootSigner for LabSigner<'_> {
     }
 }
 
-/// Bootstraps (or checks and repairs) Vault; returns what changed.
+/// Bootstraps (or checks and repairs) Vault, then seeds each cluster's
+/// sample secret (what its sample ExternalSecret reads); returns what
+/// changed.
 pub async fn bootstrap(
     resolved: &Resolved,
     pki: &Pki,
@@ -164,5 +176,23 @@ pub async fn bootstrap(
 ) -> Result<vault::Report, SecretsError> {
     let config = config(resolved, pki, home, target, wait)?;
     let client = target.client()?;
-    Ok(vault::bootstrap(&client, &config, &LabSigner(lab_root(pki)?)).await?)
+    let mut report = vault::bootstrap(&client, &config, &LabSigner(lab_root(pki)?)).await?;
+    let keys = vault::KeyDir::new(&config.key_dir);
+    let admin = keys
+        .read(vault::ADMIN_TOKEN)?
+        .ok_or_else(|| SecretsError::Pki {
+            path: config.key_dir.join(vault::ADMIN_TOKEN),
+            what: "Vault admin token after the bootstrap",
+        })?;
+    let admin = client.with_token(admin);
+    for cluster in resolved.topology().clusters() {
+        let path = format!("/v1/secret/data/{}/sample", cluster.name);
+        if admin.read(&path).await?.is_none() {
+            let body =
+                serde_json::json!({"data": {"greeting": format!("hello, {}", cluster.name)}});
+            admin.write(&path, &body).await?;
+            report.push(vault::Change::Config(path));
+        }
+    }
+    Ok(report)
 }

@@ -7,6 +7,7 @@
 
 mod addons_argocd_credentials;
 mod addons_lab_ca;
+mod addons_secrets;
 mod addons_upstream_schema;
 mod charts_cache;
 mod charts_real_helm;

@@ -69,6 +69,15 @@ async fn the_hook_bootstraps_a_real_vault_idempotently_and_unseals_it_after_a_re
     }
     assert!(!keys.join(vault::ROOT_TOKEN).exists(), "root token kept");
 
+    // Each cluster's sample secret is seeded for its sample ExternalSecret.
+    for cluster in ["mgmt", "app1", "app2"] {
+        assert!(
+            first
+                .changes
+                .contains(&Change::Config(format!("/v1/secret/data/{cluster}/sample"))),
+            "{cluster}'s sample not seeded: {first}"
+        );
+    }
     let second = secrets::bootstrap(&resolved, &pki, home.path(), &target, WAIT)
         .await
         .unwrap();

@@ -76,6 +76,7 @@ pub const ARGOCD: Addon = Addon {
     namespace: NAMESPACE,
     placement: Placement::Mgmt,
     depends_on: &[],
+    after_mgmt: &[],
     values,
     objects: no_objects,
     readiness: &[
@@ -103,6 +104,7 @@ pub const PLATFORM: Addon = Addon {
     namespace: NAMESPACE,
     placement: Placement::Mgmt,
     depends_on: &["argocd"],
+    after_mgmt: &[],
     values: no_values,
     objects,
     readiness: &[],
@@ -119,6 +121,7 @@ pub const ACCESS: Addon = Addon {
     namespace: "kube-system",
     placement: Placement::App,
     depends_on: &[],
+    after_mgmt: &[],
     values: no_values,
     objects: access_objects,
     readiness: &[],

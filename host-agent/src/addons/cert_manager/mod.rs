@@ -63,6 +63,7 @@ pub const CERT_MANAGER: Addon = Addon {
     namespace: NAMESPACE,
     placement: Placement::All,
     depends_on: &[],
+    after_mgmt: &[],
     values,
     objects: no_objects,
     readiness: &[
@@ -84,6 +85,7 @@ pub const LAB_CA: Addon = Addon {
     namespace: NAMESPACE,
     placement: Placement::All,
     depends_on: &["cert-manager"],
+    after_mgmt: &[],
     values: no_values,
     objects: lab_ca::objects,
     readiness: &[Readiness::Condition(CustomCondition {

@@ -92,7 +92,7 @@ pub fn report_for(topology: &Topology, scenario: Scenario<'_>) -> FitReport {
         let workloads = scenario
             .addons
             .iter()
-            .filter(|a| a.placement.includes(cluster.role))
+            .filter(|a| a.applies(cluster.role, topology.mgmt_cluster().is_some()))
             .flat_map(|a| a.workloads.iter().map(Pod::from_workload));
         for pod in baseline::PODS.iter().copied().chain(workloads) {
             findings.extend(placer.place(&pod).iter().map(findings::pending));

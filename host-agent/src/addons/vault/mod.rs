@@ -7,6 +7,8 @@
 //! unsealed. After it, hostctl bootstraps it through its HTTP API
 //! ([`crate::secrets`]; the entry's [`Hook::VaultBootstrap`]).
 
+pub mod issuer;
+
 use super::budget::{Replicas, Resources, Workload, resources_of};
 use super::catalogue::{
     Addon, Chart, ChartRepo, CustomCondition, Hook, Manifest, Placement, Readiness,
@@ -50,6 +52,7 @@ pub const VAULT: Addon = Addon {
     namespace: NAMESPACE,
     placement: Placement::Mgmt,
     depends_on: &["lab-ca"],
+    after_mgmt: &[],
     values,
     objects,
     // The serving certificate; the pod itself is Ready only once unsealed,

@@ -12,7 +12,8 @@
 //! kubeadm-join/<w>  ← prerequisites/<w>, kubeadm-init/<c>   (each worker)
 //! nodes-ready/<c>   ← cni/<c>, every kubeadm-join/<w> of c
 //! addons/<c>        ← nodes-ready/<c>
-//! addon/<c>/<a>     ← addons/<c>, addon/<c>/<d> for each dependency d of a
+//! addon/<c>/<a>     ← addons/<c>, addon/<c>/<d> for each dependency d of a,
+//!                     addon/<mgmt>/<m> for each mgmt dependency m of a
 //! ```
 
 use super::Scope;
@@ -122,12 +123,30 @@ fn related(targets: &Targets, target: &Target, on: On) -> Option<Vec<String>> {
         On::ControlPlane => vec![name(cluster()?.control_plane())],
         On::Workers => cluster()?.workers().map(name).collect(),
         On::Dependencies => match target {
-            Target::Addon(a) => a
-                .addon()
-                .depends_on
-                .iter()
-                .map(|dep| format!("{}/{dep}", a.cluster().name()))
-                .collect(),
+            Target::Addon(a) => {
+                let own = a.cluster().name().to_string();
+                let mut deps: Vec<String> = a
+                    .addon()
+                    .depends_on
+                    .iter()
+                    .map(|dep| format!("{own}/{dep}"))
+                    .collect();
+                // mgmt's add-ons, when this run builds mgmt (else the step
+                // finds out at run time, through the component's API).
+                let mgmt = targets
+                    .clusters()
+                    .iter()
+                    .find(|c| c.role() == topology::ClusterRole::Mgmt);
+                if let Some(mgmt) = mgmt {
+                    for dep in a.addon().after_mgmt {
+                        let id = format!("{}/{dep}", mgmt.name());
+                        if !deps.contains(&id) {
+                            deps.push(id);
+                        }
+                    }
+                }
+                deps
+            }
             _ => return None,
         },
     })
@@ -178,7 +197,7 @@ mod tests {
     fn one_cluster_has_the_documented_edges() {
         let plan = plan_shape(&targets(&["app1-cp", "app1-worker-0"]), Scope::Clusters).unwrap();
         check(&plan).unwrap();
-        assert_eq!(plan.len(), 8 + 6 + 3);
+        assert_eq!(plan.len(), 8 + 6 + 6);
         assert_eq!(after(&plan, "render/app1-cp"), Vec::<&str>::new());
         assert_eq!(after(&plan, "launch/app1-cp"), ["render/app1-cp"]);
         assert_eq!(after(&plan, "enrol/app1-cp"), ["launch/app1-cp"]);
@@ -203,7 +222,13 @@ mod tests {
         );
         assert_eq!(
             plan.iter().filter(|p| p.id.subject().is_cluster()).count(),
-            6 + 2
+            6 + 5
+        );
+        // Without mgmt in the run, phase 2 and the store have no edge to
+        // its Vault (they meet it through its API at run time).
+        assert_eq!(
+            after(&plan, "addon/app1/vault-issuer"),
+            ["addons/app1", "addon/app1/lab-ca"]
         );
     }
 
@@ -218,9 +243,25 @@ mod tests {
             .filter(|p| !p.id.kind().per().in_scope(Scope::Nodes))
             .count();
         // Six per cluster, plus the catalogue's add-ons by role:
-        // cert-manager and its lab CA everywhere, Vault, Argo CD and its
-        // registrations on mgmt, Argo CD's binding on each app cluster.
-        assert_eq!(cluster_part, 18 + 3 * 2 + 3 + 2);
+        // cert-manager, its lab CA, the Vault issuer, External Secrets and
+        // the store everywhere; Vault, Argo CD and its registrations on
+        // mgmt; Argo CD's binding on each app cluster.
+        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2);
+        // Phase 2 (C5) and the secret stores wait for mgmt's Vault,
+        // bootstrapped, on every cluster.
+        for cluster in ["mgmt", "app1", "app2"] {
+            let issuer = after(&everything, &format!("addon/{cluster}/vault-issuer"));
+            assert!(
+                issuer.contains(&"addon/mgmt/vault"),
+                "{cluster}: {issuer:?}"
+            );
+            let store = after(&everything, &format!("addon/{cluster}/secret-store"));
+            assert!(store.contains(&"addon/mgmt/vault"), "{cluster}: {store:?}");
+            assert!(
+                store.contains(&format!("addon/{cluster}/external-secrets").as_str()),
+                "{store:?}"
+            );
+        }
         assert_eq!(
             after(&everything, "addon/mgmt/vault"),
             ["addons/mgmt", "addon/mgmt/lab-ca"]

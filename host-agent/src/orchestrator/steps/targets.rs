@@ -70,6 +70,8 @@ struct ClusterInfo {
     kubernetes_version: KubeVersion,
     control_plane: NodeRef,
     members: Vec<NodeRef>,
+    /// Whether the topology has a mgmt cluster (what some add-ons need).
+    mgmt_exists: bool,
 }
 
 impl ClusterRef {
@@ -87,7 +89,7 @@ impl ClusterRef {
 
     /// The catalogue's add-ons for this cluster's role, in catalogue order.
     pub fn addons(&self) -> Vec<AddonRef> {
-        Addon::for_role(self.role())
+        Addon::for_role(self.role(), self.0.mgmt_exists)
             .map(|addon| AddonRef {
                 subject: AddonSubject::new(self.name().as_str(), addon.name),
                 cluster: self.clone(),
@@ -197,6 +199,7 @@ impl Targets {
                     kubernetes_version: cluster.kubernetes_version,
                     control_plane,
                     members,
+                    mgmt_exists: topology.mgmt_cluster().is_some(),
                 })))
             })
             .collect();
