@@ -50,6 +50,7 @@ use crate::snapshots::SnapshotStore;
 use crate::snapshots::rpo::{self, SnapshotHealth};
 
 mod api;
+pub mod vault;
 use api::api_cell;
 pub use api::with_api_health;
 
@@ -70,6 +71,9 @@ pub struct StatusView {
     /// The nodes share this machine (local provider): their CPU and memory
     /// figures are the host's, not a node's own.
     pub host_wide_figures: bool,
+    /// mgmt's Vault, once this home bootstrapped one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault: Option<vault::VaultView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -253,6 +257,7 @@ pub fn view(
             })
             .collect(),
         host_wide_figures: false,
+        vault: None,
     }
 }
 
@@ -459,6 +464,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                 == Some(crate::provider::ProviderKind::Local);
             let v = with_snapshots(v, &status, &SnapshotStore::new(ctx.home.root()), now);
             let v = with_api_health(v, &status, ctx).await;
+            let v = vault::with_vault(v, ctx).await;
             let text = render(ctx.output, &v, || table(&v))?;
             if args.watch && ctx.output == OutputFormat::Table {
                 crate::stdout::write("\x1b[2J\x1b[H")?;
@@ -467,6 +473,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             if ctx.output == OutputFormat::Table {
                 for line in node_warnings(&v) {
                     crate::stdout::line(&line)?;
+                }
+                if let Some(vault) = &v.vault {
+                    crate::stdout::line(vault::line(vault))?;
                 }
             }
             if v.host_wide_figures && ctx.output == OutputFormat::Table {

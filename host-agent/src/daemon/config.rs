@@ -59,6 +59,9 @@ pub struct DaemonConfig {
     /// a topology serves it on [`crate::gitops::GIT_PORT`]; the default
     /// (tests, benchmarks) does not.
     pub git_port: Option<u16>,
+    /// mgmt's Vault, which the daemon unseals after a restart
+    /// ([`super::vault_watch`]); `None` watches nothing (the default).
+    pub vault: Option<String>,
 }
 
 /// The daemon's clock ([`certs::Clock`]), cloneable and printable so that
@@ -102,6 +105,7 @@ impl DaemonConfig {
             connection_limits: DEFAULT_CONNECTION_LIMITS,
             clock: DaemonClock::default(),
             git_port: None,
+            vault: None,
         }
     }
 

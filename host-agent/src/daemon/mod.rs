@@ -48,6 +48,7 @@ pub mod state;
 pub mod tls;
 pub mod topology;
 pub mod traces;
+pub mod vault_watch;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -123,6 +124,8 @@ pub struct Daemon {
     bound_host: SocketAddr,
     bound_enrol: SocketAddr,
     git: Option<crate::gitops::GitServer>,
+    /// The Vault watcher ([`vault_watch`]), when there is a Vault to watch.
+    vault_watch: Option<JoinHandle<()>>,
 }
 
 async fn bind_tcp(
@@ -266,6 +269,21 @@ impl Daemon {
             }
             None => None,
         };
+        let vault_watch = match (&shared.config.vault, shared.pki.lab_root()) {
+            (Some(address), Some(lab)) => {
+                let target = crate::secrets::VaultTarget {
+                    address: address.clone(),
+                    ca_pem: lab.cert_pem().to_owned(),
+                };
+                let keys = vault::KeyDir::new(crate::secrets::key_dir(&shared.config.home));
+                Some(tokio::spawn(vault_watch::watch(
+                    target,
+                    keys,
+                    shared.shutdown.subscribe(),
+                )))
+            }
+            _ => None,
+        };
         tracing::info!(
             host = %bound_host,
             enrol = %bound_enrol,
@@ -282,6 +300,7 @@ impl Daemon {
             bound_host,
             bound_enrol,
             git,
+            vault_watch,
         })
     }
 
@@ -331,6 +350,9 @@ impl Daemon {
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
         if let Some(git) = self.git {
             git.stop().await;
+        }
+        if let Some(watch) = self.vault_watch {
+            watch.abort();
         }
         for server in self.servers {
             let abort = server.abort_handle();

@@ -6,6 +6,7 @@
 //! a restart the same call only unseals; the intermediate chains to the
 //! lab root; and `hostctl vault status` shows the state and no secret.
 
+use host_agent::daemon::vault_watch::{self, Look};
 use host_agent::secrets::{self, VaultTarget};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
@@ -117,6 +118,16 @@ async fn the_hook_bootstraps_a_real_vault_idempotently_and_unseals_it_after_a_re
         .await
         .unwrap();
     assert_eq!(third.changes, [Change::Unsealed], "{third}");
+
+    // The daemon's watcher: after a restart it finds Vault sealed and
+    // unseals it; then all is fine; without the key file it leaves it be.
+    server.restart().unwrap();
+    vault::wait_ready(&client, WAIT).await.unwrap();
+    let key_dir = vault::KeyDir::new(&keys);
+    assert_eq!(vault_watch::look(&target, &key_dir).await, Look::Unsealed);
+    assert_eq!(vault_watch::look(&target, &key_dir).await, Look::Fine);
+    let elsewhere = vault::KeyDir::new(tempfile::tempdir().unwrap().path().join("vault"));
+    assert_eq!(vault_watch::look(&target, &elsewhere).await, Look::NoKey);
 
     // And by hand: `hostctl vault status` sees it sealed after a restart,
     // `hostctl vault unseal` opens it; no secret in the output.
