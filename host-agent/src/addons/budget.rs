@@ -80,6 +80,23 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// A workload of one pod placed by the scheduler (a Deployment or
+    /// StatefulSet of one replica): the catalogue's usual shape.
+    pub const fn one(
+        name: &'static str,
+        requests: Resources,
+        limits: Resources,
+        expected_mib: u32,
+    ) -> Workload {
+        Workload {
+            name,
+            replicas: Replicas::One,
+            requests,
+            limits,
+            expected_mib,
+        }
+    }
+
     /// The chart's `resources:` block for this workload.
     pub fn resources_value(&self) -> Value {
         json!({"requests": self.requests.to_value(), "limits": self.limits.to_value()})

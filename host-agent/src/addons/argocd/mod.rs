@@ -10,7 +10,7 @@
 pub mod clusters;
 pub mod platform;
 
-use super::budget::{Replicas, Resources, Workload, resources_of};
+use super::budget::{Resources, Workload, resources_of};
 use super::catalogue::{Addon, Chart, ChartRepo, Manifest, Placement, Readiness};
 use super::error::AddonError;
 use super::render::{RenderContext, manifest, no_objects, no_values};
@@ -31,41 +31,36 @@ pub const CHART: Chart = Chart {
 /// twice to four times the observed working sets, no CPU limits; the
 /// expected use is §6's 600–1300 MiB for the five, toward the middle.
 pub const WORKLOADS: &[Workload] = &[
-    Workload {
-        name: "argocd-application-controller",
-        replicas: Replicas::One,
-        requests: Resources::new(100, 384),
-        limits: Resources::new(0, 1024),
-        expected_mib: 450,
-    },
-    Workload {
-        name: "argocd-repo-server",
-        replicas: Replicas::One,
-        requests: Resources::new(50, 128),
-        limits: Resources::new(0, 512),
-        expected_mib: 250,
-    },
-    Workload {
-        name: "argocd-server",
-        replicas: Replicas::One,
-        requests: Resources::new(50, 64),
-        limits: Resources::new(0, 256),
-        expected_mib: 100,
-    },
-    Workload {
-        name: "argocd-applicationset-controller",
-        replicas: Replicas::One,
-        requests: Resources::new(20, 64),
-        limits: Resources::new(0, 256),
-        expected_mib: 60,
-    },
-    Workload {
-        name: "argocd-redis",
-        replicas: Replicas::One,
-        requests: Resources::new(20, 32),
-        limits: Resources::new(0, 128),
-        expected_mib: 40,
-    },
+    Workload::one(
+        "argocd-application-controller",
+        Resources::new(100, 384),
+        Resources::new(0, 1024),
+        450,
+    ),
+    Workload::one(
+        "argocd-repo-server",
+        Resources::new(50, 128),
+        Resources::new(0, 512),
+        250,
+    ),
+    Workload::one(
+        "argocd-server",
+        Resources::new(50, 64),
+        Resources::new(0, 256),
+        100,
+    ),
+    Workload::one(
+        "argocd-applicationset-controller",
+        Resources::new(20, 64),
+        Resources::new(0, 256),
+        60,
+    ),
+    Workload::one(
+        "argocd-redis",
+        Resources::new(20, 32),
+        Resources::new(0, 128),
+        40,
+    ),
 ];
 
 /// The catalogue entry for Argo CD itself.

@@ -11,7 +11,7 @@ mod lab_ca;
 
 pub use lab_ca::{LAB_ISSUER, LAB_SECRET};
 
-use super::budget::{Replicas, Resources, Workload, resources_of};
+use super::budget::{Resources, Workload, resources_of};
 use super::catalogue::{Addon, Chart, ChartRepo, CustomCondition, Placement, Readiness};
 use super::error::AddonError;
 use super::render::{RenderContext, no_objects, no_values};
@@ -32,27 +32,24 @@ pub const CHART: Chart = Chart {
 /// Lab sizes: the chart sets no resources; the reference puts the three
 /// deployments at 60–120 MiB together when idle (§6, E).
 pub const WORKLOADS: &[Workload] = &[
-    Workload {
-        name: "cert-manager",
-        replicas: Replicas::One,
-        requests: Resources::new(20, 64),
-        limits: Resources::new(0, 256),
-        expected_mib: 60,
-    },
-    Workload {
-        name: "cert-manager-webhook",
-        replicas: Replicas::One,
-        requests: Resources::new(10, 32),
-        limits: Resources::new(0, 128),
-        expected_mib: 25,
-    },
-    Workload {
-        name: "cert-manager-cainjector",
-        replicas: Replicas::One,
-        requests: Resources::new(10, 64),
-        limits: Resources::new(0, 256),
-        expected_mib: 50,
-    },
+    Workload::one(
+        "cert-manager",
+        Resources::new(20, 64),
+        Resources::new(0, 256),
+        60,
+    ),
+    Workload::one(
+        "cert-manager-webhook",
+        Resources::new(10, 32),
+        Resources::new(0, 128),
+        25,
+    ),
+    Workload::one(
+        "cert-manager-cainjector",
+        Resources::new(10, 64),
+        Resources::new(0, 256),
+        50,
+    ),
 ];
 
 /// The catalogue entry for cert-manager.

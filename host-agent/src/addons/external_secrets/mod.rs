@@ -7,7 +7,7 @@
 //! hourly; while Vault is down, secrets already synced stay as they are
 //! and new ones wait (docs/secrets.md).
 
-use super::budget::{Replicas, Resources, Workload, resources_of};
+use super::budget::{Resources, Workload, resources_of};
 use super::catalogue::{Addon, Chart, ChartRepo, CustomCondition, Manifest, Placement, Readiness};
 use super::cert_manager::LAB_SECRET;
 use super::error::AddonError;
@@ -33,27 +33,24 @@ pub const CHART: Chart = Chart {
 
 /// Lab sizes (the chart sets none; the 4 GB app workers need budgets).
 pub const WORKLOADS: &[Workload] = &[
-    Workload {
-        name: "external-secrets",
-        replicas: Replicas::One,
-        requests: Resources::new(10, 64),
-        limits: Resources::new(0, 256),
-        expected_mib: 60,
-    },
-    Workload {
-        name: "external-secrets-webhook",
-        replicas: Replicas::One,
-        requests: Resources::new(10, 32),
-        limits: Resources::new(0, 128),
-        expected_mib: 30,
-    },
-    Workload {
-        name: "external-secrets-cert-controller",
-        replicas: Replicas::One,
-        requests: Resources::new(10, 32),
-        limits: Resources::new(0, 128),
-        expected_mib: 30,
-    },
+    Workload::one(
+        "external-secrets",
+        Resources::new(10, 64),
+        Resources::new(0, 256),
+        60,
+    ),
+    Workload::one(
+        "external-secrets-webhook",
+        Resources::new(10, 32),
+        Resources::new(0, 128),
+        30,
+    ),
+    Workload::one(
+        "external-secrets-cert-controller",
+        Resources::new(10, 32),
+        Resources::new(0, 128),
+        30,
+    ),
 ];
 
 /// The operator.

@@ -9,7 +9,7 @@
 
 pub mod issuer;
 
-use super::budget::{Replicas, Resources, Workload, resources_of};
+use super::budget::{Resources, Workload, resources_of};
 use super::catalogue::{
     Addon, Chart, ChartRepo, CustomCondition, Hook, Manifest, Placement, Readiness,
 };
@@ -36,13 +36,12 @@ pub const CHART: Chart = Chart {
 };
 
 /// SPEC §12's sizes; ~155 MiB expected for an active raft node (§2.2).
-pub const WORKLOADS: &[Workload] = &[Workload {
-    name: "vault",
-    replicas: Replicas::One,
-    requests: Resources::new(100, 256),
-    limits: Resources::new(500, 512),
-    expected_mib: 200,
-}];
+pub const WORKLOADS: &[Workload] = &[Workload::one(
+    "vault",
+    Resources::new(100, 256),
+    Resources::new(500, 512),
+    200,
+)];
 
 /// The catalogue entry.
 pub const VAULT: Addon = Addon {
