@@ -6,6 +6,21 @@ use crate::common::{TestResult, init, openssl, write, x509_text};
 use certs::Pki;
 use std::os::unix::fs::PermissionsExt;
 
+/// A fresh P-256 key from OpenSSL (PEM), as another party makes one.
+fn ec_key() -> Result<String, Box<dyn std::error::Error>> {
+    let pem = openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ],
+        b"",
+    )?;
+    Ok(String::from_utf8(pem)?)
+}
+
 #[test]
 fn the_lab_root_is_created_private_and_kept_across_opens() -> TestResult {
     let (home, pki) = init()?;
@@ -40,17 +55,8 @@ fn leaf_chains(root: &str, intermediate: &str, ca_key: &str) -> TestResult {
         p("int.pem", intermediate)?,
         p("int.key", ca_key)?,
     );
-    let leaf_key = openssl(
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ],
-        b"",
-    )?;
-    let leaf_key_f = p("leaf.key", std::str::from_utf8(&leaf_key)?)?;
+    let leaf_key = ec_key()?;
+    let leaf_key_f = p("leaf.key", &leaf_key)?;
     let ext = p(
         "ext.cnf",
         "basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:vault.vault.svc\nextendedKeyUsage=serverAuth\n",
@@ -118,17 +124,8 @@ fn a_csr_made_elsewhere_is_signed_as_an_intermediate_and_an_altered_one_is_refus
     let (_home, pki) = init()?;
     let lab = pki.lab_root().ok_or("no lab root")?;
     let dir = tempfile::tempdir()?;
-    let key = openssl(
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ],
-        b"",
-    )?;
-    let key_f = write(dir.path(), "vault.key", std::str::from_utf8(&key)?)?;
+    let key = ec_key()?;
+    let key_f = write(dir.path(), "vault.key", &key)?;
     // The request asks to be anything; the root decides: CN and pathlen 0.
     let csr = openssl(
         &[
@@ -149,7 +146,7 @@ fn a_csr_made_elsewhere_is_signed_as_an_intermediate_and_an_altered_one_is_refus
         "{text}"
     );
     assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
-    leaf_chains(lab.cert_pem(), &cert, std::str::from_utf8(&key)?)?;
+    leaf_chains(lab.cert_pem(), &cert, &key)?;
 
     let block = pem::parse(&csr)?;
     let mut der = block.contents().to_vec();

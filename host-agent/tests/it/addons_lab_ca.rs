@@ -4,37 +4,19 @@
 //! a key that matches it, the root as `ca.crt`, and a key of its own per
 //! cluster; the review rendering carries placeholders only.
 
+use crate::cluster_config_support::addon_objects;
 use host_agent::addons::argocd::clusters::PLACEHOLDER;
-use host_agent::addons::render::{Credentials, PlatformSource, RenderContext, render_cluster};
-use host_agent::cluster_api::apply::parse_documents;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 use test_support::kube_api::pki;
 
 fn secret(pki: Option<&certs::Pki>, cluster: &str) -> Value {
-    let resolved = topology::default_topology()
-        .resolve(None)
-        .expect("resolves");
-    let platform = PlatformSource::served_by_host(&resolved, None);
-    let ctx = RenderContext {
-        resolved: &resolved,
-        cluster,
-        credentials: pki.map_or(Credentials::Placeholder, Credentials::Mint),
-        platform: &platform,
-    };
-    let rendered = render_cluster(&ctx).expect("renders");
-    let lab = rendered
-        .iter()
-        .find(|r| r.addon.name == "lab-ca")
-        .expect("lab-ca");
-    let m = &lab.manifests[0];
-    let docs = parse_documents(&m.file, &m.yaml).expect("parses");
-    let secret = docs
-        .iter()
-        .find(|d| d.kind.kind == "Secret")
-        .expect("a Secret");
-    serde_json::to_value(&secret.object).expect("json")["stringData"].clone()
+    addon_objects(pki, cluster, "lab-ca")
+        .into_iter()
+        .find(|o| o["kind"] == "Secret")
+        .expect("a Secret")["stringData"]
+        .clone()
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> (bool, String) {

@@ -4,31 +4,11 @@
 //! JWT mount, cert-manager signs through Vault's cert-manager role, and
 //! every ExternalSecret hostctl renders refreshes hourly (C3).
 
-use host_agent::addons::render::{Credentials, PlatformSource, RenderContext, render_cluster};
-use host_agent::cluster_api::apply::parse_documents;
+use crate::cluster_config_support::addon_objects;
 use serde_json::Value;
 
 fn objects(cluster: &str, addon: &str) -> Vec<Value> {
-    let resolved = topology::default_topology()
-        .resolve(None)
-        .expect("resolves");
-    let platform = PlatformSource::served_by_host(&resolved, None);
-    let ctx = RenderContext {
-        resolved: &resolved,
-        cluster,
-        credentials: Credentials::Placeholder,
-        platform: &platform,
-    };
-    let rendered = render_cluster(&ctx).expect("renders");
-    let r = rendered
-        .iter()
-        .find(|r| r.addon.name == addon)
-        .unwrap_or_else(|| panic!("{cluster} has no {addon}"));
-    r.manifests
-        .iter()
-        .flat_map(|m| parse_documents(&m.file, &m.yaml).expect("parses"))
-        .map(|d| serde_json::to_value(&d.object).expect("json"))
-        .collect()
+    addon_objects(None, cluster, addon)
 }
 
 fn kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {

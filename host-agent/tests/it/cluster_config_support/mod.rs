@@ -178,3 +178,29 @@ pub fn value_paths(values: &Value) -> BTreeSet<String> {
     walk("", values, &mut out);
     out
 }
+
+/// The objects the add-on `addon` renders for `cluster` of the default
+/// topology, minted from `pki` or with placeholders (`None`), as JSON.
+pub fn addon_objects(pki: Option<&certs::Pki>, cluster: &str, addon: &str) -> Vec<Value> {
+    use host_agent::addons::render::{Credentials, PlatformSource, RenderContext, render_cluster};
+    let resolved = default_resolved();
+    let platform = PlatformSource::served_by_host(&resolved, None);
+    let ctx = RenderContext {
+        resolved: &resolved,
+        cluster,
+        credentials: pki.map_or(Credentials::Placeholder, Credentials::Mint),
+        platform: &platform,
+    };
+    let rendered = render_cluster(&ctx).expect("renders");
+    let r = rendered
+        .iter()
+        .find(|r| r.addon.name == addon)
+        .unwrap_or_else(|| panic!("{cluster} has no {addon}"));
+    r.manifests
+        .iter()
+        .flat_map(|m| {
+            host_agent::cluster_api::apply::parse_documents(&m.file, &m.yaml).expect("parses")
+        })
+        .map(|d| serde_json::to_value(&d.object).expect("json"))
+        .collect()
+}
