@@ -238,9 +238,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             limits: crate::addons::install::Limits::default(),
             vault: steps::cluster::VaultSettings {
                 home: home.to_path_buf(),
-                address: crate::environment::VAULT_ADDRESS
-                    .string()
-                    .filter(|a| !a.is_empty()),
+                address: crate::secrets::address_override(),
                 wait: vault::WaitPolicy::default(),
             },
         },

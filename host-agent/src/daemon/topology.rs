@@ -22,10 +22,8 @@ pub fn config_from_resolved(home: PathBuf, resolved: &topology::Resolved) -> Dae
     config.enrol_port = enrol_port_for(listen.port());
     config.advertise = Some(IpAddr::V4(resolved.host_agent_address()));
     config.git_port = Some(crate::gitops::GIT_PORT);
-    config.vault = crate::environment::VAULT_ADDRESS
-        .string()
-        .filter(|a| !a.is_empty())
-        .or_else(|| crate::secrets::vault_url(resolved).ok());
+    config.vault =
+        crate::secrets::address_override().or_else(|| crate::secrets::vault_url(resolved).ok());
     for cluster in resolved.topology().clusters() {
         if let Some(cp) = resolved.topology().control_plane(&cluster.name) {
             config

@@ -30,6 +30,14 @@ pub enum SecretsError {
     Vault(#[from] vault::VaultError),
 }
 
+/// `$HOSTCTL_VAULT_ADDRESS` when set and not empty: where the user points
+/// hostctl instead of Vault's reserved address.
+pub fn address_override() -> Option<String> {
+    crate::environment::VAULT_ADDRESS
+        .string()
+        .filter(|a| !a.is_empty())
+}
+
 /// Where the unseal key, root token and admin token live.
 pub fn key_dir(home: &Path) -> PathBuf {
     home.join("pki").join("vault")
@@ -69,13 +77,7 @@ impl VaultTarget {
     /// Where the user points hostctl (`HOSTCTL_VAULT_ADDRESS`), else the
     /// reserved address.
     pub fn from_env(resolved: &Resolved, pki: &Pki) -> Result<VaultTarget, SecretsError> {
-        Self::locate(
-            resolved,
-            pki,
-            crate::environment::VAULT_ADDRESS
-                .string()
-                .filter(|a| !a.is_empty()),
-        )
+        Self::locate(resolved, pki, address_override())
     }
 
     /// A client without a token.
