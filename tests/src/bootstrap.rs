@@ -132,7 +132,7 @@ impl NetnsApi {
         let (names, shared) = (names.to_vec(), state.clone());
         let thread = std::thread::spawn(move || {
             let pki = wait_for(&home, &netns, &cluster)?;
-            enter_netns(&netns)?;
+            enter_netns_when_mounted(&netns)?;
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -201,6 +201,20 @@ fn wait_for(home: &Path, netns: &str, cluster: &str) -> Result<certs::Pki, Strin
             ));
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`enter_netns`], retried until [`WATCH_LIMIT`]: `ip netns add` creates
+/// the file before it bind-mounts the namespace on it, and a `setns` in
+/// between fails (seen once as a stand-in API server that never started).
+fn enter_netns_when_mounted(netns: &str) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        match enter_netns(netns) {
+            Ok(()) => return Ok(()),
+            Err(e) if started.elapsed() > WATCH_LIMIT => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
     }
 }
 
