@@ -12,6 +12,7 @@ pub mod error;
 pub mod external_secrets;
 pub mod fit;
 pub mod install;
+pub mod observability;
 pub mod plan;
 pub mod readiness;
 pub mod record;

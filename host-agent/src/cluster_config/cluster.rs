@@ -10,6 +10,76 @@ use topology::{Cluster, IpRange, KubeVersion, Node, NodeRole, Resolved};
 /// explicit because Cilium's `k8sServicePort` and the join endpoint must agree).
 pub const API_SERVER_PORT: u16 = 6443;
 
+/// The mgmt cluster's services with a fixed LoadBalancer address: Vault
+/// (hostctl and the app clusters' issuers and stores), Thanos Receive (the
+/// app clusters' Prometheus agents), Loki (their log shippers), Tempo
+/// (`hostctl up`'s own traces) and Grafana (the user's browser). Fixed
+/// because their clients are configured before the Services exist, and
+/// because a DNS name or Gateway on mgmt would be one more thing that has
+/// to be up for an app cluster to ship (C1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MgmtService {
+    Vault,
+    Metrics,
+    Logs,
+    Traces,
+    Grafana,
+}
+
+impl MgmtService {
+    /// In pool order: never reorder (addresses would move); append.
+    pub const ALL: [MgmtService; 5] = [
+        MgmtService::Vault,
+        MgmtService::Metrics,
+        MgmtService::Logs,
+        MgmtService::Traces,
+        MgmtService::Grafana,
+    ];
+
+    /// The MetalLB pool's name suffix and the word in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MgmtService::Vault => "vault",
+            MgmtService::Metrics => "metrics",
+            MgmtService::Logs => "logs",
+            MgmtService::Traces => "traces",
+            MgmtService::Grafana => "grafana",
+        }
+    }
+
+    /// Its distance from the pool's start (the mesh holds the start).
+    fn offset(self) -> u32 {
+        match self {
+            MgmtService::Vault => 1,
+            MgmtService::Metrics => 2,
+            MgmtService::Logs => 3,
+            MgmtService::Traces => 4,
+            MgmtService::Grafana => 5,
+        }
+    }
+}
+
+/// The reserved address of `service` on the topology's mgmt cluster, or
+/// what to fix (no mgmt cluster, or a pool too small).
+pub fn mgmt_service_address(
+    resolved: &Resolved,
+    service: MgmtService,
+) -> std::result::Result<Ipv4Addr, String> {
+    let mgmt = resolved
+        .topology()
+        .mgmt_cluster()
+        .ok_or_else(|| "no cluster has role mgmt".to_owned())?;
+    let view = ClusterView::new(resolved, &mgmt.name).map_err(|e| e.to_string())?;
+    view.service_address(service).ok_or_else(|| {
+        format!(
+            "cluster {}'s MetalLB pool is too small for the {} address (it needs {} addresses after the mesh's): widen metallbPool",
+            mgmt.name,
+            service.as_str(),
+            service.offset()
+        )
+    })
+}
+
 /// A cluster of a resolved topology with its control plane located.
 #[derive(Debug, Clone, Copy)]
 pub struct ClusterView<'a> {
@@ -84,19 +154,30 @@ impl<'a> ClusterView<'a> {
         self.pool.start
     }
 
-    /// The address Vault's LoadBalancer Service gets on the mgmt cluster:
-    /// the pool's second address, reserved like the mesh's so hostctl and
-    /// the app clusters' issuers and secret stores can name it before the
-    /// Service exists. `None` on app clusters (and for a one-address pool).
+    /// The address Vault's LoadBalancer Service gets on the mgmt cluster
+    /// (see [`MgmtService`]). `None` on app clusters and for a pool too
+    /// small to hold it.
     pub fn vault_address(&self) -> Option<Ipv4Addr> {
-        let next = Ipv4Addr::from(u32::from(self.pool.start).checked_add(1)?);
+        self.service_address(MgmtService::Vault)
+    }
+
+    /// The reserved address of one of mgmt's fixed services: the pool's
+    /// address after the mesh's, in [`MgmtService::ALL`] order, so hostctl
+    /// and the app clusters can name it before the Service exists. `None`
+    /// on app clusters and when the pool is too small.
+    pub fn service_address(&self, service: MgmtService) -> Option<Ipv4Addr> {
+        let next = Ipv4Addr::from(u32::from(self.pool.start).checked_add(service.offset())?);
         (self.cluster.role == topology::ClusterRole::Mgmt && next <= self.pool.end).then_some(next)
     }
 
     /// Every reserved address of the pool, in pool order, by what it is for.
     pub fn reserved_addresses(&self) -> Vec<(&'static str, Ipv4Addr)> {
         let mut out = vec![("clustermesh", self.mesh_address())];
-        out.extend(self.vault_address().map(|ip| ("vault", ip)));
+        out.extend(
+            MgmtService::ALL
+                .iter()
+                .filter_map(|s| Some((s.as_str(), self.service_address(*s)?))),
+        );
         out
     }
 

@@ -6,7 +6,7 @@
 //! the unseal key and tokens live (`$HOSTCTL_HOME/pki/vault/`, 0700/0600).
 //! The `vault` crate does the talking.
 
-use crate::cluster_config::cluster::ClusterView;
+use crate::cluster_config::cluster::MgmtService;
 use certs::{LabRoot, Pki};
 use std::path::{Path, PathBuf};
 use topology::Resolved;
@@ -98,18 +98,8 @@ pub fn vault_url(resolved: &Resolved) -> Result<String, SecretsError> {
 
 /// The mgmt cluster's reserved Vault address.
 pub fn reserved_address(resolved: &Resolved) -> Result<std::net::Ipv4Addr, SecretsError> {
-    let mgmt = resolved
-        .topology()
-        .mgmt_cluster()
-        .ok_or_else(|| SecretsError::Topology("no cluster has role mgmt".into()))?;
-    let view = ClusterView::new(resolved, &mgmt.name)
-        .map_err(|e| SecretsError::Topology(e.to_string()))?;
-    view.vault_address().ok_or_else(|| {
-        SecretsError::Topology(format!(
-            "cluster {}'s MetalLB pool has no second address for Vault: widen its pool",
-            mgmt.name
-        ))
-    })
+    crate::cluster_config::cluster::mgmt_service_address(resolved, MgmtService::Vault)
+        .map_err(SecretsError::Topology)
 }
 
 fn lab_root(pki: &Pki) -> Result<&LabRoot, SecretsError> {

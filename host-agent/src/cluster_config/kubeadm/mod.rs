@@ -36,6 +36,15 @@ pub const ETCD_DATA_DIR: &str = "/var/lib/etcd";
 /// The phase Cilium's kube-proxy replacement needs skipped.
 pub const SKIP_KUBE_PROXY: &str = "addon/kube-proxy";
 /// Matches the host's ECDSA P-256 CAs, so kubeadm's leaves are EC too.
+/// The controller manager's secure port (kubeadm's default), where
+/// Prometheus scrapes it.
+pub const CONTROLLER_MANAGER_METRICS_PORT: u16 = 10257;
+/// The scheduler's secure port (kubeadm's default).
+pub const SCHEDULER_METRICS_PORT: u16 = 10259;
+/// etcd's plain-HTTP metrics listener: on loopback for kubeadm's probes
+/// (it takes the first URL) and on the node's address for Prometheus.
+/// It serves `/metrics` and `/health` only, never keys.
+pub const ETCD_METRICS_PORT: u16 = 2381;
 pub const ENCRYPTION_ALGORITHM: &str = "ECDSA-P256";
 
 /// The `kubeadm init --config` file of `cluster`'s control plane: why a
@@ -164,12 +173,35 @@ fn cluster_configuration(view: &ClusterView<'_>) -> ClusterConfiguration {
             }],
             cert_sans: cert_sans(view),
         },
+        controller_manager: metrics_on_node_address(view),
+        scheduler: metrics_on_node_address(view),
         proxy: Proxy { disabled: true },
         etcd: Etcd {
             local: LocalEtcd {
                 data_dir: ETCD_DATA_DIR.to_owned(),
+                extra_args: vec![Arg::new(
+                    "listen-metrics-urls",
+                    format!(
+                        "http://127.0.0.1:{ETCD_METRICS_PORT},http://{}:{ETCD_METRICS_PORT}",
+                        view.control_plane_ip
+                    ),
+                )],
             },
         },
+    }
+}
+
+/// kubeadm binds the controller manager's and scheduler's secure ports
+/// to 127.0.0.1, where Prometheus cannot scrape them, and
+/// kube-prometheus-stack's default alerts then fire `TargetDown` on every
+/// kubeadm cluster. They bind to the node's own address instead (not
+/// 0.0.0.0: nothing else needs them); the ports stay HTTPS with
+/// Kubernetes authentication and authorisation, and kubeadm's liveness
+/// probes follow the bind address. The ports stay kubeadm's defaults
+/// ([`CONTROLLER_MANAGER_METRICS_PORT`], [`SCHEDULER_METRICS_PORT`]).
+fn metrics_on_node_address(view: &ClusterView<'_>) -> ControlPlaneComponent {
+    ControlPlaneComponent {
+        extra_args: vec![Arg::new("bind-address", view.control_plane_ip.to_string())],
     }
 }
 

@@ -42,8 +42,17 @@ pub struct ClusterConfiguration {
     pub encryption_algorithm: String,
     pub networking: Networking,
     pub api_server: ApiServer,
+    pub controller_manager: ControlPlaneComponent,
+    pub scheduler: ControlPlaneComponent,
     pub proxy: Proxy,
     pub etcd: Etcd,
+}
+
+/// The controller manager's or scheduler's flags.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlPlaneComponent {
+    pub extra_args: Vec<Arg>,
 }
 
 /// A worker's `kubeadm join` settings.
@@ -153,6 +162,7 @@ pub struct Etcd {
 #[serde(rename_all = "camelCase")]
 pub struct LocalEtcd {
     pub data_dir: String,
+    pub extra_args: Vec<Arg>,
 }
 
 /// How a worker finds and authenticates the control plane.
