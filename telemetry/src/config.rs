@@ -45,16 +45,8 @@ impl TelemetryConfig {
     /// The endpoint from `OTEL_EXPORTER_OTLP_ENDPOINT`, or `fallback` (a
     /// setting of the caller's own, e.g. from the topology) when unset.
     pub fn from_env(fallback: Option<String>) -> TelemetryConfig {
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the standard OTEL_* variables, read in telemetry's one configuration module"
-        )]
-        let endpoint = std::env::var(ENDPOINT_ENV)
-            .ok()
-            .filter(|e| !e.trim().is_empty())
-            .or(fallback);
         TelemetryConfig {
-            endpoint,
+            endpoint: endpoint_from_env().or(fallback),
             ..TelemetryConfig::default()
         }
     }
@@ -64,6 +56,18 @@ impl TelemetryConfig {
     pub fn enabled(&self) -> bool {
         self.endpoint.is_some() || self.collect
     }
+}
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` when set and not blank: callers look
+/// for defaults of their own only without it.
+pub fn endpoint_from_env() -> Option<String> {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the standard OTEL_* variables, read in telemetry's one configuration module"
+    )]
+    std::env::var(ENDPOINT_ENV)
+        .ok()
+        .filter(|e| !e.trim().is_empty())
 }
 
 /// The resource every span carries: `OTEL_RESOURCE_ATTRIBUTES` and

@@ -166,7 +166,7 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 9] = [
+static CATALOGUE: [Addon; 16] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
@@ -176,6 +176,13 @@ static CATALOGUE: [Addon; 9] = [
     super::argocd::ARGOCD,
     super::argocd::PLATFORM,
     super::argocd::ACCESS,
+    super::observability::prometheus::STACK,
+    super::observability::loki::LOKI,
+    super::observability::tempo::TEMPO,
+    super::observability::thanos::THANOS,
+    super::observability::grafana::GRAFANA,
+    super::observability::prometheus::AGENT,
+    super::observability::alloy::ALLOY,
 ];
 
 #[cfg(test)]
@@ -252,8 +259,18 @@ mod tests {
             "vault-issuer",
             "external-secrets",
             "secret-store",
+            "alloy",
         ];
-        let mgmt_only = ["vault", "argocd", "argocd-platform"];
+        let mgmt_only = [
+            "vault",
+            "argocd",
+            "argocd-platform",
+            "prometheus-stack",
+            "loki",
+            "tempo",
+            "thanos",
+            "grafana",
+        ];
         for name in everywhere {
             assert!(mgmt.contains(&name) && app.contains(&name), "{name}");
         }
@@ -261,8 +278,12 @@ mod tests {
             assert!(mgmt.contains(&name) && !app.contains(&name), "{name}");
         }
         assert_eq!(mgmt.len(), everywhere.len() + mgmt_only.len());
-        assert_eq!(app.len(), everywhere.len() + 1);
-        assert!(app.contains(&"argocd-access"));
+        assert_eq!(app.len(), everywhere.len() + 2);
+        assert!(app.contains(&"argocd-access") && app.contains(&"prometheus-agent"));
+        assert!(
+            !alone.contains(&"prometheus-agent") && !alone.contains(&"alloy"),
+            "{alone:?}: nowhere to ship without mgmt"
+        );
         assert!(Addon::named("argocd").is_some_and(|a| a.chart.is_some()));
         assert!(Addon::named("nope").is_none());
     }

@@ -206,7 +206,12 @@ fn an_http_mirror_is_plain_http_and_every_pin_is_listed_once() {
             "cert-manager",
             "vault",
             "external-secrets",
-            "argo-cd"
+            "argo-cd",
+            "kube-prometheus-stack",
+            "loki",
+            "thanos",
+            "grafana",
+            "alloy"
         ]
     );
 }

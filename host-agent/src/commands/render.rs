@@ -44,7 +44,27 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     for finding in crate::addons::fit::report(resolved.topology()).warnings() {
         eprintln!("{finding}");
     }
+    print_buffers(&resolved);
     Ok(Exit::Ok)
+}
+
+/// C2 in numbers: how long each app cluster's shippers hold what mgmt
+/// cannot take, derived from the rendered settings.
+fn print_buffers(resolved: &topology::Resolved) {
+    use crate::addons::observability::{alloy, buffer::APP_AGENT};
+    let mgmt_exists = resolved.topology().mgmt_cluster().is_some();
+    for cluster in resolved.topology().clusters() {
+        let ships =
+            crate::addons::observability::prometheus::AGENT.applies(cluster.role, mgmt_exists);
+        if ships {
+            eprintln!(
+                "note: {}: {}; logs: Alloy retries a batch {} times",
+                cluster.name,
+                APP_AGENT.explain(),
+                alloy::retries_for(APP_AGENT.buffered_outage())
+            );
+        }
+    }
 }
 
 /// Writes the kubeadm configs, Cilium values and manifests. The PKI is

@@ -113,7 +113,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             .ok()
             .and_then(|(t, _)| t.telemetry)
             .and_then(|t| t.otlp_endpoint)
-            .map(|url| url.as_str().to_owned());
+            .map(|url| url.as_str().to_owned())
+            .or_else(|| platform_traces(ctx));
         let trace = crate::up_trace::UpTrace::start(
             daemon::config::socket_path(ctx.home.root()),
             args.trace_file.clone(),
@@ -124,6 +125,20 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         trace.finish(&result).await;
         result
     })?
+}
+
+/// mgmt's Tempo, when neither the environment nor the topology names a
+/// collector and a previous run installed it (see
+/// [`crate::up_trace::platform`]); said on stderr so the user knows where
+/// the trace went.
+fn platform_traces(ctx: &Context) -> Option<String> {
+    if telemetry::config::endpoint_from_env().is_some() {
+        return None;
+    }
+    let workspace = crate::workspace::Workspace::recorded(ctx).ok()?;
+    let endpoint = crate::up_trace::platform::mgmt_tempo(ctx.home.root(), &workspace.resolved)?;
+    eprintln!("traces: exporting to mgmt's Tempo at {endpoint}");
+    Some(endpoint)
 }
 
 async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {

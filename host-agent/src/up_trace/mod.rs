@@ -4,6 +4,7 @@
 //! Nothing here can fail a run: every problem becomes one line on stderr.
 
 pub mod observer;
+pub mod platform;
 pub mod run;
 
 pub use observer::TracedObserver;

@@ -32,6 +32,7 @@ mod multipass_failures;
 mod multipass_parse;
 mod multipass_provider;
 mod multipass_support;
+mod observability_schema;
 mod orchestrator_graph;
 mod orchestrator_render;
 mod refusals;

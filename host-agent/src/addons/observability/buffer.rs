@@ -53,6 +53,15 @@ impl AgentBuffer {
         ])
     }
 
+    /// One line for `hostctl render`: the figure and what it comes from.
+    pub fn explain(&self) -> String {
+        format!(
+            "metrics: the agent buffers a mgmt outage of up to {} (WAL max-time {})",
+            go_duration(self.buffered_outage()),
+            go_duration(self.wal_max_time)
+        )
+    }
+
     /// The longest mgmt outage the agent is sure to buffer and replay.
     pub fn buffered_outage(&self) -> Duration {
         self.wal_max_time
@@ -62,11 +71,11 @@ impl AgentBuffer {
 /// A duration as Prometheus and the operator write it (`6h`, `5m`, `30ms`).
 pub fn go_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 3_600_000 == 0 {
+    if ms.is_multiple_of(3_600_000) {
         format!("{}h", ms / 3_600_000)
-    } else if ms % 60_000 == 0 {
+    } else if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

@@ -4,7 +4,15 @@
 //! ([`MgmtService`](crate::cluster_config::cluster::MgmtService)); the app
 //! clusters' agents write to those addresses and buffer while mgmt is away.
 
+pub mod alloy;
 pub mod buffer;
+pub mod dashboards;
+pub mod grafana;
+pub mod loki;
+pub mod prometheus;
+pub mod rules;
+pub mod tempo;
+pub mod thanos;
 
 use super::error::AddonError;
 use crate::cluster_config::cluster::{MgmtService, mgmt_service_address};

@@ -197,7 +197,9 @@ mod tests {
     fn one_cluster_has_the_documented_edges() {
         let plan = plan_shape(&targets(&["app1-cp", "app1-worker-0"]), Scope::Clusters).unwrap();
         check(&plan).unwrap();
-        assert_eq!(plan.len(), 8 + 6 + 6);
+        // The node and cluster steps, six add-ons of the catalogue's
+        // first waves and the two shippers (the Prometheus agent, Alloy).
+        assert_eq!(plan.len(), 8 + 6 + 6 + 2);
         assert_eq!(after(&plan, "render/app1-cp"), Vec::<&str>::new());
         assert_eq!(after(&plan, "launch/app1-cp"), ["render/app1-cp"]);
         assert_eq!(after(&plan, "enrol/app1-cp"), ["launch/app1-cp"]);
@@ -222,7 +224,7 @@ mod tests {
         );
         assert_eq!(
             plan.iter().filter(|p| p.id.subject().is_cluster()).count(),
-            6 + 5
+            6 + 5 + 2
         );
         // Without mgmt in the run, phase 2 and the store have no edge to
         // its Vault (they meet it through its API at run time).
@@ -245,8 +247,10 @@ mod tests {
         // Six per cluster, plus the catalogue's add-ons by role:
         // cert-manager, its lab CA, the Vault issuer, External Secrets and
         // the store everywhere; Vault, Argo CD and its registrations on
-        // mgmt; Argo CD's binding on each app cluster.
-        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2);
+        // mgmt; Argo CD's binding on each app cluster; observability:
+        // Alloy everywhere, the stack, Thanos, Loki, Tempo and Grafana on
+        // mgmt, the Prometheus agent on each app cluster.
+        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 5 + 2);
         // Phase 2 (C5) and the secret stores wait for mgmt's Vault,
         // bootstrapped, on every cluster.
         for cluster in ["mgmt", "app1", "app2"] {

@@ -1,6 +1,6 @@
 //! The platform add-ons through the whole `up` graph, on mgmt: cert-manager,
 //! its lab CA, Vault (a real OpenBao on the host's loopback), External
-//! Secrets and Argo CD in dependency order, each waiting for the readiness
+//! Secrets, Argo CD and the observability stack in dependency order, each waiting for the readiness
 //! the stand-in API server reports, resuming after a failed install
 //! without reinstalling what is done; `addons status`, `vault status` and
 //! `status` show the result.
@@ -224,6 +224,42 @@ fn platform_addons_install_in_order_wait_for_readiness_and_resume_after_a_failur
             .any(|p| p.ends_with("/clusterissuers/lab-ca")),
         "{applied:?}"
     );
+    // Observability came up in dependency order: the stack before Thanos
+    // (its sidecar is a Query endpoint), Thanos, Loki and Tempo before
+    // Grafana (its datasources), each waited for.
+    let order: Vec<String> = helm
+        .iter()
+        .filter(|c| c["argv"][0] == "upgrade")
+        .filter_map(|c| c["argv"][2].as_str().map(str::to_owned))
+        .collect();
+    let at = |release: &str| {
+        order
+            .iter()
+            .position(|r| r == release)
+            .unwrap_or_else(|| panic!("{release} not installed: {order:?}"))
+    };
+    assert!(at("prometheus-stack") < at("thanos"), "{order:?}");
+    assert!(
+        at("thanos") < at("grafana") && at("loki") < at("grafana"),
+        "{order:?}"
+    );
+    assert!(
+        applied
+            .iter()
+            .any(|p| p.ends_with("/namespaces/monitoring/deployments/tempo")),
+        "{applied:?}"
+    );
+    for name in [
+        "prometheus-stack",
+        "thanos",
+        "loki",
+        "tempo",
+        "grafana",
+        "alloy",
+    ] {
+        assert_eq!(named(&status, name)["state"], "done", "{text}");
+        assert_eq!(named(&status, name)["ready"], true, "{text}");
+    }
     // … and why not, when not: a Deployment that loses its pod.
     let (path, down) = tests::kube_api::deployment("argocd", "argocd-repo-server", false);
     api.state.lock().expect("state").objects.insert(path, down);
