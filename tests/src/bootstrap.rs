@@ -241,7 +241,7 @@ pub fn calls(path: &Path) -> Vec<serde_json::Value> {
 /// Every readiness object of every catalogue add-on, ready (for suites
 /// that run whole clusters against the stand-in API server).
 pub fn ready_addon_objects() -> std::collections::BTreeMap<String, serde_json::Value> {
-    use crate::kube_api::{crd, custom_object, deployment, statefulset};
+    use crate::kube_api::{crd, custom_object, daemonset, deployment, statefulset};
     use host_agent::addons::{Readiness, catalogue};
     let mut objects = std::collections::BTreeMap::new();
     for addon in catalogue() {
@@ -250,7 +250,7 @@ pub fn ready_addon_objects() -> std::collections::BTreeMap<String, serde_json::V
                 Readiness::Crd(name) => crd(name, true),
                 Readiness::Deployment(name) => deployment(addon.namespace, name, true),
                 Readiness::StatefulSet(name) => statefulset(addon.namespace, name, true),
-                Readiness::DaemonSet(name) => panic!("no stand-in readiness for DaemonSet {name}"),
+                Readiness::DaemonSet(name) => daemonset(addon.namespace, name, true),
                 Readiness::Condition(c) => {
                     let kind = host_agent::cluster_api::resources::lookup(c.api_version, c.kind)
                         .unwrap_or_else(|| panic!("{} is not in the resource table", c.kind));

@@ -319,6 +319,20 @@ pub fn statefulset(namespace: &str, name: &str, ready: bool) -> (String, Value) 
     )
 }
 
+/// A DaemonSet scheduled to one node, `ready` there or not.
+pub fn daemonset(namespace: &str, name: &str, ready: bool) -> (String, Value) {
+    (
+        format!("/apis/apps/v1/namespaces/{namespace}/daemonsets/{name}"),
+        json!({"kind": "DaemonSet", "apiVersion": "apps/v1",
+               "metadata": {"name": name, "namespace": namespace, "generation": 1},
+               "spec": {"selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": []}}},
+               "status": {"observedGeneration": 1, "desiredNumberScheduled": 1,
+                          "currentNumberScheduled": 1, "numberMisscheduled": 0,
+                          "updatedNumberScheduled": 1, "numberReady": i32::from(ready)}}),
+    )
+}
+
 /// A CustomResourceDefinition, `Established` or not yet.
 pub fn crd(name: &str, established: bool) -> (String, Value) {
     let (plural, group) = name.split_once('.').unwrap_or((name, ""));
