@@ -45,8 +45,8 @@ pub use error::{PkiError, TokenError};
 pub use floors::{CertFloors, ObserveOutcome, Revoked};
 pub use identity::{Identity, SecretPem};
 pub use inspect::{
-    ROLE_ADMIN, ROLE_HOST, ROLE_METRICS, ROLE_NODE, cert_der_from_pem, common_name_of, ip_sans_of, rfc3339,
-    roles_of, spki_sha256_pin,
+    ROLE_ADMIN, ROLE_HOST, ROLE_METRICS, ROLE_NODE, cert_der_from_pem, common_name_of, ip_sans_of,
+    rfc3339, roles_of, spki_sha256_pin,
 };
 pub use inventory::CertInfo;
 pub use kubeadm::{ClusterPki, PlacedFile, bootstrap_token};

@@ -95,7 +95,11 @@ pub fn render(s: &Sources) -> String {
         "Reports dropped because the buffer was full while the host was unreachable.",
         m::Kind::Counter,
     );
-    e.sample("hostctl_node_report_buffer_dropped_total", &[], dropped as f64);
+    e.sample(
+        "hostctl_node_report_buffer_dropped_total",
+        &[],
+        dropped as f64,
+    );
     e.counter(
         "hostctl_node_report_stream_reconnects_total",
         "Times the report stream to the host ended and was opened again.",

@@ -180,7 +180,11 @@ fn snapshot_series(shared: &Shared, now: SystemTime, e: &mut Exposition) {
     );
     for (cluster, list) in &stored {
         let n = list.len() as f64;
-        e.sample("hostctl_daemon_etcd_snapshots_stored", &[("cluster", cluster)], n);
+        e.sample(
+            "hostctl_daemon_etcd_snapshots_stored",
+            &[("cluster", cluster)],
+            n,
+        );
     }
     e.family(
         "hostctl_daemon_etcd_snapshot_age_seconds",

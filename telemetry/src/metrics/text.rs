@@ -152,7 +152,10 @@ impl Histogram {
     }
     /// How many observations were made.
     pub fn count(&self) -> u64 {
-        self.state.lock().map(|s| s.counts.iter().sum()).unwrap_or(0)
+        self.state
+            .lock()
+            .map(|s| s.counts.iter().sum())
+            .unwrap_or(0)
     }
 }
 
