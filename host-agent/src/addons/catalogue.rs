@@ -166,7 +166,7 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 9] = [
+static CATALOGUE: [Addon; 10] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
@@ -176,6 +176,7 @@ static CATALOGUE: [Addon; 9] = [
     super::argocd::ARGOCD,
     super::argocd::PLATFORM,
     super::argocd::ACCESS,
+    super::observability::agent_plane::HOSTCTL_METRICS,
 ];
 
 #[cfg(test)]
@@ -253,7 +254,7 @@ mod tests {
             "external-secrets",
             "secret-store",
         ];
-        let mgmt_only = ["vault", "argocd", "argocd-platform"];
+        let mgmt_only = ["vault", "argocd", "argocd-platform", "hostctl-metrics"];
         for name in everywhere {
             assert!(mgmt.contains(&name) && app.contains(&name), "{name}");
         }
