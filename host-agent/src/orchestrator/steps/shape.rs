@@ -244,9 +244,10 @@ mod tests {
             .count();
         // Six per cluster, plus the catalogue's add-ons by role:
         // cert-manager, its lab CA, the Vault issuer, External Secrets and
-        // the store everywhere; Vault, Argo CD and its registrations on
-        // mgmt; Argo CD's binding on each app cluster.
-        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2);
+        // the store everywhere; Vault, Argo CD, its registrations and
+        // hostctl's own scrape configuration on mgmt; Argo CD's binding on
+        // each app cluster.
+        assert_eq!(cluster_part, 18 + 3 * 5 + 4 + 2);
         // Phase 2 (C5) and the secret stores wait for mgmt's Vault,
         // bootstrapped, on every cluster.
         for cluster in ["mgmt", "app1", "app2"] {
