@@ -176,9 +176,11 @@ fn main() -> TestResult {
             if meets { "met" } else { "MISSED" }
         );
     }
-    println!(
-        "targets: VmRSS <= 15 MiB; CPU < 0.5 % of one core at the 10 s interval \
-         (metrics endpoint on, scraped every {SCRAPE_EVERY:?})"
-    );
+    let metrics = if metrics_on() {
+        format!("metrics endpoint on, scraped every {SCRAPE_EVERY:?}")
+    } else {
+        "metrics endpoint off".to_owned()
+    };
+    println!("targets: VmRSS <= 15 MiB; CPU < 0.5 % of one core at the 10 s interval ({metrics})");
     Ok(())
 }
