@@ -18,6 +18,9 @@ pub const ROLE_NODE: &str = "hostctl:node";
 pub const ROLE_ADMIN: &str = "hostctl:admin";
 /// Role of the host agent itself (it serves nodes and also calls them).
 pub const ROLE_HOST: &str = "hostctl:host";
+/// Role of mgmt's Prometheus: it may read the agents' `/metrics` and
+/// nothing else (docs/observability.md, "hostctl's own metrics").
+pub const ROLE_METRICS: &str = "hostctl:metrics";
 
 /// Parses DER, turning parser errors into our error type.
 pub(crate) fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, PkiError> {

@@ -45,14 +45,14 @@ pub use error::{PkiError, TokenError};
 pub use floors::{CertFloors, ObserveOutcome, Revoked};
 pub use identity::{Identity, SecretPem};
 pub use inspect::{
-    ROLE_ADMIN, ROLE_HOST, ROLE_NODE, cert_der_from_pem, common_name_of, ip_sans_of, rfc3339,
-    roles_of, spki_sha256_pin,
+    ROLE_ADMIN, ROLE_HOST, ROLE_METRICS, ROLE_NODE, cert_der_from_pem, common_name_of, ip_sans_of,
+    rfc3339, roles_of, spki_sha256_pin,
 };
 pub use inventory::CertInfo;
 pub use kubeadm::{ClusterPki, PlacedFile, bootstrap_token};
 pub use kubeconfig::{ADMIN_GROUP, ADMIN_USER};
 pub use lab::{INTERMEDIATE_VALIDITY, LabRoot};
 pub use params::{BACKDATE as NODE_CERT_BACKDATE, CA_VALIDITY, LEAF_VALIDITY};
-pub use pki::{HostSanChange, Pki, PkiSpec};
+pub use pki::{HostSanChange, METRICS_SCRAPER_CN, Pki, PkiSpec};
 pub use store::{CERT_MODE, DIR_MODE, KEY_MODE};
 pub use tokens::{Clock, SystemClock, TokenStore};

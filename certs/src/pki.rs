@@ -7,6 +7,8 @@
 //!     ca.crt ca.key                   agent CA, CN "hostctl agent CA"
 //!     host.crt host.key               CN hostctl-host, O hostctl:host, server+client
 //!     admin.crt admin.key             CN admin, O hostctl:admin, client
+//!     metrics-scraper.crt .key        CN metrics-scraper, O hostctl:metrics, client
+//!                                     (made on first use: mgmt's Prometheus)
 //!     tokens.json                     enrolment tokens (SHA-256 only), 0600
 //!     nodes/<node>.crt                every node certificate issued (audit)
 //!   clusters/<cluster>/         0700  kubeadm names, shippable as /etc/kubernetes/pki
@@ -24,7 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::csr::{self, NodeIdentitySpec};
 use crate::error::{PkiError, io_err};
 use crate::identity::Identity;
-use crate::inspect::{self, ROLE_ADMIN, ROLE_HOST};
+use crate::inspect::{self, ROLE_ADMIN, ROLE_HOST, ROLE_METRICS};
 use crate::inventory::{self, CertInfo};
 use crate::kubeadm::{ClusterPki, Mode, obtain_ca};
 use crate::lab::LabRoot;
@@ -157,6 +159,9 @@ fn san_strings(ips: &[IpAddr], dns: &[String]) -> Vec<String> {
     all.dedup();
     all
 }
+
+/// CN of the identity mgmt's Prometheus scrapes the agents with.
+pub const METRICS_SCRAPER_CN: &str = "metrics-scraper";
 
 const AGENT_CA_FIX: &str = "restore it from a backup, or remove the whole pki/agent directory to create a new agent CA (every node must then enrol again)";
 const LEAF_FIX: &str =
@@ -317,6 +322,27 @@ impl Pki {
     /// The CLI's client identity (role `hostctl:admin`).
     pub fn admin_identity(&self) -> Identity {
         self.admin.identity()
+    }
+
+    /// The client identity mgmt's Prometheus scrapes the agents' `/metrics`
+    /// with (CN [`METRICS_SCRAPER_CN`], role `hostctl:metrics`, clientAuth
+    /// only). Made on first use and kept like the admin identity, so every
+    /// install of the scrape configuration hands Prometheus the same one; a
+    /// home opened before it existed gets it here, not at `open`.
+    pub fn metrics_scraper_identity(&self) -> Result<Identity, PkiError> {
+        let roles = [ROLE_METRICS.to_owned()];
+        let spec = LeafSpec {
+            common_name: METRICS_SCRAPER_CN,
+            organizations: &roles,
+            ips: &[],
+            dns_names: &[],
+            server_auth: false,
+            client_auth: true,
+            validity: LEAF_VALIDITY,
+            not_before_at_least: None,
+        };
+        let paths = PairPaths::new(&self.root.join("agent"), "metrics-scraper", LEAF_FIX);
+        Ok(material::load_or_create_leaf(&paths, &self.agent_ca, &spec)?.identity())
     }
 
     /// The Cilium Cluster Mesh CA shared by every cluster (Cilium wants its

@@ -17,6 +17,13 @@ pub const fn enrol_port_for(host_port: u16) -> u16 {
 /// Every node agent's mutual-TLS Node service (logs, health, kubeadm).
 pub const NODE_SERVICE_PORT: u16 = proto::contract::ports::NODE_SERVICE;
 
+/// The daemon's metrics endpoint (docs/observability.md, "hostctl's own
+/// metrics").
+pub const HOST_METRICS_PORT: u16 = proto::contract::ports::HOST_METRICS;
+
+/// Every node agent's metrics endpoint.
+pub const NODE_METRICS_PORT: u16 = proto::contract::ports::NODE_METRICS;
+
 /// Reporting interval assumed for a node whose report does not carry one.
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 

@@ -4,7 +4,7 @@
 //! type for both sides, so the host cannot write a field the node does not
 //! read; the agents still never depend on each other.
 
-use crate::agent_plane::{NODE_SERVICE_PORT, enrol_port_for};
+use crate::agent_plane::{NODE_METRICS_PORT, NODE_SERVICE_PORT, enrol_port_for};
 use crate::provider::AgentLayout;
 use proto::node_config::{
     CommandRunnerKind, HostEndpoints, KubeadmSettings, LogSourceKind, NodeConfig, Secret,
@@ -65,6 +65,8 @@ impl NodeAgentConfig {
             enrolment_token: input.token.map(Secret::new),
             state_dir: input.layout.state_dir.clone(),
             listen: SocketAddr::from((input.node_address, NODE_SERVICE_PORT)),
+            // mgmt's Prometheus scrapes every node here (hostctl-metrics).
+            metrics_listen: Some(SocketAddr::from((input.node_address, NODE_METRICS_PORT))),
             report_interval_seconds: input.report_interval_seconds,
             buffer_capacity: usize::try_from(input.buffer_capacity).unwrap_or(usize::MAX),
             root: input.layout.root.clone(),

@@ -1,5 +1,6 @@
 //! Wiring: enrol (or reuse the stored identity), then run the reporter,
-//! the Node service and certificate renewal until shutdown.
+//! the Node service, the metrics endpoint (when `metricsListen` is set)
+//! and certificate renewal until shutdown.
 //!
 //! Split into `start` (everything that can fail on configuration: identity,
 //! binding the listener) and `run` (the long-running part), so a caller —
@@ -92,6 +93,8 @@ pub struct Started {
     state: StateDir,
     identity: IdentityCell,
     listener: TcpListener,
+    /// The metrics endpoint's listener, when `metricsListen` is set.
+    metrics_listener: Option<TcpListener>,
     endpoints: Endpoints,
     clock: Arc<dyn Clock>,
 }
@@ -109,6 +112,13 @@ impl Started {
     /// The Node service's address (useful when `listen` has port 0).
     pub fn node_addr(&self) -> Result<SocketAddr, std::io::Error> {
         self.listener.local_addr()
+    }
+
+    /// The metrics endpoint's address, when it is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Decides when the certificate is due for renewal (and checks renewed
@@ -138,6 +148,7 @@ impl Started {
             state,
             identity,
             listener,
+            metrics_listener,
             endpoints,
             clock,
         } = self;
@@ -171,7 +182,17 @@ impl Started {
             renewer.clone(),
         );
         let etcd = etcd_service(&config);
-        let schedule = etcd_schedule(&config, link.clone());
+        let snapshot_metrics = Arc::new(crate::metrics::SnapshotMetrics::default());
+        let schedule = etcd_schedule(&config, link.clone(), snapshot_metrics.clone());
+        let metrics = serve_metrics(
+            metrics_listener,
+            &config.ca_pem,
+            identity.clone(),
+            crate::metrics::Sources {
+                outbox: outbox.clone(),
+                snapshots: snapshot_metrics,
+            },
+        );
         let tls = crate::node_tls::server_config(&config.ca_pem, identity.clone())?;
         let interval = std::time::Duration::from_secs(u64::from(config.report_interval_seconds));
         info!(
@@ -184,6 +205,7 @@ impl Started {
         tokio::select! {
             r = service::serve(listener, tls, service, etcd, provisioning, kubeadm) => r?,
             () = schedule => {}
+            r = metrics => r?,
             () = scheduler::run(collector, outbox.clone(), interval, instance.clone()) => {}
             () = sender::run(link, outbox, instance, Backoff::standard()) => {}
             () = renewer.run() => {}
@@ -253,7 +275,11 @@ fn taker(config: &Config) -> Taker {
 
 /// The snapshot schedule of a control-plane node; never ends (and does
 /// nothing on workers or with `intervalSeconds: 0`).
-async fn etcd_schedule(config: &Config, host: HostLink) {
+async fn etcd_schedule(
+    config: &Config,
+    host: HostLink,
+    metrics: Arc<crate::metrics::SnapshotMetrics>,
+) {
     let settings = &config.etcd.snapshot;
     if !config.control_plane || settings.interval_seconds == 0 {
         return std::future::pending().await;
@@ -267,8 +293,24 @@ async fn etcd_schedule(config: &Config, host: HostLink) {
         taker: taker(config),
         local: LocalSnapshots::new(dir, settings.keep_local),
         interval: std::time::Duration::from_secs(settings.interval_seconds),
+        metrics,
     };
     schedule::run(s, host).await;
+}
+
+/// The metrics endpoint on `listener`; never ends without one (or
+/// while it serves), so it can sit in `run`'s `select!`.
+async fn serve_metrics(
+    listener: Option<TcpListener>,
+    ca_pem: &str,
+    identity: IdentityCell,
+    sources: crate::metrics::Sources,
+) -> Result<(), IdentityError> {
+    let Some(listener) = listener else {
+        return std::future::pending().await;
+    };
+    crate::metrics::serve(listener, ca_pem, identity, sources, std::future::pending()).await?;
+    std::future::pending().await
 }
 
 /// Obtains the identity (enrolling if needed; the token is then dropped
@@ -293,11 +335,20 @@ pub async fn start_with_clock(
             addr: config.listen,
             source,
         })?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| AgentError::Listen { addr, source })?,
+        ),
+        None => None,
+    };
     Ok(Started {
         config,
         state,
         identity: IdentityCell::new(identity),
         listener,
+        metrics_listener,
         endpoints: Endpoints::default(),
         clock,
     })

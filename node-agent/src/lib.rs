@@ -21,6 +21,7 @@ pub mod identity;
 pub mod kubeadm;
 pub mod logs;
 pub mod memory;
+pub mod metrics;
 pub mod node_tls;
 pub mod prereq;
 pub mod renewal;

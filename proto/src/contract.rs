@@ -23,6 +23,14 @@ pub mod ports {
 
     /// Every node agent's mutual-TLS Node service (logs, health, kubeadm).
     pub const NODE_SERVICE: u16 = 7445;
+
+    /// Every node agent's mutual-TLS `GET /metrics` (mgmt's Prometheus,
+    /// identity `hostctl:metrics` only).
+    pub const NODE_METRICS: u16 = 7446;
+
+    /// The host daemon's mutual-TLS `GET /metrics` (7447 is the platform
+    /// Git server).
+    pub const HOST_METRICS: u16 = 7448;
 }
 
 /// Names of the checks in a `HealthReport`, as the node agent reports them

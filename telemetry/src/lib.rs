@@ -11,6 +11,8 @@
 //! - [`relay`]: the host's buffer of spans node agents send it, and the
 //!   plain OTLP client that forwards them.
 //! - [`file`]: OTLP JSON trace files (`hostctl up --trace-file`).
+//! - [`metrics`]: the Prometheus text exposition and the mutual-TLS
+//!   `/metrics` server both agents serve it with.
 //! - [`error_chain`]: an error with its causes on one line, for logs.
 #![cfg_attr(
     test,
@@ -22,6 +24,7 @@ pub mod config;
 pub mod error_chain;
 pub mod export;
 pub mod file;
+pub mod metrics;
 pub mod pipeline;
 pub mod propagation;
 pub mod relay;

@@ -412,3 +412,21 @@ fn keys_never_appear_in_debug_output() -> TestResult {
     assert!(debug.contains("[redacted]"));
     Ok(())
 }
+
+#[test]
+fn the_metrics_scraper_identity_is_made_once_client_only_with_its_role() -> TestResult {
+    let (home, pki) = init()?;
+    let first = pki.metrics_scraper_identity()?;
+    let again = Pki::open(home.path())?.metrics_scraper_identity()?;
+    assert_eq!(first, again, "made again instead of reused");
+    let der = certs::cert_der_from_pem(&first.cert_pem)?;
+    assert_eq!(
+        certs::common_name_of(&der)?.as_deref(),
+        Some(certs::METRICS_SCRAPER_CN)
+    );
+    assert_eq!(certs::roles_of(&der)?, vec![certs::ROLE_METRICS.to_owned()]);
+    let key = home.path().join("pki/agent/metrics-scraper.key");
+    assert_eq!(mode(&key)?, 0o600);
+    assert!(x509_text(&first.cert_pem)?.contains("TLS Web Client Authentication"));
+    Ok(())
+}

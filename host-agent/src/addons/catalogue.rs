@@ -166,7 +166,7 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 16] = [
+static CATALOGUE: [Addon; 17] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
@@ -177,6 +177,7 @@ static CATALOGUE: [Addon; 16] = [
     super::argocd::PLATFORM,
     super::argocd::ACCESS,
     super::observability::prometheus::STACK,
+    super::observability::agent_plane::HOSTCTL_METRICS,
     super::observability::loki::LOKI,
     super::observability::tempo::TEMPO,
     super::observability::thanos::THANOS,
@@ -270,6 +271,7 @@ mod tests {
             "tempo",
             "thanos",
             "grafana",
+            "hostctl-metrics",
         ];
         for name in everywhere {
             assert!(mgmt.contains(&name) && app.contains(&name), "{name}");

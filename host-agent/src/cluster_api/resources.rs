@@ -129,6 +129,13 @@ pub const KINDS: &[Kind] = &[
         true,
     ),
     k(
+        "monitoring.coreos.com",
+        "v1alpha1",
+        "ScrapeConfig",
+        "scrapeconfigs",
+        true,
+    ),
+    k(
         "argoproj.io",
         "v1alpha1",
         "Application",

@@ -27,6 +27,10 @@ pub struct Args {
     /// Enrolment port (default: the Host service port + 1; 0 = any).
     #[arg(long, value_name = "PORT")]
     pub enrol_port: Option<u16>,
+    /// The metrics endpoint's port (default 7448; 0 = any, also the
+    /// default when `--port 0`).
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
     /// Address nodes are told to dial (default: the topology's host address,
     /// else the listen address).
     #[arg(long, value_name = "ADDR")]
@@ -60,6 +64,11 @@ async fn config(ctx: &Context, args: &Args) -> anyhow::Result<DaemonConfig> {
     }
     if args.port == Some(0) && args.enrol_port.is_none() {
         config.enrol_port = 0;
+    }
+    if let Some(port) = args.metrics_port {
+        config.metrics_port = Some(port);
+    } else if args.port == Some(0) {
+        config.metrics_port = Some(0);
     }
     if let Some(advertise) = args.advertise {
         config.advertise = Some(advertise);

@@ -19,7 +19,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use certs::{ROLE_ADMIN, ROLE_NODE};
+use certs::{ROLE_ADMIN, ROLE_METRICS, ROLE_NODE};
 use tonic::{Request, Status};
 
 /// The verified identity behind a request.
@@ -50,8 +50,15 @@ pub const HOST_UPLOAD_SNAPSHOT: &str = "/hostctl.agent.v1.SnapshotSink/UploadSna
 /// host (docs/tracing.md).
 pub const OTLP_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
-/// The method → allowed-roles table (full gRPC paths).
+/// `GET /metrics` on the metrics endpoint ([`super::metrics`]): only
+/// mgmt's Prometheus (not a node, not even the admin: the scraper's
+/// identity is the one credential handed to a cluster for it).
+pub const METRICS_SCRAPE: &str = "GET /metrics";
+
+/// The method → allowed-roles table (full gRPC paths, and
+/// [`METRICS_SCRAPE`]).
 const POLICY: &[(&str, &[&str])] = &[
+    (METRICS_SCRAPE, &[ROLE_METRICS]),
     (HOST_REPORT, &[ROLE_NODE]),
     (HOST_RENEW_CERTIFICATE, &[ROLE_NODE]),
     (HOST_UPLOAD_SNAPSHOT, &[ROLE_NODE]),
@@ -204,6 +211,15 @@ mod tests {
         let err = check(&caller(&[ROLE_ADMIN]), HOST_REPORT);
         assert!(matches!(err, Err(AuthzError::Forbidden { .. })));
         assert!(check(&caller(&[]), HOST_REPORT).is_err());
+    }
+
+    #[test]
+    fn only_the_metrics_scraper_may_scrape_and_it_may_do_nothing_else() {
+        assert!(check(&caller(&[ROLE_METRICS]), METRICS_SCRAPE).is_ok());
+        assert!(check(&caller(&[ROLE_NODE]), METRICS_SCRAPE).is_err());
+        assert!(check(&caller(&[ROLE_ADMIN]), METRICS_SCRAPE).is_err());
+        assert!(check(&caller(&[ROLE_METRICS]), HOST_REPORT).is_err());
+        assert!(check(&caller(&[ROLE_METRICS]), "/hostctl.agent.v1.Control/Status").is_err());
     }
 
     #[test]

@@ -59,6 +59,11 @@ pub struct DaemonConfig {
     /// a topology serves it on [`crate::gitops::GIT_PORT`]; the default
     /// (tests, benchmarks) does not.
     pub git_port: Option<u16>,
+    /// The mutual-TLS `GET /metrics` port on the listen addresses
+    /// ([`super::metrics`]); `None` serves none. A daemon made from a
+    /// topology serves it on [`crate::agent_plane::HOST_METRICS_PORT`];
+    /// the default (tests, benchmarks) does not.
+    pub metrics_port: Option<u16>,
     /// mgmt's Vault, which the daemon unseals after a restart
     /// ([`super::vault_watch`]); `None` watches nothing (the default).
     pub vault: Option<String>,
@@ -105,6 +110,7 @@ impl DaemonConfig {
             connection_limits: DEFAULT_CONNECTION_LIMITS,
             clock: DaemonClock::default(),
             git_port: None,
+            metrics_port: None,
             vault: None,
         }
     }

@@ -102,6 +102,17 @@ impl Refused {
         }
     }
 
+    /// The metrics' `reason` label ([`super::metrics::refusal`]).
+    fn metric_reason(&self) -> &'static str {
+        use super::metrics::refusal;
+        match self {
+            Refused::NotInTopology { .. } => refusal::NOT_IN_TOPOLOGY,
+            Refused::Token(_) => refusal::TOKEN,
+            Refused::Csr(_) => refusal::CSR,
+            Refused::Store(_) => refusal::STORE,
+        }
+    }
+
     /// Whether this is a refusal of the node (one a retry with the same
     /// token cannot overcome), as opposed to the host's own failure.
     fn is_the_nodes(&self) -> bool {
@@ -138,6 +149,10 @@ impl EnrolmentService {
                 Ok(())
             }
             Decision::Limited { scope, first } => {
+                self.shared
+                    .metrics
+                    .enrolments_refused
+                    .inc(super::metrics::refusal::RATE_LIMITED);
                 if first {
                     tracing::warn!(
                         %peer,
@@ -248,6 +263,10 @@ impl Enrolment for EnrolmentService {
         let signed = match outcome {
             Ok(signed) => signed,
             Err(refused) => {
+                self.shared
+                    .metrics
+                    .enrolments_refused
+                    .inc(refused.metric_reason());
                 let own_token = holder.node.as_deref() == Some(node.as_str());
                 match &refused {
                     Refused::Store(_) => {
@@ -275,6 +294,7 @@ impl Enrolment for EnrolmentService {
             }
         };
         tracing::info!(node, %peer, "node enrolled");
+        self.shared.metrics.enrolments_accepted.inc(&node);
         Ok(Response::new(EnrolResponse {
             meta: Some(NodeMeta { node, cluster }),
             certificate_pem: signed,

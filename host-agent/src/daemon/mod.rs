@@ -8,7 +8,12 @@
 //! - the **Control** service for the CLI on `$HOSTCTL_HOME/daemon.sock`
 //!   (0600).
 //!
-//! Beside them, when its config has a `git_port` (a daemon made from a
+//! Beside them, when its config has a `metrics_port` (a daemon made from
+//! a topology: always, 7448), the mutual-TLS metrics endpoint for mgmt's
+//! Prometheus ([`metrics`]); failing to bind it fails the start, like the
+//! agent plane's own ports.
+//!
+//! Also, when its config has a `git_port` (a daemon made from a
 //! topology: always), it serves the platform Git repository read-only
 //! over HTTPS on the same addresses ([`crate::gitops::server`], port
 //! 7447), whether or not anything was published yet (a clone before the
@@ -39,6 +44,7 @@ pub mod fdlimit;
 pub mod lifecycle;
 pub mod listener;
 pub mod logfile;
+pub mod metrics;
 pub mod nodecerts;
 pub mod ratelimit;
 pub mod renewal;
@@ -124,6 +130,8 @@ pub struct Daemon {
     bound_host: SocketAddr,
     bound_enrol: SocketAddr,
     git: Option<crate::gitops::GitServer>,
+    /// The metrics endpoint ([`metrics`]), when the config has a port.
+    metrics: Option<metrics::MetricsEndpoint>,
     /// The Vault watcher ([`vault_watch`]), when there is a Vault to watch.
     vault_watch: Option<JoinHandle<()>>,
 }
@@ -197,6 +205,7 @@ impl Daemon {
             connections: Connections::default(),
             refusals: Refusals::default(),
             shutdown,
+            metrics: metrics::DaemonMetrics::for_nodes(config.nodes.keys()),
             config,
             traces: ::telemetry::relay::SpanBuffer::default(),
         });
@@ -261,12 +270,16 @@ impl Daemon {
             Some(port) => {
                 crate::gitops::server::start_for_daemon(
                     &shared.config.home,
-                    addresses,
+                    addresses.clone(),
                     port,
                     shared.config.advertise,
                 )
                 .await
             }
+            None => None,
+        };
+        let metrics = match shared.config.metrics_port {
+            Some(port) => Some(metrics::start(shared.clone(), &material, &addresses, port).await?),
             None => None,
         };
         let vault_watch = match (&shared.config.vault, shared.pki.lab_root()) {
@@ -300,6 +313,7 @@ impl Daemon {
             bound_host,
             bound_enrol,
             git,
+            metrics,
             vault_watch,
         })
     }
@@ -312,6 +326,11 @@ impl Daemon {
     /// The address the Enrolment listener is bound to.
     pub fn enrol_addr(&self) -> SocketAddr {
         self.bound_enrol
+    }
+
+    /// The address the metrics endpoint is bound to, when it runs.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.addr)
     }
 
     /// The address the platform Git server is bound to, when it runs.
@@ -350,6 +369,11 @@ impl Daemon {
         let deadline = tokio::time::Instant::now() + STOP_GRACE;
         if let Some(git) = self.git {
             git.stop().await;
+        }
+        if let Some(metrics) = self.metrics {
+            // It stops on the same shutdown signal; a scrape in progress is
+            // not worth waiting for.
+            metrics.task.abort();
         }
         if let Some(watch) = self.vault_watch {
             watch.abort();

@@ -93,9 +93,13 @@ impl Host for HostService {
         let (ack_tx, ack_rx) = mpsc::channel(IN_FLIGHT);
         let guard = state::connected(&self.shared, &caller.name);
         tracing::debug!(node = caller.name, "report stream opened");
+        let acked = Acked {
+            shared: self.shared.clone(),
+            node: caller.name.clone(),
+        };
         tokio::spawn(read(self.shared.clone(), caller, inbound, pending_tx));
         tokio::spawn(async move {
-            acknowledge(pending_rx, ack_tx).await;
+            acknowledge(pending_rx, ack_tx, acked).await;
             drop(guard);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(ack_rx))))
@@ -179,7 +183,10 @@ async fn read(
             }
         };
         let report = match next {
-            Ok(Some(report)) => report,
+            Ok(Some(report)) => {
+                shared.metrics.reports_received.inc(node);
+                report
+            }
             Ok(None) => return,
             Err(status) => {
                 tracing::debug!(node, "report stream ended: {status}");
@@ -208,17 +215,31 @@ async fn read(
     }
 }
 
+/// Counts the acknowledgements of one node's stream.
+struct Acked {
+    shared: Arc<Shared>,
+    node: String,
+}
+
+impl Acked {
+    fn one(&self) {
+        self.shared.metrics.reports_acknowledged.inc(&self.node);
+    }
+}
+
 async fn acknowledge(
     mut pending: mpsc::Receiver<Pending>,
     acks: mpsc::Sender<Result<ReportAck, Status>>,
+    acked: Acked,
 ) {
     while let Some(item) = pending.recv().await {
         let answer = match item {
             Pending::Refused { ack, status } => {
-                if let Some(ack) = ack
-                    && acks.send(Ok(ack)).await.is_err()
-                {
-                    return;
+                if let Some(ack) = ack {
+                    if acks.send(Ok(ack)).await.is_err() {
+                        return;
+                    }
+                    acked.one();
                 }
                 Err(status)
             }
@@ -241,5 +262,6 @@ async fn acknowledge(
         if acks.send(answer).await.is_err() || last {
             return;
         }
+        acked.one();
     }
 }

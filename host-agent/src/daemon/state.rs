@@ -32,6 +32,8 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Spans node agents relayed, per trace id (see [`super::traces`]).
     pub traces: ::telemetry::relay::SpanBuffer,
+    /// The counters of the metrics endpoint ([`super::metrics`]).
+    pub metrics: super::metrics::DaemonMetrics,
 }
 
 impl Shared {

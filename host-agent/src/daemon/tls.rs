@@ -1,4 +1,4 @@
-//! The two server TLS configurations of the daemon. The handshakes run in
+//! The server TLS configurations of the daemon. The handshakes run in
 //! [`super::listener`] (under its timeout and budgets), so these are rustls
 //! acceptors rather than tonic's `ServerTlsConfig`.
 //!
@@ -6,6 +6,8 @@
 //!   handshake and must chain to the agent CA. A client without one never
 //!   gets past the handshake (TLS 1.3 `certificate_required` alert), so no
 //!   request reaches a handler unauthenticated.
+//! - **Metrics** (mutual TLS, HTTP/1.1): as Host; [`super::authz`] then
+//!   lets only the `hostctl:metrics` identity scrape.
 //! - **Enrolment** (server-authenticated only): a node has no certificate
 //!   yet; it checks ours against the CA pinned in its user-data and proves
 //!   itself with a single-use token instead.
@@ -88,16 +90,28 @@ impl ServerMaterial {
     fn finish(
         &self,
         config: rustls::ConfigBuilder<ServerConfig, rustls::server::WantsServerCert>,
+        alpn: &[u8],
     ) -> Result<TlsAcceptor, TlsSetupError> {
         let mut config = config
             .with_single_cert(self.chain()?, self.key()?)
             .map_err(TlsSetupError::Identity)?;
-        config.alpn_protocols = vec![ALPN_H2.to_vec()];
+        config.alpn_protocols = vec![alpn.to_vec()];
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 
     /// Mutual TLS: a client certificate from the agent CA is mandatory.
     pub fn host_acceptor(&self) -> Result<TlsAcceptor, TlsSetupError> {
+        self.mutual(ALPN_H2)
+    }
+
+    /// The metrics endpoint's mutual TLS: as [`Self::host_acceptor`], but
+    /// HTTP/1.1 (what Prometheus scrapes with); which client certificate
+    /// may scrape is [`super::authz`]'s decision.
+    pub fn metrics_acceptor(&self) -> Result<TlsAcceptor, TlsSetupError> {
+        self.mutual(::telemetry::metrics::server::ALPN_HTTP11)
+    }
+
+    fn mutual(&self, alpn: &[u8]) -> Result<TlsAcceptor, TlsSetupError> {
         let mut roots = RootCertStore::empty();
         for der in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
             let der = der.map_err(|source| TlsSetupError::Pem {
@@ -113,7 +127,7 @@ impl ServerMaterial {
             .with_safe_default_protocol_versions()
             .map_err(TlsSetupError::Identity)?
             .with_client_cert_verifier(verifier);
-        self.finish(builder)
+        self.finish(builder, alpn)
     }
 
     /// Server-authenticated TLS only: no client certificate is requested.
@@ -122,6 +136,6 @@ impl ServerMaterial {
             .with_safe_default_protocol_versions()
             .map_err(TlsSetupError::Identity)?
             .with_no_client_auth();
-        self.finish(builder)
+        self.finish(builder, ALPN_H2)
     }
 }

@@ -4,7 +4,8 @@
 //! loopback; `hostAgent.port`), the enrolment port
 //! (`hostAgent.port + 1`; the topology has no field for it) and the
 //! address nodes are told to dial (`hostAgent.address`). The platform Git
-//! server listens on the same addresses, port [`crate::gitops::GIT_PORT`].
+//! server listens on the same addresses, port [`crate::gitops::GIT_PORT`],
+//! and the metrics endpoint on [`crate::agent_plane::HOST_METRICS_PORT`].
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub fn config_from_resolved(home: PathBuf, resolved: &topology::Resolved) -> Dae
     config.enrol_port = enrol_port_for(listen.port());
     config.advertise = Some(IpAddr::V4(resolved.host_agent_address()));
     config.git_port = Some(crate::gitops::GIT_PORT);
+    config.metrics_port = Some(crate::agent_plane::HOST_METRICS_PORT);
     config.vault =
         crate::secrets::address_override().or_else(|| crate::secrets::vault_url(resolved).ok());
     for cluster in resolved.topology().clusters() {

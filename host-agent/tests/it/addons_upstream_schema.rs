@@ -157,6 +157,7 @@ fn every_rendered_manifest_passes_the_kubernetes_and_crd_schemas() {
         "mgmt/addons/argocd-platform/manifests/10-clusters.yaml",
         "mgmt/addons/argocd-platform/manifests/20-platform.yaml",
         "app1/addons/argocd-access/manifests/10-argocd-access.yaml",
+        "mgmt/addons/hostctl-metrics/manifests/10-hostctl-metrics.yaml",
         "app2/addons/lab-ca/manifests/10-lab-ca.yaml",
         "app2/manifests/30-metallb.yaml",
         "platform/mgmt/hostctl-platform.yaml",

@@ -44,6 +44,8 @@ pub struct Schedule {
     pub taker: Taker,
     pub local: LocalSnapshots,
     pub interval: Duration,
+    /// What the metrics endpoint reads ([`crate::metrics`]).
+    pub metrics: Arc<crate::metrics::SnapshotMetrics>,
 }
 
 /// Runs the schedule and the shipper forever, after removing what a
@@ -56,7 +58,7 @@ pub async fn run(schedule: Schedule, host: HostLink) {
     let local = schedule.local.clone();
     tokio::join!(
         take_loop(&schedule, &shipped),
-        ship_loop(&local, &host, &shipped)
+        ship_loop(&local, &host, &shipped, &schedule.metrics)
     );
 }
 
@@ -98,7 +100,17 @@ async fn take_loop(schedule: &Schedule, shipped: &Notify) {
             wait = NOT_SET_UP_POLL;
             continue;
         }
-        match schedule.local.save(&schedule.target, &schedule.taker).await {
+        let started = std::time::Instant::now();
+        let saved = schedule.local.save(&schedule.target, &schedule.taker).await;
+        match &saved {
+            Ok(_) => schedule.metrics.taken.inc(),
+            Err(_) => schedule.metrics.failed.inc(),
+        }
+        schedule
+            .metrics
+            .duration
+            .observe(started.elapsed().as_secs_f64());
+        match saved {
             Ok(entry) => {
                 info!(
                     file = %entry.db.display(),
@@ -118,7 +130,12 @@ async fn take_loop(schedule: &Schedule, shipped: &Notify) {
     }
 }
 
-async fn ship_loop(local: &LocalSnapshots, host: &HostLink, wake: &Notify) {
+async fn ship_loop(
+    local: &LocalSnapshots,
+    host: &HostLink,
+    wake: &Notify,
+    metrics: &crate::metrics::SnapshotMetrics,
+) {
     let mut backoff = Backoff::standard();
     loop {
         let pending = match local.pending().await {
@@ -135,6 +152,7 @@ async fn ship_loop(local: &LocalSnapshots, host: &HostLink, wake: &Notify) {
         for entry in pending {
             match ship(host, &entry).await {
                 Ok(stored_as) => {
+                    metrics.shipped.inc();
                     if let Err(e) = local.mark_shipped(&entry).await {
                         warn!(error = %e, "snapshot shipped but not marked; it will be re-sent (the host de-duplicates)");
                     }

@@ -57,9 +57,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What the sender counts, for the metrics endpoint ([`crate::metrics`]).
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    /// Reports written to a stream.
+    pub sent: telemetry::metrics::Counter,
+    /// Acknowledgements received for this instance's reports.
+    pub acknowledged: telemetry::metrics::Counter,
+    /// Report streams that ended and were opened again.
+    pub reconnects: telemetry::metrics::Counter,
+}
+
 /// Reports waiting for the host, and a signal for each new one.
 pub struct Outbox {
     buffer: Mutex<ReportBuffer>,
+    counters: StreamCounters,
     latest: watch::Sender<u64>,
     /// Whether the last report queued had to be trimmed: a check that
     /// stays huge is warned about once, not at every interval.
@@ -71,6 +83,7 @@ impl Outbox {
     pub fn new(capacity: usize) -> Arc<Self> {
         Arc::new(Outbox {
             buffer: Mutex::new(ReportBuffer::new(capacity)),
+            counters: StreamCounters::default(),
             latest: watch::Sender::new(0),
             trimming: AtomicBool::new(false),
         })
@@ -123,6 +136,11 @@ impl Outbox {
     pub fn stats(&self) -> (usize, u64) {
         let b = lock(&self.buffer);
         (b.len(), b.total_dropped())
+    }
+
+    /// The sender's counters.
+    pub fn counters(&self) -> &StreamCounters {
+        &self.counters
     }
 
     /// Wakes on every push.

@@ -59,6 +59,7 @@ impl StreamError {
 pub async fn run(link: HostLink, outbox: Arc<Outbox>, instance: String, mut backoff: Backoff) {
     loop {
         let e = stream_once(&link, &outbox, &instance, &mut backoff).await;
+        outbox.counters().reconnects.inc();
         if matches!(e, StreamError::IdentityChanged) {
             info!("node certificate renewed; re-opening the report stream with it");
             continue;
@@ -107,6 +108,7 @@ pub async fn stream_once(
             match acks.message().await {
                 Ok(Some(ack)) if ack.agent_instance == instance => {
                     outbox.ack(ack.seq);
+                    outbox.counters().acknowledged.inc();
                     link.note_success();
                     if first {
                         info!(seq = ack.seq, "host is acknowledging reports");
@@ -147,6 +149,7 @@ async fn pump(outbox: &Outbox, tx: mpsc::Sender<HealthReport>) {
             if tx.send(report).await.is_err() {
                 return;
             }
+            outbox.counters().sent.inc();
         }
         if latest.changed().await.is_err() {
             return;

@@ -100,6 +100,7 @@ async fn snapshots_taken_while_the_host_is_down_arrive_when_it_returns() -> Test
         },
         local: local.clone(),
         interval: Duration::from_secs(1),
+        metrics: Default::default(),
     };
     let task = tokio::spawn(schedule::run(schedule, endpoint));
 
@@ -199,6 +200,7 @@ async fn files_left_by_an_interrupted_snapshot_are_removed() -> TestResult {
         taker,
         local: local.clone(),
         interval: Duration::from_secs(3600),
+        metrics: Default::default(),
     };
     let task = tokio::spawn(schedule::run(schedule, link));
     let gone = leftovers[0].clone();

@@ -45,6 +45,11 @@ pub struct NodeConfig {
     pub state_dir: PathBuf,
     /// Address the Node service listens on (mutual TLS).
     pub listen: SocketAddr,
+    /// Address of the mutual-TLS `GET /metrics` endpoint (mgmt's
+    /// Prometheus; port [`crate::contract::ports::NODE_METRICS`]); absent
+    /// serves none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Seconds between health reports (± 10 % jitter).
     #[serde(default = "default_interval")]
     pub report_interval_seconds: u32,

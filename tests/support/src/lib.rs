@@ -9,6 +9,7 @@
 //!   daemon on loopback, simulated node agents.
 //! - [`node_harness`]: the STAND-IN host agent node-agent's tests and
 //!   benchmarks run a node agent against.
+//! - [`metrics`]: one mutual-TLS scrape of an agent's `/metrics`.
 //! - [`poll`]: bounded waits that say what they waited for.
 //! - [`openbao`]: a real OpenBao (Vault-API) server on loopback.
 //! - [`skip`]: the one way a test skips, a failure where CI requires it.
@@ -22,6 +23,7 @@
 pub mod etcd;
 pub mod host_daemon;
 pub mod kube_api;
+pub mod metrics;
 pub mod node_harness;
 pub mod openbao;
 pub mod poll;

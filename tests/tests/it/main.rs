@@ -13,6 +13,7 @@ mod e2e;
 mod etcd_snapshot;
 mod faults;
 mod local_provider;
+mod metrics;
 mod multipass_emulated;
 mod node_config_compat;
 mod preconditions;

@@ -4,6 +4,7 @@
 //! ([`MgmtService`](crate::cluster_config::cluster::MgmtService)); the app
 //! clusters' agents write to those addresses and buffer while mgmt is away.
 
+pub mod agent_plane;
 pub mod alloy;
 pub mod buffer;
 pub mod dashboards;

@@ -248,9 +248,10 @@ mod tests {
         // cert-manager, its lab CA, the Vault issuer, External Secrets and
         // the store everywhere; Vault, Argo CD and its registrations on
         // mgmt; Argo CD's binding on each app cluster; observability:
-        // Alloy everywhere, the stack, Thanos, Loki, Tempo and Grafana on
-        // mgmt, the Prometheus agent on each app cluster.
-        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 5 + 2);
+        // Alloy everywhere, the stack, Thanos, Loki, Tempo, Grafana and
+        // hostctl's own scrape configuration on mgmt, the Prometheus agent
+        // on each app cluster.
+        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 6 + 2);
         // Phase 2 (C5) and the secret stores wait for mgmt's Vault,
         // bootstrapped, on every cluster.
         for cluster in ["mgmt", "app1", "app2"] {

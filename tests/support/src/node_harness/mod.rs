@@ -296,6 +296,7 @@ pub fn node_config(
         listen: "127.0.0.1:0"
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
+        metrics_listen: None,
         report_interval_seconds: 1,
         buffer_capacity: 1000,
         root: root.to_path_buf(),

@@ -185,6 +185,8 @@ impl Soak {
             // Ports chosen by the daemon and the agent: never fixed ones.
             config.document.host.enrol_endpoint = enrol.to_string();
             config.document.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+            // Six agents share loopback: a fixed metrics port would collide.
+            config.document.metrics_listen = None;
             let path = root.join("node-agent.yaml");
             std::fs::write(&path, config.to_yaml().expect("render")).expect("write config");
             let console =
