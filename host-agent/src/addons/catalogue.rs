@@ -166,7 +166,7 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 9] = [
+static CATALOGUE: [Addon; 11] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
@@ -176,6 +176,8 @@ static CATALOGUE: [Addon; 9] = [
     super::argocd::ARGOCD,
     super::argocd::PLATFORM,
     super::argocd::ACCESS,
+    super::k8sgpt::K8SGPT,
+    super::k8sgpt::K8SGPT_ACCESS,
 ];
 
 #[cfg(test)]
@@ -252,8 +254,9 @@ mod tests {
             "vault-issuer",
             "external-secrets",
             "secret-store",
+            "k8sgpt-access",
         ];
-        let mgmt_only = ["vault", "argocd", "argocd-platform"];
+        let mgmt_only = ["vault", "argocd", "argocd-platform", "k8sgpt"];
         for name in everywhere {
             assert!(mgmt.contains(&name) && app.contains(&name), "{name}");
         }

@@ -11,12 +11,12 @@ use host_agent::addons::render::PlatformSource;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn shared() -> PathBuf {
+pub(crate) fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
 }
 
 /// Whether python3 can import what the tools need.
-fn tools_usable(test: &str) -> bool {
+pub(crate) fn tools_usable(test: &str) -> bool {
     let probe = Command::new("python3")
         .args([
             "-c",
@@ -38,7 +38,7 @@ fn tools_usable(test: &str) -> bool {
     true
 }
 
-fn run(tool: &str, args: &[PathBuf]) -> (bool, String) {
+pub(crate) fn run(tool: &str, args: &[PathBuf]) -> (bool, String) {
     let out = Command::new("python3")
         .arg(shared().join("tools").join(tool))
         .args(args)

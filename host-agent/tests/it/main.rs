@@ -6,6 +6,7 @@
 )]
 
 mod addons_argocd_credentials;
+mod addons_k8sgpt;
 mod addons_lab_ca;
 mod addons_secrets;
 mod addons_upstream_schema;
