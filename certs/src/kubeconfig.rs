@@ -123,38 +123,76 @@ impl ClusterPki {
         context_name: &str,
     ) -> Result<String, PkiError> {
         let client = self.mint_client_certificate(ADMIN_USER, &[ADMIN_GROUP.to_owned()])?;
-        let user_name = format!("{cluster_name}-admin");
+        EmbeddedKubeconfig {
+            cluster_name,
+            server_url,
+            user_name: &format!("{cluster_name}-admin"),
+            context_name,
+            ca_data: &B64.encode(self.ca_cert_pem()),
+            cert_data: &B64.encode(&client.cert_pem),
+            key_data: &B64.encode(client.key_pem.expose()),
+        }
+        .to_yaml()
+    }
+}
+
+/// A one-cluster, one-user kubeconfig whose CA, certificate and key are
+/// embedded as `*-data` fields, each given already base64-encoded — or as
+/// a review placeholder, so a rendering for review has the same shape as
+/// the one installed. Holds a private key when the data are real: write
+/// it 0600 or into a Secret, never to a reviewable file.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedKubeconfig<'a> {
+    /// The cluster entry's name.
+    pub cluster_name: &'a str,
+    /// The API server's URL.
+    pub server_url: &'a str,
+    /// The user entry's name.
+    pub user_name: &'a str,
+    /// The (current) context's name.
+    pub context_name: &'a str,
+    /// The cluster CA, PEM in base64.
+    pub ca_data: &'a str,
+    /// The client certificate, PEM in base64.
+    pub cert_data: &'a str,
+    /// The client key, PEM in base64.
+    pub key_data: &'a str,
+}
+
+impl EmbeddedKubeconfig<'_> {
+    /// The `kind: Config` YAML, its current context set.
+    pub fn to_yaml(&self) -> Result<String, PkiError> {
         let doc = Kubeconfig {
             api_version: "v1",
             kind: "Config",
             clusters: vec![Named {
-                name: cluster_name,
+                name: self.cluster_name,
                 entry: ClusterEntry {
                     cluster: ClusterBody {
-                        server: server_url.to_owned(),
-                        certificate_authority_data: B64.encode(self.ca_cert_pem()),
+                        server: self.server_url.to_owned(),
+                        certificate_authority_data: self.ca_data.to_owned(),
                     },
                 },
             }],
             users: vec![Named {
-                name: &user_name,
+                name: self.user_name,
                 entry: UserEntry {
                     user: UserBody {
-                        client_certificate_data: B64.encode(&client.cert_pem),
-                        client_key_data: B64.encode(client.key_pem.expose()),
+                        client_certificate_data: self.cert_data.to_owned(),
+                        client_key_data: self.key_data.to_owned(),
                     },
                 },
             }],
             contexts: vec![Named {
-                name: context_name,
+                name: self.context_name,
                 entry: ContextEntry {
                     context: ContextBody {
-                        cluster: cluster_name,
-                        user: &user_name,
+                        cluster: self.cluster_name,
+                        user: self.user_name,
                     },
                 },
             }],
-            current_context: context_name,
+            current_context: self.context_name,
         };
         serde_saphyr::to_string(&doc).map_err(|e| PkiError::Encode {
             what: "kubeconfig",

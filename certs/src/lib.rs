@@ -50,7 +50,7 @@ pub use inspect::{
 };
 pub use inventory::CertInfo;
 pub use kubeadm::{ClusterPki, PlacedFile, bootstrap_token};
-pub use kubeconfig::{ADMIN_GROUP, ADMIN_USER};
+pub use kubeconfig::{ADMIN_GROUP, ADMIN_USER, EmbeddedKubeconfig};
 pub use lab::{INTERMEDIATE_VALIDITY, LabRoot};
 pub use params::{BACKDATE as NODE_CERT_BACKDATE, CA_VALIDITY, LEAF_VALIDITY};
 pub use pki::{HostSanChange, METRICS_SCRAPER_CN, Pki, PkiSpec};

@@ -76,6 +76,7 @@ pub fn default_topology() -> Topology {
         ],
         mirrors: None,
         telemetry: None,
+        observability: None,
     }
 }
 

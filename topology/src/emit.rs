@@ -143,6 +143,24 @@ fn write_document(out: &mut String, t: &Topology, header: &str) -> std::fmt::Res
         writeln!(out, "telemetry:")?;
         writeln!(out, "  otlpEndpoint: {}", scalar(endpoint.as_str()))?;
     }
+    if let Some(k) = t.k8sgpt() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "# k8sgpt's LLM backend (off without one). openai/google read their API key"
+        )?;
+        writeln!(
+            out,
+            "# from Vault (secret/mgmt/k8sgpt, property api-key), never from this file."
+        )?;
+        writeln!(out, "observability:")?;
+        writeln!(out, "  k8sgpt:")?;
+        writeln!(out, "    backend: {}", k.backend)?;
+        writeln!(out, "    model: {}", scalar(&k.model))?;
+        if let Some(url) = &k.base_url {
+            writeln!(out, "    baseUrl: {}", scalar(url.as_str()))?;
+        }
+    }
     Ok(())
 }
 

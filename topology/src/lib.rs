@@ -23,6 +23,7 @@ mod emit;
 mod load;
 mod mirror;
 mod model;
+mod observability;
 mod report;
 mod resolve;
 mod suggest;
@@ -43,6 +44,7 @@ pub use model::{
     API_VERSION, Addressing, Cluster, ClusterRole, HostAgent, KIND, Network, Node, NodeRole, Pool,
     Topology,
 };
+pub use observability::{K8sgpt, LlmBackend, Observability};
 pub use report::SourceMap;
 pub use resolve::{IpRange, Resolved};
 pub use telemetry::Telemetry;

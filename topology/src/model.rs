@@ -34,6 +34,8 @@ pub struct Topology {
     pub mirrors: Option<crate::mirror::Mirrors>,
     /// Optional trace export settings (`telemetry:`).
     pub telemetry: Option<crate::telemetry::Telemetry>,
+    /// Optional observability choices (`observability:`): k8sgpt's backend.
+    pub observability: Option<crate::observability::Observability>,
 }
 
 /// The node network as declared.
@@ -182,6 +184,12 @@ impl Topology {
     /// The management cluster, if there is one.
     pub fn mgmt_cluster(&self) -> Option<&Cluster> {
         self.clusters.iter().find(|c| c.role == ClusterRole::Mgmt)
+    }
+
+    /// k8sgpt's LLM backend, when the topology chooses one (k8sgpt is off
+    /// otherwise).
+    pub fn k8sgpt(&self) -> Option<&crate::observability::K8sgpt> {
+        self.observability.as_ref().and_then(|o| o.k8sgpt.as_ref())
     }
 
     /// Total memory of all VMs, for the host capacity check.

@@ -110,6 +110,13 @@ impl<'a> Report<'a> {
         self.items.iter().any(Diagnostic::is_error)
     }
 
+    /// How many errors are reported so far: a decoder compares counts to
+    /// tell whether one mapping had problems of its own (a misspelt key)
+    /// before it checks how that mapping's fields fit together.
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.is_error()).count()
+    }
+
     pub fn finish(self) -> Diagnostics {
         let mut all = Diagnostics(self.items);
         all.sort();

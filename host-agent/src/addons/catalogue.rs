@@ -166,7 +166,7 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 17] = [
+static CATALOGUE: [Addon; 19] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
@@ -184,6 +184,8 @@ static CATALOGUE: [Addon; 17] = [
     super::observability::grafana::GRAFANA,
     super::observability::prometheus::AGENT,
     super::observability::alloy::ALLOY,
+    super::k8sgpt::K8SGPT,
+    super::k8sgpt::K8SGPT_ACCESS,
 ];
 
 #[cfg(test)]
@@ -261,6 +263,7 @@ mod tests {
             "external-secrets",
             "secret-store",
             "alloy",
+            "k8sgpt-access",
         ];
         let mgmt_only = [
             "vault",
@@ -272,6 +275,7 @@ mod tests {
             "thanos",
             "grafana",
             "hostctl-metrics",
+            "k8sgpt",
         ];
         for name in everywhere {
             assert!(mgmt.contains(&name) && app.contains(&name), "{name}");

@@ -12,10 +12,12 @@ pub mod error;
 pub mod external_secrets;
 pub mod fit;
 pub mod install;
+pub mod k8sgpt;
 pub mod observability;
 pub mod plan;
 pub mod readiness;
 pub mod record;
+pub mod remote;
 pub mod render;
 pub mod vault;
 

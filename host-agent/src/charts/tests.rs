@@ -211,7 +211,8 @@ fn an_http_mirror_is_plain_http_and_every_pin_is_listed_once() {
             "loki",
             "thanos",
             "grafana",
-            "alloy"
+            "alloy",
+            "k8sgpt-operator"
         ]
     );
 }

@@ -98,6 +98,7 @@ pub const KINDS: &[Kind] = &[
     ),
     k("apps", "v1", "StatefulSet", "statefulsets", true),
     k("argoproj.io", "v1alpha1", "AppProject", "appprojects", true),
+    k("core.k8sgpt.ai", "v1alpha1", "K8sGPT", "k8sgpts", true),
     k(
         "cert-manager.io",
         "v1",

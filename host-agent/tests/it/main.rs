@@ -7,6 +7,7 @@
 
 mod addons_argocd_credentials;
 mod addons_hostctl_metrics;
+mod addons_k8sgpt;
 mod addons_lab_ca;
 mod addons_secrets;
 mod addons_upstream_schema;

@@ -12,6 +12,7 @@ use crate::model::{
     API_VERSION, Addressing, Cluster, ClusterRole, HostAgent, KIND, Network, Node, NodeRole, Pool,
     Topology,
 };
+use crate::observability::Observability;
 use crate::report::{Report, SourceMap};
 use crate::suggest::closest;
 use crate::telemetry::Telemetry;
@@ -19,6 +20,7 @@ use crate::tree::{self, Pos, Value};
 use crate::version::KubeVersion;
 use std::net::IpAddr;
 
+mod observability;
 mod scalars;
 
 const TOP_KEYS: &[&str] = &[
@@ -30,6 +32,7 @@ const TOP_KEYS: &[&str] = &[
     "nodes",
     "mirrors",
     "telemetry",
+    "observability",
 ];
 const TELEMETRY_KEYS: &[&str] = &["otlpEndpoint"];
 const MIRROR_KEYS: &[&str] = &["aptProxy", "registryMirror", "aptRepository"];
@@ -75,6 +78,8 @@ fn example(path: &str, key: &str) -> &'static str {
         "aptProxy" => "http://192.168.64.1:8081",
         "registryMirror" => "https://192.168.64.1:8443",
         "aptRepository" => "http://192.168.64.1:8082/debs",
+        "backend" => "localai",
+        "model" => "qwen2.5:7b",
         _ => "...",
     }
 }
@@ -139,6 +144,10 @@ impl Decoder<'_, '_> {
             Some(n) => self.telemetry(n).map(Some),
             None => Some(None),
         };
+        let observability: Option<Option<Observability>> = match f.get("observability") {
+            Some(n) => self.observability(n).map(Some),
+            None => Some(None),
+        };
         Some(Topology {
             network: network?,
             host_agent: host_agent?,
@@ -146,6 +155,7 @@ impl Decoder<'_, '_> {
             nodes: nodes?,
             mirrors: mirrors?,
             telemetry: telemetry?,
+            observability: observability?,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The topology crate's integration tests, one binary: the corpus of bad files,
 //! the default topology, mirrors, several environments, no panics, resolution,
-//! telemetry settings.
+//! telemetry and observability settings.
 #![allow(
     clippy::disallowed_methods,
     reason = "tests write fixtures and run stand-ins"
@@ -11,5 +11,6 @@ mod default;
 mod mirrors;
 mod multiple;
 mod no_panic;
+mod observability;
 mod resolve;
 mod telemetry;

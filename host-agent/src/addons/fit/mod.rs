@@ -18,8 +18,9 @@ mod placement;
 pub use findings::{Finding, Severity};
 pub use placement::{Pod, Spread};
 
-use super::budget::Resources;
+use super::budget::{Resources, Workload};
 use super::catalogue::{Addon, catalogue};
+use super::k8sgpt::{K8SGPT, analyser_workloads};
 use crate::cluster_config::kubeadm::control_plane_tainted;
 use crate::output::Table;
 use serde::Serialize;
@@ -94,6 +95,8 @@ pub fn report_for(topology: &Topology, scenario: Scenario<'_>) -> FitReport {
             .iter()
             .filter(|a| a.applies(cluster.role, topology.mgmt_cluster().is_some()))
             .flat_map(|a| a.workloads.iter().map(Pod::from_workload));
+        let chosen = topology_workloads(topology, &scenario, cluster.role);
+        let workloads = workloads.chain(chosen.iter().map(Pod::from_workload));
         for pod in baseline::PODS.iter().copied().chain(workloads) {
             findings.extend(placer.place(&pod).iter().map(findings::pending));
         }
@@ -101,6 +104,21 @@ pub fn report_for(topology: &Topology, scenario: Scenario<'_>) -> FitReport {
     }
     findings.extend(findings::per_node(&nodes));
     FitReport { nodes, findings }
+}
+
+/// Workloads whose count the topology decides rather than the catalogue:
+/// k8sgpt's analysers on mgmt, one per cluster once a backend is chosen.
+fn topology_workloads(
+    topology: &Topology,
+    scenario: &Scenario<'_>,
+    role: ClusterRole,
+) -> Vec<Workload> {
+    let k8sgpt_installed = scenario.addons.iter().any(|a| a.name == K8SGPT.name);
+    if role == ClusterRole::Mgmt && k8sgpt_installed {
+        analyser_workloads(topology)
+    } else {
+        Vec::new()
+    }
 }
 
 impl FitReport {

@@ -271,3 +271,24 @@ fn the_specs_mgmt_platform_needs_mgmts_control_plane_untainted() {
         "{worker:?}"
     );
 }
+
+#[test]
+fn k8sgpt_analysers_are_counted_on_mgmt_only_once_a_backend_is_chosen() {
+    let mgmt_pods = |t: &Topology| -> usize {
+        report(t)
+            .nodes
+            .iter()
+            .filter(|n| n.node.starts_with("mgmt-"))
+            .map(|n| n.pods.len())
+            .sum()
+    };
+    let src = format!(
+        "{}observability:\n  k8sgpt:\n    backend: openai\n    model: gpt-4o-mini\n",
+        topology::default_yaml()
+    );
+    let with_backend = topology::parse(&src, "t.yaml").expect("parses").topology;
+    // One analyser per cluster, all on mgmt; the app clusters unchanged.
+    assert_eq!(mgmt_pods(&with_backend), mgmt_pods(&default()) + 3);
+    let app_pods = |t: &Topology| node(&report(t), "app1-worker-0").pods.len();
+    assert_eq!(app_pods(&with_backend), app_pods(&default()));
+}

@@ -182,11 +182,20 @@ pub fn value_paths(values: &Value) -> BTreeSet<String> {
 /// The objects the add-on `addon` renders for `cluster` of the default
 /// topology, minted from `pki` or with placeholders (`None`), as JSON.
 pub fn addon_objects(pki: Option<&certs::Pki>, cluster: &str, addon: &str) -> Vec<Value> {
+    addon_objects_of(&default_resolved(), pki, cluster, addon)
+}
+
+/// [`addon_objects`] for the topology `resolved`.
+pub fn addon_objects_of(
+    resolved: &Resolved,
+    pki: Option<&certs::Pki>,
+    cluster: &str,
+    addon: &str,
+) -> Vec<Value> {
     use host_agent::addons::render::{Credentials, PlatformSource, RenderContext, render_cluster};
-    let resolved = default_resolved();
-    let platform = PlatformSource::served_by_host(&resolved, None);
+    let platform = PlatformSource::served_by_host(resolved, None);
     let ctx = RenderContext {
-        resolved: &resolved,
+        resolved,
         cluster,
         credentials: pki.map_or(Credentials::Placeholder, Credentials::Mint),
         platform: &platform,
