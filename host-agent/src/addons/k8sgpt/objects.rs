@@ -7,7 +7,6 @@
 use super::{
     ANALYSER, K8SGPT_VERSION, KEY_PATH, KEY_PROPERTY, NAMESPACE, READER_GROUP, READER_USER,
 };
-use crate::addons::budget::resources_of;
 use crate::addons::catalogue::Manifest;
 use crate::addons::error::AddonError;
 use crate::addons::external_secrets::external_secret;
