@@ -25,7 +25,14 @@
 //!         renewing, or revoked) } ],
 //!     "snapshot": { "latest" (file name|null), "taken_at" (RFC 3339|null),
 //!       "age_seconds" (int|null), "rpo_seconds" (int: 86400),
-//!       "rpo_breach" (bool) }|null } ] }
+//!       "rpo_breach" (bool) }|null } ] },
+//!   "observability": { "k8sgpt": { "on" (bool), "backend"?, "model"? },
+//!     "clusters": [ { "cluster", "metrics"?: { "ok": { "backlog_seconds"
+//!       (number|null), "failed_samples", "wal_keeps_seconds" } } | { "error" },
+//!       "logs"?: { "ok": { "shippers", "answering", "sent_entries",
+//!       "dropped_entries", "batch_retries" } } | { "error" },
+//!       "newest_sample_age_seconds"?: { "ok": int|null } | { "error" } } ] }
+//!     (absent without mgmt in the topology; see [`observability`]) }
 //! ```
 //! Clusters are sorted by name; a node that reported but is not in the
 //! daemon's topology is listed under the cluster name `""` (its `snapshot`
@@ -50,6 +57,7 @@ use crate::snapshots::SnapshotStore;
 use crate::snapshots::rpo::{self, SnapshotHealth};
 
 mod api;
+pub mod observability;
 pub mod vault;
 use api::api_cell;
 pub use api::with_api_health;
@@ -74,6 +82,9 @@ pub struct StatusView {
     /// mgmt's Vault, once this home bootstrapped one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vault: Option<vault::VaultView>,
+    /// Shipping per cluster and k8sgpt, once the topology has mgmt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observability: Option<observability::ObservabilityView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -258,6 +269,7 @@ pub fn view(
             .collect(),
         host_wide_figures: false,
         vault: None,
+        observability: None,
     }
 }
 
@@ -465,6 +477,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             let v = with_snapshots(v, &status, &SnapshotStore::new(ctx.home.root()), now);
             let v = with_api_health(v, &status, ctx).await;
             let v = vault::with_vault(v, ctx).await;
+            let v = observability::with_observability(v, ctx).await;
             let text = render(ctx.output, &v, || table(&v))?;
             if args.watch && ctx.output == OutputFormat::Table {
                 crate::stdout::write("\x1b[2J\x1b[H")?;
@@ -476,6 +489,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                 }
                 if let Some(vault) = &v.vault {
                     crate::stdout::line(vault::line(vault))?;
+                }
+                for line in v.observability.iter().flat_map(observability::lines) {
+                    crate::stdout::line(&line)?;
                 }
             }
             if v.host_wide_figures && ctx.output == OutputFormat::Table {

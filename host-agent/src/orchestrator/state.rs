@@ -78,6 +78,15 @@ impl UpState {
     pub fn status(&self, id: &StepId) -> Option<StepStatus> {
         self.steps.get(id).map(|r| r.status)
     }
+
+    /// Whether the last run finished installing `addon` on `cluster`
+    /// (what `status` and later runs look at before talking to it).
+    pub fn addon_done(&self, cluster: &str, addon: &str) -> bool {
+        let step = format!("addon/{cluster}/{addon}");
+        self.steps
+            .iter()
+            .any(|(id, record)| id.as_str() == step && record.status == StepStatus::Done)
+    }
 }
 
 /// The live state of a run, shared by the executor and the writer task.

@@ -11,7 +11,7 @@
 
 use crate::addons::observability::{OTLP_GRPC_PORT, tempo::TEMPO};
 use crate::cluster_config::cluster::{MgmtService, mgmt_service_address};
-use crate::orchestrator::{STATE_FILE, StepStatus, UpState};
+use crate::orchestrator::{STATE_FILE, UpState};
 use crate::state_file::StateDocument as _;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -26,13 +26,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 /// step done and it accepts a connection now.
 pub fn mgmt_tempo(home: &Path, resolved: &Resolved) -> Option<String> {
     let mgmt = resolved.topology().mgmt_cluster()?;
-    let step = format!("addon/{}/{}", mgmt.name, TEMPO.name);
     let state = UpState::load(&home.join(STATE_FILE)).ok()?;
-    let installed = state
-        .steps
-        .iter()
-        .any(|(id, record)| id.as_str() == step && record.status == StepStatus::Done);
-    if !installed {
+    if !state.addon_done(&mgmt.name, TEMPO.name) {
         return None;
     }
     let ip = mgmt_service_address(resolved, MgmtService::Traces).ok()?;

@@ -39,6 +39,8 @@ pub struct State {
     /// them: after the given number of GETs of the path, the next GET
     /// (and every later one) answers the value.
     pub later: BTreeMap<String, (u32, Value)>,
+    /// What `GET <path>` answers as `text/plain` (a proxied `/metrics`).
+    pub texts: BTreeMap<String, String>,
     /// PATCH answers by object name: (HTTP status, Status JSON).
     pub patch_errors: BTreeMap<String, (u16, Value)>,
     pub readyz_down: bool,
@@ -195,6 +197,7 @@ async fn handle(req: Request<Incoming>, client_cert: bool, state: Arc<Mutex<Stat
         }
         ("GET", "/readyz") => return Ok(text(200, "ok")),
         ("GET", "/version") => (200, version()),
+        ("GET", _) if s.texts.contains_key(&path) => return Ok(text(200, &s.texts[&path])),
         ("GET", "/api/v1/nodes") => (
             200,
             json!({"kind": "NodeList", "apiVersion": "v1",

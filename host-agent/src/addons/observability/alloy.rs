@@ -29,6 +29,9 @@ pub const CHART: Chart = Chart {
 
 /// Where Alloy keeps its positions and state on each node.
 pub const STATE_DIR: &str = "/var/lib/alloy";
+/// Alloy's HTTP port (the chart's `alloy.listenPort` default): its UI and
+/// `/metrics`, which `hostctl status` reads through the pod proxy.
+pub const LISTEN_PORT: u16 = 12345;
 /// `loki.write`'s backoff cap (Alloy's default) and first wait.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 pub const MIN_BACKOFF: Duration = Duration::from_millis(500);

@@ -10,6 +10,7 @@ pub mod buffer;
 pub mod dashboards;
 pub mod grafana;
 pub mod loki;
+pub mod metrics_text;
 pub mod prometheus;
 pub mod rules;
 pub mod tempo;

@@ -276,6 +276,67 @@ fn platform_addons_install_in_order_wait_for_readiness_and_resume_after_a_failur
             .contains("argocd-repo-server available: 0/1 available"),
         "{text}"
     );
+    status_reads_the_shippers(&rig, &api);
     api.stop();
     rig.env.finish();
+}
+
+/// `status` reads Alloy's Loki writes through the API server's pod proxy
+/// and the newest sample through Thanos Query's service proxy, and says
+/// k8sgpt is off (the default topology chooses no backend).
+fn status_reads_the_shippers(rig: &Rig, api: &tests::bootstrap::NetnsApi) {
+    let ns = "/api/v1/namespaces/monitoring";
+    {
+        let mut s = api.state.lock().expect("state");
+        s.objects.insert(
+            format!("{ns}/pods"),
+            serde_json::json!({"kind": "PodList", "apiVersion": "v1", "metadata": {},
+                "items": [{"metadata": {"name": "alloy-x1", "namespace": "monitoring"}}]}),
+        );
+        s.texts.insert(
+            format!("{ns}/pods/alloy-x1:12345/proxy/metrics"),
+            "# TYPE loki_write_sent_entries_total counter\n\
+             loki_write_sent_entries_total{component_id=\"loki.write.mgmt\"} 42\n\
+             loki_write_dropped_entries_total{component_id=\"loki.write.mgmt\"} 1\n"
+                .into(),
+        );
+        s.objects.insert(
+            format!("{ns}/services/http:thanos-query:10902/proxy/api/v1/query"),
+            serde_json::json!({"status": "success", "data": {"resultType": "vector", "result": [
+                {"metric": {"cluster": "mgmt"}, "value": [1700000100.0, "1700000070"]}]}}),
+        );
+    }
+    let text = rig.env.hostctl_ok(&["status", "-o", "json"]);
+    let status: Value = serde_json::from_str(&text).expect("status json");
+    let o = &status["observability"];
+    assert_eq!(o["k8sgpt"]["on"], false, "{text}");
+    let mgmt = &o["clusters"][0];
+    assert_eq!(mgmt["cluster"], "mgmt", "{text}");
+    assert!(mgmt.get("metrics").is_none(), "mgmt runs no agent: {text}");
+    let logs = &mgmt["logs"]["ok"];
+    assert_eq!(
+        (logs["shippers"].as_u64(), logs["answering"].as_u64()),
+        (Some(1), Some(1)),
+        "{text}"
+    );
+    assert_eq!(logs["sent_entries"], 42.0, "{text}");
+    assert_eq!(logs["dropped_entries"], 1.0, "{text}");
+    assert_eq!(mgmt["newest_sample_age_seconds"]["ok"], 30, "{text}");
+    let asked = api.requests();
+    let list = asked
+        .iter()
+        .find(|r| r.path == format!("{ns}/pods"))
+        .expect("the Alloy pods were listed");
+    assert!(
+        list.query
+            .contains("labelSelector=app.kubernetes.io%2Fname%3Dalloy"),
+        "{}",
+        list.query
+    );
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.path.ends_with("/proxy/api/v1/query") && r.query.contains("timestamp(up)")),
+        "Thanos Query was not asked"
+    );
 }
