@@ -326,7 +326,8 @@ fn kubeconfig(server: &str, ca_data: &Value, user: Option<&Value>) -> String {
     .to_string()
 }
 
-async fn list_nodes(yaml: &str) -> Result<Vec<String>, kube::Error> {
+/// The node names `yaml`'s identity can list (also k8sgpt's tests).
+pub(crate) async fn list_nodes(yaml: &str) -> Result<Vec<String>, kube::Error> {
     let client = client_from_kubeconfig("app1", yaml, Duration::from_secs(5))
         .await
         .expect("client");

@@ -5,16 +5,14 @@
 //! whose minted read-only identity the right cluster's API server accepts
 //! and the other's refuses.
 
+use crate::addons_argocd_credentials::list_nodes;
 use crate::addons_upstream_schema::{run, tools_usable};
 use crate::cluster_config_support::addon_objects_of;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use host_agent::addons::render::PlatformSource;
-use host_agent::cluster_api::client::client_from_kubeconfig;
-use k8s_openapi::api::core::v1::Node;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::time::Duration;
 use test_support::kube_api::{node, pki, start};
 use topology::Resolved;
 
@@ -157,20 +155,6 @@ fn minted_kubeconfig(pki: &certs::Pki, cluster: &str) -> String {
         .expect("control plane");
     assert!(yaml.contains(&format!("https://{ip}:6443")), "{yaml}");
     yaml.to_owned()
-}
-
-async fn list_nodes(yaml: &str) -> Result<Vec<String>, kube::Error> {
-    let client = client_from_kubeconfig("test", yaml, Duration::from_secs(5))
-        .await
-        .expect("client");
-    let nodes = kube::Api::<Node>::all(client)
-        .list(&Default::default())
-        .await?;
-    Ok(nodes
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect())
 }
 
 #[tokio::test]
