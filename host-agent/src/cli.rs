@@ -55,6 +55,9 @@ pub enum Command {
     Daemon(commands::daemon::Args),
     /// Show every node: VM state, agent connection, last report, failing checks.
     Status(commands::status::Args),
+    /// Check the architecture contracts (C1–C6) against what hostctl
+    /// renders, each with a verdict and its evidence.
+    Verify(commands::verify::Args),
     /// Stream a node's journal through its agent.
     Logs(commands::logs::Args),
     /// Check the host, the provider and the topology before `up`.
@@ -173,6 +176,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Completion(args) => commands::completion::run(&args),
         Command::Daemon(args) => commands::daemon::run(ctx, &args),
         Command::Status(args) => commands::status::run(ctx, &args),
+        Command::Verify(args) => commands::verify::run(ctx, &args),
         Command::Logs(args) => commands::logs::run(ctx, &args),
         Command::Doctor(args) => commands::doctor::run(ctx, &args),
         Command::Up(args) => commands::up::run(ctx, args),

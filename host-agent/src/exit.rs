@@ -18,6 +18,8 @@ pub enum Exit {
     Pki = 4,
     /// A precondition is not met (not root, a tool missing, daemon down).
     Precondition = 5,
+    /// `verify`: an architecture contract is broken.
+    ContractBroken = 6,
     /// Stopped by Ctrl-C (128 + SIGINT, as shells report it); a rerun
     /// continues.
     Interrupted = 130,

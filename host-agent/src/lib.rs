@@ -59,4 +59,5 @@ pub mod stdout;
 pub mod store;
 pub mod topology_source;
 pub mod up_trace;
+pub mod verify;
 pub mod workspace;

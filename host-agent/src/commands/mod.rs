@@ -17,3 +17,4 @@ pub mod supervise;
 pub mod up;
 pub mod validate;
 pub mod vault;
+pub mod verify;

@@ -400,3 +400,39 @@ fn validate_and_render_print_the_fit_report_and_warn_with_the_fix() {
     assert!(fit.contains("warning: mgmt-worker-0"), "{fit}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning: mgmt-worker-0"));
 }
+
+#[test]
+fn verify_prints_every_contract_as_stable_json_and_refuses_an_unknown_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let out = hostctl(&home, dir.path(), &["-o", "json", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["source"], "rendered");
+    let checks = report["checks"].as_array().expect("checks");
+    let contracts: std::collections::BTreeSet<&str> = checks
+        .iter()
+        .filter_map(|c| c["contract"].as_str())
+        .collect();
+    assert_eq!(
+        contracts.into_iter().collect::<Vec<_>>(),
+        ["C1", "C2", "C3", "C4", "C5", "C6"]
+    );
+    for c in checks {
+        assert!(
+            ["holds", "not-installed"].contains(&c["verdict"].as_str().unwrap_or_default()),
+            "{c}"
+        );
+        assert!(
+            !c["evidence"].as_array().expect("evidence").is_empty(),
+            "{c}"
+        );
+    }
+    let out = hostctl(&home, dir.path(), &["verify", "--cluster", "app9"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("no cluster app9 in the topology"),
+        "{}",
+        text(&out)
+    );
+}
