@@ -1,22 +1,30 @@
 //! `hostctl verify [--cluster C]`: the architecture contracts C1–C6, each
-//! with a verdict and its evidence ([`crate::verify`]). Today the evidence
-//! is the configuration hostctl renders for the topology (what `up`
-//! applies); `-o json` is the stable interface:
+//! with a verdict and its evidence ([`crate::verify`]), from the
+//! configuration hostctl renders for the topology (what `up` applies) and,
+//! for every cluster `up` built, from the running cluster; `-o json` is
+//! the stable interface:
 //!
 //! ```text
-//! { "source": "rendered",
-//!   "checks": [ { "contract": "C1".."C6", "promise", "cluster"?,
+//! { "checks": [ { "contract": "C1".."C6", "promise", "cluster"?,
+//!                 "source": "rendered"|"live",
 //!                 "verdict": "holds"|"broken"|"cannot-tell"|"not-installed",
-//!                 "evidence": [string] } ] }
+//!                 "evidence": [string] } ],
+//!   "not_live"?: [string] }
 //! ```
 //!
 //! Exits 6 when any contract is broken, so a script can gate on it.
 
 use crate::cli::{Context, coded};
+use crate::cluster_api::client::admin_client;
+use crate::cluster_api::health::STATUS_TIMEOUT;
 use crate::exit::Exit;
+use crate::orchestrator::{STATE_FILE, UpState};
 use crate::output::{Table, render};
-use crate::verify::{Report, rendered};
+use crate::state_file::StateDocument as _;
+use crate::verify::{Report, Source, live, rendered};
 use crate::workspace::Workspace;
+use std::sync::Arc;
+use topology::Resolved;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,9 +34,17 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let workspace = Workspace::recorded(ctx)?;
-    let report = rendered::report(&workspace.resolved, args.cluster.as_deref())
+    let mut report = rendered::report(&workspace.resolved, args.cluster.as_deref())
         .map_err(|e| coded(Exit::Usage, e))?;
+    let resolved = Arc::new(workspace.resolved);
+    crate::cli::block_on(with_live(
+        &mut report,
+        ctx,
+        resolved,
+        args.cluster.as_deref(),
+    ))?;
     crate::stdout::write(&render(ctx.output, &report, || table(&report))?)?;
     Ok(if report.any_broken() {
         Exit::ContractBroken
@@ -37,21 +53,71 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     })
 }
 
+/// Adds each cluster's live checks: those `up` built (its `kubeconfig`
+/// step done) and this home holds the CA of, side by side; the others are
+/// listed as not checked live, with why.
+async fn with_live(
+    report: &mut Report,
+    ctx: &Context,
+    resolved: Arc<Resolved>,
+    only: Option<&str>,
+) {
+    let state = UpState::load(&ctx.home.root().join(STATE_FILE)).unwrap_or_default();
+    let pki = certs::Pki::open(ctx.home.root()).ok().map(Arc::new);
+    let mut probes = tokio::task::JoinSet::new();
+    for cluster in resolved.topology().clusters() {
+        if only.is_some_and(|o| o != cluster.name) {
+            continue;
+        }
+        let (name, role) = (cluster.name.clone(), cluster.role);
+        let Some(pki) = pki
+            .clone()
+            .filter(|_| state.step_done(&format!("kubeconfig/{name}")))
+        else {
+            report.not_live.push(format!(
+                "{name}: not up (no `hostctl up` has built it in this home)"
+            ));
+            continue;
+        };
+        let resolved = resolved.clone();
+        probes.spawn(async move {
+            match admin_client(&pki, &resolved, &name, STATUS_TIMEOUT).await {
+                Ok((client, _)) => live::cluster_checks(&client, &name, role).await,
+                Err(e) => live::unreachable(&name, role, &e.to_string()),
+            }
+        });
+    }
+    while let Some(done) = probes.join_next().await {
+        report.checks.extend(done.unwrap_or_default());
+    }
+    report.checks.sort_by(|a, b| {
+        (a.contract, &a.cluster, a.source).cmp(&(b.contract, &b.cluster, b.source))
+    });
+}
+
 fn table(report: &Report) -> Table {
-    let mut t = Table::new(["CONTRACT", "CLUSTER", "VERDICT", "EVIDENCE"]);
+    let mut t = Table::new(["CONTRACT", "CLUSTER", "FROM", "VERDICT", "EVIDENCE"]);
     for c in &report.checks {
         let cluster = c.cluster.clone().unwrap_or_else(|| "(all)".into());
+        let from = match c.source {
+            Source::Rendered => "rendered",
+            Source::Live => "live",
+        };
         for (i, e) in c.evidence.iter().enumerate() {
-            let (contract, cluster, verdict) = match i {
-                0 => (
+            let head = match i {
+                0 => [
                     c.contract.to_owned(),
                     cluster.clone(),
+                    from.to_owned(),
                     c.verdict.to_string(),
-                ),
-                _ => (String::new(), String::new(), String::new()),
+                ],
+                _ => Default::default(),
             };
-            t.row([contract, cluster, verdict, e.clone()]);
+            t.row(head.into_iter().chain([e.clone()]));
         }
+    }
+    for why in &report.not_live {
+        t.row(["", "", "", "", &format!("not checked live: {why}")]);
     }
     t
 }

@@ -82,10 +82,15 @@ impl UpState {
     /// Whether the last run finished installing `addon` on `cluster`
     /// (what `status` and later runs look at before talking to it).
     pub fn addon_done(&self, cluster: &str, addon: &str) -> bool {
-        let step = format!("addon/{cluster}/{addon}");
+        self.step_done(&format!("addon/{cluster}/{addon}"))
+    }
+
+    /// Whether the last run finished the step called `id` (e.g.
+    /// `kubeconfig/app1`).
+    pub fn step_done(&self, id: &str) -> bool {
         self.steps
             .iter()
-            .any(|(id, record)| id.as_str() == step && record.status == StepStatus::Done)
+            .any(|(step, record)| step.as_str() == id && record.status == StepStatus::Done)
     }
 }
 

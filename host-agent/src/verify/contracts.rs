@@ -3,7 +3,7 @@
 //! Evidence names the add-on, object and field, so a broken verdict says
 //! what to change.
 
-use super::{Check, Verdict};
+use super::{Check, Source, Verdict};
 use crate::addons::catalogue::Addon;
 use serde_json::Value;
 use std::net::Ipv4Addr;
@@ -78,8 +78,19 @@ pub fn c1(cluster: &str, material: &[Material], mgmt: &[(String, Ipv4Addr)]) -> 
         for o in &m.objects {
             mentions_of(o, &describe(o), mgmt, &mut found);
         }
-        if let Some(hook) = webhook_outside_cluster(&m.objects) {
-            broken.push(format!("{}: {hook}", m.addon));
+        for kind in [
+            "ValidatingWebhookConfiguration",
+            "MutatingWebhookConfiguration",
+        ] {
+            let hooks: Vec<Value> = m
+                .objects
+                .iter()
+                .filter(|o| o["kind"] == kind)
+                .cloned()
+                .collect();
+            for hook in webhooks_outside_cluster(kind, &hooks) {
+                broken.push(format!("{}: {hook}", m.addon));
+            }
         }
         for (at, what) in found {
             match NON_BLOCKING.iter().find(|(a, _)| *a == m.addon) {
@@ -195,6 +206,7 @@ pub fn c4(clusters: &[(String, ClusterRole, Vec<Material>)]) -> Check {
             contract: C4.0,
             promise: C4.1,
             cluster: None,
+            source: Source::Rendered,
             verdict: Verdict::NotInstalled,
             evidence: vec!["no kyverno add-on is planned on any cluster".into()],
         };
@@ -243,6 +255,7 @@ pub fn c5(cluster: &str, addons: &[&Addon]) -> Check {
             contract: C5.0,
             promise: C5.1,
             cluster: Some(cluster.to_owned()),
+            source: Source::Rendered,
             verdict: Verdict::CannotTell,
             evidence: vec!["phase 1 only: no mgmt Vault in this topology for phase 2".into()],
         };
@@ -277,6 +290,7 @@ fn not_installed(contract: (&'static str, &'static str), cluster: &str, why: &st
         contract: contract.0,
         promise: contract.1,
         cluster: Some(cluster.to_owned()),
+        source: Source::Rendered,
         verdict: Verdict::NotInstalled,
         evidence: vec![why.to_owned()],
     }
@@ -320,23 +334,20 @@ pub fn names_address(s: &str, ip: Ipv4Addr) -> bool {
     })
 }
 
-/// An admission webhook that calls a URL instead of an in-cluster Service:
-/// the API server then blocks admissions on something outside the cluster.
-fn webhook_outside_cluster(objects: &[Value]) -> Option<String> {
-    objects
-        .iter()
-        .filter(|o| {
-            matches!(
-                o["kind"].as_str(),
-                Some("ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration")
-            )
-        })
-        .find_map(|o| {
-            o["webhooks"].as_array()?.iter().find_map(|w| {
-                let url = w["clientConfig"]["url"].as_str()?;
-                Some(format!("{} calls {url} for admission", describe(o)))
-            })
-        })
+/// Admission webhooks of `configs` (objects of `kind`, as rendered or as
+/// a list's items) that call a URL instead of an in-cluster Service: the
+/// API server then blocks admissions on something outside the cluster.
+pub fn webhooks_outside_cluster(kind: &str, configs: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for config in configs {
+        let name = config["metadata"]["name"].as_str().unwrap_or("?");
+        for w in config["webhooks"].as_array().into_iter().flatten() {
+            if let Some(url) = w["clientConfig"]["url"].as_str() {
+                out.push(format!("{kind} {name} calls {url} for admission"));
+            }
+        }
+    }
+    out
 }
 
 /// A Prometheus duration of one unit (`6h`, `90m`, `30s`), as rendered.

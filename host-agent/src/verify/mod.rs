@@ -9,6 +9,7 @@
 //! says `not installed` rather than pretending to hold.
 
 pub mod contracts;
+pub mod live;
 pub mod rendered;
 
 use serde::Serialize;
@@ -39,6 +40,16 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// Where a check's evidence came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The configuration hostctl renders for the topology (what `up` applies).
+    Rendered,
+    /// The running cluster, through its API server.
+    Live,
+}
+
 /// One contract's verdict on one cluster (or on the environment: `cluster`
 /// is `None` for contracts about placement across clusters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,6 +60,7 @@ pub struct Check {
     pub promise: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    pub source: Source,
     pub verdict: Verdict,
     /// What was looked at and what it said.
     pub evidence: Vec<String>,
@@ -72,19 +84,28 @@ impl Check {
             contract,
             promise,
             cluster: cluster.map(str::to_owned),
+            source: Source::Rendered,
             verdict,
             evidence,
         }
     }
+
+    /// The same check, its evidence read from the running cluster.
+    pub fn live(self) -> Check {
+        Check {
+            source: Source::Live,
+            ..self
+        }
+    }
 }
 
-/// Every check, with where its evidence came from.
+/// Every check; each says where its evidence came from.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// `rendered`: the configuration hostctl renders for the topology (what
-    /// `up` applies), not yet the live clusters.
-    pub source: &'static str,
     pub checks: Vec<Check>,
+    /// Clusters not checked live, and why (not up yet, no PKI).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_live: Vec<String>,
 }
 
 impl Report {

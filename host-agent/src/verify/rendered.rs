@@ -67,8 +67,8 @@ pub fn report(resolved: &Resolved, only: Option<&str>) -> Result<Report, VerifyE
     checks.push(contracts::c4(&placement));
     checks.sort_by_key(|c| c.contract);
     Ok(Report {
-        source: "rendered",
         checks,
+        not_live: Vec::new(),
     })
 }
 

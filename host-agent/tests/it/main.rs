@@ -41,4 +41,5 @@ mod refusals;
 mod renewal;
 mod reports;
 mod vault_bootstrap;
+mod verify_live;
 mod workspace;

@@ -229,8 +229,8 @@ async fn get(client: &kube::Client, path: &str) -> Result<String, String> {
         .map_err(|e| crate::cluster_api::apply::classify(e, path).to_string())
 }
 
-/// The agent's `/metrics`, through the service proxy.
-async fn agent_shipping(client: &kube::Client) -> Result<MetricsShipping, String> {
+/// The agent's `/metrics`, through the service proxy (also `verify`'s C2).
+pub async fn agent_shipping(client: &kube::Client) -> Result<MetricsShipping, String> {
     let path = format!(
         "/api/v1/namespaces/{NAMESPACE}/services/http:{PROMETHEUS}:{PROMETHEUS_PORT}/proxy/metrics"
     );
