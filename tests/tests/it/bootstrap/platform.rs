@@ -277,6 +277,7 @@ fn platform_addons_install_in_order_wait_for_readiness_and_resume_after_a_failur
         "{text}"
     );
     status_reads_the_shippers(&rig, &api);
+    verify_reads_the_live_cluster(&rig);
     api.stop();
     rig.env.finish();
 }
@@ -339,4 +340,25 @@ fn status_reads_the_shippers(rig: &Rig, api: &tests::bootstrap::NetnsApi) {
             .any(|r| r.path.ends_with("/proxy/api/v1/query") && r.query.contains("timestamp(up)")),
         "Thanos Query was not asked"
     );
+}
+
+/// `verify` adds live evidence for the cluster `up` built: C5 from the
+/// issuers' conditions the stand-in holds, and nothing is broken.
+fn verify_reads_the_live_cluster(rig: &Rig) {
+    let text = rig
+        .env
+        .hostctl_ok(&["-o", "json", "verify", "--cluster", "mgmt"]);
+    let report: Value = serde_json::from_str(&text).expect("verify json");
+    let live: Vec<&Value> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["source"] == "live")
+        .collect();
+    let c5 = live
+        .iter()
+        .find(|c| c["contract"] == "C5")
+        .unwrap_or_else(|| panic!("no live C5: {text}"));
+    assert_eq!(c5["verdict"], "holds", "{text}");
+    assert!(live.iter().all(|c| c["verdict"] != "broken"), "{text}");
 }
