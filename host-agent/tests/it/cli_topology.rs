@@ -410,7 +410,11 @@ fn verify_prints_every_contract_as_stable_json_and_refuses_an_unknown_cluster() 
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     // A fresh home has built nothing: every check is from the rendering,
     // and each cluster says why it was not checked live.
-    assert_eq!(report["not_live"].as_array().map(Vec::len), Some(3), "{report}");
+    assert_eq!(
+        report["not_live"].as_array().map(Vec::len),
+        Some(3),
+        "{report}"
+    );
     let checks = report["checks"].as_array().expect("checks");
     assert!(checks.iter().all(|c| c["source"] == "rendered"), "{report}");
     let contracts: std::collections::BTreeSet<&str> = checks
