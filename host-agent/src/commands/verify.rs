@@ -21,7 +21,7 @@ use crate::exit::Exit;
 use crate::orchestrator::{STATE_FILE, UpState};
 use crate::output::{Table, render};
 use crate::state_file::StateDocument as _;
-use crate::verify::{Report, Source, live, rendered};
+use crate::verify::{Report, Source, facts, live, rendered};
 use crate::workspace::Workspace;
 use std::sync::Arc;
 use topology::Resolved;
@@ -42,9 +42,10 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     crate::cli::block_on(with_live(
         &mut report,
         ctx,
-        resolved,
+        resolved.clone(),
         args.cluster.as_deref(),
     ))?;
+    with_facts(&mut report, ctx, &resolved, args.cluster.as_deref());
     crate::stdout::write(&render(ctx.output, &report, || table(&report))?)?;
     Ok(if report.any_broken() {
         Exit::ContractBroken
@@ -93,6 +94,32 @@ async fn with_live(
     report.checks.sort_by(|a, b| {
         (a.contract, &a.cluster, a.source).cmp(&(b.contract, &b.cluster, b.source))
     });
+}
+
+/// The SLO facts this home can judge: each built cluster's newest etcd
+/// snapshot against the RPO, and the PKI's nearest expiry.
+fn with_facts(report: &mut Report, ctx: &Context, resolved: &Resolved, only: Option<&str>) {
+    let state = UpState::load(&ctx.home.root().join(STATE_FILE)).unwrap_or_default();
+    let built: Vec<String> = resolved
+        .topology()
+        .clusters()
+        .iter()
+        .map(|c| c.name.clone())
+        .filter(|c| only.is_none_or(|o| o == c) && state.step_done(&format!("kubeconfig/{c}")))
+        .collect();
+    let now = std::time::SystemTime::now();
+    let store = crate::snapshots::SnapshotStore::new(ctx.home.root());
+    report.checks.extend(facts::snapshots(&store, &built, now));
+    if let Ok(inventory) = certs::Pki::open(ctx.home.root()).and_then(|p| p.inventory()) {
+        let certs: Vec<(String, std::time::SystemTime)> = inventory
+            .iter()
+            .filter_map(|c| {
+                let at: proto::Timestamp = c.not_after.parse().ok()?;
+                Some((c.path.display().to_string(), proto::system_time(&at)?))
+            })
+            .collect();
+        report.checks.push(facts::certificates(&certs, now));
+    }
 }
 
 fn table(report: &Report) -> Table {

@@ -9,6 +9,7 @@
 //! says `not installed` rather than pretending to hold.
 
 pub mod contracts;
+pub mod facts;
 pub mod live;
 pub mod rendered;
 

@@ -1,0 +1,135 @@
+//! The SLO-facing facts `verify` reports beside the contracts, from what
+//! this home keeps: each built cluster's newest etcd snapshot against the
+//! RPO, and the nearest certificate expiry of the PKI. Judged at `now`,
+//! given, so tests move time instead of waiting for it.
+
+use super::{Check, Source, Verdict};
+use crate::snapshots::SnapshotStore;
+use crate::snapshots::rpo::{RPO, assess};
+use std::time::{Duration, SystemTime};
+
+pub const RPO_FACT: (&str, &str) = (
+    "RPO",
+    "etcd: at most 24 h of a cluster's state is lost (RPO)",
+);
+pub const CERTS_FACT: (&str, &str) = (
+    "CERTS",
+    "no certificate of the PKI expires within a week (leaves renew 30 days before)",
+);
+
+/// A certificate this close to its end is a problem now: renewal (30
+/// days before) did not happen.
+pub const CERT_DANGER: Duration = Duration::from_secs(7 * 86_400);
+
+/// The newest snapshot of each of `built` (clusters `up` built) against
+/// the RPO.
+pub fn snapshots(store: &SnapshotStore, built: &[String], now: SystemTime) -> Vec<Check> {
+    built
+        .iter()
+        .map(|cluster| {
+            let (verdict, evidence) = match store.list(cluster) {
+                Ok(list) => {
+                    // No snapshot yet is not judged a breach here: verify
+                    // does not know whether the cluster's etcd runs (status,
+                    // which has the agents' reports, does).
+                    let health = assess(list.last(), false, now);
+                    match (&health.latest, health.age_seconds) {
+                        (Some(file), Some(age)) => (
+                            if health.rpo_breach {
+                                Verdict::Broken
+                            } else {
+                                Verdict::Holds
+                            },
+                            format!(
+                                "newest snapshot {file}, {} h old (RPO {} h)",
+                                age / 3600,
+                                RPO.as_secs() / 3600
+                            ),
+                        ),
+                        _ => (
+                            Verdict::CannotTell,
+                            format!(
+                                "no etcd snapshot stored yet (`hostctl etcd snapshot {cluster}`)"
+                            ),
+                        ),
+                    }
+                }
+                Err(e) => (Verdict::CannotTell, format!("snapshot store: {e}")),
+            };
+            Check {
+                contract: RPO_FACT.0,
+                promise: RPO_FACT.1,
+                cluster: Some(cluster.clone()),
+                source: Source::Live,
+                verdict,
+                evidence: vec![evidence],
+            }
+        })
+        .collect()
+}
+
+/// The PKI's certificates (path, not-after) against [`CERT_DANGER`].
+pub fn certificates(certs: &[(String, SystemTime)], now: SystemTime) -> Check {
+    let mut broken = Vec::new();
+    for (path, not_after) in certs {
+        match not_after.duration_since(now) {
+            Err(_) => broken.push(format!("{path} has expired")),
+            Ok(left) if left < CERT_DANGER => {
+                broken.push(format!("{path} expires in {} h", left.as_secs() / 3600));
+            }
+            Ok(_) => {}
+        }
+    }
+    let nearest = certs.iter().min_by_key(|(_, at)| *at);
+    let held = nearest
+        .map(|(path, at)| {
+            let days = at.duration_since(now).unwrap_or_default().as_secs() / 86_400;
+            vec![format!(
+                "{} certificates; the nearest expiry is {path} in {days} days",
+                certs.len()
+            )]
+        })
+        .unwrap_or_else(|| vec!["no certificate in the PKI".into()]);
+    Check {
+        source: Source::Live,
+        ..Check::from_findings(CERTS_FACT, None, broken, held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_inside_a_week_or_expired_breaks_and_the_nearest_is_named() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let day = Duration::from_secs(86_400);
+        let certs = vec![
+            ("pki/agent/host.crt".to_owned(), now + 300 * day),
+            ("pki/agent/ca.crt".to_owned(), now + 3000 * day),
+        ];
+        let c = certificates(&certs, now);
+        assert_eq!(c.verdict, Verdict::Holds);
+        assert_eq!(
+            c.evidence,
+            ["2 certificates; the nearest expiry is pki/agent/host.crt in 300 days"]
+        );
+        let c = certificates(&certs, now + 297 * day);
+        assert_eq!(c.verdict, Verdict::Broken);
+        assert_eq!(c.evidence, ["pki/agent/host.crt expires in 72 h"]);
+        let c = certificates(&certs, now + 301 * day);
+        assert_eq!(c.evidence, ["pki/agent/host.crt has expired"]);
+    }
+
+    #[test]
+    fn a_built_cluster_without_a_snapshot_cannot_be_judged() {
+        let home = tempfile::tempdir().expect("home");
+        let store = SnapshotStore::new(home.path());
+        let c = snapshots(&store, &["app1".to_owned()], SystemTime::now());
+        assert_eq!(c[0].verdict, Verdict::CannotTell, "{c:#?}");
+        assert_eq!(
+            c[0].evidence,
+            ["no etcd snapshot stored yet (`hostctl etcd snapshot app1`)"]
+        );
+    }
+}
