@@ -34,6 +34,7 @@ mod multipass_failures;
 mod multipass_parse;
 mod multipass_provider;
 mod multipass_support;
+mod observability_c2;
 mod observability_schema;
 mod orchestrator_graph;
 mod orchestrator_render;
