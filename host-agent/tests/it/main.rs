@@ -35,6 +35,7 @@ mod multipass_parse;
 mod multipass_provider;
 mod multipass_support;
 mod observability_c2;
+mod observability_rules;
 mod observability_schema;
 mod orchestrator_graph;
 mod orchestrator_render;
