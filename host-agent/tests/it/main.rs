@@ -34,6 +34,8 @@ mod multipass_failures;
 mod multipass_parse;
 mod multipass_provider;
 mod multipass_support;
+mod observability_c2;
+mod observability_rules;
 mod observability_schema;
 mod orchestrator_graph;
 mod orchestrator_render;

@@ -400,11 +400,11 @@ mod tests {
         assert_eq!(m.failed_samples, 3.0);
         assert_eq!(
             metrics_line(&m),
-            "1m behind (the WAL keeps 6h), 3 samples failed"
+            "1m behind (the WAL keeps 4h), 3 samples failed"
         );
         let fresh = metrics_shipping("prometheus_remote_storage_highest_timestamp_in_seconds 5\n");
         assert_eq!(fresh.backlog_seconds, None);
-        assert_eq!(metrics_line(&fresh), "nothing sent yet (the WAL keeps 6h)");
+        assert_eq!(metrics_line(&fresh), "nothing sent yet (the WAL keeps 4h)");
     }
 
     #[test]
