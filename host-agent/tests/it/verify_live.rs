@@ -99,7 +99,7 @@ async fn a_healthy_app_cluster_keeps_its_contracts_and_each_breakage_is_named() 
     }
     assert_eq!(
         of(&checks, "C2").evidence,
-        ["remote write is 12 s behind, within the 21600 s the WAL keeps"]
+        ["remote write is 12 s behind, within the 14400 s the WAL keeps"]
     );
     // The target Secret is looked up (`get_metadata`: the API server
     // answers PartialObjectMetadata, no values).
