@@ -158,7 +158,11 @@ fn policy(
 
 /// The four policies for one app cluster.
 pub fn render(ctx: &RenderContext<'_>) -> Vec<Value> {
-    let allowed = allowed_registries(ctx);
+    render_for(&allowed_registries(ctx))
+}
+
+/// The four policies, images allowed from `allowed` registries.
+pub fn render_for(allowed: &[String]) -> Vec<Value> {
     let list = allowed
         .iter()
         .map(|r| format!("'{r}'"))
@@ -206,3 +210,7 @@ fn objects(ctx: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonError> {
         &render(ctx),
     )?])
 }
+
+#[cfg(test)]
+#[path = "cel_tests.rs"]
+mod cel_tests;
