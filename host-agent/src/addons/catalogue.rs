@@ -166,7 +166,7 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 19] = [
+static CATALOGUE: [Addon; 21] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
@@ -186,6 +186,8 @@ static CATALOGUE: [Addon; 19] = [
     super::observability::alloy::ALLOY,
     super::k8sgpt::K8SGPT,
     super::k8sgpt::K8SGPT_ACCESS,
+    super::kyverno::KYVERNO,
+    super::kyverno::policies::POLICIES,
 ];
 
 #[cfg(test)]
@@ -284,8 +286,15 @@ mod tests {
             assert!(mgmt.contains(&name) && !app.contains(&name), "{name}");
         }
         assert_eq!(mgmt.len(), everywhere.len() + mgmt_only.len());
-        assert_eq!(app.len(), everywhere.len() + 2);
+        assert_eq!(app.len(), everywhere.len() + 4);
         assert!(app.contains(&"argocd-access") && app.contains(&"prometheus-agent"));
+        for name in ["kyverno", "kyverno-policies"] {
+            assert!(app.contains(&name) && !mgmt.contains(&name), "{name}: C4");
+            assert_eq!(
+                Addon::named(name).map(|a| a.placement),
+                Some(Placement::App)
+            );
+        }
         assert!(
             !alone.contains(&"prometheus-agent") && !alone.contains(&"alloy"),
             "{alone:?}: nowhere to ship without mgmt"

@@ -13,6 +13,7 @@ pub mod external_secrets;
 pub mod fit;
 pub mod install;
 pub mod k8sgpt;
+pub mod kyverno;
 pub mod observability;
 pub mod plan;
 pub mod readiness;

@@ -116,6 +116,13 @@ pub const KINDS: &[Kind] = &[
         false,
     ),
     k(
+        "policies.kyverno.io",
+        "v1",
+        "ValidatingPolicy",
+        "validatingpolicies",
+        false,
+    ),
+    k(
         "external-secrets.io",
         "v1",
         "ExternalSecret",

@@ -199,8 +199,8 @@ mod tests {
         check(&plan).unwrap();
         // The node and cluster steps, six add-ons of the catalogue's
         // first waves, the two shippers (the Prometheus agent, Alloy) and
-        // k8sgpt's read-only binding.
-        assert_eq!(plan.len(), 8 + 6 + 6 + 2 + 1);
+        // k8sgpt's read-only binding, Kyverno and its policies (C4).
+        assert_eq!(plan.len(), 8 + 6 + 6 + 2 + 1 + 2);
         assert_eq!(after(&plan, "render/app1-cp"), Vec::<&str>::new());
         assert_eq!(after(&plan, "launch/app1-cp"), ["render/app1-cp"]);
         assert_eq!(after(&plan, "enrol/app1-cp"), ["launch/app1-cp"]);
@@ -225,7 +225,11 @@ mod tests {
         );
         assert_eq!(
             plan.iter().filter(|p| p.id.subject().is_cluster()).count(),
-            6 + 5 + 2 + 1
+            6 + 5 + 2 + 1 + 2
+        );
+        assert_eq!(
+            after(&plan, "addon/app1/kyverno-policies"),
+            ["addons/app1", "addon/app1/kyverno"]
         );
         // Without mgmt in the run, phase 2 and the store have no edge to
         // its Vault (they meet it through its API at run time).
@@ -251,8 +255,21 @@ mod tests {
         // mgmt; Argo CD's binding on each app cluster; observability:
         // Alloy everywhere, the stack, Thanos, Loki, Tempo, Grafana and
         // hostctl's own scrape configuration on mgmt, the Prometheus agent
-        // on each app cluster; k8sgpt on mgmt and its binding everywhere.
-        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 6 + 2 + 1 + 3);
+        // on each app cluster; k8sgpt on mgmt and its binding everywhere;
+        // Kyverno and its policies on each app cluster only (C4).
+        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 6 + 2 + 1 + 3 + 2 * 2);
+        // C4: mgmt's plan has no Kyverno step, each app cluster has both.
+        assert!(
+            !everything
+                .iter()
+                .any(|p| p.id.as_str().starts_with("addon/mgmt/kyverno")),
+            "Kyverno planned on mgmt"
+        );
+        for cluster in ["app1", "app2"] {
+            for addon in ["kyverno", "kyverno-policies"] {
+                after(&everything, &format!("addon/{cluster}/{addon}"));
+            }
+        }
         // Phase 2 (C5) and the secret stores wait for mgmt's Vault,
         // bootstrapped, on every cluster.
         for cluster in ["mgmt", "app1", "app2"] {
