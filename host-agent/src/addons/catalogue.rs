@@ -166,7 +166,7 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 19] = [
+static CATALOGUE: [Addon; 20] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
@@ -186,6 +186,7 @@ static CATALOGUE: [Addon; 19] = [
     super::observability::alloy::ALLOY,
     super::k8sgpt::K8SGPT,
     super::k8sgpt::K8SGPT_ACCESS,
+    super::falco::FALCO,
 ];
 
 #[cfg(test)]
@@ -284,10 +285,11 @@ mod tests {
             assert!(mgmt.contains(&name) && !app.contains(&name), "{name}");
         }
         assert_eq!(mgmt.len(), everywhere.len() + mgmt_only.len());
-        assert_eq!(app.len(), everywhere.len() + 2);
+        assert_eq!(app.len(), everywhere.len() + 3);
         assert!(app.contains(&"argocd-access") && app.contains(&"prometheus-agent"));
+        assert!(app.contains(&"falco") && !mgmt.contains(&"falco"), "Falco on app clusters only");
         assert!(
-            !alone.contains(&"prometheus-agent") && !alone.contains(&"alloy"),
+            !alone.contains(&"prometheus-agent") && !alone.contains(&"alloy") && !alone.contains(&"falco"),
             "{alone:?}: nowhere to ship without mgmt"
         );
         assert!(Addon::named("argocd").is_some_and(|a| a.chart.is_some()));

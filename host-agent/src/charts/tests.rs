@@ -212,7 +212,8 @@ fn an_http_mirror_is_plain_http_and_every_pin_is_listed_once() {
             "thanos",
             "grafana",
             "alloy",
-            "k8sgpt-operator"
+            "k8sgpt-operator",
+            "falco"
         ]
     );
 }

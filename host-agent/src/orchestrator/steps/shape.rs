@@ -198,9 +198,9 @@ mod tests {
         let plan = plan_shape(&targets(&["app1-cp", "app1-worker-0"]), Scope::Clusters).unwrap();
         check(&plan).unwrap();
         // The node and cluster steps, six add-ons of the catalogue's
-        // first waves, the two shippers (the Prometheus agent, Alloy) and
-        // k8sgpt's read-only binding.
-        assert_eq!(plan.len(), 8 + 6 + 6 + 2 + 1);
+        // first waves, the two shippers (the Prometheus agent, Alloy),
+        // k8sgpt's read-only binding and Falco.
+        assert_eq!(plan.len(), 8 + 6 + 6 + 2 + 1 + 1);
         assert_eq!(after(&plan, "render/app1-cp"), Vec::<&str>::new());
         assert_eq!(after(&plan, "launch/app1-cp"), ["render/app1-cp"]);
         assert_eq!(after(&plan, "enrol/app1-cp"), ["launch/app1-cp"]);
@@ -225,7 +225,7 @@ mod tests {
         );
         assert_eq!(
             plan.iter().filter(|p| p.id.subject().is_cluster()).count(),
-            6 + 5 + 2 + 1
+            6 + 5 + 2 + 1 + 1
         );
         // Without mgmt in the run, phase 2 and the store have no edge to
         // its Vault (they meet it through its API at run time).
@@ -251,8 +251,9 @@ mod tests {
         // mgmt; Argo CD's binding on each app cluster; observability:
         // Alloy everywhere, the stack, Thanos, Loki, Tempo, Grafana and
         // hostctl's own scrape configuration on mgmt, the Prometheus agent
-        // on each app cluster; k8sgpt on mgmt and its binding everywhere.
-        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 6 + 2 + 1 + 3);
+        // on each app cluster; k8sgpt on mgmt and its binding everywhere;
+        // Falco on each app cluster.
+        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 6 + 2 + 1 + 3 + 2);
         // Phase 2 (C5) and the secret stores wait for mgmt's Vault,
         // bootstrapped, on every cluster.
         for cluster in ["mgmt", "app1", "app2"] {
