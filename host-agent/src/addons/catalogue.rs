@@ -287,9 +287,14 @@ mod tests {
         assert_eq!(mgmt.len(), everywhere.len() + mgmt_only.len());
         assert_eq!(app.len(), everywhere.len() + 3);
         assert!(app.contains(&"argocd-access") && app.contains(&"prometheus-agent"));
-        assert!(app.contains(&"falco") && !mgmt.contains(&"falco"), "Falco on app clusters only");
         assert!(
-            !alone.contains(&"prometheus-agent") && !alone.contains(&"alloy") && !alone.contains(&"falco"),
+            app.contains(&"falco") && !mgmt.contains(&"falco"),
+            "Falco on app clusters only"
+        );
+        assert!(
+            !alone.contains(&"prometheus-agent")
+                && !alone.contains(&"alloy")
+                && !alone.contains(&"falco"),
             "{alone:?}: nowhere to ship without mgmt"
         );
         assert!(Addon::named("argocd").is_some_and(|a| a.chart.is_some()));
