@@ -301,7 +301,10 @@ pub fn file(resolved: &Resolved, cluster: &str) -> Result<String> {
 pub fn markdown_table() -> String {
     let peer = |p: Peer| match p {
         Peer::Workload => "workload pod".to_owned(),
-        Peer::Pods { namespace, labels } if labels.is_empty() => format!("pods in `{namespace}`"),
+        Peer::Pods {
+            namespace,
+            labels: [],
+        } => format!("pods in `{namespace}`"),
         Peer::Pods { namespace, labels } => {
             let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("`{namespace}` pods `{}`", l.join(","))
