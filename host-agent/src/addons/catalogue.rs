@@ -166,7 +166,7 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 21] = [
+static CATALOGUE: [Addon; 22] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
@@ -188,6 +188,7 @@ static CATALOGUE: [Addon; 21] = [
     super::k8sgpt::K8SGPT_ACCESS,
     super::kyverno::KYVERNO,
     super::kyverno::policies::POLICIES,
+    super::falco::FALCO,
 ];
 
 #[cfg(test)]
@@ -286,7 +287,7 @@ mod tests {
             assert!(mgmt.contains(&name) && !app.contains(&name), "{name}");
         }
         assert_eq!(mgmt.len(), everywhere.len() + mgmt_only.len());
-        assert_eq!(app.len(), everywhere.len() + 4);
+        assert_eq!(app.len(), everywhere.len() + 5);
         assert!(app.contains(&"argocd-access") && app.contains(&"prometheus-agent"));
         for name in ["kyverno", "kyverno-policies"] {
             assert!(app.contains(&name) && !mgmt.contains(&name), "{name}: C4");
@@ -296,7 +297,13 @@ mod tests {
             );
         }
         assert!(
-            !alone.contains(&"prometheus-agent") && !alone.contains(&"alloy"),
+            app.contains(&"falco") && !mgmt.contains(&"falco"),
+            "Falco on app clusters only"
+        );
+        assert!(
+            !alone.contains(&"prometheus-agent")
+                && !alone.contains(&"alloy")
+                && !alone.contains(&"falco"),
             "{alone:?}: nowhere to ship without mgmt"
         );
         assert!(Addon::named("argocd").is_some_and(|a| a.chart.is_some()));

@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod cert_manager;
 pub mod error;
 pub mod external_secrets;
+pub mod falco;
 pub mod fit;
 pub mod install;
 pub mod k8sgpt;

@@ -213,7 +213,8 @@ fn an_http_mirror_is_plain_http_and_every_pin_is_listed_once() {
             "grafana",
             "alloy",
             "k8sgpt-operator",
-            "kyverno"
+            "kyverno",
+            "falco"
         ]
     );
 }

@@ -151,6 +151,20 @@ pub const KINDS: &[Kind] = &[
         true,
     ),
     k(
+        "cilium.io",
+        "v2",
+        "CiliumClusterwideNetworkPolicy",
+        "ciliumclusterwidenetworkpolicies",
+        false,
+    ),
+    k(
+        "cilium.io",
+        "v2",
+        "CiliumNetworkPolicy",
+        "ciliumnetworkpolicies",
+        true,
+    ),
+    k(
         "metallb.io",
         "v1beta1",
         "IPAddressPool",

@@ -51,6 +51,10 @@ pub enum K8sError {
         hash: String,
     },
     /// The PKI lacks material the rendering needs (a cluster CA).
+    /// A network policy names an address the topology cannot give.
+    #[error("network policy: {0}")]
+    NetworkPolicy(String),
+
     #[error("PKI: {0}")]
     Pki(#[from] certs::PkiError),
     /// The YAML emitter refused a document (should not happen for these types).

@@ -38,7 +38,11 @@ fn files_are_named_in_apply_order() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted);
-    assert_eq!(names.len(), 4);
+    assert_eq!(names.len(), 5);
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some(manifests::NETWORK_POLICY_FILE)
+    );
 }
 
 #[test]

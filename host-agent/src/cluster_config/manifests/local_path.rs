@@ -34,7 +34,7 @@ pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-defaul
 /// Where volumes live on each node.
 pub const VOLUME_ROOT: &str = "/opt/local-path-provisioner";
 
-const NAMESPACE: &str = "local-path-storage";
+pub const NAMESPACE: &str = "local-path-storage";
 const NAME: &str = "local-path-provisioner";
 const SERVICE_ACCOUNT: &str = "local-path-provisioner-service-account";
 const ROLE: &str = "local-path-provisioner-role";

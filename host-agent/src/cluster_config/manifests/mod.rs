@@ -1,12 +1,13 @@
 //! The plain manifests each cluster gets after its CNI is up
 //! (`DIR/clusters/<cluster>/manifests/`), one file per concern, numbered in
 //! apply order: PSA namespaces, the local-path provisioner, its
-//! StorageClasses, MetalLB's pools. The Gateway API CRDs and MetalLB itself
+//! StorageClasses, MetalLB's pools, the default-deny network policy. The Gateway API CRDs and MetalLB itself
 //! are applied from their pinned upstream URLs (see
 //! [`crate::cluster_config::versions`] and `install-plan.yaml`), not vendored here.
 
 pub mod local_path;
 pub mod metallb;
+pub mod network_policy;
 pub mod psa;
 
 use super::cluster::ClusterView;
@@ -22,6 +23,8 @@ pub const LOCAL_PATH_FILE: &str = "10-local-path-provisioner.yaml";
 pub const STORAGE_CLASSES_FILE: &str = "20-storageclasses.yaml";
 /// File name of the MetalLB pools (needs MetalLB's CRDs applied first).
 pub const METALLB_FILE: &str = "30-metallb.yaml";
+/// File name of the default-deny network policy (needs Cilium's CRDs).
+pub const NETWORK_POLICY_FILE: &str = "40-network-policy.yaml";
 
 /// The manifests of `cluster` as `(file name, YAML)` pairs in apply order;
 /// why pairs and not a directory? The node agent applies them over its
@@ -66,6 +69,10 @@ pub fn for_cluster(resolved: &Resolved, cluster: &str) -> Result<Vec<(String, St
         (LOCAL_PATH_FILE.to_owned(), local_path),
         (STORAGE_CLASSES_FILE.to_owned(), classes),
         (METALLB_FILE.to_owned(), metallb_yaml),
+        (
+            NETWORK_POLICY_FILE.to_owned(),
+            network_policy::file(resolved, name)?,
+        ),
     ])
 }
 

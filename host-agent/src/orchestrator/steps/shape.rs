@@ -198,9 +198,10 @@ mod tests {
         let plan = plan_shape(&targets(&["app1-cp", "app1-worker-0"]), Scope::Clusters).unwrap();
         check(&plan).unwrap();
         // The node and cluster steps, six add-ons of the catalogue's
-        // first waves, the two shippers (the Prometheus agent, Alloy) and
-        // k8sgpt's read-only binding, Kyverno and its policies (C4).
-        assert_eq!(plan.len(), 8 + 6 + 6 + 2 + 1 + 2);
+        // first waves, the two shippers (the Prometheus agent, Alloy),
+        // k8sgpt's read-only binding, Kyverno and its policies (C4) and
+        // Falco.
+        assert_eq!(plan.len(), 8 + 6 + 6 + 2 + 1 + 2 + 1);
         assert_eq!(after(&plan, "render/app1-cp"), Vec::<&str>::new());
         assert_eq!(after(&plan, "launch/app1-cp"), ["render/app1-cp"]);
         assert_eq!(after(&plan, "enrol/app1-cp"), ["launch/app1-cp"]);
@@ -225,7 +226,7 @@ mod tests {
         );
         assert_eq!(
             plan.iter().filter(|p| p.id.subject().is_cluster()).count(),
-            6 + 5 + 2 + 1 + 2
+            6 + 5 + 2 + 1 + 2 + 1
         );
         assert_eq!(
             after(&plan, "addon/app1/kyverno-policies"),
@@ -256,8 +257,8 @@ mod tests {
         // Alloy everywhere, the stack, Thanos, Loki, Tempo, Grafana and
         // hostctl's own scrape configuration on mgmt, the Prometheus agent
         // on each app cluster; k8sgpt on mgmt and its binding everywhere;
-        // Kyverno and its policies on each app cluster only (C4).
-        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 6 + 2 + 1 + 3 + 2 * 2);
+        // Kyverno and its policies (C4) and Falco on each app cluster only.
+        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 6 + 2 + 1 + 3 + 2 * 2 + 2);
         // C4: mgmt's plan has no Kyverno step, each app cluster has both.
         assert!(
             !everything
