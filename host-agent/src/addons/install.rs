@@ -19,7 +19,6 @@ use super::readiness::{Check, check, first_unmet};
 use super::render::Rendered;
 use crate::cluster_api::apply::{ApplyOptions, apply_yaml};
 use crate::helm::{Helm, UpgradeInstall, private_file};
-use serde_json::json;
 use std::time::Duration;
 
 /// Time limits of one install.
@@ -70,9 +69,7 @@ pub async fn install(
         }
     };
     if addon.namespace != "kube-system" {
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace",
-                        "metadata": {"name": addon.namespace,
-                                     "labels": {"app.kubernetes.io/managed-by": "hostctl"}}});
+        let ns = crate::cluster_config::manifests::psa::addon_namespace(addon.namespace);
         apply_yaml(
             target.client,
             "namespace",

@@ -175,21 +175,25 @@ fn local_path_provisioner_is_complete_and_pinned() {
 }
 
 #[test]
-fn exempt_namespaces_are_the_specs_and_privileged() {
+fn exempt_namespaces_are_the_specs_less_cilium_system_privileged_and_say_why() {
     let docs = manifest("app2", manifests::NAMESPACES_FILE);
     let names: Vec<&str> = docs
         .iter()
         .map(|d| d["metadata"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        ["kube-system", "cilium-system", "monitoring", "vault"]
-    );
+    // The spec's four less cilium-system (Cilium runs in kube-system).
+    assert_eq!(names, ["kube-system", "monitoring", "vault"]);
     for d in &docs {
         assert_eq!(d["kind"], "Namespace");
         assert_eq!(
             d["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
             "privileged"
+        );
+        assert!(
+            d["metadata"]["annotations"][psa::BECAUSE_ANNOTATION]
+                .as_str()
+                .is_some_and(|why| !why.is_empty()),
+            "{d}"
         );
     }
 }

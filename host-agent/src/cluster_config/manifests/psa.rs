@@ -25,9 +25,46 @@ pub const ADMISSION_CONFIG_PATH: &str = "/etc/kubernetes/admission/admission-con
 pub const DEFAULT_ENFORCE: &str = "baseline";
 /// Audit and warn levels: show what `restricted` would refuse without refusing it.
 pub const DEFAULT_AUDIT_WARN: &str = "restricted";
-/// Namespaces the spec exempts: system components, Cilium, node exporter
-/// (host namespaces) and Vault (IPC_LOCK).
-pub const EXEMPT_NAMESPACES: [&str; 4] = ["kube-system", "cilium-system", "monitoring", "vault"];
+/// Namespaces exempt from Pod Security in the API server's configuration:
+/// the spec's list (SPEC §8: kube-system, cilium-system, monitoring, vault)
+/// rechecked against the components hostctl installs, and no wider:
+/// - `cilium-system` is dropped: Cilium runs in kube-system here, so nothing
+///   runs in it;
+/// - `vault` is kept, though the reference finds the chart sets
+///   `disable_mlock` and `SKIP_SETCAP` (no IPC_LOCK): its pod has not yet
+///   been checked against `baseline`, and a refused Vault pod would stop
+///   every cluster's secrets (docs/policy.md, PSA).
+pub const EXEMPT_NAMESPACES: [&str; 3] = ["kube-system", "monitoring", "vault"];
+
+/// Why each namespace hostctl labels privileged needs host access; the
+/// reason is set on the Namespace as [`BECAUSE_ANNOTATION`], so
+/// `kubectl get ns -o yaml` says why, not only that.
+pub const PRIVILEGED_BECAUSE: &[(&str, &str)] = &[
+    (
+        "kube-system",
+        "kubeadm's static pods and Cilium's agent (host network, BPF, NET_ADMIN)",
+    ),
+    (
+        "monitoring",
+        "node-exporter (host network and PID, the host's /proc and /sys) and Alloy \
+         (the node's /var/log/pods, its positions on a hostPath)",
+    ),
+    (
+        "vault",
+        "the spec's exemption (IPC_LOCK); kept until Vault's pod is checked under baseline",
+    ),
+    (
+        "falco",
+        "Falco's eBPF probe reads the host's /proc, /etc, /dev and /sys/kernel (hostPath) \
+         with BPF and PERFMON capabilities",
+    ),
+    (
+        "local-path-storage",
+        "the provisioner's helper pods create volume directories on the node (hostPath)",
+    ),
+];
+/// The annotation that says why a namespace is privileged.
+pub const BECAUSE_ANNOTATION: &str = "hostctl.dev/privileged-because";
 
 /// The `apiserver.config.k8s.io/v1` AdmissionConfiguration document.
 #[derive(Debug, Clone, Serialize)]
@@ -107,9 +144,23 @@ pub fn admission_configuration() -> AdmissionConfiguration {
 
 /// A namespace whose pods may use host access. Used for the exempt
 /// namespaces and for add-ons whose pods need hostPath or host networking
-/// (local-path's helper pods), which `baseline` would refuse.
+/// (local-path's helper pods, Falco), which `baseline` would refuse; its
+/// reason from [`PRIVILEGED_BECAUSE`] goes with it.
 pub fn privileged_namespace(name: &str) -> Namespace {
-    let labels: BTreeMap<String, String> = ["enforce", "audit", "warn"]
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(privileged_labels()),
+            annotations: because(name)
+                .map(|why| BTreeMap::from([(BECAUSE_ANNOTATION.to_owned(), why.to_owned())])),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    }
+}
+
+fn privileged_labels() -> BTreeMap<String, String> {
+    ["enforce", "audit", "warn"]
         .iter()
         .map(|mode| {
             (
@@ -117,15 +168,33 @@ pub fn privileged_namespace(name: &str) -> Namespace {
                 "privileged".to_owned(),
             )
         })
-        .collect();
-    Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.to_owned()),
-            labels: Some(labels),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
+        .collect()
+}
+
+fn because(name: &str) -> Option<&'static str> {
+    PRIVILEGED_BECAUSE
+        .iter()
+        .find(|(ns, _)| *ns == name)
+        .map(|(_, why)| *why)
+}
+
+/// The Namespace an add-on's install applies before its chart: labelled
+/// as managed by hostctl and, for a namespace in [`PRIVILEGED_BECAUSE`],
+/// privileged with its reason. One object for every apply of the same
+/// namespace matters: server-side apply under one field manager removes
+/// the labels an earlier apply set and a later one leaves out.
+pub fn addon_namespace(name: &str) -> serde_json::Value {
+    let mut labels: BTreeMap<String, String> = BTreeMap::from([(
+        "app.kubernetes.io/managed-by".to_owned(),
+        "hostctl".to_owned(),
+    )]);
+    let mut annotations = BTreeMap::new();
+    if let Some(why) = because(name) {
+        labels.extend(privileged_labels());
+        annotations.insert(BECAUSE_ANNOTATION.to_owned(), why.to_owned());
     }
+    serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+                       "metadata": {"name": name, "labels": labels, "annotations": annotations}})
 }
 
 /// The spec's exempt namespaces as objects.
@@ -134,4 +203,44 @@ pub fn exempt_namespaces() -> Vec<Namespace> {
         .iter()
         .map(|n| privileged_namespace(n))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_privileged_namespace_says_why_and_the_exemptions_are_no_wider_than_needed() {
+        for ns in EXEMPT_NAMESPACES {
+            assert!(because(ns).is_some(), "{ns} is exempt without a reason");
+        }
+        assert!(!EXEMPT_NAMESPACES.contains(&"cilium-system"));
+        let falco = addon_namespace("falco");
+        assert_eq!(
+            falco["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "privileged"
+        );
+        assert!(
+            falco["metadata"]["annotations"][BECAUSE_ANNOTATION]
+                .as_str()
+                .is_some_and(|w| w.contains("eBPF"))
+        );
+        // An add-on's apply of `monitoring` keeps the labels the base
+        // manifests set (one field manager: left out would be removed).
+        let monitoring = addon_namespace("monitoring");
+        assert_eq!(
+            monitoring["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "privileged"
+        );
+        let plain = addon_namespace("cert-manager");
+        assert!(
+            plain["metadata"]["labels"]
+                .get("pod-security.kubernetes.io/enforce")
+                .is_none()
+        );
+        assert_eq!(
+            plain["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "hostctl"
+        );
+    }
 }

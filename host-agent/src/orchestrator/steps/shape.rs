@@ -258,7 +258,10 @@ mod tests {
         // hostctl's own scrape configuration on mgmt, the Prometheus agent
         // on each app cluster; k8sgpt on mgmt and its binding everywhere;
         // Kyverno and its policies (C4) and Falco on each app cluster only.
-        assert_eq!(cluster_part, 18 + 3 * 5 + 3 + 2 + 3 + 6 + 2 + 1 + 3 + 2 * 2 + 2);
+        assert_eq!(
+            cluster_part,
+            18 + 3 * 5 + 3 + 2 + 3 + 6 + 2 + 1 + 3 + 2 * 2 + 2
+        );
         // C4: mgmt's plan has no Kyverno step, each app cluster has both.
         assert!(
             !everything
