@@ -17,9 +17,15 @@ pub struct GuestOutput {
     pub stderr: String,
 }
 
+/// How long one guest-agent exchange may take. Generous: a software-
+/// emulated guest on a loaded host answers `guest-sync` in seconds, not
+/// milliseconds (5 s lost the boot report of a slow VM), and the wait only
+/// costs time when the guest agent does not answer at all.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs `argv` in the guest and waits (up to `limit`) for it to finish.
 pub async fn exec(qga: &Path, argv: &[&str], limit: Duration) -> Result<GuestOutput, ChannelError> {
-    let mut ch = Channel::guest(qga, Duration::from_secs(5)).await?;
+    let mut ch = Channel::guest(qga, CALL_TIMEOUT.min(limit)).await?;
     let (path, args) = argv.split_first().unwrap_or((&"/bin/true", &[]));
     let started = ch
         .call(
