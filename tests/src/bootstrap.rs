@@ -238,13 +238,16 @@ pub fn calls(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Every readiness object of every catalogue add-on, ready (for suites
-/// that run whole clusters against the stand-in API server).
-pub fn ready_addon_objects() -> std::collections::BTreeMap<String, serde_json::Value> {
+/// Every readiness object of every catalogue add-on a cluster of `role`
+/// gets, ready (for suites that run whole clusters against the stand-in
+/// API server): a mgmt stand-in holds no Kyverno, as a real mgmt does not.
+pub fn ready_addon_objects(
+    role: topology::ClusterRole,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
     use crate::kube_api::{crd, custom_object, daemonset, deployment, statefulset};
     use host_agent::addons::{Readiness, catalogue};
     let mut objects = std::collections::BTreeMap::new();
-    for addon in catalogue() {
+    for addon in catalogue().iter().filter(|a| a.placement.includes(role)) {
         for r in addon.readiness {
             let (path, value) = match *r {
                 Readiness::Crd(name) => crd(name, true),

@@ -18,7 +18,7 @@ use tests::kube_api::State;
 fn argocd_coming_up() -> State {
     use tests::kube_api::{crd, deployment, statefulset};
     let mut state = State {
-        objects: tests::bootstrap::ready_addon_objects(),
+        objects: tests::bootstrap::ready_addon_objects(topology::ClusterRole::Mgmt),
         ..State::default()
     };
     let addon = host_agent::addons::Addon::named("argocd").expect("catalogue has argocd");
