@@ -238,6 +238,14 @@ pub fn calls(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The role the default topology gives `cluster` (the suites' clusters
+/// are the default's).
+pub fn role_of(cluster: &str) -> topology::ClusterRole {
+    topology::default_topology()
+        .cluster(cluster)
+        .map_or(topology::ClusterRole::App, |c| c.role)
+}
+
 /// Every readiness object of every catalogue add-on a cluster of `role`
 /// gets, ready (for suites that run whole clusters against the stand-in
 /// API server): a mgmt stand-in holds no Kyverno, as a real mgmt does not.

@@ -47,13 +47,6 @@ fn stand_ins(env: &mut Emulated) {
 
 /// The stand-in API server of each cluster, inside its control plane's
 /// namespace (the emulator names it `mpemu-<machine>`), its nodes Ready.
-fn role_of(cluster: &str) -> topology::ClusterRole {
-    match cluster {
-        "mgmt" => topology::ClusterRole::Mgmt,
-        _ => topology::ClusterRole::App,
-    }
-}
-
 fn api_servers(env: &Emulated) -> Vec<NetnsApi> {
     ["mgmt", "app1", "app2"]
         .into_iter()
@@ -67,7 +60,7 @@ fn api_servers(env: &Emulated) -> Vec<NetnsApi> {
             ];
             let state = State {
                 nodes: nodes.iter().map(|n| node(n.0, true)).collect(),
-                objects: tests::bootstrap::ready_addon_objects(role_of(cluster)),
+                objects: tests::bootstrap::ready_addon_objects(tests::bootstrap::role_of(cluster)),
                 ..State::default()
             };
             NetnsApi::start_when_ready(

@@ -68,19 +68,11 @@ impl Rig {
         }
     }
 
-    /// The role of the rig's cluster, as the default topology names them.
-    fn role(&self) -> topology::ClusterRole {
-        match self.cluster {
-            "mgmt" => topology::ClusterRole::Mgmt,
-            _ => topology::ClusterRole::App,
-        }
-    }
-
     /// The stand-in API server for the cluster in its control plane's
     /// namespace, with both nodes registered and Ready.
     fn api(&self) -> NetnsApi {
         self.api_with(State {
-            objects: tests::bootstrap::ready_addon_objects(self.role()),
+            objects: tests::bootstrap::ready_addon_objects(tests::bootstrap::role_of(self.cluster)),
             ..State::default()
         })
     }
