@@ -8,7 +8,8 @@
 //! user's kubeconfig file, as kind and k3d do), [`client`], [`ready`],
 //! [`resources`] (the static kind table), [`apply`], [`install`] (add-on
 //! steps), [`bootstrap`] (join tokens as Secrets), [`health`] (for
-//! `hostctl status`), [`error`].
+//! `hostctl status`), [`read`] (bounded GETs for `status` and `verify`),
+//! [`error`].
 
 pub mod apply;
 pub mod bootstrap;
@@ -18,6 +19,7 @@ pub mod health;
 pub mod install;
 pub mod kubeconfig;
 pub mod merge;
+pub mod read;
 pub mod ready;
 pub mod resources;
 

@@ -32,7 +32,12 @@
 //!       "logs"?: { "ok": { "shippers", "answering", "sent_entries",
 //!       "dropped_entries", "batch_retries" } } | { "error" },
 //!       "newest_sample_age_seconds"?: { "ok": int|null } | { "error" } } ] }
-//!     (absent without mgmt in the topology; see [`observability`]) }
+//!     (absent without mgmt in the topology; see [`observability`]),
+//!   "policy": { "clusters": [ { "cluster", "kyverno": "never" (mgmt: C4)
+//!     | "not_installed" | { "live": { "admission" (bool), "enforced"
+//!     ([string]), "audited" ([string]), "audit_violations" (int) } }
+//!     | { "error": string } } ] }
+//!     (absent before `up` built a cluster; see [`policy`]) }
 //! ```
 //! Clusters are sorted by name; a node that reported but is not in the
 //! daemon's topology is listed under the cluster name `""` (its `snapshot`
@@ -58,6 +63,7 @@ use crate::snapshots::rpo::{self, SnapshotHealth};
 
 mod api;
 pub mod observability;
+pub mod policy;
 pub mod vault;
 use api::api_cell;
 pub use api::with_api_health;
@@ -85,6 +91,9 @@ pub struct StatusView {
     /// Shipping per cluster and k8sgpt, once the topology has mgmt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observability: Option<observability::ObservabilityView>,
+    /// Kyverno per cluster (C4), once `up` has built a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<policy::PolicyView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -270,6 +279,7 @@ pub fn view(
         host_wide_figures: false,
         vault: None,
         observability: None,
+        policy: None,
     }
 }
 
@@ -478,6 +488,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             let v = with_api_health(v, &status, ctx).await;
             let v = vault::with_vault(v, ctx).await;
             let v = observability::with_observability(v, ctx).await;
+            let v = policy::with_policy(v, ctx).await;
             let text = render(ctx.output, &v, || table(&v))?;
             if args.watch && ctx.output == OutputFormat::Table {
                 crate::stdout::write("\x1b[2J\x1b[H")?;
@@ -491,6 +502,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                     crate::stdout::line(vault::line(vault))?;
                 }
                 for line in v.observability.iter().flat_map(observability::lines) {
+                    crate::stdout::line(&line)?;
+                }
+                for line in v.policy.iter().flat_map(policy::lines) {
                     crate::stdout::line(&line)?;
                 }
             }

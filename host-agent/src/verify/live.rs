@@ -12,15 +12,10 @@
 use super::contracts::{C1, C2, C3, C4, C5, C6, SPEC_REFRESH, webhooks_outside_cluster};
 use super::{Check, Source, Verdict};
 use crate::addons::catalogue::Addon;
-use crate::cluster_api::apply::classify;
 use crate::cluster_api::health::STATUS_TIMEOUT;
+use crate::cluster_api::read::get_json as get;
 use serde_json::Value;
 use topology::ClusterRole;
-
-/// Where Kyverno's admission controller runs when it is installed (the
-/// chart's Deployment in its namespace).
-const KYVERNO_ADMISSION: &str =
-    "/apis/apps/v1/namespaces/kyverno/deployments/kyverno-admission-controller";
 
 /// Every live check of one cluster.
 pub async fn cluster_checks(client: &kube::Client, cluster: &str, role: ClusterRole) -> Vec<Check> {
@@ -54,28 +49,6 @@ pub fn unreachable(cluster: &str, role: ClusterRole, why: &str) -> Vec<Check> {
             )
         })
         .collect()
-}
-
-/// `GET path` as JSON; `None` when the object does not exist (404).
-async fn get(client: &kube::Client, path: &str) -> Result<Option<Value>, String> {
-    let request = http::Request::get(path)
-        .body(Vec::new())
-        .map_err(|e| e.to_string())?;
-    let answer = tokio::time::timeout(STATUS_TIMEOUT, client.request_text(request))
-        .await
-        .map_err(|_| {
-            format!(
-                "GET {path}: no answer within {} s",
-                STATUS_TIMEOUT.as_secs()
-            )
-        })?;
-    match answer {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| format!("GET {path}: not JSON: {e}")),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-        Err(e) => Err(classify(e, &format!("GET {path}")).to_string()),
-    }
 }
 
 fn check(
@@ -160,7 +133,7 @@ async fn c1(client: &kube::Client, cluster: &str) -> Check {
 
 /// C2: the agent's backlog is inside what its WAL keeps.
 async fn c2(client: &kube::Client, cluster: &str) -> Check {
-    let shipping = match crate::commands::status::observability::agent_shipping(client).await {
+    let shipping = match crate::addons::observability::shipping::agent_shipping(client).await {
         Ok(s) => s,
         Err(e) => {
             return check(
@@ -274,61 +247,35 @@ async fn c4(client: &kube::Client, cluster: &str, role: ClusterRole) -> Check {
             vec!["no kyverno add-on in the catalogue".into()],
         );
     }
-    let admission = match get(client, KYVERNO_ADMISSION).await {
-        Ok(d) => d.is_some(),
+    let kyverno = match crate::addons::kyverno::live::read(client).await {
+        Ok(k) => k,
         Err(e) => return check(C4, cluster, Verdict::CannotTell, vec![e]),
     };
-    if role == ClusterRole::Mgmt {
-        return match admission {
-            true => found(
-                C4,
-                cluster,
-                vec!["Kyverno's admission controller runs on mgmt".into()],
-                vec![],
-            ),
-            false => found(
-                C4,
-                cluster,
-                vec![],
-                vec!["no Kyverno admission controller on mgmt".into()],
-            ),
-        };
-    }
-    if !admission {
-        return found(
-            C4,
-            cluster,
-            vec!["no Kyverno admission controller".into()],
+    let (broken, held) = match (role, kyverno.admission) {
+        (ClusterRole::Mgmt, true) => (
+            vec!["Kyverno's admission controller runs on mgmt".into()],
             vec![],
-        );
-    }
-    let policies = match get(client, "/apis/policies.kyverno.io/v1/validatingpolicies").await {
-        Ok(list) => list.map(|l| items(&l)).unwrap_or_default(),
-        Err(e) => return check(C4, cluster, Verdict::CannotTell, vec![e]),
-    };
-    let enforcing: Vec<String> = policies
-        .iter()
-        .filter(|p| {
-            p["spec"]["validationActions"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x == "Deny"))
-        })
-        .map(name_of)
-        .collect();
-    match enforcing.is_empty() {
-        true => found(
-            C4,
-            cluster,
+        ),
+        (ClusterRole::Mgmt, false) => (
+            vec![],
+            vec!["no Kyverno admission controller on mgmt".into()],
+        ),
+        (_, false) => (vec!["no Kyverno admission controller".into()], vec![]),
+        (_, true) if kyverno.enforced.is_empty() => (
             vec!["Kyverno runs but no ValidatingPolicy denies".into()],
             vec![],
         ),
-        false => found(
-            C4,
-            cluster,
+        (_, true) => (
             vec![],
-            vec![format!("Kyverno enforcing {}", enforcing.join(", "))],
+            vec![format!(
+                "Kyverno enforcing {}; auditing {} ({} audit violations)",
+                kyverno.enforced.join(", "),
+                kyverno.audited.join(", "),
+                kyverno.audit_violations
+            )],
         ),
-    }
+    };
+    found(C4, cluster, broken, held)
 }
 
 /// C5: the lab-CA issuer is Ready, then Vault's is (and serving).

@@ -170,3 +170,55 @@ async fn a_cluster_without_the_components_says_not_installed_and_mgmt_is_not_ask
         );
     }
 }
+
+/// Kyverno 1.19 as it publishes itself: the chart's admission-controller
+/// Deployment, `policies.kyverno.io/v1` ValidatingPolicies, and a
+/// `wgpolicyk8s.io/v1alpha2` PolicyReport from its reports controller.
+fn kyverno(server: &ApiServer, validation_actions: &str) {
+    use host_agent::addons::kyverno::live::{POLICIES_PATH, REPORTS_PATH, admission_path};
+    let mut s = server.state.lock().expect("state");
+    s.objects.insert(
+        admission_path(),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "kyverno-admission-controller", "namespace": "kyverno"}}),
+    );
+    s.objects.insert(
+        POLICIES_PATH.into(),
+        json!({"apiVersion": "policies.kyverno.io/v1", "kind": "ValidatingPolicyList", "metadata": {},
+            "items": [
+                {"metadata": {"name": "disallow-privileged"}, "spec": {"validationActions": [validation_actions]}},
+                {"metadata": {"name": "require-app-version-labels"}, "spec": {"validationActions": ["Audit"]}}]}),
+    );
+    s.objects.insert(
+        REPORTS_PATH.into(),
+        json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReportList", "metadata": {},
+            "items": [{"metadata": {"name": "r1", "namespace": "shop"}, "results": [
+                {"policy": "require-app-version-labels", "result": "fail"},
+                {"policy": "require-app-version-labels", "result": "fail"}]}]}),
+    );
+}
+
+#[tokio::test]
+async fn c4_holds_with_kyverno_enforcing_on_app_and_breaks_when_it_only_audits_or_runs_on_mgmt() {
+    let (_home, pki) = pki();
+    let server = start(&pki, "app1").await;
+    kyverno(&server, "Deny");
+    let c = client(&pki, "app1", &server).await;
+    let checks = cluster_checks(&c, "app1", ClusterRole::App).await;
+    let c4 = of(&checks, "C4");
+    assert_eq!(c4.verdict, Verdict::Holds, "{c4:#?}");
+    assert_eq!(
+        c4.evidence,
+        [
+            "Kyverno enforcing disallow-privileged; auditing require-app-version-labels (2 audit violations)"
+        ]
+    );
+    kyverno(&server, "Audit");
+    let checks = cluster_checks(&c, "app1", ClusterRole::App).await;
+    assert_eq!(of(&checks, "C4").verdict, Verdict::Broken);
+    let checks = cluster_checks(&c, "mgmt", ClusterRole::Mgmt).await;
+    assert_eq!(
+        of(&checks, "C4").evidence,
+        ["Kyverno's admission controller runs on mgmt"]
+    );
+}

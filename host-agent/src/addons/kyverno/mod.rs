@@ -6,6 +6,7 @@
 //! ([`Placement::App`]), not a topology option, so no topology can put
 //! Kyverno on mgmt. docs/policy.md explains the policies and exclusions.
 
+pub mod live;
 pub mod policies;
 
 use super::budget::{Resources, Workload, resources_of};

@@ -13,6 +13,7 @@ pub mod loki;
 pub mod metrics_text;
 pub mod prometheus;
 pub mod rules;
+pub mod shipping;
 pub mod tempo;
 pub mod thanos;
 

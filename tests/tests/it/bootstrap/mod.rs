@@ -16,6 +16,7 @@ use tests::bootstrap::{NetnsApi, calls, helm_standin, write_kubeadm_wrapper, wri
 use tests::kube_api::{State, node};
 
 mod platform;
+mod policy;
 
 const CP: &str = "app1-cp";
 const WORKER: &str = "app1-worker-0";
@@ -346,6 +347,7 @@ fn up_runs_the_whole_graph_and_a_second_up_changes_nothing() {
         || (app1_api()["api"]["ok"] == true).then_some(()),
         || format!("{:#}", app1_api()),
     );
+    policy::status_reads_kyverno(&rig, &api);
 
     // A second up: nothing initialised or joined again.
     let again = rig.up_ok();

@@ -311,6 +311,11 @@ fn status_reads_the_shippers(rig: &Rig, api: &tests::bootstrap::NetnsApi) {
     let status: Value = serde_json::from_str(&text).expect("status json");
     let o = &status["observability"];
     assert_eq!(o["k8sgpt"]["on"], false, "{text}");
+    assert_eq!(
+        status["policy"]["clusters"],
+        serde_json::json!([{"cluster": "mgmt", "kyverno": "never"}]),
+        "C4: no Kyverno on mgmt: {text}"
+    );
     let mgmt = &o["clusters"][0];
     assert_eq!(mgmt["cluster"], "mgmt", "{text}");
     assert!(mgmt.get("metrics").is_none(), "mgmt runs no agent: {text}");
