@@ -88,6 +88,11 @@ pub const VAULT_ADDRESS: Var = Var {
     name: "HOSTCTL_VAULT_ADDRESS",
     meaning: "where hostctl reaches mgmt's Vault, e.g. `https://127.0.0.1:8200` through a port-forward (default: `https://<its reserved MetalLB address>:8200`); its certificate must still chain to the lab root",
 };
+/// How long each wait of a failure drill may take.
+pub const DRILL_DEADLINE_SECS: Var = Var {
+    name: "HOSTCTL_DRILL_DEADLINE_SECS",
+    meaning: "seconds each wait of `verify --drill` may take (agents to stop and return, reports to arrive, Vault to resync; default 180, at least 10)",
+};
 /// The DHCP leases file `doctor` reads on macOS.
 pub const DHCP_LEASES: Var = Var {
     name: "HOSTCTL_DHCP_LEASES",
@@ -122,6 +127,7 @@ pub const HOSTCTL: &[Var] = &[
     HELM,
     CHARTS_CA,
     VAULT_ADDRESS,
+    DRILL_DEADLINE_SECS,
     DHCP_LEASES,
     QEMU_IMAGE,
     QEMU_NET,

@@ -7,6 +7,7 @@ pub mod completion;
 pub mod daemon;
 pub mod doctor;
 pub mod down;
+pub mod drill;
 pub mod etcd;
 pub mod init;
 pub mod kubeconfig;

@@ -37,7 +37,10 @@
 //!     | "not_installed" | { "live": { "admission" (bool), "enforced"
 //!     ([string]), "audited" ([string]), "audit_violations" (int) } }
 //!     | { "error": string } } ] }
-//!     (absent before `up` built a cluster; see [`policy`]) }
+//!     (absent before `up` built a cluster; see [`policy`]),
+//!   "drills"?: [ { "drill", "outcome": "passed"|"failed"|"not-installed",
+//!     "finished_at" (RFC 3339), "proves" ([string]) } ]
+//!     (the last result of each drill run here; see [`drills`]) }
 //! ```
 //! Clusters are sorted by name; a node that reported but is not in the
 //! daemon's topology is listed under the cluster name `""` (its `snapshot`
@@ -62,6 +65,7 @@ use crate::snapshots::SnapshotStore;
 use crate::snapshots::rpo::{self, SnapshotHealth};
 
 mod api;
+pub mod drills;
 pub mod observability;
 pub mod policy;
 pub mod vault;
@@ -94,6 +98,9 @@ pub struct StatusView {
     /// Kyverno per cluster (C4), once `up` has built a cluster.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<policy::PolicyView>,
+    /// The last result of each failure drill run in this home.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drills: Vec<drills::DrillLine>,
 }
 
 #[derive(Debug, Serialize)]
@@ -280,6 +287,7 @@ pub fn view(
         vault: None,
         observability: None,
         policy: None,
+        drills: Vec::new(),
     }
 }
 
@@ -489,6 +497,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             let v = vault::with_vault(v, ctx).await;
             let v = observability::with_observability(v, ctx).await;
             let v = policy::with_policy(v, ctx).await;
+            let v = drills::with_drills(v, ctx.home.root());
             let text = render(ctx.output, &v, || table(&v))?;
             if args.watch && ctx.output == OutputFormat::Table {
                 crate::stdout::write("\x1b[2J\x1b[H")?;
@@ -505,6 +514,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                     crate::stdout::line(&line)?;
                 }
                 for line in v.policy.iter().flat_map(policy::lines) {
+                    crate::stdout::line(&line)?;
+                }
+                for line in drills::lines(&v.drills) {
                     crate::stdout::line(&line)?;
                 }
             }

@@ -29,11 +29,18 @@ use topology::Resolved;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Check only this cluster (C4, about placement, still looks at all).
-    #[arg(long, value_name = "CLUSTER")]
+    #[arg(long, value_name = "CLUSTER", conflicts_with = "drill")]
     pub cluster: Option<String>,
+    /// Run a failure drill instead: stop what a contract protects against,
+    /// observe, put it back (docs/verify.md).
+    #[arg(long, value_name = "NAME")]
+    pub drill: Option<crate::verify::drill::DrillName>,
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
+    if let Some(drill) = args.drill {
+        return crate::commands::drill::run(ctx, drill);
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let workspace = Workspace::recorded(ctx)?;
     let mut report = rendered::report(&workspace.resolved, args.cluster.as_deref())

@@ -172,7 +172,7 @@ async fn c2(client: &kube::Client, cluster: &str) -> Check {
 }
 
 /// C3: every ExternalSecret refreshes hourly and its Secret exists.
-async fn c3(client: &kube::Client, cluster: &str) -> Check {
+pub async fn c3(client: &kube::Client, cluster: &str) -> Check {
     let list = match get(client, "/apis/external-secrets.io/v1/externalsecrets").await {
         Ok(Some(list)) => items(&list),
         Ok(None) => {

@@ -9,6 +9,7 @@
 //! says `not installed` rather than pretending to hold.
 
 pub mod contracts;
+pub mod drill;
 pub mod facts;
 pub mod live;
 pub mod rendered;
@@ -17,7 +18,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// What a check concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The contract holds, and the evidence says why.

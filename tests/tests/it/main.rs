@@ -9,6 +9,7 @@
 )]
 
 mod bootstrap;
+mod drills;
 mod e2e;
 mod etcd_snapshot;
 mod faults;

@@ -1,8 +1,10 @@
 //! ACL policies, least privilege per client:
 //! - `hostctl-admin`: what later bootstrap runs and snapshots need — the
 //!   mount tables, policies, the `jwt-*` auth mounts, `pki_int/`, the KV
-//!   data, its own token — not `sys/*` as a whole (no seal, no rekey, no
-//!   generate-root).
+//!   data, its own token, and `sys/seal` (the `vault-down` drill seals
+//!   Vault and unseals it with the key hostctl already holds, so sealing
+//!   adds no power the key did not give) — not `sys/*` as a whole (no
+//!   rekey, no generate-root, no unseal-key changes).
 //! - `cert-manager`: signing CSRs through `pki_int`'s `cert-manager` role
 //!   only (cert-manager sends CSRs; its keys never leave the cluster).
 //! - `eso-<cluster>`: read-only on `secret/data/<cluster>/*` and
@@ -36,6 +38,7 @@ fn admin_hcl() -> String {
         ("sys/auth/*", RWS),
         ("sys/policies/acl/*", RW),
         ("sys/storage/raft/snapshot", r#"["read"]"#),
+        ("sys/seal", r#"["update", "sudo"]"#),
         ("auth/jwt-*", RW),
         (&format!("{PKI_PATH}/*"), RWS),
         ("secret/*", RW),

@@ -17,6 +17,7 @@ use tests::kube_api::{State, node};
 
 mod platform;
 mod policy;
+mod vault_drill;
 
 const CP: &str = "app1-cp";
 const WORKER: &str = "app1-worker-0";

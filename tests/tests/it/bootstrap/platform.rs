@@ -278,6 +278,7 @@ fn platform_addons_install_in_order_wait_for_readiness_and_resume_after_a_failur
     );
     status_reads_the_shippers(&rig, &api);
     verify_reads_the_live_cluster(&rig);
+    super::vault_drill::vault_down(&rig, &api, vault.address().as_str());
     api.stop();
     rig.env.finish();
 }
