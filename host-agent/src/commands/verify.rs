@@ -53,6 +53,14 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
         args.cluster.as_deref(),
     ))?;
     with_facts(&mut report, ctx, &resolved, args.cluster.as_deref());
+    let vault = crate::cli::block_on(crate::commands::status::vault::read(ctx))?;
+    report
+        .checks
+        .push(facts::vault_seal(vault.map(|v| match v.status {
+            Some(s) => Ok(s),
+            None => Err(v.error.unwrap_or_else(|| "no answer".into())),
+        })));
+    report.checks.push(facts::backups());
     crate::stdout::write(&render(ctx.output, &report, || table(&report))?)?;
     Ok(if report.any_broken() {
         Exit::ContractBroken

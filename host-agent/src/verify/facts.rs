@@ -1,6 +1,7 @@
 //! The SLO-facing facts `verify` reports beside the contracts, from what
 //! this home keeps: each built cluster's newest etcd snapshot against the
-//! RPO, and the nearest certificate expiry of the PKI. Judged at `now`,
+//! RPO, the nearest certificate expiry of the PKI, Vault's seal state, and
+//! the backups that do not exist yet (`not installed`). Judged at `now`,
 //! given, so tests move time instead of waiting for it.
 
 use super::{Check, Source, Verdict};
@@ -15,6 +16,15 @@ pub const RPO_FACT: (&str, &str) = (
 pub const CERTS_FACT: (&str, &str) = (
     "CERTS",
     "no certificate of the PKI expires within a week (leaves renew 30 days before)",
+);
+
+pub const VAULT_FACT: (&str, &str) = (
+    "VAULT",
+    "mgmt's Vault is unsealed and answering (P0: every cluster's secrets come from it)",
+);
+pub const BACKUP_FACT: (&str, &str) = (
+    "BACKUPS",
+    "Velero backups and Vault snapshots are at most 24 h old (RPO)",
 );
 
 /// A certificate this close to its end is a problem now: renewal (30
@@ -96,6 +106,50 @@ pub fn certificates(certs: &[(String, SystemTime)], now: SystemTime) -> Check {
     }
 }
 
+/// Vault's seal state: `None` when this home never bootstrapped one.
+pub fn vault_seal(status: Option<Result<vault::VaultStatus, String>>) -> Check {
+    let (verdict, evidence) = match status {
+        None => (
+            Verdict::NotInstalled,
+            "this home has not bootstrapped Vault (`hostctl up` does, with mgmt)".to_owned(),
+        ),
+        Some(Ok(s)) if s.sealed => (
+            Verdict::Broken,
+            "Vault is sealed: `hostctl vault unseal` opens it with the key hostctl keeps"
+                .to_owned(),
+        ),
+        Some(Ok(s)) => (Verdict::Holds, format!("Vault {} is unsealed", s.version)),
+        Some(Err(e)) => (Verdict::CannotTell, format!("Vault did not answer: {e}")),
+    };
+    Check {
+        contract: VAULT_FACT.0,
+        promise: VAULT_FACT.1,
+        cluster: None,
+        source: Source::Live,
+        verdict,
+        evidence: vec![evidence],
+    }
+}
+
+/// The backups that are not built yet (issue 20): said, not faked.
+pub fn backups() -> Check {
+    let velero = match crate::addons::Addon::named("velero") {
+        Some(_) => "Velero is in the catalogue but its backup age is not read yet",
+        None => "no Velero add-on yet (issue 20)",
+    };
+    Check {
+        contract: BACKUP_FACT.0,
+        promise: BACKUP_FACT.1,
+        cluster: None,
+        source: Source::Live,
+        verdict: Verdict::NotInstalled,
+        evidence: vec![
+            velero.to_owned(),
+            "Vault raft snapshots are not scheduled yet (issue 20)".to_owned(),
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +173,28 @@ mod tests {
         assert_eq!(c.evidence, ["pki/agent/host.crt expires in 72 h"]);
         let c = certificates(&certs, now + 301 * day);
         assert_eq!(c.evidence, ["pki/agent/host.crt has expired"]);
+    }
+
+    #[test]
+    fn a_sealed_vault_is_broken_and_an_absent_one_not_installed() {
+        let status = |sealed| vault::VaultStatus {
+            initialized: true,
+            sealed,
+            standby: false,
+            version: "2.4.0".into(),
+        };
+        assert_eq!(vault_seal(None).verdict, Verdict::NotInstalled);
+        let sealed = vault_seal(Some(Ok(status(true))));
+        assert_eq!(sealed.verdict, Verdict::Broken);
+        assert!(sealed.evidence[0].contains("hostctl vault unseal"));
+        assert_eq!(
+            vault_seal(Some(Ok(status(false)))).evidence,
+            ["Vault 2.4.0 is unsealed"]
+        );
+        assert_eq!(
+            vault_seal(Some(Err("timed out".into()))).verdict,
+            Verdict::CannotTell
+        );
     }
 
     #[test]

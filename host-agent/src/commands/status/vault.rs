@@ -23,29 +23,32 @@ pub struct VaultView {
 
 /// Adds Vault's state when this home bootstrapped one.
 pub async fn with_vault(mut v: StatusView, ctx: &Context) -> StatusView {
+    v.vault = read(ctx).await;
+    v
+}
+
+/// Vault's state (`None` when this home has not bootstrapped one, or
+/// cannot say where it is); `status` and `verify`'s VAULT fact read it.
+pub async fn read(ctx: &Context) -> Option<VaultView> {
     let keys = vault::KeyDir::new(key_dir(ctx.home.root()));
     if !keys.exists(vault::UNSEAL_KEY).unwrap_or(false) {
-        return v;
+        return None;
     }
     let target = Workspace::recorded(ctx)
         .ok()
         .zip(certs::Pki::open(ctx.home.root()).ok())
-        .and_then(|(w, pki)| VaultTarget::from_env(&w.resolved, &pki).ok());
-    let Some(target) = target else {
-        return v;
-    };
+        .and_then(|(w, pki)| VaultTarget::from_env(&w.resolved, &pki).ok())?;
     let answer = match target.client() {
         Ok(c) => vault::status(&c.with_timeout(Duration::from_secs(3)))
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    v.vault = Some(VaultView {
+    Some(VaultView {
         address: target.address,
         error: answer.as_ref().err().cloned(),
         status: answer.ok(),
-    });
-    v
+    })
 }
 
 /// The table's Vault line.

@@ -81,4 +81,16 @@ pub(super) fn vault_down(rig: &Rig, api: &NetnsApi, vault_address: &str) {
             .exists()
     );
     assert!(rig.env.home().join("drills/vault-down.json").exists());
+    // verify's VAULT fact reads the same server: unsealed again.
+    let out = rig
+        .env
+        .hostctl_with_env(&["-o", "json", "verify", "--cluster", "mgmt"], &vars[..1]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("verify json");
+    let fact = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["contract"] == "VAULT")
+        .unwrap_or_else(|| panic!("no VAULT fact: {report:#}"));
+    assert_eq!(fact["verdict"], "holds", "{fact:#}");
 }
