@@ -12,6 +12,7 @@
 //! counted as dropped — while mgmt's agents are gone.
 
 use super::env::{DrillEnv, node};
+use super::gateway::{self, Target};
 use super::record::{DrillStore, Running};
 use super::{DrillError, DrillName, DrillReport, Observation, Pace, rfc3339, until};
 use crate::addons::observability::prometheus::AGENT;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
 const C1: &str = "app workloads keep running while mgmt is down: app agents keep reporting";
+const C1_SERVING: &str = "app workloads keep serving through their Gateways while mgmt is down";
 const C2_PLANE: &str =
     "nothing is lost while mgmt is down: every app report of the outage arrives, in order";
 const C2_METRICS: &str =
@@ -62,6 +64,7 @@ pub async fn run(
         marks.insert(name.clone(), newest(env, name).await?);
     }
     let before = shipping(env).await;
+    let doors = front_doors(env).await;
 
     store.mark_running(
         DrillName::MgmtDown,
@@ -72,6 +75,13 @@ pub async fn run(
     )?;
     steps.push(format!("stopping mgmt's machines: {}", mgmt.join(", ")));
     let during = outage(env, &mgmt, &marks, &before, pace, &mut steps).await;
+    let during = match during {
+        Ok(mut o) => {
+            o.push(still_serving(&doors).await);
+            Ok(o)
+        }
+        Err(e) => Err(e),
+    };
     // Put mgmt back before judging anything, even when the outage failed.
     super::start_machines(env, &mgmt, pace, &mut steps).await?;
     store.clear_running(DrillName::MgmtDown)?;
@@ -182,6 +192,51 @@ fn judged(contract: &str, promise: &str, broken: Vec<String>, held: Vec<String>)
         true => Observation::new(contract, promise, Verdict::Holds, held),
         false => Observation::new(contract, promise, Verdict::Broken, broken),
     }
+}
+
+/// Every app cluster's Gateway targets that serve before the outage.
+async fn front_doors(env: &DrillEnv<'_>) -> Result<Vec<(String, Target)>, String> {
+    let mut out = Vec::new();
+    for (name, client) in env.clusters(true).await {
+        let client = client.map_err(|e| format!("{name}: API server: {e}"))?;
+        for t in gateway::cluster_targets(&client)
+            .await
+            .map_err(|e| format!("{name}: {e}"))?
+        {
+            if gateway::serving(&gateway::probe(&t).await) {
+                out.push((name.clone(), t));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// C1 from outside: what served before still serves.
+async fn still_serving(doors: &Result<Vec<(String, Target)>, String>) -> Observation {
+    let doors = match doors {
+        Ok(d) if d.is_empty() => {
+            return Observation::new(
+                "C1",
+                C1_SERVING,
+                Verdict::NotInstalled,
+                vec!["no app cluster has a Gateway serving HTTP to probe".into()],
+            );
+        }
+        Ok(d) => d,
+        Err(e) => return Observation::new("C1", C1_SERVING, Verdict::CannotTell, vec![e.clone()]),
+    };
+    let mut broken = Vec::new();
+    let mut held = Vec::new();
+    for (cluster, t) in doors {
+        let answer = gateway::probe(t).await;
+        let line = format!("{cluster}: Gateway {} at {}", t.gateway, t.authority);
+        match answer {
+            Ok(code) if code < 500 => held.push(format!("{line} answered {code}")),
+            Ok(code) => broken.push(format!("{line} answered {code}")),
+            Err(e) => broken.push(format!("{line}: {e}")),
+        }
+    }
+    judged("C1", C1_SERVING, broken, held)
 }
 
 /// Each app cluster's agent figures, where `up` installed the agent.

@@ -16,6 +16,7 @@
 //!   until then it records `not installed`.
 
 pub mod env;
+pub mod gateway;
 pub mod mgmt_down;
 pub mod record;
 pub mod vault_down;
