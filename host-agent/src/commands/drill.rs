@@ -25,7 +25,7 @@ use crate::verify::Verdict;
 use crate::verify::drill::env::DrillEnv;
 use crate::verify::drill::record::DrillStore;
 use crate::verify::drill::{
-    DrillError, DrillName, DrillReport, Observation, Outcome, Pace, mgmt_down, rfc3339, vault_down,
+    DrillError, DrillName, DrillReport, Observation, Outcome, Pace, Started, mgmt_down, vault_down,
 };
 use crate::workspace::Workspace;
 
@@ -99,21 +99,16 @@ fn pace_from_env() -> Pace {
 
 /// The registry mirror is not hostctl's yet (issue 21): said, not faked.
 fn registry_not_managed() -> DrillReport {
-    let now = rfc3339(std::time::SystemTime::now());
-    DrillReport {
-        drill: DrillName::RegistryDown,
-        outcome: Outcome::NotInstalled,
-        started_at: now.clone(),
-        finished_at: now,
-        took_seconds: 0,
-        steps: vec![],
-        observations: vec![Observation::new(
+    Started::now().report(
+        DrillName::RegistryDown,
+        vec![],
+        vec![Observation::new(
             "§9.1",
             "with the registry mirror down, running pods keep running and cached images still start",
             Verdict::NotInstalled,
             vec!["hostctl manages no registry mirror in this home".into()],
         )],
-    }
+    )
 }
 
 pub fn outcome_word(o: Outcome) -> &'static str {

@@ -14,12 +14,11 @@
 use super::env::{DrillEnv, node};
 use super::gateway::{self, Target};
 use super::record::{DrillStore, Running};
-use super::{DrillError, DrillName, DrillReport, Observation, Pace, rfc3339, until};
+use super::{DrillError, DrillName, DrillReport, Observation, Pace, Started, until};
 use crate::addons::observability::prometheus::AGENT;
 use crate::addons::observability::shipping::{MetricsShipping, agent_shipping};
 use crate::verify::Verdict;
 use std::collections::BTreeMap;
-use std::time::{Instant, SystemTime};
 
 const C1: &str = "app workloads keep running while mgmt is down: app agents keep reporting";
 const C1_SERVING: &str = "app workloads keep serving through their Gateways while mgmt is down";
@@ -42,7 +41,7 @@ pub async fn run(
     store: &DrillStore,
     pace: Pace,
 ) -> Result<DrillReport, DrillError> {
-    let (started_at, clock) = (SystemTime::now(), Instant::now());
+    let started = Started::now();
     let mut steps = Vec::new();
     super::restore(env, store, DrillName::MgmtDown, pace, &mut steps).await?;
     let (mgmt, app) = (env.nodes_where(true), env.nodes_where(false));
@@ -88,15 +87,7 @@ pub async fn run(
     let mut observations = during?;
     observations.push(reports_complete(env, &marks).await?);
     observations.extend(caught_up(env, &before, pace, &mut steps).await);
-    Ok(DrillReport {
-        drill: DrillName::MgmtDown,
-        outcome: DrillReport::outcome_of(&observations),
-        started_at: rfc3339(started_at),
-        finished_at: rfc3339(SystemTime::now()),
-        took_seconds: clock.elapsed().as_secs(),
-        steps,
-        observations,
-    })
+    Ok(started.report(DrillName::MgmtDown, steps, observations))
 }
 
 /// The newest report the host holds for `name`.

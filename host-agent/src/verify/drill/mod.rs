@@ -175,6 +175,40 @@ pub enum DrillError {
     Vault(#[from] vault::VaultError),
 }
 
+/// When a drill began, to stamp its report.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    at: std::time::SystemTime,
+    clock: std::time::Instant,
+}
+
+impl Started {
+    pub fn now() -> Started {
+        Started {
+            at: std::time::SystemTime::now(),
+            clock: std::time::Instant::now(),
+        }
+    }
+
+    /// The report of `drill`, finished now, its outcome from `observations`.
+    pub fn report(
+        self,
+        drill: DrillName,
+        steps: Vec<String>,
+        observations: Vec<Observation>,
+    ) -> DrillReport {
+        DrillReport {
+            drill,
+            outcome: DrillReport::outcome_of(&observations),
+            started_at: rfc3339(self.at),
+            finished_at: rfc3339(std::time::SystemTime::now()),
+            took_seconds: self.clock.elapsed().as_secs(),
+            steps,
+            observations,
+        }
+    }
+}
+
 /// `t` as RFC 3339.
 pub fn rfc3339(t: std::time::SystemTime) -> String {
     let secs = t

@@ -5,11 +5,10 @@
 
 use super::env::DrillEnv;
 use super::record::{DrillStore, Running};
-use super::{DrillError, DrillName, DrillReport, Observation, Pace, rfc3339, until};
+use super::{DrillError, DrillName, DrillReport, Observation, Pace, Started, until};
 use crate::secrets::{VaultTarget, key_dir};
 use crate::verify::Verdict;
 use hyper::Method;
-use std::time::{Instant, SystemTime};
 use vault::{ADMIN_TOKEN, KeyDir, UNSEAL_KEY, VaultClient};
 
 const SEALED: &str = "Vault can be taken away: sealed for the drill";
@@ -22,7 +21,7 @@ pub async fn run(
     store: &DrillStore,
     pace: Pace,
 ) -> Result<DrillReport, DrillError> {
-    let (started_at, clock) = (SystemTime::now(), Instant::now());
+    let started = Started::now();
     let mut steps = Vec::new();
     super::restore(env, store, DrillName::VaultDown, pace, &mut steps).await?;
     let keys = KeyDir::new(key_dir(env.home));
@@ -33,7 +32,7 @@ pub async fn run(
             Verdict::NotInstalled,
             vec!["this home has not bootstrapped Vault (`hostctl up` does, with mgmt)".into()],
         )];
-        return Ok(report(started_at, clock, steps, observations));
+        return Ok(started.report(DrillName::VaultDown, steps, observations));
     }
     let client = client(env)?;
     if vault::status(&client).await?.sealed {
@@ -94,24 +93,7 @@ pub async fn run(
         Some(o) => o,
         None => super::secrets_synced(env, false, RESYNC).await,
     });
-    Ok(report(started_at, clock, steps, observations))
-}
-
-fn report(
-    started_at: SystemTime,
-    clock: Instant,
-    steps: Vec<String>,
-    observations: Vec<Observation>,
-) -> DrillReport {
-    DrillReport {
-        drill: DrillName::VaultDown,
-        outcome: DrillReport::outcome_of(&observations),
-        started_at: rfc3339(started_at),
-        finished_at: rfc3339(SystemTime::now()),
-        took_seconds: clock.elapsed().as_secs(),
-        steps,
-        observations,
-    }
+    Ok(started.report(DrillName::VaultDown, steps, observations))
 }
 
 fn client(env: &DrillEnv<'_>) -> Result<VaultClient, DrillError> {
