@@ -74,11 +74,19 @@ impl Mirror {
         }
     }
 
-    /// The topology's mirror, if it names one.
+    /// The topology's mirror, if it names one. Managed mirrors put the
+    /// charts in Harbor's OCI project [`MIRROR_PATH`] at the host's address,
+    /// its certificate signed by the lab root (`lab_ca_file`).
     pub fn from_topology(
         topology: &topology::Topology,
+        host: std::net::Ipv4Addr,
         ca_file: Option<PathBuf>,
+        lab_ca_file: PathBuf,
     ) -> Option<Mirror> {
+        if topology.managed_mirrors() {
+            let harbor = crate::mirrors::Endpoints { host }.harbor();
+            return Some(Mirror::new(&harbor, Some(ca_file.unwrap_or(lab_ca_file))));
+        }
         topology
             .mirrors
             .as_ref()

@@ -227,7 +227,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
 
     let cluster = steps::cluster::ClusterSettings {
         helm: Arc::new(crate::helm::HelmCli::from_env()),
-        charts: crate::commands::charts::store(ctx, &workspace.topology),
+        charts: crate::commands::charts::store(ctx, &workspace),
         manifests: steps::cluster::Manifests::from_option(args.manifests_dir.as_deref()),
         kubeconfig_target: if args.no_kubeconfig {
             None
@@ -259,6 +259,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         },
         pki: Arc::new(pki),
     };
+    let lab_ca_pem = cluster.pki.lab_root().map(|l| l.cert_pem().to_owned());
     let up = Arc::new(UpContext {
         ca_pem: cluster.pki.agent_ca_pem().to_owned(),
         nodes: NodeDialer::new(&cluster.pki),
@@ -272,7 +273,11 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         render_dir: home.join("render"),
         payload,
         enrol_timeout: Duration::from_secs(args.timeout),
-        mirrors: Mirrors::from_topology(&workspace.topology),
+        mirrors: Mirrors::from_topology(
+            &workspace.topology,
+            workspace.resolved.host_agent_address(),
+            lab_ca_pem.as_deref(),
+        ),
     });
     // The local provider's nodes share this machine's kernel and record
     // kubeadm instead of running it: without a kubeadm to run (the tests'
