@@ -7,7 +7,11 @@
 //!   node is pointed at each.
 //! - [`nodes`]: the prerequisites request's mirror fields for managed
 //!   mirrors (containerd `hosts.toml` per upstream, apt through Nexus).
+//! - [`layout`]: the files under `$HOSTCTL_HOME/mirrors`.
+//! - [`compose`]: the two compose projects and Harbor's `harbor.yml`.
 
+pub mod compose;
+pub mod layout;
 pub mod nodes;
 pub mod upstreams;
 
