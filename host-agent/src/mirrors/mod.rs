@@ -9,9 +9,15 @@
 //!   mirrors (containerd `hosts.toml` per upstream, apt through Nexus).
 //! - [`layout`]: the files under `$HOSTCTL_HOME/mirrors`.
 //! - [`compose`]: the two compose projects and Harbor's `harbor.yml`.
+//! - [`http`]: the narrow API interface and its hyper client;
+//!   [`harbor`] and [`nexus`] configure each through it.
 
 pub mod compose;
+pub mod error;
+pub mod harbor;
+pub mod http;
 pub mod layout;
+pub mod nexus;
 pub mod nodes;
 pub mod upstreams;
 
