@@ -200,6 +200,11 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         .map_err(|e| coded(Exit::Precondition, e))?;
     let pki = crate::pki::ensure_pki(ctx, &workspace.resolved)?;
     workspace.record(provider.name())?;
+    // The nodes pull through the managed mirrors from their prerequisites
+    // on, so the mirrors come first (idempotent: a no-op when up).
+    if workspace.topology.managed_mirrors() {
+        crate::commands::mirrors::up_default(ctx, &workspace).await?;
+    }
     // A daemon started for another network (or with the old host
     // certificate) would hand out certificates for the wrong addresses.
     let stale_daemon = match pki.host_reissued() {

@@ -11,14 +11,20 @@
 //! - [`compose`]: the two compose projects and Harbor's `harbor.yml`.
 //! - [`http`]: the narrow API interface and its hyper client;
 //!   [`harbor`] and [`nexus`] configure each through it.
+//! - [`docker`]: the host's Docker behind a narrow trait (real CLI).
+//! - [`secrets`]: generated credentials (0600) and Harbor's lab-signed pair.
+//! - [`service`]: `mirrors up|status|down`.
 
 pub mod compose;
+pub mod docker;
 pub mod error;
 pub mod harbor;
 pub mod http;
 pub mod layout;
 pub mod nexus;
 pub mod nodes;
+pub mod secrets;
+pub mod service;
 pub mod upstreams;
 
 use std::net::Ipv4Addr;

@@ -32,6 +32,7 @@ mod kubeconfig_merge;
 mod listen_address;
 mod mirrors_api;
 mod mirrors_compose;
+mod mirrors_lifecycle;
 mod multipass_failures;
 mod multipass_parse;
 mod multipass_provider;

@@ -36,15 +36,19 @@ fn matches(template: &str, path: &str) -> Option<String> {
 /// A STAND-IN for one server: resolves each request to a documented
 /// exchange, checks its body against the documented properties, and lets
 /// `state` answer. Records every (operation, request).
-struct StandIn<S> {
+pub(crate) struct StandIn<S> {
     fixture: Value,
-    state: Mutex<S>,
+    pub(crate) state: Mutex<S>,
     calls: Mutex<Vec<(String, Request)>>,
     answer: fn(&mut S, &Value, &str, &Request) -> Response,
 }
 
 impl<S: Send> StandIn<S> {
-    fn new(file: &str, state: S, answer: fn(&mut S, &Value, &str, &Request) -> Response) -> Self {
+    pub(crate) fn new(
+        file: &str,
+        state: S,
+        answer: fn(&mut S, &Value, &str, &Request) -> Response,
+    ) -> Self {
         StandIn {
             fixture: fixture(file),
             state: Mutex::new(state),
@@ -53,7 +57,7 @@ impl<S: Send> StandIn<S> {
         }
     }
 
-    fn operations(&self) -> Vec<String> {
+    pub(crate) fn operations(&self) -> Vec<String> {
         self.calls
             .lock()
             .expect("calls")
@@ -145,12 +149,12 @@ fn answer(status: u16, body: Value, location: Option<String>) -> Response {
 
 /// Harbor's state: registry endpoints (id, body) and projects (name, registry id).
 #[derive(Default)]
-struct HarborState {
+pub(crate) struct HarborState {
     registries: Vec<(i64, Value)>,
     projects: Vec<(String, Option<i64>)>,
 }
 
-fn harbor_answer(s: &mut HarborState, e: &Value, name: &str, r: &Request) -> Response {
+pub(crate) fn harbor_answer(s: &mut HarborState, e: &Value, name: &str, r: &Request) -> Response {
     let body = match &r.body {
         Body::Json(v) => v.clone(),
         _ => Value::Null,
@@ -269,13 +273,13 @@ async fn harbor_gets_a_proxy_cache_project_per_upstream_and_the_oci_project_once
 }
 
 /// Nexus's state: whether it is up, the admin password, repositories.
-struct NexusState {
-    available: bool,
-    password: String,
-    repositories: Vec<Value>,
+pub(crate) struct NexusState {
+    pub(crate) available: bool,
+    pub(crate) password: String,
+    pub(crate) repositories: Vec<Value>,
 }
 
-fn nexus_answer(s: &mut NexusState, e: &Value, name: &str, r: &Request) -> Response {
+pub(crate) fn nexus_answer(s: &mut NexusState, e: &Value, name: &str, r: &Request) -> Response {
     match e["operation"].as_str().expect("operation") {
         "isAvailable" => {
             let code = if s.available {
