@@ -14,20 +14,20 @@ use proto::v1::progress_event::Outcome;
 use proto::v1::{NodeMeta, PrerequisitesRequest, ProgressEvent};
 use tokio::sync::mpsc;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-struct Node {
+pub(crate) struct Node {
     dir: tempfile::TempDir,
 }
 
 impl Node {
-    fn new() -> TestResult<Node> {
+    pub(crate) fn new() -> TestResult<Node> {
         Ok(Node {
             dir: tempfile::tempdir()?,
         })
     }
 
-    fn root(&self) -> PathBuf {
+    pub(crate) fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
 
@@ -35,11 +35,11 @@ impl Node {
         node_agent::config::rooted(&self.root(), RECORD_PATH)
     }
 
-    fn runner(&self) -> RecordingRunner {
+    pub(crate) fn runner(&self) -> RecordingRunner {
         RecordingRunner::new(self.log())
     }
 
-    fn file(&self, path: &str) -> TestResult<String> {
+    pub(crate) fn file(&self, path: &str) -> TestResult<String> {
         Ok(std::fs::read_to_string(node_agent::config::rooted(
             &self.root(),
             path,
@@ -51,7 +51,7 @@ impl Node {
     }
 
     /// Runs once; returns the outcome and every event.
-    async fn run(
+    pub(crate) async fn run(
         &self,
         runner: RecordingRunner,
         inputs: &Inputs,
@@ -76,7 +76,7 @@ impl Node {
     }
 }
 
-fn inputs(proxy: &str, mirror: &str) -> TestResult<Inputs> {
+pub(crate) fn inputs(proxy: &str, mirror: &str) -> TestResult<Inputs> {
     Ok(Inputs::from_request(&PrerequisitesRequest {
         kubernetes_version: "v1.35.0".into(),
         apt_proxy: proxy.into(),
@@ -447,85 +447,4 @@ async fn a_flat_repository_replaces_the_sources_and_pkgs_k8s_io() -> TestResult 
         "pkgs.k8s.io's key was fetched: {recorded:?}"
     );
     Ok(())
-}
-
-/// Managed mirrors: one `hosts.toml` per upstream, read back by a real
-/// TOML parser the way containerd reads it (`server`, `[host."URL"]` with
-/// `capabilities`, `override_path`, `ca`), the CA placed where `ca` says;
-/// dropping the mirrors removes every file again.
-#[tokio::test]
-async fn per_upstream_hosts_point_at_the_mirror_with_override_path_and_ca() -> TestResult {
-    let node = Node::new()?;
-    let ca_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-    let upstreams = [
-        ("docker.io", "https://registry-1.docker.io", "dockerhub"),
-        ("registry.k8s.io", "https://registry.k8s.io", "k8s"),
-        ("quay.io", "https://quay.io", "quay"),
-        ("ghcr.io", "https://ghcr.io", "ghcr"),
-    ];
-    let managed = Inputs::from_request(&PrerequisitesRequest {
-        kubernetes_version: "v1.35.0".into(),
-        registry_hosts: upstreams
-            .iter()
-            .map(|(registry, upstream, project)| proto::v1::RegistryHost {
-                registry: (*registry).into(),
-                upstream: (*upstream).into(),
-                mirror: format!("https://10.0.0.1:8443/v2/{project}"),
-                override_path: true,
-            })
-            .collect(),
-        registry_ca_pem: ca_pem.into(),
-        ..PrerequisitesRequest::default()
-    })?;
-    node.run(node.runner(), &managed).await.0?;
-    let ca_path = "/etc/containerd/certs.d/10.0.0.1:8443/ca.crt";
-    assert_eq!(node.file(ca_path)?, ca_pem);
-    for (registry, upstream, project) in upstreams {
-        let text = node.file(&format!("/etc/containerd/certs.d/{registry}/hosts.toml"))?;
-        let doc: toml_edit::DocumentMut = text.parse()?;
-        assert_eq!(doc["server"].as_str(), Some(upstream), "{text}");
-        let hosts = doc["host"].as_table().ok_or("no [host] table")?;
-        assert_eq!(hosts.len(), 1, "{text}");
-        let (url, host) = hosts.iter().next().ok_or("no host")?;
-        assert_eq!(url, format!("https://10.0.0.1:8443/v2/{project}"));
-        let caps: Vec<&str> = host["capabilities"]
-            .as_array()
-            .ok_or("no capabilities")?
-            .iter()
-            .filter_map(|v| v.as_str())
-            .collect();
-        assert_eq!(caps, ["pull", "resolve"]);
-        assert_eq!(host["override_path"].as_bool(), Some(true), "{text}");
-        assert_eq!(host["ca"].as_str(), Some(ca_path), "{text}");
-    }
-
-    node.run(node.runner(), &inputs("", "")?).await.0?;
-    for (registry, _, _) in upstreams {
-        let gone = format!("etc/containerd/certs.d/{registry}/hosts.toml");
-        assert!(!node.root().join(&gone).exists(), "{gone} is still there");
-    }
-    Ok(())
-}
-
-#[test]
-fn a_registry_that_is_not_a_host_name_is_refused() {
-    for bad in ["../etc", "", "docker.io/x", ".hidden"] {
-        let request = PrerequisitesRequest {
-            kubernetes_version: "v1.35.0".into(),
-            registry_hosts: vec![proto::v1::RegistryHost {
-                registry: bad.into(),
-                upstream: "https://u".into(),
-                mirror: "https://m/v2/p".into(),
-                override_path: true,
-            }],
-            ..PrerequisitesRequest::default()
-        };
-        let err = Inputs::from_request(&request).err().map(|e| e.to_string());
-        assert!(
-            err.as_deref()
-                .unwrap_or_default()
-                .contains("registry_hosts"),
-            "{bad:?}: {err:?}"
-        );
-    }
 }
