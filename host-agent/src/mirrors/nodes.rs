@@ -76,6 +76,14 @@ mod tests {
         );
         assert!(req.registry_mirror.is_empty() && req.apt_repository.is_empty());
 
+        // Charts go to Harbor's OCI project, verified with the lab root.
+        let lab = std::path::PathBuf::from("/home/pki/lab/ca.crt");
+        let charts = crate::charts::Mirror::from_topology(&topology, host, None, lab.clone())
+            .expect("a chart mirror");
+        assert_eq!(charts.remote(), "oci://192.168.64.1:8443/hostctl-charts");
+        assert_eq!(charts.tls().ca_file.as_ref(), Some(&lab));
+        assert!(!charts.tls().plain_http);
+
         let plain = Mirrors::from_topology(&topology::default_topology(), host, Some("PEM"));
         let req = plain.request(version);
         assert!(req.registry_hosts.is_empty() && req.kubernetes_repository.is_empty());

@@ -315,3 +315,56 @@ async fn up_twice_changes_nothing_the_second_time_and_down_keeps_the_data() {
     mirrors.down(true).await.expect("purge");
     assert!(!layout.root().exists());
 }
+
+/// The real binary where Docker is absent (PATH without it): `status`
+/// says so per mirror and succeeds (it must always print); `up` refuses
+/// with exit 5 and says how to fix it; a topology without `managed: true`
+/// is refused by `up` with the field to add.
+#[test]
+fn the_cli_degrades_without_docker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("home");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    let topology = dir.path().join("hostctl.yaml");
+    let hostctl = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hostctl"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOSTCTL_HOME", &home)
+            .env("PATH", &bin)
+            .env_remove("HOSTCTL_TOPOLOGY")
+            .output()
+            .expect("hostctl runs")
+    };
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    std::fs::write(&topology, topology::default_yaml()).expect("topology");
+    let out = hostctl(&["mirrors", "up"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains("managed: true"), "{}", text(&out));
+
+    std::fs::write(
+        &topology,
+        format!("{}mirrors:\n  managed: true\n", topology::default_yaml()),
+    )
+    .expect("topology");
+    let out = hostctl(&["mirrors", "status", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let states: Vec<&str> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter_map(|r| r["state"].as_str())
+        .collect();
+    assert_eq!(states, ["docker not installed", "docker not installed"]);
+    let out = hostctl(&["mirrors", "up"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(text(&out).contains("install Docker"), "{}", text(&out));
+}
