@@ -134,6 +134,10 @@ impl Mirrors<'_> {
         ] {
             std::fs::create_dir_all(&dir).map_err(MirrorError::io(&dir))?;
         }
+        // Credentials, keys and harbor.yml live below: the owner only.
+        let root = self.layout.root();
+        std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(MirrorError::io(root))?;
         let creds = Credentials::load_or_create(&self.layout)?;
         if ensure_harbor_tls(&self.layout, lab, self.endpoints.host)? {
             report

@@ -195,6 +195,7 @@ async fn up_twice_changes_nothing_the_second_time_and_down_keeps_the_data() {
     assert!(!first.changed.is_empty());
     let creds = layout.credentials();
     assert_eq!(mode(&creds), 0o600);
+    assert_eq!(mode(layout.root()), 0o700);
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&creds).expect("read")).expect("JSON");
     let nexus_password = saved["nexus_admin_password"]
