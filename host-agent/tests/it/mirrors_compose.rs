@@ -93,6 +93,10 @@ fn memory_limits_fit_the_six_gigabyte_budget_and_nexus_heap_is_capped() {
         assert_eq!(s["platform"], "linux/amd64", "{service}");
         assert!(amd["services"][service].get("platform").is_none());
     }
+    // The installer's capability drop.
+    for (service, s) in amd["services"].as_object().expect("services") {
+        assert_eq!(s["cap_drop"], serde_json::json!(["ALL"]), "{service}");
+    }
     // Data lives under the home, never inside a container's layer.
     let data = dir.path().join("mirrors");
     let volumes = serde_json::to_string(&amd).expect("json");
