@@ -40,7 +40,7 @@ pub fn store(ctx: &Context, workspace: &Workspace) -> ChartStore {
         &workspace.topology,
         workspace.resolved.host_agent_address(),
         ca,
-        crate::mirrors::lab_ca_file(ctx.home.root()),
+        ctx.home.root(),
     );
     ChartStore::new(ctx.home.root(), mirror)
 }

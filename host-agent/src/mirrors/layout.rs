@@ -49,6 +49,12 @@ impl Layout {
         self.root.join("credentials.json")
     }
 
+    /// Harbor's admin credentials for helm (`--registry-config`, docker
+    /// `config.json` format, 0600): charts are pushed as the admin.
+    pub fn helm_registry_config(&self) -> PathBuf {
+        self.root.join("helm-registry.json")
+    }
+
     /// The directories `--purge` removes (everything the mirrors own).
     pub fn data_dirs(&self) -> [PathBuf; 2] {
         [self.harbor_data(), self.nexus_data()]

@@ -77,12 +77,25 @@ mod tests {
         assert!(req.registry_mirror.is_empty() && req.apt_repository.is_empty());
 
         // Charts go to Harbor's OCI project, verified with the lab root.
-        let lab = std::path::PathBuf::from("/home/pki/lab/ca.crt");
-        let charts = crate::charts::Mirror::from_topology(&topology, host, None, lab.clone())
+        let home = std::path::Path::new("/home");
+        let charts = crate::charts::Mirror::from_topology(&topology, host, None, home)
             .expect("a chart mirror");
         assert_eq!(charts.remote(), "oci://192.168.64.1:8443/hostctl-charts");
-        assert_eq!(charts.tls().ca_file.as_ref(), Some(&lab));
-        assert!(!charts.tls().plain_http);
+        let argv: Vec<String> = charts
+            .tls()
+            .argv()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            argv,
+            [
+                "--ca-file",
+                "/home/pki/lab/ca.crt",
+                "--registry-config",
+                "/home/mirrors/helm-registry.json"
+            ]
+        );
 
         let plain = Mirrors::from_topology(&topology::default_topology(), host, Some("PEM"));
         let req = plain.request(version);

@@ -53,6 +53,22 @@ impl Credentials {
     }
 }
 
+/// Helm's registry config for Harbor (`{"auths": {"<host>:8443": {"auth":
+/// base64(admin:password)}}}`, the docker `config.json` shape helm's OCI
+/// client reads), written 0600 so the password never goes on argv.
+pub fn write_helm_registry_config(
+    layout: &Layout,
+    authority: &str,
+    password: &str,
+) -> Result<(), MirrorError> {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
+    let doc = serde_json::json!({"auths": {authority: {"auth": auth}}});
+    let path = layout.helm_registry_config();
+    fsio::write_json_atomic(&path, &doc, 0o600)
+        .map_err(|e| MirrorError::io(&path)(std::io::Error::other(e.to_string())))
+}
+
 /// Harbor's TLS pair under `harbor/tls/`, issued by the lab root for
 /// `host` unless a pair is already there.
 pub fn ensure_harbor_tls(

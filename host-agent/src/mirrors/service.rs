@@ -139,6 +139,12 @@ impl Mirrors<'_> {
         std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .map_err(MirrorError::io(root))?;
         let creds = Credentials::load_or_create(&self.layout)?;
+        let authority = format!("{}:{}", self.endpoints.host, super::HARBOR_PORT);
+        super::secrets::write_helm_registry_config(
+            &self.layout,
+            &authority,
+            &creds.harbor_admin_password,
+        )?;
         if ensure_harbor_tls(&self.layout, lab, self.endpoints.host)? {
             report
                 .changed

@@ -196,6 +196,14 @@ async fn up_twice_changes_nothing_the_second_time_and_down_keeps_the_data() {
     let creds = layout.credentials();
     assert_eq!(mode(&creds), 0o600);
     assert_eq!(mode(layout.root()), 0o700);
+    let helm_config = layout.helm_registry_config();
+    assert_eq!(mode(&helm_config), 0o600);
+    let helm_config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&helm_config).expect("read")).expect("JSON");
+    assert!(
+        helm_config["auths"]["192.168.64.1:8443"]["auth"].is_string(),
+        "{helm_config}"
+    );
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&creds).expect("read")).expect("JSON");
     let nexus_password = saved["nexus_admin_password"]
