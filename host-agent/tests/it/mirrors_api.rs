@@ -370,3 +370,81 @@ async fn nexus_gets_its_password_and_an_apt_proxy_per_source_once() {
             .all(|o| o == "getRepository")
     );
 }
+
+/// The real client against a one-shot HTTP/1.1 server on loopback: what
+/// goes on the wire (method, path, basic auth, JSON body and its type) and
+/// what comes back (status, JSON, `Location`).
+#[tokio::test]
+async fn the_real_client_sends_basic_auth_and_json_and_reads_the_answer() {
+    use host_agent::mirrors::http::HttpApi;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.expect("read");
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        let answer = "HTTP/1.1 201 Created\r\nLocation: /api/v2.0/registries/7\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"id\": 7 }\n";
+        stream.write_all(answer.as_bytes()).await.expect("write");
+        String::from_utf8_lossy(&seen).to_string()
+    });
+    let api = HttpApi::new(
+        &format!("http://127.0.0.1:{port}"),
+        None,
+        Some(("admin", "s3cret")),
+    )
+    .expect("client");
+    let response = api
+        .send(&Request::post(
+            "/api/v2.0/registries",
+            json!({"name": "dockerhub"}),
+        ))
+        .await
+        .expect("answer");
+    assert_eq!(response.status, 201);
+    assert_eq!(response.body["id"], 7);
+    assert_eq!(response.location.as_deref(), Some("/api/v2.0/registries/7"));
+    let request = server.await.expect("server");
+    assert!(
+        request.starts_with("POST /api/v2.0/registries HTTP/1.1\r\n"),
+        "{request}"
+    );
+    // base64("admin:s3cret")
+    assert!(
+        request.contains("authorization: Basic YWRtaW46czNjcmV0")
+            || request.contains("Authorization: Basic YWRtaW46czNjcmV0"),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{request}"
+    );
+    assert!(request.ends_with("{\"name\":\"dockerhub\"}"), "{request}");
+    // HTTPS without a CA is refused before any connection.
+    assert!(HttpApi::new("https://127.0.0.1:1", None, None).is_err());
+}
