@@ -72,6 +72,35 @@ impl LabRoot {
         })
     }
 
+    /// A serving certificate (fresh key) for a service on the host that
+    /// clients verify against this root alone, e.g. Harbor's: the nodes'
+    /// containerd trusts the root, never a per-service CA.
+    pub fn issue_server(
+        &self,
+        common_name: &str,
+        ips: &[std::net::IpAddr],
+        dns_names: &[String],
+    ) -> Result<Identity, PkiError> {
+        let key = KeyPair::generate().map_err(crypto_err("generate a server key"))?;
+        let spec = params::LeafSpec {
+            common_name,
+            organizations: &[],
+            ips,
+            dns_names,
+            server_auth: true,
+            client_auth: false,
+            validity: params::LEAF_VALIDITY,
+            not_before_at_least: None,
+        };
+        let cert = params::leaf_params(&spec)?
+            .signed_by(&key, &self.ca.issuer()?)
+            .map_err(crypto_err("sign a server certificate"))?;
+        Ok(Identity {
+            cert_pem: cert.pem(),
+            key_pem: SecretPem::new(key.serialize_pem()),
+        })
+    }
+
     /// Signs a CA request made elsewhere (Vault's
     /// `pki_int/intermediate/generate/internal`, whose key never leaves
     /// Vault) as an intermediate named `common_name`: the request supplies

@@ -46,6 +46,8 @@ pub enum Command {
     /// The pinned charts: cache them (and push them to the registry
     /// mirror) so installs need no internet.
     Charts(commands::charts::Args),
+    /// Harbor and Nexus on the host's Docker (`mirrors: { managed: true }`).
+    Mirrors(commands::mirrors::Args),
     /// mgmt's Vault: its state, and unsealing it after a restart.
     Vault(commands::vault::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -172,6 +174,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Certs(args) => commands::certs::run(ctx, &args),
         Command::Addons(args) => commands::addons::run(ctx, &args),
         Command::Charts(args) => commands::charts::run(ctx, &args),
+        Command::Mirrors(args) => commands::mirrors::run(ctx, &args),
         Command::Vault(args) => commands::vault::run(ctx, &args),
         Command::Completion(args) => commands::completion::run(&args),
         Command::Daemon(args) => commands::daemon::run(ctx, &args),

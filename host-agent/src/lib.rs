@@ -24,6 +24,7 @@
 //! - [`up_trace`]: tracing of `up` (one trace, node spans via the daemon).
 //! - [`exec`]: the one door for running other programs.
 //! - [`orchestrator`]: `up` as a graph of persisted, parallel steps.
+//! - [`mirrors`]: Harbor and Nexus on the host's Docker (`mirrors: { managed: true }`).
 #![cfg_attr(
     test,
     allow(clippy::disallowed_methods, reason = "unit tests write fixtures")
@@ -47,6 +48,7 @@ pub mod helm;
 pub mod home;
 pub mod host;
 pub mod logging;
+pub mod mirrors;
 pub mod node_config;
 pub mod orchestrator;
 pub mod output;

@@ -124,6 +124,13 @@ fn write_document(out: &mut String, t: &Topology, header: &str) -> std::fmt::Res
             "# Caches on the host the nodes use for packages and images."
         )?;
         writeln!(out, "mirrors:")?;
+        if m.managed {
+            writeln!(
+                out,
+                "  # Harbor (:8443) and Nexus (:8081) run by hostctl on the host's Docker."
+            )?;
+            writeln!(out, "  managed: true")?;
+        }
         for (key, url) in [
             ("aptProxy", &m.apt_proxy),
             ("registryMirror", &m.registry_mirror),

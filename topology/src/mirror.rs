@@ -1,6 +1,10 @@
 //! The optional `mirrors:` section: where nodes get packages and images
 //! when the host runs caches (the spec's Nexus for apt, Harbor for images),
 //! so a rebuild does not download the internet again.
+//!
+//! Either the user names mirrors of their own (the three URLs), or asks
+//! hostctl to run them (`managed: true`: Harbor and Nexus on the host's
+//! Docker, `hostctl mirrors`, docs/mirrors.md); the two are exclusive.
 
 use serde::Serialize;
 use std::fmt;
@@ -10,6 +14,10 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Mirrors {
+    /// hostctl runs Harbor (:8443) and Nexus (:8081) on the host's Docker
+    /// and points the nodes at them; the URLs below must then be absent.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub managed: bool,
     /// HTTP proxy for apt, e.g. `http://192.168.64.1:8081`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apt_proxy: Option<MirrorUrl>,

@@ -192,6 +192,12 @@ impl Topology {
         self.observability.as_ref().and_then(|o| o.k8sgpt.as_ref())
     }
 
+    /// Whether hostctl runs the mirrors (Harbor and Nexus on the host's
+    /// Docker, `mirrors: { managed: true }`).
+    pub fn managed_mirrors(&self) -> bool {
+        self.mirrors.as_ref().is_some_and(|m| m.managed)
+    }
+
     /// Total memory of all VMs, for the host capacity check.
     pub fn total_memory(&self) -> u64 {
         self.nodes

@@ -70,15 +70,29 @@ impl Mirror {
             tls: RegistryTls {
                 ca_file,
                 plain_http,
+                registry_config: None,
             },
         }
     }
 
-    /// The topology's mirror, if it names one.
+    /// The topology's mirror, if it names one. Managed mirrors put the
+    /// charts in Harbor's OCI project [`MIRROR_PATH`] at the host's address,
+    /// its certificate signed by the lab root, pushed with the admin
+    /// credentials `mirrors up` writes for helm (both under `home`).
     pub fn from_topology(
         topology: &topology::Topology,
+        host: std::net::Ipv4Addr,
         ca_file: Option<PathBuf>,
+        home: &Path,
     ) -> Option<Mirror> {
+        if topology.managed_mirrors() {
+            let harbor = crate::mirrors::Endpoints { host }.harbor();
+            let lab_ca = crate::mirrors::lab_ca_file(home);
+            let mut mirror = Mirror::new(&harbor, Some(ca_file.unwrap_or(lab_ca)));
+            mirror.tls.registry_config =
+                Some(crate::mirrors::layout::Layout::new(home).helm_registry_config());
+            return Some(mirror);
+        }
         topology
             .mirrors
             .as_ref()

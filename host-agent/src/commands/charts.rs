@@ -34,14 +34,20 @@ pub enum ChartsCommand {
 }
 
 /// The chart store of this home and topology (also what `up` installs from).
-pub fn store(ctx: &Context, topology: &topology::Topology) -> ChartStore {
+pub fn store(ctx: &Context, workspace: &Workspace) -> ChartStore {
     let ca = crate::environment::CHARTS_CA.os().map(PathBuf::from);
-    ChartStore::new(ctx.home.root(), Mirror::from_topology(topology, ca))
+    let mirror = Mirror::from_topology(
+        &workspace.topology,
+        workspace.resolved.host_agent_address(),
+        ca,
+        ctx.home.root(),
+    );
+    ChartStore::new(ctx.home.root(), mirror)
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let workspace = Workspace::recorded(ctx)?;
-    let store = store(ctx, &workspace.topology);
+    let store = store(ctx, &workspace);
     match args.command {
         ChartsCommand::Pull => pull(ctx, &store),
         ChartsCommand::List => list(ctx, &store),

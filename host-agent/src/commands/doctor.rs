@@ -117,6 +117,10 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
         checks.push(host::disk(&topology, &nodes, &multipass_storage()));
     }
 
+    if topology.managed_mirrors() {
+        checks.extend(mirror_checks(ctx, &topology, &nodes).await);
+    }
+
     let text = output::render(ctx.output, &checks, || table(&checks))?;
     crate::stdout::write(&text)?;
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
@@ -166,4 +170,25 @@ fn moved_since_up(home: &std::path::Path, subnet: Option<ipnet::Ipv4Net>) -> Opt
             ),
         )
     })
+}
+
+/// The managed mirrors' checks (Docker, ports, memory beside the nodes).
+async fn mirror_checks(
+    ctx: &Context,
+    topology: &topology::Topology,
+    nodes: &[String],
+) -> Vec<Check> {
+    let docker = crate::mirrors::docker::DockerCli::new(crate::exec::real());
+    let layout = crate::mirrors::layout::Layout::new(ctx.home.root());
+    let available = sysinfo::System::new().map_or(0, |mut sys| {
+        sys.refresh_memory();
+        sys.available_memory()
+    });
+    let need: u64 = topology
+        .nodes()
+        .iter()
+        .filter(|n| nodes.contains(&n.name))
+        .map(|n| n.memory.bytes())
+        .sum();
+    crate::doctor::mirrors::checks(&docker, &layout, available, need).await
 }

@@ -12,6 +12,7 @@ pub mod etcd;
 pub mod init;
 pub mod kubeconfig;
 pub mod logs;
+pub mod mirrors;
 pub mod render;
 pub mod status;
 pub mod supervise;

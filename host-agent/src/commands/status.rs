@@ -66,6 +66,7 @@ use crate::snapshots::rpo::{self, SnapshotHealth};
 
 mod api;
 pub mod drills;
+pub mod mirrors;
 pub mod observability;
 pub mod policy;
 pub mod vault;
@@ -517,6 +518,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                     crate::stdout::line(&line)?;
                 }
                 for line in drills::lines(&v.drills) {
+                    crate::stdout::line(&line)?;
+                }
+                for line in mirrors::lines(ctx).await {
                     crate::stdout::line(&line)?;
                 }
             }

@@ -200,6 +200,11 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         .map_err(|e| coded(Exit::Precondition, e))?;
     let pki = crate::pki::ensure_pki(ctx, &workspace.resolved)?;
     workspace.record(provider.name())?;
+    // The nodes pull through the managed mirrors from their prerequisites
+    // on, so the mirrors come first (idempotent: a no-op when up).
+    if workspace.topology.managed_mirrors() {
+        crate::commands::mirrors::up_default(ctx, &workspace).await?;
+    }
     // A daemon started for another network (or with the old host
     // certificate) would hand out certificates for the wrong addresses.
     let stale_daemon = match pki.host_reissued() {
@@ -227,7 +232,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
 
     let cluster = steps::cluster::ClusterSettings {
         helm: Arc::new(crate::helm::HelmCli::from_env()),
-        charts: crate::commands::charts::store(ctx, &workspace.topology),
+        charts: crate::commands::charts::store(ctx, &workspace),
         manifests: steps::cluster::Manifests::from_option(args.manifests_dir.as_deref()),
         kubeconfig_target: if args.no_kubeconfig {
             None
@@ -259,6 +264,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         },
         pki: Arc::new(pki),
     };
+    let lab_ca_pem = cluster.pki.lab_root().map(|l| l.cert_pem().to_owned());
     let up = Arc::new(UpContext {
         ca_pem: cluster.pki.agent_ca_pem().to_owned(),
         nodes: NodeDialer::new(&cluster.pki),
@@ -272,7 +278,11 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         render_dir: home.join("render"),
         payload,
         enrol_timeout: Duration::from_secs(args.timeout),
-        mirrors: Mirrors::from_topology(&workspace.topology),
+        mirrors: Mirrors::from_topology(
+            &workspace.topology,
+            workspace.resolved.host_agent_address(),
+            lab_ca_pem.as_deref(),
+        ),
     });
     // The local provider's nodes share this machine's kernel and record
     // kubeadm instead of running it: without a kubeadm to run (the tests'

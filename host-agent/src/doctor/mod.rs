@@ -9,6 +9,7 @@
 //!   (pure, unit-tested).
 //! - [`linux`]: the node subnet against this host's routes; what QEMU needs.
 //! - [`leases`]: DHCP leases (macOS bootpd) on addresses the topology pins.
+//! - [`mirrors`]: Docker, ports, memory and image architecture for managed mirrors.
 //! - [`machines`]: Multipass version and driver, machines that already carry
 //!   the topology's names or its addresses.
 
@@ -16,6 +17,7 @@ pub mod host;
 pub mod leases;
 pub mod linux;
 pub mod machines;
+pub mod mirrors;
 pub mod network;
 
 use serde::Serialize;

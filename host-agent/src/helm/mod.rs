@@ -22,6 +22,10 @@ use std::time::Duration;
 pub struct RegistryTls {
     pub ca_file: Option<PathBuf>,
     pub plain_http: bool,
+    /// A registry config (docker `config.json` format, 0600) holding the
+    /// registry's credentials (`--registry-config`), so no password is on
+    /// argv: hostctl's Harbor takes pushes from its admin only.
+    pub registry_config: Option<PathBuf>,
 }
 
 impl RegistryTls {
@@ -34,6 +38,10 @@ impl RegistryTls {
         }
         if self.plain_http {
             argv.push("--plain-http".into());
+        }
+        if let Some(config) = &self.registry_config {
+            argv.push("--registry-config".into());
+            argv.push(config.into());
         }
         argv
     }

@@ -32,11 +32,16 @@ pub const SYSCTLS: [&str; 3] = [
 ];
 /// kubeadm 1.35 pins pause 3.10.1; the sandbox image must match it.
 pub const SANDBOX_IMAGE: &str = "registry.k8s.io/pause:3.10.1";
-/// The registries the mirror stands in for, with their upstream servers.
+/// The registries the single `registry_mirror` stands in for, with their
+/// upstream servers.
 pub const MIRRORED: [(&str, &str); 2] = [
     ("docker.io", "https://registry-1.docker.io"),
     ("registry.k8s.io", "https://registry.k8s.io"),
 ];
+/// Every registry whose `hosts.toml` this agent may have written (the
+/// managed mirrors add these two): without a mirror for one, its file is
+/// removed, so a node never keeps pulling through a mirror that was dropped.
+pub const OWNED_REGISTRIES: [&str; 4] = ["docker.io", "registry.k8s.io", "quay.io", "ghcr.io"];
 
 const HEADER: &str =
     "# Written by the hostctl node agent (prerequisites); changes are overwritten.\n";
@@ -102,14 +107,43 @@ pub fn containerd_config() -> FileSpec {
 }
 
 /// `certs.d/<registry>/hosts.toml` sending pulls to the mirror first, the
-/// upstream server second.
-pub fn hosts_toml(registry: &str, upstream: &str, mirror: &str) -> FileSpec {
-    FileSpec::text(
-        &hosts_toml_path(registry),
-        format!(
-            "server = \"{upstream}\"\n\n[host.\"{mirror}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
-        ),
-    )
+/// upstream server second (containerd falls back to `server` when the
+/// mirror fails). `override_path`: the mirror's URL already holds the
+/// registry API path (Harbor's `/v2/<project>`), so containerd must not
+/// append `/v2`; `ca`: the certificate that signed the mirror's.
+pub fn hosts_toml(
+    registry: &str,
+    upstream: &str,
+    mirror: &str,
+    override_path: bool,
+    ca: Option<&str>,
+) -> FileSpec {
+    let mut body = format!(
+        "server = \"{upstream}\"\n\n[host.\"{mirror}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+    );
+    if override_path {
+        body.push_str("  override_path = true\n");
+    }
+    if let Some(ca) = ca {
+        body.push_str(&format!("  ca = \"{ca}\"\n"));
+    }
+    FileSpec::text(&hosts_toml_path(registry), body)
+}
+
+/// Where the CA of the mirror at `authority` (`host:port`) is placed: the
+/// directory containerd would read for that host itself.
+pub fn mirror_ca_path(authority: &str) -> String {
+    format!("{CERTS_D}/{authority}/ca.crt")
+}
+
+/// The mirror's CA certificate (PEM as sent; no header, it is not a
+/// configuration file).
+pub fn mirror_ca(authority: &str, pem: &str) -> FileSpec {
+    FileSpec {
+        path: mirror_ca_path(authority),
+        contents: pem.as_bytes().to_vec(),
+        mode: 0o644,
+    }
 }
 
 pub fn hosts_toml_path(registry: &str) -> String {

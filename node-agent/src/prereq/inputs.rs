@@ -16,9 +16,43 @@ pub struct Inputs {
     pub apt_proxy: Option<String>,
     /// Registry mirror containerd uses for docker.io and registry.k8s.io.
     pub registry_mirror: Option<String>,
+    /// Per-upstream mirrors (hostctl's Harbor); when non-empty they replace
+    /// `registry_mirror`.
+    pub registry_hosts: Vec<RegistryHost>,
+    /// The CA (PEM) that signed the mirrors' certificates.
+    pub registry_ca_pem: Option<String>,
+    /// An apt source replacing pkgs.k8s.io (a Nexus apt proxy of it).
+    pub kubernetes_repository: Option<String>,
     /// A flat apt repository that replaces the node's package sources and
     /// pkgs.k8s.io for everything these steps install (see [`AptSources`]).
     pub apt_repository: Option<String>,
+}
+
+/// One registry pulled through a mirror (validated `proto` `RegistryHost`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryHost {
+    /// e.g. `docker.io`: a directory name under `certs.d`, so only
+    /// host-name characters (and a `:port`) are accepted.
+    pub registry: String,
+    pub upstream: String,
+    pub mirror: String,
+    pub override_path: bool,
+}
+
+impl RegistryHost {
+    /// The mirror's `host[:port]`: containerd's directory for its CA.
+    pub fn mirror_authority(&self) -> &str {
+        authority(&self.mirror)
+    }
+}
+
+/// `host[:port]` of an http(s) URL already validated by [`optional_url`].
+pub fn authority(url: &str) -> &str {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or(url);
+    rest.split('/').next().unwrap_or(rest)
 }
 
 /// Where apt looks while the steps install packages.
@@ -39,6 +73,16 @@ impl Inputs {
             apt_proxy: optional_url("apt_proxy", &req.apt_proxy)?,
             registry_mirror: optional_url("registry_mirror", &req.registry_mirror)?,
             apt_repository: optional_url("apt_repository", &req.apt_repository)?,
+            registry_hosts: req
+                .registry_hosts
+                .iter()
+                .map(registry_host)
+                .collect::<Result<_, _>>()?,
+            registry_ca_pem: optional_pem(&req.registry_ca_pem)?,
+            kubernetes_repository: optional_url(
+                "kubernetes_repository",
+                &req.kubernetes_repository,
+            )?,
         })
     }
 
@@ -58,9 +102,10 @@ impl Inputs {
     /// Where the Kubernetes packages come from: the flat repository when
     /// one is set, else the minor's pkgs.k8s.io repository.
     pub fn repository(&self) -> String {
-        match &self.apt_repository {
-            Some(url) => url.clone(),
-            None => self.upstream_repository(),
+        match (&self.apt_repository, &self.kubernetes_repository) {
+            (Some(url), _) => url.clone(),
+            (None, Some(proxy)) => format!("{proxy}/"),
+            (None, None) => self.upstream_repository(),
         }
     }
 
@@ -115,6 +160,44 @@ fn parse_version(text: &str) -> Result<(u32, u32, Option<u32>), PrereqError> {
     Ok((major, minor, patch))
 }
 
+fn registry_host(h: &proto::v1::RegistryHost) -> Result<RegistryHost, PrereqError> {
+    let name_ok = !h.registry.is_empty()
+        && !h.registry.starts_with('.')
+        && h.registry
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'));
+    if !name_ok {
+        return Err(PrereqError::InvalidRequest(format!(
+            "registry_hosts: registry {:?} must be a registry host name such as docker.io",
+            h.registry
+        )));
+    }
+    let url = |field: &str, text: &str| {
+        optional_url(&format!("registry_hosts[{}].{field}", h.registry), text)?.ok_or_else(|| {
+            PrereqError::InvalidRequest(format!("registry_hosts[{}].{field} is empty", h.registry))
+        })
+    };
+    Ok(RegistryHost {
+        registry: h.registry.clone(),
+        upstream: url("upstream", &h.upstream)?,
+        mirror: url("mirror", &h.mirror)?,
+        override_path: h.override_path,
+    })
+}
+
+/// A CA bundle: empty means none; else it must hold a PEM certificate.
+fn optional_pem(text: &str) -> Result<Option<String>, PrereqError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(PrereqError::InvalidRequest(
+            "registry_ca_pem holds no PEM certificate".into(),
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
 /// An empty string means "none". URLs end up inside apt and containerd
 /// configuration files, so quotes, whitespace and control characters are
 /// refused rather than escaped.
@@ -167,8 +250,7 @@ mod tests {
         PrerequisitesRequest {
             kubernetes_version: version.into(),
             apt_proxy: proxy.into(),
-            registry_mirror: String::new(),
-            apt_repository: String::new(),
+            ..PrerequisitesRequest::default()
         }
     }
 

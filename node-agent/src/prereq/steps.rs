@@ -85,10 +85,36 @@ impl Step {
                 "aptRepository",
                 inputs.apt_repository.clone().unwrap_or_default(),
             ),
-            Step::ContainerdConfig => one(
-                "registryMirror",
-                inputs.registry_mirror.clone().unwrap_or_default(),
-            ),
+            Step::ContainerdConfig => {
+                let hosts: Vec<String> = inputs
+                    .registry_hosts
+                    .iter()
+                    .map(|h| {
+                        format!(
+                            "{}={}>{}{}",
+                            h.registry,
+                            h.upstream,
+                            h.mirror,
+                            if h.override_path { " override" } else { "" }
+                        )
+                    })
+                    .collect();
+                StepInputs::from([
+                    (
+                        "registryMirror".to_owned(),
+                        inputs.registry_mirror.clone().unwrap_or_default(),
+                    ),
+                    ("registryHosts".to_owned(), hosts.join(",")),
+                    (
+                        "registryCa".to_owned(),
+                        inputs
+                            .registry_ca_pem
+                            .as_deref()
+                            .map(|p| hex_sha256(p.as_bytes()))
+                            .unwrap_or_default(),
+                    ),
+                ])
+            }
             Step::KubernetesRepo => one("repository", inputs.repository()),
             Step::KubernetesPackages => one("version", inputs.package_pin()),
             _ => StepInputs::new(),
@@ -256,15 +282,65 @@ impl Step {
     }
 }
 
-/// Per mirrored registry: the `hosts.toml` to write (`Ok`), or the path to
-/// remove when there is no mirror (`Err`).
+/// Per owned registry: the `hosts.toml` to write (`Ok`), or the path to
+/// remove when it has no mirror (`Err`); plus the mirrors' CA files. The
+/// per-upstream hosts (hostctl's Harbor) win over the single mirror.
 fn mirror_files(inputs: &Inputs) -> Vec<Result<FileSpec, String>> {
-    files::MIRRORED
+    let mut out = Vec::new();
+    let mut mirrored: Vec<&str> = Vec::new();
+    if inputs.registry_hosts.is_empty() {
+        if let Some(mirror) = &inputs.registry_mirror {
+            for (registry, upstream) in files::MIRRORED {
+                out.push(Ok(files::hosts_toml(
+                    registry, upstream, mirror, false, None,
+                )));
+                mirrored.push(registry);
+            }
+        }
+    } else {
+        for host in &inputs.registry_hosts {
+            let ca = inputs
+                .registry_ca_pem
+                .as_ref()
+                .map(|_| files::mirror_ca_path(host.mirror_authority()));
+            out.push(Ok(files::hosts_toml(
+                &host.registry,
+                &host.upstream,
+                &host.mirror,
+                host.override_path,
+                ca.as_deref(),
+            )));
+            mirrored.push(&host.registry);
+        }
+        if let Some(pem) = &inputs.registry_ca_pem {
+            let mut authorities: Vec<&str> = inputs
+                .registry_hosts
+                .iter()
+                .map(|h| h.mirror_authority())
+                .collect();
+            authorities.dedup();
+            out.extend(
+                authorities
+                    .into_iter()
+                    .map(|a| Ok(files::mirror_ca(a, pem))),
+            );
+        }
+    }
+    for registry in files::OWNED_REGISTRIES {
+        if !mirrored.contains(&registry) {
+            out.push(Err(files::hosts_toml_path(registry)));
+        }
+    }
+    out
+}
+
+/// A digest standing for a CA bundle in the step's recorded inputs (the
+/// state file need not hold the certificate).
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
         .iter()
-        .map(|(registry, upstream)| match &inputs.registry_mirror {
-            Some(mirror) => Ok(files::hosts_toml(registry, upstream, mirror)),
-            None => Err(files::hosts_toml_path(registry)),
-        })
+        .map(|b| format!("{b:02x}"))
         .collect()
 }
 

@@ -16,6 +16,7 @@ mod kubeadm_join;
 mod kubeadm_reset;
 mod kubeadm_support;
 mod node_service;
+mod prereq_mirrors;
 mod prereq_service;
 mod prereq_steps;
 mod process;

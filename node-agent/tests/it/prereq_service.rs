@@ -22,8 +22,7 @@ fn request() -> PrerequisitesRequest {
     PrerequisitesRequest {
         kubernetes_version: "v1.35.0".into(),
         apt_proxy: String::new(),
-        registry_mirror: String::new(),
-        apt_repository: String::new(),
+        ..PrerequisitesRequest::default()
     }
 }
 

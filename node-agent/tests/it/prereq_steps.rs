@@ -14,20 +14,20 @@ use proto::v1::progress_event::Outcome;
 use proto::v1::{NodeMeta, PrerequisitesRequest, ProgressEvent};
 use tokio::sync::mpsc;
 
-type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+pub(crate) type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
-struct Node {
+pub(crate) struct Node {
     dir: tempfile::TempDir,
 }
 
 impl Node {
-    fn new() -> TestResult<Node> {
+    pub(crate) fn new() -> TestResult<Node> {
         Ok(Node {
             dir: tempfile::tempdir()?,
         })
     }
 
-    fn root(&self) -> PathBuf {
+    pub(crate) fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
 
@@ -35,11 +35,11 @@ impl Node {
         node_agent::config::rooted(&self.root(), RECORD_PATH)
     }
 
-    fn runner(&self) -> RecordingRunner {
+    pub(crate) fn runner(&self) -> RecordingRunner {
         RecordingRunner::new(self.log())
     }
 
-    fn file(&self, path: &str) -> TestResult<String> {
+    pub(crate) fn file(&self, path: &str) -> TestResult<String> {
         Ok(std::fs::read_to_string(node_agent::config::rooted(
             &self.root(),
             path,
@@ -51,7 +51,7 @@ impl Node {
     }
 
     /// Runs once; returns the outcome and every event.
-    async fn run(
+    pub(crate) async fn run(
         &self,
         runner: RecordingRunner,
         inputs: &Inputs,
@@ -76,12 +76,12 @@ impl Node {
     }
 }
 
-fn inputs(proxy: &str, mirror: &str) -> TestResult<Inputs> {
+pub(crate) fn inputs(proxy: &str, mirror: &str) -> TestResult<Inputs> {
     Ok(Inputs::from_request(&PrerequisitesRequest {
         kubernetes_version: "v1.35.0".into(),
         apt_proxy: proxy.into(),
         registry_mirror: mirror.into(),
-        apt_repository: String::new(),
+        ..PrerequisitesRequest::default()
     })?)
 }
 

@@ -35,7 +35,7 @@ const TOP_KEYS: &[&str] = &[
     "observability",
 ];
 const TELEMETRY_KEYS: &[&str] = &["otlpEndpoint"];
-const MIRROR_KEYS: &[&str] = &["aptProxy", "registryMirror", "aptRepository"];
+const MIRROR_KEYS: &[&str] = &["managed", "aptProxy", "registryMirror", "aptRepository"];
 const NETWORK_KEYS: &[&str] = &["cidr", "addressing"];
 const HOST_AGENT_KEYS: &[&str] = &["address", "port", "listen"];
 const CLUSTER_KEYS: &[&str] = &[
@@ -78,6 +78,7 @@ fn example(path: &str, key: &str) -> &'static str {
         "aptProxy" => "http://192.168.64.1:8081",
         "registryMirror" => "https://192.168.64.1:8443",
         "aptRepository" => "http://192.168.64.1:8082/debs",
+        "managed" => "true",
         "backend" => "localai",
         "model" => "qwen2.5:7b",
         _ => "...",
@@ -187,11 +188,35 @@ impl Decoder<'_, '_> {
         let apt_proxy = url("aptProxy");
         let registry_mirror = url("registryMirror");
         let apt_repository = url("aptRepository");
-        Some(Mirrors {
+        let managed = match f.get("managed") {
+            Some(n) => self.boolean(n, &join(&f.path, "managed")),
+            None => Some(false),
+        };
+        let mirrors = Mirrors {
+            managed: managed?,
             apt_proxy: apt_proxy?,
             registry_mirror: registry_mirror?,
             apt_repository: apt_repository?,
-        })
+        };
+        if mirrors.managed {
+            // hostctl's own Harbor and Nexus are then the mirrors; a URL of
+            // the user's beside them would leave two answers to "where do
+            // nodes pull from".
+            for key in ["aptProxy", "registryMirror", "aptRepository"] {
+                if let Some(n) = f.get(key) {
+                    self.report.error_at(
+                        n.pos,
+                        &join(&f.path, key),
+                        format!("`{key}` cannot be combined with `managed: true`: the mirrors are then hostctl's Harbor (:8443) and Nexus (:8081) on the host"),
+                        format!("remove `{key}`, or remove `managed: true` to use mirrors of your own"),
+                    );
+                }
+            }
+            if self.report.has_errors() {
+                return None;
+            }
+        }
+        Some(mirrors)
     }
 
     fn header(&mut self, f: &Fields<'_>, key: &str, expected: &str) {

@@ -152,6 +152,16 @@ impl Decoder<'_, '_> {
         }
     }
 
+    pub(super) fn boolean(&mut self, node: &tree::Node, path: &str) -> Option<bool> {
+        match node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.wrong_type(node, path, "true or false", "write `true` or `false`");
+                None
+            }
+        }
+    }
+
     pub(super) fn choice<T: Copy>(
         &mut self,
         node: &tree::Node,

@@ -57,3 +57,37 @@ fn a_bad_mirror_url_is_reported_with_path_and_line() {
         assert!(d.message.contains("http://"), "{}", d.message);
     }
 }
+
+#[test]
+fn managed_mirrors_parse_survive_emit_and_are_off_by_default() {
+    assert!(!default_topology().managed_mirrors());
+    let loaded = parse(&with_mirrors("mirrors:\n  managed: true\n"), "t.yaml").expect("loads");
+    assert!(loaded.topology.managed_mirrors());
+    let again = parse(&loaded.topology.to_yaml(), "emitted.yaml").expect("emitted loads");
+    assert!(again.topology.managed_mirrors());
+    let off = parse(&with_mirrors("mirrors:\n  managed: false\n"), "t.yaml").expect("loads");
+    assert!(!off.topology.managed_mirrors());
+}
+
+#[test]
+fn managed_mirrors_refuse_urls_of_the_users_own_and_a_non_boolean() {
+    let text = with_mirrors("mirrors:\n  managed: true\n  registryMirror: https://h:8443\n");
+    let line = text.lines().count();
+    let Err(err) = parse(&text, "t.yaml") else {
+        panic!("managed with a registryMirror loaded");
+    };
+    let d = err
+        .0
+        .iter()
+        .find(|d| d.path == "mirrors.registryMirror")
+        .unwrap_or_else(|| panic!("no diagnostic at mirrors.registryMirror: {err:?}"));
+    assert_eq!(d.line, Some(line), "{d:?}");
+    assert!(d.message.contains("managed: true"), "{}", d.message);
+    assert!(d.fix.contains("remove `registryMirror`"), "{}", d.fix);
+    assert!(err.to_string().contains("t.yaml"), "{err}");
+
+    let Err(err) = parse(&with_mirrors("mirrors:\n  managed: yes please\n"), "t.yaml") else {
+        panic!("a non-boolean loaded");
+    };
+    assert!(err.0.iter().any(|d| d.path == "mirrors.managed"), "{err:?}");
+}

@@ -71,6 +71,20 @@ pub fn excluded_namespaces() -> Vec<&'static str> {
 /// The registries an image may come from on this cluster: the mirrored
 /// upstreams, plus the mirror's own `host[:port]` when there is one.
 pub fn allowed_registries(ctx: &RenderContext<'_>) -> Vec<String> {
+    if ctx.resolved.topology().managed_mirrors() {
+        // Managed mirrors: every upstream has a Harbor proxy-cache project
+        // (docs/mirrors.md), and Harbor itself serves hostctl's artifacts.
+        let mut out: Vec<String> = crate::mirrors::upstreams::UPSTREAMS
+            .iter()
+            .map(|u| u.registry.to_owned())
+            .collect();
+        out.push(format!(
+            "{}:{}",
+            ctx.resolved.host_agent_address(),
+            crate::mirrors::HARBOR_PORT
+        ));
+        return out;
+    }
     let mut out: Vec<String> = MIRRORED_REGISTRIES.iter().map(|r| r.to_string()).collect();
     let mirror = ctx
         .resolved

@@ -6,6 +6,8 @@
 
 use super::targets::NodeRef;
 use super::{UpContext, rpc};
+use crate::mirrors::Endpoints;
+use crate::mirrors::nodes::ManagedMirrors;
 use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
 use proto::v1::PrerequisitesRequest;
@@ -25,11 +27,19 @@ pub struct Mirrors {
     /// A flat apt repository the node installs its packages from instead
     /// of its own sources and pkgs.k8s.io (nodes with no internet route).
     pub apt_repository: String,
+    /// hostctl's own Harbor and Nexus (`mirrors: { managed: true }`).
+    pub managed: Option<ManagedMirrors>,
 }
 
 impl Mirrors {
-    /// The topology's `mirrors` (none by default).
-    pub fn from_topology(topology: &topology::Topology) -> Mirrors {
+    /// The topology's `mirrors` (none by default). Managed mirrors answer
+    /// at the host's address on the node network, with Harbor's
+    /// certificate signed by the lab root (`lab_ca_pem`).
+    pub fn from_topology(
+        topology: &topology::Topology,
+        host: std::net::Ipv4Addr,
+        lab_ca_pem: Option<&str>,
+    ) -> Mirrors {
         let text = |url: Option<&topology::MirrorUrl>| url.map(|u| u.as_str().to_owned());
         let declared = topology.mirrors.as_ref();
         Mirrors {
@@ -37,6 +47,26 @@ impl Mirrors {
             registry_mirror: text(declared.and_then(|m| m.registry_mirror.as_ref()))
                 .unwrap_or_default(),
             apt_repository: text(declared.and_then(|m| m.apt_repository.as_ref()))
+                .unwrap_or_default(),
+            managed: topology.managed_mirrors().then(|| ManagedMirrors {
+                endpoints: Endpoints { host },
+                ca_pem: lab_ca_pem.unwrap_or_default().to_owned(),
+            }),
+        }
+    }
+
+    /// The request's mirror fields for a node of Kubernetes `version`.
+    pub fn request(&self, version: topology::KubeVersion) -> PrerequisitesRequest {
+        let managed = self.managed.as_ref();
+        PrerequisitesRequest {
+            kubernetes_version: version.to_string(),
+            apt_proxy: self.apt_proxy.clone(),
+            registry_mirror: self.registry_mirror.clone(),
+            apt_repository: self.apt_repository.clone(),
+            registry_hosts: managed.map(|m| m.registry_hosts()).unwrap_or_default(),
+            registry_ca_pem: managed.map(|m| m.ca_pem.clone()).unwrap_or_default(),
+            kubernetes_repository: managed
+                .map(|m| m.kubernetes_repository(version))
                 .unwrap_or_default(),
         }
     }
@@ -53,12 +83,7 @@ impl Prerequisites {
     }
 
     fn request(&self) -> PrerequisitesRequest {
-        PrerequisitesRequest {
-            kubernetes_version: self.node.kubernetes_version().to_string(),
-            apt_proxy: self.ctx.mirrors.apt_proxy.clone(),
-            registry_mirror: self.ctx.mirrors.registry_mirror.clone(),
-            apt_repository: self.ctx.mirrors.apt_repository.clone(),
-        }
+        self.ctx.mirrors.request(self.node.kubernetes_version())
     }
 
     async fn install(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {

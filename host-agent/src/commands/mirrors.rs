@@ -1,0 +1,144 @@
+//! `hostctl mirrors up|status|down [--purge]`: Harbor and Nexus on the
+//! host's Docker for a topology with `mirrors: { managed: true }`
+//! (docs/mirrors.md). `up` also runs as part of `hostctl up`.
+//!
+//! `-o json` of `status` is the stable interface:
+//! ```text
+//! [ { "name" ("harbor"|"nexus"), "url", "state", "containers", "running" } ]
+//! ```
+
+use crate::cli::{Context, coded};
+use crate::exit::Exit;
+use crate::mirrors::compose::HostArch;
+use crate::mirrors::docker::DockerCli;
+use crate::mirrors::layout::Layout;
+use crate::mirrors::service::{HttpApis, Mirrors};
+use crate::mirrors::{Endpoints, error::MirrorError};
+use crate::output::{Table, render};
+use crate::workspace::Workspace;
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: MirrorsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum MirrorsCommand {
+    /// Render, start and configure Harbor (:8443) and Nexus (:8081);
+    /// running it again changes nothing that is already right.
+    Up,
+    /// Each mirror's containers and whether its API answers.
+    Status,
+    /// Remove the containers; the data stays unless --purge.
+    Down {
+        /// Also delete the mirrors' data, credentials and files.
+        #[arg(long)]
+        purge: bool,
+    },
+}
+
+/// How long `up` waits for each mirror (first start pulls images; Harbor
+/// may run under emulation).
+const READY_WITHIN: Duration = Duration::from_secs(900);
+
+pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
+    let workspace = Workspace::recorded(ctx)?;
+    crate::cli::block_on(dispatch(ctx, &workspace, &args.command))?
+}
+
+/// The real mirrors of this home: Docker's CLI, HTTP APIs.
+fn real<'a>(ctx: &Context, workspace: &Workspace, docker: &'a DockerCli) -> Mirrors<'a> {
+    Mirrors {
+        layout: Layout::new(ctx.home.root()),
+        endpoints: Endpoints {
+            host: workspace.resolved.host_agent_address(),
+        },
+        arch: HostArch::current(),
+        docker,
+        apis: &HttpApis,
+        ready_within: READY_WITHIN,
+    }
+}
+
+/// `hostctl up`'s mirrors step.
+pub async fn up_default(ctx: &Context, workspace: &Workspace) -> anyhow::Result<()> {
+    let docker = DockerCli::new(crate::exec::real());
+    up(ctx, workspace, &real(ctx, workspace, &docker)).await
+}
+
+async fn dispatch(
+    ctx: &Context,
+    workspace: &Workspace,
+    command: &MirrorsCommand,
+) -> anyhow::Result<Exit> {
+    let docker = DockerCli::new(crate::exec::real());
+    let mirrors = real(ctx, workspace, &docker);
+    match command {
+        MirrorsCommand::Up => {
+            up(ctx, workspace, &mirrors).await?;
+            Ok(Exit::Ok)
+        }
+        MirrorsCommand::Status => {
+            let lab = crate::pki::open_existing(ctx).ok();
+            let pem = lab
+                .as_ref()
+                .and_then(|p| p.lab_root())
+                .map(|l| l.cert_pem().to_owned());
+            let rows = mirrors.status(pem.as_deref()).await;
+            let text = render(ctx.output, &rows, || {
+                let mut t = Table::new(["MIRROR", "URL", "STATE", "CONTAINERS"]);
+                for r in &rows {
+                    t.row([
+                        r.name.to_owned(),
+                        r.url.clone(),
+                        r.state.clone(),
+                        format!("{}/{}", r.running, r.containers),
+                    ]);
+                }
+                t
+            })?;
+            crate::stdout::write(&text)?;
+            Ok(Exit::Ok)
+        }
+        MirrorsCommand::Down { purge } => {
+            for line in mirrors
+                .down(*purge)
+                .await
+                .map_err(|e| coded(Exit::Precondition, e))?
+            {
+                crate::stdout::line(line)?;
+            }
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+/// `mirrors up` (also `hostctl up`'s, when the topology asks for managed
+/// mirrors): refuses a topology without `managed: true`.
+pub async fn up(ctx: &Context, workspace: &Workspace, mirrors: &Mirrors<'_>) -> anyhow::Result<()> {
+    if !workspace.topology.managed_mirrors() {
+        return Err(coded(
+            Exit::Precondition,
+            anyhow::anyhow!(
+                "the topology does not ask for managed mirrors; add `mirrors: {{ managed: true }}` to it"
+            ),
+        ));
+    }
+    let pki = crate::pki::ensure_pki(ctx, &workspace.resolved)?;
+    let lab = pki
+        .lab_root()
+        .ok_or_else(|| coded(Exit::Precondition, MirrorError::NoLabRoot))?;
+    let report = mirrors
+        .up(&workspace.topology, lab)
+        .await
+        .map_err(|e| coded(Exit::Precondition, e))?;
+    if report.changed.is_empty() {
+        crate::stdout::line("mirrors: Harbor and Nexus already up and configured")?;
+    }
+    for change in &report.changed {
+        crate::stdout::line(format!("mirrors: {change}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! `hostctl status`'s mirrors lines: for a topology with managed mirrors,
+//! one line per mirror (Harbor, Nexus) with its state. Never fails —
+//! a stopped mirror is a state (nodes keep running on cached images,
+//! spec §10). The JSON form is `hostctl mirrors status -o json`.
+
+use crate::cli::Context;
+use crate::mirrors::compose::HostArch;
+use crate::mirrors::docker::DockerCli;
+use crate::mirrors::layout::Layout;
+use crate::mirrors::service::{HttpApis, Mirrors};
+use crate::mirrors::{Endpoints, service::MirrorHealth};
+use crate::workspace::Workspace;
+use std::time::Duration;
+
+/// The lines, empty when the topology does not manage mirrors.
+pub async fn lines(ctx: &Context) -> Vec<String> {
+    let Ok(workspace) = Workspace::recorded(ctx) else {
+        return Vec::new();
+    };
+    if !workspace.topology.managed_mirrors() {
+        return Vec::new();
+    }
+    let docker = DockerCli::new(crate::exec::real());
+    let mirrors = Mirrors {
+        layout: Layout::new(ctx.home.root()),
+        endpoints: Endpoints {
+            host: workspace.resolved.host_agent_address(),
+        },
+        arch: HostArch::current(),
+        docker: &docker,
+        apis: &HttpApis,
+        ready_within: Duration::ZERO,
+    };
+    let pki = crate::pki::open_existing(ctx).ok();
+    let lab = pki
+        .as_ref()
+        .and_then(|p| p.lab_root())
+        .map(|l| l.cert_pem().to_owned());
+    mirrors
+        .status(lab.as_deref())
+        .await
+        .iter()
+        .map(line)
+        .collect()
+}
+
+fn line(h: &MirrorHealth) -> String {
+    format!(
+        "mirror {} {}: {} ({}/{} containers running)",
+        h.name, h.url, h.state, h.running, h.containers
+    )
+}
