@@ -61,6 +61,8 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             None => Err(v.error.unwrap_or_else(|| "no answer".into())),
         })));
     report.checks.push(facts::backups());
+    let mirrors = crate::cli::block_on(crate::commands::status::mirrors::health(ctx))?;
+    report.checks.push(facts::mirrors(mirrors.as_deref()));
     crate::stdout::write(&render(ctx.output, &report, || table(&report))?)?;
     Ok(if report.any_broken() {
         Exit::ContractBroken

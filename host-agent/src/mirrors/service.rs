@@ -381,6 +381,24 @@ impl Mirrors<'_> {
         }
     }
 
+    /// Stops Harbor's containers and keeps everything else (the
+    /// `registry-down` drill; [`Mirrors::start_harbor`] brings it back).
+    pub async fn stop_harbor(&self) -> Result<(), MirrorError> {
+        self.require_docker().await?;
+        self.docker
+            .compose_down(compose::HARBOR_PROJECT, &self.harbor_file())
+            .await
+    }
+
+    /// Starts Harbor's rendered project again (no re-rendering: the files
+    /// `up` wrote are what ran before).
+    pub async fn start_harbor(&self) -> Result<(), MirrorError> {
+        self.require_docker().await?;
+        self.docker
+            .compose_up(compose::HARBOR_PROJECT, &self.harbor_file())
+            .await
+    }
+
     /// Removes the containers; `purge` also deletes the data, credentials
     /// and rendered files.
     pub async fn down(&self, purge: bool) -> Result<Vec<String>, MirrorError> {

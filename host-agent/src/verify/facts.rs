@@ -27,6 +27,11 @@ pub const BACKUP_FACT: (&str, &str) = (
     "Velero backups and Vault snapshots are at most 24 h old (RPO)",
 );
 
+pub const MIRRORS_FACT: (&str, &str) = (
+    "MIRRORS",
+    "the registry and package mirrors hostctl manages are healthy (Harbor is P0, RTO 15 min)",
+);
+
 /// A certificate this close to its end is a problem now: renewal (30
 /// days before) did not happen.
 pub const CERT_DANGER: Duration = Duration::from_secs(7 * 86_400);
@@ -131,6 +136,34 @@ pub fn vault_seal(status: Option<Result<vault::VaultStatus, String>>) -> Check {
     }
 }
 
+/// The managed mirrors' health: `None` when the topology manages none.
+pub fn mirrors(health: Option<&[crate::mirrors::service::MirrorHealth]>) -> Check {
+    let (verdict, evidence) = match health {
+        None => (
+            Verdict::NotInstalled,
+            vec!["the topology manages no mirrors (`mirrors: {managed: true}` asks for them)".into()],
+        ),
+        Some(list) => {
+            let line = |h: &crate::mirrors::service::MirrorHealth| {
+                format!("{} {}: {}", h.name, h.url, h.state)
+            };
+            let sick: Vec<String> = list.iter().filter(|h| h.state != "healthy").map(line).collect();
+            match sick.is_empty() {
+                true => (Verdict::Holds, list.iter().map(line).collect()),
+                false => (Verdict::Broken, sick),
+            }
+        }
+    };
+    Check {
+        contract: MIRRORS_FACT.0,
+        promise: MIRRORS_FACT.1,
+        cluster: None,
+        source: Source::Live,
+        verdict,
+        evidence,
+    }
+}
+
 /// The backups that are not built yet (issue 20): said, not faked.
 pub fn backups() -> Check {
     let velero = match crate::addons::Addon::named("velero") {
@@ -195,6 +228,25 @@ mod tests {
             vault_seal(Some(Err("timed out".into()))).verdict,
             Verdict::CannotTell
         );
+    }
+
+    #[test]
+    fn a_mirror_that_is_not_healthy_breaks_and_none_managed_is_not_installed() {
+        use crate::mirrors::service::MirrorHealth;
+        let h = |name, state: &str| MirrorHealth {
+            name,
+            url: format!("https://192.168.64.1/{name}"),
+            state: state.into(),
+            containers: 9,
+            running: 9,
+        };
+        assert_eq!(mirrors(None).verdict, Verdict::NotInstalled);
+        let ok = [h("harbor", "healthy"), h("nexus", "healthy")];
+        assert_eq!(mirrors(Some(&ok)).verdict, Verdict::Holds);
+        let down = [h("harbor", "stopped"), h("nexus", "healthy")];
+        let c = mirrors(Some(&down));
+        assert_eq!(c.verdict, Verdict::Broken);
+        assert_eq!(c.evidence, ["harbor https://192.168.64.1/harbor: stopped"]);
     }
 
     #[test]

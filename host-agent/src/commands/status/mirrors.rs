@@ -14,11 +14,20 @@ use std::time::Duration;
 
 /// The lines, empty when the topology does not manage mirrors.
 pub async fn lines(ctx: &Context) -> Vec<String> {
-    let Ok(workspace) = Workspace::recorded(ctx) else {
-        return Vec::new();
-    };
+    health(ctx)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(line)
+        .collect()
+}
+
+/// Each managed mirror's health (`None` when the topology manages none);
+/// also `verify`'s MIRRORS fact.
+pub async fn health(ctx: &Context) -> Option<Vec<MirrorHealth>> {
+    let workspace = Workspace::recorded(ctx).ok()?;
     if !workspace.topology.managed_mirrors() {
-        return Vec::new();
+        return None;
     }
     let docker = DockerCli::new(crate::exec::real());
     let mirrors = Mirrors {
@@ -36,12 +45,7 @@ pub async fn lines(ctx: &Context) -> Vec<String> {
         .as_ref()
         .and_then(|p| p.lab_root())
         .map(|l| l.cert_pem().to_owned());
-    mirrors
-        .status(lab.as_deref())
-        .await
-        .iter()
-        .map(line)
-        .collect()
+    Some(mirrors.status(lab.as_deref()).await)
 }
 
 fn line(h: &MirrorHealth) -> String {

@@ -19,6 +19,7 @@ pub mod env;
 pub mod gateway;
 pub mod mgmt_down;
 pub mod record;
+pub mod registry_down;
 pub mod vault_down;
 
 use super::Verdict;

@@ -19,11 +19,14 @@ pub struct Running {
     /// The drill sealed Vault.
     #[serde(default)]
     pub sealed_vault: bool,
+    /// The drill stopped Harbor.
+    #[serde(default)]
+    pub stopped_harbor: bool,
 }
 
 impl Running {
     pub fn is_empty(&self) -> bool {
-        self.stopped_machines.is_empty() && !self.sealed_vault
+        self.stopped_machines.is_empty() && !self.sealed_vault && !self.stopped_harbor
     }
 }
 
