@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use proto::v1::control_client::ControlClient as RawClient;
 use proto::v1::{
-    HistoryRequest, IssueTokenRequest, RevokeNodeRequest, ShutdownRequest, StatusRequest,
-    StatusResponse, StoredReport,
+    HistoryRequest, IssueTokenRequest, NodeStatus, RevokeNodeRequest, ShutdownRequest,
+    StatusRequest, StatusResponse, StoredReport, WatchNodeRequest,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -69,6 +69,21 @@ impl ControlClient {
             .await
             .map(tonic::Response::into_inner)
             .map_err(call("Status"))
+    }
+
+    /// `node`'s status now and after each change (`Control.WatchNode`);
+    /// the stream has no end of its own, so the caller bounds its wait.
+    pub async fn watch_node(
+        &mut self,
+        node: &str,
+    ) -> Result<tonic::Streaming<NodeStatus>, ClientError> {
+        self.inner
+            .watch_node(WatchNodeRequest {
+                node: node.to_owned(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(call("WatchNode"))
     }
 
     /// A single-use enrolment token for `node`, valid for `ttl`.

@@ -10,7 +10,7 @@ use proto::v1::control_server::Control;
 use proto::v1::{
     EnrolmentRefusal, HistoryRequest, HistoryResponse, IssueTokenRequest, IssueTokenResponse,
     NodeMeta, NodeStatus, RevokeNodeRequest, RevokeNodeResponse, ShutdownRequest, ShutdownResponse,
-    StatusRequest, StatusResponse,
+    StatusRequest, StatusResponse, WatchNodeRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -20,6 +20,7 @@ use crate::agent_plane::DEFAULT_TOKEN_TTL;
 use crate::store::{NodeRecord, StoreError};
 
 /// The Control service of one daemon.
+#[derive(Clone)]
 pub struct ControlService {
     shared: Arc<Shared>,
 }
@@ -36,6 +37,14 @@ impl ControlService {
             .get(node)
             .map(|e| e.cluster.clone())
             .unwrap_or_default()
+    }
+
+    /// `node`'s status as `Status` would show it now.
+    pub(super) async fn status_of(&self, node: &str) -> Result<NodeStatus, Status> {
+        let store = self.shared.store.clone();
+        let records = blocking(move || store.nodes()).await?;
+        let now = self.shared.config.clock.now();
+        Ok(self.node_status(node, records.get(node), now))
     }
 
     fn node_status(&self, node: &str, record: Option<&NodeRecord>, now: SystemTime) -> NodeStatus {
@@ -113,6 +122,20 @@ async fn blocking<T: Send + 'static>(
 
 #[tonic::async_trait]
 impl Control for ControlService {
+    type WatchNodeStream = super::node_watch::NodeStatusStream;
+
+    async fn watch_node(
+        &self,
+        req: Request<WatchNodeRequest>,
+    ) -> Result<Response<Self::WatchNodeStream>, Status> {
+        let node = req.into_inner().node;
+        Ok(Response::new(super::node_watch::watch(
+            self.clone(),
+            self.shared.clone(),
+            node,
+        )))
+    }
+
     /// Every node of the topology, plus any node that reported without
     /// being in it (e.g. removed from the topology since).
     async fn status(&self, _: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
@@ -161,6 +184,8 @@ impl Control for ControlService {
             .await
             .map_err(|e| Status::internal(e.to_string()))?
             .map_err(|e| Status::internal(format!("cannot issue a token: {e}")))?;
+        // An earlier refusal is no longer of the node's newest token.
+        self.shared.changes.notify(&r.node);
         tracing::info!(
             node = r.node,
             ttl_s = ttl.as_secs(),
@@ -210,12 +235,15 @@ impl Control for ControlService {
             )));
         }
         let shared = self.shared.clone();
+        let revoked = node.clone();
         // The system clock, not the daemon's: certificates are dated by it.
-        let floor =
-            tokio::task::spawn_blocking(move || shared.node_certs.revoke(&node, SystemTime::now()))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(|e| Status::internal(format!("cannot record the revocation: {e}")))?;
+        let floor = tokio::task::spawn_blocking(move || {
+            shared.node_certs.revoke(&revoked, SystemTime::now())
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::internal(format!("cannot record the revocation: {e}")))?;
+        self.shared.changes.notify(&node);
         Ok(Response::new(RevokeNodeResponse {
             not_before_floor: Some(proto::timestamp(floor)),
         }))

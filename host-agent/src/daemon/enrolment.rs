@@ -289,6 +289,7 @@ impl Enrolment for EnrolmentService {
                             token_id: holder.id,
                         },
                     );
+                    self.shared.changes.notify(&node);
                 }
                 return Err(refused.status());
             }

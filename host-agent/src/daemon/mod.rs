@@ -45,6 +45,7 @@ pub mod lifecycle;
 pub mod listener;
 pub mod logfile;
 pub mod metrics;
+pub mod node_watch;
 pub mod nodecerts;
 pub mod ratelimit;
 pub mod renewal;
@@ -75,7 +76,7 @@ pub use config::{DaemonClock, DaemonConfig, NodeEntry};
 pub use lifecycle::ensure_running;
 
 use crate::store::{Store, StoreError};
-use state::{Connections, Refusals, Shared};
+use state::{Connections, NodeChanges, Refusals, Shared};
 
 /// How long a graceful stop may wait for connections to close.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -204,6 +205,7 @@ impl Daemon {
             store,
             connections: Connections::default(),
             refusals: Refusals::default(),
+            changes: NodeChanges::default(),
             shutdown,
             metrics: metrics::DaemonMetrics::for_nodes(config.nodes.keys()),
             config,

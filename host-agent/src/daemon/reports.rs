@@ -225,6 +225,11 @@ impl Acked {
     fn one(&self) {
         self.shared.metrics.reports_acknowledged.inc(&self.node);
     }
+
+    /// A report of the node is committed: its status changed.
+    fn stored(&self) {
+        self.shared.changes.notify(&self.node);
+    }
 }
 
 async fn acknowledge(
@@ -248,10 +253,13 @@ async fn acknowledge(
                 seq,
                 outcome,
             } => match outcome.await {
-                Ok(Ok(_)) => Ok(ReportAck {
-                    agent_instance,
-                    seq,
-                }),
+                Ok(Ok(_)) => {
+                    acked.stored();
+                    Ok(ReportAck {
+                        agent_instance,
+                        seq,
+                    })
+                }
                 Ok(Err(e)) => Err(not_stored(e)),
                 Err(_) => Err(Status::unavailable(
                     "report not stored: the store is closed",

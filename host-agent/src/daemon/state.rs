@@ -1,10 +1,10 @@
 //! State shared by the daemon's services: configuration, store, PKI,
 //! token store, the open report streams, the last enrolment refusal per
-//! node, and the shutdown signal.
+//! node, who waits for a node's status to change, and the shutdown signal.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use tokio::sync::watch;
@@ -24,6 +24,8 @@ pub struct Shared {
     pub renewals: super::renewal::Renewals,
     pub connections: Connections,
     pub refusals: Refusals,
+    /// Wakes whoever watches a node's status (`Control.WatchNode`).
+    pub changes: NodeChanges,
     /// The Host service's address as nodes dial it.
     pub host_endpoint: SocketAddr,
     /// The Enrolment service's address as nodes dial it.
@@ -79,6 +81,7 @@ impl Connections {
 /// Marks `node` connected for the guard's lifetime.
 pub fn connected(shared: &Arc<Shared>, node: &str) -> ConnectionGuard {
     shared.connections.change(node, true);
+    shared.changes.notify(node);
     ConnectionGuard {
         owner: shared.clone(),
         node: node.to_owned(),
@@ -88,6 +91,38 @@ pub fn connected(shared: &Arc<Shared>, node: &str) -> ConnectionGuard {
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         self.owner.connections.change(&self.node, false);
+        self.owner.changes.notify(&self.node);
+    }
+}
+
+/// One signal per watched node, raised whenever what `Control.Status`
+/// shows of it may have changed (a report stored, a stream opened or
+/// closed, a refusal, a token, a revocation), so a waiter such as `up`'s
+/// enrol step reacts at once instead of polling. A node nobody watches has
+/// no entry and costs a map look-up per change; entries whose watchers are
+/// all gone are dropped at the next subscription.
+#[derive(Debug, Default)]
+pub struct NodeChanges {
+    signals: Mutex<HashMap<String, watch::Sender<()>>>,
+}
+
+impl NodeChanges {
+    /// A receiver that sees every change of `node` from now on.
+    pub fn subscribe(&self, node: &str) -> watch::Receiver<()> {
+        let mut signals = self.signals.lock().unwrap_or_else(PoisonError::into_inner);
+        signals.retain(|_, tx| tx.receiver_count() > 0);
+        signals
+            .entry(node.to_owned())
+            .or_insert_with(|| watch::channel(()).0)
+            .subscribe()
+    }
+
+    /// Wakes the watchers of `node`, if any.
+    pub fn notify(&self, node: &str) {
+        let signals = self.signals.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(tx) = signals.get(node) {
+            tx.send_replace(());
+        }
     }
 }
 
@@ -124,5 +159,33 @@ impl Refusals {
 
     pub fn last(&self, node: &str) -> Option<Refusal> {
         self.last.lock().ok().and_then(|m| m.get(node).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_wakes_the_watchers_of_that_node_only() {
+        let changes = NodeChanges::default();
+        let mut a = changes.subscribe("a");
+        let b = changes.subscribe("b");
+        changes.notify("a");
+        changes.notify("nobody-watches");
+        assert!(a.has_changed().unwrap());
+        assert!(!b.has_changed().unwrap());
+        a.borrow_and_update();
+        assert!(!a.has_changed().unwrap(), "seen once");
+    }
+
+    #[test]
+    fn signals_without_watchers_are_dropped() {
+        let changes = NodeChanges::default();
+        drop(changes.subscribe("gone"));
+        let _kept = changes.subscribe("kept");
+        let signals = changes.signals.lock().unwrap();
+        assert!(!signals.contains_key("gone"));
+        assert!(signals.contains_key("kept"));
     }
 }

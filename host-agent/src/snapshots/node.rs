@@ -81,7 +81,7 @@ pub async fn restore(
             }
             if tx
                 .send(RestoreChunk {
-                    kind: Some(Kind::Data(buffer)),
+                    kind: Some(Kind::Data(buffer.into())),
                 })
                 .await
                 .is_err()

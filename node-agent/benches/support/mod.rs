@@ -1,6 +1,12 @@
 //! What both benchmarks need around the agent process: it is always
 //! killed, and its memory figures come from `/proc/PID/status`.
 
+#[allow(
+    dead_code,
+    reason = "only the steady-state benchmark runs the node exporter"
+)]
+pub mod exporter;
+
 use std::process::Child;
 
 use crate::harness::TestResult;
@@ -64,4 +70,32 @@ pub fn clock_ticks_per_second() -> f64 {
 /// CPU seconds (user + system) a process has used so far.
 pub fn cpu_seconds(pid: u32) -> TestResult<f64> {
     Ok(cpu_ticks(pid)? as f64 / clock_ticks_per_second())
+}
+
+/// The agent users get: `cargo build --profile node-dist -p node-agent`
+/// (the size-optimised build `make dist` embeds in user-data), built now so
+/// the benchmark never measures a stale or a release binary. The binary is
+/// `<target>/node-dist/node-agent`, beside the `release` directory this
+/// benchmark runs from.
+pub fn shipped_agent() -> TestResult<std::path::PathBuf> {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace above node-agent")?;
+    let status = std::process::Command::new(env!("CARGO"))
+        .current_dir(workspace)
+        .args(["build", "--profile", "node-dist", "-p", "node-agent"])
+        .status()?;
+    if !status.success() {
+        return Err(format!("building the node-dist agent: {status}").into());
+    }
+    // <target>/release/deps/<bench> -> <target>
+    let exe = std::env::current_exe()?;
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .ok_or("cannot find the target directory above the benchmark")?;
+    let bin = target.join("node-dist/node-agent");
+    let size = std::fs::metadata(&bin)?.len();
+    eprintln!("shipped agent: {} ({size} bytes)", bin.display());
+    Ok(bin)
 }

@@ -57,6 +57,23 @@ impl EtcdTarget {
 
     /// Connects with mutual TLS; the key is read here and never logged.
     pub async fn connect(&self) -> Result<Client, EtcdError> {
+        let channel = self.channel().await?;
+        Self::client(channel).await
+    }
+
+    /// etcd-client's client on `channel` (made by [`Self::channel`]).
+    pub async fn client(channel: tonic::transport::Channel) -> Result<Client, EtcdError> {
+        Client::from_channel(Channel::Tonic(channel), None)
+            .await
+            .map_err(|source| EtcdError::Etcd {
+                what: "connecting",
+                source,
+            })
+    }
+
+    /// The HTTP/2 channel to etcd with mutual TLS and this module's flow
+    /// control windows; [`super::raw`] calls the snapshot stream on it.
+    pub async fn channel(&self) -> Result<tonic::transport::Channel, EtcdError> {
         let ca = read(&rooted(&self.root, CA))?;
         let cert = read(&rooted(&self.root, CLIENT_CERT))?;
         let key = read(&rooted(&self.root, CLIENT_KEY))?;
@@ -72,7 +89,7 @@ impl EtcdTarget {
         } else {
             format!("https://{}", self.endpoint)
         };
-        let channel = Endpoint::from_shared(url)
+        Endpoint::from_shared(url)
             .and_then(|e| e.tls_config(tls))
             .map_err(|e| connecting(e.into()))?
             .connect_timeout(Duration::from_secs(5))
@@ -82,10 +99,7 @@ impl EtcdTarget {
             .initial_connection_window_size(CONNECTION_WINDOW)
             .connect()
             .await
-            .map_err(|e| connecting(e.into()))?;
-        Client::from_channel(Channel::Tonic(channel), None)
-            .await
-            .map_err(connecting)
+            .map_err(|e| connecting(e.into()))
     }
 
     /// etcd's current revision and server version.

@@ -91,7 +91,9 @@ pub async fn send_file(
             break;
         }
         hasher.update(&buffer);
-        tx.send(chunk(Kind::Data(buffer))).await.map_err(gone)?;
+        tx.send(chunk(Kind::Data(buffer.into())))
+            .await
+            .map_err(gone)?;
     }
     let verified = hasher.finish()?;
     let trailer = SnapshotTrailer {

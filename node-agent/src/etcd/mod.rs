@@ -1,6 +1,7 @@
 //! etcd snapshots and restores on a control-plane node.
 //!
 //! - [`client`]: a TLS client with kubeadm's etcd client certificate.
+//! - [`raw`]: etcd's snapshot stream with its pieces as `Bytes`.
 //! - [`snapshot`]: etcd's `Maintenance.Snapshot` stream as `SnapshotChunk`s,
 //!   verified as it passes.
 //! - [`local`]: snapshots the schedule keeps on the node until shipped.
@@ -11,6 +12,7 @@
 pub mod client;
 pub mod file;
 pub mod local;
+pub mod raw;
 pub mod restore;
 pub mod schedule;
 pub mod service;

@@ -1,11 +1,13 @@
-//! etcd's `Maintenance.Snapshot` stream, re-chunked into `SnapshotChunk`s.
+//! etcd's `Maintenance.Snapshot` stream, passed on as `SnapshotChunk`s.
 //!
 //! The bytes are passed on exactly as etcd sends them (database, then its
-//! SHA-256), so the receiver stores a file `etcdctl`/`etcdutl` accept. The
-//! trailing hash is checked as the bytes pass; the trailer chunk is only
-//! sent if it matched, so a receiver that got a trailer got a good file.
-//! Memory is bounded by the channel: at most its capacity in chunks of
-//! [`CHUNK_BYTES`] are in flight, whatever the database size.
+//! SHA-256), so the receiver stores a file `etcdctl`/`etcdutl` accept. Each
+//! piece etcd sends becomes one data chunk holding the same buffer
+//! ([`super::raw`]): nothing is copied or re-chunked on the way. The
+//! trailing hash is checked as the bytes pass (the agent's one hash of
+//! them); the trailer chunk is only sent if it matched, so a receiver that
+//! got a trailer got a good file. Memory is bounded by the channel: at most
+//! its capacity in etcd's pieces are in flight, whatever the database size.
 
 use std::time::SystemTime;
 
@@ -13,10 +15,9 @@ use proto::snapshot::{TrailerHasher, Verified};
 use proto::v1::{SnapshotChunk, SnapshotMeta, SnapshotTrailer, snapshot_chunk::Kind};
 use tokio::sync::mpsc;
 
-use super::{EtcdError, EtcdTarget};
+use super::{EtcdError, EtcdTarget, raw};
 
-/// Size of the data chunks sent on (etcd itself sends 32 KiB pieces;
-/// larger gRPC messages cost less per byte).
+/// Size of the data chunks read from a snapshot file on the node.
 pub const CHUNK_BYTES: usize = 256 * 1024;
 
 /// How a snapshot was triggered, recorded in its metadata.
@@ -50,18 +51,19 @@ pub async fn take(
     origin: &str,
     tx: &mpsc::Sender<SnapshotChunk>,
 ) -> Result<(SnapshotMeta, Verified), EtcdError> {
-    let mut client = target.connect().await?;
+    let channel = target.channel().await?;
+    let mut client = EtcdTarget::client(channel.clone()).await?;
     let (before, etcd_version) = EtcdTarget::status(&mut client).await?;
     let taken_at = SystemTime::now();
-    let mut stream = client
-        .maintenance_client()
-        .snapshot()
+    let etcd_err = |what| {
+        move |status| EtcdError::Etcd {
+            what,
+            source: etcd_client::Error::GRpcStatus(status),
+        }
+    };
+    let mut stream = raw::snapshot(channel)
         .await
-        .map_err(|e| EtcdError::Etcd {
-            what: "opening the snapshot stream",
-            source: e,
-        })?;
-    let etcd_err = |what| move |source| EtcdError::Etcd { what, source };
+        .map_err(etcd_err("opening the snapshot stream"))?;
     let first = stream
         .message()
         .await
@@ -80,23 +82,16 @@ pub async fn take(
     };
     send(tx, Kind::Meta(meta.clone())).await?;
     let mut hasher = TrailerHasher::new();
-    let mut buffer = Vec::with_capacity(CHUNK_BYTES);
     let mut next = first;
     while let Some(response) = next {
-        let blob = response.blob();
-        hasher.update(blob);
-        buffer.extend_from_slice(blob);
-        if buffer.len() >= CHUNK_BYTES {
-            let full = std::mem::replace(&mut buffer, Vec::with_capacity(CHUNK_BYTES));
-            send(tx, Kind::Data(full)).await?;
+        if !response.blob.is_empty() {
+            hasher.update(&response.blob);
+            send(tx, Kind::Data(response.blob)).await?;
         }
         next = stream
             .message()
             .await
             .map_err(etcd_err("snapshot stream"))?;
-    }
-    if !buffer.is_empty() {
-        send(tx, Kind::Data(buffer)).await?;
     }
     let verified = hasher.finish()?;
     send(

@@ -84,7 +84,7 @@ async fn restore(
     }];
     for c in file_bytes.chunks(100_000) {
         chunks.push(RestoreChunk {
-            kind: Some(restore_chunk::Kind::Data(c.to_vec())),
+            kind: Some(restore_chunk::Kind::Data(c.to_vec().into())),
         });
     }
     chunks.push(RestoreChunk {

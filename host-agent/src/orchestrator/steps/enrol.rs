@@ -8,16 +8,19 @@
 //! refusal instead of retrying): a refused token never becomes good
 //! (tokens are single-use and the node has no other), so waiting out the
 //! timeout would only delay the same error by minutes.
+//!
+//! The step waits on the daemon's `WatchNode` stream, which sends the
+//! node's status again whenever it may have changed: the wait ends the
+//! moment the node's first report is stored, not at the next tick of a
+//! poll. The enrol timeout bounds the whole wait.
 
 use super::UpContext;
 use super::targets::NodeRef;
 use crate::orchestrator::{StepError, StepId, StepJob, StepMessages};
 use async_trait::async_trait;
-use proto::v1::EnrolmentRefusal;
+use proto::v1::{EnrolmentRefusal, NodeStatus};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
-
-const POLL: Duration = Duration::from_millis(300);
+use std::time::SystemTime;
 
 pub struct Enrol {
     ctx: Arc<UpContext>,
@@ -41,20 +44,52 @@ impl Enrol {
             .status()
             .await
             .map_err(|e| StepError::context("asking the daemon", e))?;
-        let Some(node) = status
+        Ok(status
             .nodes
             .into_iter()
             .find(|n| n.meta.as_ref().is_some_and(|m| m.node == self.name()))
-        else {
-            return Ok(Seen::Waiting);
-        };
-        if node.connected && !node.stale && node.last_report.is_some() {
-            return Ok(Seen::Reporting);
+            .map_or(Seen::Waiting, seen))
+    }
+
+    /// Follows the node's status until it reports or is refused.
+    async fn wait(&self, since: SystemTime) -> Result<(), StepError> {
+        let mut statuses = self
+            .ctx
+            .control
+            .clone()
+            .watch_node(self.name())
+            .await
+            .map_err(|e| StepError::context("watching the node's status in the daemon", e))?;
+        loop {
+            let status = statuses
+                .message()
+                .await
+                .map_err(|e| StepError::context("watching the node's status in the daemon", e))?;
+            let Some(status) = status else {
+                return Err(StepError::new(
+                    "the daemon ended the node's status stream (it stopped?)",
+                ));
+            };
+            match seen(status) {
+                Seen::Reporting => return Ok(()),
+                Seen::Refused(r) if r.current_token || refused_since(&r, since) => {
+                    let from = if r.peer.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (request from {})", r.peer)
+                    };
+                    return Err(self
+                        .failure(format!(
+                            "the host refused its enrolment{from}: {}. The token in its \
+                             user-data is one this host did not issue or has already used; \
+                             recreate the machine (`hostctl down`, then `hostctl up`)",
+                            r.reason
+                        ))
+                        .await);
+                }
+                Seen::Refused(_) | Seen::Waiting => {}
+            }
         }
-        Ok(match node.last_enrolment_refusal {
-            Some(r) => Seen::Refused(r),
-            None => Seen::Waiting,
-        })
     }
 
     /// The step's error, with what the machine itself says about its boot.
@@ -83,6 +118,16 @@ enum Seen {
     Waiting,
 }
 
+fn seen(node: NodeStatus) -> Seen {
+    if node.connected && !node.stale && node.last_report.is_some() {
+        return Seen::Reporting;
+    }
+    match node.last_enrolment_refusal {
+        Some(r) => Seen::Refused(r),
+        None => Seen::Waiting,
+    }
+}
+
 /// A refusal that happened after `since` (older ones are of an earlier
 /// machine or token and say nothing about this one).
 fn refused_since(refusal: &EnrolmentRefusal, since: SystemTime) -> bool {
@@ -102,34 +147,14 @@ impl StepJob for Enrol {
     async fn run(&self, step: &StepId, messages: &dyn StepMessages) -> Result<(), StepError> {
         messages.message(step, "waiting for the agent to enrol and report");
         let since = SystemTime::now();
-        let deadline = Instant::now() + self.ctx.enrol_timeout;
-        loop {
-            match self.observe().await? {
-                Seen::Reporting => return Ok(()),
-                Seen::Refused(r) if r.current_token || refused_since(&r, since) => {
-                    let from = if r.peer.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (request from {})", r.peer)
-                    };
-                    return Err(self
-                        .failure(format!(
-                            "the host refused its enrolment{from}: {}. The token in its \
-                             user-data is one this host did not issue or has already used; \
-                             recreate the machine (`hostctl down`, then `hostctl up`)",
-                            r.reason
-                        ))
-                        .await);
-                }
-                Seen::Refused(_) | Seen::Waiting => {}
-            }
-            if Instant::now() >= deadline {
+        match tokio::time::timeout(self.ctx.enrol_timeout, self.wait(since)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
                 let secs = self.ctx.enrol_timeout.as_secs();
-                return Err(self
+                Err(self
                     .failure(format!("did not enrol and report within {secs} s"))
-                    .await);
+                    .await)
             }
-            tokio::time::sleep(POLL).await;
         }
     }
 }
@@ -137,6 +162,7 @@ impl StepJob for Enrol {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn only_refusals_after_the_wait_began_count() {

@@ -58,7 +58,7 @@ pub fn chunks(
     })];
     out.extend(bytes.chunks(64 * 1024).map(|c| {
         Ok(SnapshotChunk {
-            kind: Some(Kind::Data(c.to_vec())),
+            kind: Some(Kind::Data(c.to_vec().into())),
         })
     }));
     out.push(Ok(SnapshotChunk {
