@@ -22,10 +22,11 @@ use crate::orchestrator::{STATE_FILE, UpState};
 use crate::output::{Table, render};
 use crate::state_file::StateDocument as _;
 use crate::verify::Verdict;
-use crate::verify::drill::env::DrillEnv;
+use crate::verify::drill::env::{DrillEnv, built_clusters};
 use crate::verify::drill::record::DrillStore;
 use crate::verify::drill::{
-    DrillError, DrillName, DrillReport, Observation, Outcome, Pace, Started, mgmt_down, vault_down,
+    DrillError, DrillName, DrillReport, Observation, Outcome, Pace, Started, mgmt_down,
+    registry_down, vault_down,
 };
 use crate::workspace::Workspace;
 
@@ -36,7 +37,7 @@ pub fn run(ctx: &Context, drill: DrillName) -> anyhow::Result<Exit> {
     let store = DrillStore::new(home);
     let report = crate::cli::block_on(async {
         if drill == DrillName::RegistryDown {
-            return Ok(registry_not_managed());
+            return registry_down(ctx, &workspace, &store).await;
         }
         let daemon = ControlClient::connect(&socket_path(home))
             .await
@@ -97,7 +98,27 @@ fn pace_from_env() -> Pace {
     pace
 }
 
-/// The registry mirror is not hostctl's yet (issue 21): said, not faked.
+/// `registry-down` needs no agents: Harbor through Docker, the app
+/// clusters through their API servers.
+async fn registry_down(
+    ctx: &Context,
+    workspace: &Workspace,
+    store: &DrillStore,
+) -> Result<DrillReport, DrillError> {
+    if !workspace.topology.managed_mirrors() {
+        return Ok(registry_not_managed());
+    }
+    let home = ctx.home.root();
+    let docker = crate::mirrors::docker::DockerCli::new(crate::exec::real());
+    let mirrors = crate::commands::status::mirrors::managed(ctx, workspace, &docker);
+    let pki = certs::Pki::open(home).ok();
+    let state = UpState::load(&home.join(STATE_FILE)).unwrap_or_default();
+    let clusters = built_clusters(&workspace.resolved, &state, pki.as_ref(), true).await;
+    let lab = crate::commands::status::mirrors::lab_ca(ctx);
+    registry_down::run(&mirrors, lab.as_deref(), &clusters, store, pace_from_env()).await
+}
+
+/// The topology manages no registry mirror: said, not faked.
 fn registry_not_managed() -> DrillReport {
     Started::now().report(
         DrillName::RegistryDown,
@@ -106,7 +127,7 @@ fn registry_not_managed() -> DrillReport {
             "§9.1",
             "with the registry mirror down, running pods keep running and cached images still start",
             Verdict::NotInstalled,
-            vec!["hostctl manages no registry mirror in this home".into()],
+            vec!["the topology manages no registry mirror (`mirrors: {managed: true}` asks for Harbor)".into()],
         )],
     )
 }

@@ -141,13 +141,19 @@ pub fn mirrors(health: Option<&[crate::mirrors::service::MirrorHealth]>) -> Chec
     let (verdict, evidence) = match health {
         None => (
             Verdict::NotInstalled,
-            vec!["the topology manages no mirrors (`mirrors: {managed: true}` asks for them)".into()],
+            vec![
+                "the topology manages no mirrors (`mirrors: {managed: true}` asks for them)".into(),
+            ],
         ),
         Some(list) => {
             let line = |h: &crate::mirrors::service::MirrorHealth| {
                 format!("{} {}: {}", h.name, h.url, h.state)
             };
-            let sick: Vec<String> = list.iter().filter(|h| h.state != "healthy").map(line).collect();
+            let sick: Vec<String> = list
+                .iter()
+                .filter(|h| h.state != "healthy")
+                .map(line)
+                .collect();
             match sick.is_empty() {
                 true => (Verdict::Holds, list.iter().map(line).collect()),
                 false => (Verdict::Broken, sick),

@@ -422,12 +422,15 @@ fn verify_prints_every_contract_as_stable_json_and_refuses_an_unknown_cluster() 
         .collect();
     assert_eq!(
         contracts.into_iter().collect::<Vec<_>>(),
-        ["BACKUPS", "C1", "C2", "C3", "C4", "C5", "C6", "MIRRORS", "VAULT"]
+        [
+            "BACKUPS", "C1", "C2", "C3", "C4", "C5", "C6", "MIRRORS", "VAULT"
+        ]
     );
     // The contracts from the rendering; the SLO facts of a home that has
     // bootstrapped nothing say so.
     for c in checks {
-        let fact = ["BACKUPS", "MIRRORS", "VAULT"].contains(&c["contract"].as_str().unwrap_or_default());
+        let fact =
+            ["BACKUPS", "MIRRORS", "VAULT"].contains(&c["contract"].as_str().unwrap_or_default());
         match fact {
             true => assert_eq!(c["verdict"], "not-installed", "{c}"),
             false => assert_eq!(c["source"], "rendered", "{c}"),

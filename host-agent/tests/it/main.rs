@@ -23,6 +23,7 @@ mod cluster_config_render;
 mod cluster_config_support;
 mod connections;
 mod daemon_process;
+mod drill_registry;
 mod enrolment;
 mod etcd_store;
 mod etcd_store_support;

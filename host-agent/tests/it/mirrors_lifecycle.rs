@@ -23,9 +23,9 @@ use std::time::Duration;
 
 /// A STAND-IN for the Docker CLI: projects → running services.
 #[derive(Default)]
-struct DockerStandIn {
+pub(crate) struct DockerStandIn {
     projects: Mutex<BTreeMap<String, Vec<String>>>,
-    calls: Mutex<Vec<String>>,
+    pub(crate) calls: Mutex<Vec<String>>,
     /// Containers created over the whole test (a recreate would add more).
     created: Mutex<usize>,
     nexus_data: PathBuf,
@@ -119,7 +119,7 @@ impl<S: Send> Api for Shared<S> {
     }
 }
 
-struct StandInApis {
+pub(crate) struct StandInApis {
     harbor: Arc<StandIn<HarborState>>,
     nexus: Arc<StandIn<NexusState>>,
     nexus_passwords: Mutex<Vec<String>>,
@@ -139,24 +139,8 @@ impl ApiFactory for StandInApis {
     }
 }
 
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
-        .expect("metadata")
-        .permissions()
-        .mode()
-        & 0o777
-}
-
-#[tokio::test]
-async fn up_twice_changes_nothing_the_second_time_and_down_keeps_the_data() {
-    let home = tempfile::tempdir().expect("tempdir");
-    let spec = certs::PkiSpec {
-        clusters: vec!["mgmt".into()],
-        host_sans: vec!["127.0.0.1".into()],
-    };
-    let pki = certs::Pki::open_or_init(home.path(), &spec).expect("pki");
-    let lab = pki.lab_root().expect("lab root");
-    let layout = Layout::new(home.path());
+/// Docker and both APIs as STAND-INs, for mirrors under `layout`.
+pub(crate) fn stand_ins(layout: &Layout) -> (DockerStandIn, StandInApis) {
     let docker = DockerStandIn {
         nexus_data: layout.nexus_data(),
         harbor_config: layout.harbor().join("common/config"),
@@ -179,6 +163,28 @@ async fn up_twice_changes_nothing_the_second_time_and_down_keeps_the_data() {
         )),
         nexus_passwords: Mutex::new(Vec::new()),
     };
+    (docker, apis)
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn up_twice_changes_nothing_the_second_time_and_down_keeps_the_data() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let spec = certs::PkiSpec {
+        clusters: vec!["mgmt".into()],
+        host_sans: vec!["127.0.0.1".into()],
+    };
+    let pki = certs::Pki::open_or_init(home.path(), &spec).expect("pki");
+    let lab = pki.lab_root().expect("lab root");
+    let layout = Layout::new(home.path());
+    let (docker, apis) = stand_ins(&layout);
     let host = "192.168.64.1".parse().expect("ip");
     let mirrors = Mirrors {
         layout: layout.clone(),

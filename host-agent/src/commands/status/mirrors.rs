@@ -5,7 +5,7 @@
 
 use crate::cli::Context;
 use crate::mirrors::compose::HostArch;
-use crate::mirrors::docker::DockerCli;
+use crate::mirrors::docker::{Docker, DockerCli};
 use crate::mirrors::layout::Layout;
 use crate::mirrors::service::{HttpApis, Mirrors};
 use crate::mirrors::{Endpoints, service::MirrorHealth};
@@ -30,22 +30,30 @@ pub async fn health(ctx: &Context) -> Option<Vec<MirrorHealth>> {
         return None;
     }
     let docker = DockerCli::new(crate::exec::real());
-    let mirrors = Mirrors {
+    let mirrors = managed(ctx, &workspace, &docker);
+    Some(mirrors.status(lab_ca(ctx).as_deref()).await)
+}
+
+/// This home's managed mirrors, driven through `docker` and the real APIs.
+pub fn managed<'a>(ctx: &Context, workspace: &Workspace, docker: &'a dyn Docker) -> Mirrors<'a> {
+    Mirrors {
         layout: Layout::new(ctx.home.root()),
         endpoints: Endpoints {
             host: workspace.resolved.host_agent_address(),
         },
         arch: HostArch::current(),
-        docker: &docker,
+        docker,
         apis: &HttpApis,
         ready_within: Duration::ZERO,
-    };
+    }
+}
+
+/// The lab root hostctl signs Harbor's certificate with (PEM).
+pub fn lab_ca(ctx: &Context) -> Option<String> {
     let pki = crate::pki::open_existing(ctx).ok();
-    let lab = pki
-        .as_ref()
+    pki.as_ref()
         .and_then(|p| p.lab_root())
-        .map(|l| l.cert_pem().to_owned());
-    Some(mirrors.status(lab.as_deref()).await)
+        .map(|l| l.cert_pem().to_owned())
 }
 
 fn line(h: &MirrorHealth) -> String {

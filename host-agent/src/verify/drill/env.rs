@@ -44,27 +44,37 @@ impl DrillEnv<'_> {
         Ok(self.daemon.status().await?.nodes)
     }
 
-    /// The clusters of `role` (`None`: every role) that `up` built, each
-    /// with an admin client or why there is none.
+    /// The clusters `up` built (only the app clusters with `app_only`),
+    /// each with an admin client or why there is none.
     pub async fn clusters(&self, app_only: bool) -> Vec<(String, Result<kube::Client, String>)> {
-        let mut out = Vec::new();
-        for c in self.resolved.topology().clusters() {
-            if (app_only && c.role == ClusterRole::Mgmt)
-                || !self.state.step_done(&format!("kubeconfig/{}", c.name))
-            {
-                continue;
-            }
-            let client = match self.pki {
-                Some(pki) => admin_client(pki, self.resolved, &c.name, STATUS_TIMEOUT)
-                    .await
-                    .map(|(client, _)| client)
-                    .map_err(|e| e.to_string()),
-                None => Err("no PKI in this home".to_owned()),
-            };
-            out.push((c.name.clone(), client));
-        }
-        out
+        built_clusters(self.resolved, &self.state, self.pki, app_only).await
     }
+}
+
+/// See [`DrillEnv::clusters`]; for drills that need no agents.
+pub async fn built_clusters(
+    resolved: &Resolved,
+    state: &UpState,
+    pki: Option<&Pki>,
+    app_only: bool,
+) -> Vec<(String, Result<kube::Client, String>)> {
+    let mut out = Vec::new();
+    for c in resolved.topology().clusters() {
+        if (app_only && c.role == ClusterRole::Mgmt)
+            || !state.step_done(&format!("kubeconfig/{}", c.name))
+        {
+            continue;
+        }
+        let client = match pki {
+            Some(pki) => admin_client(pki, resolved, &c.name, STATUS_TIMEOUT)
+                .await
+                .map(|(client, _)| client)
+                .map_err(|e| e.to_string()),
+            None => Err("no PKI in this home".to_owned()),
+        };
+        out.push((c.name.clone(), client));
+    }
+    out
 }
 
 /// The node's status by name.

@@ -12,8 +12,9 @@
 //!   and drain where installed (C1, C2, C3).
 //! - [`vault_down`]: seal Vault; synced secrets stay; unseal with the key
 //!   hostctl keeps; they sync again (C3).
-//! - `registry-down`: needs the registry mirror hostctl manages (issue 21);
-//!   until then it records `not installed`.
+//! - [`registry_down`]: stop Harbor; running pods keep running and a
+//!   cached image still starts; Harbor comes back healthy (§9.1). Without
+//!   managed mirrors it records `not installed`.
 
 pub mod env;
 pub mod gateway;

@@ -143,7 +143,12 @@ async fn still_running(
     before: &[(String, Result<BTreeSet<String>, String>)],
 ) -> Observation {
     if clusters.is_empty() {
-        return Observation::new("§9.1", KEEP, Verdict::NotInstalled, vec!["no app cluster built yet".into()]);
+        return Observation::new(
+            "§9.1",
+            KEEP,
+            Verdict::NotInstalled,
+            vec!["no app cluster built yet".into()],
+        );
     }
     let now = running_pods(clusters).await;
     let mut verdict = Verdict::NotInstalled;
@@ -151,10 +156,14 @@ async fn still_running(
     for ((name, was), (_, is)) in before.iter().zip(&now) {
         let (v, line) = match (was, is) {
             (Ok(was), Ok(is)) => match was.difference(is).cloned().collect::<Vec<_>>() {
-                lost if lost.is_empty() => {
-                    (Verdict::Holds, format!("{name}: all {} Running pods still Running", was.len()))
-                }
-                lost => (Verdict::Broken, format!("{name}: stopped running: {}", lost.join(", "))),
+                lost if lost.is_empty() => (
+                    Verdict::Holds,
+                    format!("{name}: all {} Running pods still Running", was.len()),
+                ),
+                lost => (
+                    Verdict::Broken,
+                    format!("{name}: stopped running: {}", lost.join(", ")),
+                ),
             },
             (Err(e), _) | (_, Err(e)) => (Verdict::CannotTell, format!("{name}: {e}")),
         };
@@ -189,9 +198,17 @@ pub fn probe_pod() -> Value {
     })
 }
 
-async fn cached_start(clusters: &[(String, Result<kube::Client, String>)], pace: Pace) -> Observation {
+async fn cached_start(
+    clusters: &[(String, Result<kube::Client, String>)],
+    pace: Pace,
+) -> Observation {
     if clusters.is_empty() {
-        return Observation::new("§9.1", CACHED, Verdict::NotInstalled, vec!["no app cluster built yet".into()]);
+        return Observation::new(
+            "§9.1",
+            CACHED,
+            Verdict::NotInstalled,
+            vec!["no app cluster built yet".into()],
+        );
     }
     let mut verdict = Verdict::NotInstalled;
     let mut observed = Vec::new();
@@ -209,7 +226,10 @@ async fn cached_start(clusters: &[(String, Result<kube::Client, String>)], pace:
 async fn start_cached(client: &kube::Client, pace: Pace) -> (Verdict, String) {
     let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), PROBE_NAMESPACE);
     let apply = PatchParams::apply("hostctl-drill").force();
-    if let Err(e) = pods.patch(PROBE_POD, &apply, &Patch::Apply(probe_pod())).await {
+    if let Err(e) = pods
+        .patch(PROBE_POD, &apply, &Patch::Apply(probe_pod()))
+        .await
+    {
         return (Verdict::CannotTell, format!("creating {PROBE_POD}: {e}"));
     }
     let running = until(pace, || {
@@ -222,10 +242,16 @@ async fn start_cached(client: &kube::Client, pace: Pace) -> (Verdict, String) {
     .await;
     let _ = pods.delete(PROBE_POD, &DeleteParams::default()).await;
     match running {
-        Some(()) => (Verdict::Holds, format!("{PROBE_POD} ({CACHED_IMAGE}) Running")),
+        Some(()) => (
+            Verdict::Holds,
+            format!("{PROBE_POD} ({CACHED_IMAGE}) Running"),
+        ),
         None => (
             Verdict::Broken,
-            format!("{PROBE_POD} ({CACHED_IMAGE}) not Running within {} s", pace.deadline.as_secs()),
+            format!(
+                "{PROBE_POD} ({CACHED_IMAGE}) not Running within {} s",
+                pace.deadline.as_secs()
+            ),
         ),
     }
 }
