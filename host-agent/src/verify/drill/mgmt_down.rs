@@ -4,7 +4,7 @@
 //! must stay and their Prometheus agents must buffer; mgmt is started
 //! again, and afterwards every app report of the outage must be in the
 //! host's store in order with none lost, and the agents' remote write must
-//! have caught up.
+//! have caught up, and Alloy must have sent logs since, dropping none.
 //!
 //! In hostctl the agent plane does not pass through mgmt (the daemon runs
 //! on the host), so its instance of C1 is that app agents' report streams
@@ -63,6 +63,7 @@ pub async fn run(
         marks.insert(name.clone(), newest(env, name).await?);
     }
     let before = shipping(env).await;
+    let logs_before = super::logs::figures(env).await;
     let doors = front_doors(env).await;
 
     store.mark_running(
@@ -87,6 +88,10 @@ pub async fn run(
     let mut observations = during?;
     observations.push(reports_complete(env, &marks).await?);
     observations.extend(caught_up(env, &before, pace, &mut steps).await);
+    observations.push(super::logs::judge(
+        &logs_before,
+        &super::logs::figures(env).await,
+    ));
     Ok(started.report(DrillName::MgmtDown, steps, observations))
 }
 

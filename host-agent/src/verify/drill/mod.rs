@@ -18,6 +18,7 @@
 
 pub mod env;
 pub mod gateway;
+pub mod logs;
 pub mod mgmt_down;
 pub mod record;
 pub mod registry_down;
