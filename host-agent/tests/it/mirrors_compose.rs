@@ -8,7 +8,7 @@ use host_agent::mirrors::layout::Layout;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use test_support::skip::skip;
+use test_support::skip::skip_without_docker;
 
 fn schema() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mirrors/compose-spec.json")
@@ -114,7 +114,7 @@ fn docker_compose_config_accepts_them_where_docker_exists() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !usable {
-        skip(
+        skip_without_docker(
             test,
             "the docker CLI with its compose plugin is not installed here",
         );
