@@ -110,11 +110,11 @@ async fn registry_down(
     }
     let home = ctx.home.root();
     let docker = crate::mirrors::docker::DockerCli::new(crate::exec::real());
-    let mirrors = crate::commands::status::mirrors::managed(ctx, workspace, &docker);
+    let mirrors = crate::commands::mirrors::real(ctx, workspace, &docker);
     let pki = certs::Pki::open(home).ok();
     let state = UpState::load(&home.join(STATE_FILE)).unwrap_or_default();
     let clusters = built_clusters(&workspace.resolved, &state, pki.as_ref(), true).await;
-    let lab = crate::commands::status::mirrors::lab_ca(ctx);
+    let lab = crate::commands::mirrors::lab_ca(ctx);
     registry_down::run(&mirrors, lab.as_deref(), &clusters, store, pace_from_env()).await
 }
 

@@ -48,8 +48,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     crate::cli::block_on(dispatch(ctx, &workspace, &args.command))?
 }
 
-/// The real mirrors of this home: Docker's CLI, HTTP APIs.
-fn real<'a>(ctx: &Context, workspace: &Workspace, docker: &'a DockerCli) -> Mirrors<'a> {
+/// The real mirrors of this home: Docker's CLI, HTTP APIs (also what
+/// `status`, `verify` and the `registry-down` drill act on).
+pub fn real<'a>(ctx: &Context, workspace: &Workspace, docker: &'a DockerCli) -> Mirrors<'a> {
     Mirrors {
         layout: Layout::new(ctx.home.root()),
         endpoints: Endpoints {
@@ -60,6 +61,14 @@ fn real<'a>(ctx: &Context, workspace: &Workspace, docker: &'a DockerCli) -> Mirr
         apis: &HttpApis,
         ready_within: READY_WITHIN,
     }
+}
+
+/// The lab root hostctl signs Harbor's certificate with (PEM).
+pub fn lab_ca(ctx: &Context) -> Option<String> {
+    let pki = crate::pki::open_existing(ctx).ok();
+    pki.as_ref()
+        .and_then(|p| p.lab_root())
+        .map(|l| l.cert_pem().to_owned())
 }
 
 /// `hostctl up`'s mirrors step.
@@ -81,12 +90,7 @@ async fn dispatch(
             Ok(Exit::Ok)
         }
         MirrorsCommand::Status => {
-            let lab = crate::pki::open_existing(ctx).ok();
-            let pem = lab
-                .as_ref()
-                .and_then(|p| p.lab_root())
-                .map(|l| l.cert_pem().to_owned());
-            let rows = mirrors.status(pem.as_deref()).await;
+            let rows = mirrors.status(lab_ca(ctx).as_deref()).await;
             let text = render(ctx.output, &rows, || {
                 let mut t = Table::new(["MIRROR", "URL", "STATE", "CONTAINERS"]);
                 for r in &rows {
