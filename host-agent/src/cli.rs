@@ -48,6 +48,8 @@ pub enum Command {
     Charts(commands::charts::Args),
     /// Harbor and Nexus on the host's Docker (`mirrors: { managed: true }`).
     Mirrors(commands::mirrors::Args),
+    /// The host's object store for backups and snapshots (Garage).
+    Storage(commands::storage::Args),
     /// mgmt's Vault: its state, and unsealing it after a restart.
     Vault(commands::vault::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -175,6 +177,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Addons(args) => commands::addons::run(ctx, &args),
         Command::Charts(args) => commands::charts::run(ctx, &args),
         Command::Mirrors(args) => commands::mirrors::run(ctx, &args),
+        Command::Storage(args) => commands::storage::run(ctx, &args),
         Command::Vault(args) => commands::vault::run(ctx, &args),
         Command::Completion(args) => commands::completion::run(&args),
         Command::Daemon(args) => commands::daemon::run(ctx, &args),

@@ -93,6 +93,11 @@ pub const DRILL_DEADLINE_SECS: Var = Var {
     name: "HOSTCTL_DRILL_DEADLINE_SECS",
     meaning: "seconds each wait of `verify --drill` may take (agents to stop and return, reports to arrive, Vault to resync; default 180, at least 10)",
 };
+/// The object store's server binary.
+pub const GARAGE: Var = Var {
+    name: "HOSTCTL_GARAGE",
+    meaning: "the `garage` binary `storage up` runs as the host's object store where Docker is absent (default: `garage` on `PATH`)",
+};
 /// The DHCP leases file `doctor` reads on macOS.
 pub const DHCP_LEASES: Var = Var {
     name: "HOSTCTL_DHCP_LEASES",
@@ -128,6 +133,7 @@ pub const HOSTCTL: &[Var] = &[
     CHARTS_CA,
     VAULT_ADDRESS,
     DRILL_DEADLINE_SECS,
+    GARAGE,
     DHCP_LEASES,
     QEMU_IMAGE,
     QEMU_NET,

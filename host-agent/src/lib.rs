@@ -58,6 +58,7 @@ pub mod secrets;
 pub mod snapshots;
 pub mod state_file;
 pub mod stdout;
+pub mod storage;
 pub mod store;
 pub mod topology_source;
 pub mod up_trace;

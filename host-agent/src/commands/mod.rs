@@ -15,6 +15,7 @@ pub mod logs;
 pub mod mirrors;
 pub mod render;
 pub mod status;
+pub mod storage;
 pub mod supervise;
 pub mod up;
 pub mod validate;

@@ -110,6 +110,25 @@ impl HttpApi {
         ca_pem: Option<&str>,
         basic: Option<(&str, &str)>,
     ) -> Result<HttpApi, MirrorError> {
+        let authorization = basic.map(|(user, password)| {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            format!("Basic {token}")
+        });
+        HttpApi::with_authorization(address, ca_pem, authorization)
+    }
+
+    /// A plain-HTTP API authorised by a bearer token (the object store's
+    /// admin API, storage::admin).
+    pub fn bearer(address: &str, token: &str) -> Result<HttpApi, MirrorError> {
+        HttpApi::with_authorization(address, None, Some(format!("Bearer {token}")))
+    }
+
+    fn with_authorization(
+        address: &str,
+        ca_pem: Option<&str>,
+        authorization: Option<String>,
+    ) -> Result<HttpApi, MirrorError> {
         let bad = |reason: String| MirrorError::Config {
             what: format!("the client for {address}"),
             reason,
@@ -151,11 +170,6 @@ impl HttpApi {
         } else {
             None
         };
-        let authorization = basic.map(|(user, password)| {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            format!("Basic {token}")
-        });
         Ok(HttpApi {
             address: address.trim_end_matches('/').to_owned(),
             host: host.to_owned(),

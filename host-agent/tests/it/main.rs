@@ -46,6 +46,7 @@ mod orchestrator_render;
 mod refusals;
 mod renewal;
 mod reports;
+mod storage_garage;
 mod vault_bootstrap;
 mod verify_live;
 mod workspace;

@@ -12,6 +12,7 @@
 //! - [`metrics`]: one mutual-TLS scrape of an agent's `/metrics`.
 //! - [`poll`]: bounded waits that say what they waited for.
 //! - [`openbao`]: a real OpenBao (Vault-API) server on loopback.
+//! - [`garage`]: the real Garage object store's binary.
 //! - [`skip`]: the one way a test skips, a failure where CI requires it.
 //!
 //! Only tests and benchmarks depend on this crate.
@@ -21,6 +22,7 @@
 )]
 
 pub mod etcd;
+pub mod garage;
 pub mod host_daemon;
 pub mod kube_api;
 pub mod metrics;

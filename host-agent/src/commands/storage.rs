@@ -1,0 +1,114 @@
+//! `hostctl storage up|status|down [--purge]`: the host's object store
+//! (Garage; docs/backup.md) that keeps the clusters' Velero backups and
+//! the host's etcd and Vault snapshots off the clusters.
+//!
+//! `-o json` of `status` is the stable interface:
+//! ```text
+//! { "state" ("running"|"stopped"|"not set up"), "s3_url", "health", "pid" }
+//! ```
+
+use crate::cli::{Context, coded};
+use crate::exit::Exit;
+use crate::output::{Table, render};
+use crate::storage::config::Listeners;
+use crate::storage::layout::Layout;
+use crate::storage::service::Storage;
+use crate::storage::{ADMIN_PORT, RPC_PORT, S3_PORT};
+use crate::workspace::Workspace;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: StorageCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum StorageCommand {
+    /// Start the object store and create its buckets and keys; running it
+    /// again changes nothing that is already right.
+    Up,
+    /// Whether the store runs and what Garage says of its health.
+    Status,
+    /// Stop the store; the data and keys stay unless --purge.
+    Down {
+        /// Also delete the store's data, keys and files.
+        #[arg(long)]
+        purge: bool,
+    },
+}
+
+/// How long `up` waits for Garage's admin API.
+const READY_WITHIN: Duration = Duration::from_secs(120);
+
+/// The store of this home for this topology: S3 on the host's address on
+/// the node network (where the clusters' Velero reach it), admin and RPC
+/// on loopback.
+pub fn real(ctx: &Context, workspace: &Workspace) -> Storage {
+    let host = workspace.resolved.host_agent_address();
+    Storage {
+        layout: Layout::new(ctx.home.root()),
+        listeners: Listeners {
+            s3: SocketAddr::from((host, S3_PORT)),
+            admin: SocketAddr::from((Ipv4Addr::LOCALHOST, ADMIN_PORT)),
+            rpc: SocketAddr::from((Ipv4Addr::LOCALHOST, RPC_PORT)),
+        },
+        clusters: workspace
+            .resolved
+            .topology()
+            .clusters()
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect(),
+        ready_within: READY_WITHIN,
+        garage: None,
+    }
+}
+
+pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
+    let workspace = Workspace::recorded(ctx)?;
+    let storage = real(ctx, &workspace);
+    crate::cli::block_on(async {
+        match &args.command {
+            StorageCommand::Up => {
+                let changed = storage
+                    .up()
+                    .await
+                    .map_err(|e| coded(Exit::Precondition, e))?;
+                if changed.is_empty() {
+                    crate::stdout::line("storage: the object store is up and configured")?;
+                }
+                for change in changed {
+                    crate::stdout::line(format!("storage: {change}"))?;
+                }
+                Ok(Exit::Ok)
+            }
+            StorageCommand::Status => {
+                let status = storage.status().await;
+                let text = render(ctx.output, &status, || {
+                    let mut t = Table::new(["STORE", "S3", "STATE", "HEALTH"]);
+                    t.row([
+                        "garage".to_owned(),
+                        status.s3_url.clone(),
+                        status.state.clone(),
+                        status.health.clone(),
+                    ]);
+                    t
+                })?;
+                crate::stdout::write(&text)?;
+                Ok(Exit::Ok)
+            }
+            StorageCommand::Down { purge } => {
+                for line in storage
+                    .down(*purge)
+                    .await
+                    .map_err(|e| coded(Exit::Precondition, e))?
+                {
+                    crate::stdout::line(line)?;
+                }
+                Ok(Exit::Ok)
+            }
+        }
+    })?
+}
