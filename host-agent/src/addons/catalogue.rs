@@ -176,7 +176,10 @@ impl Available {
 impl Addon {
     /// The add-ons for a cluster of `role`, in catalogue order, given what
     /// is `available` (see [`Addon::applies`]).
-    pub fn for_role(role: ClusterRole, available: Available) -> impl Iterator<Item = &'static Addon> {
+    pub fn for_role(
+        role: ClusterRole,
+        available: Available,
+    ) -> impl Iterator<Item = &'static Addon> {
         catalogue()
             .iter()
             .filter(move |a| a.applies(role, available))

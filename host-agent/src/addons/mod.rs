@@ -25,7 +25,8 @@ pub mod vault;
 pub mod velero;
 
 pub use catalogue::{
-    Addon, Available, Chart, ChartRepo, CustomCondition, Hook, Manifest, Placement, Readiness, catalogue,
+    Addon, Available, Chart, ChartRepo, CustomCondition, Hook, Manifest, Placement, Readiness,
+    catalogue,
 };
 pub use error::AddonError;
 pub use render::RenderContext;

@@ -13,8 +13,8 @@
 //! writes a private key next to reviewable files.
 
 use super::catalogue::{Addon, Available, Manifest};
-use super::velero::BackupTarget;
 use super::error::AddonError;
+use super::velero::BackupTarget;
 use crate::cluster_config::yaml;
 use certs::Pki;
 use serde_json::Value;

@@ -110,7 +110,9 @@ impl BackupTarget {
 }
 
 fn ini(access_key_id: &str, secret_access_key: &str) -> String {
-    format!("[default]\naws_access_key_id={access_key_id}\naws_secret_access_key={secret_access_key}\n")
+    format!(
+        "[default]\naws_access_key_id={access_key_id}\naws_secret_access_key={secret_access_key}\n"
+    )
 }
 
 /// The reference's lab sizes (platform-addons §2.11). Expected use: the

@@ -7,8 +7,8 @@
 //! Every object lives in Velero's namespace: Velero only acts on its
 //! objects there.
 
-use super::{BackupTarget, CREDENTIALS_KEY, CREDENTIALS_SECRET, DAILY, LOCATION, NAMESPACE};
 use super::{BACKUP_TTL, RELEASE};
+use super::{BackupTarget, CREDENTIALS_KEY, CREDENTIALS_SECRET, DAILY, LOCATION, NAMESPACE};
 use serde_json::{Value, json};
 
 /// What a BackupStorageLocation lets Velero do with its objects.

@@ -27,7 +27,10 @@ fn velero_is_planned_on_every_role_only_with_a_backup_target() {
             .collect();
         for name in [CREDENTIALS.name, VELERO.name] {
             assert!(with.contains(&name), "{role:?}: {name} missing");
-            assert!(!without.contains(&name), "{role:?}: {name} without a target");
+            assert!(
+                !without.contains(&name),
+                "{role:?}: {name} without a target"
+            );
         }
         // Nothing else depends on the target.
         assert_eq!(with.len(), without.len() + 2, "{role:?}");

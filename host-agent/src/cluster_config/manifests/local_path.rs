@@ -82,10 +82,8 @@ pub fn storage_classes() -> Vec<StorageClass> {
 /// is scheduled to, so binding waits for scheduling. Volumes are `local`
 /// PVs ([`VOLUME_TYPE`]), which Velero can back up.
 fn storage_class(name: &str, reclaim: &str, default: bool) -> StorageClass {
-    let mut annotations = BTreeMap::from([(
-        VOLUME_TYPE_ANNOTATION.to_owned(),
-        VOLUME_TYPE.to_owned(),
-    )]);
+    let mut annotations =
+        BTreeMap::from([(VOLUME_TYPE_ANNOTATION.to_owned(), VOLUME_TYPE.to_owned())]);
     if default {
         annotations.insert(DEFAULT_CLASS_ANNOTATION.to_owned(), "true".to_owned());
     }
