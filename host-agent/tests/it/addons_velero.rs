@@ -1,6 +1,7 @@
 //! Velero (issue #20; docs/platform.md, "Velero"): with a backup target
 //! every cluster's plan has the credentials Secret and the chart, without
-//! one neither; the values use only keys of velero 12.1.0; the Secret, the
+//! one neither, and the install plan applies the Secret before the chart;
+//! the values use only keys of velero 12.1.0; the Secret, the
 //! location in both modes, the Schedule the chart makes from hostctl's
 //! values, Backups and Restores, and the StorageClasses pass the
 //! Kubernetes 1.35 and Velero CRD schemas; the key shows in no Debug output
@@ -97,6 +98,42 @@ fn every_cluster_gets_velero_with_a_target_and_none_without() {
             "{cluster}: {without:?}"
         );
         assert_eq!(with.len(), without.len() + 2, "{cluster}");
+    }
+}
+
+#[test]
+fn the_install_plan_applies_the_secret_then_installs_the_chart_and_waits_for_both_workloads() {
+    let resolved = default_resolved();
+    let target = target("app1");
+    let steps = host_agent::addons::plan::steps(&rendered(&resolved, "app1", Some(&target)));
+    let step = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no step {name}"))
+    };
+    let secret = step("velero-credentials");
+    assert!(secret.helm.is_none());
+    assert_eq!(
+        secret.apply.as_ref().map(|a| a.files.clone()),
+        Some(vec![
+            "addons/velero-credentials/manifests/10-velero-s3.yaml".to_owned()
+        ])
+    );
+    let chart = step("velero");
+    assert_eq!(chart.after, ["velero-credentials"]);
+    assert_eq!(chart.version.as_deref(), Some("12.1.0"));
+    let helm = chart.helm.as_ref().expect("a chart");
+    assert_eq!(helm.repo, "https://vmware-tanzu.github.io/helm-charts");
+    assert_eq!(
+        (helm.chart.as_str(), helm.namespace.as_str()),
+        ("velero", "velero")
+    );
+    for want in [
+        "Deployment velero/velero available",
+        "DaemonSet velero/node-agent ready on every node",
+    ] {
+        assert!(chart.ready.iter().any(|r| r == want), "{:?}", chart.ready);
     }
 }
 
