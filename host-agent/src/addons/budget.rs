@@ -63,6 +63,9 @@ pub enum Replicas {
     One,
     /// One pod on every node (DaemonSets that tolerate every taint).
     EveryNode,
+    /// One pod on every node without the control-plane taint (DaemonSets
+    /// that tolerate none, as charts make them by default).
+    EveryUntaintedNode,
 }
 
 /// One workload of an add-on: a Deployment, StatefulSet or DaemonSet.

@@ -120,6 +120,11 @@ pub struct Addon {
     /// one runs (an app cluster's Vault issuer needs mgmt's Vault); an
     /// edge only when the run builds mgmt too.
     pub after_mgmt: &'static [&'static str],
+    /// Whether it needs the cluster's backup target on the host's object
+    /// store ([`super::velero::BackupTarget`]): without one (no store, or no
+    /// key for the cluster yet) it is left out of that cluster's plan
+    /// rather than installed half-configured.
+    pub needs_backup_target: bool,
     pub values: ValuesFn,
     pub objects: ObjectsFn,
     pub readiness: &'static [Readiness],
@@ -139,19 +144,54 @@ pub enum Hook {
     VaultBootstrap,
 }
 
+/// What a run has beyond a cluster's role that decides which add-ons the
+/// cluster gets: some need mgmt's add-ons, some the cluster's backup target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Available {
+    /// The topology has a mgmt cluster (what `after_mgmt` entries need:
+    /// without one there is no Vault to use).
+    pub mgmt: bool,
+    /// The cluster has a backup target on the host's object store (what
+    /// `needs_backup_target` entries need).
+    pub backup_target: bool,
+}
+
+impl Available {
+    /// Everything an entry can need: for questions about every add-on that
+    /// *may* run on a cluster (the namespaces policies leave alone), not
+    /// about what one run installs.
+    pub const EVERYTHING: Available = Available {
+        mgmt: true,
+        backup_target: true,
+    };
+
+    pub const fn new(mgmt: bool, backup_target: bool) -> Available {
+        Available {
+            mgmt,
+            backup_target,
+        }
+    }
+}
+
 impl Addon {
-    /// The add-ons for a cluster of `role`, in catalogue order; those that
-    /// need mgmt's add-ons (`after_mgmt`) only when the topology has a mgmt
-    /// cluster (`mgmt_exists`): without one there is no Vault to use.
-    pub fn for_role(role: ClusterRole, mgmt_exists: bool) -> impl Iterator<Item = &'static Addon> {
+    /// The add-ons for a cluster of `role`, in catalogue order, given what
+    /// is `available` (see [`Addon::applies`]).
+    pub fn for_role(
+        role: ClusterRole,
+        available: Available,
+    ) -> impl Iterator<Item = &'static Addon> {
         catalogue()
             .iter()
-            .filter(move |a| a.applies(role, mgmt_exists))
+            .filter(move |a| a.applies(role, available))
     }
 
-    /// Whether this add-on goes on a cluster of `role` (see [`Addon::for_role`]).
-    pub fn applies(&self, role: ClusterRole, mgmt_exists: bool) -> bool {
-        self.placement.includes(role) && (mgmt_exists || self.after_mgmt.is_empty())
+    /// Whether this add-on goes on a cluster of `role`: its placement
+    /// includes the role, mgmt exists if it waits for mgmt's add-ons, and
+    /// the cluster has a backup target if it needs one.
+    pub fn applies(&self, role: ClusterRole, available: Available) -> bool {
+        self.placement.includes(role)
+            && (available.mgmt || self.after_mgmt.is_empty())
+            && (available.backup_target || !self.needs_backup_target)
     }
 
     /// The catalogue entry called `name`.
@@ -166,7 +206,7 @@ pub fn catalogue() -> &'static [Addon] {
     &CATALOGUE
 }
 
-static CATALOGUE: [Addon; 22] = [
+static CATALOGUE: [Addon; 24] = [
     super::cert_manager::CERT_MANAGER,
     super::cert_manager::LAB_CA,
     super::vault::VAULT,
@@ -189,6 +229,8 @@ static CATALOGUE: [Addon; 22] = [
     super::kyverno::KYVERNO,
     super::kyverno::policies::POLICIES,
     super::falco::FALCO,
+    super::velero::CREDENTIALS,
+    super::velero::VELERO,
 ];
 
 #[cfg(test)]
@@ -245,13 +287,15 @@ mod tests {
 
     #[test]
     fn placement_selects_by_role() {
-        let mgmt: Vec<&str> = Addon::for_role(ClusterRole::Mgmt, true)
+        // Without backup targets: Velero's entries are tested in velero::tests.
+        let with_mgmt = Available::new(true, false);
+        let mgmt: Vec<&str> = Addon::for_role(ClusterRole::Mgmt, with_mgmt)
             .map(|a| a.name)
             .collect();
-        let app: Vec<&str> = Addon::for_role(ClusterRole::App, true)
+        let app: Vec<&str> = Addon::for_role(ClusterRole::App, with_mgmt)
             .map(|a| a.name)
             .collect();
-        let alone: Vec<&str> = Addon::for_role(ClusterRole::App, false)
+        let alone: Vec<&str> = Addon::for_role(ClusterRole::App, Available::new(false, false))
             .map(|a| a.name)
             .collect();
         assert!(

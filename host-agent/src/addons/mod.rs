@@ -22,9 +22,11 @@ pub mod record;
 pub mod remote;
 pub mod render;
 pub mod vault;
+pub mod velero;
 
 pub use catalogue::{
-    Addon, Chart, ChartRepo, CustomCondition, Hook, Manifest, Placement, Readiness, catalogue,
+    Addon, Available, Chart, ChartRepo, CustomCondition, Hook, Manifest, Placement, Readiness,
+    catalogue,
 };
 pub use error::AddonError;
 pub use render::RenderContext;

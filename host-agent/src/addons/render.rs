@@ -12,8 +12,9 @@
 //! marked placeholders, so golden files are stable and `render` never
 //! writes a private key next to reviewable files.
 
-use super::catalogue::{Addon, Manifest};
+use super::catalogue::{Addon, Available, Manifest};
 use super::error::AddonError;
+use super::velero::BackupTarget;
 use crate::cluster_config::yaml;
 use certs::Pki;
 use serde_json::Value;
@@ -67,6 +68,10 @@ pub struct RenderContext<'a> {
     pub cluster: &'a str,
     pub credentials: Credentials<'a>,
     pub platform: &'a PlatformSource,
+    /// Where this cluster's backups go (its prefix and key on the host's
+    /// object store). `None` while the store has no key for the cluster:
+    /// then the add-ons that need one (Velero) are not in its plan.
+    pub backup: Option<&'a BackupTarget>,
 }
 
 impl RenderContext<'_> {
@@ -76,6 +81,14 @@ impl RenderContext<'_> {
             .topology()
             .cluster(self.cluster)
             .map(|c| c.role)
+    }
+
+    /// What the cluster being rendered for has that add-ons may need.
+    pub fn available(&self) -> Available {
+        Available::new(
+            self.resolved.topology().mgmt_cluster().is_some(),
+            self.backup.is_some(),
+        )
     }
 }
 
@@ -116,13 +129,11 @@ impl Rendered {
     }
 }
 
-/// The add-ons of `ctx.cluster` (by its role), in catalogue order.
+/// The add-ons of `ctx.cluster` (by its role and what is available to
+/// it), in catalogue order.
 pub fn addons_for(ctx: &RenderContext<'_>) -> Vec<&'static Addon> {
     match ctx.role() {
-        Some(role) => {
-            let mgmt_exists = ctx.resolved.topology().mgmt_cluster().is_some();
-            Addon::for_role(role, mgmt_exists).collect()
-        }
+        Some(role) => Addon::for_role(role, ctx.available()).collect(),
         None => Vec::new(),
     }
 }

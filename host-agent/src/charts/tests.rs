@@ -214,7 +214,8 @@ fn an_http_mirror_is_plain_http_and_every_pin_is_listed_once() {
             "alloy",
             "k8sgpt-operator",
             "kyverno",
-            "falco"
+            "falco",
+            "velero"
         ]
     );
 }

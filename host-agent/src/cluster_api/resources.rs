@@ -220,6 +220,17 @@ pub const KINDS: &[Kind] = &[
         "podmonitors",
         true,
     ),
+    // Velero's objects the recovery scenarios apply (addons::velero::recovery).
+    k(
+        "velero.io",
+        "v1",
+        "BackupStorageLocation",
+        "backupstoragelocations",
+        true,
+    ),
+    k("velero.io", "v1", "Backup", "backups", true),
+    k("velero.io", "v1", "Restore", "restores", true),
+    k("velero.io", "v1", "Schedule", "schedules", true),
 ];
 
 /// The table entry for an object's `apiVersion` and `kind`.

@@ -85,6 +85,7 @@ pub fn render_all(
             cluster: name,
             credentials: Credentials::Placeholder,
             platform,
+            backup: None,
         })?;
         for r in &addons {
             for (rel, text) in r.files() {

@@ -54,8 +54,10 @@ fn print_buffers(resolved: &topology::Resolved) {
     use crate::addons::observability::{alloy, buffer::APP_AGENT};
     let mgmt_exists = resolved.topology().mgmt_cluster().is_some();
     for cluster in resolved.topology().clusters() {
-        let ships =
-            crate::addons::observability::prometheus::AGENT.applies(cluster.role, mgmt_exists);
+        let ships = crate::addons::observability::prometheus::AGENT.applies(
+            cluster.role,
+            crate::addons::Available::new(mgmt_exists, false),
+        );
         if ships {
             eprintln!(
                 "note: {}: {}; logs: Alloy retries a batch {} times",

@@ -49,6 +49,7 @@ pub fn report(resolved: &Resolved, only: Option<&str>) -> Result<Report, VerifyE
             cluster: &cluster.name,
             credentials: Credentials::Placeholder,
             platform: &platform,
+            backup: None,
         };
         let addons = addons_for(&ctx);
         let material = material(&ctx, &addons)?;

@@ -60,6 +60,7 @@ fn cluster_secrets(resolved: &Resolved, credentials: Credentials<'_>) -> BTreeMa
         cluster: "mgmt",
         credentials,
         platform: &platform,
+        backup: None,
     };
     let rendered = render_cluster(&ctx).expect("renders");
     let argocd = rendered
@@ -433,6 +434,7 @@ fn every_app_cluster_binds_the_certificates_group_to_cluster_admin() {
             cluster: &cluster.name,
             credentials: Credentials::Placeholder,
             platform: &platform,
+            backup: None,
         };
         let rendered = render_cluster(&ctx).expect("renders");
         let access = rendered

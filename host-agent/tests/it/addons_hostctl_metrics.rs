@@ -26,6 +26,7 @@ fn objects(resolved: &Resolved, cluster: &str, credentials: Credentials<'_>) -> 
         cluster,
         credentials,
         platform: &platform,
+        backup: None,
     };
     let rendered = render_cluster(&ctx).expect("renders");
     let Some(addon) = rendered.iter().find(|r| r.addon.name == NAME) else {

@@ -129,6 +129,15 @@ fn storage_classes_are_the_specs() {
             .iter()
             .all(|c| c["volumeBindingMode"] == "WaitForFirstConsumer")
     );
+    // Both make `local` PVs, which Velero's file-system backup copies
+    // (hostPath ones it skips); an annotation, as the provisioner reads it.
+    for c in &classes {
+        assert_eq!(
+            c["metadata"]["annotations"]["defaultVolumeType"], "local",
+            "{c}"
+        );
+        assert!(c["parameters"].get("defaultVolumeType").is_none(), "{c}");
+    }
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod addons_k8sgpt;
 mod addons_lab_ca;
 mod addons_secrets;
 mod addons_upstream_schema;
+mod addons_velero;
 mod charts_cache;
 mod charts_real_helm;
 mod cli_topology;

@@ -25,6 +25,7 @@ fn values(addon: &host_agent::addons::Addon, cluster: &str) -> Value {
         cluster,
         credentials: Credentials::Placeholder,
         platform: &platform,
+        backup: None,
     };
     (addon.values)(&ctx).expect("renders")
 }

@@ -72,6 +72,7 @@ pub const ARGOCD: Addon = Addon {
     placement: Placement::Mgmt,
     depends_on: &[],
     after_mgmt: &[],
+    needs_backup_target: false,
     values,
     objects: no_objects,
     readiness: &[
@@ -100,6 +101,7 @@ pub const PLATFORM: Addon = Addon {
     placement: Placement::Mgmt,
     depends_on: &["argocd"],
     after_mgmt: &[],
+    needs_backup_target: false,
     values: no_values,
     objects,
     readiness: &[],
@@ -117,6 +119,7 @@ pub const ACCESS: Addon = Addon {
     placement: Placement::App,
     depends_on: &[],
     after_mgmt: &[],
+    needs_backup_target: false,
     values: no_values,
     objects: access_objects,
     readiness: &[],

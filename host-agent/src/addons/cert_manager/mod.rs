@@ -61,6 +61,7 @@ pub const CERT_MANAGER: Addon = Addon {
     placement: Placement::All,
     depends_on: &[],
     after_mgmt: &[],
+    needs_backup_target: false,
     values,
     objects: no_objects,
     readiness: &[
@@ -83,6 +84,7 @@ pub const LAB_CA: Addon = Addon {
     placement: Placement::All,
     depends_on: &["cert-manager"],
     after_mgmt: &[],
+    needs_backup_target: false,
     values: no_values,
     objects: lab_ca::objects,
     readiness: &[Readiness::Condition(CustomCondition {

@@ -62,6 +62,7 @@ pub const EXTERNAL_SECRETS: Addon = Addon {
     placement: Placement::All,
     depends_on: &[],
     after_mgmt: &[],
+    needs_backup_target: false,
     values,
     objects: no_objects,
     readiness: &[
@@ -84,6 +85,7 @@ pub const SECRET_STORE: Addon = Addon {
     placement: Placement::All,
     depends_on: &["lab-ca", "external-secrets"],
     after_mgmt: &["vault"],
+    needs_backup_target: false,
     values: no_values,
     objects,
     readiness: &[

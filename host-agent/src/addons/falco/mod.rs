@@ -52,6 +52,7 @@ pub const FALCO: Addon = Addon {
     depends_on: &[],
     // Its alerts are only seen once mgmt's Loki takes them.
     after_mgmt: &["loki"],
+    needs_backup_target: false,
     values,
     objects: no_objects,
     readiness: &[Readiness::DaemonSet("falco")],
@@ -95,6 +96,7 @@ mod tests {
             cluster: "app1",
             credentials: crate::addons::render::Credentials::Placeholder,
             platform: &platform,
+            backup: None,
         };
         let v = values(&ctx).unwrap();
         assert_eq!(v["driver"]["kind"], "modern_ebpf");

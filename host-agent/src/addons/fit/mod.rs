@@ -19,7 +19,7 @@ pub use findings::{Finding, Severity};
 pub use placement::{Pod, Spread};
 
 use super::budget::{Resources, Workload};
-use super::catalogue::{Addon, catalogue};
+use super::catalogue::{Addon, Available, catalogue};
 use super::k8sgpt::{K8SGPT, analyser_workloads};
 use crate::cluster_config::kubeadm::control_plane_tainted;
 use crate::output::Table;
@@ -62,17 +62,32 @@ pub struct FitReport {
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario<'a> {
     pub addons: &'a [Addon],
+    /// Whether every cluster has a backup target (so gets Velero).
+    pub backups: bool,
     /// Whether a control plane of a cluster of this role is tainted.
     pub tainted: fn(ClusterRole) -> bool,
 }
 
 impl Scenario<'static> {
     /// What `up` installs: the catalogue, the control planes as kubeadm
-    /// registers them.
+    /// registers them, and no Velero yet — `up` hands no cluster a backup
+    /// target until the host's object store is wired in (issue #20);
+    /// [`Scenario::with_backups`] projects the platform with it.
     pub fn installed() -> Self {
         Scenario {
             addons: catalogue(),
+            backups: false,
             tainted: control_plane_tainted,
+        }
+    }
+}
+
+impl<'a> Scenario<'a> {
+    /// The same with a backup target for every cluster (Velero everywhere).
+    pub fn with_backups(self) -> Self {
+        Scenario {
+            backups: true,
+            ..self
         }
     }
 }
@@ -90,10 +105,11 @@ pub fn report_for(topology: &Topology, scenario: Scenario<'_>) -> FitReport {
     for cluster in topology.clusters() {
         let tainted = (scenario.tainted)(cluster.role);
         let mut placer = placement::Placer::new(topology, cluster, tainted);
+        let available = Available::new(topology.mgmt_cluster().is_some(), scenario.backups);
         let workloads = scenario
             .addons
             .iter()
-            .filter(|a| a.applies(cluster.role, topology.mgmt_cluster().is_some()))
+            .filter(|a| a.applies(cluster.role, available))
             .flat_map(|a| a.workloads.iter().map(Pod::from_workload));
         let chosen = topology_workloads(topology, &scenario, cluster.role);
         let workloads = workloads.chain(chosen.iter().map(Pod::from_workload));

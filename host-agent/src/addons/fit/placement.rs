@@ -20,6 +20,9 @@ pub enum Spread {
     ControlPlane,
     /// A DaemonSet pod that tolerates every taint: one on each node.
     EveryNode,
+    /// A DaemonSet pod that tolerates no taint: one on each node but a
+    /// tainted control plane.
+    EveryUntaintedNode,
     /// A Deployment's or StatefulSet's replicas, placed by the scheduler.
     Replicas {
         count: u8,
@@ -49,6 +52,7 @@ impl Pod {
                     tolerates_control_plane: false,
                 },
                 Replicas::EveryNode => Spread::EveryNode,
+                Replicas::EveryUntaintedNode => Spread::EveryUntaintedNode,
             },
             requests: w.requests,
             limits: w.limits,
@@ -132,6 +136,10 @@ impl Placer {
         let targets: Vec<Option<usize>> = match pod.spread {
             Spread::ControlPlane => vec![self.nodes.iter().position(|n| n.control_plane)],
             Spread::EveryNode => (0..self.nodes.len())
+                .map(|i| self.has_room(i, pod).then_some(i))
+                .collect(),
+            Spread::EveryUntaintedNode => (0..self.nodes.len())
+                .filter(|&i| !self.nodes[i].tainted)
                 .map(|i| self.has_room(i, pod).then_some(i))
                 .collect(),
             Spread::Replicas {

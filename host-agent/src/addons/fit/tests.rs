@@ -255,6 +255,7 @@ fn the_specs_mgmt_platform_needs_mgmts_control_plane_untainted() {
         &default(),
         Scenario {
             addons: &addons,
+            backups: true,
             tainted: |_| true,
         },
     );
@@ -291,4 +292,54 @@ fn k8sgpt_analysers_are_counted_on_mgmt_only_once_a_backend_is_chosen() {
     assert_eq!(mgmt_pods(&with_backend), mgmt_pods(&default()) + 3);
     let app_pods = |t: &Topology| node(&report(t), "app1-worker-0").pods.len();
     assert_eq!(app_pods(&with_backend), app_pods(&default()));
+}
+
+#[test]
+fn velero_is_counted_on_every_cluster_once_it_has_backups() {
+    let off = report(&default());
+    let on = report_for(&default(), Scenario::installed().with_backups());
+    let pods = |r: &FitReport, cluster: &str, pod: &str| {
+        r.nodes
+            .iter()
+            .filter(|n| n.cluster == cluster && n.pods.iter().any(|p| p == pod))
+            .count()
+    };
+    for cluster in ["mgmt", "app1", "app2"] {
+        let untainted = on
+            .nodes
+            .iter()
+            .filter(|n| n.cluster == cluster && !n.tainted)
+            .count();
+        assert_eq!(pods(&on, cluster, "node-agent"), untainted, "{cluster}");
+        assert_eq!(pods(&on, cluster, "velero"), 1, "{cluster}");
+        assert_eq!(pods(&off, cluster, "node-agent"), 0, "{cluster}");
+        assert_eq!(pods(&off, cluster, "velero"), 0, "{cluster}");
+    }
+    // Its requests are added like every add-on's: 128 MiB per node agent
+    // (mgmt's two nodes, each app worker) and per server.
+    let requested = |r: &FitReport| -> u32 { r.nodes.iter().map(|n| n.requests.memory_mib).sum() };
+    assert_eq!(requested(&on), requested(&off) + 128 * (4 + 3));
+}
+
+/// With Velero (node agent 100 MiB, server 100 MiB expected, both on the
+/// untainted mgmt-cp), mgmt's control plane leaves the tenth of headroom
+/// the report wants: the default topology needs `memory: 5GiB` there once
+/// backups are wired. The app clusters keep their room.
+#[test]
+fn with_velero_mgmts_control_plane_wants_more_memory() {
+    let on = report_for(&default(), Scenario::installed().with_backups());
+    let warned: Vec<&Finding> = on.warnings().collect();
+    assert_eq!(warned.len(), 1, "{}", on.text());
+    assert_eq!(warned[0].subject, "mgmt-cp", "{}", on.text());
+    assert!(warned[0].fix.contains("memory: 5GiB"), "{}", on.text());
+    let off = report(&default());
+    assert_eq!(
+        node(&on, "mgmt-cp").expected_mib,
+        node(&off, "mgmt-cp").expected_mib + 200
+    );
+    let roomier = report_for(
+        &with_memory("mgmt-cp", "5GiB"),
+        Scenario::installed().with_backups(),
+    );
+    assert_eq!(roomier.warnings().count(), 0, "{}", roomier.text());
 }

@@ -104,6 +104,7 @@ pub const K8SGPT: Addon = Addon {
     // The API key's ExternalSecret needs the operator and mgmt's store.
     depends_on: &["external-secrets", "secret-store"],
     after_mgmt: &[],
+    needs_backup_target: false,
     values,
     objects: objects::analysers,
     readiness: &[
@@ -125,6 +126,7 @@ pub const K8SGPT_ACCESS: Addon = Addon {
     placement: Placement::All,
     depends_on: &[],
     after_mgmt: &[],
+    needs_backup_target: false,
     values: no_values,
     objects: objects::access,
     readiness: &[],

@@ -65,6 +65,7 @@ pub const KYVERNO: Addon = Addon {
     placement: Placement::App,
     depends_on: &[],
     after_mgmt: &[],
+    needs_backup_target: false,
     values,
     objects: no_objects,
     readiness: &[

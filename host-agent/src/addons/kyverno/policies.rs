@@ -4,7 +4,7 @@
 //! refused at the Deployment rather than at its ReplicaSet's pods.
 //! docs/policy.md has the why of each choice.
 
-use super::super::catalogue::{Addon, Manifest, Placement};
+use super::super::catalogue::{Addon, Available, Manifest, Placement};
 use super::super::error::AddonError;
 use super::super::render::{RenderContext, manifest, no_values};
 use super::{KYVERNO, NAMESPACE};
@@ -48,6 +48,7 @@ pub const POLICIES: Addon = Addon {
     placement: Placement::App,
     depends_on: &["kyverno"],
     after_mgmt: &[],
+    needs_backup_target: false,
     values: no_values,
     objects,
     readiness: &[],
@@ -60,7 +61,7 @@ pub const POLICIES: Addon = Addon {
 /// the catalogue so a new add-on cannot be forgotten; sorted, unique.
 pub fn excluded_namespaces() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = SYSTEM_NAMESPACES.to_vec();
-    out.extend(Addon::for_role(ClusterRole::App, true).map(|a| a.namespace));
+    out.extend(Addon::for_role(ClusterRole::App, Available::EVERYTHING).map(|a| a.namespace));
     out.push(KYVERNO.namespace);
     out.retain(|n| *n != "default");
     out.sort_unstable();

@@ -51,6 +51,7 @@ pub const HOSTCTL_METRICS: Addon = Addon {
     // selects it.
     depends_on: &[super::prometheus::STACK.name],
     after_mgmt: &[],
+    needs_backup_target: false,
     values: no_values,
     objects,
     readiness: &[],

@@ -54,6 +54,7 @@ pub const ALLOY: Addon = Addon {
     placement: Placement::All,
     depends_on: &[],
     after_mgmt: &["loki"],
+    needs_backup_target: false,
     values,
     objects: no_objects,
     readiness: &[Readiness::DaemonSet("alloy")],

@@ -37,6 +37,7 @@ pub const GRAFANA: Addon = Addon {
     placement: Placement::Mgmt,
     depends_on: &["thanos", "loki", "tempo"],
     after_mgmt: &[],
+    needs_backup_target: false,
     values,
     objects: no_objects,
     readiness: &[Readiness::Deployment("grafana")],

@@ -40,6 +40,7 @@ pub const LOKI: Addon = Addon {
     placement: Placement::Mgmt,
     depends_on: &[],
     after_mgmt: &[],
+    needs_backup_target: false,
     values,
     objects: no_objects,
     readiness: &[Readiness::StatefulSet("loki")],

@@ -137,6 +137,7 @@ pub const STACK: Addon = Addon {
     placement: Placement::Mgmt,
     depends_on: &[],
     after_mgmt: &[],
+    needs_backup_target: false,
     values: mgmt_values,
     objects,
     readiness: &[
@@ -162,6 +163,7 @@ pub const AGENT: Addon = Addon {
     placement: Placement::App,
     depends_on: &[],
     after_mgmt: &["thanos"],
+    needs_backup_target: false,
     values: agent_values,
     objects: no_objects,
     readiness: &[

@@ -43,6 +43,7 @@ pub const TEMPO: Addon = Addon {
     placement: Placement::Mgmt,
     depends_on: &[],
     after_mgmt: &[],
+    needs_backup_target: false,
     values: no_values,
     objects,
     readiness: &[Readiness::Deployment(NAME)],

@@ -61,6 +61,7 @@ pub const THANOS: Addon = Addon {
     placement: Placement::Mgmt,
     depends_on: &["prometheus-stack"],
     after_mgmt: &[],
+    needs_backup_target: false,
     values,
     objects,
     readiness: &[

@@ -27,6 +27,7 @@ pub const ISSUER: Addon = Addon {
     placement: Placement::All,
     depends_on: &["lab-ca"],
     after_mgmt: &["vault"],
+    needs_backup_target: false,
     values: no_values,
     objects,
     readiness: &[Readiness::Condition(CustomCondition {

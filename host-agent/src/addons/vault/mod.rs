@@ -52,6 +52,7 @@ pub const VAULT: Addon = Addon {
     placement: Placement::Mgmt,
     depends_on: &["lab-ca"],
     after_mgmt: &[],
+    needs_backup_target: false,
     values,
     objects,
     // The serving certificate; the pod itself is Ready only once unsealed,

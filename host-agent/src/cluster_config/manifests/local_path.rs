@@ -4,6 +4,9 @@
 //! Vault's). Objects mirror upstream's `deploy/local-path-storage.yaml` for
 //! the pinned release, typed, so a field typo fails to compile.
 //!
+//! Both classes make `local` PVs, not the provisioner's default `hostPath`,
+//! so that Velero's file-system backup includes them ([`VOLUME_TYPE`]).
+//!
 //! Its namespace is labelled privileged: the provisioner's helper pods mount
 //! the node's volume directory as hostPath, which PSA `baseline` refuses.
 
@@ -31,6 +34,16 @@ pub const STORAGE_CLASS: &str = "local-path";
 pub const STORAGE_CLASS_RETAIN: &str = "local-path-retain";
 /// The annotation that makes a StorageClass the cluster default.
 pub const DEFAULT_CLASS_ANNOTATION: &str = "storageclass.kubernetes.io/is-default-class";
+/// The provisioner's StorageClass annotation for the kind of PV it creates
+/// (README "Volume Types"; read from the class's annotations, not its
+/// parameters: `provisioner.go` of v0.0.32, l.409). A PVC's own
+/// `volumeType` annotation overrides it.
+pub const VOLUME_TYPE_ANNOTATION: &str = "defaultVolumeType";
+/// `local` PVs rather than the default `hostPath` ones: Velero's
+/// file-system backup skips hostPath volumes (velero-io/velero#9035,
+/// #4335), so a hostPath PV would silently be left out of every backup.
+/// Set before anything stateful is installed: existing PVs keep their type.
+pub const VOLUME_TYPE: &str = "local";
 /// Where volumes live on each node.
 pub const VOLUME_ROOT: &str = "/opt/local-path-provisioner";
 
@@ -66,14 +79,18 @@ pub fn storage_classes() -> Vec<StorageClass> {
 }
 
 /// WaitForFirstConsumer: a local volume must be created on the node the pod
-/// is scheduled to, so binding waits for scheduling.
+/// is scheduled to, so binding waits for scheduling. Volumes are `local`
+/// PVs ([`VOLUME_TYPE`]), which Velero can back up.
 fn storage_class(name: &str, reclaim: &str, default: bool) -> StorageClass {
-    let annotations =
-        default.then(|| BTreeMap::from([(DEFAULT_CLASS_ANNOTATION.to_owned(), "true".to_owned())]));
+    let mut annotations =
+        BTreeMap::from([(VOLUME_TYPE_ANNOTATION.to_owned(), VOLUME_TYPE.to_owned())]);
+    if default {
+        annotations.insert(DEFAULT_CLASS_ANNOTATION.to_owned(), "true".to_owned());
+    }
     StorageClass {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
-            annotations,
+            annotations: Some(annotations),
             ..ObjectMeta::default()
         },
         provisioner: PROVISIONER.to_owned(),

@@ -59,6 +59,11 @@ pub const PRIVILEGED_BECAUSE: &[(&str, &str)] = &[
          with BPF and PERFMON capabilities",
     ),
     (
+        "velero",
+        "Velero's node agent reads and restores pod volumes from the node's \
+         /var/lib/kubelet/pods (hostPath) for file-system backup",
+    ),
+    (
         "local-path-storage",
         "the provisioner's helper pods create volume directories on the node (hostPath)",
     ),

@@ -39,6 +39,9 @@ impl AddonStep {
             cluster: self.cluster(),
             credentials,
             platform: &self.ctx.cluster.addons.platform,
+            // No backup target is wired yet (issue #20: the host's object
+            // store hands one per cluster), so Velero is not planned.
+            backup: None,
         };
         render(self.addon.addon(), &ctx).map_err(StepError::from_error)
     }

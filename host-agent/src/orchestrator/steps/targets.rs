@@ -7,7 +7,7 @@
 //! missing from the topology or without an address fails the plan, before
 //! anything runs.
 
-use crate::addons::Addon;
+use crate::addons::{Addon, Available};
 use crate::orchestrator::step_id::{AddonSubject, ClusterName, NodeName};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -89,7 +89,9 @@ impl ClusterRef {
 
     /// The catalogue's add-ons for this cluster's role, in catalogue order.
     pub fn addons(&self) -> Vec<AddonRef> {
-        Addon::for_role(self.role(), self.0.mgmt_exists)
+        // No backup target is wired yet (issue #20: the host's object store
+        // hands one per cluster), so Velero is not planned.
+        Addon::for_role(self.role(), Available::new(self.0.mgmt_exists, false))
             .map(|addon| AddonRef {
                 subject: AddonSubject::new(self.name().as_str(), addon.name),
                 cluster: self.clone(),

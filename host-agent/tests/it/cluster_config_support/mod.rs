@@ -199,6 +199,7 @@ pub fn addon_objects_of(
         cluster,
         credentials: pki.map_or(Credentials::Placeholder, Credentials::Mint),
         platform: &platform,
+        backup: None,
     };
     let rendered = render_cluster(&ctx).expect("renders");
     let r = rendered

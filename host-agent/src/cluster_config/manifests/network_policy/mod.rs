@@ -12,7 +12,7 @@
 //! bootstrap itself; PSA, and Kyverno on app clusters, police them instead.
 //! `docs/policy-runtime.md` carries the same table.
 
-use crate::addons::catalogue::Addon;
+use crate::addons::catalogue::{Addon, Available};
 use crate::cluster_config::cluster::{API_SERVER_PORT, MgmtService, mgmt_service_address};
 use crate::cluster_config::error::{K8sError, Result};
 use crate::cluster_config::versions::CILIUM_NAMESPACE;
@@ -186,7 +186,10 @@ pub fn platform_namespaces(resolved: &Resolved, cluster: &str) -> Vec<&'static s
     let role = resolved.topology().cluster(cluster).map(|c| c.role);
     let mgmt = resolved.topology().mgmt_cluster().is_some();
     if let Some(role) = role {
-        out.extend(Addon::for_role(role, mgmt).map(|a| a.namespace));
+        // Whether or not a backup target exists yet: a namespace left
+        // alone with nothing in it costs nothing.
+        let available = Available::new(mgmt, true);
+        out.extend(Addon::for_role(role, available).map(|a| a.namespace));
     }
     out.sort_unstable();
     out.dedup();
