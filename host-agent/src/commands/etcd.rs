@@ -177,6 +177,21 @@ async fn snapshot(
                         args.keep
                     ))?;
                 }
+                match super::storage::copy_etcd_offsite(ctx, store, cluster).await {
+                    None => {}
+                    Some(Ok(copied)) => {
+                        let sent = copied.iter().filter(|u| u.sent).count();
+                        crate::stdout::line(format_args!(
+                            "{cluster}: object store has all {} snapshot files (etcd bucket, sha256 checked; {sent} sent now)",
+                            copied.len()
+                        ))?;
+                    }
+                    Some(Err(e)) => {
+                        eprintln!(
+                            "{cluster}: warning: not copied to the object store: {e:#}; `hostctl etcd snapshot` again retries"
+                        )
+                    }
+                }
             }
             Err(e) => {
                 failed += 1;

@@ -4,12 +4,14 @@
 //!
 //! `-o json` of `status` is the stable interface:
 //! ```text
-//! { "state" ("running"|"stopped"|"not set up"), "s3_url", "health", "pid" }
+//! { "state" ("running"|"stopped"|"not set up"), "s3_url", "health", "pid",
+//!   "copies": [ { "cluster", "kind" ("etcd"|"velero"|"vault"), "newest",
+//!                 "age_secs", "state" ("ok"|"overdue"|"none"|"unknown (why)") } ] }
 //! ```
 
 use crate::cli::{Context, coded};
 use crate::exit::Exit;
-use crate::output::{Table, render};
+use crate::output::{OutputFormat, Table, render};
 use crate::storage::config::Listeners;
 use crate::storage::layout::Layout;
 use crate::storage::service::Storage;
@@ -86,7 +88,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             }
             StorageCommand::Status => {
                 let status = storage.status().await;
-                let text = render(ctx.output, &status, || {
+                let mut text = render(ctx.output, &status, || {
                     let mut t = Table::new(["STORE", "S3", "STATE", "HEALTH"]);
                     t.row([
                         "garage".to_owned(),
@@ -96,6 +98,10 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                     ]);
                     t
                 })?;
+                if ctx.output == OutputFormat::Table && !status.copies.is_empty() {
+                    text.push('\n');
+                    text.push_str(&copies_table(&status.copies).to_string());
+                }
                 crate::stdout::write(&text)?;
                 Ok(Exit::Ok)
             }
@@ -111,4 +117,46 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             }
         }
     })?
+}
+
+/// The newest copies, one row per cluster and kind.
+fn copies_table(copies: &[crate::storage::copies::Copy]) -> Table {
+    let mut t = Table::new(["CLUSTER", "COPY", "NEWEST", "AGE", "RPO 24h"]);
+    for c in copies {
+        t.row([
+            c.cluster.clone(),
+            c.kind.to_owned(),
+            c.newest.clone().unwrap_or_else(|| "-".into()),
+            c.age_secs
+                .map(|a| format!("{}h{:02}m", a / 3600, a % 3600 / 60))
+                .unwrap_or_else(|| "-".into()),
+            c.state.clone(),
+        ]);
+    }
+    t
+}
+
+/// After `etcd snapshot` stored a snapshot: copies the cluster's snapshots
+/// into the store's `etcd` bucket, when this home has a store running.
+/// `None`: no store (nothing to do); the copy is an extra, so its failure
+/// is reported by the caller, not fatal to the snapshot on the host.
+pub async fn copy_etcd_offsite(
+    ctx: &Context,
+    snapshots: &crate::snapshots::SnapshotStore,
+    cluster: &str,
+) -> Option<anyhow::Result<Vec<crate::storage::offsite::Uploaded>>> {
+    let workspace = Workspace::recorded(ctx).ok()?;
+    let storage = real(ctx, &workspace);
+    let process = crate::storage::server::Process {
+        layout: storage.layout.clone(),
+        binary: None,
+    };
+    process.running()?;
+    Some(
+        async {
+            let client = storage.host_client()?;
+            Ok(crate::storage::offsite::upload_etcd(&client, snapshots, cluster).await?)
+        }
+        .await,
+    )
 }

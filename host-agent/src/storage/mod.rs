@@ -11,10 +11,12 @@
 //! - [`admin`]: Garage's admin API v2 (layout, buckets, keys, grants).
 //! - [`sigv4`] and [`s3`]: the signed, streaming S3 calls.
 //! - [`offsite`]: snapshots uploaded and verified.
+//! - [`copies`]: the newest copy of each kind per cluster, against the RPO.
 //! - [`service`]: `storage up|status|down`.
 
 pub mod admin;
 pub mod config;
+pub mod copies;
 pub mod error;
 pub mod layout;
 pub mod offsite;

@@ -41,6 +41,8 @@ pub struct Status {
     /// Garage's own word (`healthy`, …), or why it was not asked.
     pub health: String,
     pub pid: Option<i32>,
+    /// The newest copy of each kind per cluster (empty unless running).
+    pub copies: Vec<super::copies::Copy>,
 }
 
 impl Storage {
@@ -178,11 +180,16 @@ impl Storage {
                 },
             ),
         };
+        let copies = match pid {
+            Some(_) => super::copies::newest_copies(self, jiff::Timestamp::now()).await,
+            None => Vec::new(),
+        };
         Status {
             state: state.to_owned(),
             s3_url: self.s3_url(),
             health,
             pid,
+            copies,
         }
     }
 

@@ -188,6 +188,25 @@ async fn an_etcd_snapshot_is_uploaded_listed_downloaded_and_matches_its_hash() {
         std::fs::read(dir.join(file)).unwrap()
     );
 
+    // `storage status` shows the newest copy of each kind against the RPO.
+    let copies = f.storage.status().await.copies;
+    let of = |cluster: &str, kind: &str| {
+        copies
+            .iter()
+            .find(|c| c.cluster == cluster && c.kind == kind)
+            .unwrap_or_else(|| panic!("no {cluster} {kind} in {copies:?}"))
+            .clone()
+    };
+    let app1 = of("app1", "etcd");
+    assert_eq!(
+        app1.newest.as_deref(),
+        Some("app1/20261203T180000Z-rev42.db")
+    );
+    assert_eq!(app1.state, "ok");
+    assert_eq!(of("mgmt", "etcd").state, "none");
+    assert_eq!(of("app1", "velero").state, "none");
+    assert_eq!(of("mgmt", "vault").state, "none");
+
     // Running it again sends nothing: the copies are there and match.
     let again = offsite::upload_etcd(&host, &store, "app1").await.unwrap();
     assert!(again.iter().all(|u| !u.sent), "{again:?}");
