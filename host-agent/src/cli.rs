@@ -74,6 +74,9 @@ pub enum Command {
     Down(commands::down::Args),
     /// etcd snapshots of the clusters: take, list, restore.
     Etcd(commands::etcd::Args),
+    /// The spec's recovery scenarios, each timed against its RTO and
+    /// resumable after a failure: `recover etcd <cluster>`.
+    Recover(commands::recover::Args),
     /// Print admin kubeconfigs minted from the cluster CAs, or merge them
     /// into $KUBECONFIG / ~/.kube/config (contexts mgmt, app1, app2).
     Kubeconfig(commands::kubeconfig::Args),
@@ -188,6 +191,7 @@ fn dispatch(ctx: &Context, command: Command) -> anyhow::Result<Exit> {
         Command::Up(args) => commands::up::run(ctx, args),
         Command::Down(args) => commands::down::run(ctx, args),
         Command::Etcd(args) => commands::etcd::run(ctx, &args),
+        Command::Recover(args) => commands::recover::run(ctx, &args),
         Command::Kubeconfig(args) => commands::kubeconfig::run(ctx, &args),
         Command::LocalSupervise(args) => commands::supervise::run(args),
     }

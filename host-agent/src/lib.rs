@@ -53,6 +53,7 @@ pub mod node_config;
 pub mod orchestrator;
 pub mod output;
 pub mod pki;
+pub mod recover;
 pub mod provider;
 pub mod secrets;
 pub mod snapshots;

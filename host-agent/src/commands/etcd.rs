@@ -259,21 +259,36 @@ async fn restore(ctx: &Context, store: &SnapshotStore, args: &RestoreArgs) -> an
             ),
         ));
     }
-    let addr = address_of(ctx, &args.cluster, args.address.as_deref()).await?;
+    restore_on_node(ctx, &args.cluster, &path, &info, args.address.as_deref()).await?;
+    Ok(Exit::Ok)
+}
+
+/// Streams the stored snapshot at `path` to `cluster`'s control-plane
+/// agent (the topology's, or `address`) and prints the node's progress;
+/// the restore of `etcd restore` and of `recover etcd`, which has already
+/// confirmed and checked the snapshot.
+pub(crate) async fn restore_on_node(
+    ctx: &Context,
+    cluster: &str,
+    path: &std::path::Path,
+    info: &SnapshotInfo,
+    address: Option<&str>,
+) -> anyhow::Result<()> {
+    let addr = address_of(ctx, cluster, address).await?;
     let channel = dial(ctx, addr).await?;
-    let last = node::restore(channel, &path, &info, args.yes, |e| {
+    let last = node::restore(channel, path, info, true, |e| {
         // A closed stdout must not cut a restore short: the choreography
         // runs to its end either way.
         let _ = crate::stdout::line(format_args!("[{}] {}", e.phase, e.message));
     })
     .await?;
     match last.and_then(|e| e.outcome) {
-        Some(Outcome::Done(_)) => Ok(Exit::Ok),
+        Some(Outcome::Done(_)) => Ok(()),
         Some(Outcome::Error(e)) => {
             if !e.detail.is_empty() {
                 eprintln!("{}", e.detail);
             }
-            bail!("restore of {} failed: {}", args.cluster, e.message)
+            bail!("restore of {cluster} failed: {}", e.message)
         }
         None => bail!("the node ended the restore without an outcome"),
     }

@@ -13,6 +13,7 @@ pub mod init;
 pub mod kubeconfig;
 pub mod logs;
 pub mod mirrors;
+pub mod recover;
 pub mod render;
 pub mod status;
 pub mod storage;
