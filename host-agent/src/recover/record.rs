@@ -59,7 +59,10 @@ impl Record {
         matches: impl Fn(&str, &str) -> bool,
     ) -> Result<Record, RecoverError> {
         let path = Self::path(home, cluster, scenario);
+        // `--restart` drops the old record unread: it also clears one that
+        // no longer parses.
         let existing = match std::fs::read(&path) {
+            _ if restart => None,
             Ok(bytes) => Some(serde_json::from_slice::<Record>(&bytes).map_err(|e| {
                 RecoverError::BadMetadata {
                     file: path.display().to_string(),
@@ -69,7 +72,7 @@ impl Record {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(fsio::Error::at("reading", &path)(e).into()),
         };
-        if let Some(mut record) = existing.filter(|_| !restart) {
+        if let Some(mut record) = existing {
             if let (Some(recorded), Some(asked)) = (&record.source, asked)
                 && !matches(recorded, asked)
             {

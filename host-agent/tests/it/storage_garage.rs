@@ -23,10 +23,11 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
 
-/// A store under a fresh home; stopped (not purged) on drop.
-struct Fixture {
+/// A store under a fresh home; stopped (not purged) on drop (also used by
+/// `recover_etcd_store`).
+pub(crate) struct Fixture {
     _home: tempfile::TempDir,
-    storage: Storage,
+    pub(crate) storage: Storage,
 }
 
 impl Drop for Fixture {
@@ -45,7 +46,7 @@ impl Drop for Fixture {
     }
 }
 
-fn fixture(test: &str) -> Option<Fixture> {
+pub(crate) fn fixture(test: &str) -> Option<Fixture> {
     let garage = garage_or_skip(test)?;
     let home = tempfile::tempdir().unwrap();
     let storage = Storage {
@@ -70,7 +71,7 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-fn random_file(path: &Path, bytes: usize) {
+pub(crate) fn random_file(path: &Path, bytes: usize) {
     let mut data = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut data))
