@@ -123,7 +123,11 @@ async fn recover_etcd(ctx: &Context, args: &EtcdArgs) -> anyhow::Result<Exit> {
                 })?;
                 chosen = Some(Chosen { path, info });
             }
-            step_line(n, title, &format!("done in an earlier run ({})", human(took)))?;
+            step_line(
+                n,
+                title,
+                &format!("done in an earlier run ({})", human(took)),
+            )?;
             continue;
         }
         let started = Instant::now();
@@ -140,7 +144,8 @@ async fn recover_etcd(ctx: &Context, args: &EtcdArgs) -> anyhow::Result<Exit> {
             Err(e) => {
                 step_line(n, title, &format!("failed after {}", human(took)))?;
                 return Err(e.context(format!(
-                    "step {n} ({title}); `hostctl recover etcd {cluster} --yes` again continues from it"
+                    "step {n} ({title}) of recovering {cluster}; the same command again \
+                     continues from this step with the same snapshot"
                 )));
             }
         }
@@ -197,7 +202,9 @@ async fn run_step(
             Ok(())
         }
         "check" => {
-            let c = chosen.as_ref().ok_or_else(|| anyhow!("no snapshot chosen"))?;
+            let c = chosen
+                .as_ref()
+                .ok_or_else(|| anyhow!("no snapshot chosen"))?;
             etcd::check_cluster(&c.path.with_extension("json"), &c.info, cluster)
                 .map_err(|e| coded(Exit::Precondition, e))?;
             crate::stdout::line(format_args!(
@@ -207,11 +214,21 @@ async fn run_step(
             Ok(())
         }
         "restore" => {
-            let c = chosen.as_ref().ok_or_else(|| anyhow!("no snapshot chosen"))?;
+            let c = chosen
+                .as_ref()
+                .ok_or_else(|| anyhow!("no snapshot chosen"))?;
             super::etcd::restore_on_node(ctx, cluster, &c.path, &c.info, args.address.as_deref())
                 .await
         }
-        "api" => wait_api(ctx, workspace, cluster, Duration::from_secs(args.api_within)).await,
+        "api" => {
+            wait_api(
+                ctx,
+                workspace,
+                cluster,
+                Duration::from_secs(args.api_within),
+            )
+            .await
+        }
         other => bail!("unknown step {other}"),
     }
 }

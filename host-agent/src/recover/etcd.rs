@@ -162,8 +162,13 @@ pub async fn fetch(
     );
 
     download_verified(client, ETCD_BUCKET, &meta_key, &part_meta, MAX_META_BYTES).await?;
-    let info = read_info(&part_meta, &format!("{ETCD_BUCKET}/{meta_key}"), &file, cluster)
-        .inspect_err(|_| discard(&part_meta))?;
+    let info = read_info(
+        &part_meta,
+        &format!("{ETCD_BUCKET}/{meta_key}"),
+        &file,
+        cluster,
+    )
+    .inspect_err(|_| discard(&part_meta))?;
 
     let (db, meta) = (dir.join(&file), dir.join(format!("{stem}.json")));
     let already_on_host = db.exists();
@@ -220,8 +225,7 @@ fn read_info(
         reason,
     };
     let bytes = std::fs::read(path).map_err(fsio::Error::at("reading", path))?;
-    let info: SnapshotInfo =
-        serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    let info: SnapshotInfo = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     if info.file != file {
         return Err(bad(format!(
             "its field `file` is {:?}, the object is {file:?}",

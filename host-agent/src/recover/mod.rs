@@ -108,7 +108,7 @@ pub fn verdict(elapsed: Duration, rto: Duration) -> String {
 /// An RTO as the spec writes it: `30m`, `1h`, `2h`.
 fn human_rto(rto: Duration) -> String {
     let m = rto.as_secs() / 60;
-    if m % 60 == 0 {
+    if m.is_multiple_of(60) {
         format!("{}h", m / 60)
     } else {
         format!("{m}m")

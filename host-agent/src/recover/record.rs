@@ -33,7 +33,9 @@ pub struct Record {
 
 /// Seconds since the epoch.
 fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Record {
@@ -169,7 +171,12 @@ mod tests {
         recorded.starts_with(asked)
     }
 
-    fn open(home: &Path, asked: Option<&str>, restart: bool, now: u64) -> Result<Record, RecoverError> {
+    fn open(
+        home: &Path,
+        asked: Option<&str>,
+        restart: bool,
+        now: u64,
+    ) -> Result<Record, RecoverError> {
         Record::open(home, "etcd", "app1", asked, restart, at(now), prefix)
     }
 
@@ -215,7 +222,13 @@ mod tests {
         first.choose("20261203T180000Z-rev42.db");
         first.complete("choose", Duration::from_secs(1)).unwrap();
 
-        let err = open(home.path(), Some("20261202T180000Z-rev40.db"), false, T0 + 5).unwrap_err();
+        let err = open(
+            home.path(),
+            Some("20261202T180000Z-rev40.db"),
+            false,
+            T0 + 5,
+        )
+        .unwrap_err();
         assert!(matches!(err, RecoverError::OtherSource { .. }), "{err}");
         let text = err.to_string();
         for part in ["20261203T180000Z-rev42.db", "--restart", "app1-etcd.json"] {
@@ -225,8 +238,7 @@ mod tests {
         let kept = open(home.path(), None, false, T0 + 6).unwrap();
         assert_eq!(kept.source.as_deref(), Some("20261203T180000Z-rev42.db"));
 
-        let restarted =
-            open(home.path(), Some("20261202T180000Z-rev40.db"), true, T0 + 7).unwrap();
+        let restarted = open(home.path(), Some("20261202T180000Z-rev40.db"), true, T0 + 7).unwrap();
         assert_eq!(restarted.source, None);
         assert!(!restarted.resumed());
         assert_eq!(restarted.started_at_unix, T0 + 7);
@@ -240,7 +252,10 @@ mod tests {
         std::fs::write(&path, b"{ not json").unwrap();
         let err = open(home.path(), None, false, T0).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("app1-etcd.json") && text.contains("--restart"), "{text}");
+        assert!(
+            text.contains("app1-etcd.json") && text.contains("--restart"),
+            "{text}"
+        );
         // --restart replaces it.
         open(home.path(), None, true, T0).unwrap();
     }

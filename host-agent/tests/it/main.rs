@@ -44,6 +44,7 @@ mod observability_rules;
 mod observability_schema;
 mod orchestrator_graph;
 mod orchestrator_render;
+mod recover_etcd_cli;
 mod recover_etcd_store;
 mod refusals;
 mod renewal;

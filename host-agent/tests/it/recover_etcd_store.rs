@@ -51,9 +51,14 @@ async fn stored(
 
 /// Uploads one host file as `etcd/app1/<name>` (its own digest checked).
 async fn put(client: &S3, dir: &Path, name: &str) {
-    offsite::upload_file(client, ETCD_BUCKET, &format!("app1/{name}"), &dir.join(name))
-        .await
-        .unwrap();
+    offsite::upload_file(
+        client,
+        ETCD_BUCKET,
+        &format!("app1/{name}"),
+        &dir.join(name),
+    )
+    .await
+    .unwrap();
 }
 
 /// Every file, dot-files included, in a home's `snapshots/app1`.
@@ -101,7 +106,7 @@ async fn the_newest_snapshot_is_fetched_checked_and_listed_and_damaged_ones_leav
         std::fs::read(origin_dir.join(&newest.file)).unwrap()
     );
     // It lists like a snapshot the host took (`hostctl etcd list`).
-    assert_eq!(store.list("app1").unwrap(), [newest.clone()]);
+    assert_eq!(store.list("app1").unwrap(), std::slice::from_ref(&newest));
     assert_eq!(
         left_in(&store),
         ["20261203T180000Z-rev42.db", "20261203T180000Z-rev42.json"]
@@ -130,7 +135,14 @@ async fn the_newest_snapshot_is_fetched_checked_and_listed_and_damaged_ones_leav
     let bad = tempfile::tempdir().unwrap();
     let bad_store = SnapshotStore::new(bad.path());
     let wrong = "0".repeat(64);
-    stored(&bad_store, "app1", "app1", "20261204T180000Z-rev44.db", Some(&wrong)).await;
+    stored(
+        &bad_store,
+        "app1",
+        "app1",
+        "20261204T180000Z-rev44.db",
+        Some(&wrong),
+    )
+    .await;
     let bad_dir = bad_store.cluster_dir("app1").unwrap();
     put(&host, &bad_dir, "20261204T180000Z-rev44.db").await;
     put(&host, &bad_dir, "20261204T180000Z-rev44.json").await;
@@ -141,7 +153,14 @@ async fn the_newest_snapshot_is_fetched_checked_and_listed_and_damaged_ones_leav
     assert_eq!(left_in(&empty), Vec::<String>::new());
 
     // Metadata under app1/ that names mgmt: the wrong-cluster refusal.
-    stored(&bad_store, "app1", "mgmt", "20261205T180000Z-rev45.db", None).await;
+    stored(
+        &bad_store,
+        "app1",
+        "mgmt",
+        "20261205T180000Z-rev45.db",
+        None,
+    )
+    .await;
     put(&host, &bad_dir, "20261205T180000Z-rev45.db").await;
     put(&host, &bad_dir, "20261205T180000Z-rev45.json").await;
     let err = fetch(&host, &empty, "app1", None)
