@@ -119,7 +119,10 @@ async fn recover_etcd(ctx: &Context, args: &EtcdArgs) -> anyhow::Result<Exit> {
                 && let Some(source) = &record.source
             {
                 let (path, info) = store.find(cluster, source).with_context(|| {
-                    format!("the snapshot {source} the interrupted recovery chose")
+                    format!(
+                        "the snapshot {source} the interrupted recovery chose \
+                         (--restart chooses again)"
+                    )
                 })?;
                 chosen = Some(Chosen { path, info });
             }

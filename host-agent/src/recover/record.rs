@@ -63,8 +63,12 @@ impl Record {
         let path = Self::path(home, cluster, scenario);
         // `--restart` drops the old record unread: it also clears one that
         // no longer parses.
-        let existing = match std::fs::read(&path) {
-            _ if restart => None,
+        let read = if restart {
+            Err(std::io::ErrorKind::NotFound.into())
+        } else {
+            std::fs::read(&path)
+        };
+        let existing = match read {
             Ok(bytes) => Some(serde_json::from_slice::<Record>(&bytes).map_err(|e| {
                 RecoverError::BadMetadata {
                     file: path.display().to_string(),

@@ -122,10 +122,14 @@ impl EtcdService for StandInNode {
         let done = ProgressEvent {
             phase: "done".into(),
             message: "restored (stand-in)".into(),
-            outcome: Some(Outcome::Done(OperationDone { already_done: false })),
+            outcome: Some(Outcome::Done(OperationDone {
+                already_done: false,
+            })),
             ..Default::default()
         };
-        Ok(tonic::Response::new(Box::pin(tokio_stream::iter([Ok(done)]))))
+        Ok(tonic::Response::new(Box::pin(tokio_stream::iter([Ok(
+            done,
+        )]))))
     }
 }
 
@@ -266,8 +270,7 @@ fn recover_etcd_refuses_another_clusters_snapshot_and_resumes_with_the_same_one(
             hex::encode(Sha256::digest(body))
         )]
     );
-    let kept: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     let done: Vec<&str> = kept["done"]
         .as_array()
         .unwrap()
