@@ -8,7 +8,7 @@ use crate::cli::{Context, coded};
 use crate::exit::Exit;
 use crate::recover::etcd::{self, RTO, SCENARIO, STEPS};
 use crate::recover::record::Record;
-use crate::recover::{human, verdict};
+use crate::recover::{RecoverError, human, verdict};
 use crate::snapshots::{SnapshotInfo, SnapshotStore};
 use crate::workspace::Workspace;
 use anyhow::{Context as _, anyhow, bail};
@@ -187,7 +187,9 @@ async fn run_step(
                 None => {
                     let storage = super::storage::real(ctx, workspace);
                     let client = storage.host_client()?;
-                    let fetched = etcd::fetch(&client, store, cluster, name).await?;
+                    let fetched = etcd::fetch(&client, store, cluster, name)
+                        .await
+                        .map_err(refusal)?;
                     crate::stdout::line(format_args!(
                         "      fetched {} from the object store into {} (sha256 checked{})",
                         fetched.object,
@@ -209,7 +211,7 @@ async fn run_step(
                 .as_ref()
                 .ok_or_else(|| anyhow!("no snapshot chosen"))?;
             etcd::check_cluster(&c.path.with_extension("json"), &c.info, cluster)
-                .map_err(|e| coded(Exit::Precondition, e))?;
+                .map_err(refusal)?;
             crate::stdout::line(format_args!(
                 "      {} is {cluster}'s (revision {}, taken by {}, {} bytes)",
                 c.info.file, c.info.revision, c.info.node, c.info.size
@@ -233,6 +235,20 @@ async fn run_step(
             .await
         }
         other => bail!("unknown step {other}"),
+    }
+}
+
+/// A recovery's refusals (another cluster's snapshot, a copy that fails its
+/// checks, none to restore) exit with [`Exit::Precondition`]; the store or
+/// the disk failing is a plain failure.
+fn refusal(e: RecoverError) -> anyhow::Error {
+    match e {
+        RecoverError::WrongCluster { .. }
+        | RecoverError::Mismatch { .. }
+        | RecoverError::BadMetadata { .. }
+        | RecoverError::Conflict { .. }
+        | RecoverError::NoSnapshot { .. } => coded(Exit::Precondition, e),
+        other => other.into(),
     }
 }
 

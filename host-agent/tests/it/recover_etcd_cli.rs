@@ -185,11 +185,11 @@ fn recover_etcd_refuses_another_clusters_snapshot_and_resumes_with_the_same_one(
     let record = home.join("recover/app1-etcd.json");
     assert!(!record.exists(), "a refused run left a record");
 
-    // mgmt's snapshot in app1's directory.
+    // mgmt's snapshot in app1's directory: a refusal (exit 5).
     plant(&home, "mgmt", "20261203T180000Z-rev7.db");
     let out = recover(&[]);
     let t = text(&out);
-    assert!(!out.status.success(), "{t}");
+    assert_eq!(out.status.code(), Some(5), "{t}");
     for part in [
         "[1/4] choose the snapshot … done in",
         "[2/4] check it is the cluster's … failed",
