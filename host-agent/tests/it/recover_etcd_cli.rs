@@ -1,15 +1,22 @@
-//! `hostctl recover etcd` through the real binary, up to what needs no
-//! cluster: a snapshot of another cluster is refused at step 2 with the
-//! file, the field and the fix; a run whose control-plane agent does not
-//! answer fails at step 3 with the choice on record, and the rerun says it
-//! resumes, skips steps 1–2 and keeps that snapshot even though a newer
-//! one arrived; naming another snapshot is refused unless `--restart`.
-//! Then a STAND-IN control-plane agent comes up at that address (mutual
-//! TLS from the home's agent CA, the real `Etcd` service API) and the next
-//! rerun gets through the restore to step 4, which fails: no API server
-//! answers at the topology's endpoint (a run that completes needs the test
-//! API server there: see docs/backup.md).
+//! `hostctl recover etcd` through the real binary, with STAND-INs for the
+//! cluster: a topology on a loopback network (127.77.0.0/24, so app1's
+//! control plane is 127.77.0.20 on this host without touching its
+//! interfaces), a stand-in control-plane agent there (mutual TLS from the
+//! home's agent CA, the real `Etcd` service API) and test-support's
+//! stand-in API server at the topology's endpoint.
+//!
+//! A snapshot of another cluster is refused at step 2 with the file, the
+//! field and the fix; with the agent unreachable the run fails at step 3
+//! with the choice on record, and the rerun says it resumes, skips steps
+//! 1–2 and keeps that snapshot although a newer one arrived; naming another
+//! snapshot is refused unless `--restart`. Then the agent is back: the
+//! rerun restores the recorded snapshot and waits for `/readyz`, which
+//! fails while etcd is "down"; the last rerun restores nothing again,
+//! finds the API ready, prints the total against the RTO and removes the
+//! record.
 
+use host_agent::agent_plane::NODE_SERVICE_PORT;
+use host_agent::cluster_config::cluster::API_SERVER_PORT;
 use host_agent::snapshots::{SnapshotInfo, SnapshotStore};
 use proto::v1::etcd_server::{Etcd as EtcdService, EtcdServer};
 use proto::v1::progress_event::Outcome;
@@ -18,17 +25,22 @@ use proto::v1::{
     restore_chunk::Kind,
 };
 use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
-use test_support::etcd::free_port;
+use test_support::kube_api;
 use tokio_stream::Stream;
 
-fn hostctl(home: &Path, args: &[&str]) -> Output {
+/// app1's control plane in the loopback topology (`address: 20`).
+const APP1_CP: &str = "127.77.0.20";
+
+/// `hostctl` in `dir` (where the topology is) with `home`.
+fn hostctl(dir: &Path, home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hostctl"))
         .args(args)
-        .current_dir(home)
+        .current_dir(dir)
         .env("HOSTCTL_HOME", home)
         .env_remove("HOSTCTL_TOPOLOGY")
         .output()
@@ -133,16 +145,22 @@ impl EtcdService for StandInNode {
     }
 }
 
-/// Serves the stand-in at `addr` with a serving certificate for 127.0.0.1
-/// from `home`'s agent CA, requiring a client certificate of that CA (as
-/// node agents do); returns its runtime (dropped: stopped).
-fn serve_stand_in(home: &Path, addr: &str, node: StandInNode) -> tokio::runtime::Runtime {
+/// Serves the stand-in agent at app1's control plane's agent port, with a
+/// serving certificate for its address from `home`'s agent CA, requiring a
+/// client certificate of that CA (as node agents do), and the stand-in API
+/// server at the topology's endpoint; both stop when the runtime is
+/// dropped.
+fn serve_stand_ins(
+    home: &Path,
+    node: StandInNode,
+    api: Arc<Mutex<kube_api::State>>,
+) -> tokio::runtime::Runtime {
     let ca_pem = std::fs::read_to_string(home.join("pki/agent/ca.crt")).unwrap();
     let ca_key = std::fs::read_to_string(home.join("pki/agent/ca.key")).unwrap();
     let issuer =
         rcgen::Issuer::from_ca_cert_pem(&ca_pem, rcgen::KeyPair::from_pem(&ca_key).unwrap())
             .unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![APP1_CP.to_owned()]).unwrap();
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
@@ -153,8 +171,13 @@ fn serve_stand_in(home: &Path, addr: &str, node: StandInNode) -> tokio::runtime:
         ))
         .client_ca_root(tonic::transport::Certificate::from_pem(&ca_pem));
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let addr: std::net::SocketAddr = addr.parse().unwrap();
-    let listener = rt.block_on(tokio::net::TcpListener::bind(addr)).unwrap();
+    let ip: std::net::IpAddr = APP1_CP.parse().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(SocketAddr::new(
+            ip,
+            NODE_SERVICE_PORT,
+        )))
+        .unwrap();
     rt.spawn(
         tonic::transport::Server::builder()
             .tls_config(tls)
@@ -162,24 +185,35 @@ fn serve_stand_in(home: &Path, addr: &str, node: StandInNode) -> tokio::runtime:
             .add_service(EtcdServer::new(node))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
+    let pki = certs::Pki::open(home).unwrap();
+    let addr = SocketAddr::new(ip, API_SERVER_PORT);
+    rt.block_on(kube_api::serve(&pki, "app1", addr, &[APP1_CP], api));
     rt
 }
 
 #[test]
-fn recover_etcd_refuses_another_clusters_snapshot_and_resumes_with_the_same_one() {
+fn recover_etcd_refuses_another_clusters_snapshot_resumes_with_the_same_one_and_completes() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let out = hostctl(dir.path(), &["--home", home.to_str().unwrap(), "init"]);
+    let run = |args: &[&str]| hostctl(dir.path(), &home, args);
+    let out = run(&["init"]);
     assert!(out.status.success(), "{}", text(&out));
-    // Nothing listens there: the control-plane agent is unreachable.
-    let nowhere = format!("127.0.0.1:{}", free_port().unwrap());
+    let file = dir.path().join("hostctl.yaml");
+    let default = std::fs::read_to_string(&file).unwrap();
+    let looped = default
+        .replace("cidr: 192.168.64.0/24", "cidr: 127.77.0.0/24")
+        .replace("addressing: provider", "addressing: fixed");
+    assert_eq!(looped.matches("127.77.0.0/24").count(), 1, "{default}");
+    assert!(looped.contains("addressing: fixed"), "{default}");
+    std::fs::write(&file, looped).unwrap();
+    // Nothing listens at the control plane's agent port yet.
     let recover = |extra: &[&str]| {
-        let mut args = vec!["recover", "etcd", "app1", "--yes", "--address", &nowhere];
+        let mut args = vec!["recover", "etcd", "app1", "--yes"];
         args.extend_from_slice(extra);
-        hostctl(&home, &args)
+        run(&args)
     };
 
-    let out = hostctl(&home, &["recover", "etcd", "app1"]);
+    let out = run(&["recover", "etcd", "app1"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("--yes"), "{}", text(&out));
     let record = home.join("recover/app1-etcd.json");
@@ -245,10 +279,15 @@ fn recover_etcd_refuses_another_clusters_snapshot_and_resumes_with_the_same_one(
     let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();
     assert_eq!(kept["source"], "20261203T190000Z-rev8.db", "{kept:#}");
 
-    // The control-plane agent is back at that address: the rerun restores
-    // the recorded snapshot, then waits for an API server that is not there.
+    // The control-plane agent is back; etcd is not yet healthy behind the
+    // API server: the rerun restores the recorded snapshot, then waits for
+    // `/readyz` in vain.
     let node = StandInNode::default();
-    let _server = serve_stand_in(&home, &nowhere, node.clone());
+    let api = Arc::new(Mutex::new(kube_api::State {
+        readyz_down: true,
+        ..Default::default()
+    }));
+    let _servers = serve_stand_ins(&home, node.clone(), api.clone());
     let out = recover(&["--api-within", "1"]);
     let t = text(&out);
     assert!(!out.status.success(), "{t}");
@@ -279,12 +318,29 @@ fn recover_etcd_refuses_another_clusters_snapshot_and_resumes_with_the_same_one(
         .collect();
     assert_eq!(done, ["choose", "check", "restore"], "{kept:#}");
 
-    // The next rerun does not restore again.
-    let out = recover(&["--api-within", "1"]);
+    // The API answers: the last rerun does not restore again, completes,
+    // judges the total against the RTO and removes the record.
+    api.lock().unwrap().readyz_down = false;
+    let out = recover(&[]);
     let t = text(&out);
-    assert!(
-        t.contains("[3/4] restore etcd through the control-plane agent … done in an earlier run"),
-        "{t}"
-    );
+    assert!(out.status.success(), "{t}");
+    for part in [
+        "[3/4] restore etcd through the control-plane agent … done in an earlier run",
+        "[4/4] wait for the API server … done in",
+        "recovered in ",
+        "(RTO 30m: ",
+    ] {
+        assert!(t.contains(part), "{part:?} not in:\n{t}");
+    }
     assert_eq!(node.restored.lock().unwrap().len(), 1);
+    assert!(!record.exists(), "a finished recovery left its record");
+    eprintln!("{t}");
+    let readyz = api
+        .lock()
+        .unwrap()
+        .requests
+        .iter()
+        .filter(|r| r.path == "/readyz")
+        .count();
+    assert!(readyz >= 2, "the API server was asked {readyz} times");
 }
