@@ -119,6 +119,27 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     })?
 }
 
+/// `hostctl up`'s storage step (`backups: { managed: true }`): the store
+/// up and configured, and each cluster's backup target for Velero.
+pub async fn up_for(
+    ctx: &Context,
+    workspace: &Workspace,
+) -> anyhow::Result<std::collections::BTreeMap<String, crate::addons::velero::BackupTarget>> {
+    let storage = real(ctx, workspace);
+    for change in storage
+        .up()
+        .await
+        .map_err(|e| coded(Exit::Precondition, e))?
+    {
+        crate::stdout::line(format!("storage: {change}"))?;
+    }
+    let mut targets = std::collections::BTreeMap::new();
+    for cluster in &storage.clusters {
+        targets.insert(cluster.clone(), storage.backup_target(cluster)?);
+    }
+    Ok(targets)
+}
+
 /// The newest copies, one row per cluster and kind.
 fn copies_table(copies: &[crate::storage::copies::Copy]) -> Table {
     let mut t = Table::new(["CLUSTER", "COPY", "NEWEST", "AGE", "RPO 24h"]);

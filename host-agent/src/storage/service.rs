@@ -163,6 +163,24 @@ impl Storage {
         Ok(changed)
     }
 
+    /// Where `cluster`'s Velero keeps its backups: the S3 API, the
+    /// cluster's own bucket (prefix: the cluster's name) and key.
+    pub fn backup_target(
+        &self,
+        cluster: &str,
+    ) -> Result<crate::addons::velero::BackupTarget, StorageError> {
+        let keys = Keys::load(&self.layout.keys())?;
+        let key = keys.get(&plan::velero_key(cluster))?;
+        Ok(crate::addons::velero::BackupTarget {
+            s3_url: self.s3_url(),
+            region: REGION.to_owned(),
+            bucket: plan::velero_bucket(cluster),
+            prefix: cluster.to_owned(),
+            access_key_id: key.access_key_id.clone(),
+            secret_access_key: vault::Secret::new(key.secret_access_key.clone()),
+        })
+    }
+
     /// The server's state and health.
     pub async fn status(&self) -> Status {
         let pid = self.process().running();

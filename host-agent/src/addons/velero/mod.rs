@@ -93,7 +93,8 @@ pub struct BackupTarget {
     pub s3_url: String,
     /// The S3 region the store answers to (Garage's `s3_region`, `garage`).
     pub region: String,
-    /// The bucket every cluster's Velero shares (`velero`).
+    /// This cluster's own bucket (`velero-<cluster>`: the store grants each
+    /// cluster's key its bucket only, docs/backup.md).
     pub bucket: String,
     /// This cluster's prefix in it: the cluster's name.
     pub prefix: String,
