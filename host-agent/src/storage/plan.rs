@@ -45,6 +45,7 @@ pub fn review_target(
             prefix: cluster.to_owned(),
             access_key_id: "<velero-access-key-id>".to_owned(),
             secret_access_key: vault::Secret::new("<velero-secret-access-key>"),
+            repository_password: vault::Secret::new("<velero-repository-password>"),
         })
 }
 

@@ -160,6 +160,9 @@ impl Storage {
                 changed.push(format!("let {} read and write {}", grant.key, grant.bucket));
             }
         }
+        for cluster in &self.clusters {
+            keys.ensure_repository_password(&self.layout.keys(), cluster)?;
+        }
         Ok(changed)
     }
 
@@ -178,6 +181,7 @@ impl Storage {
             prefix: cluster.to_owned(),
             access_key_id: key.access_key_id.clone(),
             secret_access_key: vault::Secret::new(key.secret_access_key.clone()),
+            repository_password: vault::Secret::new(keys.repository_password(cluster)?),
         })
     }
 

@@ -99,8 +99,25 @@ async fn up_creates_the_layout_buckets_keys_and_grants_once_and_keeps_secrets_pr
             "{expected:?} not in {changed:?}"
         );
     }
+    let target = f.storage.backup_target("app1").expect("app1's target");
+    assert_eq!(target.bucket, "velero-app1");
+    assert_eq!(target.s3_url, f.storage.s3_url());
+    let mgmt = f.storage.backup_target("mgmt").unwrap();
+    assert_ne!(target.access_key_id, mgmt.access_key_id);
+    assert_ne!(
+        target.repository_password.expose(),
+        mgmt.repository_password.expose()
+    );
+
     let again = f.storage.up().await.expect("second up");
     assert!(again.is_empty(), "a second up changed {again:?}");
+    // Kopia keeps the password a repository was made with: never changed.
+    let after = f.storage.backup_target("app1").unwrap();
+    assert_eq!(
+        after.repository_password.expose(),
+        target.repository_password.expose()
+    );
+    assert_eq!(after.access_key_id, target.access_key_id);
 
     let status = f.storage.status().await;
     assert_eq!(status.state, "running");
