@@ -4,7 +4,8 @@
 //!
 //! `-o json` of `status` is the stable interface:
 //! ```text
-//! { "state" ("running"|"stopped"|"not set up"), "s3_url", "health", "pid",
+//! { "state" ("running"|"stopped"|"not set up"), "s3_url", "health",
+//!   "server" ("process <pid>"|"container"|null),
 //!   "copies": [ { "cluster", "kind" ("etcd"|"velero"|"vault"), "newest",
 //!                 "age_secs", "state" ("ok"|"overdue"|"none"|"unknown (why)") } ] }
 //! ```
@@ -41,6 +42,17 @@ pub enum StorageCommand {
     },
 }
 
+/// On a Mac the server runs in Docker Desktop beside the mirrors, as the
+/// spec places the host's services; elsewhere (and when `HOSTCTL_GARAGE`
+/// names a binary) as a process of the host.
+fn in_docker() -> Option<std::sync::Arc<dyn crate::mirrors::docker::Docker>> {
+    let macos = cfg!(target_os = "macos");
+    (macos && crate::environment::GARAGE.os().is_none()).then(|| {
+        std::sync::Arc::new(crate::mirrors::docker::DockerCli::new(crate::exec::real()))
+            as std::sync::Arc<dyn crate::mirrors::docker::Docker>
+    })
+}
+
 /// How long `up` waits for Garage's admin API.
 const READY_WITHIN: Duration = Duration::from_secs(120);
 
@@ -65,6 +77,7 @@ pub fn real(ctx: &Context, workspace: &Workspace) -> Storage {
             .collect(),
         ready_within: READY_WITHIN,
         garage: None,
+        docker: in_docker(),
     }
 }
 
@@ -168,11 +181,7 @@ pub async fn copy_etcd_offsite(
 ) -> Option<anyhow::Result<Vec<crate::storage::offsite::Uploaded>>> {
     let workspace = Workspace::recorded(ctx).ok()?;
     let storage = real(ctx, &workspace);
-    let process = crate::storage::server::Process {
-        layout: storage.layout.clone(),
-        binary: None,
-    };
-    process.running()?;
+    storage.status().await.server?;
     Some(
         async {
             let client = storage.host_client()?;

@@ -27,6 +27,16 @@ impl Layout {
         self.root.join("garage.toml")
     }
 
+    /// `garage.toml` as the container form reads it (container paths).
+    pub fn container_config(&self) -> PathBuf {
+        self.root.join("garage-container.toml")
+    }
+
+    /// The compose project of the container form.
+    pub fn compose(&self) -> PathBuf {
+        self.root.join("compose.yaml")
+    }
+
     /// The RPC secret Garage reads (`rpc_secret_file`, 0600).
     pub fn rpc_secret(&self) -> PathBuf {
         self.root.join("rpc-secret")

@@ -47,6 +47,7 @@ mod orchestrator_render;
 mod refusals;
 mod renewal;
 mod reports;
+mod storage_compose;
 mod storage_garage;
 mod vault_bootstrap;
 mod verify_live;

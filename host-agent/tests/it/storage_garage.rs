@@ -59,6 +59,7 @@ fn fixture(test: &str) -> Option<Fixture> {
         // Generous: a loaded machine; the wait polls and ends when ready.
         ready_within: Duration::from_secs(180),
         garage: Some(garage),
+        docker: None,
     };
     Some(Fixture {
         _home: home,
