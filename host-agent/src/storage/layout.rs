@@ -37,6 +37,12 @@ impl Layout {
         self.root.join("compose.yaml")
     }
 
+    /// Where the S3 API answers, as `storage up` last set it, so the daemon
+    /// (which knows only the home) can copy scheduled snapshots there.
+    pub fn endpoint(&self) -> PathBuf {
+        self.root.join("endpoint.json")
+    }
+
     /// The RPC secret Garage reads (`rpc_secret_file`, 0600).
     pub fn rpc_secret(&self) -> PathBuf {
         self.root.join("rpc-secret")

@@ -36,6 +36,36 @@ pub struct Storage {
     pub docker: Option<std::sync::Arc<dyn crate::mirrors::docker::Docker>>,
 }
 
+/// The S3 address `storage up` recorded (see [`Layout::endpoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct Endpoint {
+    pub s3: std::net::SocketAddr,
+}
+
+impl Endpoint {
+    pub fn read(layout: &Layout) -> Option<Endpoint> {
+        serde_json::from_slice(&std::fs::read(layout.endpoint()).ok()?).ok()
+    }
+}
+
+/// The host's S3 client from the home alone, when `storage up` has run
+/// there (`None` otherwise): what the daemon copies scheduled snapshots
+/// with.
+pub fn host_client_of(home: &std::path::Path) -> Result<Option<S3>, StorageError> {
+    let layout = Layout::new(home);
+    let Some(endpoint) = Endpoint::read(&layout) else {
+        return Ok(None);
+    };
+    let keys = Keys::load(&layout.keys())?;
+    let key = keys.get(HOST_KEY)?;
+    Ok(Some(S3 {
+        endpoint: endpoint.s3,
+        region: REGION.to_owned(),
+        access_key_id: key.access_key_id.clone(),
+        secret_access_key: key.secret_access_key.clone(),
+    }))
+}
+
 /// What `status` reports (`-o json`: the stable interface).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Status {
@@ -193,6 +223,10 @@ impl Storage {
         }
         for cluster in &self.clusters {
             keys.ensure_repository_password(&self.layout.keys(), cluster)?;
+        }
+        let endpoint = serde_json::json!({"s3": self.listeners.s3.to_string()});
+        if Endpoint::read(&self.layout).map(|e| e.s3) != Some(self.listeners.s3) {
+            fsio::write_json_atomic(&self.layout.endpoint(), &endpoint, 0o600)?;
         }
         Ok(changed)
     }
