@@ -59,8 +59,8 @@ const READY_WITHIN: Duration = Duration::from_secs(120);
 /// The store of this home for this topology: S3 on the host's address on
 /// the node network (where the clusters' Velero reach it), admin and RPC
 /// on loopback.
-pub fn real(ctx: &Context, workspace: &Workspace) -> Storage {
-    let host = workspace.resolved.host_agent_address();
+pub fn real(ctx: &Context, resolved: &topology::Resolved) -> Storage {
+    let host = resolved.host_agent_address();
     Storage {
         layout: Layout::new(ctx.home.root()),
         listeners: Listeners {
@@ -68,8 +68,7 @@ pub fn real(ctx: &Context, workspace: &Workspace) -> Storage {
             admin: SocketAddr::from((Ipv4Addr::LOCALHOST, ADMIN_PORT)),
             rpc: SocketAddr::from((Ipv4Addr::LOCALHOST, RPC_PORT)),
         },
-        clusters: workspace
-            .resolved
+        clusters: resolved
             .topology()
             .clusters()
             .iter()
@@ -83,7 +82,7 @@ pub fn real(ctx: &Context, workspace: &Workspace) -> Storage {
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let workspace = Workspace::recorded(ctx)?;
-    let storage = real(ctx, &workspace);
+    let storage = real(ctx, &workspace.resolved);
     crate::cli::block_on(async {
         match &args.command {
             StorageCommand::Up => {
@@ -138,7 +137,7 @@ pub async fn up_for(
     ctx: &Context,
     workspace: &Workspace,
 ) -> anyhow::Result<std::collections::BTreeMap<String, crate::addons::velero::BackupTarget>> {
-    let storage = real(ctx, workspace);
+    let storage = real(ctx, &workspace.resolved);
     for change in storage
         .up()
         .await
@@ -180,7 +179,7 @@ pub async fn copy_etcd_offsite(
     cluster: &str,
 ) -> Option<anyhow::Result<Vec<crate::storage::offsite::Uploaded>>> {
     let workspace = Workspace::recorded(ctx).ok()?;
-    let storage = real(ctx, &workspace);
+    let storage = real(ctx, &workspace.resolved);
     storage.status().await.server?;
     Some(
         async {

@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
         })));
     let managed = resolved.topology().managed_backups();
     let store = if managed {
-        let storage = crate::commands::storage::real(ctx, &Workspace::recorded(ctx)?);
+        let storage = crate::commands::storage::real(ctx, &resolved);
         Some(crate::cli::block_on(storage.status())?)
     } else {
         None
