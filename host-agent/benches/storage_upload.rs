@@ -99,6 +99,7 @@ async fn main() -> Result<(), BoxError> {
         clusters: vec!["app1".into()],
         ready_within: Duration::from_secs(180),
         garage,
+        docker: None,
     };
     storage.up().await?;
     let client = storage.host_client()?;

@@ -75,6 +75,7 @@ pub fn default_topology() -> Topology {
             node("app2-worker-0", "app2", Worker, 31, 4, 40),
         ],
         mirrors: None,
+        backups: None,
         telemetry: None,
         observability: None,
     }

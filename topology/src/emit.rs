@@ -117,6 +117,15 @@ fn write_document(out: &mut String, t: &Topology, header: &str) -> std::fmt::Res
         writeln!(out, "    memory: {}", n.memory)?;
         writeln!(out, "    disk: {}", n.disk)?;
     }
+    if t.managed_backups() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "# The object store on the host (Garage) and Velero on every cluster."
+        )?;
+        writeln!(out, "backups:")?;
+        writeln!(out, "  managed: true")?;
+    }
     if let Some(m) = &t.mirrors {
         writeln!(out)?;
         writeln!(

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod address;
+mod backups;
 mod decode;
 mod defaults;
 mod diagnostic;
@@ -34,6 +35,7 @@ mod validate;
 mod version;
 
 pub use address::{Address, PlaceError};
+pub use backups::Backups;
 pub use defaults::{
     DEFAULT_HOST_AGENT, DEFAULT_KUBERNETES_VERSION, default_topology, default_yaml,
 };

@@ -32,6 +32,8 @@ pub struct Topology {
     pub nodes: Vec<Node>,
     /// Package and image caches on the host, if any (none by default).
     pub mirrors: Option<crate::mirror::Mirrors>,
+    /// The object store and Velero (`backups: { managed: true }`).
+    pub backups: Option<crate::backups::Backups>,
     /// Optional trace export settings (`telemetry:`).
     pub telemetry: Option<crate::telemetry::Telemetry>,
     /// Optional observability choices (`observability:`): k8sgpt's backend.
@@ -190,6 +192,12 @@ impl Topology {
     /// otherwise).
     pub fn k8sgpt(&self) -> Option<&crate::observability::K8sgpt> {
         self.observability.as_ref().and_then(|o| o.k8sgpt.as_ref())
+    }
+
+    /// Whether hostctl runs the object store and Velero
+    /// (`backups: { managed: true }`).
+    pub fn managed_backups(&self) -> bool {
+        self.backups.as_ref().is_some_and(|b| b.managed)
     }
 
     /// Whether hostctl runs the mirrors (Harbor and Nexus on the host's

@@ -80,12 +80,13 @@ pub fn render_all(
         write(dir.join("cilium-values.yaml"), &values, mode)?;
         let files = manifests::for_cluster(resolved, name)?;
         let names: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
+        let review_backup = crate::storage::plan::review_target(resolved, name);
         let addons = addons::render::render_cluster(&RenderContext {
             resolved,
             cluster: name,
             credentials: Credentials::Placeholder,
             platform,
-            backup: None,
+            backup: review_backup.as_ref(),
         })?;
         for r in &addons {
             for (rel, text) in r.files() {

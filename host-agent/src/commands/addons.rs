@@ -171,8 +171,8 @@ fn status(ctx: &Context, only: Option<&str>) -> anyhow::Result<Exit> {
                 addons: Vec::new(),
             };
             let mgmt_exists = resolved.topology().mgmt_cluster().is_some();
-            // No backup target is wired yet (issue #20), so no Velero.
-            let available = crate::addons::Available::new(mgmt_exists, false);
+            let available =
+                crate::addons::Available::new(mgmt_exists, resolved.topology().managed_backups());
             for addon in Addon::for_role(cluster.role, available) {
                 let live = match &client {
                     Ok(c) => Some(check(c, addon, addon.readiness).await),

@@ -105,6 +105,10 @@ async fn doctor_checks(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             }
             let own_daemon = crate::daemon::lifecycle::PidLock::is_held(home).unwrap_or(false);
             checks.push(host::ports(&ports, own_daemon));
+            if topology.managed_backups() {
+                let storage = crate::commands::storage::real(ctx, &resolved);
+                checks.extend(crate::doctor::storage::checks(&storage).await);
+            }
         }
         Err(d) => checks.push(Check::fail(
             "subnet",

@@ -4,7 +4,8 @@
 //!
 //! `-o json` of `status` is the stable interface:
 //! ```text
-//! { "state" ("running"|"stopped"|"not set up"), "s3_url", "health", "pid",
+//! { "state" ("running"|"stopped"|"not set up"), "s3_url", "health",
+//!   "server" ("process <pid>"|"container"|null),
 //!   "copies": [ { "cluster", "kind" ("etcd"|"velero"|"vault"), "newest",
 //!                 "age_secs", "state" ("ok"|"overdue"|"none"|"unknown (why)") } ] }
 //! ```
@@ -41,14 +42,25 @@ pub enum StorageCommand {
     },
 }
 
+/// On a Mac the server runs in Docker Desktop beside the mirrors, as the
+/// spec places the host's services; elsewhere (and when `HOSTCTL_GARAGE`
+/// names a binary) as a process of the host.
+fn in_docker() -> Option<std::sync::Arc<dyn crate::mirrors::docker::Docker>> {
+    let macos = cfg!(target_os = "macos");
+    (macos && crate::environment::GARAGE.os().is_none()).then(|| {
+        std::sync::Arc::new(crate::mirrors::docker::DockerCli::new(crate::exec::real()))
+            as std::sync::Arc<dyn crate::mirrors::docker::Docker>
+    })
+}
+
 /// How long `up` waits for Garage's admin API.
 const READY_WITHIN: Duration = Duration::from_secs(120);
 
 /// The store of this home for this topology: S3 on the host's address on
 /// the node network (where the clusters' Velero reach it), admin and RPC
 /// on loopback.
-pub fn real(ctx: &Context, workspace: &Workspace) -> Storage {
-    let host = workspace.resolved.host_agent_address();
+pub fn real(ctx: &Context, resolved: &topology::Resolved) -> Storage {
+    let host = resolved.host_agent_address();
     Storage {
         layout: Layout::new(ctx.home.root()),
         listeners: Listeners {
@@ -56,8 +68,7 @@ pub fn real(ctx: &Context, workspace: &Workspace) -> Storage {
             admin: SocketAddr::from((Ipv4Addr::LOCALHOST, ADMIN_PORT)),
             rpc: SocketAddr::from((Ipv4Addr::LOCALHOST, RPC_PORT)),
         },
-        clusters: workspace
-            .resolved
+        clusters: resolved
             .topology()
             .clusters()
             .iter()
@@ -65,12 +76,13 @@ pub fn real(ctx: &Context, workspace: &Workspace) -> Storage {
             .collect(),
         ready_within: READY_WITHIN,
         garage: None,
+        docker: in_docker(),
     }
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let workspace = Workspace::recorded(ctx)?;
-    let storage = real(ctx, &workspace);
+    let storage = real(ctx, &workspace.resolved);
     crate::cli::block_on(async {
         match &args.command {
             StorageCommand::Up => {
@@ -119,6 +131,27 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     })?
 }
 
+/// `hostctl up`'s storage step (`backups: { managed: true }`): the store
+/// up and configured, and each cluster's backup target for Velero.
+pub async fn up_for(
+    ctx: &Context,
+    workspace: &Workspace,
+) -> anyhow::Result<std::collections::BTreeMap<String, crate::addons::velero::BackupTarget>> {
+    let storage = real(ctx, &workspace.resolved);
+    for change in storage
+        .up()
+        .await
+        .map_err(|e| coded(Exit::Precondition, e))?
+    {
+        crate::stdout::line(format!("storage: {change}"))?;
+    }
+    let mut targets = std::collections::BTreeMap::new();
+    for cluster in &storage.clusters {
+        targets.insert(cluster.clone(), storage.backup_target(cluster)?);
+    }
+    Ok(targets)
+}
+
 /// The newest copies, one row per cluster and kind.
 fn copies_table(copies: &[crate::storage::copies::Copy]) -> Table {
     let mut t = Table::new(["CLUSTER", "COPY", "NEWEST", "AGE", "RPO 24h"]);
@@ -146,12 +179,8 @@ pub async fn copy_etcd_offsite(
     cluster: &str,
 ) -> Option<anyhow::Result<Vec<crate::storage::offsite::Uploaded>>> {
     let workspace = Workspace::recorded(ctx).ok()?;
-    let storage = real(ctx, &workspace);
-    let process = crate::storage::server::Process {
-        layout: storage.layout.clone(),
-        binary: None,
-    };
-    process.running()?;
+    let storage = real(ctx, &workspace.resolved);
+    storage.status().await.server?;
     Some(
         async {
             let client = storage.host_client()?;

@@ -205,6 +205,13 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     if workspace.topology.managed_mirrors() {
         crate::commands::mirrors::up_default(ctx, &workspace).await?;
     }
+    // Velero's backup locations point at the host's object store, so it
+    // runs (with its buckets and keys) before any cluster is built.
+    let backups = if workspace.topology.managed_backups() {
+        crate::commands::storage::up_for(ctx, &workspace).await?
+    } else {
+        Default::default()
+    };
     // A daemon started for another network (or with the old host
     // certificate) would hand out certificates for the wrong addresses.
     let stale_daemon = match pki.host_reissued() {
@@ -261,6 +268,7 @@ async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
                 address: crate::secrets::address_override(),
                 wait: vault::WaitPolicy::default(),
             },
+            backups,
         },
         pki: Arc::new(pki),
     };

@@ -60,7 +60,14 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
             Some(s) => Ok(s),
             None => Err(v.error.unwrap_or_else(|| "no answer".into())),
         })));
-    report.checks.push(facts::backups());
+    let managed = resolved.topology().managed_backups();
+    let store = if managed {
+        let storage = crate::commands::storage::real(ctx, &resolved);
+        Some(crate::cli::block_on(storage.status())?)
+    } else {
+        None
+    };
+    report.checks.push(facts::backups(managed, store.as_ref()));
     let mirrors = crate::cli::block_on(crate::commands::status::mirrors::health(ctx))?;
     report.checks.push(facts::mirrors(mirrors.as_deref()));
     crate::stdout::write(&render(ctx.output, &report, || table(&report))?)?;

@@ -251,7 +251,8 @@ impl Daemon {
                     snapshots,
                     crate::snapshots::sink::Uploaders::from_config(&shared.config),
                     node_certs,
-                ),
+                )
+                .with_offsite(shared.config.home.clone()),
             ))
             .serve_with_incoming_shutdown(host_incoming, stop(shared.clone()));
         let enrol = Server::builder()

@@ -10,6 +10,7 @@
 //! - [`linux`]: the node subnet against this host's routes; what QEMU needs.
 //! - [`leases`]: DHCP leases (macOS bootpd) on addresses the topology pins.
 //! - [`mirrors`]: Docker, ports, memory and image architecture for managed mirrors.
+//! - [`storage`]: the object store's server and ports for managed backups.
 //! - [`machines`]: Multipass version and driver, machines that already carry
 //!   the topology's names or its addresses.
 
@@ -19,6 +20,7 @@ pub mod linux;
 pub mod machines;
 pub mod mirrors;
 pub mod network;
+pub mod storage;
 
 use serde::Serialize;
 

@@ -94,6 +94,9 @@ pub struct SinkService {
     store: SnapshotStore,
     uploaders: Uploaders,
     node_certs: std::sync::Arc<crate::daemon::nodecerts::NodeCerts>,
+    /// The home whose object store (if `storage up` ran there) gets a copy
+    /// of every snapshot received.
+    offsite_home: Option<std::path::PathBuf>,
 }
 
 impl SinkService {
@@ -107,7 +110,42 @@ impl SinkService {
             store,
             uploaders,
             node_certs,
+            offsite_home: None,
         }
+    }
+
+    /// Also copies each received snapshot to `home`'s object store.
+    pub fn with_offsite(mut self, home: std::path::PathBuf) -> Self {
+        self.offsite_home = Some(home);
+        self
+    }
+
+    /// Copies `cluster`'s snapshots to the object store in the background;
+    /// the node's upload is answered without waiting, and a failure is
+    /// logged (the next snapshot, or `hostctl etcd snapshot`, retries).
+    fn copy_offsite(&self, cluster: &str) {
+        let Some(home) = &self.offsite_home else {
+            return;
+        };
+        let client = match crate::storage::service::host_client_of(home) {
+            Ok(Some(c)) => c,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(cluster, "snapshot not copied to the object store: {e}");
+                return;
+            }
+        };
+        let (store, cluster) = (self.store.clone(), cluster.to_owned());
+        tokio::spawn(async move {
+            match crate::storage::offsite::upload_etcd(&client, &store, &cluster).await {
+                Ok(copied) => tracing::info!(
+                    cluster,
+                    sent = copied.iter().filter(|u| u.sent).count(),
+                    "snapshots copied to the object store"
+                ),
+                Err(e) => tracing::warn!(cluster, "snapshot not copied to the object store: {e}"),
+            }
+        });
     }
 }
 
@@ -142,6 +180,7 @@ impl SnapshotSink for SinkService {
                     already = stored.already_stored,
                     "snapshot uploaded"
                 );
+                self.copy_offsite(&source.cluster);
                 Ok(Response::new(UploadSnapshotResponse {
                     stored_as: stored.info.file,
                     already_stored: stored.already_stored,

@@ -26,9 +26,31 @@ fn quoted(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
 }
 
+/// Where Garage finds its files, as the server sees them: the home's
+/// paths for a process of the host, the mount points in a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub meta: String,
+    pub data: String,
+    pub rpc_secret: String,
+    pub admin_token: String,
+}
+
+impl Paths {
+    /// The home's own paths (the server runs as a process of the host).
+    pub fn of_host(layout: &Layout) -> Paths {
+        let show = |p: std::path::PathBuf| p.display().to_string();
+        Paths {
+            meta: show(layout.meta()),
+            data: show(layout.data()),
+            rpc_secret: show(layout.rpc_secret()),
+            admin_token: show(layout.admin_token()),
+        }
+    }
+}
+
 /// The configuration file's text.
-pub fn render(layout: &Layout, listeners: &Listeners) -> String {
-    let path = |p: std::path::PathBuf| quoted(&p.display().to_string());
+pub fn render(paths: &Paths, listeners: &Listeners) -> String {
     format!(
         "# Rendered by hostctl (`hostctl storage up`); edits are overwritten.\n\
          metadata_dir = {meta}\n\
@@ -36,7 +58,7 @@ pub fn render(layout: &Layout, listeners: &Listeners) -> String {
          db_engine = \"lmdb\"\n\
          replication_factor = 1\n\
          rpc_bind_addr = \"{rpc}\"\n\
-         rpc_public_addr = \"{rpc}\"\n\
+         rpc_public_addr = \"{rpc_public}\"\n\
          rpc_secret_file = {rpc_secret}\n\
          \n\
          [s3_api]\n\
@@ -46,13 +68,14 @@ pub fn render(layout: &Layout, listeners: &Listeners) -> String {
          [admin]\n\
          api_bind_addr = \"{admin}\"\n\
          admin_token_file = {admin_token}\n",
-        meta = path(layout.meta()),
-        data = path(layout.data()),
+        meta = quoted(&paths.meta),
+        data = quoted(&paths.data),
         rpc = listeners.rpc,
-        rpc_secret = path(layout.rpc_secret()),
+        rpc_public = std::net::SocketAddr::from(([127, 0, 0, 1], listeners.rpc.port())),
+        rpc_secret = quoted(&paths.rpc_secret),
         s3 = listeners.s3,
         admin = listeners.admin,
-        admin_token = path(layout.admin_token()),
+        admin_token = quoted(&paths.admin_token),
     )
 }
 
@@ -64,7 +87,7 @@ mod tests {
     fn the_config_names_secret_files_not_secrets_and_quotes_paths() {
         let layout = Layout::new(std::path::Path::new("/home/a \"b\"/.hostctl"));
         let text = render(
-            &layout,
+            &Paths::of_host(&layout),
             &Listeners {
                 s3: "192.168.64.1:3900".parse().unwrap(),
                 admin: "127.0.0.1:3903".parse().unwrap(),

@@ -3,7 +3,7 @@
 //! status` shows so a stale backup is seen before it is needed.
 //!
 //! - etcd: the newest `.db` under `etcd/<cluster>/` (host key);
-//! - Velero: the newest backup under `velero-<cluster>/backups/` (that
+//! - Velero: the newest backup under `velero-<cluster>/<cluster>/backups/` (that
 //!   cluster's key; Velero writes `backups/<name>/velero-backup.json`);
 //! - Vault: the newest object of the `vault` bucket (mgmt only).
 
@@ -98,7 +98,7 @@ pub async fn newest_copies(storage: &Storage, now: jiff::Timestamp) -> Vec<Copy>
         ));
         let listed = match storage.client(&velero_key(cluster)) {
             Ok(c) => c
-                .list(&velero_bucket(cluster), "backups/")
+                .list(&velero_bucket(cluster), &format!("{cluster}/backups/"))
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

@@ -27,6 +27,22 @@ impl Layout {
         self.root.join("garage.toml")
     }
 
+    /// `garage.toml` as the container form reads it (container paths).
+    pub fn container_config(&self) -> PathBuf {
+        self.root.join("garage-container.toml")
+    }
+
+    /// The compose project of the container form.
+    pub fn compose(&self) -> PathBuf {
+        self.root.join("compose.yaml")
+    }
+
+    /// Where the S3 API answers, as `storage up` last set it, so the daemon
+    /// (which knows only the home) can copy scheduled snapshots there.
+    pub fn endpoint(&self) -> PathBuf {
+        self.root.join("endpoint.json")
+    }
+
     /// The RPC secret Garage reads (`rpc_secret_file`, 0600).
     pub fn rpc_secret(&self) -> PathBuf {
         self.root.join("rpc-secret")

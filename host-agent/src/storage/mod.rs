@@ -7,7 +7,8 @@
 //! - [`layout`]: the files under `$HOSTCTL_HOME/storage`.
 //! - [`secrets`]: the generated RPC secret, admin token and S3 keys (0600).
 //! - [`config`]: Garage's configuration file.
-//! - [`server`]: the server as a detached process of the host.
+//! - [`server`]: the server as a detached process of the host, or
+//!   ([`compose`]) a container on the host's Docker.
 //! - [`admin`]: Garage's admin API v2 (layout, buckets, keys, grants).
 //! - [`sigv4`] and [`s3`]: the signed, streaming S3 calls.
 //! - [`offsite`]: snapshots uploaded and verified.
@@ -15,6 +16,7 @@
 //! - [`service`]: `storage up|status|down`.
 
 pub mod admin;
+pub mod compose;
 pub mod config;
 pub mod copies;
 pub mod error;

@@ -57,11 +57,11 @@ pub async fn upload_file(
     upload_known(client, bucket, key, path, size, sha256).await
 }
 
-/// [`upload_file`] for a file whose size and digest are on record (a
-/// stored snapshot's metadata): one read of the file, and Garage's check
-/// of the signed digest also proves the host's copy is still what was
-/// recorded.
-pub async fn upload_known(
+/// [`upload_file`] for a file whose size and whole-file SHA-256 the
+/// caller has just computed. (A stored snapshot's recorded `sha256` is not
+/// that: it covers the file without etcd's own 32-byte trailing hash, so
+/// snapshots are hashed here again.)
+async fn upload_known(
     client: &S3,
     bucket: &str,
     key: &str,
@@ -130,7 +130,7 @@ pub async fn upload_etcd(
         let meta = db.with_extension("json");
         let meta_name = format!("{}.json", info.file.trim_end_matches(".db"));
         let key = etcd_key(cluster, &info.file);
-        out.push(upload_known(client, ETCD_BUCKET, &key, &db, info.size, info.sha256).await?);
+        out.push(upload_file(client, ETCD_BUCKET, &key, &db).await?);
         out.push(upload_file(client, ETCD_BUCKET, &etcd_key(cluster, &meta_name), &meta).await?);
     }
     Ok(out)

@@ -24,6 +24,31 @@ pub fn velero_key(cluster: &str) -> String {
     format!("velero-{cluster}")
 }
 
+/// A cluster's backup target as review renderings show it (`hostctl
+/// render`, `verify`): the real location, placeholder credentials — the
+/// key is only read from the store when `up` installs.
+pub fn review_target(
+    resolved: &topology::Resolved,
+    cluster: &str,
+) -> Option<crate::addons::velero::BackupTarget> {
+    resolved
+        .topology()
+        .managed_backups()
+        .then(|| crate::addons::velero::BackupTarget {
+            s3_url: format!(
+                "http://{}:{}",
+                resolved.host_agent_address(),
+                super::S3_PORT
+            ),
+            region: super::config::REGION.to_owned(),
+            bucket: velero_bucket(cluster),
+            prefix: cluster.to_owned(),
+            access_key_id: "<velero-access-key-id>".to_owned(),
+            secret_access_key: vault::Secret::new("<velero-secret-access-key>"),
+            repository_password: vault::Secret::new("<velero-repository-password>"),
+        })
+}
+
 /// One grant: `key` may read and write `bucket`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {

@@ -51,10 +51,23 @@ impl S3Key {
     }
 }
 
-/// The keys by name (see [`super::plan`]), in `keys.json`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The keys by name (see [`super::plan`]) and each cluster's Kopia
+/// repository password (Velero's `velero-repo-credentials`), in
+/// `keys.json`. `Debug` shows the names only.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keys {
     pub keys: BTreeMap<String, S3Key>,
+    #[serde(default, rename = "repositoryPasswords")]
+    repository_passwords: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keys")
+            .field("keys", &self.keys)
+            .field("repository_passwords", &self.repository_passwords.keys())
+            .finish()
+    }
 }
 
 impl Keys {
@@ -81,6 +94,29 @@ impl Keys {
         self.keys.insert(name.to_owned(), key.clone());
         fsio::write_json_atomic(path, self, 0o600)?;
         Ok(key)
+    }
+
+    /// The cluster's repository password, generated (and the file
+    /// rewritten, 0600) if new. Never changed once made: Kopia keeps the
+    /// password a repository was created with.
+    pub fn ensure_repository_password(
+        &mut self,
+        path: &Path,
+        cluster: &str,
+    ) -> Result<(), StorageError> {
+        if !self.repository_passwords.contains_key(cluster) {
+            self.repository_passwords
+                .insert(cluster.to_owned(), random_hex(32)?);
+            fsio::write_json_atomic(path, self, 0o600)?;
+        }
+        Ok(())
+    }
+
+    pub fn repository_password(&self, cluster: &str) -> Result<String, StorageError> {
+        self.repository_passwords
+            .get(cluster)
+            .cloned()
+            .ok_or_else(|| StorageError::NoKey(format!("the repository password of {cluster}")))
     }
 
     pub fn get(&self, name: &str) -> Result<&S3Key, StorageError> {

@@ -101,3 +101,67 @@ impl Process {
         Ok(true)
     }
 }
+
+/// Where the server runs: a process of the host, or a container on the
+/// host's Docker ([`super::compose`]).
+pub enum Runtime {
+    Process(Process),
+    Container {
+        layout: Layout,
+        docker: std::sync::Arc<dyn crate::mirrors::docker::Docker>,
+    },
+}
+
+impl Runtime {
+    /// `process <pid>` or `container`, when it runs.
+    pub async fn running(&self) -> Option<String> {
+        match self {
+            Runtime::Process(p) => p.running().map(|pid| format!("process {pid}")),
+            Runtime::Container { layout, docker } => {
+                let file = layout.compose();
+                if !file.exists() {
+                    return None;
+                }
+                let up = docker
+                    .compose_ps(super::compose::PROJECT, &file)
+                    .await
+                    .ok()?
+                    .iter()
+                    .any(|c| c.service == "garage" && c.state == "running");
+                up.then(|| "container".to_owned())
+            }
+        }
+    }
+
+    /// Starts the server unless it runs; returns whether it started it.
+    pub async fn start(&self) -> Result<bool, StorageError> {
+        match self {
+            Runtime::Process(p) => p.start(),
+            Runtime::Container { layout, docker } => {
+                if self.running().await.is_some() {
+                    return Ok(false);
+                }
+                docker
+                    .compose_up(super::compose::PROJECT, &layout.compose())
+                    .await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Stops the server if it runs (the data stays); returns whether it ran.
+    pub async fn stop(&self) -> Result<bool, StorageError> {
+        match self {
+            Runtime::Process(p) => p.stop().await,
+            Runtime::Container { layout, docker } => {
+                let ran = self.running().await.is_some();
+                if layout.compose().exists() {
+                    docker
+                        .compose_down(super::compose::PROJECT, &layout.compose())
+                        .await?;
+                }
+                Ok(ran)
+            }
+        }
+    }
+}

@@ -8,13 +8,15 @@
 //! `--purge`.
 
 use super::admin::Admin;
+use super::compose;
+use super::config::Paths;
 use super::config::{self, Listeners, REGION};
 use super::error::StorageError;
 use super::layout::Layout;
 use super::plan::{self, HOST_KEY};
 use super::s3::S3;
 use super::secrets::{Keys, ensure_secret_file};
-use super::server::Process;
+use super::server::{Process, Runtime};
 use crate::mirrors::http::HttpApi;
 use serde::Serialize;
 use std::time::Duration;
@@ -29,6 +31,39 @@ pub struct Storage {
     pub ready_within: Duration,
     /// The `garage` binary; `None`: `HOSTCTL_GARAGE`, else `PATH`.
     pub garage: Option<std::path::PathBuf>,
+    /// The host's Docker, when the server runs as a container there
+    /// ([`super::compose`]); `None`: a process of the host.
+    pub docker: Option<std::sync::Arc<dyn crate::mirrors::docker::Docker>>,
+}
+
+/// The S3 address `storage up` recorded (see [`Layout::endpoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct Endpoint {
+    pub s3: std::net::SocketAddr,
+}
+
+impl Endpoint {
+    pub fn read(layout: &Layout) -> Option<Endpoint> {
+        serde_json::from_slice(&std::fs::read(layout.endpoint()).ok()?).ok()
+    }
+}
+
+/// The host's S3 client from the home alone, when `storage up` has run
+/// there (`None` otherwise): what the daemon copies scheduled snapshots
+/// with.
+pub fn host_client_of(home: &std::path::Path) -> Result<Option<S3>, StorageError> {
+    let layout = Layout::new(home);
+    let Some(endpoint) = Endpoint::read(&layout) else {
+        return Ok(None);
+    };
+    let keys = Keys::load(&layout.keys())?;
+    let key = keys.get(HOST_KEY)?;
+    Ok(Some(S3 {
+        endpoint: endpoint.s3,
+        region: REGION.to_owned(),
+        access_key_id: key.access_key_id.clone(),
+        secret_access_key: key.secret_access_key.clone(),
+    }))
 }
 
 /// What `status` reports (`-o json`: the stable interface).
@@ -40,16 +75,23 @@ pub struct Status {
     pub s3_url: String,
     /// Garage's own word (`healthy`, …), or why it was not asked.
     pub health: String,
-    pub pid: Option<i32>,
+    /// `process <pid>` or `container` while it runs.
+    pub server: Option<String>,
     /// The newest copy of each kind per cluster (empty unless running).
     pub copies: Vec<super::copies::Copy>,
 }
 
 impl Storage {
-    fn process(&self) -> Process {
-        Process {
-            layout: self.layout.clone(),
-            binary: self.garage.clone(),
+    fn runtime(&self) -> Runtime {
+        match &self.docker {
+            Some(docker) => Runtime::Container {
+                layout: self.layout.clone(),
+                docker: docker.clone(),
+            },
+            None => Runtime::Process(Process {
+                layout: self.layout.clone(),
+                binary: self.garage.clone(),
+            }),
         }
     }
 
@@ -97,14 +139,33 @@ impl Storage {
         }
         ensure_secret_file(&self.layout.rpc_secret(), 32)?;
         ensure_secret_file(&self.layout.admin_token(), 32)?;
-        let text = config::render(&self.layout, &self.listeners);
-        if std::fs::read_to_string(self.layout.config())
-            .ok()
-            .as_deref()
-            != Some(text.as_str())
-        {
-            fsio::write_atomic(&self.layout.config(), text.as_bytes(), 0o600)?;
-            changed.push(format!("wrote {}", self.layout.config().display()));
+        let files = match &self.docker {
+            None => vec![(
+                self.layout.config(),
+                config::render(&Paths::of_host(&self.layout), &self.listeners),
+            )],
+            Some(_) => vec![
+                (
+                    self.layout.container_config(),
+                    config::render(
+                        &compose::container_paths(),
+                        &compose::container_listeners(&self.listeners),
+                    ),
+                ),
+                (
+                    self.layout.compose(),
+                    crate::mirrors::compose::to_yaml(&compose::project(
+                        &self.layout,
+                        &self.listeners,
+                    )),
+                ),
+            ],
+        };
+        for (path, text) in files {
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+                fsio::write_atomic(&path, text.as_bytes(), 0o600)?;
+                changed.push(format!("wrote {}", path.display()));
+            }
         }
         Ok(())
     }
@@ -132,12 +193,12 @@ impl Storage {
     pub async fn up(&self) -> Result<Vec<String>, StorageError> {
         let mut changed = Vec::new();
         self.prepare_files(&mut changed)?;
-        let process = self.process();
+        let runtime = self.runtime();
         // A config change needs a restart to take effect.
-        if !changed.is_empty() && process.stop().await? {
+        if !changed.is_empty() && runtime.stop().await? {
             changed.push("stopped the server to apply its new configuration".into());
         }
-        if process.start()? {
+        if runtime.start().await? {
             changed.push(format!("started the object store ({})", self.s3_url()));
         }
         let api = self.admin_api()?;
@@ -160,14 +221,41 @@ impl Storage {
                 changed.push(format!("let {} read and write {}", grant.key, grant.bucket));
             }
         }
+        for cluster in &self.clusters {
+            keys.ensure_repository_password(&self.layout.keys(), cluster)?;
+        }
+        let endpoint = serde_json::json!({"s3": self.listeners.s3.to_string()});
+        if Endpoint::read(&self.layout).map(|e| e.s3) != Some(self.listeners.s3) {
+            fsio::write_json_atomic(&self.layout.endpoint(), &endpoint, 0o600)?;
+        }
         Ok(changed)
+    }
+
+    /// Where `cluster`'s Velero keeps its backups: the S3 API, the
+    /// cluster's own bucket (prefix: the cluster's name) and key.
+    pub fn backup_target(
+        &self,
+        cluster: &str,
+    ) -> Result<crate::addons::velero::BackupTarget, StorageError> {
+        let keys = Keys::load(&self.layout.keys())?;
+        let key = keys.get(&plan::velero_key(cluster))?;
+        Ok(crate::addons::velero::BackupTarget {
+            s3_url: self.s3_url(),
+            region: REGION.to_owned(),
+            bucket: plan::velero_bucket(cluster),
+            prefix: cluster.to_owned(),
+            access_key_id: key.access_key_id.clone(),
+            secret_access_key: vault::Secret::new(key.secret_access_key.clone()),
+            repository_password: vault::Secret::new(keys.repository_password(cluster)?),
+        })
     }
 
     /// The server's state and health.
     pub async fn status(&self) -> Status {
-        let pid = self.process().running();
-        let (state, health) = match pid {
-            None if !self.layout.config().exists() => ("not set up", "-".to_owned()),
+        let server = self.runtime().running().await;
+        let set_up = self.layout.config().exists() || self.layout.compose().exists();
+        let (state, health) = match server {
+            None if !set_up => ("not set up", "-".to_owned()),
             None => ("stopped", "-".to_owned()),
             Some(_) => (
                 "running",
@@ -180,7 +268,7 @@ impl Storage {
                 },
             ),
         };
-        let copies = match pid {
+        let copies = match server {
             Some(_) => super::copies::newest_copies(self, jiff::Timestamp::now()).await,
             None => Vec::new(),
         };
@@ -188,7 +276,7 @@ impl Storage {
             state: state.to_owned(),
             s3_url: self.s3_url(),
             health,
-            pid,
+            server,
             copies,
         }
     }
@@ -196,7 +284,7 @@ impl Storage {
     /// Stops the server; with `purge` also deletes its data, keys and files.
     pub async fn down(&self, purge: bool) -> Result<Vec<String>, StorageError> {
         let mut lines = Vec::new();
-        if self.process().stop().await? {
+        if self.runtime().stop().await? {
             lines.push("stopped the object store".to_owned());
         } else {
             lines.push("the object store was not running".to_owned());

@@ -1,7 +1,7 @@
 //! The SLO-facing facts `verify` reports beside the contracts, from what
 //! this home keeps: each built cluster's newest etcd snapshot against the
 //! RPO, the nearest certificate expiry of the PKI, Vault's seal state, and
-//! the backups that do not exist yet (`not installed`). Judged at `now`,
+//! the Velero and Vault copies in the host's object store. Judged at `now`,
 //! given, so tests move time instead of waiting for it.
 
 use super::{Check, Source, Verdict};
@@ -170,28 +170,133 @@ pub fn mirrors(health: Option<&[crate::mirrors::service::MirrorHealth]>) -> Chec
     }
 }
 
-/// The backups that are not built yet (issue 20): said, not faked.
-pub fn backups() -> Check {
-    let velero = match crate::addons::Addon::named("velero") {
-        Some(_) => "Velero is in the catalogue but its backup age is not read yet",
-        None => "no Velero add-on yet (issue 20)",
+/// The backups against the RPO, from the host's object store (what
+/// `storage status` shows): not installed when the topology does not ask
+/// for backups, broken when the store is down or a copy is older than the
+/// RPO or cannot be read. No copy yet is not a breach (a new cluster's
+/// first daily backup runs at 02:00), as for the etcd RPO fact.
+pub fn backups(managed: bool, store: Option<&crate::storage::service::Status>) -> Check {
+    let (verdict, evidence) = match (managed, store) {
+        (false, _) => (
+            Verdict::NotInstalled,
+            vec!["the topology does not ask for backups (`backups: { managed: true }`)".to_owned()],
+        ),
+        (true, None) => (
+            Verdict::Broken,
+            vec!["the object store could not be read".to_owned()],
+        ),
+        (true, Some(s)) if s.server.is_none() => (
+            Verdict::Broken,
+            vec![format!(
+                "the object store is {} (`hostctl storage up`)",
+                s.state
+            )],
+        ),
+        (true, Some(s)) => {
+            let judged: Vec<_> = s.copies.iter().filter(|c| c.kind != "etcd").collect();
+            let broken = judged
+                .iter()
+                .any(|c| c.state == "overdue" || c.state.starts_with("unknown"));
+            let evidence = judged
+                .iter()
+                .map(|c| {
+                    let newest = c.newest.as_deref().unwrap_or("no copy yet");
+                    match c.age_secs {
+                        Some(a) => format!(
+                            "{} {}: {newest}, {} h old ({})",
+                            c.cluster,
+                            c.kind,
+                            a / 3600,
+                            c.state
+                        ),
+                        None => format!("{} {}: {newest} ({})", c.cluster, c.kind, c.state),
+                    }
+                })
+                .collect();
+            (
+                if broken {
+                    Verdict::Broken
+                } else {
+                    Verdict::Holds
+                },
+                evidence,
+            )
+        }
     };
     Check {
         contract: BACKUP_FACT.0,
         promise: BACKUP_FACT.1,
         cluster: None,
         source: Source::Live,
-        verdict: Verdict::NotInstalled,
-        evidence: vec![
-            velero.to_owned(),
-            "Vault raft snapshots are not scheduled yet (issue 20)".to_owned(),
-        ],
+        verdict,
+        evidence,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn store(
+        server: Option<&str>,
+        copies: &[(&str, &str, &str)],
+    ) -> crate::storage::service::Status {
+        crate::storage::service::Status {
+            state: if server.is_some() {
+                "running"
+            } else {
+                "stopped"
+            }
+            .into(),
+            s3_url: "http://192.168.64.1:3900".into(),
+            health: "healthy".into(),
+            server: server.map(str::to_owned),
+            copies: copies
+                .iter()
+                .map(|(cluster, kind, state)| crate::storage::copies::Copy {
+                    cluster: (*cluster).into(),
+                    kind: match *kind {
+                        "velero" => "velero",
+                        "vault" => "vault",
+                        _ => "etcd",
+                    },
+                    newest: (*state != "none").then(|| "k".to_owned()),
+                    age_secs: (*state != "none").then_some(3600),
+                    state: (*state).into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn backups_are_judged_from_the_store_and_only_when_the_topology_asks() {
+        assert_eq!(backups(false, None).verdict, Verdict::NotInstalled);
+        assert_eq!(backups(true, None).verdict, Verdict::Broken);
+        let down = store(None, &[]);
+        let check = backups(true, Some(&down));
+        assert_eq!(check.verdict, Verdict::Broken);
+        assert!(
+            check.evidence[0].contains("storage up"),
+            "{:?}",
+            check.evidence
+        );
+        let fresh = store(
+            Some("process 1"),
+            &[("app1", "velero", "none"), ("mgmt", "vault", "ok")],
+        );
+        assert_eq!(backups(true, Some(&fresh)).verdict, Verdict::Holds);
+        // An overdue etcd copy is the RPO fact's business, not this one's.
+        let etcd_late = store(Some("process 1"), &[("app1", "etcd", "overdue")]);
+        assert_eq!(backups(true, Some(&etcd_late)).verdict, Verdict::Holds);
+        let late = store(Some("process 1"), &[("app2", "velero", "overdue")]);
+        let check = backups(true, Some(&late));
+        assert_eq!(check.verdict, Verdict::Broken);
+        assert!(
+            check.evidence[0].starts_with("app2 velero"),
+            "{:?}",
+            check.evidence
+        );
+    }
 
     #[test]
     fn a_certificate_inside_a_week_or_expired_breaks_and_the_nearest_is_named() {

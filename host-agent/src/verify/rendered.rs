@@ -44,12 +44,13 @@ pub fn report(resolved: &Resolved, only: Option<&str>) -> Result<Report, VerifyE
     let mut placement = Vec::new();
     let mut checks: Vec<Check> = Vec::new();
     for cluster in resolved.topology().clusters() {
+        let review_backup = crate::storage::plan::review_target(resolved, &cluster.name);
         let ctx = RenderContext {
             resolved,
             cluster: &cluster.name,
             credentials: Credentials::Placeholder,
             platform: &platform,
-            backup: None,
+            backup: review_backup.as_ref(),
         };
         let addons = addons_for(&ctx);
         let material = material(&ctx, &addons)?;

@@ -30,6 +30,7 @@ fn target(cluster: &str) -> BackupTarget {
         prefix: cluster.into(),
         access_key_id: format!("GK{cluster}0123456789abcdef"),
         secret_access_key: vault::Secret::new(SECRET_KEY),
+        repository_password: vault::Secret::new("kopia-password-of-the-test"),
     }
 }
 
@@ -117,7 +118,8 @@ fn the_install_plan_applies_the_secret_then_installs_the_chart_and_waits_for_bot
     assert_eq!(
         secret.apply.as_ref().map(|a| a.files.clone()),
         Some(vec![
-            "addons/velero-credentials/manifests/10-velero-s3.yaml".to_owned()
+            "addons/velero-credentials/manifests/10-velero-s3.yaml".to_owned(),
+            "addons/velero-credentials/manifests/11-velero-repo-credentials.yaml".to_owned(),
         ])
     );
     let chart = step("velero");
@@ -212,6 +214,11 @@ fn the_secret_carries_the_key_as_an_aws_ini_at_install_and_a_placeholder_for_rev
     let files: String = credentials.files().into_iter().map(|(_, t)| t).collect();
     assert!(!files.contains(SECRET_KEY), "{files}");
     assert!(files.contains("aws_access_key_id=GKapp1"), "{files}");
+    // The Kopia password: hostctl's own (never Velero's published
+    // default), a placeholder in review renderings.
+    assert!(files.contains(velero::REPOSITORY_SECRET), "{files}");
+    assert!(!files.contains("kopia-password-of-the-test"), "{files}");
+    assert!(!files.contains("static-passw0rd"), "{files}");
 }
 
 #[test]
@@ -301,7 +308,7 @@ fn every_velero_object_and_the_storage_classes_pass_the_kubernetes_and_crd_schem
         .expect("storage classes");
     assert!(text.contains("defaultVolumeType: local"), "{text}");
     files.push(write(dir.path(), name, text));
-    assert_eq!(files.len(), 4, "{files:?}");
+    assert_eq!(files.len(), 5, "{files:?}");
     let (ok, text) = run("validate-manifests", &files);
     assert!(ok, "{text}");
     assert!(text.contains("0 invalid"), "{text}");

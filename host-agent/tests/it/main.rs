@@ -49,6 +49,7 @@ mod recover_etcd_store;
 mod refusals;
 mod renewal;
 mod reports;
+mod storage_compose;
 mod storage_garage;
 mod vault_bootstrap;
 mod verify_live;

@@ -32,32 +32,7 @@ fn rendered_compose_files_satisfy_the_compose_schema() {
         std::fs::write(&file, compose::to_yaml(&value)).expect("write");
         files.push(file);
     }
-    // Each file is read back as YAML (what docker compose reads), then
-    // validated; a failure prints the schema's complaint and its path.
-    let script = r#"
-import json, sys, yaml, jsonschema
-schema = json.load(open(sys.argv[1]))
-for f in sys.argv[2:]:
-    doc = yaml.safe_load(open(f))
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
-    for e in errors:
-        print(f"{f}: {list(e.path)}: {e.message}")
-    if errors:
-        sys.exit(1)
-"#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(schema())
-        .args(&files)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_compose_schema(&files);
 }
 
 #[test]
@@ -145,4 +120,35 @@ fn docker_compose_config_accepts_them_where_docker_exists() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Each file is read back as YAML (what docker compose reads), then
+/// validated against the Compose specification's schema; a failure prints
+/// the schema's complaint and its path (also the object store's compose
+/// file, storage_compose).
+pub(crate) fn assert_compose_schema(files: &[PathBuf]) {
+    let script = r#"
+import json, sys, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+for f in sys.argv[2:]:
+    doc = yaml.safe_load(open(f))
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(doc), key=lambda e: list(e.path))
+    for e in errors:
+        print(f"{f}: {list(e.path)}: {e.message}")
+    if errors:
+        sys.exit(1)
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(schema())
+        .args(files)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -60,6 +60,7 @@ pub(crate) fn fixture(test: &str) -> Option<Fixture> {
         // Generous: a loaded machine; the wait polls and ends when ready.
         ready_within: Duration::from_secs(180),
         garage: Some(garage),
+        docker: None,
     };
     Some(Fixture {
         _home: home,
@@ -100,8 +101,38 @@ async fn up_creates_the_layout_buckets_keys_and_grants_once_and_keeps_secrets_pr
             "{expected:?} not in {changed:?}"
         );
     }
+    let target = f.storage.backup_target("app1").expect("app1's target");
+    assert_eq!(target.bucket, "velero-app1");
+    assert_eq!(target.s3_url, f.storage.s3_url());
+    let mgmt = f.storage.backup_target("mgmt").unwrap();
+    assert_ne!(target.access_key_id, mgmt.access_key_id);
+    assert_ne!(
+        target.repository_password.expose(),
+        mgmt.repository_password.expose()
+    );
+
     let again = f.storage.up().await.expect("second up");
     assert!(again.is_empty(), "a second up changed {again:?}");
+    // Kopia keeps the password a repository was made with: never changed.
+    let after = f.storage.backup_target("app1").unwrap();
+    assert_eq!(
+        after.repository_password.expose(),
+        target.repository_password.expose()
+    );
+    assert_eq!(after.access_key_id, target.access_key_id);
+
+    // The daemon builds its client from the home alone.
+    let home = f.storage.layout.root().parent().unwrap();
+    let from_home = host_agent::storage::service::host_client_of(home)
+        .unwrap()
+        .expect("a client once the store is up");
+    assert!(from_home.list(ETCD_BUCKET, "").await.unwrap().is_empty());
+    let empty = tempfile::tempdir().unwrap();
+    assert!(
+        host_agent::storage::service::host_client_of(empty.path())
+            .unwrap()
+            .is_none()
+    );
 
     let status = f.storage.status().await;
     assert_eq!(status.state, "running");
@@ -309,4 +340,77 @@ async fn down_keeps_the_data_and_keys_and_purge_removes_them() {
     f.storage.down(true).await.unwrap();
     assert!(!f.storage.layout.root().exists());
     assert_eq!(f.storage.status().await.state, "not set up");
+}
+
+/// A scheduled snapshot a control plane uploads to the daemon is also
+/// copied to the home's object store (in the background: the node's
+/// upload is answered first), checked by its digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_uploaded_to_the_daemon_is_copied_to_the_object_store() {
+    use crate::etcd_store_support::{chunks, meta, synthetic, trailer_of};
+    use proto::v1::snapshot_sink_client::SnapshotSinkClient;
+    use test_support::host_daemon::{Home, Mint, NODE_A, host_channel};
+
+    let Some(garage) = garage_or_skip("the daemon copies snapshots to a real Garage") else {
+        return;
+    };
+    let home = Home::new().unwrap();
+    let f = Fixture {
+        _home: tempfile::tempdir().unwrap(),
+        storage: Storage {
+            layout: Layout::new(home.path()),
+            listeners: Listeners {
+                s3: loopback(free_port().unwrap()),
+                admin: loopback(free_port().unwrap()),
+                rpc: loopback(free_port().unwrap()),
+            },
+            clusters: vec!["app1".into()],
+            ready_within: Duration::from_secs(180),
+            garage: Some(garage),
+            docker: None,
+        },
+    };
+    f.storage.up().await.expect("up");
+    let daemon = home.start().await.unwrap();
+    let creds = Mint::node(NODE_A)
+        .sign(&home.agent_ca_issuer().unwrap())
+        .unwrap();
+    let ch = host_channel(&home.ca_pem(), daemon.host_addr(), Some(&creds))
+        .await
+        .unwrap();
+    let file = synthetic(7);
+    let stream = tokio_stream::iter(
+        chunks(meta(9, 1_800_000_000), &file, trailer_of(&file))
+            .into_iter()
+            .filter_map(Result::ok),
+    );
+    let stored = SnapshotSinkClient::new(ch)
+        .upload_snapshot(stream)
+        .await
+        .expect("stored")
+        .into_inner()
+        .stored_as;
+
+    let host = f.storage.host_client().unwrap();
+    let key = offsite::etcd_key("app1", &stored);
+    // Bounded polling with a generous deadline: the copy runs after the
+    // answer, on a machine that may be loaded.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let head = loop {
+        if let Some(head) = host.head(ETCD_BUCKET, &key).await.unwrap() {
+            break head;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{key} never reached the bucket"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    daemon.stop().await.unwrap();
+    use sha2::Digest;
+    assert_eq!(head.size, file.len() as u64);
+    assert_eq!(
+        head.sha256.as_deref(),
+        Some(hex::encode(sha2::Sha256::digest(&file)).as_str())
+    );
 }

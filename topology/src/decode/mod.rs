@@ -31,10 +31,12 @@ const TOP_KEYS: &[&str] = &[
     "clusters",
     "nodes",
     "mirrors",
+    "backups",
     "telemetry",
     "observability",
 ];
 const TELEMETRY_KEYS: &[&str] = &["otlpEndpoint"];
+const BACKUP_KEYS: &[&str] = &["managed"];
 const MIRROR_KEYS: &[&str] = &["managed", "aptProxy", "registryMirror", "aptRepository"];
 const NETWORK_KEYS: &[&str] = &["cidr", "addressing"];
 const HOST_AGENT_KEYS: &[&str] = &["address", "port", "listen"];
@@ -141,6 +143,10 @@ impl Decoder<'_, '_> {
             Some(n) => self.mirrors(n).map(Some),
             None => Some(None),
         };
+        let backups = match f.get("backups") {
+            Some(n) => self.backups(n).map(Some),
+            None => Some(None),
+        };
         let telemetry = match f.get("telemetry") {
             Some(n) => self.telemetry(n).map(Some),
             None => Some(None),
@@ -155,6 +161,7 @@ impl Decoder<'_, '_> {
             clusters: clusters?,
             nodes: nodes?,
             mirrors: mirrors?,
+            backups: backups?,
             telemetry: telemetry?,
             observability: observability?,
         })
@@ -175,6 +182,15 @@ impl Decoder<'_, '_> {
         Some(Telemetry {
             otlp_endpoint: otlp_endpoint?,
         })
+    }
+
+    fn backups(&mut self, node: &tree::Node) -> Option<crate::backups::Backups> {
+        let f = self.mapping(node, "backups", BACKUP_KEYS, "the backups")?;
+        let managed = match f.get("managed") {
+            Some(n) => self.boolean(n, &join(&f.path, "managed")),
+            None => Some(false),
+        };
+        Some(crate::backups::Backups { managed: managed? })
     }
 
     fn mirrors(&mut self, node: &tree::Node) -> Option<Mirrors> {

@@ -1,4 +1,4 @@
-//! The optional `mirrors:` section: parsed when given, absent by default.
+//! The optional `mirrors:` and `backups:` sections: parsed when given, absent by default.
 
 use topology::{default_topology, parse};
 
@@ -90,4 +90,20 @@ fn managed_mirrors_refuse_urls_of_the_users_own_and_a_non_boolean() {
         panic!("a non-boolean loaded");
     };
     assert!(err.0.iter().any(|d| d.path == "mirrors.managed"), "{err:?}");
+}
+
+#[test]
+fn managed_backups_parse_survive_emit_are_off_by_default_and_refuse_unknown_keys() {
+    assert!(!default_topology().managed_backups());
+    let loaded = parse(&with_mirrors("backups:\n  managed: true\n"), "t.yaml").expect("loads");
+    assert!(loaded.topology.managed_backups());
+    let again = parse(&loaded.topology.to_yaml(), "emitted.yaml").expect("emitted loads");
+    assert!(again.topology.managed_backups());
+    let Err(err) = parse(&with_mirrors("backups:\n  managd: true\n"), "t.yaml") else {
+        panic!("a misspelt key loaded");
+    };
+    assert!(
+        err.0.iter().any(|d| d.path.starts_with("backups")),
+        "{err:?}"
+    );
 }

@@ -69,10 +69,9 @@ pub struct Scenario<'a> {
 }
 
 impl Scenario<'static> {
-    /// What `up` installs: the catalogue, the control planes as kubeadm
-    /// registers them, and no Velero yet — `up` hands no cluster a backup
-    /// target until the host's object store is wired in (issue #20);
-    /// [`Scenario::with_backups`] projects the platform with it.
+    /// The catalogue and the control planes as kubeadm registers them,
+    /// without Velero; [`Scenario::with_backups`] adds it, and [`report`]
+    /// does so for a topology with `backups: { managed: true }`.
     pub fn installed() -> Self {
         Scenario {
             addons: catalogue(),
@@ -94,7 +93,13 @@ impl<'a> Scenario<'a> {
 
 /// The projection of `topology` with what `up` installs.
 pub fn report(topology: &Topology) -> FitReport {
-    report_for(topology, Scenario::installed())
+    let scenario = Scenario::installed();
+    let scenario = if topology.managed_backups() {
+        scenario.with_backups()
+    } else {
+        scenario
+    };
+    report_for(topology, scenario)
 }
 
 /// The projection of another scenario (what a component not yet in the

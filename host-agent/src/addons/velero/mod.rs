@@ -54,6 +54,16 @@ pub const CREDENTIALS_SECRET: &str = "velero-s3";
 /// Its key: the chart mounts it at `/credentials/cloud` and points
 /// `AWS_SHARED_CREDENTIALS_FILE` there.
 pub const CREDENTIALS_KEY: &str = "cloud";
+/// The Secret Velero reads its Kopia repositories' password from. Velero
+/// creates it with a published default (`static-passw0rd`,
+/// `pkg/repository/keys/keys.go`; velero-io/velero#6443, #8137) unless it
+/// exists, so hostctl creates it first with a password it generated and
+/// keeps on the host: the repositories are not readable with a public
+/// password, and a rebuilt cluster gets the same one and can read its old
+/// backups.
+pub const REPOSITORY_SECRET: &str = "velero-repo-credentials";
+/// Its key.
+pub const REPOSITORY_KEY: &str = "repository-password";
 /// The one BackupStorageLocation.
 pub const LOCATION: &str = "default";
 /// The key of the daily schedule under the chart's `schedules`; the
@@ -93,12 +103,15 @@ pub struct BackupTarget {
     pub s3_url: String,
     /// The S3 region the store answers to (Garage's `s3_region`, `garage`).
     pub region: String,
-    /// The bucket every cluster's Velero shares (`velero`).
+    /// This cluster's own bucket (`velero-<cluster>`: the store grants each
+    /// cluster's key its bucket only, docs/backup.md).
     pub bucket: String,
     /// This cluster's prefix in it: the cluster's name.
     pub prefix: String,
     pub access_key_id: String,
     pub secret_access_key: vault::Secret,
+    /// The cluster's Kopia repository password ([`REPOSITORY_SECRET`]).
+    pub repository_password: vault::Secret,
 }
 
 impl BackupTarget {
@@ -247,12 +260,35 @@ fn credentials_objects(ctx: &RenderContext<'_>) -> Result<Vec<Manifest>, AddonEr
         Credentials::Placeholder => ini(&target.access_key_id, PLACEHOLDER),
         Credentials::Mint(_) => target.credentials_ini(),
     };
-    Ok(vec![manifest(
-        "10-velero-s3.yaml",
-        "The cluster's own key on the host's object store (its bucket prefix only),\n\
-         as the AWS credentials file Velero and its node agent read.",
-        &[credentials_secret(&cloud)],
-    )?])
+    let password = match ctx.credentials {
+        Credentials::Placeholder => PLACEHOLDER,
+        Credentials::Mint(_) => target.repository_password.expose(),
+    };
+    Ok(vec![
+        manifest(
+            "10-velero-s3.yaml",
+            "The cluster's own key on the host's object store (its bucket prefix only),\n\
+             as the AWS credentials file Velero and its node agent read.",
+            &[credentials_secret(&cloud)],
+        )?,
+        manifest(
+            "11-velero-repo-credentials.yaml",
+            "The Kopia repositories' password, generated and kept by hostctl on the host\n\
+             (Velero would otherwise create it with its published default).",
+            &[repository_secret(password)],
+        )?,
+    ])
+}
+
+fn repository_secret(password: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": REPOSITORY_SECRET, "namespace": NAMESPACE,
+                     "labels": {"app.kubernetes.io/managed-by": "hostctl"}},
+        "type": "Opaque",
+        "stringData": {REPOSITORY_KEY: password},
+    })
 }
 
 fn credentials_secret(cloud: &str) -> Value {

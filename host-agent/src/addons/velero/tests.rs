@@ -13,6 +13,7 @@ fn target(prefix: &str) -> BackupTarget {
         prefix: prefix.into(),
         access_key_id: "GK31c2f218a2e44f485b94239e".into(),
         secret_access_key: vault::Secret::new(SECRET_KEY),
+        repository_password: vault::Secret::new("kopia-password-of-the-test"),
     }
 }
 

@@ -39,9 +39,9 @@ impl AddonStep {
             cluster: self.cluster(),
             credentials,
             platform: &self.ctx.cluster.addons.platform,
-            // No backup target is wired yet (issue #20: the host's object
-            // store hands one per cluster), so Velero is not planned.
-            backup: None,
+            // The store's location and this cluster's own key, when the
+            // topology asks for backups (`up` ran `storage up` first).
+            backup: self.ctx.cluster.addons.backups.get(self.cluster()),
         };
         render(self.addon.addon(), &ctx).map_err(StepError::from_error)
     }

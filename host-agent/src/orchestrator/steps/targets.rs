@@ -72,6 +72,9 @@ struct ClusterInfo {
     members: Vec<NodeRef>,
     /// Whether the topology has a mgmt cluster (what some add-ons need).
     mgmt_exists: bool,
+    /// Whether the topology asks for backups (the host's object store and
+    /// Velero on every cluster, `backups: { managed: true }`).
+    backups: bool,
 }
 
 impl ClusterRef {
@@ -89,15 +92,16 @@ impl ClusterRef {
 
     /// The catalogue's add-ons for this cluster's role, in catalogue order.
     pub fn addons(&self) -> Vec<AddonRef> {
-        // No backup target is wired yet (issue #20: the host's object store
-        // hands one per cluster), so Velero is not planned.
-        Addon::for_role(self.role(), Available::new(self.0.mgmt_exists, false))
-            .map(|addon| AddonRef {
-                subject: AddonSubject::new(self.name().as_str(), addon.name),
-                cluster: self.clone(),
-                addon,
-            })
-            .collect()
+        Addon::for_role(
+            self.role(),
+            Available::new(self.0.mgmt_exists, self.0.backups),
+        )
+        .map(|addon| AddonRef {
+            subject: AddonSubject::new(self.name().as_str(), addon.name),
+            cluster: self.clone(),
+            addon,
+        })
+        .collect()
     }
 
     pub fn control_plane(&self) -> &NodeRef {
@@ -202,6 +206,7 @@ impl Targets {
                     control_plane,
                     members,
                     mgmt_exists: topology.mgmt_cluster().is_some(),
+                    backups: topology.managed_backups(),
                 })))
             })
             .collect();
@@ -253,6 +258,24 @@ mod tests {
         assert_eq!(Some(worker.address()), r.node_ip("app1-worker-0"));
         let alone = Targets::resolve(&r, &["app2-worker-0".into()]).unwrap();
         assert!(alone.clusters().is_empty());
+    }
+
+    #[test]
+    fn velero_steps_are_planned_on_every_cluster_only_when_the_topology_asks_for_backups() {
+        let velero_on = |r: &Resolved| -> Vec<String> {
+            let all: Vec<String> = r.topology().nodes.iter().map(|n| n.name.clone()).collect();
+            let t = Targets::resolve(r, &all).unwrap();
+            t.clusters()
+                .iter()
+                .filter(|c| c.addons().iter().any(|a| a.addon().name == "velero"))
+                .map(|c| c.name().as_str().to_owned())
+                .collect()
+        };
+        assert!(velero_on(&resolved()).is_empty());
+        let mut topology = topology::default_topology();
+        topology.backups = Some(topology::Backups { managed: true });
+        let with = topology.resolve(None).unwrap();
+        assert_eq!(velero_on(&with), ["mgmt", "app1", "app2"]);
     }
 
     #[test]
