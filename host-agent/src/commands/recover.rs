@@ -185,7 +185,7 @@ async fn run_step(
                     found
                 }
                 None => {
-                    let storage = super::storage::real(ctx, workspace);
+                    let storage = super::storage::real(ctx, &workspace.resolved);
                     let client = storage.host_client()?;
                     let fetched = etcd::fetch(&client, store, cluster, name)
                         .await

@@ -8,7 +8,7 @@
 
 use super::RecoverError;
 use crate::snapshots::{SnapshotError, SnapshotInfo, SnapshotStore};
-use crate::storage::offsite::{digest_file, download_verified, etcd_key};
+use crate::storage::offsite::{download_verified, etcd_key};
 use crate::storage::plan::ETCD_BUCKET;
 use crate::storage::s3::S3;
 use std::path::{Path, PathBuf};
@@ -120,6 +120,53 @@ fn pick(files: &[String], cluster: &str, name: Option<&str>) -> Result<String, R
     }
 }
 
+/// Holds the snapshot file at `path` to etcd's rule (its last 32 bytes are
+/// the SHA-256 of the rest, as `etcdutl snapshot restore` checks) and to
+/// the metadata: the recorded `sha256` is that database digest (not the
+/// whole file's) and `size` the whole file's. Streams the file (flat
+/// memory).
+async fn matches_metadata(
+    path: &Path,
+    object: &str,
+    info: &SnapshotInfo,
+) -> Result<(), RecoverError> {
+    use tokio::io::AsyncReadExt;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(fsio::Error::at("opening", path))?;
+    let (mut hasher, mut buf) = (proto::snapshot::TrailerHasher::new(), vec![0u8; 256 * 1024]);
+    loop {
+        let n = file
+            .read(&mut buf)
+            .await
+            .map_err(fsio::Error::at("reading", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let verified = hasher.finish().map_err(|source| RecoverError::Damaged {
+        object: object.to_owned(),
+        source,
+    })?;
+    let mismatch = if verified.sha256_hex() != info.sha256 {
+        Some(("its sha256", info.sha256.clone(), verified.sha256_hex()))
+    } else if verified.size != info.size {
+        Some(("its size", info.size.to_string(), verified.size.to_string()))
+    } else {
+        None
+    };
+    match mismatch {
+        None => Ok(()),
+        Some((what, expected, actual)) => Err(RecoverError::Mismatch {
+            object: object.to_owned(),
+            what,
+            expected,
+            actual,
+        }),
+    }
+}
+
 /// Removes `path` if it is there (a refused download's leftover).
 fn discard(path: &Path) {
     let _ = std::fs::remove_file(path);
@@ -128,8 +175,9 @@ fn discard(path: &Path) {
 /// Fetches `cluster`'s newest (or `name`d) snapshot from the `etcd` bucket
 /// into the host's store, so it lists with `hostctl etcd list` and restores
 /// like any stored snapshot. Both objects are hashed as they stream and
-/// held to the digest stored with them; the `.db` is then held to its
-/// metadata's `sha256` and `size`, and the metadata to the cluster asked.
+/// held to the digest stored with them; the `.db` is then held to etcd's
+/// trailing-hash rule and to its metadata's `sha256` and `size`, and the
+/// metadata to the cluster asked.
 /// Anything that fails a check is deleted: nothing unchecked is left under
 /// a name the store lists. The `.json` is moved in last, so a crash in
 /// between leaves a `.db` the store ignores.
@@ -175,31 +223,18 @@ pub async fn fetch(
     if already_on_host {
         // The store never replaces a stored snapshot: the host's file must
         // be this very snapshot.
-        let (size, sha256) = digest_file(&db).await?;
-        if (size, sha256.as_str()) != (info.size, info.sha256.as_str()) {
+        if matches_metadata(&db, &object, &info).await.is_err() {
             discard(&part_meta);
             return Err(RecoverError::Conflict { path: db });
         }
     } else {
-        let got = download_verified(client, ETCD_BUCKET, &db_key, &part_db, MAX_SNAPSHOT_BYTES)
+        download_verified(client, ETCD_BUCKET, &db_key, &part_db, MAX_SNAPSHOT_BYTES)
             .await
             .inspect_err(|_| discard(&part_meta))?;
-        let mismatch = if got.sha256 != info.sha256 {
-            Some(("its sha256", info.sha256.clone(), got.sha256))
-        } else if got.size != info.size {
-            Some(("its size", info.size.to_string(), got.size.to_string()))
-        } else {
-            None
-        };
-        if let Some((what, expected, actual)) = mismatch {
+        if let Err(e) = matches_metadata(&part_db, &object, &info).await {
             discard(&part_db);
             discard(&part_meta);
-            return Err(RecoverError::Mismatch {
-                object,
-                what,
-                expected,
-                actual,
-            });
+            return Err(e);
         }
         fsio::rename(&part_db, &db)?;
     }

@@ -65,6 +65,14 @@ pub enum RecoverError {
         expected: String,
         actual: String,
     },
+    /// The file fails etcd's own rule (`db ‖ sha256(db)`): truncated or
+    /// damaged, whatever the store's digest said.
+    #[error("{object}: not a whole etcd snapshot: {source}; the copy was removed")]
+    Damaged {
+        object: String,
+        #[source]
+        source: proto::snapshot::IntegrityError,
+    },
     /// A snapshot's metadata could not be read.
     #[error("{file}: not a snapshot's metadata: {reason}")]
     BadMetadata { file: String, reason: String },

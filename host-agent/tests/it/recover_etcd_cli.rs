@@ -55,11 +55,21 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// A file in etcd's snapshot format (one 512-byte page named after `file`,
+/// then its SHA-256), as the host stores them.
+fn snapshot_bytes(file: &str) -> Vec<u8> {
+    let mut page = file.as_bytes().to_vec();
+    page.resize(512, 0);
+    let digest = Sha256::digest(&page);
+    page.extend_from_slice(&digest);
+    page
+}
+
 /// A stored snapshot of app1's directory whose metadata names `cluster`.
 fn plant(home: &Path, cluster: &str, file: &str) {
     let dir = SnapshotStore::new(home).cluster_dir("app1").unwrap();
     std::fs::create_dir_all(&dir).unwrap();
-    let body = format!("stand-in snapshot {file}");
+    let body = snapshot_bytes(file);
     std::fs::write(dir.join(file), &body).unwrap();
     let info = SnapshotInfo {
         cluster: cluster.into(),
@@ -70,7 +80,7 @@ fn plant(home: &Path, cluster: &str, file: &str) {
         etcd_version: "3.6.5".into(),
         taken_at: file[..16].into(),
         taken_at_unix: 1_796_320_800,
-        sha256: hex::encode(Sha256::digest(body.as_bytes())),
+        sha256: hex::encode(Sha256::digest(&body[..body.len() - 32])),
         size: body.len() as u64,
         origin: "on-demand".into(),
     };
@@ -110,27 +120,32 @@ impl EtcdService for StandInNode {
         request: tonic::Request<tonic::Streaming<RestoreChunk>>,
     ) -> Result<tonic::Response<EventStream>, tonic::Status> {
         let mut stream = request.into_inner();
-        let (mut meta, mut hasher) = (None, Sha256::new());
+        let (mut meta, mut hasher) = (None, proto::snapshot::TrailerHasher::new());
+        let mut verified = None;
         while let Some(chunk) = stream.message().await? {
             match chunk.kind {
                 Some(Kind::Start(start)) => meta = start.meta,
                 Some(Kind::Data(data)) => hasher.update(&data),
                 Some(Kind::Trailer(t)) => {
-                    let got = hasher.clone().finalize().to_vec();
-                    if got != t.sha256 {
-                        return Err(tonic::Status::data_loss("digest differs"));
-                    }
+                    // The rule the real agent holds a restore to.
+                    let v = hasher
+                        .clone()
+                        .finish()
+                        .map_err(|e| tonic::Status::data_loss(e.to_string()))?;
+                    v.matches(&t.sha256, t.size)
+                        .map_err(|e| tonic::Status::data_loss(e.to_string()))?;
+                    verified = Some(v);
                     break;
                 }
                 None => {}
             }
         }
         let meta = meta.ok_or_else(|| tonic::Status::invalid_argument("no start"))?;
-        self.restored.lock().unwrap().push((
-            meta.cluster,
-            meta.node,
-            hex::encode(hasher.finalize()),
-        ));
+        let verified = verified.ok_or_else(|| tonic::Status::data_loss("no trailer"))?;
+        self.restored
+            .lock()
+            .unwrap()
+            .push((meta.cluster, meta.node, verified.sha256_hex()));
         let done = ProgressEvent {
             phase: "done".into(),
             message: "restored (stand-in)".into(),
@@ -300,13 +315,13 @@ fn recover_etcd_refuses_another_clusters_snapshot_resumes_with_the_same_one_and_
     ] {
         assert!(t.contains(part), "{part:?} not in:\n{t}");
     }
-    let body = b"stand-in snapshot 20261203T190000Z-rev8.db";
+    let body = snapshot_bytes("20261203T190000Z-rev8.db");
     assert_eq!(
         node.restored.lock().unwrap().as_slice(),
         [(
             "app1".to_owned(),
             "app1-cp".to_owned(),
-            hex::encode(Sha256::digest(body))
+            hex::encode(Sha256::digest(&body[..512]))
         )]
     );
     let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).unwrap()).unwrap();

@@ -12,6 +12,7 @@ use host_agent::snapshots::{SnapshotInfo, SnapshotStore};
 use host_agent::storage::offsite;
 use host_agent::storage::plan::ETCD_BUCKET;
 use host_agent::storage::s3::S3;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// A snapshot stored as the host keeps it (`.db` and its metadata) in
@@ -26,8 +27,7 @@ async fn stored(
 ) -> SnapshotInfo {
     let dir = store.cluster_dir(cluster).unwrap();
     std::fs::create_dir_all(&dir).unwrap();
-    random_file(&dir.join(file), 512 << 10);
-    let (size, digest) = offsite::digest_file(&dir.join(file)).await.unwrap();
+    let (size, digest) = etcd_file(&dir.join(file));
     let info = SnapshotInfo {
         cluster: meta_cluster.into(),
         file: file.into(),
@@ -47,6 +47,18 @@ async fn stored(
     )
     .unwrap();
     info
+}
+
+/// Writes a file in etcd's snapshot format (`db ‖ sha256(db)`, the db a
+/// whole number of 512-byte pages) with random contents; returns its size
+/// and the database digest the host records.
+fn etcd_file(path: &Path) -> (u64, String) {
+    random_file(path, 512 << 10);
+    let mut bytes = std::fs::read(path).unwrap();
+    let digest = Sha256::digest(&bytes);
+    bytes.extend_from_slice(&digest);
+    std::fs::write(path, &bytes).unwrap();
+    (bytes.len() as u64, hex::encode(digest))
 }
 
 /// Uploads one host file as `etcd/app1/<name>` (its own digest checked).
@@ -98,8 +110,14 @@ async fn the_newest_snapshot_is_fetched_checked_and_listed_and_damaged_ones_leav
     assert_eq!(got.info, newest);
     assert_eq!(got.object, "etcd/app1/20261203T180000Z-rev42.db");
     assert!(!got.already_on_host);
-    let (size, sha256) = offsite::digest_file(&got.path).await.unwrap();
-    assert_eq!((size, sha256), (newest.size, newest.sha256.clone()));
+    // The metadata's digest is the database's (the file less etcd's
+    // 32-byte trailer), its size the whole file's.
+    let bytes = std::fs::read(&got.path).unwrap();
+    assert_eq!(bytes.len() as u64, newest.size);
+    assert_eq!(
+        hex::encode(Sha256::digest(&bytes[..bytes.len() - 32])),
+        newest.sha256
+    );
     let origin_dir = origin.cluster_dir("app1").unwrap();
     assert_eq!(
         std::fs::read(&got.path).unwrap(),
@@ -115,11 +133,11 @@ async fn the_newest_snapshot_is_fetched_checked_and_listed_and_damaged_ones_leav
     let again = fetch(&host, &store, "app1", None).await.unwrap();
     assert!(again.already_on_host);
 
-    // A different body uploaded under the older snapshot's name afterwards
+    // A different snapshot uploaded under the older one's name afterwards
     // (its own digest, so the store accepts it): refused against the
     // metadata, and nothing is left.
     let planted = tempfile::tempdir().unwrap();
-    random_file(&planted.path().join(&older.file), 512 << 10);
+    etcd_file(&planted.path().join(&older.file));
     put(&host, planted.path(), &older.file).await;
     let home = tempfile::tempdir().unwrap();
     let empty = SnapshotStore::new(home.path());
@@ -130,6 +148,15 @@ async fn the_newest_snapshot_is_fetched_checked_and_listed_and_damaged_ones_leav
     assert!(err.to_string().contains("sha256"), "{err}");
     assert_eq!(left_in(&empty), Vec::<String>::new());
     assert!(empty.list("app1").unwrap().is_empty());
+
+    // A truncated copy (no trailing hash) under that name: not a snapshot.
+    random_file(&planted.path().join(&older.file), 512 << 10);
+    put(&host, planted.path(), &older.file).await;
+    let err = fetch(&host, &empty, "app1", Some("20261201"))
+        .await
+        .expect_err("a truncated snapshot was fetched");
+    assert!(matches!(err, RecoverError::Damaged { .. }), "{err}");
+    assert_eq!(left_in(&empty), Vec::<String>::new());
 
     // Metadata whose digest is wrong: refused, nothing left.
     let bad = tempfile::tempdir().unwrap();
