@@ -102,13 +102,10 @@ pub async fn save(client: &VaultClient, dest: &Path, max_bytes: u64) -> Result<S
             part.write(&data).await?;
         }
         let size = part.size();
-        let digest = part
-            .commit(None)
-            .await
-            .map_err(|e| VaultError::BadFile {
-                path: dest.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let digest = part.commit(None).await.map_err(|e| VaultError::BadFile {
+            path: dest.to_owned(),
+            reason: e.to_string(),
+        })?;
         Ok(Saved {
             size,
             sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),

@@ -42,7 +42,9 @@ pub enum VaultSnapshotError {
     Vault(#[from] vault::VaultError),
     #[error("the object store: {0}")]
     Storage(#[from] StorageError),
-    #[error("no Vault snapshot in the store's `vault` bucket under {PREFIX}; take one with `hostctl vault snapshot`")]
+    #[error(
+        "no Vault snapshot in the store's `vault` bucket under {PREFIX}; take one with `hostctl vault snapshot`"
+    )]
     None,
     #[error(
         "{key}: uploaded with sha256 {stored}, but the snapshot streamed from Vault hashed to {taken}; \
@@ -89,7 +91,8 @@ pub fn dir(home: &Path) -> PathBuf {
 pub fn file_name(at: jiff::Timestamp) -> String {
     format!(
         "{}{EXTENSION}",
-        at.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y%m%dT%H%M%SZ")
+        at.to_zoned(jiff::tz::TimeZone::UTC)
+            .strftime("%Y%m%dT%H%M%SZ")
     )
 }
 
@@ -223,7 +226,10 @@ mod tests {
     fn names_are_utc_stamps_that_sort_by_time_and_keys_carry_the_cluster() {
         let at: jiff::Timestamp = "2026-12-03T19:05:09Z".parse().unwrap();
         assert_eq!(file_name(at), "20261203T190509Z.snap");
-        assert_eq!(object_key("20261203T190509Z.snap"), "mgmt/20261203T190509Z.snap");
+        assert_eq!(
+            object_key("20261203T190509Z.snap"),
+            "mgmt/20261203T190509Z.snap"
+        );
         assert_eq!(object_key("mgmt/x.snap"), "mgmt/x.snap");
         let later: jiff::Timestamp = "2026-12-10T01:00:00Z".parse().unwrap();
         assert!(file_name(at) < file_name(later));

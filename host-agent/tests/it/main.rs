@@ -49,5 +49,6 @@ mod renewal;
 mod reports;
 mod storage_garage;
 mod vault_bootstrap;
+mod vault_snapshot;
 mod verify_live;
 mod workspace;

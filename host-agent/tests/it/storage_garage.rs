@@ -23,10 +23,11 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
 
-/// A store under a fresh home; stopped (not purged) on drop.
-struct Fixture {
+/// A store under a fresh home; stopped (not purged) on drop. Also the
+/// store of `vault_snapshot`'s tests.
+pub(crate) struct Fixture {
     _home: tempfile::TempDir,
-    storage: Storage,
+    pub(crate) storage: Storage,
 }
 
 impl Drop for Fixture {
@@ -45,7 +46,7 @@ impl Drop for Fixture {
     }
 }
 
-fn fixture(test: &str) -> Option<Fixture> {
+pub(crate) fn fixture(test: &str) -> Option<Fixture> {
     let garage = garage_or_skip(test)?;
     let home = tempfile::tempdir().unwrap();
     let storage = Storage {
