@@ -10,7 +10,9 @@
 
 use crate::storage_garage::{Fixture, fixture};
 use host_agent::secrets::{self, VaultTarget};
+use host_agent::storage::error::StorageError;
 use host_agent::storage::plan::VAULT_BUCKET;
+use host_agent::storage::sigv4::{self, Signer, Unsigned};
 use host_agent::storage::vault_snapshot::{self, VaultSnapshotError};
 use host_agent::storage::{offsite, s3::S3};
 use serde_json::json;
@@ -130,6 +132,54 @@ async fn get(admin: &VaultClient, name: &str) -> Option<String> {
     .map(|v| v["data"]["data"]["written"].as_str().unwrap().to_owned())
 }
 
+/// Stores `body` as `key` recording `claimed` as its digest (a signed
+/// `PUT` as hostctl's own, but with a digest that is not the body's).
+async fn plant(s3: &S3, key: &str, body: Vec<u8>, claimed: &str) {
+    use sha2::Digest;
+    let actual = hex::encode(sha2::Sha256::digest(&body));
+    let path = sigv4::encode_path(VAULT_BUCKET, key);
+    let (host, length) = (s3.endpoint.to_string(), body.len().to_string());
+    let date = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let headers = [
+        ("host", host.as_str()),
+        ("content-length", length.as_str()),
+        ("x-amz-content-sha256", actual.as_str()),
+        ("x-amz-date", date.as_str()),
+        ("x-amz-meta-sha256", claimed),
+    ];
+    let authorization = Signer {
+        access_key_id: &s3.access_key_id,
+        secret_access_key: &s3.secret_access_key,
+        region: &s3.region,
+    }
+    .authorization(&Unsigned {
+        method: "PUT",
+        path: &path,
+        query: &[],
+        headers: &headers,
+        amz_date: &date,
+        payload_sha256: &actual,
+    });
+    let mut request = hyper::Request::put(path).header("authorization", authorization);
+    for (k, v) in headers {
+        request = request.header(k, v);
+    }
+    let request = request
+        .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(s3.endpoint).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let answer = sender.send_request(request).await.unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+}
+
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.map(|e| e.unwrap().path()).collect())
@@ -228,6 +278,30 @@ async fn a_token_without_the_policy_and_a_damaged_copy_are_refused_and_change_no
         .await
         .unwrap();
     put(&lab.admin, "after").await;
+    // A copy whose bytes are not those recorded with it: hostctl's own
+    // check refuses it (Garage checked only that the body matched what
+    // the writer signed).
+    let mut bytes = std::fs::read(&taken.file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    plant(&lab.s3, &taken.key, bytes, &taken.sha256).await;
+    let refused = vault_snapshot::restore(&lab.admin, &lab.s3, lab.home.path(), None).await;
+    assert!(
+        matches!(
+            refused,
+            Err(VaultSnapshotError::Storage(
+                StorageError::HashMismatch { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(get(&lab.admin, "after").await.as_deref(), Some("after"));
+    assert_eq!(
+        files_in(&dir),
+        [taken.file.clone()],
+        "the bad copy is deleted"
+    );
+
     // Bit rot in the store: every block Garage keeps is damaged.
     let mut damaged = 0;
     let mut stack = vec![lab.store.storage.layout.data()];
@@ -248,6 +322,7 @@ async fn a_token_without_the_policy_and_a_damaged_copy_are_refused_and_change_no
         }
     }
     assert!(damaged > 0, "the snapshot is stored in blocks");
+    // Garage finds its blocks damaged and breaks off the transfer.
     let refused = vault_snapshot::restore(&lab.admin, &lab.s3, lab.home.path(), None).await;
     assert!(
         matches!(refused, Err(VaultSnapshotError::Storage(_))),
