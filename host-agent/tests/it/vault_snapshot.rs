@@ -206,7 +206,11 @@ async fn a_snapshot_is_stored_with_its_hash_and_restoring_it_undoes_later_writes
     let dir = vault_snapshot::dir(lab.home.path());
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&taken.file), 0o600);
-    assert_eq!(files_in(&dir), [taken.file.clone()], "no part file left");
+    assert_eq!(
+        files_in(&dir),
+        std::slice::from_ref(&taken.file),
+        "no part file left"
+    );
     let bytes = std::fs::read(&taken.file).unwrap();
     assert_eq!(&bytes[..2], [0x1f, 0x8b], "a gzip tar, as Vault sends it");
     assert_eq!(
@@ -243,7 +247,7 @@ async fn a_snapshot_is_stored_with_its_hash_and_restoring_it_undoes_later_writes
     );
     assert_eq!(
         files_in(&dir),
-        [taken.file.clone()],
+        std::slice::from_ref(&taken.file),
         "the verified download is removed after the restore"
     );
     assert_eq!(
@@ -298,7 +302,7 @@ async fn a_token_without_the_policy_and_a_damaged_copy_are_refused_and_change_no
     assert_eq!(get(&lab.admin, "after").await.as_deref(), Some("after"));
     assert_eq!(
         files_in(&dir),
-        [taken.file.clone()],
+        std::slice::from_ref(&taken.file),
         "the bad copy is deleted"
     );
 
