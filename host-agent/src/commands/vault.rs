@@ -9,7 +9,8 @@
 //!
 //! `snapshot` takes a raft snapshot with hostctl's admin token and stores
 //! it in the host's object store (`vault/mgmt/<stamp>.snap`;
-//! `storage::vault_snapshot`); `snapshots` lists the stored ones (`-o
+//! `storage::vault_snapshot`; `-o json`: `{ "key", "size", "sha256",
+//! "file", "pruned" }`); `snapshots` lists the stored ones (`-o
 //! json`: `[ { "key", "size", "last_modified" } ]`); `restore-snapshot
 //! [NAME] --yes` puts one back (the newest without NAME), replacing all of
 //! Vault's data.

@@ -125,6 +125,19 @@ pub async fn take(
     let name = file_name(at);
     let file = dir.join(&name);
     let saved = vault::snapshot::save(vault, &file, MAX_SNAPSHOT).await?;
+    // A host copy an earlier run could not upload is uploaded now (a
+    // no-op for those already stored), so a failed upload is finished by
+    // the next snapshot. Before the new one: the store dates objects by
+    // upload, and `storage status` must see the new one as the newest.
+    for earlier in local(&dir)? {
+        if earlier != file {
+            let name = earlier
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            offsite::upload_file(s3, VAULT_BUCKET, &object_key(name), &earlier).await?;
+        }
+    }
     let key = object_key(&name);
     let stored = offsite::upload_file(s3, VAULT_BUCKET, &key, &file).await?;
     if stored.sha256 != saved.sha256 {
@@ -147,6 +160,17 @@ pub async fn take(
 /// Removes all but the newest `keep` snapshots in `dir` (by name, which
 /// is by time); returns what it removed.
 pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, VaultSnapshotError> {
+    let mut files = local(dir)?;
+    let excess = files.len().saturating_sub(keep);
+    let old: Vec<PathBuf> = files.drain(..excess).collect();
+    for path in &old {
+        std::fs::remove_file(path).map_err(io(path))?;
+    }
+    Ok(old)
+}
+
+/// The snapshots on the host, oldest first (names sort by time).
+fn local(dir: &Path) -> Result<Vec<PathBuf>, VaultSnapshotError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -157,12 +181,7 @@ pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, VaultSnapshotError
         })
         .collect();
     files.sort();
-    let excess = files.len().saturating_sub(keep);
-    let old: Vec<PathBuf> = files.drain(..excess).collect();
-    for path in &old {
-        std::fs::remove_file(path).map_err(io(path))?;
-    }
-    Ok(old)
+    Ok(files)
 }
 
 /// The snapshots in the bucket, oldest first (keys sort by time).
