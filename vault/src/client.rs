@@ -10,10 +10,12 @@ use std::time::Duration;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::Method;
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
+use tokio::task::JoinHandle;
 
 use crate::error::VaultError;
 use crate::secret::Secret;
@@ -155,18 +157,21 @@ impl VaultClient {
         self.call(Method::POST, path, Some(body)).await
     }
 
-    async fn send_once(
+    /// One connection to Vault (TLS to the pinned CA only) for `method
+    /// path`: the sender and the task driving the connection, which the
+    /// caller aborts when done. Generic over the body, so a snapshot can
+    /// stream a file where the JSON calls send a document.
+    pub(crate) async fn connect<B>(
         &self,
         method: &Method,
         path: &str,
-        body: Option<&Value>,
-    ) -> Result<Answer, VaultError> {
-        let transport = |reason: String| VaultError::Transport {
-            method: method.to_string(),
-            path: path.to_owned(),
-            address: self.address.clone(),
-            reason,
-        };
+    ) -> Result<(SendRequest<B>, JoinHandle<Result<(), hyper::Error>>), VaultError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let transport = |reason: String| self.transport(method, path, reason);
         let name = ServerName::try_from(self.host.clone()).map_err(|e| transport(e.to_string()))?;
         let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
@@ -175,24 +180,55 @@ impl VaultClient {
             .connect(name, tcp)
             .await
             .map_err(|e| transport(format!("TLS: {e}")))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| transport(e.to_string()))?;
-        let driver = tokio::spawn(conn);
-        let payload = match body {
-            Some(v) => Bytes::from(v.to_string()),
-            None => Bytes::new(),
-        };
+        Ok((sender, tokio::spawn(conn)))
+    }
+
+    /// A request to `path` with the host, user agent and token headers.
+    pub(crate) fn request(&self, method: &Method, path: &str) -> hyper::http::request::Builder {
         let mut request = hyper::Request::builder()
             .method(method.clone())
             .uri(path)
             .header(hyper::header::HOST, format!("{}:{}", self.host, self.port))
-            .header(hyper::header::USER_AGENT, "hostctl")
-            .header(hyper::header::CONTENT_TYPE, "application/json");
+            .header(hyper::header::USER_AGENT, "hostctl");
         if let Some(token) = &self.token {
             request = request.header("X-Vault-Token", token.expose());
         }
-        let request = request
+        request
+    }
+
+    /// A [`VaultError::Transport`] for `method path` on this server.
+    pub(crate) fn transport(&self, method: &Method, path: &str, reason: String) -> VaultError {
+        VaultError::Transport {
+            method: method.to_string(),
+            path: path.to_owned(),
+            address: self.address.clone(),
+            reason,
+        }
+    }
+
+    /// The per-request timeout (a snapshot applies it to each step).
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, VaultError> {
+        let transport = |reason: String| self.transport(method, path, reason);
+        let (mut sender, driver) = self.connect(method, path).await?;
+        let payload = match body {
+            Some(v) => Bytes::from(v.to_string()),
+            None => Bytes::new(),
+        };
+        let request = self
+            .request(method, path)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(payload))
             .map_err(|e| transport(e.to_string()))?;
         let result = async {
@@ -200,31 +236,40 @@ impl VaultClient {
                 .send_request(request)
                 .await
                 .map_err(|e| transport(e.to_string()))?;
-            let status = response.status().as_u16();
-            let bytes = Limited::new(response.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| VaultError::Decode {
-                    method: method.to_string(),
-                    path: path.to_owned(),
-                    reason: format!("reading the body (at most {MAX_BODY} bytes): {e}"),
-                })?
-                .to_bytes();
-            let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes).map_err(|e| VaultError::Decode {
-                    method: method.to_string(),
-                    path: path.to_owned(),
-                    reason: format!("not JSON ({status}): {e}"),
-                })?
-            };
-            Ok(Answer { status, body })
+            read_answer(method, path, response).await
         }
         .await;
         driver.abort();
         result
     }
+}
+
+/// Vault's answer to a sent request: its status and its (bounded) JSON body.
+pub(crate) async fn read_answer(
+    method: &Method,
+    path: &str,
+    response: hyper::Response<hyper::body::Incoming>,
+) -> Result<Answer, VaultError> {
+    let status = response.status().as_u16();
+    let bytes = Limited::new(response.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| VaultError::Decode {
+            method: method.to_string(),
+            path: path.to_owned(),
+            reason: format!("reading the body (at most {MAX_BODY} bytes): {e}"),
+        })?
+        .to_bytes();
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| VaultError::Decode {
+            method: method.to_string(),
+            path: path.to_owned(),
+            reason: format!("not JSON ({status}): {e}"),
+        })?
+    };
+    Ok(Answer { status, body })
 }
 
 /// The error for a non-2xx answer, with Vault's `errors` array.

@@ -68,6 +68,15 @@ pub enum VaultError {
         /// What was wrong.
         reason: String,
     },
+    /// A streamed answer (a raft snapshot) grew past its bound; nothing
+    /// was kept.
+    #[error("{path}: the answer is larger than {limit} bytes; nothing was kept")]
+    TooLarge {
+        /// API path.
+        path: String,
+        /// The bound, in bytes.
+        limit: u64,
+    },
     /// Vault did not come up within the bootstrap's deadline.
     #[error("Vault at {address} did not answer sys/health within {waited:?} (last: {last})")]
     NotReady {

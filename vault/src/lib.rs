@@ -10,6 +10,7 @@
 //!   mount per cluster → PKI intermediate under the lab root. Each step
 //!   reads before it writes; the [`Report`] says what changed.
 //! - [`status`] and [`unseal`] for `hostctl status` and after a restart.
+//! - [`snapshot`]: raft snapshots streamed to a file and back.
 //!
 //! Tokens and keys are [`Secret`]s: `Debug`/`Display` print `<redacted>`,
 //! and no error carries one.
@@ -23,6 +24,7 @@ mod health;
 mod init;
 mod report;
 mod secret;
+pub mod snapshot;
 
 pub use bootstrap::{BootstrapConfig, bootstrap};
 pub use client::{Answer, DEFAULT_TIMEOUT, MAX_BODY, VaultClient};

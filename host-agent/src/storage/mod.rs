@@ -14,6 +14,7 @@
 //! - [`offsite`]: snapshots uploaded and verified.
 //! - [`copies`]: the newest copy of each kind per cluster, against the RPO.
 //! - [`service`]: `storage up|status|down`.
+//! - [`vault_snapshot`]: mgmt's Vault snapshotted into the store, and restored.
 
 pub mod admin;
 pub mod compose;
@@ -28,6 +29,7 @@ pub mod secrets;
 pub mod server;
 pub mod service;
 pub mod sigv4;
+pub mod vault_snapshot;
 
 /// The S3 API's port on the host (Garage's default).
 pub const S3_PORT: u16 = 3900;

@@ -52,5 +52,6 @@ mod reports;
 mod storage_compose;
 mod storage_garage;
 mod vault_bootstrap;
+mod vault_snapshot;
 mod verify_live;
 mod workspace;

@@ -23,8 +23,8 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, port))
 }
 
-/// A store under a fresh home; stopped (not purged) on drop (also used by
-/// `recover_etcd_store`).
+/// A store under a fresh home; stopped (not purged) on drop. Also the
+/// store of `recover_etcd_store`'s and `vault_snapshot`'s tests.
 pub(crate) struct Fixture {
     _home: tempfile::TempDir,
     pub(crate) storage: Storage,

@@ -1,7 +1,9 @@
 //! ACL policies, least privilege per client:
 //! - `hostctl-admin`: what later bootstrap runs and snapshots need — the
 //!   mount tables, policies, the `jwt-*` auth mounts, `pki_int/`, the KV
-//!   data, its own token, and `sys/seal` (the `vault-down` drill seals
+//!   data, its own token, raft snapshots taken (`read`) and restored
+//!   (`snapshot-force`: a lost mgmt's Vault is rebuilt from one, so the
+//!   token that takes them must be able to put one back), and `sys/seal` (the `vault-down` drill seals
 //!   Vault and unseals it with the key hostctl already holds, so sealing
 //!   adds no power the key did not give) — not `sys/*` as a whole (no
 //!   rekey, no generate-root, no unseal-key changes).
@@ -38,6 +40,7 @@ fn admin_hcl() -> String {
         ("sys/auth/*", RWS),
         ("sys/policies/acl/*", RW),
         ("sys/storage/raft/snapshot", r#"["read"]"#),
+        ("sys/storage/raft/snapshot-force", r#"["update"]"#),
         ("sys/seal", r#"["update", "sudo"]"#),
         ("auth/jwt-*", RW),
         (&format!("{PKI_PATH}/*"), RWS),

@@ -12,3 +12,4 @@ mod bootstrap;
 mod lab;
 mod logins;
 mod pki;
+mod snapshot;
