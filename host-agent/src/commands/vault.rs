@@ -193,7 +193,7 @@ fn snapshot_clients(
         )
     })?;
     let admin = client.with_token(token).with_timeout(SNAPSHOT_TIMEOUT);
-    let s3 = crate::commands::storage::real(ctx, workspace)
+    let s3 = crate::commands::storage::real(ctx, &workspace.resolved)
         .host_client()
         .map_err(|e| coded(Exit::Precondition, e))?;
     Ok((admin, s3))
