@@ -295,6 +295,7 @@ impl Daemon {
                 Some(tokio::spawn(vault_watch::watch(
                     target,
                     keys,
+                    shared.config.home.clone(),
                     shared.shutdown.subscribe(),
                 )))
             }

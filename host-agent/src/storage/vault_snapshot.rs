@@ -157,6 +157,43 @@ pub async fn take(
     })
 }
 
+/// How old the newest host copy may be before the daemon takes another:
+/// under the 24 h RPO, with an hour for a failed attempt to be retried.
+pub const SCHEDULE_EVERY: std::time::Duration = std::time::Duration::from_secs(23 * 3600);
+
+/// Whether a scheduled snapshot is due at `now`: no host copy yet, or the
+/// newest (by its name's UTC stamp) is [`SCHEDULE_EVERY`] old.
+pub fn due(home: &Path, now: jiff::Timestamp) -> bool {
+    let newest = local(&dir(home))
+        .ok()
+        .and_then(|files| files.last().cloned());
+    let stamp = newest.as_ref().and_then(|p| {
+        let name = p.file_name()?.to_str()?.strip_suffix(EXTENSION)?;
+        jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", name)
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
+    });
+    match stamp {
+        None => true,
+        Some(at) => now.duration_since(at).as_secs() >= SCHEDULE_EVERY.as_secs() as i64,
+    }
+}
+
+/// The scheduled snapshot: [`take`] when [`due`], else nothing.
+pub async fn take_if_due(
+    vault: &VaultClient,
+    s3: &S3,
+    home: &Path,
+    now: jiff::Timestamp,
+) -> Result<Option<Snapshot>, VaultSnapshotError> {
+    if !due(home, now) {
+        return Ok(None);
+    }
+    take(vault, s3, home, now, KEEP_LOCAL).await.map(Some)
+}
+
 /// Removes all but the newest `keep` snapshots in `dir` (by name, which
 /// is by time); returns what it removed.
 pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, VaultSnapshotError> {
@@ -240,6 +277,24 @@ pub async fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scheduled_snapshot_is_due_without_a_copy_or_after_23_hours() {
+        let home = tempfile::tempdir().unwrap();
+        let now: jiff::Timestamp = "2026-12-03T12:00:00Z".parse().unwrap();
+        assert!(due(home.path(), now), "no copy yet");
+        std::fs::create_dir_all(dir(home.path())).unwrap();
+        let hour = jiff::SignedDuration::from_hours(1);
+        let at = |h: i64| now.checked_sub(hour * h as i32).unwrap();
+        std::fs::write(dir(home.path()).join(file_name(at(30))), b"old").unwrap();
+        assert!(due(home.path(), now), "30 h old");
+        std::fs::write(dir(home.path()).join(file_name(at(2))), b"new").unwrap();
+        assert!(!due(home.path(), now), "the newest is 2 h old");
+        assert!(
+            due(home.path(), now.checked_add(hour * 21).unwrap()),
+            "23 h later"
+        );
+    }
 
     #[test]
     fn names_are_utc_stamps_that_sort_by_time_and_keys_carry_the_cluster() {

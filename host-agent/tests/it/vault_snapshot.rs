@@ -193,6 +193,34 @@ fn mode(path: &Path) -> u32 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_snapshot_is_taken_when_due_and_not_again_until_it_is() {
+    let Some(lab) = lab("scheduled Vault snapshot").await else {
+        return;
+    };
+    let now = jiff::Timestamp::now();
+    let first = vault_snapshot::take_if_due(&lab.admin, &lab.s3, lab.home.path(), now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.server.log()))
+        .expect("due without a copy");
+    let stored = vault_snapshot::list(&lab.s3).await.unwrap();
+    assert_eq!(
+        stored.last().map(|e| e.key.as_str()),
+        Some(first.key.as_str())
+    );
+    let soon = now
+        .checked_add(jiff::SignedDuration::from_mins(30))
+        .unwrap();
+    let again = vault_snapshot::take_if_due(&lab.admin, &lab.s3, lab.home.path(), soon)
+        .await
+        .unwrap();
+    assert!(again.is_none(), "taken again after 30 min: {again:?}");
+    assert_eq!(
+        vault_snapshot::list(&lab.s3).await.unwrap().len(),
+        stored.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_is_stored_with_its_hash_and_restoring_it_undoes_later_writes() {
     let Some(lab) = lab("Vault snapshot round trip").await else {
         return;
