@@ -135,10 +135,7 @@ pub async fn restore(client: &VaultClient, file: &Path) -> Result<(), VaultError
             .request(&method, path)
             .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
             .header(hyper::header::CONTENT_LENGTH, length)
-            .body(FileBody {
-                file: f,
-                buf: vec![0; CHUNK],
-            })
+            .body(FileBody::new(f, CHUNK))
             .map_err(|e| client.transport(&method, path, e.to_string()))?;
         // The whole body goes out before Vault answers; the timeout bounds
         // the wait, so it is the client's (callers set a long one).
@@ -161,10 +158,21 @@ pub async fn restore(client: &VaultClient, file: &Path) -> Result<(), VaultError
     result
 }
 
-/// A file as a request body, read a chunk at a time.
-struct FileBody {
+/// A file as a request body, read `chunk` bytes at a time, so a body of
+/// any size costs the same memory. Public: the host's S3 client
+/// (host-agent `storage::s3`) streams its uploads with it too.
+pub struct FileBody {
     file: tokio::fs::File,
     buf: Vec<u8>,
+}
+
+impl FileBody {
+    pub fn new(file: tokio::fs::File, chunk: usize) -> FileBody {
+        FileBody {
+            file,
+            buf: vec![0; chunk],
+        }
+    }
 }
 
 impl hyper::body::Body for FileBody {

@@ -180,7 +180,7 @@ pub async fn copy_etcd_offsite(
 ) -> Option<anyhow::Result<Vec<crate::storage::offsite::Uploaded>>> {
     let workspace = Workspace::recorded(ctx).ok()?;
     let storage = real(ctx, &workspace.resolved);
-    storage.status().await.server?;
+    storage.server().await?;
     Some(
         async {
             let client = storage.host_client()?;

@@ -43,7 +43,7 @@ pub async fn checks(storage: &crate::storage::service::Storage) -> Vec<Check> {
     if storage.docker.is_none() {
         out.push(server(crate::storage::server::binary().ok().as_deref()));
     }
-    let running = storage.status().await.server.is_some();
+    let running = storage.server().await.is_some();
     for (name, p) in [("S3", S3_PORT), ("admin", ADMIN_PORT)] {
         out.push(port(name, p, super::mirrors::port_free(p), running));
     }

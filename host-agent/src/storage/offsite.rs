@@ -114,26 +114,51 @@ pub async fn upload_etcd(
     store: &SnapshotStore,
     cluster: &str,
 ) -> Result<Vec<Uploaded>, StorageError> {
-    let dir = store
-        .cluster_dir(cluster)
-        .map_err(|e| StorageError::Config {
-            what: format!("the snapshots of {cluster}"),
-            reason: e.to_string(),
-        })?;
-    let infos = store.list(cluster).map_err(|e| StorageError::Config {
+    let unreadable = |e: crate::snapshots::SnapshotError| StorageError::Config {
         what: format!("the snapshots of {cluster}"),
         reason: e.to_string(),
-    })?;
+    };
+    let dir = store.cluster_dir(cluster).map_err(unreadable)?;
+    let infos = store.list(cluster).map_err(unreadable)?;
     let mut out = Vec::new();
     for info in infos {
         let db = dir.join(&info.file);
         let meta = db.with_extension("json");
         let meta_name = format!("{}.json", info.file.trim_end_matches(".db"));
         let key = etcd_key(cluster, &info.file);
-        out.push(upload_file(client, ETCD_BUCKET, &key, &db).await?);
+        out.push(match already_copied(client, &key, &db).await? {
+            Some(copied) => copied,
+            None => upload_file(client, ETCD_BUCKET, &key, &db).await?,
+        });
         out.push(upload_file(client, ETCD_BUCKET, &etcd_key(cluster, &meta_name), &meta).await?);
     }
     Ok(out)
+}
+
+/// A stored snapshot the bucket already holds, checked when it was sent:
+/// the host's store never replaces a snapshot, so the same name and size
+/// with a recorded digest is the same copy, and the file is not read again
+/// (each scheduled snapshot would otherwise re-hash every one kept).
+async fn already_copied(
+    client: &S3,
+    key: &str,
+    file: &Path,
+) -> Result<Option<Uploaded>, StorageError> {
+    let size = std::fs::metadata(file)
+        .map_err(StorageError::io(file))?
+        .len();
+    Ok(match client.head(ETCD_BUCKET, key).await? {
+        Some(super::s3::Head {
+            size: stored,
+            sha256: Some(sha256),
+        }) if stored == size => Some(Uploaded {
+            key: key.to_owned(),
+            size,
+            sha256,
+            sent: false,
+        }),
+        _ => None,
+    })
 }
 
 /// Downloads `bucket/key` to `dest` and holds it to the digest stored with

@@ -12,14 +12,12 @@
 use super::error::StorageError;
 use super::sigv4::{self, EMPTY_SHA256, Signer, Unsigned};
 use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::{Bytes, Frame, Incoming};
+use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use tokio::io::AsyncWriteExt;
 
 /// The chunk a body moves in.
 const CHUNK: usize = 256 * 1024;
@@ -48,33 +46,6 @@ pub struct Entry {
     pub key: String,
     pub size: u64,
     pub last_modified: String,
-}
-
-/// A file as a request body, read a chunk at a time.
-struct FileBody {
-    file: tokio::fs::File,
-    buf: Vec<u8>,
-}
-
-impl hyper::body::Body for FileBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        let this = &mut *self;
-        let mut read = ReadBuf::new(&mut this.buf);
-        match Pin::new(&mut this.file).poll_read(cx, &mut read) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(())) if read.filled().is_empty() => Poll::Ready(None),
-            Poll::Ready(Ok(())) => {
-                Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(read.filled())))))
-            }
-        }
-    }
 }
 
 fn amz_date() -> String {
@@ -234,10 +205,7 @@ impl S3 {
             .map_err(StorageError::io(file))?;
         let size = f.metadata().await.map_err(StorageError::io(file))?.len();
         let length = size.to_string();
-        let body = FileBody {
-            file: f,
-            buf: vec![0; CHUNK],
-        };
+        let body = vault::snapshot::FileBody::new(f, CHUNK);
         let extra = [
             ("content-length", length.as_str()),
             ("x-amz-meta-sha256", sha256),

@@ -250,9 +250,14 @@ impl Storage {
         })
     }
 
+    /// `process <pid>` or `container` while the server runs (no API call).
+    pub async fn server(&self) -> Option<String> {
+        self.runtime().running().await
+    }
+
     /// The server's state and health.
     pub async fn status(&self) -> Status {
-        let server = self.runtime().running().await;
+        let server = self.server().await;
         let set_up = self.layout.config().exists() || self.layout.compose().exists();
         let (state, health) = match server {
             None if !set_up => ("not set up", "-".to_owned()),
