@@ -276,7 +276,7 @@ pub(crate) async fn restore_on_node(
 ) -> anyhow::Result<()> {
     let addr = address_of(ctx, cluster, address).await?;
     let channel = dial(ctx, addr).await?;
-    let last = node::restore(channel, path, info, true, |e| {
+    let last = node::restore(channel, path, info, true, None, |e| {
         // A closed stdout must not cut a restore short: the choreography
         // runs to its end either way.
         let _ = crate::stdout::line(format_args!("[{}] {}", e.phase, e.message));

@@ -38,12 +38,15 @@ pub async fn pull_from(
 }
 
 /// Streams the stored snapshot at `path` to the node for a restore and
-/// calls `on_event` for each progress event; returns the last one.
+/// calls `on_event` for each progress event; returns the last one. `seed`
+/// restores onto a node kubeadm has not initialised yet (the lost-node
+/// recovery) instead of swapping a running etcd's data.
 pub async fn restore(
     channel: Channel,
     path: &Path,
     info: &SnapshotInfo,
     confirmed: bool,
+    seed: Option<proto::v1::EtcdSeed>,
     mut on_event: impl FnMut(&ProgressEvent),
 ) -> Result<Option<ProgressEvent>, SnapshotError> {
     let (tx, rx) = mpsc::channel(4);
@@ -51,6 +54,7 @@ pub async fn restore(
         kind: Some(Kind::Start(RestoreStart {
             meta: Some(info.to_proto()),
             confirmed,
+            seed,
         })),
     };
     let sha256 = (0..info.sha256.len() / 2)

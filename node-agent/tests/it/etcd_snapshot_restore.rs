@@ -80,6 +80,7 @@ async fn restore(
         kind: Some(restore_chunk::Kind::Start(RestoreStart {
             meta: Some(meta),
             confirmed,
+            seed: None,
         })),
     }];
     for c in file_bytes.chunks(100_000) {
