@@ -7,6 +7,7 @@
 //! - [`local`]: snapshots the schedule keeps on the node until shipped.
 //! - [`schedule`]: the autonomous snapshot loop and the shipper.
 //! - [`restore`]: the static-pod choreography of a restore.
+//! - [`seeded`]: the note a restore onto a new node leaves for kubeadm.
 //! - [`service`]: the `Etcd` gRPC service.
 
 pub mod client;
@@ -15,6 +16,7 @@ pub mod local;
 pub mod raw;
 pub mod restore;
 pub mod schedule;
+pub mod seeded;
 pub mod service;
 pub mod snapshot;
 

@@ -43,6 +43,11 @@ pub enum KubeadmError {
     /// on the files it left, so the host must decide to reset it.
     #[error("{0}")]
     Unhealthy(String),
+    /// A seed restore's note says etcd's data was restored here, but the
+    /// data is gone (a `kubeadm reset` after a failed init deletes it):
+    /// an init now would start an empty etcd, so it is refused.
+    #[error("{0}")]
+    SeedLost(String),
     /// kubeadm exited unsuccessfully and the operation gave up.
     #[error("kubeadm {command} failed ({class}) with exit status {status}")]
     Failed {
@@ -78,7 +83,7 @@ impl KubeadmError {
             KubeadmError::BadPath { .. } | KubeadmError::InvalidRequest(_) => {
                 ErrorCode::InvalidArgument
             }
-            KubeadmError::Unhealthy(_) => ErrorCode::FailedPrecondition,
+            KubeadmError::Unhealthy(_) | KubeadmError::SeedLost(_) => ErrorCode::FailedPrecondition,
             KubeadmError::Failed { .. } | KubeadmError::Runner(_) => ErrorCode::CommandFailed,
             KubeadmError::Io(_) | KubeadmError::Write(_) => ErrorCode::Internal,
         }

@@ -63,7 +63,7 @@ pub struct Operations {
 /// Which kubeadm command to stream.
 #[derive(Debug, Clone, Copy)]
 enum Command<'a> {
-    Init(&'a std::path::Path),
+    Init(&'a std::path::Path, &'a [String]),
     Join(&'a std::path::Path),
     Reset,
 }
@@ -95,13 +95,42 @@ impl Operations {
             None,
         )
         .await;
+        // A seed restore put the cluster's etcd data in place on purpose
+        // (the lost-node recovery): kubeadm may open it.
+        if let Some(seed) = crate::etcd::seeded::read(&self.root)
+            && !crate::config::rooted(&self.root, &seed.data_dir)
+                .join("member")
+                .is_dir()
+        {
+            return Err(KubeadmError::SeedLost(format!(
+                "etcd's data was restored into {} for this init (revision {} of {}), but it is \
+                 gone; an init now would start an empty etcd. Restore it again: \
+                 `hostctl recover node <this node> --yes --restart`",
+                seed.data_dir, seed.revision, seed.cluster
+            )));
+        }
+        let waived = crate::etcd::seeded::waived_checks(&self.root);
+        if !waived.is_empty() {
+            self.send(
+                events,
+                format!("{PHASE}/place"),
+                format!(
+                    "etcd's data directory holds a restored snapshot: waiving {}",
+                    waived.join(", ")
+                ),
+                0.0,
+                None,
+            )
+            .await;
+        }
         self.attempts.begin(INIT)?;
         match self
-            .stream(Command::Init(&config), INIT_PHASES, events)
+            .stream(Command::Init(&config, &waived), INIT_PHASES, events)
             .await?
         {
             Outcome::Succeeded => {
                 self.attempts.clear(INIT)?;
+                crate::etcd::seeded::clear(&self.root)?;
                 Ok(false)
             }
             Outcome::Failed {
@@ -284,7 +313,7 @@ impl Operations {
         };
         let run = async {
             let r = match command {
-                Command::Init(config) => self.kubeadm.init(config, &tx).await,
+                Command::Init(config, waived) => self.kubeadm.init(config, waived, &tx).await,
                 Command::Join(config) => self.kubeadm.join(config, &tx).await,
                 Command::Reset => self.kubeadm.reset(&tx).await,
             };

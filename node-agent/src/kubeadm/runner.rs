@@ -33,10 +33,13 @@ pub enum Outcome {
 /// line to `lines` as it is printed.
 #[async_trait::async_trait]
 pub trait Kubeadm: Send + Sync {
-    /// `kubeadm init --config <config>`.
+    /// `kubeadm init --config <config>`, with
+    /// `--ignore-preflight-errors=<checks>` when `waived` names any (the
+    /// flag kubeadm allows beside `--config`).
     async fn init(
         &self,
         config: &Path,
+        waived: &[String],
         lines: &mpsc::Sender<String>,
     ) -> Result<Outcome, KubeadmError>;
     /// `kubeadm join --config <config>`.
@@ -103,10 +106,16 @@ impl Kubeadm for Cli {
     async fn init(
         &self,
         config: &Path,
+        waived: &[String],
         lines: &mpsc::Sender<String>,
     ) -> Result<Outcome, KubeadmError> {
         let config = config.to_string_lossy();
-        self.run(&["init", "--config", &config], lines).await
+        let waiver = format!("--ignore-preflight-errors={}", waived.join(","));
+        let mut args = vec!["init", "--config", &config];
+        if !waived.is_empty() {
+            args.push(&waiver);
+        }
+        self.run(&args, lines).await
     }
 
     async fn join(

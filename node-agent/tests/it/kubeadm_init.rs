@@ -287,3 +287,84 @@ async fn a_second_operation_while_one_runs_is_refused() -> TestResult {
     assert_eq!(outcome(&reset), Ok(false));
     Ok(())
 }
+
+/// A lost control plane's recovery restores etcd's data before kubeadm
+/// runs: kubeadm refuses a non-empty `/var/lib/etcd` (as the real one
+/// does), unless the seed restore's note says the data is there on
+/// purpose; then the agent waives exactly that check, the stand-in records
+/// the data as present when init started, and a successful init removes
+/// the note (the next init is checked as usual).
+#[tokio::test]
+async fn a_seeded_data_dir_is_refused_by_kubeadm_unless_the_seed_note_waives_its_check()
+-> TestResult {
+    use node_agent::etcd::seeded::{self, Seeded};
+    let (ca_pem, ca_key, readyz) = apiserver_readyz_standin()?;
+    let mut endpoints = dead_endpoints()?;
+    endpoints.apiserver = readyz;
+    let node = start(true, endpoints).await?;
+    let member = node.path("var/lib/etcd/member/snap");
+    std::fs::create_dir_all(&member)?;
+    std::fs::write(member.join("db"), vec![7u8; 4096])?;
+
+    // Data without the note: kubeadm's own refusal, named.
+    let err = failed_init(&node).await?;
+    assert!(
+        err.detail
+            .contains("[ERROR DirAvailable--var-lib-etcd]: /var/lib/etcd is not empty"),
+        "{}",
+        err.detail
+    );
+    let reset = collect(node.host().await?.reset(KubeadmResetRequest {}).await).await?;
+    assert_eq!(outcome(&reset), Ok(false));
+
+    let root = node.path("");
+    seeded::mark(
+        &root,
+        &Seeded {
+            data_dir: "/var/lib/etcd".into(),
+            revision: 42,
+            cluster: "c1".into(),
+        },
+    )?;
+    let events = collect(node.host().await?.init(request(&ca_pem, &ca_key)).await).await?;
+    assert_eq!(outcome(&events), Ok(false), "{events:#?}");
+    let last = node.calls()?.last().cloned().unwrap_or_default();
+    assert!(
+        last.contains(&"--ignore-preflight-errors=DirAvailable--var-lib-etcd".to_owned()),
+        "{last:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.message.contains("holds a restored snapshot")),
+        "{events:#?}"
+    );
+    assert_eq!(
+        seeded::read(&root),
+        None,
+        "a successful init removes the note"
+    );
+    Ok(())
+}
+
+/// The note without the data (a reset after a failed init emptied
+/// `/var/lib/etcd`): an init would start an empty etcd and present it as
+/// the recovered cluster, so it is refused with the way out.
+#[tokio::test]
+async fn a_seed_note_whose_data_is_gone_refuses_the_init() -> TestResult {
+    use node_agent::etcd::seeded::{self, Seeded};
+    let node = start(true, dead_endpoints()?).await?;
+    seeded::mark(
+        &node.path(""),
+        &Seeded {
+            data_dir: "/var/lib/etcd".into(),
+            revision: 42,
+            cluster: "c1".into(),
+        },
+    )?;
+    let err = failed_init(&node).await?;
+    assert_eq!(err.code, ErrorCode::FailedPrecondition as i32, "{err:?}");
+    assert!(err.message.contains("--restart"), "{}", err.message);
+    assert!(node.calls()?.is_empty(), "kubeadm must not run");
+    Ok(())
+}
