@@ -259,24 +259,34 @@ async fn restore(ctx: &Context, store: &SnapshotStore, args: &RestoreArgs) -> an
             ),
         ));
     }
-    restore_on_node(ctx, &args.cluster, &path, &info, args.address.as_deref()).await?;
+    restore_on_node(
+        ctx,
+        &args.cluster,
+        &path,
+        &info,
+        args.address.as_deref(),
+        None,
+    )
+    .await?;
     Ok(Exit::Ok)
 }
 
 /// Streams the stored snapshot at `path` to `cluster`'s control-plane
 /// agent (the topology's, or `address`) and prints the node's progress;
-/// the restore of `etcd restore` and of `recover etcd`, which has already
-/// confirmed and checked the snapshot.
+/// the restore of `etcd restore` and of `recover etcd|node`, which have
+/// already confirmed and checked the snapshot. `seed`: onto a control
+/// plane kubeadm has not initialised yet (`recover node`).
 pub(crate) async fn restore_on_node(
     ctx: &Context,
     cluster: &str,
     path: &std::path::Path,
     info: &SnapshotInfo,
     address: Option<&str>,
+    seed: Option<proto::v1::EtcdSeed>,
 ) -> anyhow::Result<()> {
     let addr = address_of(ctx, cluster, address).await?;
     let channel = dial(ctx, addr).await?;
-    let last = node::restore(channel, path, info, true, None, |e| {
+    let last = node::restore(channel, path, info, true, seed, |e| {
         // A closed stdout must not cut a restore short: the choreography
         // runs to its end either way.
         let _ = crate::stdout::line(format_args!("[{}] {}", e.phase, e.message));

@@ -9,6 +9,7 @@ use crate::exit::Exit;
 use crate::recover::RecoverError;
 
 mod etcd;
+mod node;
 mod runner;
 
 #[derive(Debug, clap::Args)]
@@ -23,12 +24,19 @@ pub enum Sub {
     /// named) etcd snapshot, from the host or the object store, and wait
     /// for its API server.
     Etcd(etcd::EtcdArgs),
+    /// A lost control-plane node (RTO 1 h): recreate its machine with the
+    /// same name, address and PKI, restore the cluster's newest (or a
+    /// named) etcd snapshot onto it before kubeadm starts the control
+    /// plane, and finish the cluster with `up`'s steps; workers keep their
+    /// certificates.
+    Node(node::NodeArgs),
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &args.command {
         Sub::Etcd(a) => crate::cli::block_on(etcd::recover_etcd(ctx, a))?,
+        Sub::Node(a) => crate::cli::block_on(node::recover_node(ctx, a))?,
     }
 }
 

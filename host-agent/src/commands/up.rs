@@ -76,6 +76,21 @@ pub struct Args {
     kubeadm_bin: Option<PathBuf>,
 }
 
+impl Args {
+    /// `up`'s arguments from `argv` (after `up`), with the defaults and the
+    /// environment `hostctl up` would apply: how a recovery runs `up`'s
+    /// graph for one cluster.
+    pub(crate) fn parse(argv: &[String]) -> Result<Args, clap::Error> {
+        #[derive(clap::Parser)]
+        struct Up {
+            #[command(flatten)]
+            args: Args,
+        }
+        use clap::Parser as _;
+        Ok(Up::try_parse_from(std::iter::once("up".to_owned()).chain(argv.iter().cloned()))?.args)
+    }
+}
+
 /// Publishes the platform tree Argo CD syncs to the repository the daemon
 /// serves (a no-op when it has not changed) and returns where Argo CD
 /// finds it, with the daemon's certificate to pin. A host without `git`
@@ -141,7 +156,7 @@ fn platform_traces(ctx: &Context) -> Option<String> {
     Some(endpoint)
 }
 
-async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
+pub(crate) async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     let home = ctx.home.root();
     let kind = provider::choose(args.provider, home)?.ok_or_else(|| {
         coded(

@@ -12,9 +12,11 @@
 //! - the time measured from the record's creation (the first attempt), so
 //!   a recovery that needed two runs is judged on its whole duration.
 //!
-//! - [`etcd`]: etcd data damage (RTO 30 min).
+//! - [`etcd`]: etcd data damage (RTO 30 min);
+//! - [`node`]: a lost control-plane node (RTO 1 h).
 
 pub mod etcd;
+pub mod node;
 pub mod record;
 
 use std::path::PathBuf;

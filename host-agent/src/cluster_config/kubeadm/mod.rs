@@ -33,6 +33,15 @@ pub const PLACEHOLDER_CA_HASH: &str =
 pub const CERTIFICATES_DIR: &str = "/etc/kubernetes/pki";
 /// The stacked etcd's data directory (snapshots and restores use it).
 pub const ETCD_DATA_DIR: &str = "/var/lib/etcd";
+/// etcd's peer port (kubeadm's stacked etcd).
+pub const ETCD_PEER_PORT: u16 = 2380;
+/// The etcd image kubeadm 1.35 runs (no `imageRepository` is set, so
+/// registry.k8s.io; `DefaultEtcdVersion` 3.6.6-0 as
+/// ../shared/reference/k8s-bootstrap.md §3 reads kubeadm v1.35's
+/// constants.go). A lost control plane's etcd is restored with this
+/// image's etcdutl before kubeadm starts it; UNVERIFIED against
+/// `kubeadm config images list` on a real node.
+pub const ETCD_IMAGE: &str = "registry.k8s.io/etcd:3.6.6-0";
 /// The phase Cilium's kube-proxy replacement needs skipped.
 pub const SKIP_KUBE_PROXY: &str = "addon/kube-proxy";
 /// Matches the host's ECDSA P-256 CAs, so kubeadm's leaves are EC too.

@@ -39,9 +39,9 @@ pub struct EtcdArgs {
 }
 
 /// The snapshot chosen once step 1 has run or the record says it has.
-struct Chosen {
-    path: PathBuf,
-    info: SnapshotInfo,
+pub(super) struct Chosen {
+    pub(super) path: PathBuf,
+    pub(super) info: SnapshotInfo,
 }
 
 /// The etcd scenario's state across its steps.
@@ -104,17 +104,8 @@ impl Scenario for EtcdRecovery<'_> {
 
     async fn skipped(&mut self, _id: &str, record: &Record) -> anyhow::Result<()> {
         // Step 1's choice is on the record; later steps need its file.
-        if self.chosen.is_none()
-            && let Some(source) = &record.source
-        {
-            let cluster = self.args.cluster.as_str();
-            let (path, info) = self.store.find(cluster, source).with_context(|| {
-                format!(
-                    "the snapshot {source} the interrupted recovery chose \
-                     (--restart chooses again)"
-                )
-            })?;
-            self.chosen = Some(Chosen { path, info });
+        if self.chosen.is_none() {
+            self.chosen = chosen_on_record(&self.store, &self.args.cluster, record)?;
         }
         Ok(())
     }
@@ -126,53 +117,13 @@ impl Scenario for EtcdRecovery<'_> {
         let name = args.snapshot.as_deref();
         match id {
             "choose" => {
-                let local = if args.from_store {
-                    None
-                } else {
-                    etcd::on_host(store, cluster, name)?
-                };
-                let (path, info) = match local {
-                    Some(found) => {
-                        crate::stdout::line(format_args!(
-                            "      the host's {}: {}",
-                            if name.is_some() { "named" } else { "newest" },
-                            found.0.display()
-                        ))?;
-                        found
-                    }
-                    None => {
-                        let storage = crate::commands::storage::real(ctx, &workspace.resolved);
-                        let client = storage.host_client()?;
-                        let fetched = etcd::fetch(&client, store, cluster, name)
-                            .await
-                            .map_err(refusal)?;
-                        crate::stdout::line(format_args!(
-                            "      fetched {} from the object store into {} (sha256 checked{})",
-                            fetched.object,
-                            fetched.path.display(),
-                            if fetched.already_on_host {
-                                "; the host had the same file"
-                            } else {
-                                ""
-                            }
-                        ))?;
-                        (fetched.path, fetched.info)
-                    }
-                };
-                let file = info.file.clone();
-                *chosen = Some(Chosen { path, info });
+                let c = choose(ctx, workspace, store, cluster, name, args.from_store).await?;
+                let file = c.info.file.clone();
+                *chosen = Some(c);
                 Ok(Some(file))
             }
             "check" => {
-                let c = chosen
-                    .as_ref()
-                    .ok_or_else(|| anyhow!("no snapshot chosen"))?;
-                etcd::check_cluster(&c.path.with_extension("json"), &c.info, cluster)
-                    .map_err(refusal)?;
-                crate::stdout::line(format_args!(
-                    "      {} is {cluster}'s (revision {}, taken by {}, {} bytes)",
-                    c.info.file, c.info.revision, c.info.node, c.info.size
-                ))?;
+                check(chosen.as_ref(), cluster)?;
                 Ok(None)
             }
             "restore" => {
@@ -185,6 +136,7 @@ impl Scenario for EtcdRecovery<'_> {
                     &c.path,
                     &c.info,
                     args.address.as_deref(),
+                    None,
                 )
                 .await?;
                 Ok(None)
@@ -204,29 +156,118 @@ impl Scenario for EtcdRecovery<'_> {
     }
 }
 
-/// Polls the API server's `/readyz` (which includes etcd) with a freshly
-/// minted admin client until it answers, or fails after `within` with the
-/// last answer.
-async fn wait_api(
+/// Step "choose" of the scenarios that restore etcd: the host's named or
+/// newest snapshot of `cluster`, else (or with `from_store`) one fetched
+/// from the object store's `etcd` bucket and checked on the way.
+pub(super) async fn choose(
+    ctx: &Context,
+    workspace: &Workspace,
+    store: &SnapshotStore,
+    cluster: &str,
+    name: Option<&str>,
+    from_store: bool,
+) -> anyhow::Result<Chosen> {
+    let local = if from_store {
+        None
+    } else {
+        etcd::on_host(store, cluster, name)?
+    };
+    let (path, info) = match local {
+        Some(found) => {
+            crate::stdout::line(format_args!(
+                "      the host's {}: {}",
+                if name.is_some() { "named" } else { "newest" },
+                found.0.display()
+            ))?;
+            found
+        }
+        None => {
+            let storage = crate::commands::storage::real(ctx, &workspace.resolved);
+            let client = storage.host_client()?;
+            let fetched = etcd::fetch(&client, store, cluster, name)
+                .await
+                .map_err(refusal)?;
+            crate::stdout::line(format_args!(
+                "      fetched {} from the object store into {} (sha256 checked{})",
+                fetched.object,
+                fetched.path.display(),
+                if fetched.already_on_host {
+                    "; the host had the same file"
+                } else {
+                    ""
+                }
+            ))?;
+            (fetched.path, fetched.info)
+        }
+    };
+    Ok(Chosen { path, info })
+}
+
+/// Step "check": the chosen snapshot's own metadata names `cluster`.
+pub(super) fn check(chosen: Option<&Chosen>, cluster: &str) -> anyhow::Result<()> {
+    let c = chosen.ok_or_else(|| anyhow!("no snapshot chosen"))?;
+    etcd::check_cluster(&c.path.with_extension("json"), &c.info, cluster).map_err(refusal)?;
+    crate::stdout::line(format_args!(
+        "      {} is {cluster}'s (revision {}, taken by {}, {} bytes)",
+        c.info.file, c.info.revision, c.info.node, c.info.size
+    ))?;
+    Ok(())
+}
+
+/// The snapshot an interrupted recovery chose (`source` on its record),
+/// for the steps after the choice.
+pub(super) fn chosen_on_record(
+    store: &SnapshotStore,
+    cluster: &str,
+    record: &Record,
+) -> anyhow::Result<Option<Chosen>> {
+    let Some(source) = &record.source else {
+        return Ok(None);
+    };
+    let (path, info) = store.find(cluster, source).with_context(|| {
+        format!("the snapshot {source} the interrupted recovery chose (--restart chooses again)")
+    })?;
+    Ok(Some(Chosen { path, info }))
+}
+
+/// One `/readyz` question to `cluster`'s API server with a freshly
+/// minted admin client: `Ok(())` when it answers ready, else what went
+/// wrong.
+async fn api_ready(ctx: &Context, workspace: &Workspace, cluster: &str) -> Result<(), String> {
+    use crate::cluster_api::client::admin_client;
+    use crate::cluster_api::health::{STATUS_TIMEOUT, api_health};
+    let pki = certs::Pki::open(ctx.home.root()).map_err(|e| format!("the home's PKI: {e}"))?;
+    match admin_client(&pki, &workspace.resolved, cluster, STATUS_TIMEOUT).await {
+        Ok((client, _)) => {
+            let health = api_health(&client).await;
+            if health.ok {
+                Ok(())
+            } else {
+                Err(health.error.unwrap_or_default())
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether `cluster`'s API server answers ready right now.
+pub(super) async fn api_answers(ctx: &Context, workspace: &Workspace, cluster: &str) -> bool {
+    api_ready(ctx, workspace, cluster).await.is_ok()
+}
+
+/// Polls the API server's `/readyz` (which includes etcd) until it
+/// answers, or fails after `within` with the last answer.
+pub(super) async fn wait_api(
     ctx: &Context,
     workspace: &Workspace,
     cluster: &str,
     within: Duration,
 ) -> anyhow::Result<()> {
-    use crate::cluster_api::client::admin_client;
-    use crate::cluster_api::health::{STATUS_TIMEOUT, api_health};
-    let pki = certs::Pki::open(ctx.home.root()).context("the home's PKI")?;
     let deadline = Instant::now() + within;
     loop {
-        let last = match admin_client(&pki, &workspace.resolved, cluster, STATUS_TIMEOUT).await {
-            Ok((client, _)) => {
-                let health = api_health(&client).await;
-                if health.ok {
-                    return Ok(());
-                }
-                health.error.unwrap_or_default()
-            }
-            Err(e) => e.to_string(),
+        let last = match api_ready(ctx, workspace, cluster).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
         };
         if Instant::now() >= deadline {
             bail!(
