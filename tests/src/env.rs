@@ -61,6 +61,32 @@ impl LocalEnv {
         }
     }
 
+    /// Starts a real etcd on `node` as kubeadm would (`Debian's 3.4`):
+    /// inside its namespace, kubeadm's ports (so the agent's defaults
+    /// apply), data in `<root>/var/lib/etcd` (restored data there is
+    /// opened, not replaced), its PKI minted at kubeadm's paths under
+    /// `<root>/etc/kubernetes/pki/etcd`.
+    pub fn start_node_etcd(&self, node: &str) -> test_support::etcd::Etcd {
+        use test_support::etcd::{Etcd, EtcdSpec, mint_etcd_pki_for};
+        let record = self
+            .local_state()
+            .nodes
+            .get(node)
+            .cloned()
+            .unwrap_or_else(|| panic!("{node} is not in the local state"));
+        let address = IpAddr::V4(record.address);
+        let pki = mint_etcd_pki_for(&record.root, &[address]).expect("etcd PKI");
+        let spec = EtcdSpec {
+            name: node.to_owned(),
+            client_port: 2379,
+            peer_port: 2380,
+            data_dir: record.root.join("var/lib/etcd"),
+            address,
+            netns: Some(record.netns),
+        };
+        Etcd::start(&pki, &spec).expect("etcd in the node's namespace")
+    }
+
     pub fn home(&self) -> &Path {
         self.home.path()
     }

@@ -8,44 +8,17 @@
 //! The node agent's configuration needs no `etcd` section for this: its
 //! default endpoint (https://127.0.0.1:2379) is what kubeadm sets up.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::Value;
-use test_support::etcd::{Etcd, EtcdSpec, mint_etcd_pki_for, snapshot_status};
+use test_support::etcd::snapshot_status;
 use tests::LocalEnv;
 
 /// The node network of this suite: `10.251.9.0/24`.
 const NET: u8 = 9;
 const NODE: &str = "app1-cp";
 const CLUSTER: &str = "app1";
-/// kubeadm's ports, so the agent's defaults apply.
-const CLIENT_PORT: u16 = 2379;
-const PEER_PORT: u16 = 2380;
-
-/// Starts etcd as kubeadm would on `NODE`: inside its namespace, data in
-/// `<root>/var/lib/etcd`, PKI in `<root>/etc/kubernetes/pki/etcd`.
-fn start_node_etcd(env: &LocalEnv) -> Etcd {
-    let record = env
-        .local_state()
-        .nodes
-        .get(NODE)
-        .cloned()
-        .unwrap_or_else(|| panic!("{NODE} is not in the local state"));
-    let address = IpAddr::V4(record.address);
-    let pki = mint_etcd_pki_for(&record.root, &[address]).expect("etcd PKI");
-    let spec = EtcdSpec {
-        name: NODE.to_owned(),
-        client_port: CLIENT_PORT,
-        peer_port: PEER_PORT,
-        data_dir: record.root.join("var/lib/etcd"),
-        address,
-        netns: Some(record.netns),
-    };
-    Etcd::start(&pki, &spec).expect("etcd in the node's namespace")
-}
-
 /// The path `hostctl etcd snapshot` reports for `cluster` ("stored P" or,
 /// if the schedule already shipped identical bytes, "already stored as P").
 fn stored_path(output: &str, cluster: &str) -> PathBuf {
@@ -68,7 +41,7 @@ fn hostctl_etcd_snapshot_stores_what_etcdctl_accepts_and_lists_it() {
     }
     let env = LocalEnv::new(NET, &[NODE]);
     env.up(1);
-    let etcd = start_node_etcd(&env);
+    let etcd = env.start_node_etcd(NODE);
     etcd.put_keys("/registry/e2e/k", 25).expect("put keys");
     let revision = etcd.revision().expect("revision");
 
