@@ -18,7 +18,7 @@
 //! Nothing runs yet, so there is nothing to stop, start or verify.
 
 use std::io::ErrorKind;
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use proto::v1::{EtcdSeed, SnapshotMeta};
 
@@ -39,7 +39,7 @@ impl Restorer {
         phase: &mut &'static str,
         rollback: &mut String,
     ) -> Result<String, RestoreError> {
-        validate(seed)?;
+        let dir = validate(seed)?;
         let etcd_yaml = rooted(&self.root, MANIFESTS).join("etcd.yaml");
         if exists(&etcd_yaml).await? {
             return Err(RestoreError::Refused(format!(
@@ -50,7 +50,7 @@ impl Restorer {
         }
         announce(progress, phase, meta).await;
         let stamp = now_stamp();
-        let data_dir = rooted(&self.root, &seed.data_dir);
+        let data_dir = rooted(&self.root, &dir);
 
         *phase = "restore/receive";
         let staged = self
@@ -64,24 +64,19 @@ impl Restorer {
             .await;
 
         *phase = "restore/etcdutl";
-        let replaced = format!("{}-replaced-{stamp}", seed.data_dir);
+        let replaced = format!("{dir}-replaced-{stamp}");
         let moved = make_room(&data_dir, &rooted(&self.root, &replaced)).await?;
         *rollback = if moved {
             format!(
-                "the data that was in {0} is kept in {replaced}: to undo, remove what the failed \
-                 restore left in {0} and move {replaced} back to {0}",
-                seed.data_dir
+                "the data that was in {dir} is kept in {replaced}: to undo, remove what the \
+                 failed restore left in {dir} and move {replaced} back to {dir}"
             )
         } else {
-            format!("{} held no data before this restore", seed.data_dir)
+            format!("{dir} held no data before this restore")
         };
         if moved {
             progress
-                .step(
-                    phase,
-                    format!("moved what {} held to {replaced}", seed.data_dir),
-                    60.0,
-                )
+                .step(phase, format!("moved what {dir} held to {replaced}"), 60.0)
                 .await;
         }
         let command = RestoreCommand {
@@ -96,7 +91,7 @@ impl Restorer {
         progress
             .step(
                 phase,
-                format!("restored member {} into {}", seed.name, seed.data_dir),
+                format!("restored member {} into {dir}", seed.name),
                 90.0,
             )
             .await;
@@ -106,17 +101,18 @@ impl Restorer {
             String::new()
         };
         Ok(format!(
-            "etcd data of revision {} restored into {}{kept}. kubeadm init may run now with \
+            "etcd data of revision {} restored into {dir}{kept}. kubeadm init may run now with \
              --ignore-preflight-errors={}",
             meta.revision,
-            seed.data_dir,
-            preflight_check(&seed.data_dir)
+            preflight_check(&dir)
         ))
     }
 }
 
-/// Checks the seed's fields before anything is received.
-fn validate(seed: &EtcdSeed) -> Result<(), RestoreError> {
+/// Checks the seed's fields before anything is received; returns the data
+/// directory normalised (`/var/lib/etcd/` → `/var/lib/etcd`, so the aside
+/// name is a sibling, not a child).
+fn validate(seed: &EtcdSeed) -> Result<String, RestoreError> {
     let bad = |what: String| Err(RestoreError::Seed(what));
     let dir = Path::new(&seed.data_dir);
     if !dir.is_absolute() {
@@ -152,7 +148,8 @@ fn validate(seed: &EtcdSeed) -> Result<(), RestoreError> {
             seed.initial_cluster
         ));
     }
-    Ok(())
+    let normal: PathBuf = dir.components().collect();
+    Ok(normal.display().to_string())
 }
 
 /// kubeadm's preflight check for the etcd data directory, which a seeded
@@ -218,7 +215,10 @@ mod tests {
 
     #[test]
     fn a_kubeadm_seed_is_valid_and_names_its_preflight_check() {
-        assert!(validate(&seed()).is_ok());
+        assert_eq!(validate(&seed()).ok().as_deref(), Some("/var/lib/etcd"));
+        let mut trailing = seed();
+        trailing.data_dir = "/var//lib/etcd/".into();
+        assert_eq!(validate(&trailing).ok().as_deref(), Some("/var/lib/etcd"));
         assert_eq!(
             preflight_check("/var/lib/etcd"),
             "DirAvailable--var-lib-etcd"
