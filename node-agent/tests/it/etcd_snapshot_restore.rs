@@ -4,112 +4,14 @@
 
 use crate::etcd_support;
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
+use etcd_support::rpc::{error_of, install_crypto, outcome, pull, restore, service};
 use etcd_support::{MANIFESTS, StandInKubelet, TestResult, etcdctl, snapshot_status};
-use node_agent::etcd::EtcdTarget;
 use node_agent::etcd::restore::manifest::EtcdManifest;
-use node_agent::etcd::restore::{Restorer, Timeouts};
-use node_agent::etcd::service::EtcdService;
-use node_agent::etcd::snapshot::Taker;
 use proto::v1::etcd_server::Etcd;
-use proto::v1::{
-    ErrorCode, EtcdSnapshotRequest, ProgressEvent, RestoreChunk, RestoreStart, SnapshotMeta,
-    SnapshotTrailer, progress_event::Outcome, restore_chunk, snapshot_chunk::Kind,
-};
+use proto::v1::{ErrorCode, EtcdSnapshotRequest, progress_event::Outcome};
 use tonic::Request;
-
-fn install_crypto() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-fn service(root: &Path, kubelet: &Arc<StandInKubelet>, control_plane: bool) -> EtcdService {
-    let target = EtcdTarget {
-        endpoint: kubelet.endpoint(),
-        root: root.to_owned(),
-    };
-    let restorer = Restorer {
-        root: root.to_owned(),
-        cluster: "app1".into(),
-        target: target.clone(),
-        runtime: kubelet.clone(),
-        timeouts: Timeouts {
-            stop: Duration::from_secs(20),
-            start: Duration::from_secs(30),
-            poll: Duration::from_millis(100),
-        },
-    };
-    let taker = Taker {
-        cluster: "app1".into(),
-        node: "app1-cp".into(),
-    };
-    EtcdService::new(control_plane, taker, target, restorer)
-}
-
-/// Pulls a snapshot through the service into `file`.
-async fn pull(svc: &EtcdService, file: &Path) -> TestResult<(SnapshotMeta, SnapshotTrailer)> {
-    let mut stream = svc
-        .snapshot(Request::new(EtcdSnapshotRequest {}))
-        .await?
-        .into_inner();
-    let (mut meta, mut trailer, mut data) = (None, None, Vec::new());
-    while let Some(chunk) = tokio_stream::StreamExt::next(&mut stream).await {
-        match chunk?.kind {
-            Some(Kind::Meta(m)) => meta = Some(m),
-            Some(Kind::Data(d)) => data.extend_from_slice(&d),
-            Some(Kind::Trailer(t)) => trailer = Some(t),
-            Some(Kind::Error(e)) => return Err(e.message.into()),
-            None => {}
-        }
-    }
-    std::fs::write(file, &data)?;
-    Ok((meta.ok_or("no meta")?, trailer.ok_or("no trailer")?))
-}
-
-/// Streams `file` to the service as a restore and collects the events.
-async fn restore(
-    svc: &EtcdService,
-    meta: SnapshotMeta,
-    file_bytes: Vec<u8>,
-    trailer: SnapshotTrailer,
-    confirmed: bool,
-) -> TestResult<Vec<ProgressEvent>> {
-    let mut chunks = vec![RestoreChunk {
-        kind: Some(restore_chunk::Kind::Start(RestoreStart {
-            meta: Some(meta),
-            confirmed,
-            seed: None,
-        })),
-    }];
-    for c in file_bytes.chunks(100_000) {
-        chunks.push(RestoreChunk {
-            kind: Some(restore_chunk::Kind::Data(c.to_vec().into())),
-        });
-    }
-    chunks.push(RestoreChunk {
-        kind: Some(restore_chunk::Kind::Trailer(trailer)),
-    });
-    let inbound = tokio_stream::iter(chunks.into_iter().map(Ok));
-    let mut events = Vec::new();
-    let mut stream = svc.restore_stream(Box::pin(inbound)).await?;
-    while let Some(e) = stream.recv().await {
-        events.push(e?);
-    }
-    Ok(events)
-}
-
-fn outcome(events: &[ProgressEvent]) -> Option<&Outcome> {
-    events.last().and_then(|e| e.outcome.as_ref())
-}
-
-fn error_of(events: &[ProgressEvent]) -> TestResult<(String, proto::v1::Error)> {
-    match (events.last(), outcome(events)) {
-        (Some(e), Some(Outcome::Error(err))) => Ok((e.phase.clone(), err.clone())),
-        _ => Err(format!("expected a failure, got {events:?}").into()),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_through_the_agent_is_a_file_etcdctl_accepts() -> TestResult {

@@ -9,6 +9,7 @@
 mod checks;
 mod enrolment;
 mod etcd_schedule;
+mod etcd_seed;
 mod etcd_snapshot_restore;
 mod etcd_support;
 mod kubeadm_init;

@@ -21,24 +21,31 @@
 //! The old data directory is never touched and the original `etcd.yaml`
 //! stays in the aside directory, so every failure (and a regretted
 //! success) can be rolled back by copying manifests; the error says how.
+//!
+//! A start message with a `seed` ([`seed`]) restores instead onto a node
+//! kubeadm has not initialised (the lost-control-plane recovery): nothing
+//! runs, so there is nothing to stop, start or verify; the data lands in
+//! the directory kubeadm's etcd will open.
 
 pub mod manifest;
 pub mod runtime;
+mod seed;
+mod stage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use proto::v1::{
-    Error as ApiError, ErrorCode, NodeMeta, OperationDone, ProgressEvent, RestoreChunk,
+    Error as ApiError, ErrorCode, EtcdSeed, NodeMeta, OperationDone, ProgressEvent, RestoreChunk,
     SnapshotMeta, progress_event::Outcome, restore_chunk::Kind,
 };
 use tokio::sync::mpsc;
-use tokio_stream::{Stream, StreamExt};
+use tokio_stream::Stream;
 
 use self::manifest::{EtcdManifest, ManifestError};
 use self::runtime::{ControlPlaneRuntime, RestoreCommand};
-use super::file::PartFile;
+use self::stage::next_kind;
 use super::{EtcdError, EtcdTarget};
 use crate::config::rooted;
 
@@ -74,6 +81,8 @@ impl Default for Timeouts {
 pub enum RestoreError {
     #[error("refused: {0}")]
     Refused(String),
+    #[error("invalid seed: {0}")]
+    Seed(String),
     #[error("malformed restore stream: {0}")]
     Protocol(String),
     #[error("snapshot refused: {0}")]
@@ -103,7 +112,9 @@ impl RestoreError {
     fn code(&self) -> ErrorCode {
         match self {
             RestoreError::Refused(_) => ErrorCode::FailedPrecondition,
-            RestoreError::Protocol(_) | RestoreError::Integrity(_) => ErrorCode::InvalidArgument,
+            RestoreError::Protocol(_) | RestoreError::Integrity(_) | RestoreError::Seed(_) => {
+                ErrorCode::InvalidArgument
+            }
             RestoreError::Timeout(..) => ErrorCode::Timeout,
             RestoreError::Runtime(_) => ErrorCode::CommandFailed,
             _ => ErrorCode::Internal,
@@ -223,15 +234,15 @@ impl Restorer {
         phase: &mut &'static str,
         rollback: &mut String,
     ) -> Result<String, RestoreError> {
-        let meta = self.check_start(&mut inbound).await?;
+        let (meta, seed) = self.check_start(&mut inbound).await?;
+        if let Some(seed) = seed {
+            return self
+                .seed(inbound, &meta, &seed, progress, phase, rollback)
+                .await;
+        }
         let manifests = rooted(&self.root, MANIFESTS);
         let manifest = EtcdManifest::load(&manifests.join("etcd.yaml"))?;
-        let stamp = proto::snapshot::utc_stamp(
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
-        );
+        let stamp = now_stamp();
         let plan = Plan {
             aside: rooted(
                 &self.root,
@@ -241,38 +252,13 @@ impl Restorer {
             old_dir: manifest.data_dir.clone(),
             manifests,
         };
-        progress
-            .step(
-                phase,
-                format!(
-                    "restoring revision {} of cluster {} taken by {}",
-                    meta.revision, meta.cluster, meta.node
-                ),
-                0.0,
-            )
-            .await;
+        announce(progress, phase, &meta).await;
 
         *phase = "restore/receive";
         let new_dir = rooted(&self.root, &plan.new_dir);
-        let parent = new_dir.parent().unwrap_or(&self.root).to_owned();
-        tokio::fs::create_dir_all(&parent)
-            .await
-            .map_err(EtcdError::io("creating", &parent))?;
-        remove_staged(&parent).await;
-        let snapshot = parent.join(format!("{STAGED_PREFIX}{stamp}.db"));
-        let received = receive(&mut inbound, &snapshot).await?;
-        let _cleanup = RemoveOnDrop(snapshot.clone());
-        progress
-            .step(
-                phase,
-                format!(
-                    "received {} bytes, sha256 {} verified",
-                    received.size,
-                    received.sha256_hex()
-                ),
-                20.0,
-            )
-            .await;
+        let staged = self
+            .stage(&mut inbound, &new_dir, &stamp, progress, phase, 20.0)
+            .await?;
 
         *phase = "restore/stop";
         *rollback = plan.rollback();
@@ -295,7 +281,7 @@ impl Restorer {
 
         *phase = "restore/etcdutl";
         let command = RestoreCommand {
-            snapshot: snapshot.clone(),
+            snapshot: staged.0.clone(),
             data_dir: new_dir.clone(),
             name: manifest.name.clone(),
             initial_cluster: manifest.initial_cluster.clone(),
@@ -347,7 +333,12 @@ impl Restorer {
         ))
     }
 
-    async fn check_start(&self, inbound: &mut Inbound) -> Result<SnapshotMeta, RestoreError> {
+    /// Reads the `start` message: confirmed and of this node's cluster;
+    /// returns the snapshot's metadata and the seed, if any.
+    async fn check_start(
+        &self,
+        inbound: &mut Inbound,
+    ) -> Result<(SnapshotMeta, Option<EtcdSeed>), RestoreError> {
         let first = next_kind(inbound).await?;
         let Some(Kind::Start(start)) = first else {
             return Err(RestoreError::Protocol(
@@ -366,7 +357,7 @@ impl Restorer {
                 meta.cluster, self.cluster
             )));
         }
-        Ok(meta)
+        Ok((meta, start.seed))
     }
 
     async fn stop_control_plane(&self, plan: &Plan) -> Result<(), RestoreError> {
@@ -457,6 +448,30 @@ impl Restorer {
     }
 }
 
+/// `restore/check`'s event: which snapshot is being restored.
+async fn announce(progress: &Progress, phase: &str, meta: &SnapshotMeta) {
+    progress
+        .step(
+            phase,
+            format!(
+                "restoring revision {} of cluster {} taken by {}",
+                meta.revision, meta.cluster, meta.node
+            ),
+            0.0,
+        )
+        .await;
+}
+
+/// The current time as `YYYYMMDDTHHMMSSZ`, naming what a restore creates.
+fn now_stamp() -> String {
+    proto::snapshot::utc_stamp(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    )
+}
+
 /// Writes a static-pod manifest into kubelet's manifests directory as one
 /// atomic replacement ([`fsio::nonblocking::write_atomic`]): kubelet
 /// watches the directory and would start a pod from a half-written file,
@@ -468,75 +483,6 @@ async fn put_manifest(path: &Path, original: &Path, text: String) -> Result<(), 
         .await
         .map_or(0o600, |m| m.permissions().mode() & 0o777);
     Ok(fsio::nonblocking::write_atomic(path, text.into_bytes(), mode).await?)
-}
-
-async fn next_kind(inbound: &mut Inbound) -> Result<Option<Kind>, RestoreError> {
-    match inbound.next().await {
-        None => Ok(None),
-        Some(Ok(chunk)) => Ok(chunk.kind),
-        Some(Err(status)) => Err(RestoreError::Protocol(format!(
-            "the stream broke: {}",
-            status.message()
-        ))),
-    }
-}
-
-/// Writes the data chunks to `path` and checks them against the trailer.
-async fn receive(
-    inbound: &mut Inbound,
-    path: &Path,
-) -> Result<proto::snapshot::Verified, RestoreError> {
-    let mut part = PartFile::create(path).await?;
-    loop {
-        match next_kind(inbound).await? {
-            Some(Kind::Data(d)) => part.write(&d).await?,
-            Some(Kind::Trailer(t)) => return Ok(part.commit(Some(&t)).await?),
-            Some(Kind::Start(_)) => return Err(RestoreError::Protocol("a second `start`".into())),
-            None => {
-                return Err(RestoreError::Protocol(format!(
-                    "the stream ended after {} bytes without a trailer",
-                    part.size()
-                )));
-            }
-        }
-    }
-}
-
-/// How a snapshot staged for a restore is named, next to the data dir.
-const STAGED_PREFIX: &str = "hostctl-restore-";
-
-/// Removes snapshots an interrupted restore staged in `dir` (whole or
-/// `.part`): restores run one at a time ([`super::service`]), so any found
-/// when one starts are a crash's leftovers — each as large as the database.
-async fn remove_staged(dir: &Path) {
-    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
-        return;
-    };
-    while let Ok(Some(e)) = entries.next_entry().await {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let staged = name.starts_with(STAGED_PREFIX)
-            && (name.ends_with(".db") || name.ends_with(".db.part"));
-        if staged && e.file_type().await.is_ok_and(|t| t.is_file()) {
-            match tokio::fs::remove_file(e.path()).await {
-                Ok(()) => {
-                    tracing::info!(file = %e.path().display(), "removed a snapshot an interrupted restore staged")
-                }
-                Err(err) => {
-                    tracing::warn!(file = %e.path().display(), "cannot remove a staged snapshot: {err}")
-                }
-            }
-        }
-    }
-}
-
-/// Deletes the staged snapshot once the restore no longer needs it (the
-/// host keeps the original).
-struct RemoveOnDrop(PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 #[cfg(test)]

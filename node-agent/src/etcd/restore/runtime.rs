@@ -2,13 +2,15 @@
 //! choreography can be tested without kubelet and containerd.
 //!
 //! Production ([`CriRuntime`]): `crictl ps` tells whether a static pod's
-//! container runs; `etcdutl` runs from the etcd image kubelet already
-//! pulled, through `ctr run` in containerd's `k8s.io` namespace, with the
-//! snapshot's and the data directory's parents bind-mounted at the same
-//! paths. That guarantees the restoring `etcdutl` has exactly the version
+//! container runs; `crictl pull` fetches the etcd image where kubelet has
+//! not yet (a seed restore, before `kubeadm init`); `etcdutl` runs from
+//! the etcd image, through `ctr run` in containerd's `k8s.io` namespace
+//! (where CRI keeps kubelet's images), with the snapshot's and the data
+//! directory's parents bind-mounted at the same paths. That guarantees the restoring `etcdutl` has exactly the version
 //! of the etcd that will open the data, and nothing is installed on the
 //! node. (Debian's etcd 3.4 has no `etcdutl`; its `etcdctl snapshot
-//! restore` takes the same flags, which is what the tests' stand-in runs.)
+//! restore` takes the same flags, which is what the tests' stand-ins run:
+//! `StandInKubelet` and `tests/fixtures/ctr-standin`.)
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +51,9 @@ pub trait ControlPlaneRuntime: Send + Sync {
     /// Whether a container of the static pod `component` (e.g. `etcd`,
     /// `kube-apiserver`) is running.
     async fn running(&self, component: &str) -> Result<bool, ExecError>;
+    /// Makes `image` present in the runtime kubelet uses, pulling it if
+    /// needed (before `kubeadm init` nothing has pulled the etcd image).
+    async fn pull(&self, image: &str) -> Result<(), ExecError>;
     /// Restores the snapshot into a new data directory.
     async fn restore(&self, command: &RestoreCommand) -> Result<(), ExecError>;
 }
@@ -76,6 +81,12 @@ impl ControlPlaneRuntime for CriRuntime {
         let name = format!("^{component}$");
         let args = argv(&["crictl", "ps", "--state", "running", "-q", "--name", &name]);
         Ok(!output(&args).await?.trim().is_empty())
+    }
+
+    /// `crictl pull <image>` (crictl's documented command; it prints
+    /// `Image is up to date for <id>` whether or not it had to fetch).
+    async fn pull(&self, image: &str) -> Result<(), ExecError> {
+        output(&argv(&["crictl", "pull", image])).await.map(|_| ())
     }
 
     async fn restore(&self, command: &RestoreCommand) -> Result<(), ExecError> {

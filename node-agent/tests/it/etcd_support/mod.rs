@@ -1,5 +1,8 @@
-//! Test support for etcd: the process ([`test_support::etcd`]) and a stand-in for
-//! the node's kubelet/containerd side of a restore.
+//! Test support for etcd: the process ([`test_support::etcd`]), a stand-in for
+//! the node's kubelet/containerd side of a restore, and the `Etcd` service
+//! driven without a transport ([`rpc`]).
+
+pub mod rpc;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -13,7 +16,8 @@ pub use test_support::etcd::*;
 /// process while `<root>/etc/kubernetes/manifests/etcd.yaml` exists, on the
 /// manifest's `etcd-data` hostPath (under root); the API server "runs"
 /// while its manifest exists. `restore` runs Debian's etcd 3.4
-/// `etcdctl snapshot restore` (3.4 has no etcdutl; same flags).
+/// `etcdctl snapshot restore` (3.4 has no etcdutl; same flags); `pull`
+/// only records the image (every call is in [`StandInKubelet::calls`]).
 pub struct StandInKubelet {
     root: PathBuf,
     pki: EtcdPki,
@@ -22,6 +26,7 @@ pub struct StandInKubelet {
     etcd: Mutex<Option<Etcd>>,
     /// Makes `restore` fail, to test a failure midway.
     pub fail_restore: bool,
+    calls: Mutex<Vec<String>>,
 }
 
 pub const MANIFESTS: &str = "etc/kubernetes/manifests";
@@ -66,16 +71,49 @@ impl StandInKubelet {
             etcd_manifest("cp1", peer_port, "/var/lib/etcd"),
         )?;
         std::fs::write(manifests.join("kube-apiserver.yaml"), "kind: Pod\n")?;
-        let kubelet = StandInKubelet {
+        let kubelet = StandInKubelet::new(root, pki, peer_port, fail_restore)?;
+        kubelet.sync()?;
+        Ok(kubelet)
+    }
+
+    /// A node kubeadm has not initialised: etcd's PKI (kubeadm init would
+    /// write it) but no manifests, so nothing runs.
+    pub fn fresh(root: &Path) -> TestResult<StandInKubelet> {
+        let pki = mint_etcd_pki(root)?;
+        StandInKubelet::new(root, pki, free_port()?, false)
+    }
+
+    fn new(
+        root: &Path,
+        pki: EtcdPki,
+        peer_port: u16,
+        fail_restore: bool,
+    ) -> TestResult<StandInKubelet> {
+        Ok(StandInKubelet {
             root: root.to_owned(),
             pki,
             client_port: free_port()?,
             peer_port,
             etcd: Mutex::new(None),
             fail_restore,
-        };
-        kubelet.sync()?;
-        Ok(kubelet)
+            calls: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The peer port etcd gets when it starts from a manifest.
+    pub fn peer_port(&self) -> u16 {
+        self.peer_port
+    }
+
+    /// `pull <image>` and `restore <image>`, in call order.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, call: String) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(call);
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -137,7 +175,13 @@ impl ControlPlaneRuntime for StandInKubelet {
         })
     }
 
+    async fn pull(&self, image: &str) -> Result<(), ExecError> {
+        self.record(format!("pull {image}"));
+        Ok(())
+    }
+
     async fn restore(&self, command: &RestoreCommand) -> Result<(), ExecError> {
+        self.record(format!("restore {}", command.image));
         if self.fail_restore {
             return Err(runtime_err("injected failure: etcdutl exited 1"));
         }
