@@ -16,8 +16,14 @@ use std::path::{Path, PathBuf};
 const NOTE: &str = "/etc/hostctl/etcd-seeded.json";
 
 /// kubeadm's name for the check on its stacked etcd's default data
-/// directory (`DirAvailable-` + the path with `/` as `-`).
+/// directory.
 pub const PREFLIGHT_CHECK: &str = "DirAvailable--var-lib-etcd";
+
+/// kubeadm's name for the check on etcd data directory `data_dir`
+/// (`DirAvailable-` + the path with `/` as `-`).
+pub fn preflight_check(data_dir: &str) -> String {
+    format!("DirAvailable-{}", data_dir.replace('/', "-"))
+}
 
 /// What the seed restored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,12 +41,14 @@ fn path(root: &Path) -> PathBuf {
 }
 
 /// Leaves the note (after the restore succeeded).
-pub fn mark(root: &Path, seeded: &Seeded) -> Result<(), fsio::JsonError> {
+pub fn mark(root: &Path, seeded: &Seeded) -> Result<(), fsio::Error> {
     let path = path(root);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(fsio::Error::at("creating", dir))?;
     }
-    fsio::write_json_atomic(&path, seeded, 0o600)
+    let body = fsio::json_document(seeded)
+        .map_err(|e| fsio::Error::at("encoding", &path)(std::io::Error::other(e)))?;
+    fsio::write_atomic(&path, &body, 0o600)
 }
 
 /// The note, if a seed left one that still parses (a damaged note is no
@@ -51,14 +59,11 @@ pub fn read(root: &Path) -> Option<Seeded> {
 }
 
 /// The preflight checks `kubeadm init` may skip on this node: kubeadm's
-/// data-directory check while a seed's note names `/var/lib/etcd`.
+/// check on the data directory a seed's note names.
 pub fn waived_checks(root: &Path) -> Vec<String> {
-    match read(root) {
-        Some(s) if s.data_dir.trim_end_matches('/') == "/var/lib/etcd" => {
-            vec![PREFLIGHT_CHECK.to_owned()]
-        }
-        _ => Vec::new(),
-    }
+    read(root)
+        .map(|s| vec![preflight_check(&s.data_dir)])
+        .unwrap_or_default()
 }
 
 /// Removes the note (after a successful init); a missing note is fine.
@@ -77,7 +82,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_waiver_holds_only_while_the_note_names_kubeadms_data_dir() {
+    fn the_waiver_names_the_noted_data_dir_and_goes_with_the_note() {
         let root = tempfile::tempdir().unwrap();
         assert!(waived_checks(root.path()).is_empty());
         let seeded = Seeded {
@@ -101,7 +106,7 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(waived_checks(root.path()).is_empty());
+        assert_eq!(waived_checks(root.path()), vec!["DirAvailable--srv-etcd"]);
 
         clear(root.path()).unwrap();
         clear(root.path()).unwrap();

@@ -140,6 +140,11 @@ async fn a_seed_restore_leaves_a_member_that_etcd_opens_with_the_snapshots_keys(
         "{message}"
     );
     assert!(message.contains("DirAvailable--var-lib-etcd"), "{message}");
+    // The note kubeadm init reads to waive exactly that check.
+    assert_eq!(
+        node_agent::etcd::seeded::waived_checks(dst.path()),
+        ["DirAvailable--var-lib-etcd"]
+    );
     assert_eq!(
         node.calls(),
         [format!("pull {IMAGE}"), format!("restore {IMAGE}")]

@@ -88,6 +88,16 @@ impl Restorer {
             image: seed.image.clone(),
         };
         self.runtime.restore(&command).await?;
+        // kubeadm init reads this to waive its data-directory check.
+        crate::etcd::seeded::mark(
+            &self.root,
+            &crate::etcd::seeded::Seeded {
+                data_dir: dir.clone(),
+                revision: meta.revision,
+                cluster: meta.cluster.clone(),
+            },
+        )
+        .map_err(EtcdError::Io)?;
         progress
             .step(
                 phase,
@@ -104,7 +114,7 @@ impl Restorer {
             "etcd data of revision {} restored into {dir}{kept}. kubeadm init may run now with \
              --ignore-preflight-errors={}",
             meta.revision,
-            preflight_check(&dir)
+            crate::etcd::seeded::preflight_check(&dir)
         ))
     }
 }
@@ -150,13 +160,6 @@ fn validate(seed: &EtcdSeed) -> Result<String, RestoreError> {
     }
     let normal: PathBuf = dir.components().collect();
     Ok(normal.display().to_string())
-}
-
-/// kubeadm's preflight check for the etcd data directory, which a seeded
-/// directory fails by design (`DirAvailable--var-lib-etcd` for the
-/// default: kubeadm names it `DirAvailable-` + the path with `/` → `-`).
-fn preflight_check(data_dir: &str) -> String {
-    format!("DirAvailable-{}", data_dir.replace('/', "-"))
 }
 
 async fn exists(path: &Path) -> Result<bool, RestoreError> {
@@ -220,7 +223,7 @@ mod tests {
         trailing.data_dir = "/var//lib/etcd/".into();
         assert_eq!(validate(&trailing).ok().as_deref(), Some("/var/lib/etcd"));
         assert_eq!(
-            preflight_check("/var/lib/etcd"),
+            crate::etcd::seeded::preflight_check("/var/lib/etcd"),
             "DirAvailable--var-lib-etcd"
         );
     }

@@ -146,6 +146,7 @@ fn a_lost_control_plane_is_recreated_with_its_etcd_restored_before_kubeadm_start
 
     // The rerun continues with the same snapshot and completes.
     let (ok, second) = recover(&rig, &cp);
+    eprintln!("{second}");
     assert!(ok, "the rerun must complete:\n{second}");
     assert!(second.contains("resuming the recovery of"), "{second}");
     for step in [
