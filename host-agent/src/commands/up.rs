@@ -222,11 +222,25 @@ pub(crate) async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     }
     // Velero's backup locations point at the host's object store, so it
     // runs (with its buckets and keys) before any cluster is built.
-    let backups = if workspace.topology.managed_backups() {
+    let mut backups = if workspace.topology.managed_backups() {
         crate::commands::storage::up_for(ctx, &workspace).await?
     } else {
         Default::default()
     };
+    // A cluster being recovered reads its old backups and writes none
+    // until they are restored (recover::cluster).
+    for (cluster, target) in backups.iter_mut() {
+        if crate::recover::cluster::velero_read_only(home, cluster) {
+            target.access = crate::addons::velero::AccessMode::ReadOnly;
+            note(
+                ctx.output,
+                format!(
+                    "{cluster}: a recovery of this cluster is unfinished: Velero's location \
+                     stays read-only until it has restored"
+                ),
+            );
+        }
+    }
     // A daemon started for another network (or with the old host
     // certificate) would hand out certificates for the wrong addresses.
     let stale_daemon = match pki.host_reissued() {

@@ -13,8 +13,10 @@
 //!   a recovery that needed two runs is judged on its whole duration.
 //!
 //! - [`etcd`]: etcd data damage (RTO 30 min);
-//! - [`node`]: a lost control-plane node (RTO 1 h).
+//! - [`node`]: a lost control-plane node (RTO 1 h);
+//! - [`cluster`]: a lost cluster (RTO 2 h).
 
+pub mod cluster;
 pub mod etcd;
 pub mod node;
 pub mod record;

@@ -46,6 +46,7 @@ pub fn review_target(
             access_key_id: "<velero-access-key-id>".to_owned(),
             secret_access_key: vault::Secret::new("<velero-secret-access-key>"),
             repository_password: vault::Secret::new("<velero-repository-password>"),
+            access: crate::addons::velero::AccessMode::ReadWrite,
         })
 }
 

@@ -247,6 +247,7 @@ impl Storage {
             access_key_id: key.access_key_id.clone(),
             secret_access_key: vault::Secret::new(key.secret_access_key.clone()),
             repository_password: vault::Secret::new(keys.repository_password(cluster)?),
+            access: crate::addons::velero::AccessMode::ReadWrite,
         })
     }
 

@@ -31,6 +31,7 @@ fn target(cluster: &str) -> BackupTarget {
         access_key_id: format!("GK{cluster}0123456789abcdef"),
         secret_access_key: vault::Secret::new(SECRET_KEY),
         repository_password: vault::Secret::new("kopia-password-of-the-test"),
+        access: host_agent::addons::velero::AccessMode::ReadWrite,
     }
 }
 

@@ -112,6 +112,11 @@ pub struct BackupTarget {
     pub secret_access_key: vault::Secret,
     /// The cluster's Kopia repository password ([`REPOSITORY_SECRET`]).
     pub repository_password: vault::Secret,
+    /// `ReadWrite`, except while a rebuilt cluster restores its old backups
+    /// (`recover cluster`): then `ReadOnly`, so the new Velero neither
+    /// writes (its schedule's first backup, of the empty cluster, would
+    /// become the schedule's latest) nor expires what it is restoring.
+    pub access: AccessMode,
 }
 
 impl BackupTarget {
@@ -208,7 +213,8 @@ fn target<'a>(ctx: &RenderContext<'a>, addon: &str) -> Result<&'a BackupTarget, 
 }
 
 fn values(ctx: &RenderContext<'_>) -> Result<Value, AddonError> {
-    Ok(chart_values(target(ctx, RELEASE)?, AccessMode::ReadWrite))
+    let target = target(ctx, RELEASE)?;
+    Ok(chart_values(target, target.access))
 }
 
 /// The chart's values (keys as in velero 12.1.0's `values.yaml`) for

@@ -14,6 +14,7 @@ fn target(prefix: &str) -> BackupTarget {
         access_key_id: "GK31c2f218a2e44f485b94239e".into(),
         secret_access_key: vault::Secret::new(SECRET_KEY),
         repository_password: vault::Secret::new("kopia-password-of-the-test"),
+        access: crate::addons::velero::AccessMode::ReadWrite,
     }
 }
 
@@ -59,7 +60,20 @@ fn the_render_context_decides_the_plan_and_velero_refuses_to_render_without_a_ta
     ctx.backup = Some(&target);
     assert!(addons_for(&ctx).iter().any(|a| a.name == RELEASE));
     let rendered = render(&VELERO, &ctx).expect("renders");
-    assert!(rendered.values.is_some_and(|v| v.contains("kopia")));
+    let values = rendered.values.unwrap_or_default();
+    assert!(values.contains("kopia"), "{values}");
+    assert!(values.contains("accessMode: ReadWrite"), "{values}");
+    // A cluster being recovered gets its location read-only.
+    let recovering = BackupTarget {
+        access: AccessMode::ReadOnly,
+        ..target.clone()
+    };
+    ctx.backup = Some(&recovering);
+    let values = render(&VELERO, &ctx)
+        .expect("renders")
+        .values
+        .unwrap_or_default();
+    assert!(values.contains("accessMode: ReadOnly"), "{values}");
 }
 
 #[test]
