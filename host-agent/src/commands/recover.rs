@@ -9,6 +9,7 @@ use crate::exit::Exit;
 use crate::recover::RecoverError;
 
 mod etcd;
+mod resource;
 mod runner;
 
 #[derive(Debug, clap::Args)]
@@ -23,12 +24,17 @@ pub enum Sub {
     /// named) etcd snapshot, from the host or the object store, and wait
     /// for its API server.
     Etcd(etcd::EtcdArgs),
+    /// A deleted resource (RTO 5 min): sync it through the Argo CD
+    /// Application that owns it, else restore it from Velero's newest (or
+    /// a named) backup, and check it is back.
+    Resource(resource::ResourceArgs),
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match &args.command {
         Sub::Etcd(a) => crate::cli::block_on(etcd::recover_etcd(ctx, a))?,
+        Sub::Resource(a) => crate::cli::block_on(resource::recover_resource(ctx, a))?,
     }
 }
 

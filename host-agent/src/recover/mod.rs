@@ -13,9 +13,11 @@
 //!   a recovery that needed two runs is judged on its whole duration.
 //!
 //! - [`etcd`]: etcd data damage (RTO 30 min).
+//! - [`resource`]: a deleted resource (RTO 5 min).
 
 pub mod etcd;
 pub mod record;
+pub mod resource;
 
 use std::path::PathBuf;
 use std::time::Duration;
