@@ -93,6 +93,7 @@ fn a_resource_velero_backed_up_comes_back_from_the_newest_daily_backup() {
     assert_eq!(out.status.code(), Some(5), "{t}");
     has_all(&t, &["exists on app1: nothing to recover"]);
     assert_eq!(lab.objects(&lab.app1, RESTORES).len(), 1);
+    assert!(!lab.record("resource_shop_deployments.apps_web").exists());
 }
 
 #[test]
@@ -218,6 +219,7 @@ fn an_api_server_of_another_cluster_is_refused_before_anything_is_created() {
         ],
     );
     assert!(Lab::writes(&lab.app1).is_empty());
+    assert!(!lab.record("resource_shop_deployments.apps_web").exists());
 }
 
 #[test]

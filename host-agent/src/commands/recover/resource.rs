@@ -65,7 +65,8 @@ struct ResourceRecovery<'a> {
     started_at_unix: u64,
     source: Option<Source>,
     clients: BTreeMap<String, kube::Client>,
-    /// Step `cluster` refused: nothing was touched, the record goes.
+    /// Step `cluster` or `choose` refused: nothing was touched, the
+    /// record goes.
     refused_early: bool,
 }
 
@@ -124,7 +125,7 @@ pub(super) async fn recover_resource(ctx: &Context, args: &ResourceArgs) -> anyh
     let what = format!("{} on {cluster}", scenario.target);
     let outcome = runner::run(record, &what, &mut scenario).await;
     if scenario.refused_early {
-        // Refused before anything was touched: the next run starts afresh
+        // Refused before anything was written: the next run starts afresh
         // (and its time is not measured from this one).
         let _ = std::fs::remove_file(&file);
     }
@@ -160,11 +161,7 @@ impl Scenario for ResourceRecovery<'_> {
         match id {
             "cluster" => {
                 let checked = self.check_identity(&cluster).await;
-                if let Err(e) = &checked
-                    && e.downcast_ref::<crate::cli::CodedError>().is_some()
-                {
-                    self.refused_early = true;
-                }
+                self.refused_early = is_coded(&checked);
                 checked?;
                 note(format_args!(
                     "{} is {cluster}'s (kube-system/kubeadm-config)",
@@ -173,7 +170,9 @@ impl Scenario for ResourceRecovery<'_> {
                 Ok(None)
             }
             "choose" => {
-                let source = self.choose().await?;
+                let chosen = self.choose().await;
+                self.refused_early = is_coded(&chosen);
+                let source = chosen?;
                 self.source = Some(source.clone());
                 Ok(Some(source.to_string()))
             }
@@ -207,6 +206,13 @@ impl Scenario for ResourceRecovery<'_> {
             other => bail!("unknown step {other}"),
         }
     }
+}
+
+/// Whether `result` is a refusal (or another final, coded error).
+fn is_coded<T>(result: &anyhow::Result<T>) -> bool {
+    result
+        .as_ref()
+        .is_err_and(|e| e.is::<crate::cli::CodedError>())
 }
 
 /// One look of a wait: done with a value, or not yet (and why).
@@ -300,7 +306,7 @@ impl ResourceRecovery<'_> {
             Ok(None) => note("no Argo CD Application on mgmt tracks it")?,
             // mgmt's address reaching another cluster is a refusal, not a
             // reason to look elsewhere.
-            Err(e) if e.downcast_ref::<crate::cli::CodedError>().is_some() => return Err(e),
+            Err(e) if e.is::<crate::cli::CodedError>() => return Err(e),
             // mgmt down pauses GitOps (spec §10): Velero still restores.
             Err(e) => note(format_args!(
                 "mgmt's Argo CD did not answer ({e:#}); looking at Velero's backups"
@@ -478,7 +484,7 @@ impl ResourceRecovery<'_> {
             let last = match look(client.clone()).await {
                 Ok(Done(value)) => return Ok(value),
                 Ok(Wait(why)) => why,
-                Err(e) if e.downcast_ref::<crate::cli::CodedError>().is_some() => return Err(e),
+                Err(e) if e.is::<crate::cli::CodedError>() => return Err(e),
                 Err(e) => format!("{e:#}"),
             };
             if Instant::now() >= deadline {
