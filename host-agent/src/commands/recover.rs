@@ -10,6 +10,7 @@ use crate::recover::RecoverError;
 
 mod etcd;
 mod node;
+mod resource;
 mod runner;
 
 #[derive(Debug, clap::Args)]
@@ -30,6 +31,10 @@ pub enum Sub {
     /// plane, and finish the cluster with `up`'s steps; workers keep their
     /// certificates.
     Node(node::NodeArgs),
+    /// A deleted resource (RTO 5 min): sync it through the Argo CD
+    /// Application that owns it, else restore it from Velero's newest (or
+    /// a named) backup, and check it is back.
+    Resource(resource::ResourceArgs),
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
@@ -37,6 +42,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
     match &args.command {
         Sub::Etcd(a) => crate::cli::block_on(etcd::recover_etcd(ctx, a))?,
         Sub::Node(a) => crate::cli::block_on(node::recover_node(ctx, a))?,
+        Sub::Resource(a) => crate::cli::block_on(resource::recover_resource(ctx, a))?,
     }
 }
 

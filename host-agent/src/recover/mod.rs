@@ -13,6 +13,7 @@
 //!   a recovery that needed two runs is judged on its whole duration.
 //!
 //! - [`etcd`]: etcd data damage (RTO 30 min);
+//! - [`resource`]: a deleted resource (RTO 5 min);
 //! - [`node`]: a lost control-plane node (RTO 1 h);
 //! - [`cluster`]: a lost cluster (RTO 2 h).
 
@@ -20,6 +21,7 @@ pub mod cluster;
 pub mod etcd;
 pub mod node;
 pub mod record;
+pub mod resource;
 
 use std::path::PathBuf;
 use std::time::Duration;

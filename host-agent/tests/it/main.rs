@@ -46,6 +46,8 @@ mod orchestrator_graph;
 mod orchestrator_render;
 mod recover_etcd_cli;
 mod recover_etcd_store;
+mod recover_resource;
+mod recover_resource_support;
 mod refusals;
 mod renewal;
 mod reports;

@@ -3,7 +3,9 @@
 //! against it, so the real kube client with the minted admin kubeconfig
 //! connects for real. It speaks the API's real JSON for the calls hostctl
 //! makes (`/readyz`, `/version`, `GET /api/v1/nodes`, server-side apply
-//! PATCHes, POSTs that create objects) and records every request.
+//! PATCHes, JSON merge PATCHes of stored objects, POSTs that create
+//! objects, lists of the collections a test declares served, with an
+//! equality `labelSelector`) and records every request.
 //!
 //! host-agent's kube tests serve it on loopback; the end-to-end `bootstrap`
 //! suite serves it inside a control plane's network namespace.
@@ -12,7 +14,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
@@ -41,6 +43,11 @@ pub struct State {
     pub later: BTreeMap<String, (u32, Value)>,
     /// What `GET <path>` answers as `text/plain` (a proxied `/metrics`).
     pub texts: BTreeMap<String, String>,
+    /// The collections that answer `GET` with a list of the stored
+    /// objects under them (`/apis/velero.io/v1/namespaces/velero/backups`):
+    /// the kinds the test says are served. Any other collection is 404, as
+    /// on an API server without that CRD.
+    pub lists: BTreeSet<String>,
     /// PATCH answers by object name: (HTTP status, Status JSON).
     pub patch_errors: BTreeMap<String, (u16, Value)>,
     pub readyz_down: bool,
@@ -182,8 +189,8 @@ async fn handle(req: Request<Incoming>, client_cert: bool, state: Arc<Mutex<Stat
     s.requests.push(Recorded {
         method: method.clone(),
         path: path.clone(),
-        query,
-        content_type,
+        query: query.clone(),
+        content_type: content_type.clone(),
         body: body.clone(),
     });
     let anonymous_ok = matches!(path.as_str(), "/readyz" | "/livez" | "/version");
@@ -218,15 +225,51 @@ async fn handle(req: Request<Incoming>, client_cert: bool, state: Arc<Mutex<Stat
                 None => (404, status(404, "NotFound", &format!("{path} not found"))),
             }
         }
-        ("PATCH", _) => {
-            let name = path.rsplit('/').next().unwrap_or_default().to_owned();
-            match s.patch_errors.get(&name) {
-                Some((code, status)) => (*code, status.clone()),
-                None => (200, applied(&body)),
+        ("GET", _) if s.lists.contains(&path) => (200, list(&s, &path, &query)),
+        ("PATCH", _)
+            if s.patch_errors
+                .contains_key(path.rsplit('/').next().unwrap_or_default()) =>
+        {
+            let name = path.rsplit('/').next().unwrap_or_default();
+            s.patch_errors[name].clone()
+        }
+        // A JSON merge patch (RFC 7386) changes the stored object.
+        ("PATCH", _) if content_type.starts_with("application/merge-patch+json") => {
+            let Ok(patch) = serde_json::from_str::<Value>(&body) else {
+                return Ok(json_reply(
+                    400,
+                    &status(400, "BadRequest", "the patch is not JSON"),
+                ));
+            };
+            match s.objects.get_mut(&path) {
+                Some(object) => {
+                    merge(object, &patch);
+                    bump(object);
+                    (200, object.clone())
+                }
+                None => (404, status(404, "NotFound", &format!("{path} not found"))),
             }
         }
-        // Creation (bootstrap token Secrets): the object back, as created.
-        ("POST", _) => (201, applied(&body)),
+        ("PATCH", _) => (200, applied(&body)),
+        // Creation: the object back as created, and stored under its name
+        // in the collection (so it can be read, listed and patched); a name
+        // already there is 409 AlreadyExists.
+        ("POST", _) => {
+            let object = applied(&body);
+            match object["metadata"]["name"].as_str() {
+                Some(name) if collection(&path) => {
+                    let exists = status(409, "AlreadyExists", &format!("{name} already exists"));
+                    match s.objects.entry(format!("{path}/{name}")) {
+                        std::collections::btree_map::Entry::Occupied(_) => (409, exists),
+                        std::collections::btree_map::Entry::Vacant(slot) => {
+                            slot.insert(object.clone());
+                            (201, object)
+                        }
+                    }
+                }
+                _ => (201, object),
+            }
+        }
         _ => (
             404,
             status(
@@ -237,6 +280,85 @@ async fn handle(req: Request<Incoming>, client_cert: bool, state: Arc<Mutex<Stat
         ),
     };
     Ok(json_reply(code, &value))
+}
+
+/// Whether `path` names a collection (`/api/v1/[namespaces/NS/]PLURAL`,
+/// `/apis/GROUP/VERSION/[namespaces/NS/]PLURAL`) rather than one object.
+fn collection(path: &str) -> bool {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let namespaced = |at: usize| parts.get(at) == Some(&"namespaces");
+    match parts.first() {
+        Some(&"api") => parts.len() == 3 || (parts.len() == 5 && namespaced(2)),
+        Some(&"apis") => parts.len() == 4 || (parts.len() == 6 && namespaced(3)),
+        _ => false,
+    }
+}
+
+/// A list of the stored objects of the collection at `path` whose labels
+/// match every `key=value` of the query's `labelSelector` (the only form
+/// of selector the stand-in knows).
+fn list(s: &State, path: &str, query: &str) -> Value {
+    let selector: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("labelSelector="))
+        .flat_map(|sel| {
+            let sel = sel
+                .replace("%3D", "=")
+                .replace("%2F", "/")
+                .replace("%2C", ",");
+            sel.split(',')
+                .filter_map(|t| t.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let prefix = format!("{path}/");
+    let items: Vec<Value> = s
+        .objects
+        .iter()
+        .filter(|(p, _)| {
+            p.strip_prefix(&prefix)
+                .is_some_and(|rest| !rest.contains('/'))
+        })
+        .map(|(_, o)| o.clone())
+        .filter(|o| {
+            selector
+                .iter()
+                .all(|(k, v)| o["metadata"]["labels"][k].as_str() == Some(v.as_str()))
+        })
+        .collect();
+    json!({"kind": "List", "apiVersion": "v1",
+           "metadata": {"resourceVersion": "4300"}, "items": items})
+}
+
+/// RFC 7386: objects merge key by key, `null` removes, anything else
+/// replaces.
+pub fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ if patch.is_object() => {
+            *target = json!({});
+            merge(target, patch);
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+/// A new `resourceVersion`, as every write gets.
+fn bump(object: &mut Value) {
+    let next = object["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(4243)
+        + 1;
+    object["metadata"]["resourceVersion"] = json!(next.to_string());
 }
 
 fn text(code: u16, body: &str) -> Response<Full<Bytes>> {

@@ -41,7 +41,8 @@ use serde_json::{Value, json};
 
 pub use recovery::{
     AccessMode, BackupOf, ExistingResourcePolicy, backup, backup_storage_location,
-    daily_schedule_name, restore_from_backup, restore_from_schedule, schedule_name,
+    daily_schedule_name, restore_from_backup, restore_from_schedule, restore_resources_from_backup,
+    schedule_name,
 };
 
 /// Velero's namespace (PSA `privileged`: the node agent mounts the node's

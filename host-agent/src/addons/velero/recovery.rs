@@ -200,6 +200,38 @@ pub fn restore_from_backup(
     )
 }
 
+/// A Restore called `name` of Backup `backup_name` limited to the
+/// resource types `included_resources` (Velero's resource names,
+/// `deployments.apps`, `configmaps`) in `included_namespaces`, labelled as
+/// hostctl's: the "deleted resource" recovery
+/// ([`crate::recover::resource`]). Velero has no filter by object name,
+/// so with [`ExistingResourcePolicy::None`] everything of those types the
+/// backup holds and the cluster lacks comes back, and nothing present is
+/// changed. `cluster_scoped` resources need Velero's cluster resources
+/// included (and every namespace considered); for namespaced ones Velero's
+/// default applies (the namespace itself comes back if it is gone too).
+pub fn restore_resources_from_backup(
+    name: &str,
+    backup_name: &str,
+    included_namespaces: &[&str],
+    included_resources: &[&str],
+    cluster_scoped: bool,
+    existing: ExistingResourcePolicy,
+) -> Value {
+    let mut restore = restore(
+        name,
+        json!({"backupName": backup_name}),
+        included_namespaces,
+        existing,
+    );
+    restore["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "hostctl"});
+    restore["spec"]["includedResources"] = json!(included_resources);
+    if cluster_scoped {
+        restore["spec"]["includeClusterResources"] = json!(true);
+    }
+    restore
+}
+
 fn restore(
     name: &str,
     source: Value,

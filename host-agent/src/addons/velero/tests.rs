@@ -166,3 +166,34 @@ fn restores_name_their_source_and_update_existing_objects() {
     assert_eq!(bsl["spec"]["objectStorage"]["prefix"], "mgmt");
     assert_eq!(bsl["spec"]["credential"]["name"], CREDENTIALS_SECRET);
 }
+
+#[test]
+fn a_restore_of_resources_names_the_types_and_leaves_existing_objects() {
+    let r = restore_resources_from_backup(
+        "hostctl-web-1-1",
+        "velero-daily-20261203020000",
+        &["shop"],
+        &["deployments.apps"],
+        false,
+        ExistingResourcePolicy::None,
+    );
+    assert_eq!(r["kind"], "Restore");
+    assert_eq!(r["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(
+        r["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "hostctl"
+    );
+    assert_eq!(r["spec"]["backupName"], "velero-daily-20261203020000");
+    assert_eq!(r["spec"]["includedResources"][0], "deployments.apps");
+    assert_eq!(r["spec"]["existingResourcePolicy"], "none");
+    assert!(r["spec"].get("includeClusterResources").is_none());
+    let cluster_scoped = restore_resources_from_backup(
+        "r",
+        "b",
+        &["*"],
+        &["clusterroles.rbac.authorization.k8s.io"],
+        true,
+        ExistingResourcePolicy::None,
+    );
+    assert_eq!(cluster_scoped["spec"]["includeClusterResources"], true);
+}
