@@ -8,7 +8,9 @@ use crate::cli::{Context, coded};
 use crate::exit::Exit;
 use crate::recover::RecoverError;
 
+mod cluster;
 mod etcd;
+mod kube;
 mod node;
 mod resource;
 mod runner;
@@ -35,6 +37,11 @@ pub enum Sub {
     /// Application that owns it, else restore it from Velero's newest (or
     /// a named) backup, and check it is back.
     Resource(resource::ResourceArgs),
+    /// A lost cluster (RTO 2 h): re-provision it with the same PKI and
+    /// addresses, its Velero location read-only, restore the daily
+    /// schedule's newest (or a named) backup, then Velero read-write and
+    /// the cluster back to GitOps. App clusters only, for now.
+    Cluster(cluster::ClusterArgs),
 }
 
 pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
@@ -43,6 +50,7 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
         Sub::Etcd(a) => crate::cli::block_on(etcd::recover_etcd(ctx, a))?,
         Sub::Node(a) => crate::cli::block_on(node::recover_node(ctx, a))?,
         Sub::Resource(a) => crate::cli::block_on(resource::recover_resource(ctx, a))?,
+        Sub::Cluster(a) => crate::cli::block_on(cluster::recover_cluster(ctx, a))?,
     }
 }
 

@@ -19,9 +19,11 @@
 
 pub mod cluster;
 pub mod etcd;
+pub mod identity;
 pub mod node;
 pub mod record;
 pub mod resource;
+pub mod velero;
 
 use std::path::PathBuf;
 use std::time::Duration;

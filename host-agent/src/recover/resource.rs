@@ -12,9 +12,7 @@
 //! written (the sync operation, the Restore) and how their status is read;
 //! `commands::recover::resource` runs the steps against the API servers.
 
-use crate::addons::velero::{
-    self, ExistingResourcePolicy, LOCATION, daily_schedule_name, restore_resources_from_backup,
-};
+use crate::addons::velero::{ExistingResourcePolicy, restore_resources_from_backup};
 use crate::cluster_api::resources::{KINDS, Kind};
 use serde_json::{Value, json};
 use std::fmt;
@@ -44,25 +42,6 @@ pub enum ResourceError {
     /// KIND/NAME does not name something hostctl can address.
     #[error("{0}")]
     Usage(String),
-    /// The API server the topology's address reaches is another cluster's.
-    #[error(
-        "the API server at {server} is cluster {found:?} (kube-system/kubeadm-config, \
-         ClusterConfiguration clusterName), not {cluster:?}: nothing was changed. The \
-         topology's address for {cluster} reaches another cluster; check the addresses \
-         (`hostctl status`), or recover the resource on {found} with `hostctl recover \
-         resource {found} …`"
-    )]
-    WrongCluster {
-        server: String,
-        cluster: String,
-        found: String,
-    },
-    /// The cluster's identity could not be read.
-    #[error(
-        "cannot tell which cluster the API server at {server} is: {reason}; nothing was \
-         changed (kubeadm writes kube-system/kubeadm-config when it creates the cluster)"
-    )]
-    UnknownCluster { server: String, reason: String },
     /// The resource is there: nothing to recover.
     #[error(
         "{target} exists on {cluster}: nothing to recover (this scenario brings back what \
@@ -256,21 +235,6 @@ impl fmt::Display for Source {
     }
 }
 
-/// The wrong-cluster rule: the cluster name kubeadm stored in
-/// kube-system/kubeadm-config (hostctl's kubeadm configuration sets
-/// `clusterName` to the topology's name).
-pub fn cluster_name(config_map: &Value) -> Result<String, String> {
-    let text = config_map["data"]["ClusterConfiguration"]
-        .as_str()
-        .ok_or("kubeadm-config has no data.ClusterConfiguration")?;
-    let config: Value = serde_saphyr::from_str(text)
-        .map_err(|e| format!("its ClusterConfiguration is not YAML: {e}"))?;
-    config["clusterName"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| "its ClusterConfiguration has no clusterName".to_owned())
-}
-
 /// Where Argo CD's Applications send objects to `cluster`: the cluster
 /// Secret's name (the topology's name) or its server URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,34 +358,6 @@ pub fn sync_state(app: &Value, id: &str) -> Sync {
     }
 }
 
-/// The newest Completed Backup of hostctl's daily schedule on hostctl's
-/// location (by completion time; RFC 3339 in UTC sorts as text), among
-/// `backups` (a list of the schedule's label, filtered again here).
-pub fn newest_backup(backups: &[Value]) -> Option<String> {
-    let schedule = daily_schedule_name();
-    backups
-        .iter()
-        .filter(|b| b["metadata"]["labels"]["velero.io/schedule-name"].as_str() == Some(&schedule))
-        .filter(|b| usable(b).is_ok())
-        .max_by_key(|b| b["status"]["completionTimestamp"].as_str().unwrap_or(""))
-        .and_then(|b| b["metadata"]["name"].as_str().map(str::to_owned))
-}
-
-/// Why `backup` cannot be restored from, if it cannot: it must be
-/// Completed, on hostctl's location (the cluster's own bucket prefix).
-pub fn usable(backup: &Value) -> Result<(), String> {
-    let phase = backup["status"]["phase"].as_str().unwrap_or("New");
-    if phase != "Completed" {
-        return Err(format!("is {phase}, not Completed"));
-    }
-    match backup["spec"]["storageLocation"].as_str() {
-        Some(LOCATION) | None => Ok(()),
-        Some(other) => Err(format!(
-            "is on location {other:?}, not this cluster's {LOCATION:?}"
-        )),
-    }
-}
-
 /// The name of the recovery's `attempt`th Restore (from 1): fixed by the
 /// record's start, so a rerun finds the Restore the first run created
 /// instead of creating another; a new attempt only after a failed one.
@@ -455,55 +391,6 @@ pub fn restore(name: &str, backup: &str, target: &Target) -> Value {
     );
     r["metadata"]["annotations"] = json!({"hostctl.dev/recovers": target.to_string()});
     r
-}
-
-/// Where a Restore stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Restore {
-    Running(String),
-    Completed {
-        warnings: u64,
-    },
-    /// `Failed`, `PartiallyFailed` or `FailedValidation`: a sentence with
-    /// its counts, reason and the next command.
-    Failed(String),
-}
-
-/// Reads a Restore's `status` (Velero 1.18's phases).
-pub fn restore_state(restore: &Value) -> Restore {
-    let name = restore["metadata"]["name"].as_str().unwrap_or("?");
-    let status = &restore["status"];
-    let phase = status["phase"].as_str().unwrap_or("New");
-    let count = |k: &str| status[k].as_u64().unwrap_or(0);
-    match phase {
-        "Completed" => Restore::Completed {
-            warnings: count("warnings"),
-        },
-        "Failed" | "PartiallyFailed" | "FailedValidation" => {
-            let mut why = format!(
-                "Restore {}/{name} ended {phase} (errors: {}, warnings: {}",
-                velero::NAMESPACE,
-                count("errors"),
-                count("warnings")
-            );
-            if let Some(reason) = status["failureReason"].as_str().filter(|r| !r.is_empty()) {
-                why.push_str(&format!("; {reason}"));
-            }
-            if let Some(errs) = status["validationErrors"].as_array() {
-                let errs: Vec<&str> = errs.iter().filter_map(Value::as_str).collect();
-                if !errs.is_empty() {
-                    why.push_str(&format!("; {}", errs.join("; ")));
-                }
-            }
-            why.push_str(&format!(
-                "): `velero restore describe {name} --details -n {}` says why; the same \
-                 command again creates a new Restore",
-                velero::NAMESPACE
-            ));
-            Restore::Failed(why)
-        }
-        other => Restore::Running(other.to_owned()),
-    }
 }
 
 #[cfg(test)]

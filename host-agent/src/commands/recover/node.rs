@@ -206,8 +206,7 @@ impl Scenario for NodeRecovery<'_> {
 
 impl NodeRecovery<'_> {
     /// Refuses a node that is not lost (its API server answers: that is
-    /// `recover etcd`'s case), then deletes what the provider still has of
-    /// the machine, so `up` launches it afresh.
+    /// `recover etcd`'s case), then deletes what is left of the machine.
     async fn remove_remains(&self) -> anyhow::Result<()> {
         let (node, cluster) = (self.args.node.as_str(), self.cluster.as_str());
         if super::etcd::api_answers(self.ctx, &self.workspace, cluster).await {
@@ -219,52 +218,74 @@ impl NodeRecovery<'_> {
                 ),
             ));
         }
-        let provider = crate::provider::for_home(self.ctx.home.root())
-            .map_err(|e| coded(Exit::Precondition, e))?;
-        match provider
-            .info(node)
-            .await
-            .map_err(crate::commands::up::provider_exit)?
-        {
-            Some(vm) => {
-                crate::stdout::line(format_args!(
-                    "      {node}'s machine is {:?}: deleting it and its disk",
-                    vm.state
-                ))?;
-                provider
-                    .delete(node, true)
-                    .await
-                    .map_err(crate::commands::up::provider_exit)?;
-            }
-            None => crate::stdout::line(format_args!("      {node} has no machine left"))?,
-        }
-        Ok(())
+        remove_machine(self.ctx, node).await
     }
 
-    /// `up --only <cluster>` (`--nodes-only` first), with this command's
-    /// timing flags; anything but success stops the recovery here.
     async fn up(&self, nodes_only: bool) -> anyhow::Result<()> {
-        let args = self.args;
-        let mut argv = vec![
-            "--only".to_owned(),
-            self.cluster.clone(),
-            "--report-interval".to_owned(),
-            args.report_interval.to_string(),
-            "--timeout".to_owned(),
-            args.timeout.to_string(),
-            "--ready-timeout".to_owned(),
-            args.ready_timeout.to_string(),
-        ];
-        if nodes_only {
-            argv.push("--nodes-only".to_owned());
+        let timing = Timing {
+            report_interval: self.args.report_interval,
+            timeout: self.args.timeout,
+            ready_timeout: self.args.ready_timeout,
+        };
+        run_up(self.ctx, &self.cluster, &timing, nodes_only).await
+    }
+}
+
+/// Deletes what the provider still has of `node`'s machine (a stopped or
+/// dead VM, its disk), so `up` launches it afresh; nothing left is fine.
+pub(super) async fn remove_machine(ctx: &Context, node: &str) -> anyhow::Result<()> {
+    let provider =
+        crate::provider::for_home(ctx.home.root()).map_err(|e| coded(Exit::Precondition, e))?;
+    match provider.info(node).await.map_err(up::provider_exit)? {
+        Some(vm) => {
+            crate::stdout::line(format_args!(
+                "      {node}'s machine is {:?}: deleting it and its disk",
+                vm.state
+            ))?;
+            provider
+                .delete(node, true)
+                .await
+                .map_err(up::provider_exit)?;
         }
-        let up_args = up::Args::parse(&argv).context("up's arguments")?;
-        match up::up(self.ctx, up_args).await? {
-            Exit::Ok => Ok(()),
-            other => bail!(
-                "`hostctl up {}` ended with {other:?}; its output above says which step failed",
-                argv.join(" ")
-            ),
-        }
+        None => crate::stdout::line(format_args!("      {node} has no machine left"))?,
+    }
+    Ok(())
+}
+
+/// `up`'s timing flags, passed through by the recoveries that run it.
+pub(super) struct Timing {
+    pub report_interval: u32,
+    pub timeout: u64,
+    pub ready_timeout: u64,
+}
+
+/// `up --only <cluster>` (with `--nodes-only` if asked) in process;
+/// anything but success stops the recovery at its step.
+pub(super) async fn run_up(
+    ctx: &Context,
+    cluster: &str,
+    timing: &Timing,
+    nodes_only: bool,
+) -> anyhow::Result<()> {
+    let mut argv = vec![
+        "--only".to_owned(),
+        cluster.to_owned(),
+        "--report-interval".to_owned(),
+        timing.report_interval.to_string(),
+        "--timeout".to_owned(),
+        timing.timeout.to_string(),
+        "--ready-timeout".to_owned(),
+        timing.ready_timeout.to_string(),
+    ];
+    if nodes_only {
+        argv.push("--nodes-only".to_owned());
+    }
+    let up_args = up::Args::parse(&argv).context("up's arguments")?;
+    match up::up(ctx, up_args).await? {
+        Exit::Ok => Ok(()),
+        other => bail!(
+            "`hostctl up {}` ended with {other:?}; its output above says which step failed",
+            argv.join(" ")
+        ),
     }
 }

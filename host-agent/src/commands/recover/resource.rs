@@ -5,25 +5,19 @@
 //! `--within`; a rerun continues with the recorded source and finds the
 //! Restore or the sync an earlier run started instead of starting another.
 
+use super::kube::{Look, Session, get, list, merge_patch, note};
 use super::runner::{self, Scenario};
 use crate::cli::{Context, coded};
-use crate::cluster_api::client::admin_client;
-use crate::cluster_api::kubeconfig::server_url;
 use crate::exit::Exit;
 use crate::recover::record::Record;
 use crate::recover::resource::{
-    self as rules, Destination, ResourceError, Restore, STEPS, Source, Sync, Target,
+    self as rules, Destination, ResourceError, STEPS, Source, Sync, Target,
 };
+use crate::recover::velero::{newest_backup, usable};
 use crate::workspace::Workspace;
-use anyhow::{Context as _, anyhow, bail};
-use serde_json::Value;
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime};
+use anyhow::{anyhow, bail};
+use std::time::{Duration, SystemTime};
 
-/// Each request's own limit; the waits around them have `--within`.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often a wait looks again.
-const POLL: Duration = Duration::from_secs(2);
 /// Velero's namespace and Argo CD's.
 const VELERO_NS: &str = crate::addons::velero::NAMESPACE;
 const ARGOCD_NS: &str = crate::addons::argocd::NAMESPACE;
@@ -58,13 +52,12 @@ pub struct ResourceArgs {
 /// The scenario's state across its steps.
 struct ResourceRecovery<'a> {
     workspace: Workspace,
-    pki: certs::Pki,
+    session: Session,
     args: &'a ResourceArgs,
     target: Target,
     /// The record's start: names the Restores and marks the sync.
     started_at_unix: u64,
     source: Option<Source>,
-    clients: BTreeMap<String, kube::Client>,
     /// Step `cluster` or `choose` refused: nothing was touched, the
     /// record goes.
     refused_early: bool,
@@ -112,14 +105,14 @@ pub(super) async fn recover_resource(ctx: &Context, args: &ResourceArgs) -> anyh
         ));
     }
     let file = record.file().to_owned();
+    let session = Session::new(home, &workspace.resolved, Duration::from_secs(args.within))?;
     let mut scenario = ResourceRecovery {
         workspace,
-        pki: certs::Pki::open(home).context("the home's PKI")?,
+        session,
         args,
         source: record.source.as_deref().and_then(Source::parse),
         started_at_unix: record.started_at_unix,
         target,
-        clients: BTreeMap::new(),
         refused_early: false,
     };
     let what = format!("{} on {cluster}", scenario.target);
@@ -142,10 +135,6 @@ fn refusal(e: ResourceError) -> anyhow::Error {
     }
 }
 
-fn note(text: impl std::fmt::Display) -> anyhow::Result<()> {
-    crate::stdout::line(format_args!("      {text}"))
-}
-
 #[async_trait::async_trait(?Send)]
 impl Scenario for ResourceRecovery<'_> {
     fn steps(&self) -> &'static [(&'static str, &'static str)] {
@@ -160,12 +149,12 @@ impl Scenario for ResourceRecovery<'_> {
         let cluster = self.args.cluster.clone();
         match id {
             "cluster" => {
-                let checked = self.check_identity(&cluster).await;
+                let checked = self.session.check_identity(&cluster).await;
                 self.refused_early = is_coded(&checked);
                 checked?;
                 note(format_args!(
                     "{} is {cluster}'s (kube-system/kubeadm-config)",
-                    self.server(&cluster)?
+                    self.session.server(&cluster)?
                 ))?;
                 Ok(None)
             }
@@ -187,6 +176,7 @@ impl Scenario for ResourceRecovery<'_> {
             "check" => {
                 let path = self.target.path();
                 let object = self
+                    .session
                     .wait(&cluster, "the object", |client| {
                         let path = path.clone();
                         async move {
@@ -215,65 +205,13 @@ fn is_coded<T>(result: &anyhow::Result<T>) -> bool {
         .is_err_and(|e| e.is::<crate::cli::CodedError>())
 }
 
-/// One look of a wait: done with a value, or not yet (and why).
-enum Look<T> {
-    Done(T),
-    Wait(String),
-}
 use Look::{Done, Wait};
 
 impl ResourceRecovery<'_> {
-    fn server(&self, cluster: &str) -> anyhow::Result<String> {
-        Ok(server_url(&self.workspace.resolved, cluster)?)
-    }
-
-    async fn client(&mut self, cluster: &str) -> anyhow::Result<kube::Client> {
-        if let Some(c) = self.clients.get(cluster) {
-            return Ok(c.clone());
-        }
-        let (client, _) = admin_client(
-            &self.pki,
-            &self.workspace.resolved,
-            cluster,
-            REQUEST_TIMEOUT,
-        )
-        .await
-        .with_context(|| format!("{cluster}'s admin client"))?;
-        self.clients.insert(cluster.to_owned(), client.clone());
-        Ok(client)
-    }
-
-    /// Refuses an API server that is not `cluster`'s (a refusal, coded) or
-    /// whose identity cannot be read; fails plainly when it does not answer.
-    async fn check_identity(&mut self, cluster: &str) -> anyhow::Result<()> {
-        let server = self.server(cluster)?;
-        let client = self.client(cluster).await?;
-        let path = "/api/v1/namespaces/kube-system/configmaps/kubeadm-config";
-        let unknown = |reason: String| {
-            refusal(ResourceError::UnknownCluster {
-                server: server.clone(),
-                reason,
-            })
-        };
-        let config = get(&client, path)
-            .await
-            .with_context(|| format!("asking {server} which cluster it is"))?
-            .ok_or_else(|| unknown("kube-system/kubeadm-config does not exist".into()))?;
-        let found = rules::cluster_name(&config).map_err(unknown)?;
-        if found != cluster {
-            return Err(refusal(ResourceError::WrongCluster {
-                server,
-                cluster: cluster.to_owned(),
-                found,
-            }));
-        }
-        Ok(())
-    }
-
     /// Step 2: the Application that owns the object, else a Backup.
     async fn choose(&mut self) -> anyhow::Result<Source> {
         let cluster = self.args.cluster.clone();
-        let client = self.client(&cluster).await?;
+        let client = self.session.client(&cluster).await?;
         if get(&client, &self.target.path()).await?.is_some() {
             return Err(refusal(ResourceError::Present {
                 target: self.target.to_string(),
@@ -292,7 +230,7 @@ impl ResourceRecovery<'_> {
             let backup = get(&client, &path)
                 .await?
                 .ok_or_else(|| bad("does not exist".into()))?;
-            rules::usable(&backup).map_err(bad)?;
+            usable(&backup).map_err(bad)?;
             note(format_args!("Velero backup {name}, as asked"))?;
             return Ok(Source::Backup(name));
         }
@@ -327,7 +265,7 @@ impl ResourceRecovery<'_> {
         let Some(backups) = backups else {
             return Err(none("Velero is not installed on the cluster"));
         };
-        let newest = rules::newest_backup(&backups).ok_or_else(|| {
+        let newest = newest_backup(&backups).ok_or_else(|| {
             none(&format!(
                 "Velero has no Completed backup of its schedule {schedule}"
             ))
@@ -342,9 +280,9 @@ impl ResourceRecovery<'_> {
     async fn owner(&mut self) -> anyhow::Result<Option<String>> {
         let cluster = self.args.cluster.clone();
         if cluster != "mgmt" {
-            self.check_identity("mgmt").await?;
+            self.session.check_identity("mgmt").await?;
         }
-        let mgmt = self.client("mgmt").await?;
+        let mgmt = self.session.client("mgmt").await?;
         let path = format!("/apis/argoproj.io/v1alpha1/namespaces/{ARGOCD_NS}/applications");
         let Some(apps) = list(&mgmt, &path, "").await? else {
             return Ok(None); // no Argo CD on mgmt
@@ -359,7 +297,7 @@ impl ResourceRecovery<'_> {
             server: if in_cluster {
                 crate::addons::argocd::clusters::IN_CLUSTER.to_owned()
             } else {
-                self.server(&cluster)?
+                self.session.server(&cluster)?
             },
         };
         Ok(rules::owning_application(&apps, &self.target, &destination))
@@ -372,41 +310,42 @@ impl ResourceRecovery<'_> {
         let patch = rules::sync_operation(&self.target, &id);
         let requested = std::cell::Cell::new(false);
         let (requested, path, id, patch) = (&requested, &path, &id, &patch);
-        self.wait(
-            "mgmt",
-            &format!("Argo CD's sync through {app}"),
-            |client| async move {
-                let application = get(&client, path)
-                    .await?
-                    .ok_or_else(|| anyhow!("Application {ARGOCD_NS}/{app} is gone from mgmt"))?;
-                Ok(match rules::sync_state(&application, id) {
-                    // A failed sync of an earlier run is retried with a new request.
-                    Sync::Request | Sync::Failed { .. } if !requested.get() => {
-                        merge_patch(&client, path, patch).await?;
-                        requested.set(true);
-                        note(format_args!(
-                            "requested a sync of just this resource on {app} (initiated by {})",
-                            rules::INITIATED_BY
-                        ))?;
-                        Wait("requested".into())
-                    }
-                    Sync::Request => Wait("the requested operation is not there yet".into()),
-                    Sync::Busy(why) | Sync::Running(why) => Wait(why),
-                    Sync::Succeeded => Done(()),
-                    Sync::Failed { phase, message } => {
-                        return Err(coded(
-                            Exit::Failure,
-                            anyhow!(
-                                "Argo CD's sync through {app} ended {phase}: {message}; \
+        self.session
+            .wait(
+                "mgmt",
+                &format!("Argo CD's sync through {app}"),
+                |client| async move {
+                    let application = get(&client, path).await?.ok_or_else(|| {
+                        anyhow!("Application {ARGOCD_NS}/{app} is gone from mgmt")
+                    })?;
+                    Ok(match rules::sync_state(&application, id) {
+                        // A failed sync of an earlier run is retried with a new request.
+                        Sync::Request | Sync::Failed { .. } if !requested.get() => {
+                            merge_patch(&client, path, patch).await?;
+                            requested.set(true);
+                            note(format_args!(
+                                "requested a sync of just this resource on {app} (initiated by {})",
+                                rules::INITIATED_BY
+                            ))?;
+                            Wait("requested".into())
+                        }
+                        Sync::Request => Wait("the requested operation is not there yet".into()),
+                        Sync::Busy(why) | Sync::Running(why) => Wait(why),
+                        Sync::Succeeded => Done(()),
+                        Sync::Failed { phase, message } => {
+                            return Err(coded(
+                                Exit::Failure,
+                                anyhow!(
+                                    "Argo CD's sync through {app} ended {phase}: {message}; \
                              `argocd app get {app}` shows the resource's state; the same \
                              command again requests a new sync"
-                            ),
-                        ));
-                    }
-                })
-            },
-        )
-        .await?;
+                                ),
+                            ));
+                        }
+                    })
+                },
+            )
+            .await?;
         note(format_args!("Argo CD's sync through {app} Succeeded"))
     }
 
@@ -414,139 +353,29 @@ impl ResourceRecovery<'_> {
     /// run's is there and has not failed), waited for.
     async fn restore(&mut self, backup: &str) -> anyhow::Result<()> {
         let cluster = self.args.cluster.clone();
-        let client = self.client(&cluster).await?;
-        let collection = format!("/apis/velero.io/v1/namespaces/{VELERO_NS}/restores");
-        let mut attempt = 1;
-        let name = loop {
-            let name = rules::restore_name(&self.target, self.started_at_unix, attempt);
-            match get(&client, &format!("{collection}/{name}")).await? {
-                None => {
-                    let body = rules::restore(&name, backup, &self.target);
-                    create(&client, &collection, &body).await?;
-                    let (kind, place) = (
-                        self.target.velero_resource(),
-                        self.target.namespace.as_deref().unwrap_or("the cluster"),
-                    );
-                    note(format_args!(
+        let (target, started) = (&self.target, self.started_at_unix);
+        let (kind, place) = (
+            target.velero_resource(),
+            target.namespace.as_deref().unwrap_or("the cluster"),
+        );
+        let (name, warnings) = self
+            .session
+            .restore(
+                &cluster,
+                |attempt| rules::restore_name(target, started, attempt),
+                |name| rules::restore(name, backup, target),
+                |name| {
+                    format!(
                         "created Restore {VELERO_NS}/{name} of {backup}: every {kind} in \
                          {place} the backup has and the cluster lacks comes back (Velero \
                          selects no single object); existing ones are left alone"
-                    ))?;
-                    break name;
-                }
-                Some(r) if matches!(rules::restore_state(&r), Restore::Failed(_)) => {
-                    note(format_args!(
-                        "Restore {name} of an earlier run failed; creating a new one"
-                    ))?;
-                    attempt += 1;
-                }
-                Some(_) => {
-                    note(format_args!(
-                        "waiting on Restore {VELERO_NS}/{name}, created by an earlier run"
-                    ))?;
-                    break name;
-                }
-            }
-        };
-        let path = format!("{collection}/{name}");
-        let path = &path;
-        let warnings = self
-            .wait(&cluster, &format!("Restore {name}"), |client| async move {
-                let restore = get(&client, path)
-                    .await?
-                    .ok_or_else(|| anyhow!("Restore {path} is gone"))?;
-                match rules::restore_state(&restore) {
-                    Restore::Completed { warnings } => Ok(Done(warnings)),
-                    Restore::Failed(why) => Err(coded(Exit::Failure, anyhow!(why))),
-                    Restore::Running(phase) => Ok(Wait(format!("phase {phase}"))),
-                }
-            })
+                    )
+                },
+            )
             .await?;
         note(format_args!(
             "Restore {name} Completed (warnings: {warnings}; objects already there are kept \
              with a warning each)"
         ))
     }
-
-    /// Polls `look` on `cluster`'s client every [`POLL`] until it is done
-    /// or `--within` has passed. A request that fails (the API server away
-    /// for a moment) is another look later; an error `look` returns coded
-    /// is final.
-    async fn wait<T, F, Fut>(&mut self, cluster: &str, what: &str, look: F) -> anyhow::Result<T>
-    where
-        F: Fn(kube::Client) -> Fut,
-        Fut: std::future::Future<Output = anyhow::Result<Look<T>>>,
-    {
-        let within = Duration::from_secs(self.args.within);
-        let deadline = Instant::now() + within;
-        let client = self.client(cluster).await?;
-        loop {
-            let last = match look(client.clone()).await {
-                Ok(Done(value)) => return Ok(value),
-                Ok(Wait(why)) => why,
-                Err(e) if e.is::<crate::cli::CodedError>() => return Err(e),
-                Err(e) => format!("{e:#}"),
-            };
-            if Instant::now() >= deadline {
-                bail!(
-                    "{what} did not finish within {}s (last: {last}); the same command \
-                     again continues waiting",
-                    within.as_secs()
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-}
-
-/// `GET path`; `None` on 404.
-async fn get(client: &kube::Client, path: &str) -> anyhow::Result<Option<Value>> {
-    let request = http::Request::get(path).body(Vec::new())?;
-    match client.request::<Value>(request).await {
-        Ok(v) => Ok(Some(v)),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-        Err(e) => Err(anyhow!("GET {path}: {e}")),
-    }
-}
-
-/// The items of the collection at `path` matching label `selector`
-/// (`""` for all); `None` when the kind is not served (404).
-async fn list(
-    client: &kube::Client,
-    path: &str,
-    selector: &str,
-) -> anyhow::Result<Option<Vec<Value>>> {
-    let query = if selector.is_empty() {
-        path.to_owned()
-    } else {
-        format!(
-            "{path}?labelSelector={}",
-            selector.replace('/', "%2F").replace('=', "%3D")
-        )
-    };
-    Ok(get(client, &query)
-        .await?
-        .map(|list| list["items"].as_array().cloned().unwrap_or_default()))
-}
-
-/// `POST` of `body` to the collection at `path`.
-async fn create(client: &kube::Client, path: &str, body: &Value) -> anyhow::Result<Value> {
-    let request = http::Request::post(path)
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(body)?)?;
-    client
-        .request::<Value>(request)
-        .await
-        .map_err(|e| anyhow!("creating {path}/{}: {e}", body["metadata"]["name"]))
-}
-
-/// A JSON merge patch (RFC 7386) of the object at `path`.
-async fn merge_patch(client: &kube::Client, path: &str, patch: &Value) -> anyhow::Result<Value> {
-    let request = http::Request::patch(path)
-        .header("content-type", "application/merge-patch+json")
-        .body(serde_json::to_vec(patch)?)?;
-    client
-        .request::<Value>(request)
-        .await
-        .map_err(|e| anyhow!("PATCH {path}: {e}"))
 }

@@ -1,4 +1,6 @@
 use super::*;
+use crate::addons::velero::daily_schedule_name;
+use crate::recover::velero::{Restore, newest_backup, restore_state, usable};
 
 fn target(spec: &str, ns: Option<&str>) -> Target {
     Target::parse(spec, ns).expect("parses")
@@ -57,16 +59,6 @@ fn sources_round_trip_through_the_record() {
         assert_eq!(Source::parse(&s.to_string()), Some(s));
     }
     assert_eq!(Source::parse("20261203T180000Z-rev42.db"), None);
-}
-
-#[test]
-fn the_cluster_name_is_kubeadms() {
-    let cm = json!({"data": {"ClusterConfiguration":
-        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nclusterName: app1\n"}});
-    assert_eq!(cluster_name(&cm).unwrap(), "app1");
-    assert!(cluster_name(&json!({"data": {}})).is_err());
-    let nameless = json!({"data": {"ClusterConfiguration": "kind: ClusterConfiguration\n"}});
-    assert!(cluster_name(&nameless).unwrap_err().contains("clusterName"));
 }
 
 fn app(name: &str, server: &str, resources: Value) -> Value {
