@@ -12,6 +12,10 @@
 //! - `down --purge --keep-pki`: all of that except the PKI.
 //!
 //! Etcd snapshots and the report store are never removed: they are data.
+//! The host's object store (`storage up`, started by `up` when backups
+//! are managed) is stopped, its buckets kept (`hostctl storage down
+//! --purge` deletes them): they are the backups a later `up` and `recover`
+//! restore from.
 
 use crate::cli::{Context, coded};
 use crate::commands::up::provider_exit;
@@ -88,6 +92,7 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             err
         });
     }
+    stop_storage(ctx).await?;
     stop_daemon(home).await?;
     if let Some(provider) = &provider {
         provider.teardown(args.purge).await.map_err(provider_exit)?;
@@ -124,7 +129,23 @@ async fn down(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Removes a file or directory if it exists.
+/// Stops the host's object store if `up` set one up for this home (its
+/// data kept); nothing to do without one or without a recorded workspace.
+async fn stop_storage(ctx: &Context) -> anyhow::Result<()> {
+    let layout = crate::storage::layout::Layout::new(ctx.home.root());
+    if !layout.root().exists() {
+        return Ok(());
+    }
+    let Ok(workspace) = crate::workspace::Workspace::recorded(ctx) else {
+        return Ok(());
+    };
+    let storage = crate::commands::storage::real(ctx, &workspace.resolved);
+    for line in storage.down(false).await? {
+        eprintln!("storage: {line} (its buckets are kept)");
+    }
+    Ok(())
+}
+
 /// Removes from the user's kubeconfig(s) exactly the entries `up` merged
 /// (its record says which, per file), then the record.
 fn forget_kubeconfig_entries(home: &std::path::Path) -> anyhow::Result<()> {

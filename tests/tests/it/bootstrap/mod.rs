@@ -17,6 +17,7 @@ use tests::kube_api::{State, node};
 
 mod platform;
 mod policy;
+mod recover_cluster;
 mod recover_node;
 mod vault_drill;
 

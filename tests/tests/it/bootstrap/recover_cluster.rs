@@ -1,0 +1,267 @@
+//! `hostctl recover cluster` end to end on the local provider: app1 made
+//! by the real `up` with `backups: { managed: true }` (the real Garage on
+//! the host, Velero through the helm STAND-IN), then every machine of the
+//! cluster is lost. The test plays Velero's controller on the stand-in API
+//! server of the rebuilt cluster: the backups of the daily schedule appear
+//! as Velero's sync from the bucket would list them, and the recovery's
+//! Restore is given a phase. The first Restore ends PartiallyFailed, so
+//! the first run stops at that step; the rerun continues with the same
+//! backup, creates a new Restore and completes. It proves the rebuilt
+//! cluster's Velero was installed with its location read-only until the
+//! restore and read-write after it, and that the newest Completed backup
+//! of the schedule was the one restored.
+
+use super::Rig;
+use host_agent::provider::local::Names;
+use serde_json::{Value, json};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use tests::bootstrap::calls;
+use tests::kube_api::State;
+
+const NET: u8 = 77;
+const BACKUPS: &str = "/apis/velero.io/v1/namespaces/velero/backups";
+const RESTORES: &str = "/apis/velero.io/v1/namespaces/velero/restores";
+
+/// Turns on `backups: { managed: true }` in the rig's topology and points
+/// `up` at the real Garage; `None` (skipped) without one.
+fn with_backups(rig: &mut Rig) -> Option<()> {
+    let garage = test_support::garage::garage_or_skip("recover_cluster")?;
+    let text = std::fs::read_to_string(&rig.env.topology).expect("topology");
+    std::fs::write(
+        &rig.env.topology,
+        format!("{text}\nbackups:\n  managed: true\n"),
+    )
+    .expect("write topology");
+    rig.vars
+        .push(("HOSTCTL_GARAGE".to_owned(), garage.display().to_string()));
+    Some(())
+}
+
+fn backup(name: &str, completed: &str, phase: &str) -> (String, Value) {
+    (
+        format!("{BACKUPS}/{name}"),
+        json!({
+            "apiVersion": "velero.io/v1", "kind": "Backup",
+            "metadata": {"name": name, "namespace": "velero",
+                         "labels": {"velero.io/schedule-name": "velero-daily",
+                                    "velero.io/storage-location": "default"}},
+            "spec": {"storageLocation": "default", "includedNamespaces": ["*"]},
+            "status": {"phase": phase, "completionTimestamp": completed},
+        }),
+    )
+}
+
+/// The rebuilt cluster's API: an empty cluster as kubeadm leaves it (its
+/// kubeadm-config names it), the add-ons Ready, Velero's two collections
+/// served, and the backups its sync would list.
+fn rebuilt_state(rig: &Rig) -> State {
+    let mut objects = tests::bootstrap::ready_addon_objects(tests::bootstrap::role_of("app1"));
+    objects.insert(
+        "/api/v1/namespaces/kube-system/configmaps/kubeadm-config".to_owned(),
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
+               "data": {"ClusterConfiguration": "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nclusterName: app1\n"}}),
+    );
+    for (path, b) in [
+        backup(
+            "velero-daily-20261202030000",
+            "2026-12-02T03:04:00Z",
+            "Completed",
+        ),
+        backup(
+            "velero-daily-20261203030000",
+            "2026-12-03T03:05:00Z",
+            "Completed",
+        ),
+        backup(
+            "velero-daily-20261204030000",
+            "2026-12-04T03:01:00Z",
+            "PartiallyFailed",
+        ),
+    ] {
+        objects.insert(path, b);
+    }
+    let _ = rig;
+    State {
+        objects,
+        lists: [BACKUPS.to_owned(), RESTORES.to_owned()].into(),
+        ..State::default()
+    }
+}
+
+/// Plays Velero's restore controller: the first Restore it sees ends
+/// PartiallyFailed, every later one Completed. Returns the names in order.
+fn velero_controller(state: Arc<Mutex<State>>) -> (Arc<Mutex<Vec<String>>>, Arc<Mutex<bool>>) {
+    let (seen, stop) = (
+        Arc::new(Mutex::new(Vec::<String>::new())),
+        Arc::new(Mutex::new(false)),
+    );
+    let (seen2, stop2) = (seen.clone(), stop.clone());
+    std::thread::spawn(move || {
+        while !*stop2.lock().expect("stop") {
+            {
+                let mut s = state.lock().expect("state");
+                let pending: Vec<String> = s
+                    .objects
+                    .iter()
+                    .filter(|(p, o)| {
+                        p.starts_with(&format!("{RESTORES}/")) && o["status"].is_null()
+                    })
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for path in pending {
+                    let mut seen = seen2.lock().expect("seen");
+                    let phase = if seen.is_empty() {
+                        "PartiallyFailed"
+                    } else {
+                        "Completed"
+                    };
+                    let object = s.objects.get_mut(&path).expect("restore");
+                    object["status"] = json!({"phase": phase, "errors": u8::from(phase != "Completed"), "warnings": 2});
+                    seen.push(object["metadata"]["name"].as_str().unwrap_or("").to_owned());
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    (seen, stop)
+}
+
+fn lose_machine(rig: &Rig, node: &str) {
+    for pid in [rig.env.supervisor_pid(node), rig.env.agent_pid(node)]
+        .into_iter()
+        .flatten()
+    {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let netns = Names::for_home(rig.env.home()).netns(node);
+    let _ = Command::new("ip").args(["netns", "del", &netns]).status();
+    std::fs::remove_dir_all(rig.root(node)).expect("remove the node's disk");
+}
+
+fn recover(rig: &Rig) -> (bool, String) {
+    let vars: Vec<(&str, &str)> = rig
+        .vars
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let out = rig.env.hostctl_with_env(
+        &[
+            "recover",
+            "cluster",
+            "app1",
+            "--yes",
+            "--report-interval",
+            "1",
+            "--timeout",
+            "90",
+            "--ready-timeout",
+            "30",
+            "--within",
+            "60",
+        ],
+        &vars,
+    );
+    let text = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The access mode of each Velero install the helm stand-in saw, in order.
+fn velero_access_modes(rig: &Rig) -> Vec<String> {
+    calls(&rig.helm_dir.join("calls.jsonl"))
+        .iter()
+        .filter(|c| {
+            c["argv"].as_array().is_some_and(|a| {
+                a.first() == Some(&json!("upgrade")) && a.iter().any(|x| x == "velero")
+            })
+        })
+        .filter_map(|c| c["values"].as_str())
+        .filter_map(|v| {
+            v.lines().find_map(|l| {
+                let l = l.trim().trim_start_matches("- ");
+                l.strip_prefix("accessMode: ").map(str::to_owned)
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_lost_cluster_is_rebuilt_read_only_restored_from_its_newest_backup_and_handed_back() {
+    if !tests::can_run_netns("bootstrap") {
+        return;
+    }
+    let mut rig = Rig::new(NET);
+    if with_backups(&mut rig).is_none() {
+        return;
+    }
+    let api = rig.api();
+    let out = rig.up_ok();
+    let helm = calls(&rig.helm_dir.join("calls.jsonl"));
+    assert_eq!(
+        velero_access_modes(&rig),
+        ["ReadWrite"],
+        "the first up:\n{out}\n{helm:#?}"
+    );
+
+    // The whole cluster is lost.
+    api.stop();
+    for node in [rig.cp.clone(), rig.worker.clone()] {
+        lose_machine(&rig, &node);
+    }
+    let api = rig.api_with(rebuilt_state(&rig));
+    let (restores, stop) = velero_controller(api.state.clone());
+
+    let (ok, first) = recover(&rig);
+    assert!(!ok, "the first Restore fails:\n{first}");
+    assert!(first.contains("[5/7] restore it … failed"), "{first}");
+    assert!(first.contains("PartiallyFailed"), "{first}");
+    assert_eq!(
+        velero_access_modes(&rig),
+        ["ReadWrite", "ReadOnly"],
+        "the rebuilt cluster's Velero must start read-only"
+    );
+
+    let (ok, second) = recover(&rig);
+    eprintln!("first run:\n{first}\nrerun:\n{second}");
+    assert!(ok, "the rerun completes:\n{second}");
+    assert!(
+        second.contains(
+            "[4/7] choose the backup Velero synced from the store … done in an earlier run"
+        ),
+        "{second}"
+    );
+    assert!(
+        second.contains("[7/7] wait for the API server … done in"),
+        "{second}"
+    );
+    assert!(second.contains("(RTO 2h: met)"), "{second}");
+    let names = restores.lock().expect("seen").clone();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_ne!(names[0], names[1], "a new Restore after the failed one");
+    let state = api.state.lock().expect("state");
+    let restore = &state.objects[&format!("{RESTORES}/{}", names[1])];
+    assert_eq!(
+        restore["spec"]["backupName"], "velero-daily-20261203030000",
+        "the newest Completed backup of the schedule: {restore:#}"
+    );
+    drop(state);
+    let modes = velero_access_modes(&rig);
+    assert_eq!(
+        modes.last().map(String::as_str),
+        Some("ReadWrite"),
+        "{modes:?}"
+    );
+    assert!(
+        !rig.env.home().join("recover/app1-cluster.json").exists(),
+        "the finished recovery's record is removed"
+    );
+
+    *stop.lock().expect("stop") = true;
+    api.stop();
+    rig.env.finish();
+}
