@@ -32,7 +32,7 @@ pub use configure::jwt::ClusterAuth;
 pub use configure::pki::{PkiConfig, RootSigner};
 pub use error::VaultError;
 pub use files::{ADMIN_TOKEN, DIR_MODE, FILE_MODE, KeyDir, ROOT_TOKEN, UNSEAL_KEY};
-pub use health::{VaultStatus, WaitPolicy, status, wait_ready};
+pub use health::{VaultStatus, WaitPolicy, status, wait_active, wait_ready};
 pub use init::unseal;
 pub use report::{Change, Report};
 pub use secret::Secret;

@@ -23,6 +23,7 @@ pub mod identity;
 pub mod node;
 pub mod record;
 pub mod resource;
+pub mod vault;
 pub mod velero;
 
 use std::path::PathBuf;

@@ -48,6 +48,7 @@ mod recover_etcd_cli;
 mod recover_etcd_store;
 mod recover_resource;
 mod recover_resource_support;
+mod recover_vault;
 mod refusals;
 mod renewal;
 mod reports;
