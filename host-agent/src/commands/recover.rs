@@ -40,7 +40,7 @@ pub enum Sub {
     /// A lost cluster (RTO 2 h): re-provision it with the same PKI and
     /// addresses, its Velero location read-only, restore the daily
     /// schedule's newest (or a named) backup, then Velero read-write and
-    /// the cluster back to GitOps. App clusters only, for now.
+    /// the cluster back to GitOps; for mgmt, Vault first.
     Cluster(cluster::ClusterArgs),
 }
 

@@ -13,6 +13,10 @@
 //! expire the backups being restored. Any `up` run while the recovery is
 //! unfinished keeps the location read-only ([`velero_read_only`]).
 //!
+//! For mgmt, Vault comes first ([`MGMT_STEPS`], `recover::vault`): the
+//! rebuilt Vault gets the host's newest raft snapshot and the old key
+//! before anything reads secrets from it again.
+//!
 //! This module holds what needs no cluster: the steps and the rule `up`
 //! follows; `commands::recover::cluster` runs the steps.
 
@@ -42,6 +46,23 @@ pub const STEPS: [(&str, &str); 7] = [
         "Velero read-write again and the cluster back to GitOps",
     ),
     ("api", "wait for the API server"),
+];
+
+/// mgmt's steps: Vault first, right after the re-provisioning, so what
+/// reads from it (External Secrets, cert-manager's issuer, on every
+/// cluster) finds the old secrets when the hand-back `up` re-runs them.
+pub const MGMT_STEPS: [(&str, &str); 8] = [
+    STEPS[0],
+    STEPS[1],
+    STEPS[2],
+    (
+        "vault",
+        "Vault first: the host's newest snapshot restored, unsealed with its key",
+    ),
+    STEPS[3],
+    STEPS[4],
+    STEPS[5],
+    STEPS[6],
 ];
 
 /// Whether `up` must install `cluster`'s Velero with its location

@@ -48,8 +48,22 @@ pub enum StorageError {
     Fs(#[from] fsio::Error),
     #[error(transparent)]
     Json(#[from] fsio::JsonError),
+    /// The store's HTTP API (shared with the mirrors' client) failed.
     #[error("{0}")]
-    Mirror(#[from] crate::mirrors::error::MirrorError),
+    Mirror(crate::mirrors::error::MirrorError),
+}
+
+impl From<crate::mirrors::error::MirrorError> for StorageError {
+    /// The shared client's "not answering" names the mirrors; for the
+    /// store it must name the store.
+    fn from(e: crate::mirrors::error::MirrorError) -> Self {
+        match e {
+            crate::mirrors::error::MirrorError::Unreachable { call, reason } => {
+                StorageError::Unreachable { call, reason }
+            }
+            other => StorageError::Mirror(other),
+        }
+    }
 }
 
 impl StorageError {

@@ -11,11 +11,11 @@ use super::runner::{self, Scenario};
 use crate::addons::velero::{self, ExistingResourcePolicy};
 use crate::cli::{Context, coded};
 use crate::exit::Exit;
-use crate::recover::cluster::{RTO, SCENARIO, STEPS};
+use crate::recover::cluster::{MGMT_STEPS, RTO, SCENARIO, STEPS};
 use crate::recover::record::Record;
 use crate::recover::velero::{newest_backup, usable};
 use crate::workspace::Workspace;
-use anyhow::{anyhow, bail};
+use anyhow::{Context as _, anyhow, bail};
 use std::time::{Duration, SystemTime};
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +50,8 @@ pub struct ClusterArgs {
 
 /// The cluster scenario's state across its steps.
 struct ClusterRecovery<'a> {
+    /// mgmt: Vault first.
+    mgmt: bool,
     ctx: &'a Context,
     workspace: &'a Workspace,
     args: &'a ClusterArgs,
@@ -77,17 +79,6 @@ pub(super) async fn recover_cluster(ctx: &Context, args: &ClusterArgs) -> anyhow
             ),
         ));
     }
-    if spec.role == topology::ClusterRole::Mgmt {
-        return Err(coded(
-            Exit::Usage,
-            anyhow!(
-                "recovering mgmt as a whole is not built yet: it needs Vault restored first \
-                 (`hostctl vault restore-snapshot`), then External Secrets and cert-manager, \
-                 then Argo CD (docs/backup.md); a lost mgmt control plane alone is \
-                 `hostctl recover node mgmt-cp`"
-            ),
-        ));
-    }
     if !args.yes {
         return Err(coded(
             Exit::Usage,
@@ -107,7 +98,9 @@ pub(super) async fn recover_cluster(ctx: &Context, args: &ClusterArgs) -> anyhow
         |recorded, asked| recorded == asked,
     )
     .map_err(|e| coded(Exit::Usage, e))?;
+    let mgmt = spec.role == topology::ClusterRole::Mgmt;
     let mut scenario = ClusterRecovery {
+        mgmt,
         ctx,
         workspace: &workspace,
         args,
@@ -126,7 +119,7 @@ pub(super) async fn recover_cluster(ctx: &Context, args: &ClusterArgs) -> anyhow
 #[async_trait::async_trait(?Send)]
 impl Scenario for ClusterRecovery<'_> {
     fn steps(&self) -> &'static [(&'static str, &'static str)] {
-        &STEPS
+        if self.mgmt { &MGMT_STEPS } else { &STEPS }
     }
 
     fn rto(&self) -> Duration {
@@ -165,6 +158,10 @@ impl Scenario for ClusterRecovery<'_> {
                 run_up(ctx, cluster, &timing, false).await?;
                 Ok(None)
             }
+            "vault" => {
+                self.vault_first().await?;
+                Ok(None)
+            }
             "backup" => {
                 let backup = self.choose().await?;
                 self.backup = Some(backup.clone());
@@ -195,6 +192,31 @@ impl Scenario for ClusterRecovery<'_> {
 }
 
 impl ClusterRecovery<'_> {
+    /// mgmt's Vault: the host's newest raft snapshot into the rebuilt
+    /// Vault, unsealed with the snapshot's key ([`crate::recover::vault`]).
+    async fn vault_first(&self) -> anyhow::Result<()> {
+        let home = self.ctx.home.root();
+        let resolved = &self.workspace.resolved;
+        let pki = certs::Pki::open(home).context("the home's PKI")?;
+        let target = crate::secrets::VaultTarget::from_env(resolved, &pki)?;
+        let keys = vault::KeyDir::new(crate::secrets::key_dir(home));
+        let s3 = crate::commands::storage::real(self.ctx, resolved).host_client()?;
+        let restored = crate::recover::vault::restore_into_rebuilt(
+            &target.client()?,
+            &keys,
+            &s3,
+            home,
+            None,
+            vault::WaitPolicy::default(),
+        )
+        .await?;
+        note(format_args!(
+            "restored {} into the rebuilt Vault and unsealed it with the key set aside at {}; \
+             that key and admin token are current again",
+            restored.snapshot, restored.key_stamp
+        ))
+    }
+
     /// The named backup, or the newest Completed one of the daily
     /// schedule, once Velero has synced it from the cluster's bucket
     /// (`backupSyncPeriod`, a minute by default): waited for.

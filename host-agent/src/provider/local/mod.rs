@@ -63,6 +63,50 @@ impl From<NetError> for ProviderError {
 }
 
 impl LocalProvider {
+    /// Deletes `name`'s machine; the network goes with the last machine
+    /// unless `keep_network` (a launch replacing a half-made node: another
+    /// node's launch may be setting up on that network right now).
+    async fn remove(
+        &self,
+        name: &str,
+        purge: bool,
+        keep_network: bool,
+    ) -> Result<(), ProviderError> {
+        let ip = self.privileged()?;
+        let dir = self.dir(name);
+        let record = self.state()?.nodes.get(name).cloned();
+        if record.is_none() && !(purge && dir.dir.exists()) {
+            return Err(ProviderError::NotFound(name.to_owned()));
+        }
+        if let Some(record) = &record {
+            node::stop_supervisor(record, &dir).await;
+            if net::netns_exists(&record.netns) {
+                for pid in net::netns_pids(&ip, &record.netns)
+                    .await
+                    .unwrap_or_default()
+                {
+                    process::signal(pid, rustix::process::Signal::KILL);
+                }
+            }
+            net::remove_node(&ip, &record.netns, &record.host_veth).await?;
+        }
+        if purge && dir.dir.exists() {
+            std::fs::remove_dir_all(&dir.dir)?;
+        }
+        let name = name.to_owned();
+        let last = self
+            .update(move |s| {
+                s.nodes.remove(&name);
+                s.nodes.is_empty()
+            })
+            .await?;
+        if last && !keep_network {
+            ip.remove_bridge(&self.names.bridge()).await?;
+            self.update(|s| s.network = None).await?;
+        }
+        Ok(())
+    }
+
     pub fn new(home: &Path, options: LocalOptions) -> LocalProvider {
         LocalProvider {
             local_dir: home.join("local"),
@@ -283,10 +327,10 @@ impl Provider for LocalProvider {
                 .trunc(),
             host_address: spec.gateway,
         };
-        // First: deleting the last node also removes the network.
+        // The network stays: other nodes may be launching on it now.
         if self.half_made(&spec.name)? {
             tracing::info!(node = %spec.name, "replacing a node whose launch was cut off");
-            self.delete(&spec.name, false).await?;
+            self.remove(&spec.name, false, true).await?;
         }
         self.ensure_network(&ip, &network).await?;
         let record = NodeRecord {
@@ -370,39 +414,7 @@ impl Provider for LocalProvider {
     }
 
     async fn delete(&self, name: &str, purge: bool) -> Result<(), ProviderError> {
-        let ip = self.privileged()?;
-        let dir = self.dir(name);
-        let record = self.state()?.nodes.get(name).cloned();
-        if record.is_none() && !(purge && dir.dir.exists()) {
-            return Err(ProviderError::NotFound(name.to_owned()));
-        }
-        if let Some(record) = &record {
-            node::stop_supervisor(record, &dir).await;
-            if net::netns_exists(&record.netns) {
-                for pid in net::netns_pids(&ip, &record.netns)
-                    .await
-                    .unwrap_or_default()
-                {
-                    process::signal(pid, rustix::process::Signal::KILL);
-                }
-            }
-            net::remove_node(&ip, &record.netns, &record.host_veth).await?;
-        }
-        if purge && dir.dir.exists() {
-            std::fs::remove_dir_all(&dir.dir)?;
-        }
-        let name = name.to_owned();
-        let last = self
-            .update(move |s| {
-                s.nodes.remove(&name);
-                s.nodes.is_empty()
-            })
-            .await?;
-        if last {
-            ip.remove_bridge(&self.names.bridge()).await?;
-            self.update(|s| s.network = None).await?;
-        }
-        Ok(())
+        self.remove(name, purge, false).await
     }
 
     /// The local provider builds the network the topology declares, so it
