@@ -14,6 +14,7 @@ mod kube;
 mod node;
 mod resource;
 mod runner;
+mod snapshot;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

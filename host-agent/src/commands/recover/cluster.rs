@@ -6,7 +6,7 @@
 //! the chosen backup, waited for through the cluster's API.
 
 use super::kube::{Look, Session, get, list, note};
-use super::node::{remove_machine, run_up};
+use super::node::{UpTiming, remove_machine, run_up};
 use super::runner::{self, Scenario};
 use crate::addons::velero::{self, ExistingResourcePolicy};
 use crate::cli::{Context, coded};
@@ -33,15 +33,8 @@ pub struct ClusterArgs {
     /// cluster is rebuilt from its backup.
     #[arg(long)]
     pub yes: bool,
-    /// Seconds between node health reports (as `up`).
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    pub report_interval: u32,
-    /// Seconds each new machine gets to enrol and report (as `up`).
-    #[arg(long, value_name = "SECS", default_value_t = 180)]
-    pub timeout: u64,
-    /// Seconds the cluster's nodes get to become Ready (as `up`).
-    #[arg(long, value_name = "SECS", default_value_t = 600)]
-    pub ready_timeout: u64,
+    #[command(flatten)]
+    pub timing: UpTiming,
     /// How long each wait on Velero (the backups' sync, the Restore) and
     /// on the API server may take.
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
@@ -128,11 +121,7 @@ impl Scenario for ClusterRecovery<'_> {
 
     async fn run(&mut self, id: &str) -> anyhow::Result<Option<String>> {
         let (ctx, args, cluster) = (self.ctx, self.args, self.args.cluster.as_str());
-        let timing = super::node::Timing {
-            report_interval: args.report_interval,
-            timeout: args.timeout,
-            ready_timeout: args.ready_timeout,
-        };
+        let timing = &args.timing;
         match id {
             "lost" => {
                 if super::etcd::api_answers(ctx, self.workspace, cluster).await {
@@ -155,7 +144,7 @@ impl Scenario for ClusterRecovery<'_> {
                 Ok(None)
             }
             "provision" => {
-                run_up(ctx, cluster, &timing, false).await?;
+                run_up(ctx, cluster, timing, false).await?;
                 Ok(None)
             }
             "vault" => {
@@ -178,7 +167,7 @@ impl Scenario for ClusterRecovery<'_> {
             "hand-back" => {
                 // The record says restored now: `up` renders the location
                 // read-write again and Argo CD's Applications resume on it.
-                run_up(ctx, cluster, &timing, false).await?;
+                run_up(ctx, cluster, timing, false).await?;
                 Ok(None)
             }
             "api" => {

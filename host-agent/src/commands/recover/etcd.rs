@@ -1,29 +1,22 @@
 //! `hostctl recover etcd <cluster>`: etcd data damage (RTO 30 min), the
 //! steps of [`crate::recover::etcd`] run by the shared [`super::runner`].
 
-use super::refusal;
 use super::runner::{self, Scenario};
+use super::snapshot::{SnapshotChoice, SnapshotSource};
 use crate::cli::{Context, coded};
 use crate::exit::Exit;
 use crate::recover::etcd::{self, RTO, SCENARIO, STEPS};
 use crate::recover::record::Record;
-use crate::snapshots::{SnapshotInfo, SnapshotStore};
 use crate::workspace::Workspace;
-use anyhow::{Context as _, anyhow, bail};
-use std::path::PathBuf;
+use anyhow::{anyhow, bail};
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Debug, clap::Args)]
 pub struct EtcdArgs {
     /// The cluster (see the topology).
     pub cluster: String,
-    /// The snapshot's file name (or a unique prefix); default: the newest.
-    #[arg(long, value_name = "NAME")]
-    pub snapshot: Option<String>,
-    /// Fetch the snapshot from the object store's `etcd` bucket even when
-    /// the host has one (it is also fetched when the host has none).
-    #[arg(long)]
-    pub from_store: bool,
+    #[command(flatten)]
+    pub snapshot: SnapshotChoice,
     /// Drop an interrupted recovery of this cluster and start over.
     #[arg(long)]
     pub restart: bool,
@@ -38,19 +31,12 @@ pub struct EtcdArgs {
     pub api_within: u64,
 }
 
-/// The snapshot chosen once step 1 has run or the record says it has.
-pub(super) struct Chosen {
-    pub(super) path: PathBuf,
-    pub(super) info: SnapshotInfo,
-}
-
 /// The etcd scenario's state across its steps.
 struct EtcdRecovery<'a> {
     ctx: &'a Context,
     workspace: Workspace,
-    store: SnapshotStore,
     args: &'a EtcdArgs,
-    chosen: Option<Chosen>,
+    source: SnapshotSource,
 }
 
 pub(super) async fn recover_etcd(ctx: &Context, args: &EtcdArgs) -> anyhow::Result<Exit> {
@@ -75,7 +61,7 @@ pub(super) async fn recover_etcd(ctx: &Context, args: &EtcdArgs) -> anyhow::Resu
         home,
         SCENARIO,
         cluster,
-        args.snapshot.as_deref(),
+        args.snapshot.snapshot.as_deref(),
         args.restart,
         SystemTime::now(),
         etcd::names,
@@ -84,9 +70,8 @@ pub(super) async fn recover_etcd(ctx: &Context, args: &EtcdArgs) -> anyhow::Resu
     let mut scenario = EtcdRecovery {
         ctx,
         workspace,
-        store: SnapshotStore::new(home),
         args,
-        chosen: None,
+        source: SnapshotSource::new(home, cluster, &args.snapshot),
     };
     runner::run(record, cluster, &mut scenario).await?;
     Ok(Exit::Ok)
@@ -103,33 +88,20 @@ impl Scenario for EtcdRecovery<'_> {
     }
 
     async fn skipped(&mut self, _id: &str, record: &Record) -> anyhow::Result<()> {
-        // Step 1's choice is on the record; later steps need its file.
-        if self.chosen.is_none() {
-            self.chosen = chosen_on_record(&self.store, &self.args.cluster, record)?;
-        }
-        Ok(())
+        self.source.resume(record)
     }
 
     async fn run(&mut self, id: &str) -> anyhow::Result<Option<String>> {
-        let (ctx, workspace, store, args) = (self.ctx, &self.workspace, &self.store, self.args);
-        let chosen = &mut self.chosen;
+        let (ctx, args) = (self.ctx, self.args);
         let cluster = args.cluster.as_str();
-        let name = args.snapshot.as_deref();
         match id {
-            "choose" => {
-                let c = choose(ctx, workspace, store, cluster, name, args.from_store).await?;
-                let file = c.info.file.clone();
-                *chosen = Some(c);
-                Ok(Some(file))
-            }
+            "choose" => Ok(Some(self.source.choose(ctx, &self.workspace).await?)),
             "check" => {
-                check(chosen.as_ref(), cluster)?;
+                self.source.check()?;
                 Ok(None)
             }
             "restore" => {
-                let c = chosen
-                    .as_ref()
-                    .ok_or_else(|| anyhow!("no snapshot chosen"))?;
+                let c = self.source.chosen()?;
                 crate::commands::etcd::restore_on_node(
                     ctx,
                     cluster,
@@ -144,7 +116,7 @@ impl Scenario for EtcdRecovery<'_> {
             "api" => {
                 wait_api(
                     ctx,
-                    workspace,
+                    &self.workspace,
                     cluster,
                     Duration::from_secs(args.api_within),
                 )
@@ -154,80 +126,6 @@ impl Scenario for EtcdRecovery<'_> {
             other => bail!("unknown step {other}"),
         }
     }
-}
-
-/// Step "choose" of the scenarios that restore etcd: the host's named or
-/// newest snapshot of `cluster`, else (or with `from_store`) one fetched
-/// from the object store's `etcd` bucket and checked on the way.
-pub(super) async fn choose(
-    ctx: &Context,
-    workspace: &Workspace,
-    store: &SnapshotStore,
-    cluster: &str,
-    name: Option<&str>,
-    from_store: bool,
-) -> anyhow::Result<Chosen> {
-    let local = if from_store {
-        None
-    } else {
-        etcd::on_host(store, cluster, name)?
-    };
-    let (path, info) = match local {
-        Some(found) => {
-            crate::stdout::line(format_args!(
-                "      the host's {}: {}",
-                if name.is_some() { "named" } else { "newest" },
-                found.0.display()
-            ))?;
-            found
-        }
-        None => {
-            let storage = crate::commands::storage::real(ctx, &workspace.resolved);
-            let client = storage.host_client()?;
-            let fetched = etcd::fetch(&client, store, cluster, name)
-                .await
-                .map_err(refusal)?;
-            crate::stdout::line(format_args!(
-                "      fetched {} from the object store into {} (sha256 checked{})",
-                fetched.object,
-                fetched.path.display(),
-                if fetched.already_on_host {
-                    "; the host had the same file"
-                } else {
-                    ""
-                }
-            ))?;
-            (fetched.path, fetched.info)
-        }
-    };
-    Ok(Chosen { path, info })
-}
-
-/// Step "check": the chosen snapshot's own metadata names `cluster`.
-pub(super) fn check(chosen: Option<&Chosen>, cluster: &str) -> anyhow::Result<()> {
-    let c = chosen.ok_or_else(|| anyhow!("no snapshot chosen"))?;
-    etcd::check_cluster(&c.path.with_extension("json"), &c.info, cluster).map_err(refusal)?;
-    crate::stdout::line(format_args!(
-        "      {} is {cluster}'s (revision {}, taken by {}, {} bytes)",
-        c.info.file, c.info.revision, c.info.node, c.info.size
-    ))?;
-    Ok(())
-}
-
-/// The snapshot an interrupted recovery chose (`source` on its record),
-/// for the steps after the choice.
-pub(super) fn chosen_on_record(
-    store: &SnapshotStore,
-    cluster: &str,
-    record: &Record,
-) -> anyhow::Result<Option<Chosen>> {
-    let Some(source) = &record.source else {
-        return Ok(None);
-    };
-    let (path, info) = store.find(cluster, source).with_context(|| {
-        format!("the snapshot {source} the interrupted recovery chose (--restart chooses again)")
-    })?;
-    Ok(Some(Chosen { path, info }))
 }
 
 /// One `/readyz` question to `cluster`'s API server with a freshly

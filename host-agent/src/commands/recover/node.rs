@@ -6,15 +6,15 @@
 //! snapshot, the refusal to touch a node that is not lost, and the etcd
 //! restore between the machine and kubeadm.
 
-use super::etcd::{Chosen, check, choose, chosen_on_record, wait_api};
+use super::etcd::wait_api;
 use super::runner::{self, Scenario};
+use super::snapshot::{SnapshotChoice, SnapshotSource};
 use crate::cli::{Context, coded};
 use crate::commands::up;
 use crate::exit::Exit;
 use crate::recover::etcd::names;
 use crate::recover::node::{RTO, SCENARIO, STEPS, seed};
 use crate::recover::record::Record;
-use crate::snapshots::SnapshotStore;
 use crate::workspace::Workspace;
 use anyhow::{Context as _, anyhow, bail};
 use std::time::{Duration, SystemTime};
@@ -23,13 +23,8 @@ use std::time::{Duration, SystemTime};
 pub struct NodeArgs {
     /// The lost control-plane node (see the topology).
     pub node: String,
-    /// The snapshot's file name (or a unique prefix); default: the newest.
-    #[arg(long, value_name = "NAME")]
-    pub snapshot: Option<String>,
-    /// Fetch the snapshot from the object store's `etcd` bucket even when
-    /// the host has one (it is also fetched when the host has none).
-    #[arg(long)]
-    pub from_store: bool,
+    #[command(flatten)]
+    pub snapshot: SnapshotChoice,
     /// Drop an interrupted recovery of this node's cluster and start over.
     #[arg(long)]
     pub restart: bool,
@@ -37,15 +32,8 @@ pub struct NodeArgs {
     /// state becomes the snapshot's.
     #[arg(long)]
     pub yes: bool,
-    /// Seconds between node health reports (as `up`).
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    pub report_interval: u32,
-    /// Seconds the new machine gets to enrol and report (as `up`).
-    #[arg(long, value_name = "SECS", default_value_t = 180)]
-    pub timeout: u64,
-    /// Seconds the cluster's nodes get to become Ready (as `up`).
-    #[arg(long, value_name = "SECS", default_value_t = 600)]
-    pub ready_timeout: u64,
+    #[command(flatten)]
+    pub timing: UpTiming,
     /// How long to wait for the API server at the end.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub api_within: u64,
@@ -55,10 +43,9 @@ pub struct NodeArgs {
 struct NodeRecovery<'a> {
     ctx: &'a Context,
     workspace: Workspace,
-    store: SnapshotStore,
     args: &'a NodeArgs,
     cluster: String,
-    chosen: Option<Chosen>,
+    source: SnapshotSource,
 }
 
 pub(super) async fn recover_node(ctx: &Context, args: &NodeArgs) -> anyhow::Result<Exit> {
@@ -105,7 +92,7 @@ pub(super) async fn recover_node(ctx: &Context, args: &NodeArgs) -> anyhow::Resu
         home,
         SCENARIO,
         &cluster,
-        args.snapshot.as_deref(),
+        args.snapshot.snapshot.as_deref(),
         args.restart,
         SystemTime::now(),
         names,
@@ -114,10 +101,9 @@ pub(super) async fn recover_node(ctx: &Context, args: &NodeArgs) -> anyhow::Resu
     let mut scenario = NodeRecovery {
         ctx,
         workspace,
-        store: SnapshotStore::new(home),
         args,
+        source: SnapshotSource::new(home, &cluster, &args.snapshot),
         cluster,
-        chosen: None,
     };
     runner::run(record, node, &mut scenario).await?;
     Ok(Exit::Ok)
@@ -134,31 +120,15 @@ impl Scenario for NodeRecovery<'_> {
     }
 
     async fn skipped(&mut self, _id: &str, record: &Record) -> anyhow::Result<()> {
-        if self.chosen.is_none() {
-            self.chosen = chosen_on_record(&self.store, &self.cluster, record)?;
-        }
-        Ok(())
+        self.source.resume(record)
     }
 
     async fn run(&mut self, id: &str) -> anyhow::Result<Option<String>> {
         let (ctx, args, cluster) = (self.ctx, self.args, self.cluster.as_str());
         match id {
-            "choose" => {
-                let c = choose(
-                    ctx,
-                    &self.workspace,
-                    &self.store,
-                    cluster,
-                    args.snapshot.as_deref(),
-                    args.from_store,
-                )
-                .await?;
-                let file = c.info.file.clone();
-                self.chosen = Some(c);
-                Ok(Some(file))
-            }
+            "choose" => Ok(Some(self.source.choose(ctx, &self.workspace).await?)),
             "check" => {
-                check(self.chosen.as_ref(), cluster)?;
+                self.source.check()?;
                 Ok(None)
             }
             "lost" => {
@@ -170,10 +140,7 @@ impl Scenario for NodeRecovery<'_> {
                 Ok(None)
             }
             "seed" => {
-                let c = self
-                    .chosen
-                    .as_ref()
-                    .ok_or_else(|| anyhow!("no snapshot chosen"))?;
+                let c = self.source.chosen()?;
                 let address = self
                     .workspace
                     .resolved
@@ -222,12 +189,7 @@ impl NodeRecovery<'_> {
     }
 
     async fn up(&self, nodes_only: bool) -> anyhow::Result<()> {
-        let timing = Timing {
-            report_interval: self.args.report_interval,
-            timeout: self.args.timeout,
-            ready_timeout: self.args.ready_timeout,
-        };
-        run_up(self.ctx, &self.cluster, &timing, nodes_only).await
+        run_up(self.ctx, &self.cluster, &self.args.timing, nodes_only).await
     }
 }
 
@@ -253,9 +215,16 @@ pub(super) async fn remove_machine(ctx: &Context, node: &str) -> anyhow::Result<
 }
 
 /// `up`'s timing flags, passed through by the recoveries that run it.
-pub(super) struct Timing {
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpTiming {
+    /// Seconds between node health reports (as `up`).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub report_interval: u32,
+    /// Seconds each new machine gets to enrol and report (as `up`).
+    #[arg(long, value_name = "SECS", default_value_t = 180)]
     pub timeout: u64,
+    /// Seconds the cluster's nodes get to become Ready (as `up`).
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
     pub ready_timeout: u64,
 }
 
@@ -264,7 +233,7 @@ pub(super) struct Timing {
 pub(super) async fn run_up(
     ctx: &Context,
     cluster: &str,
-    timing: &Timing,
+    timing: &UpTiming,
     nodes_only: bool,
 ) -> anyhow::Result<()> {
     let mut argv = vec![

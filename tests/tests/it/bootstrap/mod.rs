@@ -137,6 +137,55 @@ impl Rig {
         text
     }
 
+    /// `node`'s machine is lost: its supervisor and agent killed, its
+    /// namespace (its network) and its disk gone; the provider still lists
+    /// it, as Multipass lists a dead VM.
+    fn lose_machine(&self, node: &str) {
+        for pid in [self.env.supervisor_pid(node), self.env.agent_pid(node)]
+            .into_iter()
+            .flatten()
+        {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status();
+        }
+        let netns = Names::for_home(self.env.home()).netns(node);
+        let status = std::process::Command::new("ip")
+            .args(["netns", "del", &netns])
+            .status()
+            .expect("ip netns del");
+        assert!(status.success(), "ip netns del {netns}");
+        std::fs::remove_dir_all(self.root(node)).expect("remove the node's disk");
+    }
+
+    /// `hostctl recover <scenario> <args…> --yes` with `up`'s short timings
+    /// and the rig's stand-ins: whether it succeeded, and both streams.
+    fn recover(&self, scenario: &[&str]) -> (bool, String) {
+        let vars: Vec<(&str, &str)> = self
+            .vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut args = vec!["recover"];
+        args.extend_from_slice(scenario);
+        args.extend([
+            "--yes",
+            "--report-interval",
+            "1",
+            "--timeout",
+            "90",
+            "--ready-timeout",
+            "30",
+        ]);
+        let out = self.env.hostctl_with_env(&args, &vars);
+        let text = format!(
+            "stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     fn root(&self, node: &str) -> PathBuf {
         self.env.node_dir(node).join("root")
     }

@@ -12,9 +12,7 @@
 //! of the schedule was the one restored.
 
 use super::Rig;
-use host_agent::provider::local::Names;
 use serde_json::{Value, json};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use tests::bootstrap::calls;
 use tests::kube_api::State;
@@ -132,50 +130,6 @@ fn velero_controller(state: Arc<Mutex<State>>) -> (Arc<Mutex<Vec<String>>>, Arc<
     (seen, stop)
 }
 
-fn lose_machine(rig: &Rig, node: &str) {
-    for pid in [rig.env.supervisor_pid(node), rig.env.agent_pid(node)]
-        .into_iter()
-        .flatten()
-    {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-    }
-    let netns = Names::for_home(rig.env.home()).netns(node);
-    let _ = Command::new("ip").args(["netns", "del", &netns]).status();
-    std::fs::remove_dir_all(rig.root(node)).expect("remove the node's disk");
-}
-
-fn recover(rig: &Rig) -> (bool, String) {
-    let cluster = rig.cluster;
-    let vars: Vec<(&str, &str)> = rig
-        .vars
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let out = rig.env.hostctl_with_env(
-        &[
-            "recover",
-            "cluster",
-            cluster,
-            "--yes",
-            "--report-interval",
-            "1",
-            "--timeout",
-            "90",
-            "--ready-timeout",
-            "30",
-            "--within",
-            "60",
-        ],
-        &vars,
-    );
-    let text = format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 /// The access mode of each Velero install the helm stand-in saw, in order.
 fn velero_access_modes(rig: &Rig) -> Vec<String> {
     calls(&rig.helm_dir.join("calls.jsonl"))
@@ -217,12 +171,12 @@ fn a_lost_cluster_is_rebuilt_read_only_restored_from_its_newest_backup_and_hande
     // The whole cluster is lost.
     api.stop();
     for node in [rig.cp.clone(), rig.worker.clone()] {
-        lose_machine(&rig, &node);
+        rig.lose_machine(&node);
     }
     let api = rig.api_with(rebuilt_state("app1"));
     let (restores, stop) = velero_controller(api.state.clone());
 
-    let (ok, first) = recover(&rig);
+    let (ok, first) = rig.recover(&["cluster", rig.cluster, "--within", "60"]);
     assert!(!ok, "the first Restore fails:\n{first}");
     assert!(first.contains("[5/7] restore it … failed"), "{first}");
     assert!(first.contains("PartiallyFailed"), "{first}");
@@ -232,7 +186,7 @@ fn a_lost_cluster_is_rebuilt_read_only_restored_from_its_newest_backup_and_hande
         "the rebuilt cluster's Velero must start read-only"
     );
 
-    let (ok, second) = recover(&rig);
+    let (ok, second) = rig.recover(&["cluster", rig.cluster, "--within", "60"]);
     eprintln!("first run:\n{first}\nrerun:\n{second}");
     assert!(ok, "the rerun completes:\n{second}");
     assert!(
@@ -314,7 +268,7 @@ fn a_lost_mgmt_gets_its_vault_back_first() {
     // mgmt is lost, and its Vault with it; the rebuilt mgmt's Vault is new.
     api.stop();
     for node in [rig.cp.clone(), rig.worker.clone()] {
-        lose_machine(&rig, &node);
+        rig.lose_machine(&node);
     }
     drop(vault);
     std::fs::remove_dir_all(rig.env.home().join("stand-ins/openbao")).expect("lose Vault's data");
@@ -324,10 +278,10 @@ fn a_lost_mgmt_gets_its_vault_back_first() {
     let api = rig.api_with(rebuilt_state("mgmt"));
     let (_restores, stop) = velero_controller(api.state.clone());
 
-    let (ok, first) = recover(&rig);
+    let (ok, first) = rig.recover(&["cluster", rig.cluster, "--within", "60"]);
     assert!(!ok, "the first Restore fails:\n{first}");
     assert!(first.contains("[4/8] Vault first"), "{first}");
-    let (ok, second) = recover(&rig);
+    let (ok, second) = rig.recover(&["cluster", rig.cluster, "--within", "60"]);
     eprintln!("first run:\n{first}\nrerun:\n{second}");
     assert!(ok, "the rerun completes:\n{second}");
     assert!(second.contains("(RTO 2h: met)"), "{second}");

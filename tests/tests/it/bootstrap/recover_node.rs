@@ -12,10 +12,8 @@
 //! joined again (it keeps its certificates).
 
 use super::Rig;
-use host_agent::provider::local::Names;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use tests::bootstrap::calls;
 
 const NET: u8 = 76;
@@ -47,53 +45,6 @@ fn cri_stand_ins(rig: &mut Rig) -> std::path::PathBuf {
 /// The machine is lost: its supervisor and agent killed, its namespace
 /// (and with it its network) and its disk gone; the provider still lists
 /// it, as Multipass lists a dead VM.
-fn lose_machine(rig: &Rig, node: &str) {
-    for pid in [rig.env.supervisor_pid(node), rig.env.agent_pid(node)]
-        .into_iter()
-        .flatten()
-    {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-    }
-    let netns = Names::for_home(rig.env.home()).netns(node);
-    let status = Command::new("ip")
-        .args(["netns", "del", &netns])
-        .status()
-        .expect("ip netns del");
-    assert!(status.success(), "ip netns del {netns}");
-    let root = rig.root(node);
-    std::fs::remove_dir_all(&root).expect("remove the node's disk");
-}
-
-fn recover(rig: &Rig, node: &str) -> (bool, String) {
-    let vars: Vec<(&str, &str)> = rig
-        .vars
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let out = rig.env.hostctl_with_env(
-        &[
-            "recover",
-            "node",
-            node,
-            "--yes",
-            "--report-interval",
-            "1",
-            "--timeout",
-            "90",
-            "--ready-timeout",
-            "30",
-            "--api-within",
-            "60",
-        ],
-        &vars,
-    );
-    let text = format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 #[test]
 fn a_lost_control_plane_is_recreated_with_its_etcd_restored_before_kubeadm_starts_it() {
@@ -116,7 +67,7 @@ fn a_lost_control_plane_is_recreated_with_its_etcd_restored_before_kubeadm_start
 
     // The control plane is lost; its API server with it.
     api.stop();
-    lose_machine(&rig, &cp);
+    rig.lose_machine(&cp);
     let api = rig.api();
 
     // First attempt: the restore on the new machine fails.
@@ -125,7 +76,7 @@ fn a_lost_control_plane_is_recreated_with_its_etcd_restored_before_kubeadm_start
         r#"{"ctr": {"fail": true, "times": 1}}"#,
     )
     .expect("control");
-    let (ok, first) = recover(&rig, &cp);
+    let (ok, first) = rig.recover(&["node", &cp, "--api-within", "60"]);
     assert!(!ok, "the first attempt must fail:\n{first}");
     assert!(
         first.contains("[4/7] recreate the machine (same name, address and PKI) … done"),
@@ -145,7 +96,7 @@ fn a_lost_control_plane_is_recreated_with_its_etcd_restored_before_kubeadm_start
     );
 
     // The rerun continues with the same snapshot and completes.
-    let (ok, second) = recover(&rig, &cp);
+    let (ok, second) = rig.recover(&["node", &cp, "--api-within", "60"]);
     eprintln!("{second}");
     assert!(ok, "the rerun must complete:\n{second}");
     assert!(second.contains("resuming the recovery of"), "{second}");
