@@ -19,9 +19,20 @@ mod platform;
 mod policy;
 mod recover_cluster;
 mod recover_node;
+mod recover_resource;
 mod vault_drill;
+mod velero_play;
 
 const CP: &str = "app1-cp";
+/// `up`'s timings for the recoveries that run it, short as the rig's `up`.
+const UP_TIMING: [&str; 6] = [
+    "--report-interval",
+    "1",
+    "--timeout",
+    "90",
+    "--ready-timeout",
+    "30",
+];
 const WORKER: &str = "app1-worker-0";
 
 /// Stand-ins and files one run of `up` is pointed at, for one cluster
@@ -158,8 +169,8 @@ impl Rig {
         std::fs::remove_dir_all(self.root(node)).expect("remove the node's disk");
     }
 
-    /// `hostctl recover <scenario> <args…> --yes` with `up`'s short timings
-    /// and the rig's stand-ins: whether it succeeded, and both streams.
+    /// `hostctl recover <scenario> <args…> --yes` with the rig's stand-ins:
+    /// whether it succeeded, and both streams.
     fn recover(&self, scenario: &[&str]) -> (bool, String) {
         let vars: Vec<(&str, &str)> = self
             .vars
@@ -168,15 +179,7 @@ impl Rig {
             .collect();
         let mut args = vec!["recover"];
         args.extend_from_slice(scenario);
-        args.extend([
-            "--yes",
-            "--report-interval",
-            "1",
-            "--timeout",
-            "90",
-            "--ready-timeout",
-            "30",
-        ]);
+        args.push("--yes");
         let out = self.env.hostctl_with_env(&args, &vars);
         let text = format!(
             "stdout:\n{}\nstderr:\n{}",
@@ -184,6 +187,12 @@ impl Rig {
             String::from_utf8_lossy(&out.stderr)
         );
         (out.status.success(), text)
+    }
+
+    /// [`Rig::recover`] of a scenario that runs `up`, with `up`'s short
+    /// timings.
+    fn recover_with_up(&self, scenario: &[&str]) -> (bool, String) {
+        self.recover(&[scenario, &UP_TIMING].concat())
     }
 
     fn root(&self, node: &str) -> PathBuf {

@@ -12,19 +12,15 @@
 //! of the schedule was the one restored.
 
 use super::Rig;
-use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use super::velero_play::{RESTORES, VeleroPlay, cluster_state};
+use serde_json::json;
 use tests::bootstrap::calls;
-use tests::kube_api::State;
 
 const NET: u8 = 77;
 
 /// The host's object store listens on fixed loopback ports (admin 3903,
 /// RPC 3901), so the two tests that run one take turns.
 static ONE_STORE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-const BACKUPS: &str = "/apis/velero.io/v1/namespaces/velero/backups";
-const RESTORES: &str = "/apis/velero.io/v1/namespaces/velero/restores";
-
 /// Turns on `backups: { managed: true }` in the rig's topology and points
 /// `up` at the real Garage; `None` (skipped) without one.
 fn with_backups(rig: &mut Rig) -> Option<()> {
@@ -38,96 +34,6 @@ fn with_backups(rig: &mut Rig) -> Option<()> {
     rig.vars
         .push(("HOSTCTL_GARAGE".to_owned(), garage.display().to_string()));
     Some(())
-}
-
-fn backup(name: &str, completed: &str, phase: &str) -> (String, Value) {
-    (
-        format!("{BACKUPS}/{name}"),
-        json!({
-            "apiVersion": "velero.io/v1", "kind": "Backup",
-            "metadata": {"name": name, "namespace": "velero",
-                         "labels": {"velero.io/schedule-name": "velero-daily",
-                                    "velero.io/storage-location": "default"}},
-            "spec": {"storageLocation": "default", "includedNamespaces": ["*"]},
-            "status": {"phase": phase, "completionTimestamp": completed},
-        }),
-    )
-}
-
-/// The rebuilt cluster's API: an empty cluster as kubeadm leaves it (its
-/// kubeadm-config names it), the add-ons Ready, Velero's two collections
-/// served, and the backups its sync would list.
-fn rebuilt_state(cluster: &str) -> State {
-    let mut objects = tests::bootstrap::ready_addon_objects(tests::bootstrap::role_of(cluster));
-    objects.insert(
-        "/api/v1/namespaces/kube-system/configmaps/kubeadm-config".to_owned(),
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
-               "data": {"ClusterConfiguration": format!(
-                   "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nclusterName: {cluster}\n")}}),
-    );
-    for (path, b) in [
-        backup(
-            "velero-daily-20261202030000",
-            "2026-12-02T03:04:00Z",
-            "Completed",
-        ),
-        backup(
-            "velero-daily-20261203030000",
-            "2026-12-03T03:05:00Z",
-            "Completed",
-        ),
-        backup(
-            "velero-daily-20261204030000",
-            "2026-12-04T03:01:00Z",
-            "PartiallyFailed",
-        ),
-    ] {
-        objects.insert(path, b);
-    }
-    State {
-        objects,
-        lists: [BACKUPS.to_owned(), RESTORES.to_owned()].into(),
-        ..State::default()
-    }
-}
-
-/// Plays Velero's restore controller: the first Restore it sees ends
-/// PartiallyFailed, every later one Completed. Returns the names in order.
-fn velero_controller(state: Arc<Mutex<State>>) -> (Arc<Mutex<Vec<String>>>, Arc<Mutex<bool>>) {
-    let (seen, stop) = (
-        Arc::new(Mutex::new(Vec::<String>::new())),
-        Arc::new(Mutex::new(false)),
-    );
-    let (seen2, stop2) = (seen.clone(), stop.clone());
-    std::thread::spawn(move || {
-        while !*stop2.lock().expect("stop") {
-            {
-                let mut s = state.lock().expect("state");
-                let pending: Vec<String> = s
-                    .objects
-                    .iter()
-                    .filter(|(p, o)| {
-                        p.starts_with(&format!("{RESTORES}/")) && o["status"].is_null()
-                    })
-                    .map(|(p, _)| p.clone())
-                    .collect();
-                for path in pending {
-                    let mut seen = seen2.lock().expect("seen");
-                    let phase = if seen.is_empty() {
-                        "PartiallyFailed"
-                    } else {
-                        "Completed"
-                    };
-                    let object = s.objects.get_mut(&path).expect("restore");
-                    object["status"] = json!({"phase": phase, "errors": u8::from(phase != "Completed"), "warnings": 2});
-                    seen.push(object["metadata"]["name"].as_str().unwrap_or("").to_owned());
-                }
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    });
-    (seen, stop)
 }
 
 /// The access mode of each Velero install the helm stand-in saw, in order.
@@ -173,10 +79,10 @@ fn a_lost_cluster_is_rebuilt_read_only_restored_from_its_newest_backup_and_hande
     for node in [rig.cp.clone(), rig.worker.clone()] {
         rig.lose_machine(&node);
     }
-    let api = rig.api_with(rebuilt_state("app1"));
-    let (restores, stop) = velero_controller(api.state.clone());
+    let api = rig.api_with(cluster_state("app1"));
+    let velero = VeleroPlay::start(api.state.clone(), Vec::new());
 
-    let (ok, first) = rig.recover(&["cluster", rig.cluster, "--within", "60"]);
+    let (ok, first) = rig.recover_with_up(&["cluster", rig.cluster, "--within", "60"]);
     assert!(!ok, "the first Restore fails:\n{first}");
     assert!(first.contains("[5/7] restore it … failed"), "{first}");
     assert!(first.contains("PartiallyFailed"), "{first}");
@@ -186,7 +92,7 @@ fn a_lost_cluster_is_rebuilt_read_only_restored_from_its_newest_backup_and_hande
         "the rebuilt cluster's Velero must start read-only"
     );
 
-    let (ok, second) = rig.recover(&["cluster", rig.cluster, "--within", "60"]);
+    let (ok, second) = rig.recover_with_up(&["cluster", rig.cluster, "--within", "60"]);
     eprintln!("first run:\n{first}\nrerun:\n{second}");
     assert!(ok, "the rerun completes:\n{second}");
     assert!(
@@ -200,7 +106,7 @@ fn a_lost_cluster_is_rebuilt_read_only_restored_from_its_newest_backup_and_hande
         "{second}"
     );
     assert!(second.contains("(RTO 2h: met)"), "{second}");
-    let names = restores.lock().expect("seen").clone();
+    let names = velero.restores();
     assert_eq!(names.len(), 2, "{names:?}");
     assert_ne!(names[0], names[1], "a new Restore after the failed one");
     let state = api.state.lock().expect("state");
@@ -221,7 +127,6 @@ fn a_lost_cluster_is_rebuilt_read_only_restored_from_its_newest_backup_and_hande
         "the finished recovery's record is removed"
     );
 
-    *stop.lock().expect("stop") = true;
     api.stop();
     rig.env.finish();
 }
@@ -275,13 +180,13 @@ fn a_lost_mgmt_gets_its_vault_back_first() {
     let (vault, var) = tests::bootstrap::vault_for_up(rig.env.home(), "recover mgmt").expect("bao");
     rig.vars.retain(|(k, _)| k != &var.0);
     rig.vars.push(var);
-    let api = rig.api_with(rebuilt_state("mgmt"));
-    let (_restores, stop) = velero_controller(api.state.clone());
+    let api = rig.api_with(cluster_state("mgmt"));
+    let _velero = VeleroPlay::start(api.state.clone(), Vec::new());
 
-    let (ok, first) = rig.recover(&["cluster", rig.cluster, "--within", "60"]);
+    let (ok, first) = rig.recover_with_up(&["cluster", rig.cluster, "--within", "60"]);
     assert!(!ok, "the first Restore fails:\n{first}");
     assert!(first.contains("[4/8] Vault first"), "{first}");
-    let (ok, second) = rig.recover(&["cluster", rig.cluster, "--within", "60"]);
+    let (ok, second) = rig.recover_with_up(&["cluster", rig.cluster, "--within", "60"]);
     eprintln!("first run:\n{first}\nrerun:\n{second}");
     assert!(ok, "the rerun completes:\n{second}");
     assert!(second.contains("(RTO 2h: met)"), "{second}");
@@ -301,7 +206,6 @@ fn a_lost_mgmt_gets_its_vault_back_first() {
     );
     assert!(!read_secret(&admin, "after"), "the secret from after it");
 
-    *stop.lock().expect("stop") = true;
     api.stop();
     drop(vault);
     rig.env.finish();

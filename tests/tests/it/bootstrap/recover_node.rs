@@ -76,7 +76,7 @@ fn a_lost_control_plane_is_recreated_with_its_etcd_restored_before_kubeadm_start
         r#"{"ctr": {"fail": true, "times": 1}}"#,
     )
     .expect("control");
-    let (ok, first) = rig.recover(&["node", &cp, "--api-within", "60"]);
+    let (ok, first) = rig.recover_with_up(&["node", &cp, "--api-within", "60"]);
     assert!(!ok, "the first attempt must fail:\n{first}");
     assert!(
         first.contains("[4/7] recreate the machine (same name, address and PKI) … done"),
@@ -96,7 +96,7 @@ fn a_lost_control_plane_is_recreated_with_its_etcd_restored_before_kubeadm_start
     );
 
     // The rerun continues with the same snapshot and completes.
-    let (ok, second) = rig.recover(&["node", &cp, "--api-within", "60"]);
+    let (ok, second) = rig.recover_with_up(&["node", &cp, "--api-within", "60"]);
     eprintln!("{second}");
     assert!(ok, "the rerun must complete:\n{second}");
     assert!(second.contains("resuming the recovery of"), "{second}");
