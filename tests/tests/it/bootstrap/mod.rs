@@ -15,9 +15,11 @@ use tests::LocalEnv;
 use tests::bootstrap::{NetnsApi, calls, helm_standin, write_kubeadm_wrapper, write_manifests};
 use tests::kube_api::{State, node};
 
+mod kubelet_play;
 mod platform;
 mod policy;
 mod recover_cluster;
+mod recover_etcd;
 mod recover_node;
 mod recover_resource;
 mod vault_drill;
@@ -187,6 +189,30 @@ impl Rig {
             String::from_utf8_lossy(&out.stderr)
         );
         (out.status.success(), text)
+    }
+
+    /// `crictl` and `ctr` on the agents' PATH: node-agent's STAND-INs, which
+    /// run Debian etcd 3.4's `etcdctl snapshot restore` for `ctr run … etcdutl`;
+    /// returns their state directory (`$CRI_STANDIN_DIR`).
+    fn with_cri_stand_ins(&mut self) -> PathBuf {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node-agent/tests/fixtures");
+        let tools = self.env.home().join("stand-ins");
+        let bin = tools.join("bin");
+        let state = tools.join("cri");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        std::fs::create_dir_all(&state).expect("mkdir");
+        for (name, fixture) in [("crictl", "crictl-standin"), ("ctr", "ctr-standin")] {
+            std::os::unix::fs::symlink(fixtures.join(fixture), bin.join(name)).expect("symlink");
+        }
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        self.vars.push(("PATH".to_owned(), path));
+        self.vars
+            .push(("CRI_STANDIN_DIR".to_owned(), state.display().to_string()));
+        state
     }
 
     /// [`Rig::recover`] of a scenario that runs `up`, with `up`'s short

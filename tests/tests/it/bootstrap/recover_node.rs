@@ -13,38 +13,10 @@
 
 use super::Rig;
 use serde_json::Value;
-use std::path::Path;
 use tests::bootstrap::calls;
 
 const NET: u8 = 76;
 const KEYS: &str = "/registry/recovery/k";
-
-/// `crictl` and `ctr` on the agents' PATH: node-agent's stand-ins, which
-/// run Debian etcd 3.4's `etcdctl snapshot restore` for `ctr run … etcdutl`.
-fn cri_stand_ins(rig: &mut Rig) -> std::path::PathBuf {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node-agent/tests/fixtures");
-    let tools = rig.env.home().join("stand-ins");
-    let bin = tools.join("bin");
-    let state = tools.join("cri");
-    std::fs::create_dir_all(&bin).expect("mkdir");
-    std::fs::create_dir_all(&state).expect("mkdir");
-    for (name, fixture) in [("crictl", "crictl-standin"), ("ctr", "ctr-standin")] {
-        std::os::unix::fs::symlink(fixtures.join(fixture), bin.join(name)).expect("symlink");
-    }
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    rig.vars.push(("PATH".to_owned(), path));
-    rig.vars
-        .push(("CRI_STANDIN_DIR".to_owned(), state.display().to_string()));
-    state
-}
-
-/// The machine is lost: its supervisor and agent killed, its namespace
-/// (and with it its network) and its disk gone; the provider still lists
-/// it, as Multipass lists a dead VM.
 
 #[test]
 fn a_lost_control_plane_is_recreated_with_its_etcd_restored_before_kubeadm_starts_it() {
@@ -52,7 +24,7 @@ fn a_lost_control_plane_is_recreated_with_its_etcd_restored_before_kubeadm_start
         return;
     }
     let mut rig = Rig::new(NET);
-    let cri = cri_stand_ins(&mut rig);
+    let cri = rig.with_cri_stand_ins();
     let api = rig.api();
     rig.up_ok();
     let (cp, worker) = (rig.cp.clone(), rig.worker.clone());
