@@ -65,6 +65,7 @@ use crate::snapshots::SnapshotStore;
 use crate::snapshots::rpo::{self, SnapshotHealth};
 
 mod api;
+mod backups;
 pub mod drills;
 pub mod mirrors;
 pub mod observability;
@@ -521,6 +522,9 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
                     crate::stdout::line(&line)?;
                 }
                 for line in mirrors::lines(ctx).await {
+                    crate::stdout::line(&line)?;
+                }
+                for line in backups::lines(ctx).await {
                     crate::stdout::line(&line)?;
                 }
             }

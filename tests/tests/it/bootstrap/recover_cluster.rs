@@ -126,6 +126,10 @@ fn a_lost_cluster_is_rebuilt_read_only_restored_from_its_newest_backup_and_hande
         !rig.env.home().join("recover/app1-cluster.json").exists(),
         "the finished recovery's record is removed"
     );
+    // `status` shows the store and each cluster's newest copies.
+    let status = rig.env.hostctl_ok(&["status"]);
+    assert!(status.contains("backups: object store running"), "{status}");
+    assert!(status.contains("backups app1: etcd "), "{status}");
 
     api.stop();
     rig.env.finish();
