@@ -150,7 +150,8 @@ async fn restore_refuses_damage_another_cluster_and_no_confirmation() -> TestRes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failure_midway_keeps_the_old_data_and_says_how_to_roll_back() -> TestResult {
+async fn a_failure_midway_rolls_back_to_the_old_data_so_the_restore_can_be_asked_again()
+-> TestResult {
     install_crypto();
     let root = tempfile::tempdir()?;
     let kubelet = Arc::new(StandInKubelet::start(root.path(), true)?);
@@ -158,15 +159,36 @@ async fn a_failure_midway_keeps_the_old_data_and_says_how_to_roll_back() -> Test
     let svc = service(root.path(), &kubelet, true);
     let file = root.path().join("snap.db");
     let (meta, trailer) = pull(&svc, &file).await?;
+    let manifest_before = std::fs::read(root.path().join(MANIFESTS).join("etcd.yaml"))?;
     let events = restore(&svc, meta, std::fs::read(&file)?, trailer, true).await?;
     let (phase, err) = error_of(&events)?;
     assert_eq!(phase, "restore/etcdutl");
-    assert!(err.detail.contains("To roll back"), "{}", err.detail);
-    assert!(err.detail.contains("hostctl-restore-"), "{}", err.detail);
+    assert!(err.detail.contains("rolled back"), "{}", err.detail);
+    assert!(err.detail.contains("can be run again"), "{}", err.detail);
+    assert!(
+        events.iter().any(|e| e.phase == "restore/rollback"),
+        "{events:#?}"
+    );
     assert!(
         root.path().join("var/lib/etcd/member").is_dir(),
         "old data dir kept"
     );
+    // The control plane's manifests are back as they were, so kubelet
+    // runs etcd on the old data again and a rerun finds them.
+    assert_eq!(
+        std::fs::read(root.path().join(MANIFESTS).join("etcd.yaml"))?,
+        manifest_before
+    );
+    let now = EtcdManifest::load(&root.path().join(MANIFESTS).join("etcd.yaml"))?;
+    assert_eq!(now.data_dir, "/var/lib/etcd");
+    assert!(
+        root.path()
+            .join(MANIFESTS)
+            .join("kube-apiserver.yaml")
+            .exists(),
+        "the API server's manifest is back"
+    );
+    // The aside directory keeps the originals as the record of the attempt.
     let aside = std::fs::read_dir(root.path().join("etc/kubernetes"))?
         .filter_map(Result::ok)
         .find(|e| {
@@ -175,11 +197,7 @@ async fn a_failure_midway_keeps_the_old_data_and_says_how_to_roll_back() -> Test
                 .starts_with("hostctl-restore-")
         })
         .ok_or("no aside directory")?;
-    let original = EtcdManifest::load(&aside.path().join("etcd.yaml"))?;
-    assert_eq!(
-        original.data_dir, "/var/lib/etcd",
-        "the rollback manifest points at the old data"
-    );
+    assert!(aside.path().join("etcd.yaml").exists());
     Ok(())
 }
 

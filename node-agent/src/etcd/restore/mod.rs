@@ -19,8 +19,11 @@
 //! 6. `restore/start-apiserver`: `kube-apiserver.yaml` goes back.
 //!
 //! The old data directory is never touched and the original `etcd.yaml`
-//! stays in the aside directory, so every failure (and a regretted
-//! success) can be rolled back by copying manifests; the error says how.
+//! stays in the aside directory. A failure after step 3 rolls back by
+//! itself: the original manifests go back (`restore/rollback`), kubelet
+//! runs the control plane on the old data again, and the same restore can
+//! simply be asked for again; a regretted success is rolled back by
+//! copying the aside manifests, as the final message says.
 //!
 //! A start message with a `seed` ([`seed`]) restores instead onto a node
 //! kubeadm has not initialised (the lost-control-plane recovery): nothing
@@ -182,6 +185,7 @@ pub struct Restorer {
 }
 
 /// The paths of one restore attempt.
+#[derive(Debug, Clone)]
 struct Plan {
     manifests: PathBuf,
     aside: PathBuf,
@@ -213,13 +217,43 @@ impl Restorer {
     pub async fn run(&self, inbound: Inbound, progress: &Progress) {
         let mut phase = "restore/check";
         let mut rollback = String::new();
+        let mut moved = None;
         match self
-            .attempt(inbound, progress, &mut phase, &mut rollback)
+            .attempt(inbound, progress, &mut phase, &mut rollback, &mut moved)
             .await
         {
             Ok(message) => progress.done(message).await,
             Err(e) => {
                 tracing::warn!(phase, error = %e, "restore failed");
+                // The control plane was stopped for this restore: it runs
+                // again on its old data, so the same restore can simply be
+                // asked for again; only if that fails is it left to hand.
+                if let Some(plan) = moved {
+                    rollback = match roll_back(&plan).await {
+                        Ok(()) => {
+                            progress
+                                .step(
+                                    "restore/rollback",
+                                    format!(
+                                        "the original etcd.yaml and kube-apiserver.yaml are back: \
+                                         etcd restarts on {}",
+                                        plan.old_dir
+                                    ),
+                                    0.0,
+                                )
+                                .await;
+                            format!(
+                                "rolled back: the original manifests are back in {} (etcd runs \
+                                 on {} again, unchanged); {} is left for inspection; the same \
+                                 restore can be run again",
+                                plan.manifests.display(),
+                                plan.old_dir,
+                                plan.new_dir
+                            )
+                        }
+                        Err(undo) => format!("{rollback} (the automatic rollback failed: {undo})"),
+                    };
+                }
                 progress
                     .failed(phase, e.code(), e.to_string(), rollback)
                     .await;
@@ -233,6 +267,7 @@ impl Restorer {
         progress: &Progress,
         phase: &mut &'static str,
         rollback: &mut String,
+        moved: &mut Option<Plan>,
     ) -> Result<String, RestoreError> {
         let (meta, seed) = self.check_start(&mut inbound).await?;
         if let Some(seed) = seed {
@@ -262,6 +297,7 @@ impl Restorer {
 
         *phase = "restore/stop";
         *rollback = plan.rollback();
+        *moved = Some(plan.clone());
         self.stop_control_plane(&plan).await?;
         progress
             .step(
@@ -477,6 +513,22 @@ fn now_stamp() -> String {
 /// watches the directory and would start a pod from a half-written file,
 /// and it skips the hidden temporary name. The manifest keeps the mode of
 /// `original` (kubeadm writes 0600), 0600 if that cannot be read.
+/// Puts the original manifests of `plan` back over whatever the restore
+/// left in the manifests directory (copies: the aside directory keeps them
+/// as the record of what ran before).
+async fn roll_back(plan: &Plan) -> Result<(), EtcdError> {
+    for name in ["etcd.yaml", "kube-apiserver.yaml"] {
+        let original = plan.aside.join(name);
+        let text = match tokio::fs::read_to_string(&original).await {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(EtcdError::io("reading", &original)(e)),
+        };
+        put_manifest(&plan.manifests.join(name), &original, text).await?;
+    }
+    Ok(())
+}
+
 async fn put_manifest(path: &Path, original: &Path, text: String) -> Result<(), EtcdError> {
     use std::os::unix::fs::PermissionsExt;
     let mode = tokio::fs::metadata(original)

@@ -45,15 +45,21 @@ pub(super) struct Node {
     pub(super) cri: PathBuf,
 }
 
-fn write_running(cri: &Path, running: &[&str]) {
+fn write_running(cri: &Path, running: &[&str], ctr_failures: u32) {
     let part = cri.join("control.json.part");
-    let body = json!({"crictl": {"running": running}}).to_string();
+    let mut body = json!({"crictl": {"running": running}});
+    if ctr_failures > 0 {
+        body["ctr"] = json!({"fail": true, "times": ctr_failures});
+    }
+    let body = body.to_string();
     std::fs::write(&part, body).expect("write control");
     std::fs::rename(&part, cri.join("control.json")).expect("control");
 }
 
 impl KubeletPlay {
-    pub(super) fn start(node: Node) -> KubeletPlay {
+    /// Plays kubelet for `node`; the first `ctr_failures` runs of `ctr`
+    /// (the restore's `etcdutl`) fail.
+    pub(super) fn start(node: Node, ctr_failures: u32) -> KubeletPlay {
         let pki: EtcdPki = mint_etcd_pki_for(&node.root, &[node.address]).expect("etcd PKI");
         let stop = Arc::new(AtomicBool::new(false));
         let started = Arc::new(Mutex::new(Vec::new()));
@@ -97,7 +103,7 @@ impl KubeletPlay {
                 if manifests.join("kube-apiserver.yaml").exists() {
                     running.push("kube-apiserver");
                 }
-                write_running(&node.cri, &running);
+                write_running(&node.cri, &running, ctr_failures);
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         });
