@@ -124,7 +124,7 @@ impl Scenario for ClusterRecovery<'_> {
         let timing = &args.timing;
         match id {
             "lost" => {
-                if super::etcd::api_answers(ctx, self.workspace, cluster).await {
+                if super::kube::api_answers(ctx, self.workspace, cluster).await {
                     return Err(coded(
                         Exit::Precondition,
                         anyhow!(
@@ -172,7 +172,7 @@ impl Scenario for ClusterRecovery<'_> {
             }
             "api" => {
                 let within = Duration::from_secs(args.within);
-                super::etcd::wait_api(ctx, self.workspace, cluster, within).await?;
+                super::kube::wait_api(ctx, self.workspace, cluster, within).await?;
                 Ok(None)
             }
             other => bail!("unknown step {other}"),

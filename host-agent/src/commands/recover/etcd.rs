@@ -1,6 +1,7 @@
 //! `hostctl recover etcd <cluster>`: etcd data damage (RTO 30 min), the
 //! steps of [`crate::recover::etcd`] run by the shared [`super::runner`].
 
+use super::kube::wait_api;
 use super::runner::{self, Scenario};
 use super::snapshot::{SnapshotChoice, SnapshotSource};
 use crate::cli::{Context, coded};
@@ -9,7 +10,7 @@ use crate::recover::etcd::{self, RTO, SCENARIO, STEPS};
 use crate::recover::record::Record;
 use crate::workspace::Workspace;
 use anyhow::{anyhow, bail};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 #[derive(Debug, clap::Args)]
 pub struct EtcdArgs {
@@ -125,54 +126,5 @@ impl Scenario for EtcdRecovery<'_> {
             }
             other => bail!("unknown step {other}"),
         }
-    }
-}
-
-/// One `/readyz` question to `cluster`'s API server with a freshly
-/// minted admin client: `Ok(())` when it answers ready, else what went
-/// wrong.
-async fn api_ready(ctx: &Context, workspace: &Workspace, cluster: &str) -> Result<(), String> {
-    use crate::cluster_api::client::admin_client;
-    use crate::cluster_api::health::{STATUS_TIMEOUT, api_health};
-    let pki = certs::Pki::open(ctx.home.root()).map_err(|e| format!("the home's PKI: {e}"))?;
-    match admin_client(&pki, &workspace.resolved, cluster, STATUS_TIMEOUT).await {
-        Ok((client, _)) => {
-            let health = api_health(&client).await;
-            if health.ok {
-                Ok(())
-            } else {
-                Err(health.error.unwrap_or_default())
-            }
-        }
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// Whether `cluster`'s API server answers ready right now.
-pub(super) async fn api_answers(ctx: &Context, workspace: &Workspace, cluster: &str) -> bool {
-    api_ready(ctx, workspace, cluster).await.is_ok()
-}
-
-/// Polls the API server's `/readyz` (which includes etcd) until it
-/// answers, or fails after `within` with the last answer.
-pub(super) async fn wait_api(
-    ctx: &Context,
-    workspace: &Workspace,
-    cluster: &str,
-    within: Duration,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + within;
-    loop {
-        let last = match api_ready(ctx, workspace, cluster).await {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            bail!(
-                "{cluster}'s API server did not answer /readyz within {}s: {last}",
-                within.as_secs()
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }

@@ -1,14 +1,17 @@
 //! The recoveries' conversation with the clusters' API servers: one admin
 //! client per cluster (minted from the home's PKI), the identity check
 //! every writing scenario makes first, bounded waits, the few raw calls
-//! they need, and a Velero Restore created once and waited for.
+//! they need, a Velero Restore created once and waited for, and whether a
+//! cluster's API server answers `/readyz` (now, or within a bound).
 
+use crate::cli::Context;
 use crate::cli::coded;
 use crate::cluster_api::client::admin_client;
 use crate::cluster_api::kubeconfig::server_url;
 use crate::exit::Exit;
 use crate::recover::identity::{IdentityError, KUBEADM_CONFIG, cluster_name};
 use crate::recover::velero::{Restore, restore_state};
+use crate::workspace::Workspace;
 use anyhow::{Context as _, anyhow, bail};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -227,13 +230,15 @@ pub(super) async fn create(
     path: &str,
     body: &Value,
 ) -> anyhow::Result<Value> {
-    let request = http::Request::post(path)
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(body)?)?;
-    client
-        .request::<Value>(request)
-        .await
-        .map_err(|e| anyhow!("creating {path}/{}: {e}", body["metadata"]["name"]))
+    let what = format!("creating {path}/{}", body["metadata"]["name"]);
+    send(
+        client,
+        http::Request::post(path),
+        "application/json",
+        body,
+        what,
+    )
+    .await
 }
 
 /// A JSON merge patch (RFC 7386) of the object at `path`.
@@ -242,11 +247,74 @@ pub(super) async fn merge_patch(
     path: &str,
     patch: &Value,
 ) -> anyhow::Result<Value> {
-    let request = http::Request::patch(path)
-        .header("content-type", "application/merge-patch+json")
-        .body(serde_json::to_vec(patch)?)?;
+    let request = http::Request::patch(path);
+    let what = format!("PATCH {path}");
+    send(client, request, "application/merge-patch+json", patch, what).await
+}
+
+/// Sends `body` as `content_type` and reads the JSON answer; a failure
+/// says `what` was asked.
+async fn send(
+    client: &kube::Client,
+    request: http::request::Builder,
+    content_type: &str,
+    body: &Value,
+    what: String,
+) -> anyhow::Result<Value> {
+    let request = request
+        .header("content-type", content_type)
+        .body(serde_json::to_vec(body)?)?;
     client
         .request::<Value>(request)
         .await
-        .map_err(|e| anyhow!("PATCH {path}: {e}"))
+        .map_err(|e| anyhow!("{what}: {e}"))
+}
+
+/// One `/readyz` question to `cluster`'s API server with a freshly
+/// minted admin client: `Ok(())` when it answers ready, else what went
+/// wrong.
+async fn api_ready(ctx: &Context, workspace: &Workspace, cluster: &str) -> Result<(), String> {
+    use crate::cluster_api::client::admin_client;
+    use crate::cluster_api::health::{STATUS_TIMEOUT, api_health};
+    let pki = certs::Pki::open(ctx.home.root()).map_err(|e| format!("the home's PKI: {e}"))?;
+    match admin_client(&pki, &workspace.resolved, cluster, STATUS_TIMEOUT).await {
+        Ok((client, _)) => {
+            let health = api_health(&client).await;
+            if health.ok {
+                Ok(())
+            } else {
+                Err(health.error.unwrap_or_default())
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Whether `cluster`'s API server answers ready right now.
+pub(super) async fn api_answers(ctx: &Context, workspace: &Workspace, cluster: &str) -> bool {
+    api_ready(ctx, workspace, cluster).await.is_ok()
+}
+
+/// Polls the API server's `/readyz` (which includes etcd) until it
+/// answers, or fails after `within` with the last answer.
+pub(super) async fn wait_api(
+    ctx: &Context,
+    workspace: &Workspace,
+    cluster: &str,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let last = match api_ready(ctx, workspace, cluster).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            bail!(
+                "{cluster}'s API server did not answer /readyz within {}s: {last}",
+                within.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }

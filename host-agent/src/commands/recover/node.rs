@@ -6,7 +6,7 @@
 //! snapshot, the refusal to touch a node that is not lost, and the etcd
 //! restore between the machine and kubeadm.
 
-use super::etcd::wait_api;
+use super::kube::wait_api;
 use super::runner::{self, Scenario};
 use super::snapshot::{SnapshotChoice, SnapshotSource};
 use crate::cli::{Context, coded};
@@ -176,7 +176,7 @@ impl NodeRecovery<'_> {
     /// `recover etcd`'s case), then deletes what is left of the machine.
     async fn remove_remains(&self) -> anyhow::Result<()> {
         let (node, cluster) = (self.args.node.as_str(), self.cluster.as_str());
-        if super::etcd::api_answers(self.ctx, &self.workspace, cluster).await {
+        if super::kube::api_answers(self.ctx, &self.workspace, cluster).await {
             return Err(coded(
                 Exit::Precondition,
                 anyhow!(
