@@ -1,6 +1,7 @@
 //! `hostctl mirrors up|status|down [--purge]`: Harbor and Nexus on the
 //! host's Docker for a topology with `mirrors: { managed: true }`
-//! (docs/mirrors.md). `up` also runs as part of `hostctl up`.
+//! (docs/mirrors.md). `up` is also `hostctl up`'s `mirrors/host` step
+//! ([`HostMirrors`]).
 //!
 //! `-o json` of `status` is the stable interface:
 //! ```text
@@ -12,8 +13,9 @@ use crate::exit::Exit;
 use crate::mirrors::compose::HostArch;
 use crate::mirrors::docker::DockerCli;
 use crate::mirrors::layout::Layout;
-use crate::mirrors::service::{HttpApis, Mirrors};
+use crate::mirrors::service::{HttpApis, Mirrors, UpReport};
 use crate::mirrors::{Endpoints, error::MirrorError};
+use crate::orchestrator::steps::mirrors::MirrorsUp;
 use crate::output::{Table, render};
 use crate::workspace::Workspace;
 use std::time::Duration;
@@ -71,10 +73,44 @@ pub fn lab_ca(ctx: &Context) -> Option<String> {
         .map(|l| l.cert_pem().to_owned())
 }
 
-/// `hostctl up`'s mirrors step.
-pub async fn up_default(ctx: &Context, workspace: &Workspace) -> anyhow::Result<()> {
-    let docker = DockerCli::new(crate::exec::real());
-    up(ctx, workspace, &real(ctx, workspace, &docker)).await
+/// The real mirrors as `hostctl up`'s `mirrors/host` step starts them:
+/// owned, since the step outlives the command's borrows.
+pub struct HostMirrors {
+    docker: DockerCli,
+    layout: Layout,
+    endpoints: Endpoints,
+}
+
+impl HostMirrors {
+    pub fn new(ctx: &Context, workspace: &Workspace) -> HostMirrors {
+        HostMirrors {
+            docker: DockerCli::new(crate::exec::real()),
+            layout: Layout::new(ctx.home.root()),
+            endpoints: Endpoints {
+                host: workspace.resolved.host_agent_address(),
+            },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl MirrorsUp for HostMirrors {
+    async fn up(
+        &self,
+        topology: &topology::Topology,
+        lab: &certs::LabRoot,
+    ) -> Result<UpReport, MirrorError> {
+        Mirrors {
+            layout: self.layout.clone(),
+            endpoints: self.endpoints,
+            arch: HostArch::current(),
+            docker: &self.docker,
+            apis: &HttpApis,
+            ready_within: READY_WITHIN,
+        }
+        .up(topology, lab)
+        .await
+    }
 }
 
 async fn dispatch(
@@ -119,8 +155,7 @@ async fn dispatch(
     }
 }
 
-/// `mirrors up` (also `hostctl up`'s, when the topology asks for managed
-/// mirrors): refuses a topology without `managed: true`.
+/// `mirrors up`: refuses a topology without `managed: true`.
 pub async fn up(ctx: &Context, workspace: &Workspace, mirrors: &Mirrors<'_>) -> anyhow::Result<()> {
     if !workspace.topology.managed_mirrors() {
         return Err(coded(

@@ -215,11 +215,6 @@ pub(crate) async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         .map_err(|e| coded(Exit::Precondition, e))?;
     let pki = crate::pki::ensure_pki(ctx, &workspace.resolved)?;
     workspace.record(provider.name())?;
-    // The nodes pull through the managed mirrors from their prerequisites
-    // on, so the mirrors come first (idempotent: a no-op when up).
-    if workspace.topology.managed_mirrors() {
-        crate::commands::mirrors::up_default(ctx, &workspace).await?;
-    }
     // Velero's backup locations point at the host's object store, so it
     // runs (with its buckets and keys) before any cluster is built.
     let mut backups = if workspace.topology.managed_backups() {
@@ -320,6 +315,7 @@ pub(crate) async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             workspace.resolved.host_agent_address(),
             lab_ca_pem.as_deref(),
         ),
+        host_mirrors: Arc::new(crate::commands::mirrors::HostMirrors::new(ctx, &workspace)),
     });
     // The local provider's nodes share this machine's kernel and record
     // kubeadm instead of running it: without a kubeadm to run (the tests'
@@ -424,7 +420,10 @@ fn print_summary(format: OutputFormat, report: &RunReport) -> anyhow::Result<()>
     };
     crate::stdout::write(&text)?;
     if format == OutputFormat::Table {
-        let nodes = rows.iter().filter(|r| !r.is_cluster).count();
+        let nodes = rows
+            .iter()
+            .filter(|r| r.table == progress::Group::Node)
+            .count();
         crate::stdout::line(format_args!(
             "{nodes} node(s), {} step(s) in {:.1} s",
             report.results.len(),

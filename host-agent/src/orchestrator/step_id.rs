@@ -1,5 +1,5 @@
 //! A step's identity: what it does ([`StepKind`]) and what it acts on
-//! ([`Subject`]: a node or a cluster). It is written `kind/subject`
+//! ([`Subject`]: the host, a node, a cluster or a cluster's add-on). It is written `kind/subject`
 //! (`launch/app1-cp`, `kubeadm-init/app1`) in `up-state.json`, in the
 //! progress lines and in the span names, exactly as when it was a plain
 //! string, so files written before the type existed read back unchanged.
@@ -86,9 +86,15 @@ impl AddonSubject {
     }
 }
 
+/// The one name a host step's subject has (`mirrors/host`): there is one
+/// host per home.
+pub const HOST: &str = "host";
+
 /// What a step acts on.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Subject {
+    /// The machine hostctl runs on (its Docker services).
+    Host,
     Node(NodeName),
     Cluster(ClusterName),
     Addon(AddonSubject),
@@ -98,6 +104,7 @@ impl Subject {
     /// The node's, cluster's or `cluster/addon` name (the progress line's label).
     pub fn name(&self) -> &str {
         match self {
+            Subject::Host => HOST,
             Subject::Node(n) => n.as_str(),
             Subject::Cluster(c) => c.as_str(),
             Subject::Addon(a) => a.name(),
@@ -147,6 +154,7 @@ impl StepId {
     /// damaged state file has one) is kept whole as the cluster part.
     pub fn new(kind: StepKind, subject: &str) -> StepId {
         let subject = match kind.per() {
+            Per::Host => Subject::Host,
             Per::Node | Per::Worker => Subject::Node(NodeName::new(subject)),
             Per::Cluster => Subject::Cluster(ClusterName::new(subject)),
             Per::Addon => Subject::Addon(
@@ -196,7 +204,12 @@ impl FromStr for StepId {
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-        if kind.per() == Per::Addon && AddonSubject::parse(subject).is_none() {
+        let fits = match kind.per() {
+            Per::Addon => AddonSubject::parse(subject).is_some(),
+            Per::Host => subject == HOST,
+            Per::Node | Per::Worker | Per::Cluster => true,
+        };
+        if !fits {
             return Err(malformed());
         }
         Ok(StepId::new(kind, subject))
@@ -289,6 +302,16 @@ mod tests {
             let err = bad.parse::<StepId>().unwrap_err().to_string();
             assert!(err.contains("is not kind/subject"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn host_ids_name_the_host_only() {
+        let id: StepId = "mirrors/host".parse().unwrap();
+        assert_eq!(id.subject(), &Subject::Host);
+        assert_eq!(id.to_string(), "mirrors/host");
+        assert!(!id.subject().is_cluster());
+        let err = "mirrors/app1-cp".parse::<StepId>().unwrap_err().to_string();
+        assert!(err.contains("is not kind/subject"), "{err}");
     }
 
     #[test]

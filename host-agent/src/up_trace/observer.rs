@@ -56,6 +56,7 @@ impl Observer for TracedObserver {
 
     fn span(&self, step: &StepId) -> tracing::Span {
         let (cluster, version, role) = match step.subject() {
+            Subject::Host => ("", None, None),
             Subject::Node(name) => match self.targets.node(name) {
                 Some(node) => (
                     node.cluster().as_str(),

@@ -7,7 +7,7 @@
 mod bars;
 mod summary;
 
-pub use summary::{SummaryRow, SummaryStep, summary, summary_tables};
+pub use summary::{Group, SummaryRow, SummaryStep, summary, summary_tables};
 
 use super::StepId;
 use super::executor::{Observer, Outcome};

@@ -1,9 +1,11 @@
 //! The summary `up` ends with: every step's outcome and time, as data
-//! (`-o json|yaml`) and as two tables, nodes then clusters, each with only
-//! the columns that ran, narrow enough for an 80-column terminal.
+//! (`-o json|yaml`) and as tables, the host's steps, the nodes', then the
+//! clusters', each with only the columns that ran, narrow enough for an
+//! 80-column terminal.
 
 use crate::orchestrator::StepKind;
 use crate::orchestrator::executor::RunReport;
+use crate::orchestrator::step_id::Subject;
 use crate::output::Table;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -13,10 +15,37 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "camelCase")]
 pub struct SummaryRow {
     pub subject: String,
-    /// Whether the subject is a cluster (it goes in the second table).
+    /// Which table the row goes in.
     #[serde(skip)]
-    pub is_cluster: bool,
+    pub table: Group,
     pub steps: Vec<SummaryStep>,
+}
+
+/// The summary's tables, in the order they are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Group {
+    Host,
+    Node,
+    Cluster,
+}
+
+impl Group {
+    fn of(subject: &Subject) -> Group {
+        match subject {
+            Subject::Host => Group::Host,
+            Subject::Node(_) => Group::Node,
+            Subject::Cluster(_) | Subject::Addon(_) => Group::Cluster,
+        }
+    }
+
+    /// The first column's header.
+    fn header(self) -> &'static str {
+        match self {
+            Group::Host => "HOST",
+            Group::Node => "NODE",
+            Group::Cluster => "CLUSTER",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -34,10 +63,10 @@ pub struct SummaryStep {
 /// The report grouped by subject (in name order), each subject's steps in
 /// graph order, for `-o json|yaml` and the tables.
 pub fn summary(report: &RunReport) -> Vec<SummaryRow> {
-    let mut rows: BTreeMap<(&str, bool), Vec<SummaryStep>> = BTreeMap::new();
+    let mut rows: BTreeMap<(&str, Group), Vec<SummaryStep>> = BTreeMap::new();
     for r in report.results.values() {
         let subject = r.id.subject();
-        rows.entry((subject.name(), subject.is_cluster()))
+        rows.entry((subject.name(), Group::of(subject)))
             .or_default()
             .push(SummaryStep {
                 step: r.id.kind(),
@@ -47,11 +76,11 @@ pub fn summary(report: &RunReport) -> Vec<SummaryRow> {
             });
     }
     rows.into_iter()
-        .map(|((subject, is_cluster), mut steps)| {
+        .map(|((subject, table), mut steps)| {
             steps.sort_by_key(|s| s.step);
             SummaryRow {
                 subject: subject.to_owned(),
-                is_cluster,
+                table,
                 steps,
             }
         })
@@ -68,12 +97,14 @@ fn cell(step: &SummaryStep) -> String {
     }
 }
 
-/// One table for `rows` (under `first`, `NODE` or `CLUSTER`) with a column
-/// per kind that any of them has, in graph order; `None` when no row.
-fn table(first: &str, rows: &[&SummaryRow]) -> Option<Table> {
+/// The table of `group`'s rows, with a column per kind that any of them
+/// has, in graph order; `None` when no row.
+fn table(group: Group, rows: &[SummaryRow]) -> Option<Table> {
+    let rows: Vec<&SummaryRow> = rows.iter().filter(|r| r.table == group).collect();
     if rows.is_empty() {
         return None;
     }
+    let first = group.header();
     let used: Vec<StepKind> = StepKind::ALL
         .iter()
         .copied()
@@ -82,7 +113,7 @@ fn table(first: &str, rows: &[&SummaryRow]) -> Option<Table> {
     let mut headers = vec![first.to_owned()];
     headers.extend(used.iter().map(|k| k.header().to_owned()));
     let mut t = Table::new(headers);
-    for row in rows {
+    for row in &rows {
         let mut cells = vec![row.subject.clone()];
         for kind in &used {
             cells.push(
@@ -97,13 +128,12 @@ fn table(first: &str, rows: &[&SummaryRow]) -> Option<Table> {
     Some(t)
 }
 
-/// The node table, then the cluster table, separated by a blank line.
+/// The host table, the node table, then the cluster table, separated by
+/// blank lines.
 pub fn summary_tables(rows: &[SummaryRow]) -> String {
-    let (cluster_rows, node_rows): (Vec<&SummaryRow>, Vec<&SummaryRow>) =
-        rows.iter().partition(|r| r.is_cluster);
-    [table("NODE", &node_rows), table("CLUSTER", &cluster_rows)]
+    [Group::Host, Group::Node, Group::Cluster]
         .into_iter()
-        .flatten()
+        .filter_map(|group| table(group, rows))
         .map(|t| t.to_string())
         .collect::<Vec<_>>()
         .join("\n")
@@ -114,10 +144,10 @@ mod tests {
     use super::*;
     use StepKind as K;
 
-    fn row(subject: &str, is_cluster: bool, steps: &[(StepKind, &str)]) -> SummaryRow {
+    fn row(subject: &str, table: Group, steps: &[(StepKind, &str)]) -> SummaryRow {
         SummaryRow {
             subject: subject.into(),
-            is_cluster,
+            table,
             steps: steps
                 .iter()
                 .map(|(step, outcome)| SummaryStep {
@@ -135,7 +165,7 @@ mod tests {
         let rows = vec![
             row(
                 "app1-worker-0",
-                false,
+                Group::Node,
                 &[
                     (K::Render, "done"),
                     (K::Launch, "already done"),
@@ -146,7 +176,7 @@ mod tests {
             ),
             row(
                 "app1-cp",
-                false,
+                Group::Node,
                 &[
                     (K::Render, "done"),
                     (K::Launch, "done"),
@@ -156,7 +186,7 @@ mod tests {
             ),
             row(
                 "app1",
-                true,
+                Group::Cluster,
                 &[
                     (K::KubeadmInit, "done"),
                     (K::Kubeconfig, "done"),
@@ -192,6 +222,25 @@ mod tests {
         assert!(!nodes_only.contains("CLUSTER"), "{nodes_only}");
         let json = serde_json::to_value(&rows[2]).unwrap();
         assert_eq!(json["steps"][0]["step"], "kubeadm-init");
-        assert!(json.get("isCluster").is_none(), "{json}");
+        assert!(json.get("table").is_none(), "{json}");
+    }
+
+    #[test]
+    fn the_hosts_steps_get_a_table_of_their_own_first() {
+        let rows = vec![
+            row("app1-cp", Group::Node, &[(K::Prerequisites, "done")]),
+            row("host", Group::Host, &[(K::Mirrors, "failed")]),
+        ];
+        let text = summary_tables(&rows);
+        let (host, nodes) = text.split_once("\n\n").expect("two tables");
+        assert!(
+            host.starts_with("HOST") && host.contains("MIRRORS"),
+            "{text}"
+        );
+        assert!(host.contains("failed"), "{text}");
+        assert!(
+            nodes.starts_with("NODE") && !nodes.contains("MIRRORS"),
+            "{text}"
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! bottom). Everything else — parsing ids, the planner, the summary's
 //! columns, the trace attributes — is derived from it.
 
-use super::targets::{AddonRef, ClusterRef, NodeRef};
+use super::targets::{AddonRef, ClusterRef, HostRef, NodeRef};
 use super::{Scope, UpContext};
 use crate::orchestrator::graph::StepJob;
 use std::sync::Arc;
@@ -14,6 +14,9 @@ use std::sync::Arc;
 /// Which subjects of a run get a step of a kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Per {
+    /// The host, once, when the topology has it run services for the
+    /// clusters (today: the managed mirrors; [`HostRef`]).
+    Host,
     /// Every node of the run, `--nodes-only` runs included.
     Node,
     /// Every worker of each cluster the run builds.
@@ -32,9 +35,10 @@ impl Per {
         matches!(self, Per::Cluster | Per::Addon)
     }
 
-    /// Whether a run of `scope` has steps of this sort.
+    /// Whether a run of `scope` has steps of this sort (the host's serve
+    /// the nodes' prerequisites, so `--nodes-only` runs them too).
     pub fn in_scope(self, scope: Scope) -> bool {
-        self == Per::Node || scope == Scope::Clusters
+        matches!(self, Per::Host | Per::Node) || scope == Scope::Clusters
     }
 }
 
@@ -43,6 +47,9 @@ impl Per {
 pub enum On {
     /// The same node or cluster.
     Same,
+    /// The host's step of that kind, if the run has one (a node waits for
+    /// the mirrors only when the topology manages them).
+    Host,
     /// The subject's cluster (a node's own; a cluster is its own).
     OwnCluster,
     /// The control plane of the subject's cluster.
@@ -57,6 +64,7 @@ pub enum On {
 /// How a kind's job is made, from the subject resolved at planning.
 #[derive(Clone, Copy)]
 pub enum Job {
+    Host(fn(Arc<UpContext>, HostRef) -> Arc<dyn StepJob>),
     Node(fn(Arc<UpContext>, NodeRef) -> Arc<dyn StepJob>),
     Cluster(fn(Arc<UpContext>, ClusterRef) -> Arc<dyn StepJob>),
     Addon(fn(Arc<UpContext>, AddonRef) -> Arc<dyn StepJob>),
@@ -67,14 +75,17 @@ pub enum Job {
 ///
 /// ```text
 /// /// doc of the kind
-/// Kind = "name", per Node|Worker|Cluster|Addon, header "COLUMN",
-///     after [OtherKind on Same|OwnCluster|ControlPlane|Workers|Dependencies, …],
+/// Kind = "name", per Host|Node|Worker|Cluster|Addon, header "COLUMN",
+///     after [OtherKind on Same|Host|OwnCluster|ControlPlane|Workers|Dependencies, …],
 ///     job |ctx, subject| Arc::new(TheJob::new(ctx, subject));
 /// ```
 ///
-/// `job` gets a [`NodeRef`] for `per Node`/`Worker`, a [`ClusterRef`] for
+/// `job` gets a [`HostRef`] for `per Host`, a [`NodeRef`] for `per Node`/`Worker`, a [`ClusterRef`] for
 /// `per Cluster`, an [`AddonRef`] for `per Addon`; a mismatch does not compile.
 macro_rules! declare_steps {
+    (@job Host $job:expr) => {
+        $crate::orchestrator::steps::declare::Job::Host($job)
+    };
     (@job Node $job:expr) => {
         $crate::orchestrator::steps::declare::Job::Node($job)
     };

@@ -3,8 +3,10 @@
 //! Provisioning service, and turns their errors into a [`StepError`] that
 //! says what failed (the executor puts the step's id in front of it).
 //!
-//! Per node: `render/<node>` → `launch/<node>` → `enrol/<node>` →
-//! `prerequisites/<node>`. Nodes do not wait for each other. Then per
+//! On the host, when the topology manages them: `mirrors/host`. Per node:
+//! `render/<node>` → `launch/<node>` → `enrol/<node>` →
+//! `prerequisites/<node>` (which also waits for the mirrors). Nodes do not
+//! wait for each other. Then per
 //! cluster: kubeadm init, kubeconfig, CNI, joins, nodes Ready, base
 //! add-ons, then one step per catalogue add-on — all declared in the table
 //! below ([`shape`] applies it to a run).
@@ -35,6 +37,7 @@ mod kubeadm_init;
 mod kubeadm_join;
 pub mod kubeconfig;
 mod launch;
+pub mod mirrors;
 pub mod node_client;
 mod prereq;
 mod ready;
@@ -58,6 +61,12 @@ use targets::{NodeRef, TargetError, Targets};
 use topology::Resolved;
 
 declare_steps! {
+    /// `mirrors/host`: Harbor and Nexus up and configured, when the
+    /// topology manages them (the nodes pull through them from their
+    /// prerequisites on).
+    Mirrors = "mirrors", per Host, header "MIRRORS",
+        after [],
+        job |ctx, host| Arc::new(mirrors::StartMirrors::new(ctx, host));
     /// `render/<node>`: the agent config and user-data, for review and
     /// the size check before any machine is made.
     Render = "render", per Node, header "RENDER",
@@ -73,7 +82,7 @@ declare_steps! {
         job |ctx, node| Arc::new(enrol::Enrol::new(ctx, node));
     /// `prerequisites/<node>`: the node prepared itself for kubeadm.
     Prerequisites = "prerequisites", per Node, header "PREREQS",
-        after [Enrol on Same],
+        after [Enrol on Same, Mirrors on Host],
         job |ctx, node| Arc::new(prereq::Prerequisites::new(ctx, node));
     /// `kubeadm-init/<cluster>`: its control plane initialised.
     KubeadmInit = "kubeadm-init", per Cluster, header "INIT",
@@ -128,6 +137,8 @@ pub struct UpContext {
     pub nodes: node_client::NodeDialer,
     /// Optional apt proxy / registry mirror handed to the prerequisites.
     pub mirrors: prereq::Mirrors,
+    /// What `mirrors/host` brings up (planned only for managed mirrors).
+    pub host_mirrors: Arc<dyn mirrors::MirrorsUp>,
     /// What the per-cluster steps share (PKI, Helm, manifests, kubeconfigs).
     pub cluster: cluster::ClusterSettings,
 }
@@ -208,6 +219,7 @@ pub fn plan(ctx: &Arc<UpContext>, nodes: &[String], scope: Scope) -> Result<Plan
     let mut graph = Graph::new();
     for planned in shape::plan_shape(&targets, scope)? {
         let job = match (planned.id.kind().job(), planned.target) {
+            (Job::Host(make), Target::Host(host)) => make(ctx.clone(), host),
             (Job::Node(make), Target::Node(node)) => make(ctx.clone(), node),
             (Job::Cluster(make), Target::Cluster(cluster)) => make(ctx.clone(), cluster),
             (Job::Addon(make), Target::Addon(addon)) => make(ctx.clone(), addon),

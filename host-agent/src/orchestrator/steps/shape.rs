@@ -5,7 +5,9 @@
 //! that subject. With the kinds declared today:
 //!
 //! ```text
+//! mirrors/host                          (when the topology manages them)
 //! render/<n> → launch/<n> → enrol/<n> → prerequisites/<n>   (each node)
+//! prerequisites/<n> ← mirrors/host      (the nodes pull through them)
 //! kubeadm-init/<c>  ← prerequisites/<control plane>
 //! kubeconfig/<c>    ← kubeadm-init/<c>
 //! cni/<c>           ← kubeadm-init/<c>
@@ -19,12 +21,13 @@
 use super::Scope;
 use super::StepKind;
 use super::declare::{On, Per};
-use super::targets::{AddonRef, ClusterRef, NodeRef, Targets};
-use crate::orchestrator::step_id::StepId;
+use super::targets::{AddonRef, ClusterRef, HostRef, NodeRef, Targets};
+use crate::orchestrator::step_id::{HOST, StepId};
 
-/// The node or cluster a planned step acts on.
+/// The host, node or cluster a planned step acts on.
 #[derive(Debug, Clone)]
 pub enum Target {
+    Host(HostRef),
     Node(NodeRef),
     Cluster(ClusterRef),
     Addon(AddonRef),
@@ -33,6 +36,7 @@ pub enum Target {
 impl Target {
     fn name(&self) -> &str {
         match self {
+            Target::Host(_) => HOST,
             Target::Node(n) => n.name().as_str(),
             Target::Cluster(c) => c.name().as_str(),
             Target::Addon(a) => a.subject().name(),
@@ -71,7 +75,7 @@ pub fn plan_shape(targets: &Targets, scope: Scope) -> Result<Vec<Planned>, Unrel
             let id = StepId::new(kind, target.name());
             let mut after = Vec::new();
             for &(dep, on) in kind.after() {
-                let names = related(targets, &target, on).ok_or_else(|| Unrelated {
+                let names = related(targets, &target, dep, on).ok_or_else(|| Unrelated {
                     step: id.clone(),
                     dep,
                     on,
@@ -87,6 +91,12 @@ pub fn plan_shape(targets: &Targets, scope: Scope) -> Result<Vec<Planned>, Unrel
 /// Every subject a kind declared `per` gets a step for.
 fn subjects(targets: &Targets, per: Per) -> Vec<Target> {
     match per {
+        Per::Host => targets
+            .host()
+            .cloned()
+            .map(Target::Host)
+            .into_iter()
+            .collect(),
         Per::Node => targets.nodes().iter().cloned().map(Target::Node).collect(),
         Per::Worker => targets
             .clusters()
@@ -108,10 +118,11 @@ fn subjects(targets: &Targets, per: Per) -> Vec<Target> {
     }
 }
 
-/// The subjects `on` names from `target`; `None` when the run does not
-/// build the cluster it needs.
-fn related(targets: &Targets, target: &Target, on: On) -> Option<Vec<String>> {
+/// The subjects of `dep` steps that `on` names from `target`; `None` when
+/// the run does not build the cluster it needs.
+fn related(targets: &Targets, target: &Target, dep: StepKind, on: On) -> Option<Vec<String>> {
     let cluster = || match target {
+        Target::Host(_) => None,
         Target::Cluster(c) => Some(c.clone()),
         Target::Node(n) => targets.cluster(n.cluster()).cloned(),
         Target::Addon(a) => Some(a.cluster().clone()),
@@ -119,6 +130,10 @@ fn related(targets: &Targets, target: &Target, on: On) -> Option<Vec<String>> {
     let name = |n: &NodeRef| n.name().to_string();
     Some(match on {
         On::Same => vec![target.name().to_owned()],
+        On::Host => subjects(targets, dep.per())
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect(),
         On::OwnCluster => vec![cluster()?.name().to_string()],
         On::ControlPlane => vec![name(cluster()?.control_plane())],
         On::Workers => cluster()?.workers().map(name).collect(),
@@ -178,7 +193,11 @@ mod tests {
     }
 
     fn targets(nodes: &[&str]) -> Targets {
-        let resolved = topology::default_topology().resolve(None).unwrap();
+        targets_of(topology::default_topology(), nodes)
+    }
+
+    fn targets_of(topology: topology::Topology, nodes: &[&str]) -> Targets {
+        let resolved = topology.resolve(None).unwrap();
         let nodes: Vec<String> = nodes.iter().map(|n| (*n).to_owned()).collect();
         Targets::resolve(&resolved, &nodes).unwrap()
     }
@@ -303,6 +322,46 @@ mod tests {
             plan.iter().all(|p| p.id.kind().per() == Per::Node),
             "{plan:?}"
         );
+    }
+
+    #[test]
+    fn managed_mirrors_come_before_every_prerequisites_step_and_nothing_else() {
+        let mut topology = topology::default_topology();
+        topology.mirrors = Some(topology::Mirrors {
+            managed: true,
+            ..Default::default()
+        });
+        let nodes = ["app1-cp", "app1-worker-0"];
+        for scope in [Scope::Nodes, Scope::Clusters] {
+            let plan = plan_shape(&targets_of(topology.clone(), &nodes), scope).unwrap();
+            check(&plan).unwrap();
+            assert_eq!(after(&plan, "mirrors/host"), Vec::<&str>::new());
+            for node in nodes {
+                assert_eq!(
+                    after(&plan, &format!("prerequisites/{node}")),
+                    [format!("enrol/{node}").as_str(), "mirrors/host"]
+                );
+                // Launching and enrolling do not wait: Harbor's first
+                // start (image pulls, emulation) overlaps the machines'.
+                assert_eq!(
+                    after(&plan, &format!("launch/{node}")),
+                    [format!("render/{node}").as_str()]
+                );
+            }
+            let waiting: Vec<&str> = plan
+                .iter()
+                .filter(|p| p.after.iter().any(|a| a.as_str() == "mirrors/host"))
+                .map(|p| p.id.as_str())
+                .collect();
+            assert_eq!(
+                waiting,
+                ["prerequisites/app1-cp", "prerequisites/app1-worker-0"]
+            );
+        }
+        // Without managed mirrors, there is no host step and no edge to one.
+        let plan = plan_shape(&targets(&nodes), Scope::Nodes).unwrap();
+        assert!(plan.iter().all(|p| p.id.as_str() != "mirrors/host"));
+        assert_eq!(after(&plan, "prerequisites/app1-cp"), ["enrol/app1-cp"]);
     }
 
     #[test]

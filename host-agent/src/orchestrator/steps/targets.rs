@@ -1,4 +1,5 @@
-//! What `up`'s steps act on, resolved once when the graph is planned: each
+//! What `up`'s steps act on, resolved once when the graph is planned: the
+//! host's services the topology manages ([`HostRef`]), each
 //! node of the run with its cluster, role, address and machine size, and
 //! each cluster the run builds with its control plane, its nodes and its
 //! add-ons ([`AddonRef`]). A step holds its [`NodeRef`], [`ClusterRef`] or
@@ -12,6 +13,20 @@ use crate::orchestrator::step_id::{AddonSubject, ClusterName, NodeName};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use topology::{ClusterRole, KubeVersion, NodeRole, Resolved};
+
+/// The host, when the topology has it run something the nodes use: its
+/// steps (`mirrors/host`) come before the nodes' prerequisites.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRef {
+    mirrors: bool,
+}
+
+impl HostRef {
+    /// Whether Harbor and Nexus run on the host (`mirrors: {managed: true}`).
+    pub fn mirrors(&self) -> bool {
+        self.mirrors
+    }
+}
 
 /// A node of the run, as the topology resolved it.
 #[derive(Debug, Clone)]
@@ -156,6 +171,7 @@ pub enum TargetError {
 /// The run's nodes and the clusters it builds.
 #[derive(Debug, Clone, Default)]
 pub struct Targets {
+    host: Option<HostRef>,
     nodes: Vec<NodeRef>,
     clusters: Vec<ClusterRef>,
 }
@@ -210,10 +226,19 @@ impl Targets {
                 })))
             })
             .collect();
+        let host = topology
+            .managed_mirrors()
+            .then_some(HostRef { mirrors: true });
         Ok(Targets {
+            host,
             nodes: refs,
             clusters,
         })
+    }
+
+    /// The host's part of the run, if the topology gives it one.
+    pub fn host(&self) -> Option<&HostRef> {
+        self.host.as_ref()
     }
 
     /// The run's nodes, in the order given.
@@ -276,6 +301,20 @@ mod tests {
         topology.backups = Some(topology::Backups { managed: true });
         let with = topology.resolve(None).unwrap();
         assert_eq!(velero_on(&with), ["mgmt", "app1", "app2"]);
+    }
+
+    #[test]
+    fn the_host_takes_part_only_when_the_topology_manages_the_mirrors() {
+        let t = Targets::resolve(&resolved(), &["app1-cp".into()]).unwrap();
+        assert_eq!(t.host(), None);
+        let mut topology = topology::default_topology();
+        topology.mirrors = Some(topology::Mirrors {
+            managed: true,
+            ..Default::default()
+        });
+        let with = topology.resolve(None).unwrap();
+        let t = Targets::resolve(&with, &["app1-cp".into()]).unwrap();
+        assert!(t.host().is_some_and(HostRef::mirrors));
     }
 
     #[test]
