@@ -43,6 +43,9 @@ pub trait Docker: Send + Sync {
     /// `docker compose -p P -f F up -d --remove-orphans`: creates what is
     /// missing, recreates what changed, leaves the rest running.
     async fn compose_up(&self, project: &str, file: &Path) -> Result<(), MirrorError>;
+    /// `docker compose -p P -f F up -d --remove-orphans --force-recreate`:
+    /// every service anew, so it reads configuration regenerated since.
+    async fn compose_recreate(&self, project: &str, file: &Path) -> Result<(), MirrorError>;
     /// `docker compose -p P -f F down --remove-orphans`: removes the
     /// containers and the project's network; bind-mounted data stays.
     async fn compose_down(&self, project: &str, file: &Path) -> Result<(), MirrorError>;
@@ -129,6 +132,15 @@ impl Docker for DockerCli {
 
     async fn compose_up(&self, project: &str, file: &Path) -> Result<(), MirrorError> {
         let args = Self::compose(project, file, &["up", "-d", "--remove-orphans"]);
+        self.run(args, COMPOSE_DEADLINE).await.map(drop)
+    }
+
+    async fn compose_recreate(&self, project: &str, file: &Path) -> Result<(), MirrorError> {
+        let args = Self::compose(
+            project,
+            file,
+            &["up", "-d", "--remove-orphans", "--force-recreate"],
+        );
         self.run(args, COMPOSE_DEADLINE).await.map(drop)
     }
 

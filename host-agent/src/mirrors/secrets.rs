@@ -69,25 +69,60 @@ pub fn write_helm_registry_config(
         .map_err(|e| MirrorError::io(&path)(std::io::Error::other(e.to_string())))
 }
 
+/// What [`ensure_harbor_tls`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HarborTls {
+    /// The pair there fits (this root, this address, not near its end).
+    Kept,
+    /// There was none.
+    Issued,
+    /// The pair there no longer fit, for this reason.
+    Reissued(String),
+}
+
+impl HarborTls {
+    /// The line `mirrors up` reports, if anything changed.
+    pub fn change(&self) -> Option<String> {
+        match self {
+            HarborTls::Kept => None,
+            HarborTls::Issued => Some("Harbor's certificate issued by the lab root".into()),
+            HarborTls::Reissued(why) => Some(format!(
+                "Harbor's certificate re-issued by the lab root: {why}"
+            )),
+        }
+    }
+}
+
 /// Harbor's TLS pair under `harbor/tls/`, issued by the lab root for
-/// `host` unless a pair is already there.
+/// `host`; a pair already there is kept only while it fits
+/// ([`certs::LabRoot::serving_fit`]): the host's address changes with the
+/// provider's network, and the nodes would refuse a certificate without it.
 pub fn ensure_harbor_tls(
     layout: &Layout,
     lab: &certs::LabRoot,
     host: Ipv4Addr,
-) -> Result<bool, MirrorError> {
+) -> Result<HarborTls, MirrorError> {
     let dir = layout.harbor().join("tls");
     let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
-    if cert.exists() && key.exists() {
-        return Ok(false);
-    }
+    let outcome = match (std::fs::read_to_string(&cert), key.exists()) {
+        (Ok(pem), true) => {
+            match lab.serving_fit(&pem, &[host.into()], std::time::SystemTime::now()) {
+                certs::ServingFit::Fits => return Ok(HarborTls::Kept),
+                certs::ServingFit::Reissue(why) => HarborTls::Reissued(why),
+            }
+        }
+        _ => HarborTls::Issued,
+    };
     let pair = lab.issue_server("hostctl harbor", &[host.into()], &[])?;
     let write = |path: &std::path::Path, bytes: &[u8], mode| {
         fsio::write_atomic(path, bytes, mode)
             .map_err(|e| MirrorError::io(path)(std::io::Error::other(e.to_string())))
     };
     std::fs::create_dir_all(&dir).map_err(MirrorError::io(&dir))?;
+    // Key first: a crash between the two leaves the old certificate (or
+    // none) beside the new key, and the old one still does not fit, so the
+    // next run issues the pair again.
     write(&key, pair.key_pem.expose().as_bytes(), 0o600)?;
     write(&cert, pair.cert_pem.as_bytes(), 0o644)?;
-    Ok(true)
+    Ok(outcome)
 }

@@ -145,11 +145,8 @@ impl Mirrors<'_> {
             &authority,
             &creds.harbor_admin_password,
         )?;
-        if ensure_harbor_tls(&self.layout, lab, self.endpoints.host)? {
-            report
-                .changed
-                .push("Harbor's certificate issued by the lab root".into());
-        }
+        let tls = ensure_harbor_tls(&self.layout, lab, self.endpoints.host)?;
+        report.changed.extend(tls.change());
         let host = self.endpoints.host.to_string();
         let harbor_yml = compose::to_yaml(&compose::harbor_yml(
             &self.layout,
@@ -161,7 +158,14 @@ impl Mirrors<'_> {
         ));
         let yml_path = self.layout.harbor().join("harbor.yml");
         let prepared = self.layout.harbor().join("common/config/core/env").exists();
-        if write_if_changed(&yml_path, &harbor_yml, 0o600)? || !prepared {
+        // `prepare` copies the certificate into Harbor's data and writes
+        // the components' configuration; running containers read neither
+        // again, so a new one (another address, a re-issued certificate)
+        // means recreating them, as the installer's `install.sh` does.
+        let reconfigured = write_if_changed(&yml_path, &harbor_yml, 0o600)?
+            || !prepared
+            || tls != super::secrets::HarborTls::Kept;
+        if reconfigured {
             self.docker.run_once(&self.prepare_args()).await?;
             report
                 .changed
@@ -179,9 +183,15 @@ impl Mirrors<'_> {
                     .push(format!("{name}'s compose file written"));
             }
         }
-        self.docker
-            .compose_up(compose::HARBOR_PROJECT, &self.harbor_file())
-            .await?;
+        if reconfigured {
+            self.docker
+                .compose_recreate(compose::HARBOR_PROJECT, &self.harbor_file())
+                .await?;
+        } else {
+            self.docker
+                .compose_up(compose::HARBOR_PROJECT, &self.harbor_file())
+                .await?;
+        }
         self.docker
             .compose_up(compose::NEXUS_PROJECT, &self.nexus_file())
             .await?;

@@ -32,6 +32,7 @@ mod gitops_server;
 mod helm_cli;
 mod kubeconfig_merge;
 mod listen_address;
+mod mirrors_address;
 mod mirrors_api;
 mod mirrors_compose;
 mod mirrors_lifecycle;

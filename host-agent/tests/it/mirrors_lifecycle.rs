@@ -26,8 +26,8 @@ use std::time::Duration;
 pub(crate) struct DockerStandIn {
     projects: Mutex<BTreeMap<String, Vec<String>>>,
     pub(crate) calls: Mutex<Vec<String>>,
-    /// Containers created over the whole test (a recreate would add more).
-    created: Mutex<usize>,
+    /// Containers created over the whole test (a recreate adds more).
+    pub(crate) created: Mutex<usize>,
     nexus_data: PathBuf,
     harbor_config: PathBuf,
 }
@@ -67,6 +67,20 @@ impl Docker for DockerStandIn {
             std::fs::write(self.nexus_data.join("admin.password"), "initial-secret")
                 .expect("write");
         }
+        Ok(())
+    }
+
+    async fn compose_recreate(&self, project: &str, file: &Path) -> Result<(), MirrorError> {
+        self.calls
+            .lock()
+            .expect("calls")
+            .push(format!("recreate {project}"));
+        let services = services_of(file);
+        *self.created.lock().expect("created") += services.len();
+        self.projects
+            .lock()
+            .expect("projects")
+            .insert(project.to_owned(), services);
         Ok(())
     }
 
