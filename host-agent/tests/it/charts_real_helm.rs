@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use test_support::skip::skip;
 
 /// A child process killed when the test ends, however it ends.
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -25,7 +25,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -33,7 +33,7 @@ fn free_port() -> u16 {
 }
 
 /// Bounded wait for a listener on `port` (servers start in well under a second).
-fn wait_listening(port: u16, what: &str, child: &mut Child) {
+pub(crate) fn wait_listening(port: u16, what: &str, child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -48,7 +48,7 @@ fn wait_listening(port: u16, what: &str, child: &mut Child) {
 }
 
 /// Runs real helm with `args` in its isolated homes; panics on failure.
-fn helm(wrapper: &Path, args: &[&str]) -> String {
+pub(crate) fn helm(wrapper: &Path, args: &[&str]) -> String {
     let out = Command::new(wrapper)
         .args(args)
         .output()
@@ -63,7 +63,7 @@ fn helm(wrapper: &Path, args: &[&str]) -> String {
 }
 
 /// Which programs this test needs, or why it cannot run.
-fn programs(test: &str) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn programs(test: &str) -> Option<(PathBuf, PathBuf)> {
     let Some(helm) = std::env::var_os("HOSTCTL_TEST_HELM").map(PathBuf::from) else {
         skip(
             test,
@@ -94,72 +94,9 @@ async fn real_helm_pulls_into_the_cache_pushes_to_a_real_registry_and_installs_f
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
 
-    // helm with homes of its own, and no proxy between it and loopback.
-    let wrapper = root.join("helm");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nexport HELM_CONFIG_HOME='{r}/helm-config' HELM_CACHE_HOME='{r}/helm-cache' HELM_DATA_HOME='{r}/helm-data'\n\
-             unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy\nexec '{}' \"$@\"\n",
-            real_helm.display(),
-            r = root.display()
-        ),
-    )
-    .expect("wrapper");
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    let version = helm(&wrapper, &["version", "--short"]);
-    assert!(version.starts_with('v'), "{version}");
+    let wrapper = helm_wrapper(root, &real_helm);
 
-    // The upstream: a classic repository with one chart.
-    let (repo_dir, repo_port) = (root.join("repo"), free_port());
-    std::fs::create_dir(&repo_dir).expect("mkdir");
-    let repo_url: &'static str =
-        Box::leak(format!("http://127.0.0.1:{repo_port}").into_boxed_str());
-    helm(
-        &wrapper,
-        &["create", &root.join("demo").display().to_string()],
-    );
-    helm(
-        &wrapper,
-        &[
-            "package",
-            &root.join("demo").display().to_string(),
-            "--version",
-            "0.3.0",
-            "-d",
-            &repo_dir.display().to_string(),
-        ],
-    );
-    helm(
-        &wrapper,
-        &[
-            "repo",
-            "index",
-            &repo_dir.display().to_string(),
-            "--url",
-            repo_url,
-        ],
-    );
-    let mut child = Command::new("python3")
-        .args([
-            "-m",
-            "http.server",
-            &repo_port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-        ])
-        .arg(&repo_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 http.server");
-    wait_listening(repo_port, "the chart repository", &mut child);
-    let upstream = Server(child);
+    let (upstream, repo_url, repo_dir) = demo_repository(root, &wrapper);
 
     // The mirror: docker-registry over TLS, its certificate made here.
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("cert");
@@ -167,27 +104,7 @@ async fn real_helm_pulls_into_the_cache_pushes_to_a_real_registry_and_installs_f
     std::fs::write(&ca, cert.cert.pem()).expect("cert");
     std::fs::write(&key, cert.signing_key.serialize_pem()).expect("key");
     let registry_port = free_port();
-    let config = root.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\n\
-             http:\n  addr: 127.0.0.1:{registry_port}\n  tls: {{certificate: {}, key: {}}}\n",
-            root.join("registry-data").display(),
-            ca.display(),
-            key.display()
-        ),
-    )
-    .expect("registry config");
-    let mut child = Command::new(&registry_bin)
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker-registry");
-    wait_listening(registry_port, "docker-registry", &mut child);
-    let _registry = Server(child);
+    let _registry = registry(root, &registry_bin, registry_port, (&ca, &key), None);
 
     // `charts pull` with a mirror: cached, recorded, pushed.
     let chart = Chart {
@@ -311,4 +228,118 @@ async fn real_helm_pulls_into_the_cache_pushes_to_a_real_registry_and_installs_f
         "{said}"
     );
     assert!(said.contains(&format!("pushed to {reference}")), "{said}");
+}
+
+/// helm with homes of its own under `root`, and no proxy between it and
+/// loopback.
+pub(crate) fn helm_wrapper(root: &Path, real_helm: &Path) -> PathBuf {
+    let wrapper = root.join("helm");
+    std::fs::write(
+    &wrapper,
+    format!(
+        "#!/bin/sh\nexport HELM_CONFIG_HOME='{r}/helm-config' HELM_CACHE_HOME='{r}/helm-cache' HELM_DATA_HOME='{r}/helm-data'\n\
+         unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy\nexec '{}' \"$@\"\n",
+        real_helm.display(),
+        r = root.display()
+    ),
+)
+.expect("wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let version = helm(&wrapper, &["version", "--short"]);
+    assert!(version.starts_with('v'), "{version}");
+
+    wrapper
+}
+
+/// The "upstream": a classic chart repository with one chart, `demo`
+/// 0.3.0, served by python's http.server on loopback.
+pub(crate) fn demo_repository(root: &Path, wrapper: &Path) -> (Server, &'static str, PathBuf) {
+    let (repo_dir, repo_port) = (root.join("repo"), free_port());
+    std::fs::create_dir(&repo_dir).expect("mkdir");
+    let repo_url: &'static str =
+        Box::leak(format!("http://127.0.0.1:{repo_port}").into_boxed_str());
+    helm(
+        wrapper,
+        &["create", &root.join("demo").display().to_string()],
+    );
+    helm(
+        wrapper,
+        &[
+            "package",
+            &root.join("demo").display().to_string(),
+            "--version",
+            "0.3.0",
+            "-d",
+            &repo_dir.display().to_string(),
+        ],
+    );
+    helm(
+        wrapper,
+        &[
+            "repo",
+            "index",
+            &repo_dir.display().to_string(),
+            "--url",
+            repo_url,
+        ],
+    );
+    let mut child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &repo_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&repo_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 http.server");
+    wait_listening(repo_port, "the chart repository", &mut child);
+    (Server(child), repo_url, repo_dir)
+}
+
+/// Debian's docker-registry on `127.0.0.1:port` over TLS with `tls`
+/// (certificate, key), and basic authentication from an htpasswd file
+/// when `htpasswd` is given.
+pub(crate) fn registry(
+    root: &Path,
+    bin: &Path,
+    port: u16,
+    tls: (&Path, &Path),
+    htpasswd: Option<&Path>,
+) -> Server {
+    let config = root.join(format!("registry-{port}.yml"));
+    let auth = htpasswd.map_or_else(String::new, |file| {
+        format!(
+            "auth:\n  htpasswd:\n    realm: hostctl-test\n    path: {}\n",
+            file.display()
+        )
+    });
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}}}\n\
+             http:\n  addr: 127.0.0.1:{port}\n  tls: {{certificate: {}, key: {}}}\n{auth}",
+            root.join(format!("registry-data-{port}")).display(),
+            tls.0.display(),
+            tls.1.display()
+        ),
+    )
+    .expect("registry config");
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry");
+    wait_listening(port, "docker-registry", &mut child);
+    Server(child)
 }

@@ -13,6 +13,7 @@ mod addons_secrets;
 mod addons_upstream_schema;
 mod addons_velero;
 mod charts_cache;
+mod charts_managed_harbor;
 mod charts_real_helm;
 mod cli_topology;
 mod cluster_api_apply;
