@@ -2,7 +2,8 @@
 //! `StatusResource` `/v1/status`, `UserApiResource`
 //! `/v1/security/users/{id}/change-password`, `AptProxyRepositoriesApiResource`
 //! `/v1/repositories/apt/proxy`, all under `/service/rest`): the admin
-//! password replaced by hostctl's, then one apt proxy per package source.
+//! password replaced by hostctl's, then one apt proxy per package source
+//! (per suite of the Ubuntu archive, per Kubernetes minor).
 //! Looks before it creates.
 
 use super::error::MirrorError;

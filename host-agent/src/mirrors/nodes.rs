@@ -1,11 +1,11 @@
 //! What a node is told when the mirrors are managed: a containerd
 //! `hosts.toml` per upstream registry pointing at its Harbor project, the
-//! lab root as the CA that signed Harbor's certificate, and the minor's
-//! Kubernetes packages through Nexus.
+//! lab root as the CA that signed Harbor's certificate, and the Ubuntu
+//! archive and the minor's Kubernetes packages through Nexus.
 
 use super::Endpoints;
-use super::upstreams::{UPSTREAMS, kubernetes_repository_name};
-use proto::v1::RegistryHost;
+use super::upstreams::{UBUNTU_SUITES, UPSTREAMS, kubernetes_repository_name};
+use proto::v1::{AptSuite, RegistryHost};
 use topology::KubeVersion;
 
 /// The managed mirrors as the prerequisites step sends them.
@@ -39,6 +39,20 @@ impl ManagedMirrors {
             self.endpoints.nexus(),
             kubernetes_repository_name(version)
         )
+    }
+
+    /// Nexus's apt proxy per suite of the Ubuntu archive
+    /// (`http://<host>:8081/repository/<name>/`). Which upstream each
+    /// proxies (ports.ubuntu.com on an arm64 host) is Nexus's business:
+    /// the node sees the same names on either architecture.
+    pub fn ubuntu_archive(&self) -> Vec<AptSuite> {
+        UBUNTU_SUITES
+            .iter()
+            .map(|s| AptSuite {
+                url: format!("{}/repository/{}/", self.endpoints.nexus(), s.repository),
+                suite: s.suite.to_owned(),
+            })
+            .collect()
     }
 }
 
@@ -74,6 +88,38 @@ mod tests {
             req.kubernetes_repository,
             "http://192.168.64.1:8081/repository/kubernetes-v1.35"
         );
+        let archive: Vec<(&str, &str)> = req
+            .ubuntu_archive
+            .iter()
+            .map(|s| (s.url.as_str(), s.suite.as_str()))
+            .collect();
+        assert_eq!(
+            archive,
+            [
+                ("http://192.168.64.1:8081/repository/ubuntu/", "noble"),
+                (
+                    "http://192.168.64.1:8081/repository/ubuntu-updates/",
+                    "noble-updates"
+                ),
+                (
+                    "http://192.168.64.1:8081/repository/ubuntu-security/",
+                    "noble-security"
+                ),
+            ]
+        );
+        // Every repository a node is sent is one `mirrors up` creates, on
+        // either architecture.
+        for arm64 in [true, false] {
+            let created: Vec<String> = crate::mirrors::upstreams::apt_proxies(&topology, arm64)
+                .into_iter()
+                .map(|p| format!("http://192.168.64.1:8081/repository/{}/", p.name))
+                .collect();
+            for url in req.ubuntu_archive.iter().map(|s| &s.url) {
+                assert!(created.contains(url), "{url} is not created: {created:?}");
+            }
+            let kubernetes = format!("{}/", req.kubernetes_repository);
+            assert!(created.contains(&kubernetes), "{kubernetes}");
+        }
         assert!(req.registry_mirror.is_empty() && req.apt_repository.is_empty());
 
         // Charts go to Harbor's OCI project, verified with the lab root.
@@ -100,5 +146,9 @@ mod tests {
         let plain = Mirrors::from_topology(&topology::default_topology(), host, Some("PEM"));
         let req = plain.request(version);
         assert!(req.registry_hosts.is_empty() && req.kubernetes_repository.is_empty());
+        assert!(
+            req.ubuntu_archive.is_empty(),
+            "no mirrors: the image's sources"
+        );
     }
 }

@@ -352,6 +352,27 @@ async fn nexus_gets_its_password_and_an_apt_proxy_per_source_once() {
         ubuntu["apt"],
         json!({"distribution": "noble", "flat": false})
     );
+    // One proxy per suite of the archive, all of the same upstream on arm64.
+    let suites: Vec<(&Value, &Value, &Value)> = bodies
+        .iter()
+        .filter(|b| b["name"].as_str().is_some_and(|n| n.starts_with("ubuntu")))
+        .map(|b| {
+            (
+                &b["name"],
+                &b["apt"]["distribution"],
+                &b["proxy"]["remoteUrl"],
+            )
+        })
+        .collect();
+    let ports = json!("http://ports.ubuntu.com/ubuntu-ports/");
+    assert_eq!(
+        suites,
+        [
+            (&json!("ubuntu"), &json!("noble"), &ports),
+            (&json!("ubuntu-updates"), &json!("noble-updates"), &ports),
+            (&json!("ubuntu-security"), &json!("noble-security"), &ports),
+        ]
+    );
     let k8s = bodies
         .iter()
         .find(|b| b["name"] == "kubernetes-v1.35")

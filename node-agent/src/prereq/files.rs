@@ -7,6 +7,7 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::inputs::AptSuite;
 use super::{Inputs, PrereqError};
 use crate::config::rooted;
 
@@ -19,6 +20,18 @@ pub const KEYRING: &str = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg";
 pub const SOURCES_LIST: &str = "/etc/apt/sources.list.d/kubernetes.list";
 /// The flat repository's list; with one, apt reads this list alone.
 pub const APT_MIRROR_LIST: &str = "/etc/apt/sources.list.d/hostctl-mirror.list";
+/// The image's deb822 sources of the Ubuntu archive (24.04 onwards),
+/// replaced when the archive comes through the mirrors.
+pub const UBUNTU_SOURCES: &str = "/etc/apt/sources.list.d/ubuntu.sources";
+/// Where the image's own file is kept: apt's default
+/// `Dir::Ignore-Files-Silently` skips `.orig`, so it is never read.
+pub const UBUNTU_SOURCES_ORIG: &str = "/etc/apt/sources.list.d/ubuntu.sources.orig";
+/// Ubuntu's archive keyring (package `ubuntu-keyring`, on every image):
+/// a proxy serves upstream's signed `InRelease` unchanged, so the archive's
+/// own key still checks it.
+pub const UBUNTU_KEYRING: &str = "/usr/share/keyrings/ubuntu-archive-keyring.gpg";
+/// The components of the image's `ubuntu.sources`.
+pub const UBUNTU_COMPONENTS: &str = "main restricted universe multiverse";
 pub const CRICTL: &str = "/etc/crictl.yaml";
 pub const FSTAB: &str = "/etc/fstab";
 
@@ -164,6 +177,28 @@ pub fn apt_mirror_list(url: &str) -> FileSpec {
     FileSpec::text(APT_MIRROR_LIST, format!("deb [trusted=yes] {url}/ ./\n"))
 }
 
+/// deb822 `ubuntu.sources`, one stanza per suite (apt's `sources.list(5)`:
+/// `#` lines are comments, an empty line ends a stanza).
+pub fn ubuntu_sources(suites: &[AptSuite]) -> FileSpec {
+    let stanzas: Vec<String> = suites
+        .iter()
+        .map(|s| {
+            format!(
+                "Types: deb\nURIs: {}/\nSuites: {}\nComponents: {UBUNTU_COMPONENTS}\n\
+                 Signed-By: {UBUNTU_KEYRING}\n",
+                s.url, s.suite
+            )
+        })
+        .collect();
+    FileSpec::text(UBUNTU_SOURCES, stanzas.join("\n"))
+}
+
+/// Whether `contents` were written by this agent (they start with its
+/// header), as opposed to the image's or an operator's.
+pub fn is_ours(contents: &[u8]) -> bool {
+    contents.starts_with(HEADER.as_bytes())
+}
+
 pub fn crictl() -> FileSpec {
     FileSpec::text(
         CRICTL,
@@ -246,6 +281,12 @@ pub fn remove(root: &Path, path: &str) -> Result<(), PrereqError> {
         Err(e) if e.kind() != ErrorKind::NotFound => Err(PrereqError::io("removing", &full)(e)),
         _ => Ok(()),
     }
+}
+
+/// Renames `from` to `to` under `root` (same directory: atomic).
+pub fn rename(root: &Path, from: &str, to: &str) -> Result<(), PrereqError> {
+    let (full_from, full_to) = (rooted(root, from), rooted(root, to));
+    fs::rename(&full_from, &full_to).map_err(PrereqError::io("renaming", &full_from))
 }
 
 /// True when the file under `root` does not exist.

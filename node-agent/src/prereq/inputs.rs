@@ -26,6 +26,19 @@ pub struct Inputs {
     /// A flat apt repository that replaces the node's package sources and
     /// pkgs.k8s.io for everything these steps install (see [`AptSources`]).
     pub apt_repository: Option<String>,
+    /// The Ubuntu archive's suites, each where apt fetches it instead of the
+    /// image's sources (hostctl's Nexus); empty: the image's sources.
+    pub ubuntu_archive: Vec<AptSuite>,
+}
+
+/// One suite of an apt archive (validated `proto` `AptSuite`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptSuite {
+    /// The archive's base URL, without a trailing `/`.
+    pub url: String,
+    /// e.g. `noble-updates`: a path segment under `dists/`, so only
+    /// suite-name characters are accepted.
+    pub suite: String,
 }
 
 /// One registry pulled through a mirror (validated `proto` `RegistryHost`).
@@ -83,6 +96,7 @@ impl Inputs {
                 "kubernetes_repository",
                 &req.kubernetes_repository,
             )?,
+            ubuntu_archive: ubuntu_archive(&req.ubuntu_archive)?,
         })
     }
 
@@ -185,6 +199,38 @@ fn registry_host(h: &proto::v1::RegistryHost) -> Result<RegistryHost, PrereqErro
     })
 }
 
+/// Each suite's URL and name; a suite given twice is refused (apt would
+/// read it twice and warn on every run).
+fn ubuntu_archive(suites: &[proto::v1::AptSuite]) -> Result<Vec<AptSuite>, PrereqError> {
+    let mut out: Vec<AptSuite> = Vec::with_capacity(suites.len());
+    for (i, s) in suites.iter().enumerate() {
+        let field = format!("ubuntu_archive[{i}]");
+        let url = optional_url(&format!("{field}.url"), &s.url)?
+            .ok_or_else(|| PrereqError::InvalidRequest(format!("{field}.url is empty")))?;
+        let name_ok = s.suite.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && s.suite
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'));
+        if !name_ok {
+            return Err(PrereqError::InvalidRequest(format!(
+                "{field}.suite {:?} must be a suite name such as noble-updates",
+                s.suite
+            )));
+        }
+        if out.iter().any(|o| o.suite == s.suite) {
+            return Err(PrereqError::InvalidRequest(format!(
+                "{field}.suite {:?} is given twice",
+                s.suite
+            )));
+        }
+        out.push(AptSuite {
+            url,
+            suite: s.suite.clone(),
+        });
+    }
+    Ok(out)
+}
+
 /// A CA bundle: empty means none; else it must hold a PEM certificate.
 fn optional_pem(text: &str) -> Result<Option<String>, PrereqError> {
     if text.is_empty() {
@@ -265,6 +311,66 @@ mod tests {
         assert_eq!(i.apt_proxy, None);
         let minor_only = Inputs::from_request(&req("v1.35", ""))?;
         assert_eq!(minor_only.package_pin(), "1.35.*");
+        Ok(())
+    }
+
+    fn suite(url: &str, suite: &str) -> proto::v1::AptSuite {
+        proto::v1::AptSuite {
+            url: url.into(),
+            suite: suite.into(),
+        }
+    }
+
+    #[test]
+    fn the_archive_suites_are_validated_and_named() -> Result<(), PrereqError> {
+        let mut r = req("v1.35.0", "");
+        assert!(Inputs::from_request(&r)?.ubuntu_archive.is_empty());
+        r.ubuntu_archive = vec![
+            suite("http://10.0.0.1:8081/repository/ubuntu/", "noble"),
+            suite(
+                "http://10.0.0.1:8081/repository/ubuntu-updates",
+                "noble-updates",
+            ),
+        ];
+        let i = Inputs::from_request(&r)?;
+        assert_eq!(
+            i.ubuntu_archive,
+            [
+                AptSuite {
+                    url: "http://10.0.0.1:8081/repository/ubuntu".into(),
+                    suite: "noble".into()
+                },
+                AptSuite {
+                    url: "http://10.0.0.1:8081/repository/ubuntu-updates".into(),
+                    suite: "noble-updates".into()
+                },
+            ]
+        );
+        let good = "http://10.0.0.1:8081/repository/ubuntu/";
+        for (bad, named) in [
+            (suite("", "noble"), "ubuntu_archive[1].url is empty"),
+            (
+                suite("ftp://h/ubuntu", "noble"),
+                "ubuntu_archive[1].url \"ftp://",
+            ),
+            (suite("http://h/a b", "noble"), "ubuntu_archive[1].url"),
+            (suite(good, ""), "ubuntu_archive[1].suite \"\""),
+            (
+                suite(good, "../noble"),
+                "ubuntu_archive[1].suite \"../noble\"",
+            ),
+            (suite(good, "noble main"), "ubuntu_archive[1].suite"),
+            (suite(good, "-noble"), "ubuntu_archive[1].suite"),
+            (suite(good, "noble/updates"), "ubuntu_archive[1].suite"),
+            (suite(good, "noble"), "\"noble\" is given twice"),
+        ] {
+            r.ubuntu_archive = vec![suite(good, "noble"), bad.clone()];
+            let err = Inputs::from_request(&r)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(named), "{bad:?}: {err}");
+        }
         Ok(())
     }
 

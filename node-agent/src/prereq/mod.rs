@@ -5,6 +5,7 @@
 //! - [`inputs`]: the request, validated (version → repository and pin).
 //! - [`key`]: the repository key, de-armoured in Rust.
 //! - [`files`]: the files the steps write, rendered and compared.
+//! - [`archive`]: the Ubuntu archive's sources through the mirrors.
 //! - [`steps`]: each step's `check` and `apply`.
 //! - [`apt`]: apt's failures, classified.
 //! - [`record`]: the state file that makes a rerun resumable.
@@ -16,6 +17,7 @@
 //! "machine" is not a VM.
 
 pub mod apt;
+pub mod archive;
 pub mod files;
 pub mod inputs;
 pub mod key;

@@ -13,7 +13,7 @@ use std::path::Path;
 use super::files::{self, FileSpec};
 use super::inputs::AptSources;
 use super::record::StepInputs;
-use super::{Inputs, PrereqError, apt};
+use super::{Inputs, PrereqError, apt, archive};
 use crate::exec::{Runner, argv};
 
 /// The Kubernetes packages that are pinned and held.
@@ -34,6 +34,7 @@ pub enum Step {
     KernelModules,
     Sysctl,
     AptProxy,
+    UbuntuArchive,
     AptRepository,
     Containerd,
     ContainerdConfig,
@@ -44,14 +45,15 @@ pub enum Step {
 
 impl Step {
     /// Every step, in the order they run (modules before the sysctls that
-    /// need them; the proxy and the flat repository before anything uses
-    /// apt; containerd before its configuration is loaded; the repository
-    /// before its packages).
-    pub const ALL: [Step; 10] = [
+    /// need them; the proxy, the archive's sources and the flat repository
+    /// before anything uses apt; containerd before its configuration is
+    /// loaded; the repository before its packages).
+    pub const ALL: [Step; 11] = [
         Step::Swap,
         Step::KernelModules,
         Step::Sysctl,
         Step::AptProxy,
+        Step::UbuntuArchive,
         Step::AptRepository,
         Step::Containerd,
         Step::ContainerdConfig,
@@ -67,6 +69,7 @@ impl Step {
             Step::KernelModules => "kernel-modules",
             Step::Sysctl => "sysctl",
             Step::AptProxy => "apt-proxy",
+            Step::UbuntuArchive => "ubuntu-archive",
             Step::AptRepository => "apt-repository",
             Step::Containerd => "containerd",
             Step::ContainerdConfig => "containerd-config",
@@ -81,6 +84,14 @@ impl Step {
         let one = |k: &str, v: String| StepInputs::from([(k.to_owned(), v)]);
         match self {
             Step::AptProxy => one("aptProxy", inputs.apt_proxy.clone().unwrap_or_default()),
+            Step::UbuntuArchive => {
+                let suites: Vec<String> = inputs
+                    .ubuntu_archive
+                    .iter()
+                    .map(|s| format!("{} {}", s.url, s.suite))
+                    .collect();
+                one("ubuntuArchive", suites.join(","))
+            }
             Step::AptRepository => one(
                 "aptRepository",
                 inputs.apt_repository.clone().unwrap_or_default(),
@@ -143,6 +154,7 @@ impl Step {
                 Some(url) => files::matches(root, &files::apt_proxy(url))?,
                 None => files::absent(root, files::APT_PROXY)?,
             },
+            Step::UbuntuArchive => archive::in_place(root, &ctx.inputs.ubuntu_archive)?,
             Step::AptRepository => match &ctx.inputs.apt_repository {
                 Some(url) => files::matches(root, &files::apt_mirror_list(url))?,
                 None => files::absent(root, files::APT_MIRROR_LIST)?,
@@ -223,14 +235,19 @@ impl Step {
                 Some(url) => files::write(root, &files::apt_proxy(url))?,
                 None => files::remove(root, files::APT_PROXY)?,
             },
+            Step::UbuntuArchive => archive::apply(root, &ctx.inputs.ubuntu_archive)?,
             Step::AptRepository => match &ctx.inputs.apt_repository {
                 Some(url) => files::write(root, &files::apt_mirror_list(url))?,
                 None => files::remove(root, files::APT_MIRROR_LIST)?,
             },
             Step::Containerd => {
-                let (sources, archive) = match &ctx.inputs.apt_repository {
-                    Some(url) => (url.as_str(), url.as_str()),
-                    None => ("the configured apt sources", "the Ubuntu archive"),
+                let (sources, archive) = match (
+                    &ctx.inputs.apt_repository,
+                    ctx.inputs.ubuntu_archive.first(),
+                ) {
+                    (Some(url), _) => (url.as_str(), url.as_str()),
+                    (None, Some(mirror)) => ("the configured apt sources", mirror.url.as_str()),
+                    (None, None) => ("the configured apt sources", "the Ubuntu archive"),
                 };
                 run_apt(ctx, &["update"], sources).await?;
                 run_apt(ctx, &["install", "-y", "containerd"], archive).await?;

@@ -2,7 +2,9 @@
 //! registry (Harbor's `/v2/<project>` with `override_path` and the lab CA),
 //! read back by real TOML parsers, and followed the way containerd follows
 //! it to a real OCI registry (Debian's `docker-registry`, standing in for
-//! Harbor's registry) over TLS verified with the file's `ca`.
+//! Harbor's registry) over TLS verified with the file's `ca`; and the
+//! Ubuntu archive through Nexus, the rendered `ubuntu.sources` read by
+//! real apt.
 
 use crate::prereq_steps::{Node, TestResult, inputs};
 use node_agent::prereq::Inputs;
@@ -253,6 +255,161 @@ async fn a_real_registry_serves_the_upstream_image_through_the_nodes_hosts_toml(
     assert_eq!(got["pushed"], got["got"], "{got}");
     assert_eq!(got["via"], format!("{mirror}/v2/dockerhub"));
     assert_eq!(got["server"], "https://registry-1.docker.io");
+    Ok(())
+}
+
+const NEXUS: &str = "http://10.0.0.1:8081/repository";
+
+/// The image's own `ubuntu.sources` (Ubuntu 24.04 cloud images' shape).
+const IMAGE_SOURCES: &str = "Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\n\
+    Suites: noble noble-updates noble-backports\nComponents: main restricted universe multiverse\n\
+    Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg\n";
+
+/// The managed request's archive and Kubernetes packages, both through
+/// Nexus, on a node whose image has its own `ubuntu.sources`.
+async fn node_with_the_archive_through_nexus() -> TestResult<Node> {
+    let node = Node::new()?;
+    let parts = node.root().join("etc/apt/sources.list.d");
+    std::fs::create_dir_all(&parts)?;
+    std::fs::write(parts.join("ubuntu.sources"), IMAGE_SOURCES)?;
+    let managed = Inputs::from_request(&PrerequisitesRequest {
+        kubernetes_version: "v1.35.0".into(),
+        kubernetes_repository: format!("{NEXUS}/kubernetes-v1.35"),
+        ubuntu_archive: [
+            ("ubuntu", "noble"),
+            ("ubuntu-updates", "noble-updates"),
+            ("ubuntu-security", "noble-security"),
+        ]
+        .iter()
+        .map(|(repo, suite)| proto::v1::AptSuite {
+            url: format!("{NEXUS}/{repo}/"),
+            suite: (*suite).into(),
+        })
+        .collect(),
+        ..PrerequisitesRequest::default()
+    })?;
+    node.run(node.runner(), &managed).await.0?;
+    let (again, events) = node.run(node.runner(), &managed).await;
+    assert!(again?, "a rerun changed something");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.phase == "prerequisites/ubuntu-archive" && e.message == "already done"),
+        "{events:?}"
+    );
+    Ok(node)
+}
+
+/// The node's `ubuntu.sources` names Nexus's three suites and keeps the
+/// image's file once; a request without the archive puts it back.
+#[tokio::test]
+async fn the_archive_comes_through_nexus_and_the_images_sources_are_kept() -> TestResult {
+    let node = node_with_the_archive_through_nexus().await?;
+    let ours = node.file("/etc/apt/sources.list.d/ubuntu.sources")?;
+    for (repo, suite) in [
+        ("ubuntu", "noble"),
+        ("ubuntu-updates", "noble-updates"),
+        ("ubuntu-security", "noble-security"),
+    ] {
+        assert!(
+            ours.contains(&format!("URIs: {NEXUS}/{repo}/\nSuites: {suite}\n")),
+            "{ours}"
+        );
+    }
+    assert_eq!(
+        node.file("/etc/apt/sources.list.d/ubuntu.sources.orig")?,
+        IMAGE_SOURCES
+    );
+
+    node.run(node.runner(), &inputs("", "")?).await.0?;
+    assert_eq!(
+        node.file("/etc/apt/sources.list.d/ubuntu.sources")?,
+        IMAGE_SOURCES
+    );
+    assert!(
+        !node
+            .root()
+            .join("etc/apt/sources.list.d/ubuntu.sources.orig")
+            .exists()
+    );
+    Ok(())
+}
+
+/// Real apt reads the node's sources (`sources.list.d` under the node's
+/// root, its own state in a scratch directory) and prints what `update`
+/// would fetch: every URI is Nexus's, each suite's `InRelease` is among
+/// them, and the image's file kept as `.orig` is ignored silently.
+#[tokio::test]
+async fn real_apt_fetches_every_index_from_nexus() -> TestResult {
+    let test = "prereq_mirrors::real_apt";
+    let Some(apt_get) = which("apt-get") else {
+        test_support::skip::skip(test, "apt-get is not installed");
+        return Ok(());
+    };
+    let node = node_with_the_archive_through_nexus().await?;
+    let scratch = tempfile::tempdir()?;
+    for dir in ["state/lists/partial", "cache/archives/partial"] {
+        std::fs::create_dir_all(scratch.path().join(dir))?;
+    }
+    std::fs::write(scratch.path().join("status"), "")?;
+    std::fs::write(scratch.path().join("apt.conf"), "")?;
+    let etc = node.root().join("etc/apt");
+    let option = |name: &str, path: &std::path::Path| format!("{name}={}", path.display());
+    let out = std::process::Command::new(apt_get)
+        .env("APT_CONFIG", scratch.path().join("apt.conf"))
+        .args([
+            "-o",
+            &option("Dir::Etc::SourceList", &etc.join("sources.list")),
+            "-o",
+            &option("Dir::Etc::SourceParts", &etc.join("sources.list.d")),
+            "-o",
+            &option("Dir::State", &scratch.path().join("state")),
+            "-o",
+            &option("Dir::State::status", &scratch.path().join("status")),
+            "-o",
+            &option("Dir::Cache", &scratch.path().join("cache")),
+            "-o",
+            "Debug::NoLocking=1",
+            "--print-uris",
+            "update",
+        ])
+        .output()?;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let uris: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|u| u.trim_matches('\''))
+        .collect();
+    assert!(!uris.is_empty(), "apt would fetch nothing: {stderr}");
+    let elsewhere: Vec<&&str> = uris
+        .iter()
+        .filter(|u| !u.starts_with(&format!("{NEXUS}/")))
+        .collect();
+    assert!(elsewhere.is_empty(), "not through Nexus: {elsewhere:?}");
+    for release in [
+        "ubuntu/dists/noble/InRelease",
+        "ubuntu-updates/dists/noble-updates/InRelease",
+        "ubuntu-security/dists/noble-security/InRelease",
+        "kubernetes-v1.35/InRelease",
+    ] {
+        let want = format!("{NEXUS}/{release}");
+        assert!(uris.contains(&want.as_str()), "{want} not in {uris:?}");
+    }
+    for component in ["main", "restricted", "universe", "multiverse"] {
+        let prefix = format!("{NEXUS}/ubuntu-security/dists/noble-security/{component}/");
+        assert!(
+            uris.iter().any(|u| u.starts_with(&prefix)),
+            "{component}: {uris:?}"
+        );
+    }
+    assert!(
+        !stderr.contains("ubuntu.sources.orig"),
+        "apt noticed the kept original: {stderr}"
+    );
     Ok(())
 }
 

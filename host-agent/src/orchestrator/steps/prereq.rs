@@ -68,6 +68,7 @@ impl Mirrors {
             kubernetes_repository: managed
                 .map(|m| m.kubernetes_repository(version))
                 .unwrap_or_default(),
+            ubuntu_archive: managed.map(|m| m.ubuntu_archive()).unwrap_or_default(),
         }
     }
 }
