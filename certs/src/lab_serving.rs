@@ -25,57 +25,63 @@ pub enum ServingFit {
 }
 
 impl LabRoot {
-    /// Whether `cert_pem` is this root's serving certificate for every
-    /// address in `ips`, valid past `now` + [`RENEW_BEFORE`]. A file that is
-    /// not a certificate is a reason to re-issue, not an error: what is
-    /// there is hostctl's own output, replaced as a whole.
+    /// [`serving_fit`] against this root.
     pub fn serving_fit(&self, cert_pem: &str, ips: &[IpAddr], now: SystemTime) -> ServingFit {
-        match self.check_serving(cert_pem, ips, now) {
-            Ok(fit) => fit,
-            Err(e) => ServingFit::Reissue(format!("the certificate cannot be read ({e})")),
-        }
+        serving_fit(self.cert_pem(), cert_pem, ips, now)
     }
+}
 
-    fn check_serving(
-        &self,
-        cert_pem: &str,
-        ips: &[IpAddr],
-        now: SystemTime,
-    ) -> Result<ServingFit, PkiError> {
-        let der = cert_der_from_pem(cert_pem)?;
-        let cert = parse_der(&der)?;
-        let root_der = cert_der_from_pem(self.cert_pem())?;
-        let root = parse_der(&root_der)?;
-        if !is_issued_by(&cert, &root) {
-            return Ok(ServingFit::Reissue(
-                "it was not issued by this home's lab root".into(),
-            ));
-        }
-        let (has, _) = sans_of(&der)?;
-        if let Some(missing) = ips.iter().find(|ip| !has.contains(ip)) {
-            let had: Vec<String> = has.iter().map(ToString::to_string).collect();
-            return Ok(ServingFit::Reissue(format!(
-                "the host's address is now {missing} (the certificate has {})",
-                if had.is_empty() {
-                    "no address".to_owned()
-                } else {
-                    had.join(", ")
-                }
-            )));
-        }
-        let ends = not_after(&cert);
-        if ends <= now + RENEW_BEFORE {
-            return Ok(ServingFit::Reissue(format!(
-                "it ends {} (renewed {} days before)",
-                crate::inspect::rfc3339(
-                    ends.duration_since(SystemTime::UNIX_EPOCH)
-                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-                ),
-                RENEW_BEFORE.as_secs() / 86_400
-            )));
-        }
-        Ok(ServingFit::Fits)
+/// Whether `cert_pem` is a serving certificate of the root `root_pem` for
+/// every address in `ips`, valid past `now` + [`RENEW_BEFORE`] (only the
+/// root's certificate is needed: `status` asks without loading its key).
+/// A file that is not a certificate is a reason to re-issue, not an error:
+/// what is there is hostctl's own output, replaced as a whole.
+pub fn serving_fit(root_pem: &str, cert_pem: &str, ips: &[IpAddr], now: SystemTime) -> ServingFit {
+    match check_serving(root_pem, cert_pem, ips, now) {
+        Ok(fit) => fit,
+        Err(e) => ServingFit::Reissue(format!("the certificate cannot be read ({e})")),
     }
+}
+
+fn check_serving(
+    root_pem: &str,
+    cert_pem: &str,
+    ips: &[IpAddr],
+    now: SystemTime,
+) -> Result<ServingFit, PkiError> {
+    let der = cert_der_from_pem(cert_pem)?;
+    let cert = parse_der(&der)?;
+    let root_der = cert_der_from_pem(root_pem)?;
+    let root = parse_der(&root_der)?;
+    if !is_issued_by(&cert, &root) {
+        return Ok(ServingFit::Reissue(
+            "it was not issued by this home's lab root".into(),
+        ));
+    }
+    let (has, _) = sans_of(&der)?;
+    if let Some(missing) = ips.iter().find(|ip| !has.contains(ip)) {
+        let had: Vec<String> = has.iter().map(ToString::to_string).collect();
+        return Ok(ServingFit::Reissue(format!(
+            "the host's address is now {missing} (the certificate has {})",
+            if had.is_empty() {
+                "no address".to_owned()
+            } else {
+                had.join(", ")
+            }
+        )));
+    }
+    let ends = not_after(&cert);
+    if ends <= now + RENEW_BEFORE {
+        return Ok(ServingFit::Reissue(format!(
+            "it ends {} (renewed {} days before)",
+            crate::inspect::rfc3339(
+                ends.duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            ),
+            RENEW_BEFORE.as_secs() / 86_400
+        )));
+    }
+    Ok(ServingFit::Fits)
 }
 
 #[cfg(test)]

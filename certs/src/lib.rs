@@ -53,7 +53,7 @@ pub use inventory::CertInfo;
 pub use kubeadm::{ClusterPki, PlacedFile, bootstrap_token};
 pub use kubeconfig::{ADMIN_GROUP, ADMIN_USER, EmbeddedKubeconfig};
 pub use lab::{INTERMEDIATE_VALIDITY, LabRoot};
-pub use lab_serving::{RENEW_BEFORE, ServingFit};
+pub use lab_serving::{RENEW_BEFORE, ServingFit, serving_fit};
 pub use params::{BACKDATE as NODE_CERT_BACKDATE, CA_VALIDITY, LEAF_VALIDITY};
 pub use pki::{HostSanChange, METRICS_SCRAPER_CN, Pki, PkiSpec};
 pub use store::{CERT_MODE, DIR_MODE, KEY_MODE};

@@ -368,6 +368,9 @@ impl Mirrors<'_> {
         }
         match name {
             "harbor" => {
+                if let Some(stale) = self.stale_certificate(lab_ca_pem) {
+                    return stale;
+                }
                 let Ok(api) = self
                     .apis
                     .harbor(&self.endpoints, lab_ca_pem.unwrap_or_default(), "")
@@ -388,6 +391,21 @@ impl Mirrors<'_> {
                 },
                 Err(e) => format!("unknown: {e}"),
             },
+        }
+    }
+
+    /// Harbor serving a certificate the nodes would refuse (the host's
+    /// address changed since `mirrors up`, …): the state says so and what
+    /// fixes it, rather than a TLS error from the health call.
+    fn stale_certificate(&self, lab_ca_pem: Option<&str>) -> Option<String> {
+        let root = lab_ca_pem?;
+        let cert = std::fs::read_to_string(self.layout.harbor().join("tls/server.crt")).ok()?;
+        let now = std::time::SystemTime::now();
+        match certs::serving_fit(root, &cert, &[self.endpoints.host.into()], now) {
+            certs::ServingFit::Fits => None,
+            certs::ServingFit::Reissue(why) => Some(format!(
+                "certificate out of date: {why}; run `hostctl mirrors up`"
+            )),
         }
     }
 

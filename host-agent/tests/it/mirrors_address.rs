@@ -2,7 +2,8 @@
 //! gives the host another address on the bridge): Harbor's certificate is
 //! re-issued for the new address by the same lab root, Harbor's `prepare`
 //! runs again, and only Harbor's containers are recreated so they serve
-//! the new certificate and hostname. With the STAND-INs of
+//! the new certificate and hostname; `status` says the certificate is out
+//! of date until then. With the STAND-INs of
 //! `mirrors_lifecycle` for Docker and both APIs.
 
 use crate::mirrors_lifecycle::stand_ins;
@@ -97,4 +98,6 @@ async fn a_new_host_address_reissues_harbors_certificate_and_recreates_only_harb
     // Settled: the next run at the same address changes nothing.
     let again = at(new).up(&topology, lab).await.expect("third up");
     assert!(again.changed.is_empty(), "{:?}", again.changed);
+    let status = at(new).status(Some(lab.cert_pem())).await;
+    assert_eq!(status[0].state, "healthy", "{status:?}");
 }
