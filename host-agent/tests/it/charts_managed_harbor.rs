@@ -9,7 +9,7 @@
 //! admin login would), so the push proves the file is read; helm without
 //! the lab root or without the file is refused.
 
-use crate::charts_real_helm::{demo_repository, helm, helm_wrapper, programs, registry};
+use crate::charts_real_helm::{demo_repository, helm_wrapper, programs, registry, template};
 use host_agent::addons::{Chart, ChartRepo};
 use host_agent::charts::{ChartStore, Mirror, Origin, pull_all};
 use host_agent::helm::HelmCli;
@@ -114,22 +114,10 @@ async fn helm_pushes_and_pulls_through_the_managed_harbor_with_the_lab_root_and_
     let source = store.source(&helm_cli, &chart).await.expect("source");
     let reference = "oci://127.0.0.1:8443/hostctl-charts/demo";
     assert_eq!(
-        (source.origin, source.reference.as_str()),
-        (Origin::Mirror, reference)
+        (&source.origin, source.reference.as_str()),
+        (&Origin::Mirror, reference)
     );
-    let mut args: Vec<String> = ["template", "demo", reference, "--version", "0.3.0"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    args.extend(
-        source
-            .registry
-            .argv()
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned()),
-    );
-    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(helm(&wrapper, &arg_refs).contains("kind: Deployment"));
+    assert!(template(&wrapper, &source).contains("kind: Deployment"));
     let ca = lab_ca_file(&home);
     assert_eq!(
         source.registry.argv(),

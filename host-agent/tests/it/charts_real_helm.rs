@@ -62,6 +62,25 @@ pub(crate) fn helm(wrapper: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `helm template demo` of what an install hands helm for `source` (its
+/// reference and registry flags): renders as `upgrade --install` would,
+/// without a cluster.
+pub(crate) fn template(wrapper: &Path, source: &host_agent::charts::ChartSource) -> String {
+    let mut args: Vec<String> = ["template", "demo", &source.reference, "--version", "0.3.0"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    args.extend(
+        source
+            .registry
+            .argv()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned()),
+    );
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    helm(wrapper, &arg_refs)
+}
+
 /// Which programs this test needs, or why it cannot run.
 pub(crate) fn programs(test: &str) -> Option<(PathBuf, PathBuf)> {
     let Some(helm) = std::env::var_os("HOSTCTL_TEST_HELM").map(PathBuf::from) else {
@@ -188,24 +207,12 @@ async fn real_helm_pulls_into_the_cache_pushes_to_a_real_registry_and_installs_f
     assert_eq!(again[0].mirror_digest.as_deref(), Some(digest.as_str()));
     let source = store.source(&helm_cli, &chart).await.expect("source");
     assert_eq!(
-        (source.origin, source.reference.as_str()),
-        (Origin::Mirror, reference.as_str())
+        (&source.origin, source.reference.as_str()),
+        (&Origin::Mirror, reference.as_str())
     );
     // What an install hands helm works with real helm (`template` renders
     // as `upgrade --install` would, without a cluster).
-    let mut args: Vec<String> = ["template", "demo", &source.reference, "--version", "0.3.0"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    args.extend(
-        source
-            .registry
-            .argv()
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned()),
-    );
-    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(helm(&wrapper, &arg_refs).contains("kind: Deployment"));
+    assert!(template(&wrapper, &source).contains("kind: Deployment"));
 
     // Without a mirror, from the cached archive (no network at all).
     let local = ChartStore::new(&home, None);

@@ -6,7 +6,7 @@
 //! of date until then. With the STAND-INs of
 //! `mirrors_lifecycle` for Docker and both APIs.
 
-use crate::mirrors_lifecycle::stand_ins;
+use crate::mirrors_lifecycle::{home_with_lab_root, stand_ins};
 use host_agent::mirrors::Endpoints;
 use host_agent::mirrors::compose::{HARBOR_PROJECT, HostArch, NEXUS_PROJECT};
 use host_agent::mirrors::layout::Layout;
@@ -21,14 +21,8 @@ fn cert_sans(layout: &Layout) -> Vec<IpAddr> {
 
 #[tokio::test]
 async fn a_new_host_address_reissues_harbors_certificate_and_recreates_only_harbor() {
-    let home = tempfile::tempdir().expect("tempdir");
-    let spec = certs::PkiSpec {
-        clusters: vec!["mgmt".into()],
-        host_sans: vec!["127.0.0.1".into()],
-    };
-    let pki = certs::Pki::open_or_init(home.path(), &spec).expect("pki");
+    let (_home, pki, layout) = home_with_lab_root();
     let lab = pki.lab_root().expect("lab root");
-    let layout = Layout::new(home.path());
     let (docker, apis) = stand_ins(&layout);
     let text = format!("{}mirrors:\n  managed: true\n", topology::default_yaml());
     let topology = topology::parse(&text, "t.yaml").expect("topology").topology;

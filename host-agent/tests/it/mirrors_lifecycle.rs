@@ -180,6 +180,19 @@ pub(crate) fn stand_ins(layout: &Layout) -> (DockerStandIn, StandInApis) {
     (docker, apis)
 }
 
+/// A home with a PKI (its lab root signs Harbor's certificate) and the
+/// mirrors' layout in it.
+pub(crate) fn home_with_lab_root() -> (tempfile::TempDir, certs::Pki, Layout) {
+    let home = tempfile::tempdir().expect("tempdir");
+    let spec = certs::PkiSpec {
+        clusters: vec!["mgmt".into()],
+        host_sans: vec!["127.0.0.1".into()],
+    };
+    let pki = certs::Pki::open_or_init(home.path(), &spec).expect("pki");
+    let layout = Layout::new(home.path());
+    (home, pki, layout)
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
         .expect("metadata")
@@ -190,14 +203,8 @@ fn mode(path: &Path) -> u32 {
 
 #[tokio::test]
 async fn up_twice_changes_nothing_the_second_time_and_down_keeps_the_data() {
-    let home = tempfile::tempdir().expect("tempdir");
-    let spec = certs::PkiSpec {
-        clusters: vec!["mgmt".into()],
-        host_sans: vec!["127.0.0.1".into()],
-    };
-    let pki = certs::Pki::open_or_init(home.path(), &spec).expect("pki");
+    let (_home, pki, layout) = home_with_lab_root();
     let lab = pki.lab_root().expect("lab root");
-    let layout = Layout::new(home.path());
     let (docker, apis) = stand_ins(&layout);
     let host = "192.168.64.1".parse().expect("ip");
     let mirrors = Mirrors {
