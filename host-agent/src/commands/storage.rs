@@ -12,8 +12,10 @@
 
 use crate::cli::{Context, coded};
 use crate::exit::Exit;
+use crate::orchestrator::steps::object_store::{ObjectStoreUp, StoreUp};
 use crate::output::{OutputFormat, Table, render};
 use crate::storage::config::Listeners;
+use crate::storage::error::StorageError;
 use crate::storage::layout::Layout;
 use crate::storage::service::Storage;
 use crate::storage::{ADMIN_PORT, RPC_PORT, S3_PORT};
@@ -133,23 +135,27 @@ pub fn run(ctx: &Context, args: &Args) -> anyhow::Result<Exit> {
 
 /// `hostctl up`'s storage step (`backups: { managed: true }`): the store
 /// up and configured, and each cluster's backup target for Velero.
-pub async fn up_for(
-    ctx: &Context,
-    workspace: &Workspace,
-) -> anyhow::Result<std::collections::BTreeMap<String, crate::addons::velero::BackupTarget>> {
-    let storage = real(ctx, &workspace.resolved);
-    for change in storage
-        .up()
-        .await
-        .map_err(|e| coded(Exit::Precondition, e))?
-    {
-        crate::stdout::line(format!("storage: {change}"))?;
+/// The real object store as `hostctl up`'s `object-store/host` step starts
+/// it, with each cluster's Velero location and key.
+pub struct HostObjectStore(Storage);
+
+impl HostObjectStore {
+    pub fn new(ctx: &Context, workspace: &Workspace) -> HostObjectStore {
+        HostObjectStore(real(ctx, &workspace.resolved))
     }
-    let mut targets = std::collections::BTreeMap::new();
-    for cluster in &storage.clusters {
-        targets.insert(cluster.clone(), storage.backup_target(cluster)?);
+}
+
+#[async_trait::async_trait]
+impl ObjectStoreUp for HostObjectStore {
+    async fn up(&self) -> Result<StoreUp, StorageError> {
+        let storage = &self.0;
+        let changes = storage.up().await?;
+        let mut targets = std::collections::BTreeMap::new();
+        for cluster in &storage.clusters {
+            targets.insert(cluster.clone(), storage.backup_target(cluster)?);
+        }
+        Ok(StoreUp { changes, targets })
     }
-    Ok(targets)
 }
 
 /// The newest copies, one row per cluster and kind.

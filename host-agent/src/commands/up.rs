@@ -215,27 +215,6 @@ pub(crate) async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
         .map_err(|e| coded(Exit::Precondition, e))?;
     let pki = crate::pki::ensure_pki(ctx, &workspace.resolved)?;
     workspace.record(provider.name())?;
-    // Velero's backup locations point at the host's object store, so it
-    // runs (with its buckets and keys) before any cluster is built.
-    let mut backups = if workspace.topology.managed_backups() {
-        crate::commands::storage::up_for(ctx, &workspace).await?
-    } else {
-        Default::default()
-    };
-    // A cluster being recovered reads its old backups and writes none
-    // until they are restored (recover::cluster).
-    for (cluster, target) in backups.iter_mut() {
-        if crate::recover::cluster::velero_read_only(home, cluster) {
-            target.access = crate::addons::velero::AccessMode::ReadOnly;
-            note(
-                ctx.output,
-                format!(
-                    "{cluster}: a recovery of this cluster is unfinished: Velero's location \
-                     stays read-only until it has restored"
-                ),
-            );
-        }
-    }
     // A daemon started for another network (or with the old host
     // certificate) would hand out certificates for the wrong addresses.
     let stale_daemon = match pki.host_reissued() {
@@ -292,12 +271,13 @@ pub(crate) async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
                 address: crate::secrets::address_override(),
                 wait: vault::WaitPolicy::default(),
             },
-            backups,
+            backups: Default::default(),
         },
         pki: Arc::new(pki),
     };
     let lab_ca_pem = cluster.pki.lab_root().map(|l| l.cert_pem().to_owned());
     let up = Arc::new(UpContext {
+        home: home.to_path_buf(),
         ca_pem: cluster.pki.agent_ca_pem().to_owned(),
         nodes: NodeDialer::new(&cluster.pki),
         cluster,
@@ -316,6 +296,9 @@ pub(crate) async fn up(ctx: &Context, args: Args) -> anyhow::Result<Exit> {
             lab_ca_pem.as_deref(),
         ),
         host_mirrors: Arc::new(crate::commands::mirrors::HostMirrors::new(ctx, &workspace)),
+        host_object_store: Arc::new(crate::commands::storage::HostObjectStore::new(
+            ctx, &workspace,
+        )),
     });
     // The local provider's nodes share this machine's kernel and record
     // kubeadm instead of running it: without a kubeadm to run (the tests'

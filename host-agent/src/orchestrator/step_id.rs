@@ -154,7 +154,7 @@ impl StepId {
     /// damaged state file has one) is kept whole as the cluster part.
     pub fn new(kind: StepKind, subject: &str) -> StepId {
         let subject = match kind.per() {
-            Per::Host => Subject::Host,
+            Per::HostMirrors | Per::HostObjectStore => Subject::Host,
             Per::Node | Per::Worker => Subject::Node(NodeName::new(subject)),
             Per::Cluster => Subject::Cluster(ClusterName::new(subject)),
             Per::Addon => Subject::Addon(
@@ -206,7 +206,7 @@ impl FromStr for StepId {
         })?;
         let fits = match kind.per() {
             Per::Addon => AddonSubject::parse(subject).is_some(),
-            Per::Host => subject == HOST,
+            Per::HostMirrors | Per::HostObjectStore => subject == HOST,
             Per::Node | Per::Worker | Per::Cluster => true,
         };
         if !fits {

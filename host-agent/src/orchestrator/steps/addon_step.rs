@@ -34,14 +34,15 @@ impl AddonStep {
     }
 
     fn render(&self, credentials: Credentials<'_>) -> Result<Rendered, StepError> {
+        // The store's location and this cluster's own key, when the
+        // topology asks for backups (`object-store/host` ran first).
+        let backup = self.ctx.cluster.addons.backups.get(self.cluster());
         let ctx = RenderContext {
             resolved: &self.ctx.resolved,
             cluster: self.cluster(),
             credentials,
             platform: &self.ctx.cluster.addons.platform,
-            // The store's location and this cluster's own key, when the
-            // topology asks for backups (`up` ran `storage up` first).
-            backup: self.ctx.cluster.addons.backups.get(self.cluster()),
+            backup: backup.as_ref(),
         };
         render(self.addon.addon(), &ctx).map_err(StepError::from_error)
     }

@@ -47,9 +47,10 @@ pub struct AddonSettings {
     pub limits: crate::addons::install::Limits,
     /// How the Vault add-on's bootstrap reaches Vault.
     pub vault: VaultSettings,
-    /// Each cluster's backup location and key on the host's object store
-    /// (empty unless the topology asks for backups).
-    pub backups: std::collections::BTreeMap<String, crate::addons::velero::BackupTarget>,
+    /// Each cluster's backup location and key on the host's object store,
+    /// filled by `object-store/host` (empty unless the topology asks for
+    /// backups).
+    pub backups: super::object_store::BackupTargets,
 }
 
 /// What the Vault bootstrap hook needs beyond the PKI.

@@ -14,9 +14,10 @@ use std::sync::Arc;
 /// Which subjects of a run get a step of a kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Per {
-    /// The host, once, when the topology has it run services for the
-    /// clusters (today: the managed mirrors; [`HostRef`]).
-    Host,
+    /// The host, once, when the topology manages the mirrors ([`HostRef`]).
+    HostMirrors,
+    /// The host, once, when the topology manages the backups' object store.
+    HostObjectStore,
     /// Every node of the run, `--nodes-only` runs included.
     Node,
     /// Every worker of each cluster the run builds.
@@ -35,10 +36,11 @@ impl Per {
         matches!(self, Per::Cluster | Per::Addon)
     }
 
-    /// Whether a run of `scope` has steps of this sort (the host's serve
-    /// the nodes' prerequisites, so `--nodes-only` runs them too).
+    /// Whether a run of `scope` has steps of this sort (the mirrors serve
+    /// the nodes' prerequisites, so `--nodes-only` runs them too; the
+    /// object store serves only the add-ons).
     pub fn in_scope(self, scope: Scope) -> bool {
-        matches!(self, Per::Host | Per::Node) || scope == Scope::Clusters
+        matches!(self, Per::HostMirrors | Per::Node) || scope == Scope::Clusters
     }
 }
 
@@ -75,15 +77,18 @@ pub enum Job {
 ///
 /// ```text
 /// /// doc of the kind
-/// Kind = "name", per Host|Node|Worker|Cluster|Addon, header "COLUMN",
+/// Kind = "name", per HostMirrors|HostObjectStore|Node|Worker|Cluster|Addon, header "COLUMN",
 ///     after [OtherKind on Same|Host|OwnCluster|ControlPlane|Workers|Dependencies, …],
 ///     job |ctx, subject| Arc::new(TheJob::new(ctx, subject));
 /// ```
 ///
-/// `job` gets a [`HostRef`] for `per Host`, a [`NodeRef`] for `per Node`/`Worker`, a [`ClusterRef`] for
+/// `job` gets a [`HostRef`] for `per Host…`, a [`NodeRef`] for `per Node`/`Worker`, a [`ClusterRef`] for
 /// `per Cluster`, an [`AddonRef`] for `per Addon`; a mismatch does not compile.
 macro_rules! declare_steps {
-    (@job Host $job:expr) => {
+    (@job HostMirrors $job:expr) => {
+        $crate::orchestrator::steps::declare::Job::Host($job)
+    };
+    (@job HostObjectStore $job:expr) => {
         $crate::orchestrator::steps::declare::Job::Host($job)
     };
     (@job Node $job:expr) => {

@@ -3,7 +3,8 @@
 //! Provisioning service, and turns their errors into a [`StepError`] that
 //! says what failed (the executor puts the step's id in front of it).
 //!
-//! On the host, when the topology manages them: `mirrors/host`. Per node:
+//! On the host, when the topology manages them: `mirrors/host` and
+//! `object-store/host`. Per node:
 //! `render/<node>` → `launch/<node>` → `enrol/<node>` →
 //! `prerequisites/<node>` (which also waits for the mirrors). Nodes do not
 //! wait for each other. Then per
@@ -39,6 +40,7 @@ pub mod kubeconfig;
 mod launch;
 pub mod mirrors;
 pub mod node_client;
+pub mod object_store;
 mod prereq;
 mod ready;
 mod render;
@@ -64,9 +66,14 @@ declare_steps! {
     /// `mirrors/host`: Harbor and Nexus up and configured, when the
     /// topology manages them (the nodes pull through them from their
     /// prerequisites on).
-    Mirrors = "mirrors", per Host, header "MIRRORS",
+    Mirrors = "mirrors", per HostMirrors, header "MIRRORS",
         after [],
         job |ctx, host| Arc::new(mirrors::StartMirrors::new(ctx, host));
+    /// `object-store/host`: the backups' object store up with its buckets
+    /// and keys, when the topology manages backups (Velero's locations).
+    ObjectStore = "object-store", per HostObjectStore, header "STORE",
+        after [],
+        job |ctx, host| Arc::new(object_store::StartObjectStore::new(ctx, host));
     /// `render/<node>`: the agent config and user-data, for review and
     /// the size check before any machine is made.
     Render = "render", per Node, header "RENDER",
@@ -109,14 +116,17 @@ declare_steps! {
         after [NodesReady on Same],
         job |ctx, cluster| Arc::new(addons::Addons::new(ctx, cluster));
     /// `addon/<cluster>/<name>`: one catalogue add-on installed and ready
-    /// (`crate::addons`), after the base and the add-ons it depends on.
+    /// (`crate::addons`), after the base, the add-ons it depends on and the
+    /// object store when there is one (Velero's location comes from it).
     Addon = "addon", per Addon, header "ADDON",
-        after [Addons on OwnCluster, Addon on Dependencies],
+        after [Addons on OwnCluster, Addon on Dependencies, ObjectStore on Host],
         job |ctx, addon| Arc::new(addon_step::AddonStep::new(ctx, addon));
 }
 
 /// Everything the steps of one `up` share.
 pub struct UpContext {
+    /// `$HOSTCTL_HOME`.
+    pub home: PathBuf,
     pub resolved: Resolved,
     pub provider: Arc<dyn Provider>,
     pub control: ControlClient,
@@ -139,6 +149,8 @@ pub struct UpContext {
     pub mirrors: prereq::Mirrors,
     /// What `mirrors/host` brings up (planned only for managed mirrors).
     pub host_mirrors: Arc<dyn mirrors::MirrorsUp>,
+    /// What `object-store/host` brings up (planned only for managed backups).
+    pub host_object_store: Arc<dyn object_store::ObjectStoreUp>,
     /// What the per-cluster steps share (PKI, Helm, manifests, kubeconfigs).
     pub cluster: cluster::ClusterSettings,
 }

@@ -5,7 +5,7 @@
 //! that subject. With the kinds declared today:
 //!
 //! ```text
-//! mirrors/host                          (when the topology manages them)
+//! mirrors/host, object-store/host       (when the topology manages them)
 //! render/<n> → launch/<n> → enrol/<n> → prerequisites/<n>   (each node)
 //! prerequisites/<n> ← mirrors/host      (the nodes pull through them)
 //! kubeadm-init/<c>  ← prerequisites/<control plane>
@@ -15,7 +15,8 @@
 //! nodes-ready/<c>   ← cni/<c>, every kubeadm-join/<w> of c
 //! addons/<c>        ← nodes-ready/<c>
 //! addon/<c>/<a>     ← addons/<c>, addon/<c>/<d> for each dependency d of a,
-//!                     addon/<mgmt>/<m> for each mgmt dependency m of a
+//!                     addon/<mgmt>/<m> for each mgmt dependency m of a,
+//!                     object-store/host (Velero's location is read there)
 //! ```
 
 use super::Scope;
@@ -91,12 +92,8 @@ pub fn plan_shape(targets: &Targets, scope: Scope) -> Result<Vec<Planned>, Unrel
 /// Every subject a kind declared `per` gets a step for.
 fn subjects(targets: &Targets, per: Per) -> Vec<Target> {
     match per {
-        Per::Host => targets
-            .host()
-            .cloned()
-            .map(Target::Host)
-            .into_iter()
-            .collect(),
+        Per::HostMirrors => host_if(targets, targets.host().mirrors()),
+        Per::HostObjectStore => host_if(targets, targets.host().object_store()),
         Per::Node => targets.nodes().iter().cloned().map(Target::Node).collect(),
         Per::Worker => targets
             .clusters()
@@ -115,6 +112,15 @@ fn subjects(targets: &Targets, per: Per) -> Vec<Target> {
             .flat_map(ClusterRef::addons)
             .map(Target::Addon)
             .collect(),
+    }
+}
+
+/// The host as the one subject, when it runs the service asked about.
+fn host_if(targets: &Targets, runs: bool) -> Vec<Target> {
+    if runs {
+        vec![Target::Host(targets.host().clone())]
+    } else {
+        Vec::new()
     }
 }
 
@@ -362,6 +368,41 @@ mod tests {
         let plan = plan_shape(&targets(&nodes), Scope::Nodes).unwrap();
         assert!(plan.iter().all(|p| p.id.as_str() != "mirrors/host"));
         assert_eq!(after(&plan, "prerequisites/app1-cp"), ["enrol/app1-cp"]);
+    }
+
+    #[test]
+    fn managed_backups_put_the_object_store_before_every_add_on_of_a_cluster_run() {
+        let mut topology = topology::default_topology();
+        topology.backups = Some(topology::Backups { managed: true });
+        let nodes = ["app1-cp", "app1-worker-0"];
+        let plan = plan_shape(&targets_of(topology.clone(), &nodes), Scope::Clusters).unwrap();
+        check(&plan).unwrap();
+        assert_eq!(after(&plan, "object-store/host"), Vec::<&str>::new());
+        let addons: Vec<&Planned> = plan
+            .iter()
+            .filter(|p| p.id.kind() == StepKind::Addon)
+            .collect();
+        assert!(
+            addons.iter().any(|p| p.id.as_str() == "addon/app1/velero"),
+            "Velero is planned with backups"
+        );
+        for step in &addons {
+            assert!(
+                step.after.iter().any(|a| a.as_str() == "object-store/host"),
+                "{} does not wait for the store",
+                step.id
+            );
+        }
+        // Nothing of the nodes waits for it, and the mirrors are not planned.
+        assert_eq!(after(&plan, "prerequisites/app1-cp"), ["enrol/app1-cp"]);
+        assert!(plan.iter().all(|p| p.id.as_str() != "mirrors/host"));
+        // A nodes-only run has no add-ons, so no store step either.
+        let nodes_only = plan_shape(&targets_of(topology, &nodes), Scope::Nodes).unwrap();
+        assert!(
+            nodes_only
+                .iter()
+                .all(|p| p.id.as_str() != "object-store/host")
+        );
     }
 
     #[test]

@@ -14,17 +14,24 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use topology::{ClusterRole, KubeVersion, NodeRole, Resolved};
 
-/// The host, when the topology has it run something the nodes use: its
-/// steps (`mirrors/host`) come before the nodes' prerequisites.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the topology has the host run for the clusters: the mirrors
+/// (`mirrors/host`, before the nodes' prerequisites) and the backups'
+/// object store (`object-store/host`, before the add-ons).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostRef {
     mirrors: bool,
+    object_store: bool,
 }
 
 impl HostRef {
     /// Whether Harbor and Nexus run on the host (`mirrors: {managed: true}`).
     pub fn mirrors(&self) -> bool {
         self.mirrors
+    }
+
+    /// Whether the object store runs on the host (`backups: {managed: true}`).
+    pub fn object_store(&self) -> bool {
+        self.object_store
     }
 }
 
@@ -171,7 +178,7 @@ pub enum TargetError {
 /// The run's nodes and the clusters it builds.
 #[derive(Debug, Clone, Default)]
 pub struct Targets {
-    host: Option<HostRef>,
+    host: HostRef,
     nodes: Vec<NodeRef>,
     clusters: Vec<ClusterRef>,
 }
@@ -226,9 +233,10 @@ impl Targets {
                 })))
             })
             .collect();
-        let host = topology
-            .managed_mirrors()
-            .then_some(HostRef { mirrors: true });
+        let host = HostRef {
+            mirrors: topology.managed_mirrors(),
+            object_store: topology.managed_backups(),
+        };
         Ok(Targets {
             host,
             nodes: refs,
@@ -236,9 +244,9 @@ impl Targets {
         })
     }
 
-    /// The host's part of the run, if the topology gives it one.
-    pub fn host(&self) -> Option<&HostRef> {
-        self.host.as_ref()
+    /// The host's part of the run.
+    pub fn host(&self) -> &HostRef {
+        &self.host
     }
 
     /// The run's nodes, in the order given.
@@ -304,9 +312,9 @@ mod tests {
     }
 
     #[test]
-    fn the_host_takes_part_only_when_the_topology_manages_the_mirrors() {
+    fn the_host_runs_the_mirrors_only_when_the_topology_manages_them() {
         let t = Targets::resolve(&resolved(), &["app1-cp".into()]).unwrap();
-        assert_eq!(t.host(), None);
+        assert_eq!(t.host(), &HostRef::default());
         let mut topology = topology::default_topology();
         topology.mirrors = Some(topology::Mirrors {
             managed: true,
@@ -314,7 +322,7 @@ mod tests {
         });
         let with = topology.resolve(None).unwrap();
         let t = Targets::resolve(&with, &["app1-cp".into()]).unwrap();
-        assert!(t.host().is_some_and(HostRef::mirrors));
+        assert!(t.host().mirrors() && !t.host().object_store());
     }
 
     #[test]
