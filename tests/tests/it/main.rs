@@ -15,6 +15,7 @@ mod etcd_snapshot;
 mod faults;
 mod local_provider;
 mod metrics;
+mod mirrors_step;
 mod multipass_emulated;
 mod node_config_compat;
 mod preconditions;
