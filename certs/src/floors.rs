@@ -30,10 +30,24 @@
 //!
 //! Stored at `pki/agent/cert-floors.json` (0600), written atomically, kept
 //! in memory by its one writer, the daemon (the CLI revokes through it).
+//!
+//! **When the file is written.** Enrolment and revocation write it before
+//! the new floor takes effect. A raise by use takes effect in memory at
+//! once and is written by the next [`CertFloors::flush`], which writes
+//! every raise since the previous write in one go. The file holds every
+//! node's floor, so writing it on each use made the first connection of N
+//! nodes (a fleet after an upgrade to floors, a fleet renewing together, a
+//! benchmark's agents) write N files of N entries one after another, and,
+//! with the lock held across the write, every report's check waited too:
+//! at 5,000 nodes, seconds of stalled reports (issue 23's fan-in). A raise
+//! by use only retires older certificates, and failing to write it already
+//! had to admit its caller; so admitting before the write gives up nothing
+//! the caller had. A crash before the flush loses the raise, and the
+//! node's next call with its newest certificate makes it again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -44,11 +58,12 @@ use crate::store::{self, KEY_MODE};
 
 const VERSION: u32 = 1;
 
+/// The file: `M` is the map when read, a borrow of it when written.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct FloorFile {
+struct FloorFile<M> {
     version: u32,
     /// Node name → floor, Unix seconds.
-    floors: BTreeMap<String, u64>,
+    floors: M,
 }
 
 /// A certificate the floor refuses.
@@ -64,11 +79,25 @@ pub struct Revoked {
     pub floor: String,
 }
 
-/// The per-node floors, loaded once and written through.
+/// The per-node floors, loaded once and written through (raises by use
+/// on [`CertFloors::flush`], see the module documentation).
 #[derive(Debug)]
 pub struct CertFloors {
     path: PathBuf,
-    floors: Mutex<BTreeMap<String, u64>>,
+    /// Held only to look up, change or encode, never during I/O.
+    state: Mutex<State>,
+    /// Held while the file is written: one write at a time.
+    writing: Mutex<()>,
+}
+
+#[derive(Debug)]
+struct State {
+    /// The floors in effect.
+    floors: BTreeMap<String, u64>,
+    /// Raises by use so far.
+    used: u64,
+    /// How many of them the file holds.
+    written: u64,
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -88,7 +117,7 @@ impl CertFloors {
         let path = path.into();
         let floors = if store::exists(&path)? {
             let bytes = store::read_secret(&path)?;
-            let file: FloorFile =
+            let file: FloorFile<BTreeMap<String, u64>> =
                 serde_json::from_slice(&bytes).map_err(|e| PkiError::Damaged {
                     path: path.clone(),
                     what: format!("not a certificate floor file: {e}"),
@@ -101,7 +130,12 @@ impl CertFloors {
         };
         Ok(CertFloors {
             path,
-            floors: Mutex::new(floors),
+            state: Mutex::new(State {
+                floors,
+                used: 0,
+                written: 0,
+            }),
+            writing: Mutex::default(),
         })
     }
 
@@ -112,8 +146,8 @@ impl CertFloors {
 
     /// The floor of `node`, if it has one.
     pub fn floor(&self, node: &str) -> Option<SystemTime> {
-        let floors = self.floors.lock().ok()?;
-        floors
+        lock(&self.state)
+            .floors
             .get(node)
             .map(|s| UNIX_EPOCH + Duration::from_secs(*s))
     }
@@ -130,18 +164,43 @@ impl CertFloors {
     }
 
     /// A certificate of `node` dated `not_before` was used: refuses it if
-    /// revoked, otherwise raises the floor to it (persisted), so every
-    /// older certificate of the node is refused from now on.
-    pub fn observe(&self, node: &str, not_before: SystemTime) -> Result<ObserveOutcome, PkiError> {
-        if let Err(revoked) = self.check(node, not_before) {
-            return Ok(ObserveOutcome::Revoked(revoked));
+    /// revoked, otherwise raises the floor to it, so every older
+    /// certificate of the node is refused from now on. The raise takes
+    /// effect at once and is written by the next [`CertFloors::flush`]
+    /// (see the module documentation); nothing here waits for I/O.
+    pub fn observe(&self, node: &str, not_before: SystemTime) -> ObserveOutcome {
+        let secs = unix(not_before);
+        let mut state = lock(&self.state);
+        match state.floors.get(node).copied() {
+            Some(floor) if secs < floor => ObserveOutcome::Revoked(Revoked {
+                node: node.to_owned(),
+                floor: rfc3339(floor),
+            }),
+            Some(floor) if secs == floor => ObserveOutcome::Accepted,
+            _ => {
+                state.floors.insert(node.to_owned(), secs);
+                state.used += 1;
+                ObserveOutcome::Raised
+            }
         }
-        let raised = self.raise(node, unix(not_before))?;
-        Ok(if raised {
-            ObserveOutcome::Raised
-        } else {
-            ObserveOutcome::Accepted
-        })
+    }
+
+    /// Writes the raises by use not written yet, all in one write; returns
+    /// whether there were any. After a failed write they stay in effect
+    /// and the next flush writes them.
+    pub fn flush(&self) -> Result<bool, PkiError> {
+        let _writing = lock(&self.writing);
+        let (bytes, used) = {
+            let state = lock(&self.state);
+            if state.written == state.used {
+                return Ok(false);
+            }
+            (self.encode(&state.floors)?, state.used)
+        };
+        self.write(&bytes)?;
+        let mut state = lock(&self.state);
+        state.written = state.written.max(used);
+        Ok(true)
     }
 
     /// A certificate dated `not_before` was just issued to `node` with a new
@@ -164,30 +223,51 @@ impl CertFloors {
     }
 
     /// Raises `node`'s floor to `to` if that is higher; writes the file
-    /// before the new floor takes effect in memory only when it is higher.
+    /// (with every raise by use so far) before the new floor takes effect
+    /// in memory, and only when it is higher.
     fn raise(&self, node: &str, to: u64) -> Result<bool, PkiError> {
-        let mut floors = self.floors.lock().unwrap_or_else(|p| p.into_inner());
-        if floors.get(node).is_some_and(|f| *f >= to) {
-            return Ok(false);
-        }
-        let mut next = floors.clone();
-        next.insert(node.to_owned(), to);
+        let _writing = lock(&self.writing);
+        let (bytes, used) = {
+            let state = lock(&self.state);
+            if state.floors.get(node).is_some_and(|f| *f >= to) {
+                return Ok(false);
+            }
+            let mut next = state.floors.clone();
+            next.insert(node.to_owned(), to);
+            (self.encode(&next)?, state.used)
+        };
+        self.write(&bytes)?;
+        let mut state = lock(&self.state);
+        let floor = state.floors.entry(node.to_owned()).or_default();
+        *floor = (*floor).max(to);
+        state.written = state.written.max(used);
+        Ok(true)
+    }
+
+    fn encode(&self, floors: &BTreeMap<String, u64>) -> Result<Vec<u8>, PkiError> {
         let file = FloorFile {
             version: VERSION,
-            floors: next,
+            floors,
         };
-        let bytes = serde_json::to_vec_pretty(&file).map_err(|e| PkiError::Damaged {
+        serde_json::to_vec_pretty(&file).map_err(|e| PkiError::Damaged {
             path: self.path.clone(),
             what: format!("cannot encode the certificate floors: {e}"),
             fix: "report this as a bug".into(),
-        })?;
+        })
+    }
+
+    fn write(&self, bytes: &[u8]) -> Result<(), PkiError> {
         if let Some(dir) = self.path.parent() {
             store::ensure_private_dir(dir)?;
         }
-        store::write_atomic(&self.path, &bytes, KEY_MODE)?;
-        *floors = file.floors;
-        Ok(true)
+        store::write_atomic(&self.path, bytes, KEY_MODE)
     }
+}
+
+/// A poisoned lock still holds a consistent state: every change is one
+/// insert and counter update under it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What [`CertFloors::observe`] decided.
@@ -218,17 +298,11 @@ mod tests {
     #[test]
     fn no_floor_accepts_everything_and_first_use_sets_it() {
         let (_d, f) = floors();
-        assert_eq!(
-            f.observe("n1", at(1_000)).ok(),
-            Some(ObserveOutcome::Raised)
-        );
-        assert_eq!(
-            f.observe("n1", at(1_000)).ok(),
-            Some(ObserveOutcome::Accepted)
-        );
+        assert_eq!(f.observe("n1", at(1_000)), ObserveOutcome::Raised);
+        assert_eq!(f.observe("n1", at(1_000)), ObserveOutcome::Accepted);
         assert!(matches!(
             f.observe("n1", at(999)),
-            Ok(ObserveOutcome::Revoked(_))
+            ObserveOutcome::Revoked(_)
         ));
         assert!(f.check("n2", at(1)).is_ok(), "floors are per node");
     }
@@ -239,10 +313,7 @@ mod tests {
         f.enrolled("n1", at(1_000)).expect("enrol");
         // Renewed: the old one stays good until the new one is used.
         assert!(f.check("n1", at(1_000)).is_ok());
-        assert_eq!(
-            f.observe("n1", at(5_000)).ok(),
-            Some(ObserveOutcome::Raised)
-        );
+        assert_eq!(f.observe("n1", at(5_000)), ObserveOutcome::Raised);
         assert!(f.check("n1", at(1_000)).is_err());
     }
 
@@ -283,6 +354,42 @@ mod tests {
         let err = CertFloors::open(f.path()).expect_err("damaged");
         let msg = err.to_string();
         assert!(msg.contains("cert-floors.json"), "{msg}");
+    }
+
+    #[test]
+    fn raises_by_use_are_written_together_by_the_next_flush() {
+        let (_d, f) = floors();
+        f.enrolled("n0", at(500)).expect("enrol");
+        for i in 1..=3u64 {
+            assert_eq!(
+                f.observe(&format!("n{i}"), at(1_000 + i)),
+                ObserveOutcome::Raised
+            );
+        }
+        assert_eq!(f.observe("n0", at(900)), ObserveOutcome::Raised);
+        // In effect at once, on disk only after the flush.
+        assert!(f.check("n0", at(500)).is_err());
+        let before = CertFloors::open(f.path()).expect("reopen");
+        assert_eq!(before.floor("n0"), Some(at(500)));
+        assert_eq!(before.floor("n1"), None);
+        assert!(f.flush().expect("flush"), "there was something to write");
+        assert!(!f.flush().expect("flush"), "nothing left to write");
+        let after = CertFloors::open(f.path()).expect("reopen");
+        assert_eq!(after.floor("n0"), Some(at(900)));
+        for i in 1..=3u64 {
+            assert_eq!(after.floor(&format!("n{i}")), Some(at(1_000 + i)));
+        }
+    }
+
+    #[test]
+    fn a_revocation_writes_the_raises_by_use_with_it() {
+        let (_d, f) = floors();
+        assert_eq!(f.observe("n1", at(1_000)), ObserveOutcome::Raised);
+        f.revoke_all("n2", at(100_000)).expect("revoke");
+        assert!(!f.flush().expect("flush"), "the revocation wrote n1 too");
+        let again = CertFloors::open(f.path()).expect("reopen");
+        assert_eq!(again.floor("n1"), Some(at(1_000)));
+        assert!(again.floor("n2").is_some());
     }
 
     #[test]

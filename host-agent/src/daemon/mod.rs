@@ -394,6 +394,14 @@ impl Daemon {
                 }
             }
         }
+        // Certificate floors raised by use and not written yet
+        // (nodecerts::NodeCerts::flush_soon).
+        let certs = self.shared.node_certs.clone();
+        match tokio::task::spawn_blocking(move || certs.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot record the nodes' certificate floors: {e}"),
+            Err(e) => tracing::warn!("the certificate floors' last write failed: {e}"),
+        }
         self.shared.store.close().await;
         let socket = self.shared.config.socket_path();
         if let Err(e) = std::fs::remove_file(&socket)

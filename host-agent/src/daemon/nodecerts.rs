@@ -11,7 +11,8 @@
 //! streams that are already open at their next report.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use certs::{CertFloors, ObserveOutcome, PkiError, ROLE_NODE};
@@ -34,8 +35,10 @@ pub struct InUse {
 /// The revocation floors and the certificates nodes use.
 #[derive(Debug)]
 pub struct NodeCerts {
-    floors: CertFloors,
+    floors: Arc<CertFloors>,
     in_use: Mutex<HashMap<String, InUse>>,
+    /// A flush of the floors is queued and has not started yet.
+    flush_queued: Arc<AtomicBool>,
 }
 
 fn is_node(caller: &Caller) -> bool {
@@ -49,36 +52,35 @@ fn revoked_status(revoked: &certs::Revoked) -> Status {
 impl NodeCerts {
     pub fn new(floors: CertFloors) -> NodeCerts {
         NodeCerts {
-            floors,
+            floors: Arc::new(floors),
             in_use: Mutex::new(HashMap::new()),
+            flush_queued: Arc::default(),
         }
     }
 
     /// Admits a call by `caller`: a node certificate below its node's floor
     /// is refused (`UNAUTHENTICATED`, saying it was revoked); a newer one
-    /// raises the floor. Admin and host certificates are not node
-    /// certificates and pass unchanged.
+    /// raises the floor, at once, and the raise is written in the
+    /// background ([`NodeCerts::flush_soon`]). Admin and host certificates
+    /// are not node certificates and pass unchanged. Decided in memory:
+    /// every call and every report of a node passes here.
     pub fn admit(&self, caller: &Caller) -> Result<(), Status> {
         if !is_node(caller) {
             return Ok(());
         }
         match self.floors.observe(&caller.name, caller.not_before) {
-            Ok(ObserveOutcome::Revoked(revoked)) => {
+            ObserveOutcome::Revoked(revoked) => {
                 tracing::warn!(node = caller.name, "refused a revoked node certificate");
                 return Err(revoked_status(&revoked));
             }
-            Ok(ObserveOutcome::Raised) => {
+            ObserveOutcome::Raised => {
                 tracing::info!(
                     node = caller.name,
                     "node uses a newer certificate; its earlier ones are no longer accepted"
                 );
+                self.flush_soon();
             }
-            Ok(ObserveOutcome::Accepted) => {}
-            // Raising the floor only retires older certificates; failing to
-            // write it must not lock out the node that holds the newest.
-            Err(e) => {
-                tracing::warn!(node = caller.name, error = %e, "cannot record the node's certificate floor")
-            }
+            ObserveOutcome::Accepted => {}
         }
         if let Ok(mut m) = self.in_use.lock() {
             m.insert(
@@ -90,6 +92,36 @@ impl NodeCerts {
             );
         }
         Ok(())
+    }
+
+    /// Writes the floors raised by use, on the blocking pool when called on
+    /// a runtime (the write `fsync`s). At most one flush waits to start:
+    /// raises made meanwhile go out with it, so N nodes connecting at once
+    /// cost a few writes, not N (see [`certs::CertFloors`]). A failed write
+    /// is logged; the raises stay in effect and go out with the next one.
+    fn flush_soon(&self) {
+        if self.flush_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (floors, queued) = (self.floors.clone(), self.flush_queued.clone());
+        let flush = move || {
+            // Cleared before the write starts, so a raise from now on
+            // queues the next flush instead of being missed by this one.
+            queued.swap(false, Ordering::AcqRel);
+            if let Err(e) = floors.flush() {
+                tracing::warn!(error = %e, "cannot record the nodes' certificate floors");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(flush)),
+            Err(_) => flush(),
+        }
+    }
+
+    /// Writes what [`NodeCerts::flush_soon`] has not written yet; the
+    /// daemon's stop calls it.
+    pub fn flush(&self) -> Result<(), PkiError> {
+        self.floors.flush().map(|_| ())
     }
 
     /// Whether `caller`'s certificate is still accepted (revocation since
@@ -200,6 +232,41 @@ mod tests {
         let status = old.expect_err("the older certificate is retired");
         assert_eq!(status.code(), tonic::Code::Unauthenticated);
         assert!(status.message().contains("revoked"), "{}", status.message());
+    }
+
+    #[test]
+    fn a_raise_by_use_reaches_the_file() {
+        let (_d, c) = node_certs();
+        assert!(c.admit(&caller(&[ROLE_NODE], 1_000, 9_000)).is_ok());
+        // Off a runtime the write is done in the call.
+        let on_disk = CertFloors::open(c.floors.path()).expect("reopen");
+        assert!(
+            on_disk
+                .check("app1-cp", UNIX_EPOCH + Duration::from_secs(999))
+                .is_err()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn raises_by_use_on_the_runtime_are_written_in_the_background() {
+        let (_d, c) = node_certs();
+        for i in 0..64u64 {
+            let mut node = caller(&[ROLE_NODE], 1_000 + i, 9_000);
+            node.name = format!("n{i}");
+            assert!(c.admit(&node).is_ok());
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let on_disk = CertFloors::open(c.floors.path()).expect("reopen");
+            if (0..64u64).all(|i| on_disk.floor(&format!("n{i}")).is_some()) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the raises never reached the file"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     #[test]
